@@ -1,0 +1,59 @@
+# standby's two front doors (see README.md):
+#   make demo   run standby on its embedded demo configuration, in the foreground
+#   make test   lint, type-check and run the whole test suite
+# Both create .venv (python3 -m venv) and install the project there, editable, with its
+# `test` extra; a stamp file makes that step instant once done (redone if pyproject.toml
+# changes). Needs only Python 3.11+ and make.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.standby-installed
+# Extra arguments for `make bench`, e.g. BENCH_ARGS="--duration 5 --rounds 1".
+BENCH_ARGS ?=
+
+.PHONY: demo test bench demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
+	demo-status venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "standby needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1)." \
+			"Run e.g. 'make PYTHON=python3.12 $(MAKECMDGOALS)'." >&2; exit 1; }
+	@# A venv without a working pip (e.g. an interrupted first run) is rebuilt.
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } || { \
+		echo "cannot create $(VENV). On Debian/Ubuntu: apt-get install python3-venv" >&2; \
+		rm -rf $(VENV); exit 1; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/standby --demo
+
+# From another terminal while `make demo` runs (same STANDBY_DEMO_* variables, if any).
+demo-primary-down: $(STAMP)
+	@$(BIN)/python -m standby.demo primary down
+demo-primary-up: $(STAMP)
+	@$(BIN)/python -m standby.demo primary up
+demo-standby-down: $(STAMP)
+	@$(BIN)/python -m standby.demo standby down
+demo-standby-up: $(STAMP)
+	@$(BIN)/python -m standby.demo standby up
+demo-status: $(STAMP)
+	@$(BIN)/python -m standby.demo primary status
+	@$(BIN)/python -m standby.demo standby status
+
+# Any failing step fails the target; pytest's status 5 ("no tests collected") included.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

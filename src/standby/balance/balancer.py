@@ -1,0 +1,97 @@
+"""Backend selection for one service: Pound's default, weighted random by priority (pure).
+
+Candidates are the regular backends that are alive and enabled; each is chosen with a
+probability proportional to its ``Priority``. Only when there is no regular candidate does
+the Emergency tier (also weighted by priority, also alive and enabled) take over; when it
+is empty too, the answer is None (the server replies 503).
+
+The candidate lists and their cumulative weights are rebuilt only when the health
+``version`` changes, so a request costs one version comparison, one random draw and one
+bisection. ``exclude`` (backends this request already failed to reach) is rare and filters
+a copy, leaving the cache alone.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_right
+from collections.abc import Iterable, Set
+from itertools import accumulate
+from typing import NamedTuple
+
+from standby.health.board import HealthView
+from standby.model import BackendKind, BackendSpec, ServiceSpec
+
+
+class _Tier(NamedTuple):
+    backends: tuple[BackendSpec, ...]
+    cumulative: tuple[int, ...]  # running sums of the weights, last one = total
+
+
+def _weight(spec: BackendSpec) -> int:
+    # The compiler keeps priorities in 1..9; never let a bad value make weights negative.
+    return max(spec.priority, 0)
+
+
+def _make_tier(backends: Iterable[BackendSpec]) -> _Tier:
+    chosen = tuple(backends)
+    weights = [_weight(b) for b in chosen]
+    if chosen and sum(weights) == 0:
+        weights = [1] * len(chosen)  # all weightless: fall back to a uniform choice
+    return _Tier(chosen, tuple(accumulate(weights)))
+
+
+_EMPTY = _make_tier(())
+
+
+class Balancer:
+    """Chooses a backend of ``service`` for each request."""
+
+    __slots__ = ("_emergency", "_health", "_regular", "_rng", "_version", "service")
+
+    def __init__(
+        self, service: ServiceSpec, health: HealthView, rng: random.Random | None = None
+    ) -> None:
+        self.service = service
+        self._health = health
+        self._rng = rng if rng is not None else random.Random()
+        self._version: int | None = None
+        self._regular = _EMPTY
+        self._emergency = _EMPTY
+
+    def _usable(self, spec: BackendSpec) -> bool:
+        health = self._health
+        return health.is_enabled(spec) and (
+            spec.kind is BackendKind.REDIRECT or health.is_alive(spec)
+        )
+
+    def _refresh(self) -> None:
+        version = self._health.version
+        if version == self._version:
+            return
+        self._regular = _make_tier(b for b in self.service.backends if self._usable(b))
+        self._emergency = _make_tier(b for b in self.service.emergencies if self._usable(b))
+        self._version = version
+
+    def candidates(self) -> tuple[BackendSpec, ...]:
+        """The tier requests currently go to: live regular backends, else emergency ones."""
+        self._refresh()
+        return self._regular.backends or self._emergency.backends
+
+    def choose(self, exclude: Set[BackendSpec] = frozenset()) -> BackendSpec | None:
+        """A backend for one attempt of a request, or None when no backend can answer."""
+        self._refresh()
+        if not exclude:
+            return self._pick(self._regular if self._regular.backends else self._emergency)
+        for tier in (self._regular, self._emergency):
+            remaining = [b for b in tier.backends if b not in exclude]
+            if remaining:
+                return self._pick(_make_tier(remaining))
+        return None
+
+    def _pick(self, tier: _Tier) -> BackendSpec | None:
+        backends = tier.backends
+        if len(backends) <= 1:
+            return backends[0] if backends else None
+        draw = self._rng.randrange(tier.cumulative[-1])
+        return backends[bisect_right(tier.cumulative, draw)]

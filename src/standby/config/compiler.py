@@ -1,0 +1,300 @@
+"""Compiler: syntax tree -> ``standby.model.ConfigSpec``.
+
+Applies Pound's defaults and inheritance (global ``TimeOut``/``ConnTO``/``WSTimeOut``
+for backends that do not set their own, global ``Client`` for listeners, ``ConnTO``
+defaulting to ``TimeOut``), checks what the parser cannot see line by line (required
+keywords, a service with nothing to send requests to, error pages given twice) and reads
+error page files, so that they are in memory before any chroot.
+
+Unlike Pound, where a global setting only affects sections written after it, the global
+values apply to the whole file wherever they are written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from standby import model
+from standby.config.errors import ConfigError, quote
+from standby.config.lexer import describe_os_error
+from standby.config.tree import Directive, SectionNode, Value
+from standby.model import (
+    BackendKind,
+    BackendSpec,
+    ConditionKind,
+    ConditionSpec,
+    ConfigSpec,
+    ListenerSpec,
+    Location,
+    ServiceSpec,
+)
+
+# Error pages are kept in memory and sent with every error response; a bigger file is a
+# mistake (a wrong path), not a page.
+MAX_ERROR_PAGE_BYTES = 1 << 20
+
+_REDIRECT_URL = re.compile(r"https?://[^/?#\s]+", re.ASCII | re.IGNORECASE)
+
+_CONDITION_KINDS = {
+    "URL": ConditionKind.URL,
+    "Path": ConditionKind.PATH,
+    "Host": ConditionKind.HOST,
+    "Header": ConditionKind.HEADER,
+    "HeadRequire": ConditionKind.HEADER,
+    "HeadDeny": ConditionKind.HEADER,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Defaults:
+    client_timeout: float
+    timeout: float
+    conn_timeout: float
+    ws_timeout: float
+
+
+def compile_config(root: SectionNode, source: str, read: Callable[[str], bytes]) -> ConfigSpec:
+    """Build the ``ConfigSpec`` of a parsed file; ``read`` loads error page files."""
+    return _Compiler(read).run(root, source)
+
+
+def _first(node: SectionNode, name: str) -> Directive | None:
+    for directive in node.directives():
+        if directive.keyword.name == name:
+            return directive
+    return None
+
+
+def _value(node: SectionNode, name: str, index: int = 0) -> Value:
+    directive = _first(node, name)
+    return None if directive is None else directive.values[index]
+
+
+def _str(value: Value) -> str | None:
+    assert value is None or isinstance(value, str)
+    return value
+
+
+def _int(value: Value, default: int) -> int:
+    if value is None:
+        return default
+    assert isinstance(value, int)
+    return value
+
+
+def _float(value: Value, default: float) -> float:
+    if value is None:
+        return default
+    assert isinstance(value, float)
+    return value
+
+
+def _bool(value: Value, default: bool) -> bool:
+    if value is None:
+        return default
+    assert isinstance(value, bool)
+    return value
+
+
+class _Compiler:
+    def __init__(self, read: Callable[[str], bytes]) -> None:
+        self.read = read
+
+    def run(self, root: SectionNode, source: str) -> ConfigSpec:
+        timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
+        defaults = _Defaults(
+            client_timeout=_float(_value(root, "Client"), model.DEFAULT_CLIENT_TIMEOUT),
+            timeout=timeout,
+            conn_timeout=_float(_value(root, "ConnTO"), timeout),
+            ws_timeout=_float(_value(root, "WSTimeOut"), model.DEFAULT_WS_TIMEOUT),
+        )
+        anonymise = _first(root, "Anonymise")
+        global_services = tuple(
+            self._service(node, defaults)
+            for node in root.sections()
+            if node.keyword is not None and node.keyword.name == "Service"
+        )
+        listeners = tuple(
+            self._listener(node, defaults, bool(global_services))
+            for node in root.sections()
+            if node.keyword is not None and node.keyword.name == "ListenHTTP"
+        )
+        if not listeners:
+            raise ConfigError(Location(source, 1, 1), "no ListenHTTP section: nothing to listen on")
+        facility = _str(_value(root, "LogFacility"))
+        return ConfigSpec(
+            source=source,
+            user=_str(_value(root, "User")),
+            group=_str(_value(root, "Group")),
+            root_jail=_str(_value(root, "RootJail")),
+            daemon=_bool(_value(root, "Daemon"), True),
+            log_level=_int(_value(root, "LogLevel"), model.DEFAULT_LOG_LEVEL),
+            log_facility="daemon" if facility is None else facility,
+            alive=_float(_value(root, "Alive"), model.DEFAULT_ALIVE),
+            client_timeout=defaults.client_timeout,
+            timeout=defaults.timeout,
+            conn_timeout=defaults.conn_timeout,
+            ws_timeout=defaults.ws_timeout,
+            grace=_float(_value(root, "Grace"), model.DEFAULT_GRACE),
+            pid_file=_str(_value(root, "PIDFile")),
+            anonymise=anonymise is not None and _bool(anonymise.values[0], True),
+            listeners=listeners,
+            services=global_services,
+        )
+
+    def _listener(
+        self, node: SectionNode, defaults: _Defaults, has_global_services: bool
+    ) -> ListenerSpec:
+        address = _str(_value(node, "Address"))
+        if address is None:
+            raise ConfigError(node.location, 'ListenHTTP needs an "Address"')
+        port = _value(node, "Port")
+        if port is None:
+            raise ConfigError(node.location, 'ListenHTTP needs a "Port"')
+        services = tuple(self._service(child, defaults) for child in node.sections())
+        if not services and not has_global_services:
+            raise ConfigError(
+                node.location, "ListenHTTP has no Service (and there is no global Service)"
+            )
+        xhttp = _int(_value(node, "xHTTP"), 0)
+        check_url = _value(node, "CheckURL")
+        assert check_url is None or isinstance(check_url, re.Pattern)
+        return ListenerSpec(
+            name=_str(node.values[0]),
+            address=address,
+            port=_int(port, 0),
+            xhttp=xhttp,
+            methods=model.methods_for_xhttp(xhttp),
+            client_timeout=_float(_value(node, "Client"), defaults.client_timeout),
+            max_request=_int(_value(node, "MaxRequest"), 0),
+            max_uri=_int(_value(node, "MaxURI"), 0),
+            check_url=check_url,
+            error_pages=self._error_pages(node),
+            rewrite_location=_int(_value(node, "RewriteLocation"), 1),
+            services=services,
+            location=node.location,
+        )
+
+    def _error_pages(self, node: SectionNode) -> tuple[tuple[int, bytes], ...]:
+        pages: dict[int, bytes] = {}
+        first_at: dict[int, Location] = {}
+        for directive in node.directives():
+            name = directive.keyword.name
+            if name == "ErrorFile":
+                code = _int(directive.values[0], 0)
+                path_index = 1
+            elif name.startswith("Err") and name[3:].isdigit():
+                code = int(name[3:])
+                path_index = 0
+            else:
+                continue
+            if code in first_at:
+                raise ConfigError(
+                    directive.location,
+                    f"duplicate error page for {code} (first given at {first_at[code]})",
+                )
+            first_at[code] = directive.location
+            path = _str(directive.values[path_index])
+            assert path is not None
+            pages[code] = self._read_page(path, directive.arg_locations[path_index])
+        return tuple(pages.items())
+
+    def _read_page(self, path: str, at: Location) -> bytes:
+        try:
+            data = self.read(path)
+        except OSError as exc:
+            raise ConfigError(at, f"cannot read {quote(path)}: {describe_os_error(exc)}") from None
+        if len(data) > MAX_ERROR_PAGE_BYTES:
+            raise ConfigError(
+                at, f"error page {quote(path)} is too large (over {MAX_ERROR_PAGE_BYTES} bytes)"
+            )
+        return data
+
+    def _service(self, node: SectionNode, defaults: _Defaults) -> ServiceSpec:
+        name = _str(node.values[0])
+        conditions: list[ConditionSpec] = []
+        backends: list[BackendSpec] = []
+        emergencies: list[BackendSpec] = []
+        for child in node.body:
+            if isinstance(child, SectionNode):
+                assert child.keyword is not None
+                emergency = child.keyword.name == "Emergency"
+                spec = self._backend(child, defaults, emergency)
+                (emergencies if emergency else backends).append(spec)
+            elif child.keyword.condition:
+                conditions.append(self._condition(child))
+            elif child.keyword.name == "Redirect":
+                backends.append(self._redirect(child))
+        if not backends and not emergencies:
+            label = f"Service {quote(name)}" if name is not None else "Service"
+            raise ConfigError(node.location, f"{label} has no BackEnd, Emergency or Redirect")
+        return ServiceSpec(
+            name=name,
+            conditions=tuple(conditions),
+            backends=tuple(backends),
+            emergencies=tuple(emergencies),
+            disabled=_bool(_value(node, "Disabled"), False),
+            location=node.location,
+        )
+
+    @staticmethod
+    def _condition(directive: Directive) -> ConditionSpec:
+        name = directive.keyword.name
+        kind = _CONDITION_KINDS[name]
+        value = directive.values[0]
+        regex = value if isinstance(value, re.Pattern) else None
+        return ConditionSpec(
+            kind=kind,
+            pattern=directive.texts[0],
+            regex=regex,
+            negate=directive.negate != (name == "HeadDeny"),
+            location=directive.location,
+        )
+
+    @staticmethod
+    def _redirect(directive: Directive) -> BackendSpec:
+        url = _str(directive.values[1])
+        assert url is not None
+        if _REDIRECT_URL.match(url) is None:
+            raise ConfigError(
+                directive.arg_locations[1],
+                f"bad redirect URL {quote(url)} (expected http://host... or https://host...)",
+            )
+        return BackendSpec(
+            kind=BackendKind.REDIRECT,
+            redirect_code=_int(directive.values[0], model.DEFAULT_REDIRECT_CODE),
+            redirect_url=url,
+            location=directive.location,
+        )
+
+    @staticmethod
+    def _backend(node: SectionNode, defaults: _Defaults, emergency: bool) -> BackendSpec:
+        assert node.keyword is not None
+        label = node.keyword.name
+        address = _str(_value(node, "Address"))
+        if address is None:
+            raise ConfigError(node.location, f'{label} needs an "Address"')
+        unix = address.startswith("/")
+        port_directive = _first(node, "Port")
+        if unix and port_directive is not None:
+            raise ConfigError(
+                port_directive.location, '"Port" cannot be used with a UNIX socket address'
+            )
+        if not unix and port_directive is None:
+            raise ConfigError(node.location, f'{label} needs a "Port" for address {quote(address)}')
+        port = None if port_directive is None else _int(port_directive.values[0], 0)
+        return BackendSpec(
+            kind=BackendKind.PROXY,
+            address=address,
+            port=port,
+            unix=unix,
+            priority=_int(_value(node, "Priority"), model.DEFAULT_PRIORITY),
+            timeout=_float(_value(node, "TimeOut"), defaults.timeout),
+            conn_timeout=_float(_value(node, "ConnTO"), defaults.conn_timeout),
+            ws_timeout=_float(_value(node, "WSTimeOut"), defaults.ws_timeout),
+            disabled=_bool(_value(node, "Disabled"), False),
+            emergency=emergency,
+            location=node.location,
+        )

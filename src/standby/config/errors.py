@@ -1,0 +1,37 @@
+"""The one exception the configuration package raises for bad input."""
+
+from __future__ import annotations
+
+from standby.model import Location
+
+
+class ConfigError(Exception):
+    """A problem in a configuration file; ``str()`` is ``FILE:LINE.COL: message``."""
+
+    def __init__(self, location: Location, message: str) -> None:
+        self.file = location.file
+        self.line = location.line
+        self.col = location.col
+        self.message = message
+        super().__init__(f"{location}: {message}")
+
+    @property
+    def location(self) -> Location:
+        return Location(self.file, self.line, self.col)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}.{self.col}: {self.message}"
+
+
+def quote(text: str) -> str:
+    """``text`` in double quotes with control characters escaped, so that every
+    message stays on one line whatever the input was."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ascii(ch)[1:-1])
+    return '"' + "".join(out) + '"'

@@ -1,0 +1,198 @@
+"""Lexer for Pound's configuration language, and the reader that expands ``Include``.
+
+The language is line oriented: every line holds one directive, a keyword followed by
+its arguments. A token is either a bare *word* (keywords, numbers, durations,
+addresses, booleans...) or a double-quoted *string*, in which ``\\"`` and ``\\\\`` stand
+for a quote and a backslash; any other backslash is kept as written, so regular
+expressions such as ``"\\.jpg$"`` need no doubling (as in Pound). ``#`` starts a
+comment that runs to the end of the line, except inside a string.
+
+``tokenize`` is pure. ``LineReader`` feeds the parser the lines of the main text and,
+when told to include a file, the lines of that file first (globs in sorted order),
+refusing include loops.
+"""
+
+from __future__ import annotations
+
+import enum
+import glob
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from standby.config.errors import ConfigError, quote
+from standby.model import Location
+
+# Characters that separate tokens; a lone CR (from CRLF files) is just whitespace.
+_SPACE = frozenset(" \t\r\f\v")
+# Characters that end a bare word besides whitespace.
+_WORD_END = frozenset('"#') | _SPACE
+# Characters that make an Include argument a glob pattern.
+_GLOB_MAGIC = frozenset("*?[")
+
+
+class TokenKind(enum.Enum):
+    WORD = "word"
+    STRING = "string"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: TokenKind
+    text: str  # a word as written; a string without its quotes, escapes resolved
+    location: Location
+
+
+Line = tuple[Token, ...]
+
+
+def tokenize(text: str, filename: str) -> list[Line]:
+    """Split ``text`` into non-empty lines of tokens. Raises ``ConfigError`` only."""
+    lines: list[Line] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        tokens = _tokenize_line(raw, filename, number)
+        if tokens:
+            lines.append(tokens)
+    return lines
+
+
+def _tokenize_line(raw: str, filename: str, number: int) -> Line:
+    tokens: list[Token] = []
+    i = 0
+    n = len(raw)
+    while i < n:
+        ch = raw[i]
+        if ch in _SPACE:
+            i += 1
+        elif ch == "#":
+            break
+        elif ch == '"':
+            start = Location(filename, number, i + 1)
+            value, i = _string(raw, i + 1, start)
+            tokens.append(Token(TokenKind.STRING, value, start))
+        else:
+            j = i
+            while j < n and raw[j] not in _WORD_END:
+                j += 1
+            tokens.append(Token(TokenKind.WORD, raw[i:j], Location(filename, number, i + 1)))
+            i = j
+    return tuple(tokens)
+
+
+def _string(raw: str, i: int, start: Location) -> tuple[str, int]:
+    """Read a quoted string whose body starts at ``raw[i]``; return it and the index
+    after the closing quote."""
+    out: list[str] = []
+    n = len(raw)
+    while i < n:
+        ch = raw[i]
+        if ch == '"':
+            return "".join(out), i + 1
+        if ch == "\\" and i + 1 < n:
+            nxt = raw[i + 1]
+            out.append(nxt if nxt in '"\\' else ch + nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    raise ConfigError(start, "unterminated string")
+
+
+def decode(data: bytes, filename: str) -> str:
+    """Configuration files are UTF-8 (ASCII in practice); say where one is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError(Location(filename, line, col), "not valid UTF-8") from None
+
+
+def read_bytes(path: str) -> bytes:
+    """Read a whole file; the default reader of ``LineReader`` and the compiler."""
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def describe_os_error(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+@dataclass(slots=True)
+class _Frame:
+    name: str  # file name as shown in locations
+    directory: str  # where its relative Include and ErrorFile names are looked up
+    real: str | None  # canonical path for loop detection (None for in-memory text)
+    lines: list[Line] | None  # None until the frame is reached (pending glob match)
+    included_at: Location | None
+    pos: int = 0
+
+
+class LineReader:
+    """Yields the logical lines of a configuration, expanding ``Include`` on request."""
+
+    def __init__(
+        self,
+        text: str,
+        filename: str,
+        directory: str,
+        real: str | None = None,
+        reader: Callable[[str], bytes] = read_bytes,
+    ) -> None:
+        self._read = reader
+        self._stack: list[_Frame] = [
+            _Frame(filename, directory, real, tokenize(text, filename), None)
+        ]
+        self.last_location = Location(filename, 1, 1)
+
+    @property
+    def directory(self) -> str:
+        """Directory of the file whose line was returned last."""
+        return self._stack[-1].directory if self._stack else "."
+
+    def next_line(self) -> Line | None:
+        while self._stack:
+            frame = self._stack[-1]
+            if frame.lines is None:
+                self._load(frame)
+                continue
+            if frame.pos < len(frame.lines):
+                line = frame.lines[frame.pos]
+                frame.pos += 1
+                self.last_location = line[0].location
+                return line
+            self._stack.pop()
+        return None
+
+    def include(self, name: str, at: Location) -> None:
+        """Read ``name`` (relative to the current file's directory unless absolute; a
+        glob expands to its matches in sorted order) before the rest of this file."""
+        if _GLOB_MAGIC & set(name):
+            # Only the name is a pattern: the directory it is relative to is taken as is.
+            pattern = (
+                name if os.path.isabs(name) else os.path.join(glob.escape(self.directory), name)
+            )
+            matches = sorted(os.path.normpath(match) for match in glob.glob(pattern))
+        else:
+            path = name if os.path.isabs(name) else os.path.join(self.directory, name)
+            matches = [os.path.normpath(path)]
+        # Pushed in reverse so the first match is read first; each is loaded only when
+        # reached, so that siblings are not mistaken for files being read.
+        for match in reversed(matches):
+            self._stack.append(_Frame(match, os.path.dirname(match), None, None, at))
+
+    def _load(self, frame: _Frame) -> None:
+        at = frame.included_at or Location(frame.name, 1, 1)
+        real = os.path.realpath(frame.name)
+        for other in self._stack:
+            if other.lines is not None and other.real == real:
+                raise ConfigError(at, f"include loop: {quote(frame.name)} is already being read")
+        try:
+            data = self._read(frame.name)
+        except OSError as exc:
+            raise ConfigError(
+                at, f"cannot read {quote(frame.name)}: {describe_os_error(exc)}"
+            ) from None
+        frame.real = real
+        frame.lines = tokenize(decode(data, frame.name), frame.name)

@@ -1,0 +1,256 @@
+"""Parser: lines of tokens -> syntax tree, driven by the keyword schema.
+
+Everything about a keyword (where it may appear, its arguments and their kinds,
+whether it may repeat) comes from ``schema.KEYWORDS``; this module only applies the
+table, converts argument values and tracks ``Section ... End`` nesting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from standby.config import values as conv
+from standby.config.errors import ConfigError, quote
+from standby.config.lexer import Line, LineReader, Token, TokenKind
+from standby.config.posix_regex import RegexError, compile_ere
+from standby.config.schema import (
+    BACKENDS,
+    KEYWORDS,
+    Arg,
+    ArgKind,
+    Keyword,
+    Section,
+    lookup,
+    unsupported_name,
+)
+from standby.config.tree import Directive, SectionNode, Value
+from standby.model import Location
+
+_CONDITIONS = ", ".join(keyword.name for keyword in KEYWORDS if keyword.condition)
+_T = TypeVar("_T")
+
+
+def where(section: Section) -> str:
+    return "at the top level" if section is Section.TOP else f"in {section.value}"
+
+
+@dataclass(slots=True)
+class _Open:
+    keyword: Keyword | None
+    section: Section
+    values: tuple[Value, ...]
+    location: Location
+    body: list[Directive | SectionNode] = field(default_factory=list)
+    seen: dict[str, Location] = field(default_factory=dict)
+
+
+def parse(reader: LineReader, top: Location) -> SectionNode:
+    """Parse every line ``reader`` yields into the tree of the top level."""
+    return _Parser(reader, top).run()
+
+
+class _Parser:
+    def __init__(self, reader: LineReader, top: Location) -> None:
+        self.reader = reader
+        self.stack = [_Open(None, Section.TOP, (), top)]
+
+    def run(self) -> SectionNode:
+        while (line := self.reader.next_line()) is not None:
+            self._line(line)
+        if len(self.stack) > 1:
+            frame = self.stack[-1]
+            assert frame.keyword is not None
+            raise ConfigError(frame.location, f'missing "End" for "{frame.keyword.name}"')
+        frame = self.stack[0]
+        return SectionNode(None, (), frame.location, tuple(frame.body))
+
+    def _line(self, line: Line) -> None:
+        first = line[0]
+        if first.kind is TokenKind.STRING:
+            raise ConfigError(
+                first.location, f"expected a keyword, found string {quote(first.text)}"
+            )
+        frame = self.stack[-1]
+        if first.text.lower() == "end":
+            self._end(line)
+            return
+        negate = False
+        start = first.location  # a negated condition is located at its "Not"
+        if first.text.lower() == "not":
+            self._keyword(first, frame.section)
+            if len(line) < 2:
+                raise ConfigError(
+                    first.location, 'missing argument for "Not": expected a condition'
+                )
+            target = line[1]
+            keyword = lookup(target.text) if target.kind is TokenKind.WORD else None
+            if keyword is None or not keyword.condition:
+                raise ConfigError(
+                    target.location,
+                    f'"Not" must be followed by a condition ({_CONDITIONS}), '
+                    f"not {quote(target.text)}",
+                )
+            negate = True
+            first = target
+            line = line[1:]
+        keyword = self._keyword(first, frame.section)
+        values, texts, locations = self._args(keyword, first, line[1:], frame.section)
+        if not keyword.repeatable:
+            previous = frame.seen.get(keyword.name)
+            if previous is not None:
+                raise ConfigError(
+                    first.location, f'duplicate "{keyword.name}" (first given at {previous})'
+                )
+            frame.seen[keyword.name] = first.location
+        if keyword.name == "Include":
+            self.reader.include(texts[0], first.location)
+        elif keyword.opens is not None:
+            self.stack.append(_Open(keyword, keyword.opens, values, first.location))
+        else:
+            directive = Directive(keyword, values, texts, locations, start, negate)
+            frame.body.append(directive)
+
+    def _end(self, line: Line) -> None:
+        if len(line) > 1:
+            raise ConfigError(line[1].location, 'unexpected argument after "End"')
+        if len(self.stack) == 1:
+            raise ConfigError(line[0].location, 'stray "End": no section is open')
+        frame = self.stack.pop()
+        node = SectionNode(frame.keyword, frame.values, frame.location, tuple(frame.body))
+        self.stack[-1].body.append(node)
+
+    def _keyword(self, token: Token, section: Section) -> Keyword:
+        keyword = lookup(token.text)
+        unsupported = unsupported_name(token.text, section)
+        if unsupported is not None:
+            raise ConfigError(token.location, f'"{unsupported}" is not supported yet')
+        if keyword is None:
+            raise ConfigError(token.location, f"unknown keyword {quote(token.text)}")
+        if section not in keyword.sections:
+            raise ConfigError(token.location, f'"{keyword.name}" is not allowed {where(section)}')
+        return keyword
+
+    def _args(
+        self, keyword: Keyword, at: Token, tokens: Line, section: Section
+    ) -> tuple[tuple[Value, ...], tuple[str, ...], tuple[Location, ...]]:
+        required = sum(1 for arg in keyword.args if not arg.optional)
+        if len(tokens) < required:
+            missing = [arg for arg in keyword.args if not arg.optional][len(tokens)]
+            raise ConfigError(
+                at.location, f'missing argument for "{keyword.name}": expected {missing.name}'
+            )
+        if len(tokens) > len(keyword.args):
+            raise ConfigError(
+                tokens[len(keyword.args)].location, f'too many arguments for "{keyword.name}"'
+            )
+        spare = len(tokens) - required  # optional arguments given, filled left to right
+        values: list[Value] = []
+        texts: list[str] = []
+        locations: list[Location] = []
+        pos = 0
+        for arg in keyword.args:
+            if arg.optional:
+                if spare == 0:
+                    values.append(None)
+                    texts.append("")
+                    locations.append(at.location)
+                    continue
+                spare -= 1
+            token = tokens[pos]
+            pos += 1
+            values.append(self._convert(keyword, arg, token, section))
+            texts.append(token.text)
+            locations.append(token.location)
+        return tuple(values), tuple(texts), tuple(locations)
+
+    def _convert(self, keyword: Keyword, arg: Arg, token: Token, section: Section) -> Value:
+        try:
+            return self._value(keyword, arg, token.text, section)
+        except RegexError as exc:
+            raise ConfigError(token.location, f"bad regex {quote(token.text)}: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(token.location, str(exc)) from None
+
+    def _value(self, keyword: Keyword, arg: Arg, text: str, section: Section) -> Value:
+        name = f'"{keyword.name}"'
+        kind = arg.kind
+        if kind is ArgKind.STRING:
+            if not text:
+                raise ValueError(f"empty {arg.name} for {name}")
+            return text
+        if kind is ArgKind.FILE:
+            if not text:
+                raise ValueError(f"empty file name for {name}")
+            return os.path.normpath(os.path.join(self.reader.directory, text))
+        if kind is ArgKind.INT:
+            number = _convert(conv.parse_number, text, f"bad number {quote(text)} for {name}")
+            _check_int(number, arg, name)
+            return number
+        if kind is ArgKind.BOOL:
+            return _convert(
+                conv.parse_bool,
+                text,
+                f"bad boolean {quote(text)} for {name} (use 0/1, yes/no, true/false, on/off)",
+            )
+        if kind is ArgKind.DURATION:
+            seconds = _convert(
+                conv.parse_duration,
+                text,
+                f"bad duration {quote(text)} for {name} (use e.g. 90, 1m30s, 2h, 1d)",
+            )
+            if arg.low is not None and seconds < arg.low:
+                raise ValueError(f"duration for {name} must be more than 0 seconds")
+            return seconds
+        if kind is ArgKind.SIZE:
+            return _convert(
+                conv.parse_size,
+                text,
+                f"bad size {quote(text)} for {name} (use e.g. 512, 64k, 10m, 1g)",
+            )
+        if kind is ArgKind.REGEX:
+            return compile_ere(text)
+        if kind is ArgKind.IREGEX:
+            return compile_ere(text, ignore_case=True)
+        if kind is ArgKind.FACILITY:
+            return _convert(conv.parse_facility, text, f"unknown syslog facility {quote(text)}")
+        if kind is ArgKind.LOG_LEVEL:
+            return _convert(
+                conv.parse_log_level,
+                text,
+                f"bad log level {quote(text)} (use 0..5 or "
+                + ", ".join(conv.LOG_FORMAT_NAMES)
+                + ")",
+            )
+        if kind is ArgKind.ADDRESS:
+            unix = section in BACKENDS
+            hint = (
+                "an IP address, host name or UNIX socket path"
+                if unix
+                else "an IP address or host name"
+            )
+            address, _ = _convert(
+                lambda t: conv.parse_address(t, unix),
+                text,
+                f"bad address {quote(text)} (expected {hint})",
+            )
+            return address
+        raise AssertionError(f"argument kind {kind} is handled by the parser itself")
+
+
+def _convert(parse: Callable[[str], _T], text: str, message: str) -> _T:
+    """``parse(text)``, with its terse ValueError replaced by ``message``."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise ValueError(message) from None
+
+
+def _check_int(number: int, arg: Arg, name: str) -> None:
+    if arg.choices and number not in arg.choices:
+        allowed = ", ".join(str(choice) for choice in arg.choices)
+        raise ValueError(f"{number} is not a valid {arg.name} for {name} (use {allowed})")
+    if (arg.low is not None and number < arg.low) or (arg.high is not None and number > arg.high):
+        raise ValueError(f"value {number} for {name} is out of range {arg.low:g}..{arg.high:g}")

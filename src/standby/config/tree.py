@@ -1,0 +1,39 @@
+"""The syntax tree the parser builds: directives and sections, each with its location.
+
+Argument values are already converted by the schema's argument kinds; regular
+expressions are already translated and compiled.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from standby.config.schema import Keyword
+from standby.model import Location
+
+Value = str | int | float | bool | re.Pattern[str] | None  # None: an omitted optional arg
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    keyword: Keyword
+    values: tuple[Value, ...]  # one per schema argument
+    texts: tuple[str, ...]  # the arguments as written ("" when omitted)
+    arg_locations: tuple[Location, ...]  # the keyword's location when omitted
+    location: Location
+    negate: bool = False  # written after Not
+
+
+@dataclass(frozen=True, slots=True)
+class SectionNode:
+    keyword: Keyword | None  # None for the top level
+    values: tuple[Value, ...]
+    location: Location
+    body: tuple[Directive | SectionNode, ...]
+
+    def directives(self) -> tuple[Directive, ...]:
+        return tuple(node for node in self.body if isinstance(node, Directive))
+
+    def sections(self) -> tuple[SectionNode, ...]:
+        return tuple(node for node in self.body if isinstance(node, SectionNode))

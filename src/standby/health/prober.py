@@ -1,0 +1,123 @@
+"""The prober: an asyncio task that TCP-connects to dead backends every ``Alive`` seconds.
+
+Shell code: it performs the I/O and reports each result to the ``HealthBoard``, which
+decides. Each probe is a bare connect (inet or UNIX socket) bounded by the backend's
+``ConnTO``; probes of different backends run concurrently. While running, the prober also
+logs every transition of the board (whoever reported it) once, on the ``standby.health``
+logger: WARNING when a backend goes dead, INFO when it comes back.
+
+All calls must come from the event loop's thread (the board is not locked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+
+from standby.clock import Clock
+from standby.health.board import HealthBoard, Identity, Transition
+from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendSpec
+
+LOGGER_NAME = "standby.health"
+PROBE_OK = "probe connected"
+
+
+class Prober:
+    """Probes dead backends until stopped. ``start()`` in a running loop, ``await stop()``."""
+
+    def __init__(self, board: HealthBoard, clock: Clock, log: logging.Logger | None = None) -> None:
+        self._board = board
+        self._clock = clock
+        self._log = log if log is not None else logging.getLogger(LOGGER_NAME)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[Identity, asyncio.Task[None]] = {}
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("prober already started")
+        self._board.subscribe(self._on_transition)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="standby prober")
+
+    async def stop(self) -> None:
+        """Cancel the loop and every probe in flight, and wait until they are gone."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._board.unsubscribe(self._on_transition)
+        tasks = [task, *self._inflight.values()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._inflight.clear()
+
+    def wake(self) -> None:
+        """Re-examine the schedule now (e.g. after an operator re-enabled a backend)."""
+        self._wake.set()
+
+    def _on_transition(self, transition: Transition) -> None:
+        if transition.alive:
+            self._log.info("%s", transition.message())
+        else:
+            self._log.warning("%s", transition.message())
+        self._wake.set()  # a newly dead backend changes the schedule
+
+    async def _run(self) -> None:
+        board = self._board
+        while True:
+            self._wake.clear()
+            busy = self._inflight.keys()
+            for spec in board.due_probes(exclude=busy):
+                board.probe_started(spec)
+                key = spec.identity
+                task = asyncio.create_task(self._probe(spec), name=f"probe {spec.describe()}")
+                self._inflight[key] = task
+                task.add_done_callback(functools.partial(self._probe_done, key))
+            # Sleep until the next probe is due; at most Alive, so nothing waits longer.
+            delay = board.alive_interval
+            next_at = board.next_probe_at(exclude=self._inflight.keys())
+            if next_at is not None:
+                delay = min(delay, max(0.0, next_at - self._clock.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    def _probe_done(self, key: Identity, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(key, None)
+        self._wake.set()
+
+    async def _probe(self, spec: BackendSpec) -> None:
+        timeout = spec.conn_timeout if spec.conn_timeout > 0 else DEFAULT_BACKEND_TIMEOUT
+        try:
+            async with asyncio.timeout(timeout):
+                await _connect(spec)
+        except TimeoutError:
+            self._board.mark_dead(spec, f"probe timed out after {timeout:g} s")
+        except OSError as exc:
+            self._board.mark_dead(spec, f"probe failed: {exc.strerror or exc}")
+        except asyncio.CancelledError:
+            # Stopped mid-probe: leave the backend plain dead, so a later prober probes it.
+            self._board.probe_cancelled(spec)
+            raise
+        except Exception as exc:  # e.g. a host name the resolver rejects outright
+            self._board.mark_dead(spec, f"probe failed: {exc!r}")
+        else:
+            self._board.mark_alive(spec, PROBE_OK)
+
+
+async def _connect(spec: BackendSpec) -> None:
+    """Open and close one connection to ``spec``; raises on failure."""
+    loop = asyncio.get_running_loop()
+    if spec.unix:
+        transport, _ = await loop.create_unix_connection(asyncio.Protocol, spec.address)
+    elif spec.port is None:
+        raise ValueError(f"backend {spec.address} has no port")
+    else:
+        transport, _ = await loop.create_connection(asyncio.Protocol, spec.address, spec.port)
+    transport.close()

@@ -1,0 +1,202 @@
+"""Pass-through body framers: find where a message body ends, validating as bytes pass.
+
+``feed(data)`` returns (bytes of this message to forward now, bytes after its end). The bytes
+forwarded are the bytes received (chunk framing included), so a body costs no copies beyond
+the slicing at its end. ``ChunkedBody`` forwards only validated bytes: an incomplete chunk-size
+or trailer line is held back until it is complete, so a message whose first chunk line is bad
+forwards nothing at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from standby.http1._grammar import FIELD_LINE_RE, QUOTED_STRING, TOKEN
+from standby.http1.errors import HttpError
+
+# A chunk-size line with extensions; 4 KiB is far beyond any real extension use.
+MAX_CHUNK_LINE = 4096
+# 16 hex digits hold any 64-bit size; more (even leading zeros) only probe parser overflow.
+MAX_CHUNK_SIZE_DIGITS = 16
+# The trailer section, all lines together: trailers are rare and small.
+MAX_TRAILER = 16384
+
+_CHUNK_LINE_RE = re.compile(
+    rb"([0-9A-Fa-f]{1,%d})" % MAX_CHUNK_SIZE_DIGITS
+    + rb"(?:[ \t]*;[ \t]*"
+    + TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + TOKEN
+    + rb"|"
+    + QUOTED_STRING
+    + rb"))?)*"
+)
+
+# ChunkedBody states; _STEPS below is the transition table.
+_SIZE, _DATA, _DATA_CR, _DATA_LF, _TRAILER, _DONE = range(6)
+
+
+class LengthBody:
+    """A body of exactly ``length`` bytes."""
+
+    __slots__ = ("_length", "_remaining")
+
+    def __init__(self, length: int) -> None:
+        self._length = length
+        self._remaining = length
+
+    @property
+    def done(self) -> bool:
+        return self._remaining == 0
+
+    @property
+    def received(self) -> int:
+        return self._length - self._remaining
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes]:
+        remaining = self._remaining
+        if len(data) <= remaining:
+            self._remaining = remaining - len(data)
+            return data, b""
+        self._remaining = 0
+        return data[:remaining], data[remaining:]
+
+
+class UntilCloseBody:
+    """A response body that ends when the backend closes; the shell calls ``finish()``."""
+
+    __slots__ = ("done", "received")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.received = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes]:
+        self.received += len(data)
+        return data, b""
+
+    def finish(self) -> None:
+        self.done = True
+
+
+class ChunkedBody:
+    """Chunked framing (RFC 9112 section 7.1), forwarded as received.
+
+    Errors raise HttpError(``error_status``): 400 for a request, 502 for a response. With
+    ``max_body`` > 0, a chunk that would take the body past it raises 413 before any of its
+    bytes are forwarded.
+    """
+
+    __slots__ = ("_held", "_max_body", "_remaining", "_state", "_status", "_trailer", "received")
+
+    def __init__(self, *, error_status: int = 400, max_body: int = 0) -> None:
+        self._state = _SIZE
+        self._remaining = 0  # data bytes left in the current chunk
+        self._held = b""  # an incomplete line, not yet validated
+        self._status = error_status
+        self._max_body = max_body
+        self._trailer = 0  # trailer bytes seen
+        self.received = 0  # chunk data bytes (the decoded body size)
+
+    @property
+    def done(self) -> bool:
+        return self._state == _DONE
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes]:
+        if self._state == _DONE:
+            return b"", data
+        held = self._held
+        buf = held + data if held else data
+        n = len(buf)
+        pos = 0
+        steps = _STEPS
+        while pos < n:
+            nxt = steps[self._state](self, buf, pos)
+            if nxt < 0:  # an incomplete line: keep it for the next feed
+                self._held = buf[pos:]
+                return buf[:pos], b""
+            pos = nxt
+            if self._state == _DONE:
+                self._held = b""
+                return buf[:pos], buf[pos:]
+        self._held = b""
+        return (buf, b"") if pos == n else (buf[:pos], buf[pos:])
+
+    def _fail(self, reason: str) -> HttpError:
+        self._state = _DONE  # nothing more is accepted from this message
+        return HttpError(self._status, reason)
+
+    def _line(self, buf: bytes, pos: int, limit: int) -> int:
+        """End (index of LF) of the CRLF line at pos, -1 when incomplete; raises on bad ends."""
+        nl = buf.find(b"\n", pos, pos + limit + 2)
+        if nl < 0:
+            if len(buf) - pos > limit + 1:
+                raise self._fail("chunk or trailer line too long")
+            cr = buf.find(b"\r", pos, len(buf) - 1)
+            if cr >= 0:
+                raise self._fail("bare CR in chunk framing")
+            return -1
+        if nl == pos or buf[nl - 1] != 0x0D:
+            raise self._fail("bare LF in chunk framing")
+        if buf.find(b"\r", pos, nl - 1) >= 0:
+            raise self._fail("bare CR in chunk framing")
+        return nl
+
+    def _size(self, buf: bytes, pos: int) -> int:
+        nl = self._line(buf, pos, MAX_CHUNK_LINE)
+        if nl < 0:
+            return -1
+        m = _CHUNK_LINE_RE.fullmatch(buf, pos, nl - 1)
+        if m is None:
+            raise self._fail(f"bad chunk line {buf[pos : min(nl, pos + 40)]!r}")
+        size = int(m.group(1), 16)
+        if self._max_body and self.received + size > self._max_body:
+            self._state = _DONE
+            raise HttpError(413, "chunked body over the limit")
+        self.received += size
+        if size:
+            self._remaining = size
+            self._state = _DATA
+        else:
+            self._state = _TRAILER
+        return nl + 1
+
+    def _data(self, buf: bytes, pos: int) -> int:
+        take = min(self._remaining, len(buf) - pos)
+        self._remaining -= take
+        if self._remaining == 0:
+            self._state = _DATA_CR
+        return pos + take
+
+    def _data_cr(self, buf: bytes, pos: int) -> int:
+        if buf[pos] != 0x0D:
+            raise self._fail("missing CRLF after chunk data")
+        self._state = _DATA_LF
+        return pos + 1
+
+    def _data_lf(self, buf: bytes, pos: int) -> int:
+        if buf[pos] != 0x0A:
+            raise self._fail("missing CRLF after chunk data")
+        self._state = _SIZE
+        return pos + 1
+
+    def _trailer_line(self, buf: bytes, pos: int) -> int:
+        nl = self._line(buf, pos, MAX_TRAILER - self._trailer)
+        if nl < 0:
+            return -1
+        self._trailer += nl + 1 - pos
+        if nl - 1 == pos:
+            self._state = _DONE
+        elif not FIELD_LINE_RE.fullmatch(buf, pos, nl - 1):
+            raise self._fail(f"bad trailer line {buf[pos : min(nl, pos + 40)]!r}")
+        return nl + 1
+
+
+_STEPS: tuple[Callable[[ChunkedBody, bytes, int], int], ...] = (
+    ChunkedBody._size,
+    ChunkedBody._data,
+    ChunkedBody._data_cr,
+    ChunkedBody._data_lf,
+    ChunkedBody._trailer_line,
+)

@@ -1,0 +1,552 @@
+"""Request heads: strict parsing and the head sent upstream.
+
+The fast path validates a complete head with one compiled pattern, then a second pattern
+finds only the headers that matter to framing and forwarding (a typical browser request
+yields two matches: Host and Connection). The head is kept as the bytes it arrived in;
+``forward_request_head`` splices the changes into those bytes. A head that fails the fast
+pattern, or that is large enough to break a per-line limit, goes through a line walker that
+names the first problem in stream order, so a head fed whole and one fed byte by byte get
+the same status.
+
+Decisions (RFC 9112 and issue 2 section 3):
+
+- Content-Length: only digits; a second Content-Length header is refused even with the same
+  value (RFC 9112 6.3 allows either; refusing is simpler and leaves no room for a backend
+  that keeps the other one).
+- Transfer-Encoding: exactly one ``chunked`` is accepted. ``chunked`` twice, or not last, or
+  an element that is not a bare token -> 400 (6.3: a request whose final coding is not
+  chunked cannot be framed). Any other coding (``gzip, chunked``, ``identity``) -> 501: we
+  could frame ``gzip, chunked`` by its final chunked, but a backend that does not implement
+  gzip would read a different body, so we refuse what we do not implement (6.1).
+- Content-Length together with Transfer-Encoding -> 400; Transfer-Encoding in HTTP/1.0 -> 400.
+- Versions: HTTP/1.0 and HTTP/1.1 only. A well-formed ``HTTP/x.y`` of another version gets
+  505 (RFC 9110 15.6.6 names that status for it); anything else, HTTP/0.9's
+  version-less request line included, is malformed -> 400.
+- Bare LF or bare CR anywhere in the head -> 400 (RFC 9112 2.2 allows rejecting them).
+- Up to ``max_head`` bytes of empty lines before the request line are skipped (2.2).
+- A ``Connection`` header that names Host, Content-Length, Transfer-Encoding or an
+  X-Forwarded-* header does not remove it: the framing we parsed is the framing we forward.
+"""
+
+from __future__ import annotations
+
+import re
+
+from standby.http1._grammar import (
+    CHUNKED,
+    DIGITS_RE,
+    FIELD_CHAR,
+    FIELD_LINE_PREFIX_RE,
+    FIELD_LINE_RE,
+    OWS,
+    TARGET_CHAR,
+    TCHAR,
+    TOKEN_RE,
+)
+from standby.http1.errors import HttpError
+from standby.http1.limits import Limits
+
+BODY_NONE = 0  # no body follows the head
+BODY_LENGTH = 1  # exactly content_length bytes follow
+BODY_CHUNKED = 2  # chunked framing follows
+BODY_UNTIL_CLOSE = 3  # responses only: the body ends when the backend closes
+
+# 18 decimal digits stay below 2**63: no backend's signed 64-bit parser can overflow on it.
+MAX_CONTENT_LENGTH_DIGITS = 18
+
+V10 = b"HTTP/1.0"
+V11 = b"HTTP/1.1"
+
+_T = rb"[" + TCHAR + rb"]+"
+# The whole head, validated in one pass. Possessive quantifiers: no line can be re-split.
+_REQUEST_HEAD_RE = re.compile(
+    rb"(" + _T + rb") ([" + TARGET_CHAR + rb"]++) (HTTP/[0-9]\.[0-9])\r\n"
+    rb"(?:[" + TCHAR + rb"]++:[" + FIELD_CHAR + rb"]*+\r\n)*+\r\n"
+)
+_REQUEST_LINE_RE = re.compile(rb"(" + _T + rb") ([" + TARGET_CHAR + rb"]+) (HTTP/[0-9]\.[0-9])")
+# What a request line can look like while it is still arriving.
+_REQUEST_LINE_PREFIX_RE = re.compile(
+    rb"(?:" + _T + rb"(?: (?:[" + TARGET_CHAR + rb"]+"
+    rb"(?: (?:H(?:T(?:T(?:P(?:/(?:[0-9](?:\.[0-9]?)?)?)?)?)?)?)?)?)?)?)?"
+)
+# The headers that framing, routing and forwarding care about, as a trie behind a first-letter
+# lookahead (measured twice as fast as a plain alternation). The match starts at the LF
+# before the line and stops before its CR, so dropping (start - 1, end) leaves a valid block.
+_INTERESTING_RE = re.compile(
+    rb"\n(?=[CcEeHhKkPpTtUuXx])(?i:(c(?:ontent-length|onnection)|host|upgrade|expect"
+    rb"|t(?:e|railer|ransfer-encoding)|keep-alive|proxy-connection"
+    rb"|x-forwarded-(?:for|proto|port))):([^\r]*+)"
+)
+
+# Name codes for the headers above.
+_CL, _TE, _HOST, _CONN, _UPGRADE, _EXPECT, _HOP, _XFF, _XFREPLACE = range(9)
+_NAME_CODE: dict[bytes, int] = {
+    b"content-length": _CL,
+    b"transfer-encoding": _TE,
+    b"host": _HOST,
+    b"connection": _CONN,
+    b"upgrade": _UPGRADE,
+    b"expect": _EXPECT,
+    b"te": _HOP,
+    b"trailer": _HOP,
+    b"keep-alive": _HOP,
+    b"proxy-connection": _HOP,
+    b"x-forwarded-for": _XFF,
+    b"x-forwarded-proto": _XFREPLACE,
+    b"x-forwarded-port": _XFREPLACE,
+}
+# Connection options that name no extra header (or one already handled above).
+_HANDLED_OPTIONS = frozenset(
+    {
+        b"close",
+        b"keep-alive",
+        b"upgrade",
+        b"te",
+        b"trailer",
+        b"proxy-connection",
+        b"host",
+        b"content-length",
+        b"transfer-encoding",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-port",
+        b"connection",
+        b"expect",
+    }
+)
+
+
+# Connection values browsers and tools send, decoded once: (close, keep-alive, upgrade).
+_COMMON_CONNECTION: dict[bytes, tuple[bool, bool, bool]] = {
+    b"keep-alive": (False, True, False),
+    b"close": (True, False, False),
+    b"upgrade": (False, False, True),
+    b"keep-alive, upgrade": (False, True, True),
+    b"upgrade, keep-alive": (False, True, True),
+}
+
+
+class RequestHead:
+    """A parsed request head. ``raw`` is kept as received; everything else points into it."""
+
+    __slots__ = (
+        "_drops",
+        "_fields",
+        "_lines",
+        "_xff_end",
+        "body",
+        "content_length",
+        "expect_continue",
+        "host",
+        "http11",
+        "keep_alive",
+        "method",
+        "raw",
+        "target",
+        "upgrade",
+        "version",
+    )
+
+    method: bytes
+    target: bytes
+    version: bytes
+    http11: bool
+    raw: bytes
+    host: bytes | None
+    body: int
+    content_length: int
+    keep_alive: bool
+    upgrade: bytes | None
+    expect_continue: bool
+    # Spans (start, end) of raw to leave out upstream, sorted; None when there are none.
+    _drops: list[tuple[int, int]] | None
+    _xff_end: int  # where ", peer" goes in the last X-Forwarded-For line; -1 when absent
+    _lines: list[str] | None
+    _fields: list[tuple[bytes, bytes]] | None
+
+    def header(self, name: bytes) -> bytes | None:
+        """First value of header ``name`` (case-insensitive), stripped; None when absent."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = _split_fields(self.raw)
+        key = name.lower()
+        for field_name, value in fields:
+            if field_name == key:
+                return value
+        return None
+
+    def header_lines(self) -> list[str]:
+        """Header lines as ``"Name: value"`` (value stripped), latin-1, for HeadRequire."""
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = _field_lines(self.raw)
+        return lines
+
+    @property
+    def path(self) -> str:
+        """The target without its query string, latin-1."""
+        return self.target.partition(b"?")[0].decode("latin-1")
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestHead({self.method!r}, {self.target!r}, {self.version!r}, "
+            f"host={self.host!r}, body={self.body}, content_length={self.content_length})"
+        )
+
+
+def _split_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
+    fields = []
+    for line in raw.split(b"\r\n")[1:-2]:
+        name, _, value = line.partition(b":")
+        fields.append((name.lower(), value.strip(OWS)))
+    return fields
+
+
+def _field_lines(raw: bytes) -> list[str]:
+    lines = []
+    for line in raw.split(b"\r\n")[1:-2]:
+        name, _, value = line.partition(b":")
+        lines.append(f"{name.decode('latin-1')}: {value.strip(OWS).decode('latin-1')}")
+    return lines
+
+
+def parse_request_head(
+    buf: bytes | bytearray, limits: Limits, methods: frozenset[bytes]
+) -> tuple[RequestHead, int] | None:
+    """One request head at the start of ``buf``.
+
+    Returns (head, bytes consumed) when complete, None when more bytes are needed, and raises
+    HttpError as soon as the bytes seen are invalid or over a limit. Empty lines before the
+    request line are skipped (and counted in ``consumed``). A method outside ``methods`` gets
+    405 once the head is otherwise valid.
+    """
+    start = 0
+    while buf.startswith(b"\r\n", start):
+        start += 2
+    m = _REQUEST_HEAD_RE.match(buf, start)
+    if m is None:
+        end = buf.find(b"\r\n\r\n", start)
+        if end < 0:
+            _walk(buf, start, len(buf), limits, complete=False)
+            return None
+        _walk(buf, start, end + 4, limits, complete=True)
+        raise HttpError(400, "malformed request head")  # a guard: _walk names the problem
+    stop = m.end()
+    whole = isinstance(buf, bytes) and start == 0 and stop == len(buf)
+    raw = buf if whole and isinstance(buf, bytes) else bytes(buf[start:stop])
+    size = stop - start
+    if (
+        stop > limits.max_head
+        or (size > limits.line_bound and _long_line(raw, limits))
+        or (size > limits.count_bound and raw.count(b"\n") - 2 > limits.max_header_count)
+    ):
+        _walk(buf, start, stop, limits, complete=True)
+    method, target, version = m.groups()
+    if version == V11:
+        http11 = True
+        version = V11
+    elif version == V10:
+        http11 = False
+        version = V10
+    else:
+        raise HttpError(505, f"unsupported version {version!r}")
+    if len(target) > limits.max_uri:
+        raise HttpError(414, f"request target of {len(target)} bytes")
+
+    head = RequestHead()
+    head.method = method
+    head.target = target
+    head.version = version
+    head.http11 = http11
+    head.raw = raw
+    head._lines = None
+    head._fields = None
+    _interpret(head, raw, m.end(3) - start + 1, limits)
+    if method not in methods:
+        raise HttpError(405, f"method {method!r} not allowed")
+    return head, stop
+
+
+def _interpret(head: RequestHead, raw: bytes, first_lf: int, limits: Limits) -> None:
+    """Framing, persistence and forwarding spans from the interesting headers."""
+    host: bytes | None = None
+    content_length: bytes | None = None
+    te_values: list[bytes] | None = None
+    connection: list[bytes] | None = None
+    upgrade: bytes | None = None
+    expect = False
+    drops: list[tuple[int, int]] | None = None
+    upgrade_spans: list[tuple[int, int]] | None = None
+    xff_end = -1
+    for m in _INTERESTING_RE.finditer(raw, first_lf):
+        code = _NAME_CODE[m.group(1).lower()]
+        if code == _HOST:
+            if host is not None:
+                raise HttpError(400, "duplicate Host")
+            host = m.group(2).strip(OWS)
+        elif code == _CONN:
+            if connection is None:
+                connection = []
+            connection.append(m.group(2))
+            if drops is None:
+                drops = []
+            drops.append((m.start() - 1, m.end()))
+        elif code == _CL:
+            if content_length is not None:
+                raise HttpError(400, "duplicate Content-Length")
+            content_length = m.group(2).strip(OWS)
+        elif code == _TE:
+            if te_values is None:
+                te_values = []
+            te_values.append(m.group(2))
+        elif code == _UPGRADE:
+            upgrade = m.group(2).strip(OWS)
+            if upgrade_spans is None:
+                upgrade_spans = []
+            upgrade_spans.append((m.start() - 1, m.end()))
+        elif code == _EXPECT:
+            expect = m.group(2).strip(OWS).lower() == b"100-continue"
+        elif code == _XFF:
+            value = m.group(2)
+            xff_end = m.end() - (len(value) - len(value.rstrip(OWS)))
+        else:  # _HOP or _XFREPLACE
+            if drops is None:
+                drops = []
+            drops.append((m.start() - 1, m.end()))
+
+    http11 = head.http11
+    if http11 and host is None:
+        raise HttpError(400, "missing Host")
+    if te_values is not None:
+        if content_length is not None:
+            raise HttpError(400, "Content-Length with Transfer-Encoding")
+        if not http11:
+            raise HttpError(400, "Transfer-Encoding in HTTP/1.0")
+        _check_chunked_only(te_values)
+        head.body = BODY_CHUNKED
+        head.content_length = 0
+    elif content_length is not None:
+        length = _content_length(content_length)
+        if limits.max_body and length > limits.max_body:
+            raise HttpError(413, f"Content-Length {length} over the limit")
+        head.body = BODY_LENGTH if length else BODY_NONE
+        head.content_length = length
+    else:
+        head.body = BODY_NONE
+        head.content_length = 0
+
+    keep_alive = http11
+    wants_upgrade = False
+    if connection is not None:
+        common = _COMMON_CONNECTION.get(connection[0].strip(OWS).lower())
+        if common is not None and len(connection) == 1:
+            close, ka, wants_upgrade = common
+        else:
+            close = ka = False
+            extra: list[bytes] | None = None
+            for option in _list_elements(b",".join(connection), "Connection"):
+                if option == b"close":
+                    close = True
+                elif option == b"keep-alive":
+                    ka = True
+                elif option == b"upgrade":
+                    wants_upgrade = True
+                elif option not in _HANDLED_OPTIONS:
+                    if extra is None:
+                        extra = []
+                    extra.append(option)
+            if extra is not None:
+                assert drops is not None  # the Connection line itself is in drops
+                drops.extend(_spans_of(raw, extra))
+        keep_alive = not close and (http11 or ka)
+    if wants_upgrade and http11 and upgrade:
+        head.upgrade = upgrade.lower()
+    else:
+        head.upgrade = None
+        if upgrade_spans is not None:
+            drops = upgrade_spans if drops is None else drops + upgrade_spans
+    if drops is not None and len(drops) > 1:
+        drops.sort()
+    head.keep_alive = keep_alive
+    head.host = host
+    head.expect_continue = expect and http11
+    head._drops = drops
+    head._xff_end = xff_end
+
+
+def _content_length(value: bytes) -> int:
+    if not DIGITS_RE.fullmatch(value):
+        raise HttpError(400, f"invalid Content-Length {value[:40]!r}")
+    if len(value) > MAX_CONTENT_LENGTH_DIGITS:
+        raise HttpError(400, "Content-Length too large")
+    return int(value)
+
+
+def _list_elements(value: bytes, what: str) -> list[bytes]:
+    """Lower-cased tokens of a comma-separated list header; empty elements are skipped."""
+    out = []
+    for element in value.split(b","):
+        element = element.strip(OWS)
+        if not element:
+            continue
+        if not TOKEN_RE.fullmatch(element):
+            raise HttpError(400, f"invalid {what} element {element[:40]!r}")
+        out.append(element.lower())
+    return out
+
+
+def _check_chunked_only(values: list[bytes]) -> None:
+    """Transfer-Encoding must be exactly one ``chunked`` (see the module docstring)."""
+    codings: list[bytes] = []
+    for value in values:
+        for element in value.split(b","):
+            element = element.strip(OWS)
+            if not TOKEN_RE.fullmatch(element):
+                raise HttpError(400, f"invalid transfer coding {element[:40]!r}")
+            codings.append(element.lower())
+    chunked = codings.count(CHUNKED)
+    if chunked > 1:
+        raise HttpError(400, "chunked applied more than once")
+    if chunked == 1 and codings[-1] != CHUNKED:
+        raise HttpError(400, "chunked is not the final transfer coding")
+    if len(codings) != 1 or chunked != 1:
+        raise HttpError(501, f"transfer coding {b', '.join(codings)[:60]!r} not implemented")
+
+
+def _spans_of(raw: bytes, names: list[bytes]) -> list[tuple[int, int]]:
+    """Spans of the lines of headers ``names`` (tokens, lower case), as in _INTERESTING_RE."""
+    alternatives = b"|".join(re.escape(name) for name in names)
+    pattern = re.compile(rb"\r\n(?i:" + alternatives + rb"):[^\r]*")
+    return [m.span() for m in pattern.finditer(raw, raw.index(b"\r\n"))]
+
+
+def _long_line(raw: bytes, limits: Limits) -> bool:
+    first = raw.index(b"\r\n")
+    if first > limits.max_request_line:
+        return True
+    return max(len(line) for line in raw[first + 2 :].split(b"\r\n")) > limits.max_header_line
+
+
+def _walk(buf: bytes | bytearray, start: int, stop: int, limits: Limits, *, complete: bool) -> None:
+    """Check buf[start:stop] line by line and raise at the first problem in stream order.
+
+    For an incomplete head the last, unfinished line is checked as a prefix: every byte that
+    can no longer become part of a valid head raises now, not when the head completes.
+    """
+    pos = start
+    first = True
+    count = 0
+    while True:
+        nl = buf.find(b"\n", pos, stop)
+        if nl < 0:
+            break
+        if nl == pos or buf[nl - 1] != 0x0D:
+            raise HttpError(400, "bare LF in head")
+        line = bytes(buf[pos : nl - 1])
+        if b"\r" in line:
+            raise HttpError(400, "bare CR in head")
+        if first:
+            _check_request_line(line, limits)
+            first = False
+        elif not line:
+            return
+        else:
+            if len(line) > limits.max_header_line:
+                raise HttpError(431, f"header line of {len(line)} bytes")
+            count += 1
+            if count > limits.max_header_count:
+                raise HttpError(431, f"more than {limits.max_header_count} header lines")
+            _check_field_line(line)
+        if nl + 1 > limits.max_head:
+            raise HttpError(431, "head too large")
+        pos = nl + 1
+    if complete:
+        return
+    # The unfinished last line: a final CR may still be followed by LF.
+    tail = bytes(buf[pos:stop])
+    if tail.endswith(b"\r"):
+        tail = tail[:-1]
+    if b"\r" in tail:
+        raise HttpError(400, "bare CR in head")
+    if first:
+        if len(tail) > limits.max_request_line:
+            raise HttpError(414, "request line too long")
+        if not _REQUEST_LINE_PREFIX_RE.fullmatch(tail):
+            raise HttpError(400, "malformed request line")
+    else:
+        if len(tail) > limits.max_header_line:
+            raise HttpError(431, "header line too long")
+        if count >= limits.max_header_count and tail:
+            raise HttpError(431, f"more than {limits.max_header_count} header lines")
+        if not FIELD_LINE_PREFIX_RE.fullmatch(tail):
+            _check_field_line(tail)  # raises with the precise reason
+    if stop > limits.max_head:
+        raise HttpError(431, "head too large")
+
+
+def _check_request_line(line: bytes, limits: Limits) -> None:
+    if len(line) > limits.max_request_line:
+        raise HttpError(414, f"request line of {len(line)} bytes")
+    m = _REQUEST_LINE_RE.fullmatch(line)
+    if m is None:
+        raise HttpError(400, f"malformed request line {line[:60]!r}")
+    version = m.group(3)
+    if version != V11 and version != V10:
+        raise HttpError(505, f"unsupported version {version!r}")
+    if len(m.group(2)) > limits.max_uri:
+        raise HttpError(414, f"request target of {len(m.group(2))} bytes")
+
+
+def _check_field_line(line: bytes, status: int = 400) -> None:
+    """Raise with a precise reason when ``line`` (no CRLF; may be partial) is not a field."""
+    if FIELD_LINE_RE.fullmatch(line):
+        return
+    if line[:1] in (b" ", b"\t"):
+        raise HttpError(status, "obsolete line folding")
+    name, colon, value = line.partition(b":")
+    if name[-1:] in (b" ", b"\t"):
+        raise HttpError(status, f"whitespace before colon after {name.strip()[:40]!r}")
+    if not TOKEN_RE.fullmatch(name):
+        if colon or not FIELD_LINE_PREFIX_RE.fullmatch(line):
+            raise HttpError(status, f"invalid header name {name[:40]!r}")
+        return  # a partial name: still fine
+    if b"\x00" in value:
+        raise HttpError(status, "NUL in header value")
+    raise HttpError(status, f"control character in value of {name[:40]!r}")
+
+
+def forward_request_head(head: RequestHead, peer: bytes, proto: bytes, port: bytes) -> bytes:
+    """The head to send upstream.
+
+    The request line is unchanged; hop-by-hop headers are removed (Connection and what it
+    names, Keep-Alive, Proxy-Connection, TE, Trailer, and Upgrade unless this is an upgrade
+    request, which gets ``Connection: Upgrade``); ``peer`` is appended to the last
+    X-Forwarded-For (or a new one is added); X-Forwarded-Proto and X-Forwarded-Port replace
+    the client's. Everything else is the raw block as received.
+    """
+    raw = head.raw
+    added = b"X-Forwarded-Proto: " + proto + b"\r\nX-Forwarded-Port: " + port + b"\r\n\r\n"
+    if head.upgrade is not None:
+        added = b"Connection: Upgrade\r\n" + added
+    xff_end = head._xff_end
+    if xff_end < 0:
+        added = b"X-Forwarded-For: " + peer + b"\r\n" + added
+    drops = head._drops
+    if drops is None:
+        if xff_end < 0:
+            return raw[:-2] + added
+        return b"".join((raw[:xff_end], b", ", peer, raw[xff_end:-2], added))
+    pieces: list[bytes] = []
+    pos = 0
+    for drop_start, drop_end in drops:
+        if pos <= xff_end < drop_start:  # the X-Forwarded-For line is never dropped
+            pieces += (raw[pos:xff_end], b", ", peer)
+            pos = xff_end
+            xff_end = -1
+        pieces.append(raw[pos:drop_start])
+        pos = drop_end
+    if xff_end >= 0:
+        pieces += (raw[pos:xff_end], b", ", peer)
+        pos = xff_end
+    pieces += (raw[pos:-2], added)
+    return b"".join(pieces)

@@ -1,0 +1,52 @@
+"""What each signal means, as a table over the life-cycle state (pure: no I/O here).
+
+Signal handlers only record the signal number; the main coroutine looks the pair
+(state, signal) up in ``TRANSITIONS`` and acts.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+
+
+class Phase(enum.Enum):
+    RUNNING = "running"  # serving
+    STOPPING = "stopping"  # stopped accepting, in-flight requests finishing within Grace
+
+
+class Action(enum.Enum):
+    GRACEFUL_STOP = "graceful-stop"  # stop accepting, let requests finish within Grace
+    ABORT = "abort"  # close everything now and exit
+    IGNORE_RELOAD = "ignore-reload"  # SIGHUP: reload comes in a later issue; log and ignore
+    NOTHING = "nothing"  # already doing what was asked
+
+
+# The signals the runner catches; anything else keeps its default disposition.
+HANDLED_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+)
+
+TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
+    (Phase.RUNNING, signal.SIGTERM): Action.GRACEFUL_STOP,
+    (Phase.RUNNING, signal.SIGINT): Action.GRACEFUL_STOP,
+    (Phase.RUNNING, signal.SIGQUIT): Action.ABORT,
+    (Phase.RUNNING, signal.SIGHUP): Action.IGNORE_RELOAD,
+    # A second stop request while draining means "stop waiting": the operator insists.
+    (Phase.STOPPING, signal.SIGTERM): Action.ABORT,
+    (Phase.STOPPING, signal.SIGINT): Action.ABORT,
+    (Phase.STOPPING, signal.SIGQUIT): Action.ABORT,
+    (Phase.STOPPING, signal.SIGHUP): Action.NOTHING,
+}
+
+
+def decide(phase: Phase, signum: int) -> Action:
+    """The action for ``signum`` received in ``phase``."""
+    try:
+        sig = signal.Signals(signum)
+    except ValueError:
+        return Action.NOTHING
+    return TRANSITIONS.get((phase, sig), Action.NOTHING)

@@ -1,0 +1,160 @@
+"""Routing: pick the service that answers a request (pure core).
+
+Pound's rule: services are tried in configuration order, the listener's own first, then
+the global ones; the first service whose conditions all hold, and that is not disabled,
+answers. A service without conditions matches everything.
+
+Condition semantics:
+
+- ``URL``: ``regex.search`` over the request target decoded as latin-1 (every byte maps
+  to one character, so decoding never fails and a regex sees exactly what was sent).
+- ``PATH``: ``regex.search`` over the request's path (``RequestView.path``).
+- ``HOST``: the Host header value, stripped of surrounding blanks, compared with the
+  pattern exactly and case-insensitively. As in Pound, a ``:port`` suffix is *not*
+  ignored: ``Host "example.com"`` does not match ``Host: example.com:8080``; write the
+  port in the pattern, or use ``HeadRequire "Host: example.com(:[0-9]+)?$"``. A request
+  without a Host header never matches a HOST condition.
+- ``HEADER``: true when ``regex.search`` holds for at least one "Name: value" line (the
+  config compiler makes these regexes case-insensitive).
+- ``negate`` (``Not``, ``HeadDeny``) inverts the result.
+
+Everything that can be is prepared at construction; a request costs one pass over the
+services with lazily decoded inputs (the target is decoded, and the header lines fetched,
+at most once per request and only when a condition needs them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from standby.model import ConditionKind, ConditionSpec, ListenerSpec, ServiceSpec
+
+# Characters stripped around a Host value before comparing: HTTP's optional whitespace.
+_OWS = " \t"
+
+
+class RequestView(Protocol):
+    """What routing needs to know about a request head (implemented by the http1 layer)."""
+
+    @property
+    def target(self) -> bytes:
+        """The request target as sent (path and query, or an absolute URI)."""
+        ...
+
+    @property
+    def host(self) -> bytes | None:
+        """The Host header value, or None when the request has none."""
+        ...
+
+    @property
+    def path(self) -> str:
+        """The path part of the target (no query string)."""
+        ...
+
+    def header_lines(self) -> list[str]:
+        """Every header as a "Name: value" line, in the order received."""
+        ...
+
+
+_Search = Callable[[str], "re.Match[str] | None"]
+
+# A prepared condition: (kind, bound regex search, lower-cased host or "", negate).
+_Check = tuple[ConditionKind, _Search, str, bool]
+
+
+def _no_regex(_: str) -> re.Match[str] | None:
+    """Stands in for the search of HOST conditions, which compare strings instead."""
+    return None
+
+
+def _prepare(condition: ConditionSpec) -> _Check:
+    if condition.kind is ConditionKind.HOST:
+        want = condition.pattern.strip(_OWS).lower()
+        return (condition.kind, _no_regex, want, condition.negate)
+    if condition.regex is None:
+        # The compiler always provides a regex for these kinds; failing here, at start-up,
+        # beats a condition that silently never matches.
+        raise ValueError(
+            f"{condition.location}: {condition.kind.value} condition "
+            f"{condition.pattern!r} has no compiled regex"
+        )
+    return (condition.kind, condition.regex.search, "", condition.negate)
+
+
+class _Entry:
+    """One service with its prepared conditions and its run-time disabled flag."""
+
+    __slots__ = ("checks", "disabled", "spec")
+
+    def __init__(self, spec: ServiceSpec) -> None:
+        self.spec = spec
+        self.checks: tuple[_Check, ...] = tuple(_prepare(c) for c in spec.conditions)
+        self.disabled = spec.disabled
+
+
+class Router:
+    """Routes the requests of one listener to its services, then to the global ones."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(
+        self, listener: ListenerSpec, global_services: tuple[ServiceSpec, ...] = ()
+    ) -> None:
+        self._entries: tuple[_Entry, ...] = tuple(
+            _Entry(s) for s in (*listener.services, *global_services)
+        )
+
+    @property
+    def services(self) -> tuple[ServiceSpec, ...]:
+        """All services in the order they are tried."""
+        return tuple(e.spec for e in self._entries)
+
+    def route(self, req: RequestView) -> ServiceSpec | None:
+        """The first enabled service whose conditions all hold, or None (-> 503)."""
+        target: str | None = None
+        host: str | None = None
+        host_read = False
+        lines: list[str] | None = None
+        for entry in self._entries:
+            if entry.disabled:
+                continue
+            for kind, search, want_host, negate in entry.checks:
+                if kind is ConditionKind.URL:
+                    if target is None:
+                        target = req.target.decode("latin-1")
+                    hit = search(target) is not None
+                elif kind is ConditionKind.PATH:
+                    hit = search(req.path) is not None
+                elif kind is ConditionKind.HOST:
+                    if not host_read:
+                        raw = req.host
+                        host = None if raw is None else raw.decode("latin-1").strip(_OWS).lower()
+                        host_read = True
+                    hit = host == want_host
+                else:  # HEADER
+                    if lines is None:
+                        lines = req.header_lines()
+                    hit = any(search(line) is not None for line in lines)
+                if hit == negate:
+                    break
+            else:
+                return entry.spec
+        return None
+
+    def _find(self, service: ServiceSpec) -> Iterator[_Entry]:
+        found = [e for e in self._entries if e.spec is service]
+        if not found:  # an equal spec (e.g. rebuilt by a reload) designates the same service
+            found = [e for e in self._entries if e.spec == service]
+        if not found:
+            raise KeyError(f"service {service.name or '(unnamed)'} is not routed here")
+        return iter(found)
+
+    def set_disabled(self, service: ServiceSpec, disabled: bool) -> None:
+        """Disable or re-enable a service at run time (control API). KeyError if unknown."""
+        for entry in self._find(service):
+            entry.disabled = disabled
+
+    def is_disabled(self, service: ServiceSpec) -> bool:
+        return all(e.disabled for e in self._find(service))

@@ -1,0 +1,341 @@
+"""The client side of one connection: read request heads, run one exchange at a time,
+keep the connection alive between them, and enforce the client timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from standby.http1 import HttpError, RequestHead, error_response, parse_request_head
+from standby.server.exchange import Exchange
+
+if TYPE_CHECKING:
+    from standby.server.shared import ListenerRuntime, Shared
+
+log = logging.getLogger("standby.server")
+
+# Connection states.
+S_HEAD = 0  # waiting for (the rest of) a request head
+S_EXCHANGE = 1  # a request is being handled
+S_TUNNEL = 2  # an upgraded connection (WebSocket): bytes flow both ways
+S_LINGER = 3  # an error response was sent; reading and discarding until EOF or deadline
+S_CLOSED = 4
+
+# After an error response, keep reading (and discarding) this long before closing, so the
+# client receives the response instead of a reset caused by its own unread request bytes.
+LINGER_TIMEOUT = 2.0
+# Pipelined bytes held while the current exchange runs; reading pauses past this.
+PIPELINE_HIGH_WATER = 64 * 1024
+
+
+class ClientProtocol(asyncio.Protocol):
+    """asyncio protocol for one accepted client connection."""
+
+    # Reasons to stop reading from the client (a bit set: reading resumes when all clear).
+    PAUSE_PIPELINE = 1  # bytes of a next request wait behind the current exchange
+    PAUSE_CONNECT = 2  # no upstream yet to take the request body
+    PAUSE_UPSTREAM = 4  # the upstream's write buffer is full
+
+    __slots__ = (
+        "buf",
+        "closed",
+        "deadline",
+        "exchange",
+        "keep_alive",
+        "listener",
+        "paused",
+        "peer",
+        "peer_bytes",
+        "pending",
+        "shared",
+        "state",
+        "transport",
+        "write_paused",
+    )
+
+    def __init__(self, shared: Shared, listener: ListenerRuntime) -> None:
+        self.shared = shared
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.peer = "-"
+        self.peer_bytes = b"-"
+        self.buf = b""
+        self.pending = b""
+        self.state = S_HEAD
+        self.deadline = 0.0
+        self.exchange: Exchange | None = None
+        self.keep_alive = True
+        self.paused = 0
+        self.write_paused = False
+        self.closed = False
+
+    # -- asyncio callbacks ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.peer = peer[0]
+        elif peer:
+            self.peer = str(peer)
+        else:
+            self.peer = "unix"
+        self.peer_bytes = self.peer.encode("ascii", "replace")
+        shared = self.shared
+        self.deadline = shared.loop.time() + self.listener.spec.client_timeout
+        shared.reaper.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if state == S_HEAD:
+            self._head_bytes(data)
+        elif state in (S_EXCHANGE, S_TUNNEL):
+            exchange = self.exchange
+            assert exchange is not None
+            exchange.client_data(data)
+        # S_LINGER, S_CLOSED: discard
+
+    def eof_received(self) -> bool:
+        if self.state == S_TUNNEL and self.exchange is not None:
+            conn = self.exchange.upstream
+            if conn is not None and conn.transport is not None and conn.transport.can_write_eof():
+                conn.transport.write_eof()
+                return True  # keep the other direction open
+        if self.state == S_EXCHANGE and self.exchange is not None and self.exchange.req_done:
+            # The client finished sending; the response may still come (HTTP/1.0 style).
+            self.keep_alive = False
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.state = S_CLOSED
+        self.shared.reaper.discard(self)
+        exchange = self.exchange
+        self.exchange = None
+        if exchange is not None:
+            exchange.close()
+            self.shared.in_flight -= 1
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        exchange = self.exchange
+        if exchange is not None:
+            conn = exchange.upstream
+            if conn is not None and conn.transport is not None:
+                conn.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        exchange = self.exchange
+        if exchange is not None:
+            conn = exchange.upstream
+            if conn is not None and conn.transport is not None:
+                conn.transport.resume_reading()
+
+    # -- request heads ------------------------------------------------------------------
+
+    def _head_bytes(self, data: bytes) -> None:
+        buf = self.buf
+        if buf:
+            buf += data
+        else:
+            buf = data
+            # The whole head must arrive within Client seconds of its first byte.
+            self.deadline = self.shared.loop.time() + self.listener.spec.client_timeout
+        listener = self.listener
+        try:
+            parsed = parse_request_head(buf, listener.limits, listener.methods)
+        except HttpError as exc:
+            self.buf = b""
+            self.reject(exc.status, exc.reason)
+            return
+        if parsed is None:
+            self.buf = buf
+            return
+        head, used = parsed
+        self.buf = b""
+        check = listener.spec.check_url
+        if check is not None and check.search(head.target.decode("latin-1")) is None:
+            self.reject(400, "request target fails CheckURL", head=head)
+            return
+        self.state = S_EXCHANGE
+        shared = self.shared
+        shared.in_flight += 1
+        exchange = Exchange(self, head, shared.loop.time())
+        self.exchange = exchange
+        self.keep_alive = head.keep_alive
+        exchange.start(buf[used:] if used < len(buf) else b"")
+
+    def hold_pipelined(self, data: bytes) -> None:
+        """Bytes of a next request, kept until the current exchange is done."""
+        self.pending += data
+        if len(self.pending) > PIPELINE_HIGH_WATER:
+            self.pause_reading_for(self.PAUSE_PIPELINE)
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        """The current exchange finished sending its response."""
+        if self.exchange is not exchange:
+            return
+        self.exchange = None
+        self.shared.in_flight -= 1
+        self.log_exchange(exchange)
+        if self.closed:
+            return
+        # Whatever paused reading for this exchange is over with it.
+        self.resume_reading_for(self.PAUSE_CONNECT | self.PAUSE_UPSTREAM)
+        if not self.keep_alive or self.shared.stopping:
+            if exchange.req_done:
+                self.state = S_CLOSED
+                assert self.transport is not None
+                self.transport.close()
+            else:
+                # Unread request bytes would turn our close into a reset that can destroy
+                # the response in flight: read and discard them for a while first.
+                self._linger()
+            return
+        self.state = S_HEAD
+        self.deadline = self.shared.loop.time() + self.listener.spec.client_timeout
+        if self.pending:
+            data = self.pending
+            self.pending = b""
+            self.resume_reading_for(self.PAUSE_PIPELINE)
+            # Later, not now: a run of pipelined requests answered locally must not recurse.
+            self.shared.loop.call_soon(self._resume_pipeline, data)
+
+    def _resume_pipeline(self, data: bytes) -> None:
+        if self.state == S_HEAD and not self.closed:
+            self._head_bytes(data)
+
+    def enter_tunnel(self) -> None:
+        self.state = S_TUNNEL
+        if self.pending:
+            data = self.pending
+            self.pending = b""
+            self.resume_reading_for(self.PAUSE_PIPELINE)
+            exchange = self.exchange
+            assert exchange is not None
+            exchange.client_data(data)
+
+    # -- output -------------------------------------------------------------------------
+
+    def transport_write(self, data: bytes) -> None:
+        if not self.closed:
+            assert self.transport is not None
+            self.transport.write(data)
+
+    def transport_writelines(self, first: bytes, second: bytes) -> None:
+        if not self.closed:
+            assert self.transport is not None
+            self.transport.writelines((first, second))
+
+    def reject(self, status: int, reason: str, head: RequestHead | None = None) -> None:
+        """An error response for a request we will not handle; then close, lingering."""
+        if self.closed:
+            return
+        log.debug("%s from %s: %s", status, self.peer, reason)
+        exchange = self.exchange
+        if exchange is not None:
+            self.exchange = None
+            self.shared.in_flight -= 1
+            exchange.status = status
+            exchange.close()
+            self.log_exchange(exchange)
+        page = self.listener.spec.error_page(status)
+        assert self.transport is not None
+        self.transport.write(error_response(status, body=page, close=True))
+        self._linger()
+
+    def _linger(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        self.state = S_LINGER
+        self.pending = b""
+        self.paused = 0
+        transport.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.deadline = self.shared.loop.time() + LINGER_TIMEOUT
+        else:
+            transport.close()
+
+    def abort(self) -> None:
+        """Break the connection (a truncated response must not look complete)."""
+        if not self.closed:
+            self.state = S_CLOSED
+            assert self.transport is not None
+            self.transport.abort()
+
+    def close_if_idle(self) -> bool:
+        """For a graceful stop: close now if no request is in progress."""
+        if self.state == S_HEAD and not self.buf:
+            self.state = S_CLOSED
+            assert self.transport is not None
+            self.transport.close()
+            return True
+        return False
+
+    # -- flow control -------------------------------------------------------------------
+
+    @property
+    def upstream_full(self) -> bool:
+        return bool(self.paused & self.PAUSE_UPSTREAM)
+
+    def pause_reading_for(self, reason: int) -> None:
+        if not self.paused and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def resume_reading_for(self, reason: int) -> None:
+        if not self.paused & reason:
+            return
+        self.paused &= ~reason
+        if not self.paused and self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    # -- timeouts -----------------------------------------------------------------------
+
+    def on_deadline(self) -> None:
+        # Fire once; a handler that keeps the connection sets a new deadline.
+        self.deadline = float("inf")
+        state = self.state
+        if state == S_HEAD:
+            if self.buf:
+                self.reject(408, "request head not received in time")
+            else:
+                self.state = S_CLOSED
+                assert self.transport is not None
+                self.transport.close()
+        elif state in (S_EXCHANGE, S_TUNNEL):
+            exchange = self.exchange
+            assert exchange is not None
+            exchange.on_deadline()
+        elif state == S_LINGER:
+            self.state = S_CLOSED
+            assert self.transport is not None
+            self.transport.close()
+
+    # -- access log ---------------------------------------------------------------------
+
+    def log_exchange(self, exchange: Exchange) -> None:
+        access = self.shared.access_log
+        if access is None or not access.level:
+            return
+        from standby.observe.access import AccessRecord
+
+        duration = self.shared.loop.time() - exchange.started
+        access.log(
+            AccessRecord(
+                peer=self.peer,
+                listener=self.listener.spec,
+                service=exchange.service,
+                backend=exchange.backend,
+                request=exchange.head,
+                status=exchange.status,
+                bytes_out=exchange.bytes_out,
+                started=time.time() - duration,
+                duration=duration,
+            )
+        )

@@ -1,0 +1,560 @@
+"""One request and its response: route, select, connect, stream both ways.
+
+The exchange is driven by events from the client connection (request body bytes) and from
+the upstream connection (response bytes, flow control, loss). Decisions about bytes come from
+``standby.http1``; decisions about backends from routing, balance and health. This module only
+sequences them and moves bytes between transports, with backpressure both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from standby.http1 import (
+    BODY_CHUNKED,
+    BODY_LENGTH,
+    BODY_NONE,
+    BODY_UNTIL_CLOSE,
+    ChunkedBody,
+    HttpError,
+    LengthBody,
+    RequestHead,
+    ResponseHead,
+    UntilCloseBody,
+    client_response_head,
+    error_response,
+    forward_request_head,
+    parse_response_head,
+    redirect_response,
+)
+from standby.model import BackendKind, BackendSpec, ServiceSpec
+from standby.upstream.pool import ConnectFailed, Pool
+from standby.upstream.protocol import UpstreamProtocol
+
+if TYPE_CHECKING:
+    from standby.server.client import ClientProtocol
+
+log = logging.getLogger("standby.server")
+
+# Phases of the response side.
+R_WAIT = 0  # nothing of the response has reached the client
+R_BODY = 1  # head sent, streaming the body
+R_TUNNEL = 2  # 101 Switching Protocols: bytes flow both ways unparsed
+R_DONE = 3
+
+# Extra time over ConnTO before the client's deadline fires during a connect, so that the
+# connect attempt's own timeout (which re-runs selection) always comes first.
+CONNECT_SLACK = 1.0
+
+# Methods that may be sent again after a backend failed before answering (RFC 9110 9.2.2
+# idempotent methods whose repetition cannot change state).
+RESENDABLE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+# The backends a request has already tried: none, at first.
+NOTHING_TRIED: frozenset[BackendSpec] = frozenset()
+
+# Statuses that carry Location worth rewriting (RewriteLocation).
+_LOCATION_STATUSES = frozenset({201, 301, 302, 303, 307, 308})
+
+
+class Exchange:
+    """One request from a client connection, and its response."""
+
+    __slots__ = (
+        "backend",
+        "body_in",
+        "body_out",
+        "bytes_out",
+        "client",
+        "head",
+        "head_sent",
+        "held",
+        "phase",
+        "rbuf",
+        "req_done",
+        "resent",
+        "resp",
+        "reused",
+        "service",
+        "started",
+        "status",
+        "task",
+        "tried",
+        "upstream",
+    )
+
+    def __init__(self, client: ClientProtocol, head: RequestHead, started: float) -> None:
+        self.client = client
+        self.head = head
+        self.started = started  # wall clock, for the access log
+        self.service: ServiceSpec | None = None
+        self.backend: BackendSpec | None = None
+        self.tried = NOTHING_TRIED
+        self.upstream: UpstreamProtocol | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.held: list[bytes] = []  # validated request bytes waiting for an upstream
+        self.head_sent = False
+        self.resent = False
+        self.reused = False
+        self.phase = R_WAIT
+        self.resp: ResponseHead | None = None
+        self.rbuf = b""
+        self.body_out: LengthBody | ChunkedBody | UntilCloseBody | None = None
+        self.status = 0
+        self.bytes_out = 0
+        body = head.body
+        self.body_in: LengthBody | ChunkedBody | None
+        if body == BODY_LENGTH:
+            self.body_in = LengthBody(head.content_length)
+            self.req_done = head.content_length == 0
+        elif body == BODY_CHUNKED:
+            limit = client.listener.limits.max_body
+            self.body_in = ChunkedBody(max_body=limit)
+            self.req_done = False
+        else:
+            self.body_in = None
+            self.req_done = True
+
+    # -- start ------------------------------------------------------------------------
+
+    def start(self, rest: bytes) -> None:
+        """Begin with the bytes that followed the head in the same read."""
+        client = self.client
+        if rest:
+            if self.req_done:
+                client.hold_pipelined(rest)
+            elif not self._take_body(rest):
+                return
+        service = client.listener.router.route(self.head)
+        if service is None:
+            self.local_response(503, "no service matches")
+            return
+        self.service = service
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        """Choose a backend (again, after a failure) and get a connection to it."""
+        service = self.service
+        assert service is not None
+        client = self.client
+        shared = client.shared
+        backend = shared.balancer(service).choose(self.tried)
+        if backend is None:
+            self.local_response(503, "no backend available", retry_after=True)
+            return
+        self.backend = backend
+        if backend.kind is BackendKind.REDIRECT:
+            self._redirect(backend)
+            return
+        pool = shared.pool(backend)
+        conn = pool.acquire()
+        if conn is not None:
+            assert isinstance(conn, UpstreamProtocol)
+            conn.reused = True
+            self.attach(conn)
+            return
+        client.pause_reading_for(client.PAUSE_CONNECT)
+        # The connect attempt times out first (ConnTO) and then selection runs again.
+        client.deadline = shared.loop.time() + backend.conn_timeout + CONNECT_SLACK
+        self.task = shared.loop.create_task(self._connect(backend, pool))
+
+    async def _connect(self, backend: BackendSpec, pool: Pool) -> None:
+        try:
+            _, proto = await pool.connect(UpstreamProtocol, backend.conn_timeout)
+        except ConnectFailed as exc:
+            self.task = None
+            if self.client.closed:
+                return
+            if not exc.local:
+                self.client.shared.backend_failed(backend, exc.reason)
+            else:
+                log.error("cannot connect to %s: %s", backend.describe(), exc.reason)
+            # No byte of the request has left: safe to send it elsewhere, whatever the method.
+            self.tried = self.tried | {backend}
+            self.dispatch()
+            return
+        self.task = None
+        assert isinstance(proto, UpstreamProtocol)
+        if self.client.closed:
+            proto.close()
+            return
+        self.attach(proto)
+
+    def attach(self, conn: UpstreamProtocol) -> None:
+        client = self.client
+        client.resume_reading_for(client.PAUSE_CONNECT)
+        self.upstream = conn
+        self.reused = conn.reused
+        conn.user = self
+        if client.write_paused and conn.transport is not None:
+            conn.transport.pause_reading()
+        assert self.backend is not None
+        client.deadline = client.shared.loop.time() + self.backend.timeout
+        head = self.head
+        # A chunked request waits for its first validated chunk line, so that a bad one
+        # reaches no backend; unless the client waits for 100-continue before sending it.
+        if head.body == BODY_CHUNKED and not self.held and not head.expect_continue:
+            return
+        self._send_head()
+
+    def _send_head(self) -> None:
+        conn = self.upstream
+        assert conn is not None and conn.transport is not None
+        listener = self.client.listener
+        data = forward_request_head(
+            self.head, self.client.peer_bytes, listener.proto, listener.port
+        )
+        self.head_sent = True
+        if self.held:
+            conn.transport.writelines([data, *self.held])
+            self.held = []
+        else:
+            conn.transport.write(data)
+
+    def resendable(self) -> bool:
+        """Whether this request could be sent again: idempotent, and no body to replay."""
+        return self.head.body == BODY_NONE and self.head.method in RESENDABLE_METHODS
+
+    # -- request body -------------------------------------------------------------------
+
+    def client_data(self, data: bytes) -> None:
+        """Bytes from the client while this exchange is current."""
+        if self.phase == R_TUNNEL:
+            conn = self.upstream
+            if conn is not None and conn.transport is not None:
+                conn.transport.write(data)
+                self.client.deadline = self.client.shared.loop.time() + self._ws_timeout()
+            return
+        if self.req_done:
+            self.client.hold_pipelined(data)
+            return
+        self._take_body(data)
+
+    def _take_body(self, data: bytes) -> bool:
+        body = self.body_in
+        assert body is not None
+        try:
+            fwd, extra = body.feed(data)
+        except HttpError as exc:
+            self.request_error(exc)
+            return False
+        client = self.client
+        client.deadline = client.shared.loop.time() + client.listener.spec.client_timeout
+        if fwd:
+            conn = self.upstream
+            if conn is None or conn.transport is None:
+                self.held.append(fwd)
+            elif not self.head_sent:
+                self.held.append(fwd)
+                self._send_head()
+            else:
+                conn.transport.write(fwd)
+        if body.done:
+            self.req_done = True
+            if self.upstream is not None:
+                client.deadline = client.shared.loop.time() + self._timeout()
+            if extra:
+                client.hold_pipelined(extra)
+        return True
+
+    def request_error(self, exc: HttpError) -> None:
+        """Bad framing inside the request body: the backend connection that carried a part
+        of it is closed, never reused, so nothing after the error reads as a request."""
+        self._drop_upstream(abort=True)
+        self._cancel_task()
+        if self.phase == R_WAIT:
+            self.client.reject(exc.status, exc.reason, head=self.head)
+        else:
+            self.client.abort()
+
+    # -- response -----------------------------------------------------------------------
+
+    def upstream_data(self, data: bytes) -> None:
+        client = self.client
+        client.deadline = client.shared.loop.time() + self._timeout()
+        phase = self.phase
+        if phase == R_BODY:
+            body = self.body_out
+            assert body is not None
+            try:
+                fwd, extra = body.feed(data)
+            except HttpError as exc:
+                self._response_broken(exc.reason)
+                return
+            if fwd:
+                self.bytes_out += len(fwd)
+                client.transport_write(fwd)
+            if body.done:
+                self._response_done(clean=not extra)
+            return
+        if phase == R_TUNNEL:
+            client.transport_write(data)
+            client.deadline = client.shared.loop.time() + self._ws_timeout()
+            return
+        if phase == R_WAIT:
+            self._response_head(self.rbuf + data if self.rbuf else data)
+
+    def _response_head(self, buf: bytes) -> None:
+        client = self.client
+        head = self.head
+        while True:
+            try:
+                parsed = parse_response_head(buf, head.method)
+            except HttpError as exc:
+                self._bad_gateway(f"bad response: {exc.reason}")
+                return
+            if parsed is None:
+                self.rbuf = buf
+                return
+            resp, used = parsed
+            buf = buf[used:]
+            status = resp.status
+            if status >= 200:
+                break
+            if status == 101 and head.upgrade is not None:
+                self._tunnel(resp, buf)
+                return
+            # Other 1xx (100 Continue, 103 Early Hints): pass on to HTTP/1.1 clients only.
+            if head.http11:
+                client.transport_write(resp.raw)
+        self.rbuf = b""
+        self.resp = resp
+        self.status = status
+        kind = resp.body
+        if kind == BODY_NONE:
+            self.body_out = None
+        elif kind == BODY_LENGTH:
+            self.body_out = LengthBody(resp.content_length)
+        elif kind == BODY_CHUNKED:
+            self.body_out = ChunkedBody(error_status=502)
+        else:
+            self.body_out = UntilCloseBody()
+        keep = (
+            client.keep_alive
+            and kind != BODY_UNTIL_CLOSE
+            and self.req_done
+            and not client.shared.stopping
+        )
+        client.keep_alive = keep
+        out = client_response_head(
+            resp,
+            keep_alive=keep,
+            client_http11=head.http11,
+            location_rewrite=self._location_rewrite(status),
+        )
+        self.phase = R_BODY
+        body = self.body_out
+        if body is None:
+            client.transport_write(out)
+            self._response_done(clean=not buf)
+            return
+        fwd = b""
+        extra = b""
+        if buf:
+            try:
+                fwd, extra = body.feed(buf)
+            except HttpError as exc:
+                client.transport_write(out)
+                self._response_broken(exc.reason)
+                return
+        if fwd:
+            self.bytes_out += len(fwd)
+            client.transport_writelines(out, fwd)
+        else:
+            client.transport_write(out)
+        if body.done:
+            self._response_done(clean=not extra)
+
+    def _location_rewrite(self, status: int) -> tuple[bytes, bytes] | None:
+        listener = self.client.listener
+        if not listener.spec.rewrite_location or status not in _LOCATION_STATUSES:
+            return None
+        backend = self.backend
+        host = self.head.host
+        if backend is None or backend.unix or host is None:
+            return None
+        addr = backend.address
+        if ":" in addr:
+            addr = f"[{addr}]"
+        old = f"http://{addr}:{backend.port}".encode("latin-1")
+        return (old, listener.proto + b"://" + host)
+
+    def _tunnel(self, resp: ResponseHead, rest: bytes) -> None:
+        """101 Switching Protocols: from now on bytes flow unparsed both ways."""
+        client = self.client
+        self.phase = R_TUNNEL
+        self.status = 101
+        self.resp = resp
+        client.keep_alive = False
+        client.transport_write(resp.raw)
+        if rest:
+            client.transport_write(rest)
+        client.deadline = client.shared.loop.time() + self._ws_timeout()
+        client.enter_tunnel()
+
+    def _response_done(self, *, clean: bool) -> None:
+        """The response ended (its framing says so). Reuse what can be reused."""
+        self.phase = R_DONE
+        conn = self.upstream
+        self.upstream = None
+        if conn is not None:
+            conn.user = None
+            resp = self.resp
+            reusable = clean and self.req_done and resp is not None and resp.keep_alive
+            if reusable and conn.transport is not None and not conn.closed:
+                if self.client.write_paused:
+                    conn.transport.resume_reading()
+                self.client.shared.pool(self.backend).release(conn)  # type: ignore[arg-type]
+            else:
+                conn.close()
+        self.client.exchange_done(self)
+
+    def upstream_eof(self) -> None:
+        """Half-close from the backend; connection_lost follows and decides."""
+
+    def upstream_lost(self, exc: Exception | None) -> None:
+        self.upstream = None
+        phase = self.phase
+        if phase == R_WAIT:
+            if not self.rbuf and self.resendable():
+                # Nothing was answered and the request is idempotent without a body, so
+                # sending it again is safe: first on a fresh connection when this one came
+                # from the pool (the backend may have closed it while idle), else elsewhere.
+                self.head_sent = False
+                if self.reused and not self.resent:
+                    self.resent = True
+                    self._reconnect()
+                else:
+                    assert self.backend is not None
+                    self.tried = self.tried | {self.backend}
+                    self.dispatch()
+                return
+            self._bad_gateway("backend closed the connection before answering")
+        elif phase == R_BODY:
+            body = self.body_out
+            if isinstance(body, UntilCloseBody) and exc is None:
+                body.finish()
+                self._response_done(clean=False)
+            else:
+                self._response_broken("backend broke off the response")
+        elif phase == R_TUNNEL:
+            self.phase = R_DONE
+            self.client.exchange_done(self)
+
+    def _reconnect(self) -> None:
+        backend = self.backend
+        assert backend is not None
+        client = self.client
+        client.pause_reading_for(client.PAUSE_CONNECT)
+        client.deadline = client.shared.loop.time() + backend.conn_timeout + CONNECT_SLACK
+        self.task = client.shared.loop.create_task(
+            self._connect(backend, client.shared.pool(backend))
+        )
+
+    def upstream_pause_writing(self) -> None:
+        self.client.pause_reading_for(self.client.PAUSE_UPSTREAM)
+
+    def upstream_resume_writing(self) -> None:
+        self.client.resume_reading_for(self.client.PAUSE_UPSTREAM)
+
+    # -- endings ------------------------------------------------------------------------
+
+    def on_deadline(self) -> None:
+        """The client connection's deadline passed while this exchange was current."""
+        if self.phase == R_TUNNEL:
+            self._drop_upstream(abort=False)
+            self.client.abort()
+            return
+        if self.phase == R_WAIT:
+            if not self.req_done and not self.client.upstream_full:
+                # The client stopped sending its body.
+                self._drop_upstream(abort=True)
+                self._cancel_task()
+                self.client.reject(408, "request body timed out", head=self.head)
+                return
+            self._drop_upstream(abort=True)
+            self._cancel_task()
+            self.status = 504
+            self.local_response(504, "backend did not answer in time", keep=False)
+            return
+        # Mid-response: the client sees a truncated message, never a completed one.
+        self._response_broken("response timed out")
+
+    def _bad_gateway(self, reason: str) -> None:
+        log.info("502 for %s: %s", self._backend_name(), reason)
+        self._drop_upstream(abort=True)
+        self.local_response(502, reason, keep=False)
+
+    def _response_broken(self, reason: str) -> None:
+        log.info("response from %s cut: %s", self._backend_name(), reason)
+        self._drop_upstream(abort=True)
+        self.phase = R_DONE
+        self.client.abort()
+        self.client.log_exchange(self)
+
+    def _backend_name(self) -> str:
+        return self.backend.describe() if self.backend is not None else "-"
+
+    def local_response(
+        self, status: int, reason: str, *, retry_after: bool = False, keep: bool = True
+    ) -> None:
+        """A response made by the proxy itself (no backend, timeouts, gateway errors)."""
+        client = self.client
+        self.status = status
+        page = client.listener.spec.error_page(status)
+        extra: tuple[tuple[bytes, bytes], ...] = ()
+        if retry_after:
+            extra = ((b"Retry-After", client.shared.retry_after),)
+        keep = keep and self.req_done and client.keep_alive and not client.shared.stopping
+        client.keep_alive = keep
+        data = error_response(status, body=page, close=not keep, extra=extra)
+        self.bytes_out = len(data)
+        self.phase = R_DONE
+        client.transport_write(data)
+        client.exchange_done(self)
+
+    def _redirect(self, backend: BackendSpec) -> None:
+        url = backend.redirect_url
+        # Pound: a redirect URL without a path gets the request's target appended.
+        scheme_end = url.find("://")
+        has_path = scheme_end >= 0 and url.find("/", scheme_end + 3) >= 0
+        target = url.encode("latin-1")
+        if not has_path:
+            target += self.head.target
+        client = self.client
+        keep = self.req_done and client.keep_alive and not client.shared.stopping
+        client.keep_alive = keep
+        self.status = backend.redirect_code
+        self.phase = R_DONE
+        client.transport_write(redirect_response(backend.redirect_code, target, close=not keep))
+        client.exchange_done(self)
+
+    def _timeout(self) -> float:
+        backend = self.backend
+        return backend.timeout if backend is not None else 15.0
+
+    def _ws_timeout(self) -> float:
+        backend = self.backend
+        return backend.ws_timeout if backend is not None else 600.0
+
+    def _cancel_task(self) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            task.cancel()
+
+    def _drop_upstream(self, *, abort: bool) -> None:
+        conn = self.upstream
+        self.upstream = None
+        if conn is not None:
+            conn.user = None
+            if abort:
+                conn.abort()
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        """The client connection is gone: release everything this exchange holds."""
+        self._cancel_task()
+        self._drop_upstream(abort=self.phase != R_DONE)

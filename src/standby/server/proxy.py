@@ -1,0 +1,198 @@
+"""The proxy of one process: listeners, connections, upstream pools and health.
+
+``Proxy`` is what the process runner drives: construct it (resolving backend names, before
+any chroot), ``start`` it on bound sockets, ``stop`` it gracefully or ``abort`` it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from standby.balance import Balancer
+from standby.clock import Clock, SystemClock
+from standby.health.board import HealthBoard
+from standby.health.prober import Prober
+from standby.http1 import Limits
+from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
+from standby.routing import Router
+from standby.server.client import ClientProtocol
+from standby.server.shared import ListenerRuntime, Shared
+from standby.server.timers import Reaper
+from standby.upstream.pool import Pool
+
+if TYPE_CHECKING:
+    from standby.observe.access import AccessLog
+
+log = logging.getLogger("standby.server")
+
+# How often idle upstream connections past their idle timeout are closed.
+POOL_PRUNE_INTERVAL = 1.0
+# Listen backlog for sockets the proxy binds itself (tests, demo); the runner binds its own.
+LISTEN_BACKLOG = 1024
+
+
+def listener_limits(spec: ListenerSpec) -> Limits:
+    """The request limits of a listener (MaxURI, MaxRequest override the defaults)."""
+    limits = Limits()
+    changes: dict[str, int] = {}
+    if spec.max_uri:
+        changes["max_uri"] = spec.max_uri
+    if spec.max_request:
+        changes["max_body"] = spec.max_request
+    if changes:
+        from dataclasses import replace
+
+        limits = replace(limits, **changes)
+    return limits
+
+
+def all_backends(config: ConfigSpec) -> list[BackendSpec]:
+    services: list[ServiceSpec] = list(config.services)
+    for listener in config.listeners:
+        services.extend(listener.services)
+    found: list[BackendSpec] = []
+    for service in services:
+        found.extend(service.backends)
+        found.extend(service.emergencies)
+    return found
+
+
+def all_services(config: ConfigSpec) -> list[ServiceSpec]:
+    services: list[ServiceSpec] = [s for lst in config.listeners for s in lst.services]
+    services.extend(config.services)
+    return services
+
+
+class Proxy:
+    """Serves a configuration on already bound listening sockets."""
+
+    def __init__(
+        self,
+        config: ConfigSpec,
+        *,
+        access_log: AccessLog | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.access_log = access_log
+        self.clock = clock or SystemClock()
+        self.board = HealthBoard(self.clock, alive_interval=config.alive)
+        self._backends = all_backends(config)
+        for backend in self._backends:
+            self.board.register(backend)
+        # Resolve host names now (blocking), before a chroot hides the resolver's files.
+        self._resolved: dict[int, BackendSpec] = {}
+        self._pools: dict[int, Pool] = {}
+        self._servers: list[asyncio.AbstractServer] = []
+        self._shared: Shared | None = None
+        self._prober: Prober | None = None
+        self._prune: asyncio.TimerHandle | None = None
+        self._pool_specs = [b for b in self._backends if b.kind is BackendKind.PROXY]
+        # Resolution is done by Pool; build the address table eagerly to fail early.
+        from standby.upstream.pool import resolve
+
+        self._addresses = {id(b): resolve(b) for b in self._pool_specs}
+
+    @property
+    def in_flight(self) -> int:
+        return self._shared.in_flight if self._shared is not None else 0
+
+    @property
+    def connections(self) -> int:
+        return len(self._shared.reaper) if self._shared is not None else 0
+
+    async def start(self, sockets: list[socket.socket]) -> None:
+        """Serve ``config.listeners`` on ``sockets`` (same order, bound and listening)."""
+        if len(sockets) != len(self.config.listeners):
+            raise ValueError("one socket per listener is required")
+        loop = asyncio.get_running_loop()
+        shared = Shared(
+            loop=loop,
+            config=self.config,
+            board=self.board,
+            reaper=Reaper(loop),
+            access_log=self.access_log,
+            retry_after=str(max(1, int(self.config.alive))).encode("ascii"),
+        )
+        for service in all_services(self.config):
+            shared.balancers[id(service)] = Balancer(service, self.board)
+        for backend in self._pool_specs:
+            shared.pools[id(backend)] = Pool(backend, loop, address=self._addresses[id(backend)])
+        for spec in self.config.listeners:
+            shared.listeners.append(
+                ListenerRuntime(
+                    spec=spec,
+                    router=Router(spec, self.config.services),
+                    limits=listener_limits(spec),
+                    methods=spec.methods,
+                    port=str(spec.port).encode("ascii"),
+                )
+            )
+        self._shared = shared
+        self._prober = Prober(self.board, self.clock)
+        self._prober.start()
+        for runtime, sock in zip(shared.listeners, sockets, strict=True):
+            server = await loop.create_server(
+                lambda rt=runtime: ClientProtocol(shared, rt),  # type: ignore[misc]
+                sock=sock,
+                backlog=LISTEN_BACKLOG,
+            )
+            self._servers.append(server)
+        self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
+
+    def _prune_pools(self) -> None:
+        shared = self._shared
+        if shared is None:
+            return
+        for pool in shared.pools.values():
+            pool.prune()
+        self._prune = shared.loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
+
+    def _stop_accepting(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers = []
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting; let requests in flight finish within ``grace`` seconds; close."""
+        shared = self._shared
+        self._stop_accepting()
+        if shared is None:
+            return
+        shared.stopping = True
+        loop = shared.loop
+        deadline = loop.time() + grace
+        # Close idle keep-alive connections now; busy ones close after their response.
+        while True:
+            for member in shared.reaper.members():
+                if isinstance(member, ClientProtocol):
+                    member.close_if_idle()
+            if not len(shared.reaper) or loop.time() >= deadline:
+                break
+            await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
+        await self._shutdown()
+
+    def abort(self) -> None:
+        """Close everything at once."""
+        self._stop_accepting()
+        shared = self._shared
+        if shared is not None:
+            shared.stopping = True
+            for member in shared.reaper.members():
+                if isinstance(member, ClientProtocol):
+                    member.abort()
+            for pool in shared.pools.values():
+                pool.close()
+            shared.reaper.close()
+        if self._prune is not None:
+            self._prune.cancel()
+            self._prune = None
+
+    async def _shutdown(self) -> None:
+        if self._prober is not None:
+            await self._prober.stop()
+            self._prober = None
+        self.abort()

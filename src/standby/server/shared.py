@@ -1,0 +1,62 @@
+"""State shared by every connection of one proxy: precomputed per listener, service and
+backend, so that per-request work is a few attribute and dict lookups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from standby.balance import Balancer
+from standby.health.board import HealthBoard
+from standby.http1 import Limits
+from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
+from standby.routing import Router
+from standby.server.timers import Reaper
+from standby.upstream.pool import Pool
+
+if TYPE_CHECKING:
+    from standby.observe.access import AccessLog
+
+log = logging.getLogger("standby.server")
+
+
+@dataclass(slots=True)
+class ListenerRuntime:
+    """One listener's precomputed request policy."""
+
+    spec: ListenerSpec
+    router: Router
+    limits: Limits
+    methods: frozenset[bytes]
+    port: bytes  # for X-Forwarded-Port
+    proto: bytes = b"http"  # for X-Forwarded-Proto
+
+
+@dataclass(slots=True)
+class Shared:
+    """Everything a connection needs beyond its own state."""
+
+    loop: asyncio.AbstractEventLoop
+    config: ConfigSpec
+    board: HealthBoard
+    reaper: Reaper
+    access_log: AccessLog | None
+    listeners: list[ListenerRuntime] = field(default_factory=list)
+    balancers: dict[int, Balancer] = field(default_factory=dict)  # id(ServiceSpec) ->
+    pools: dict[int, Pool] = field(default_factory=dict)  # id(BackendSpec) ->
+    retry_after: bytes = b"30"
+    stopping: bool = False
+    in_flight: int = 0
+
+    def balancer(self, service: ServiceSpec) -> Balancer:
+        return self.balancers[id(service)]
+
+    def pool(self, backend: BackendSpec) -> Pool:
+        return self.pools[id(backend)]
+
+    def backend_failed(self, backend: BackendSpec, reason: str) -> None:
+        """A connect failure: the backend is dead for every request from now on. (The
+        board's subscribers log the transition, once.)"""
+        self.board.mark_dead(backend, reason)

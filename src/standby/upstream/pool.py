@@ -1,0 +1,147 @@
+"""Connections to one backend: connect with ConnTO, and a keep-alive pool of idle ones.
+
+Errors are mapped once, here, to ``ConnectFailed`` with a reason for the health log, so the
+exchange above only knows "this backend could not be reached".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+from standby.model import BackendSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# An idle pooled connection is dropped after this long: shorter than Apache's default
+# KeepAliveTimeout (5 s), so we close it before the backend does and rarely race a close.
+POOL_IDLE_TIMEOUT = 4.0
+# Idle connections kept per backend; enough for the 50-connection benchmark with headroom.
+POOL_MAX_IDLE = 256
+# Local resource exhaustion is our problem, not the backend's: never mark a backend dead
+# because we ran out of file descriptors or memory.
+LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class ConnectFailed(Exception):
+    """The backend could not be reached; ``local`` means the fault was ours (EMFILE...)."""
+
+    def __init__(self, reason: str, *, local: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.local = local
+
+
+class Pooled(Protocol):
+    """What the pool needs of an upstream connection."""
+
+    closed: bool
+    idle_since: float
+
+    def close(self) -> None: ...
+
+
+def resolve(spec: BackendSpec) -> tuple[int, object]:
+    """(address family, socket address) for a backend, resolved once (blocking; call before
+    chroot so that name service files are still reachable)."""
+    if spec.unix:
+        return socket.AF_UNIX, spec.address
+    try:
+        infos = socket.getaddrinfo(spec.address, spec.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise OSError(f"cannot resolve backend {spec.address}: {exc.strerror or exc}") from None
+    if not infos:  # pragma: no cover - getaddrinfo raises instead
+        raise OSError(f"cannot resolve backend {spec.address}")
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr
+
+
+class Pool:
+    """Idle keep-alive connections to one backend, most recently used first."""
+
+    __slots__ = ("_family", "_idle", "_loop", "_sockaddr", "spec")
+
+    def __init__(
+        self,
+        spec: BackendSpec,
+        loop: asyncio.AbstractEventLoop,
+        address: tuple[int, object] | None = None,
+    ) -> None:
+        self.spec = spec
+        self._loop = loop
+        self._family, self._sockaddr = address if address is not None else resolve(spec)
+        self._idle: deque[Pooled] = deque()
+
+    def acquire(self) -> Pooled | None:
+        """An idle connection that is still open and fresh, or None."""
+        idle = self._idle
+        now = self._loop.time()
+        while idle:
+            conn = idle.pop()
+            if conn.closed:
+                continue
+            if now - conn.idle_since > POOL_IDLE_TIMEOUT:
+                conn.close()
+                continue
+            return conn
+        return None
+
+    def release(self, conn: Pooled) -> None:
+        if conn.closed:
+            return
+        if len(self._idle) >= POOL_MAX_IDLE:
+            conn.close()
+            return
+        conn.idle_since = self._loop.time()
+        self._idle.append(conn)
+
+    def discard(self, conn: Pooled) -> None:
+        try:
+            self._idle.remove(conn)
+        except ValueError:
+            pass
+
+    def prune(self) -> None:
+        """Close idle connections past POOL_IDLE_TIMEOUT (called by the periodic sweep)."""
+        now = self._loop.time()
+        while self._idle and now - self._idle[0].idle_since > POOL_IDLE_TIMEOUT:
+            self._idle.popleft().close()
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+    @property
+    def idle_count(self) -> int:
+        return len(self._idle)
+
+    async def connect(
+        self, factory: Callable[[], asyncio.Protocol], timeout: float
+    ) -> tuple[asyncio.Transport, asyncio.Protocol]:
+        """A new connection within ``timeout`` seconds, or ConnectFailed."""
+        try:
+            sock = socket.socket(self._family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ConnectFailed(exc.strerror or str(exc), local=True) from None
+        try:
+            sock.setblocking(False)
+            if self._family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            async with asyncio.timeout(timeout):
+                await self._loop.sock_connect(sock, self._sockaddr)  # type: ignore[arg-type]
+            transport, protocol = await self._loop.create_connection(factory, sock=sock)
+        except TimeoutError:
+            sock.close()
+            raise ConnectFailed(f"connect timed out after {timeout:g}s") from None
+        except OSError as exc:
+            sock.close()
+            local = exc.errno in LOCAL_ERRNOS
+            raise ConnectFailed(exc.strerror or str(exc), local=local) from None
+        except BaseException:
+            sock.close()
+            raise
+        return transport, protocol

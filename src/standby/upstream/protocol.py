@@ -1,0 +1,77 @@
+"""The backend side of one connection: hands bytes and events to the exchange using it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+
+class UpstreamUser(Protocol):
+    """The exchange currently using an upstream connection."""
+
+    def upstream_data(self, data: bytes) -> None: ...
+
+    def upstream_eof(self) -> None: ...
+
+    def upstream_lost(self, exc: Exception | None) -> None: ...
+
+    def upstream_pause_writing(self) -> None: ...
+
+    def upstream_resume_writing(self) -> None: ...
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """One TCP (or UNIX) connection to a backend; idle in a pool or used by one exchange."""
+
+    __slots__ = ("closed", "idle_since", "reused", "transport", "user")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.user: UpstreamUser | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.reused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        user = self.user
+        if user is not None:
+            user.upstream_data(data)
+        else:
+            # Bytes on an idle connection: the backend is out of step; never reuse it.
+            self.close()
+
+    def eof_received(self) -> bool:
+        user = self.user
+        if user is not None:
+            user.upstream_eof()
+        else:
+            self.close()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        user = self.user
+        self.user = None
+        if user is not None:
+            user.upstream_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.user is not None:
+            self.user.upstream_pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.user is not None:
+            self.user.upstream_resume_writing()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()

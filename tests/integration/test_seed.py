@@ -1,0 +1,153 @@
+"""The seed's configuration, verbatim but for loopback addresses, with real backends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from tests.support.backend import Backend
+from tests.support.harness import (
+    BackendProcess,
+    Client,
+    ProxyThread,
+    config_with_ports,
+    get,
+    wait_until,
+)
+
+SEED = """\
+User "pound"
+Group "pound"
+LogLevel 1
+Alive {alive}
+Daemon 1
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  Service
+    HeadRequire "Host: www.example.com.*"
+    BackEnd
+      Address 127.0.0.1
+      Port {primary}
+    End
+    Emergency
+      Address 127.0.0.1
+      Port {standby}
+    End
+  End
+End
+"""
+
+
+def seed(primary: int, standby: int, alive: int = 60) -> str:
+    return SEED.format(primary=primary, standby=standby, alive=alive)
+
+
+def test_matching_host_reaches_primary_other_host_gets_503() -> None:
+    with Backend("primary") as primary, Backend("standby") as standby:
+        config, socks = config_with_ports(seed(primary.port, standby.port))
+        with ProxyThread(config, socks) as proxy:
+            resp = get(proxy.port, "/", host="www.example.com")
+            assert resp.status == 200
+            assert resp.body == b"primary"
+            resp = get(proxy.port, "/", host="other.example.org")
+            assert resp.status == 503
+            assert primary.requests == 1
+            assert standby.requests == 0
+
+
+def test_standby_answers_while_primary_is_down_and_traffic_returns() -> None:
+    with Backend("standby") as standby:
+        primary = BackendProcess("primary").start()
+        port = primary.port
+        config, socks = config_with_ports(seed(port, standby.port, alive=1))
+        with ProxyThread(config, socks) as proxy:
+            assert get(proxy.port).body == b"primary"
+            primary.kill()
+            assert get(proxy.port).body == b"standby"
+            assert get(proxy.port).body == b"standby"
+            start = time.monotonic()
+            primary = BackendProcess("primary", port).start()
+            try:
+                wait_until(lambda: get(proxy.port).body == b"primary", what="primary back")
+                # Alive 1: the next probe brings it back within Alive + 1 s (plus CI noise).
+                assert time.monotonic() - start < 1 + 1 + 5
+            finally:
+                primary.kill()
+
+
+class Load:
+    """Steady keep-alive load from N client connections, counting every outcome."""
+
+    def __init__(self, port: int, connections: int = 20) -> None:
+        self.port = port
+        self.connections = connections
+        self.outcomes: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(connections)]
+
+    def run(self) -> None:
+        client: Client | None = None
+        count = 0
+        # Bounded: at most this many requests per connection, and stops when told.
+        while not self.stop.is_set() and count < 100_000:
+            count += 1
+            try:
+                if client is None:
+                    client = Client(self.port)
+                resp = client.request("/")
+                key = f"{resp.status} {resp.body.decode()}"
+                if resp.header(b"connection") == b"close":
+                    client.close()
+                    client = None
+            except OSError as exc:
+                key = f"error {type(exc).__name__}"
+                if client is not None:
+                    client.close()
+                client = None
+            with self.lock:
+                self.outcomes[key] += 1
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.outcomes.values())
+
+    def count(self, key: str) -> int:
+        with self.lock:
+            return self.outcomes[key]
+
+
+def test_killing_the_primary_under_load_loses_no_request() -> None:
+    with Backend("standby") as standby:
+        primary = BackendProcess("primary").start()
+        port = primary.port
+        config, socks = config_with_ports(seed(port, standby.port, alive=1))
+        try:
+            with ProxyThread(config, socks) as proxy, Load(proxy.port, 20) as load:
+                wait_until(lambda: load.count("200 primary") >= 200, what="load on primary")
+                primary.kill()
+                seen = load.count("200 standby")
+                wait_until(lambda: load.count("200 standby") >= seen + 200, what="standby")
+                primary = BackendProcess("primary", port).start()
+                back = load.count("200 primary")
+                wait_until(lambda: load.count("200 primary") >= back + 200, what="primary back")
+            bad = {
+                k: v for k, v in load.outcomes.items() if k not in ("200 primary", "200 standby")
+            }
+            assert bad == {}, f"failed requests: {bad} of {load.total()}"
+        finally:
+            primary.kill()

@@ -1,0 +1,232 @@
+"""Access log formats (Pound's LogLevel 0..5) on fixed records: golden strings."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from standby.model import BackendKind, BackendSpec, ListenerSpec, ServiceSpec
+from standby.observe.access import AccessLog, AccessRecord, anonymise_peer, clf_time, escape
+
+
+@dataclass
+class Head:
+    """A parsed request head as the server hands it to the access log."""
+
+    method: bytes = b"GET"
+    target: bytes = b"/index.html?q=1"
+    version: bytes = b"HTTP/1.1"
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+
+    def header(self, name: bytes) -> bytes | None:
+        return self.headers.get(name.lower())
+
+
+LISTENER = ListenerSpec(name=None, address="127.0.0.1", port=8080)
+SERVICE = ServiceSpec(name="web")
+BACKEND = BackendSpec(kind=BackendKind.PROXY, address="127.0.0.1", port=8081)
+STARTED = 1700000000.25  # 2023-11-14 22:13:20.25 UTC
+AUTH = b"Basic " + base64.b64encode(b"alice:secret")
+
+
+def record(**changes: object) -> AccessRecord:
+    head = Head(
+        headers={
+            b"host": b"www.nire.com",
+            b"referer": b"http://ref.example/",
+            b"user-agent": b"curl/8.0",
+            b"authorization": AUTH,
+        }
+    )
+    values: dict[str, object] = {
+        "peer": "192.0.2.7",
+        "listener": LISTENER,
+        "service": SERVICE,
+        "backend": BACKEND,
+        "request": head,
+        "status": 200,
+        "bytes_out": 5120,
+        "started": STARTED,
+        "duration": 0.1234,
+    }
+    values.update(changes)
+    return AccessRecord(**values)  # type: ignore[arg-type]
+
+
+def line(level: int, rec: AccessRecord, anonymise: bool = False) -> str:
+    lines: list[str] = []
+    AccessLog(level, anonymise, lines.append, tz=UTC).log(rec)
+    assert len(lines) == 1
+    return lines[0]
+
+
+COMBINED = (
+    '192.0.2.7 - alice [14/Nov/2023:22:13:20 +0000] "GET /index.html?q=1 HTTP/1.1" 200 5120'
+    ' "http://ref.example/" "curl/8.0"'
+)
+
+
+def test_level_0_logs_nothing() -> None:
+    lines: list[str] = []
+    log = AccessLog(0, False, lines.append)
+    log.log(record())
+    assert lines == []
+    assert log.format(record()) is None
+
+
+def test_level_1_regular() -> None:
+    assert line(1, record()) == "192.0.2.7 GET /index.html?q=1 HTTP/1.1 - 200"
+
+
+def test_level_2_extended() -> None:
+    assert line(2, record()) == (
+        "192.0.2.7 GET /index.html?q=1 HTTP/1.1 - 200"
+        " (www.nire.com/web -> 127.0.0.1:8081) 0.123 sec"
+    )
+
+
+def test_level_3_vhost_combined() -> None:
+    assert line(3, record()) == "www.nire.com " + COMBINED
+
+
+def test_level_4_combined() -> None:
+    assert line(4, record()) == COMBINED
+
+
+def test_level_5_detailed() -> None:
+    assert line(5, record()) == "www.nire.com " + COMBINED + " (web -> 127.0.0.1:8081) 0.123 sec"
+
+
+def test_missing_fields_are_dashes() -> None:
+    rec = record(service=None, backend=None, request=None, status=400, bytes_out=0)
+    assert line(1, rec) == "192.0.2.7 - - 400"
+    assert line(2, rec) == "192.0.2.7 - - 400 (-/- -> -) 0.123 sec"
+    assert line(5, rec) == (
+        '- 192.0.2.7 - - [14/Nov/2023:22:13:20 +0000] "-" 400 - "-" "-" (- -> -) 0.123 sec'
+    )
+
+
+def test_headers_absent_and_unnamed_service() -> None:
+    rec = record(request=Head(version=b"HTTP/1.0"), service=ServiceSpec(name=None))
+    assert line(5, rec) == (
+        '- 192.0.2.7 - - [14/Nov/2023:22:13:20 +0000] "GET /index.html?q=1 HTTP/1.0"'
+        ' 200 5120 "-" "-" (- -> 127.0.0.1:8081) 0.123 sec'
+    )
+
+
+def test_bare_version_gets_http_prefix() -> None:
+    assert line(1, record(request=Head(version=b"1.1"))).endswith("HTTP/1.1 - 200")
+
+
+def test_ipv6_backend_and_redirect_backend() -> None:
+    v6 = BackendSpec(kind=BackendKind.PROXY, address="::1", port=80)
+    assert line(2, record(backend=v6)).endswith("(www.nire.com/web -> [::1]:80) 0.123 sec")
+    redirect = BackendSpec(kind=BackendKind.REDIRECT, redirect_url="https://x.example/")
+    assert "(web -> redirect 302 https://x.example/)" in line(5, record(backend=redirect))
+
+
+def test_non_basic_or_broken_authorization_has_no_user() -> None:
+    for value in (b"Bearer abc", b"Basic !!!notbase64", b"Basic " + base64.b64encode(b":pw")):
+        head = Head(headers={b"authorization": value})
+        assert line(4, record(request=head)).startswith("192.0.2.7 - - [")
+
+
+def test_quotes_and_control_bytes_are_escaped() -> None:
+    head = Head(headers={b"user-agent": b'evil"\x01\\agent\xff', b"referer": b"a\tb"})
+    assert line(4, record(request=head)).endswith('"a\\x09b" "evil\\"\\x01\\\\agent\\xff"')
+
+
+def test_time_zone_is_applied() -> None:
+    assert clf_time(STARTED, timezone(timedelta(hours=9))) == "15/Nov/2023:07:13:20 +0900"
+    assert clf_time(STARTED, timezone(-timedelta(hours=7))) == "14/Nov/2023:15:13:20 -0700"
+
+
+def test_local_time_is_the_default() -> None:
+    text = AccessLog(4, False, lambda _: None).format(record())
+    assert text is not None and "/Nov/2023:" in text
+
+
+@pytest.mark.parametrize("level", [-1, 6])
+def test_bad_level_is_refused(level: int) -> None:
+    with pytest.raises(ValueError, match="LogLevel"):
+        AccessLog(level, False, lambda _: None)
+
+
+@pytest.mark.parametrize(
+    ("peer", "hidden"),
+    [
+        ("192.0.2.7", "192.0.2.0"),
+        ("10.1.2.255", "10.1.2.0"),
+        ("2001:db8::1:2:3:abcd", "2001:db8::1:2:3:0"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:0"),
+        ("::ffff:198.51.100.9", "::ffff:198.51.100.0"),
+        ("/run/standby.sock", "/run/standby.sock"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_anonymise(peer: str, hidden: str) -> None:
+    assert anonymise_peer(peer) == hidden
+
+
+def test_anonymise_applies_to_every_level() -> None:
+    for level in range(1, 6):
+        text = line(level, record(), anonymise=True)
+        assert "192.0.2.0" in text and "192.0.2.7" not in text
+
+
+def _unescape(text: str) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            if text[i + 1] == "x":
+                out.append(int(text[i + 2 : i + 4], 16))
+                i += 4
+                continue
+            out.append(ord(text[i + 1]))
+            i += 2
+            continue
+        out.append(ord(text[i]))
+        i += 1
+    return bytes(out)
+
+
+@given(st.binary(max_size=200))
+def test_escape_is_printable_and_reversible(value: bytes) -> None:
+    text = escape(value)
+    assert all(0x20 <= ord(ch) < 0x7F for ch in text)
+    assert '"' not in text.replace('\\"', "")
+    assert _unescape(text) == value
+
+
+@given(st.binary(max_size=100), st.binary(max_size=100))
+def test_a_client_cannot_break_a_line(agent: bytes, target: bytes) -> None:
+    head = Head(target=b"/" + target, headers={b"user-agent": agent})
+    text = line(5, record(request=head))
+    assert "\n" not in text and "\r" not in text
+    # Exactly the six quote characters of the format are unescaped.
+    assert _bare_quotes(text) == 6
+
+
+def _bare_quotes(text: str) -> int:
+    count = 0
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        count += text[i] == '"'
+        i += 1
+    return count
+
+
+def test_escaped_backslash_before_a_closing_quote() -> None:
+    head = Head(headers={b"user-agent": b"agent\\"})
+    text = line(4, record(request=head))
+    assert text.endswith('"agent\\\\"')
+    assert _bare_quotes(text) == 6

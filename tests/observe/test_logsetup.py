@@ -1,0 +1,120 @@
+"""Where logs go: syslog with the configured facility, or stderr (-e, LogFacility -)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import logging.handlers
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from standby.model import ListenerSpec
+from standby.observe.access import AccessLog, AccessRecord
+from standby.observe.logsetup import (
+    LOGGER_NAME,
+    LogSetupError,
+    access_emitter,
+    facility_code,
+    setup_logging,
+)
+
+RECV_TIMEOUT = 10.0  # generous: the datagram is already queued when we read
+SEVERITY_INFO = 6
+SEVERITY_WARNING = 4
+
+
+@pytest.fixture(autouse=True)
+def restore_logger() -> Iterator[None]:
+    logger = logging.getLogger(LOGGER_NAME)
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    for handler in saved[0]:
+        logger.addHandler(handler)
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
+
+
+@pytest.fixture
+def syslog_socket(tmp_path: Path) -> Iterator[tuple[str, socket.socket]]:
+    """A real local syslog endpoint: a UNIX datagram socket like /dev/log."""
+    path = str(tmp_path / "log")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(RECV_TIMEOUT)
+    yield path, sock
+    sock.close()
+
+
+def test_syslog_with_the_configured_facility(syslog_socket: tuple[str, socket.socket]) -> None:
+    path, sock = syslog_socket
+    handler = setup_logging("local3", to_stderr=False, verbose=False, syslog_address=path)
+    assert isinstance(handler, logging.handlers.SysLogHandler)
+    logging.getLogger("standby.health").warning("backend 127.0.0.1:81 dead")
+    data = sock.recv(4096).decode()
+    priority = facility_code("local3") * 8 + SEVERITY_WARNING
+    assert data == f"<{priority}>standby[{os.getpid()}]: backend 127.0.0.1:81 dead\x00"
+
+
+def test_access_lines_reach_syslog_at_info(syslog_socket: tuple[str, socket.socket]) -> None:
+    path, sock = syslog_socket
+    setup_logging("daemon", to_stderr=False, verbose=False, syslog_address=path)
+    log = AccessLog(1, False, access_emitter())
+    listener = ListenerSpec(name=None, address="127.0.0.1", port=80)
+    log.log(AccessRecord("192.0.2.1", listener, None, None, None, 400, 0, 0.0, 0.0))
+    priority = facility_code("daemon") * 8 + SEVERITY_INFO
+    assert sock.recv(4096).decode() == f"<{priority}>standby[{os.getpid()}]: 192.0.2.1 - - 400\x00"
+
+
+def test_minus_facility_means_stderr(syslog_socket: tuple[str, socket.socket]) -> None:
+    path, _ = syslog_socket
+    stream = io.StringIO()
+    handler = setup_logging("-", to_stderr=False, verbose=False, syslog_address=path, stream=stream)
+    assert not isinstance(handler, logging.handlers.SysLogHandler)
+    logging.getLogger("standby").info("hello")
+    assert stream.getvalue().endswith(f"standby[{os.getpid()}]: hello\n")
+
+
+def test_dash_e_overrides_the_facility(syslog_socket: tuple[str, socket.socket]) -> None:
+    path, sock = syslog_socket
+    stream = io.StringIO()
+    setup_logging("local0", to_stderr=True, verbose=False, syslog_address=path, stream=stream)
+    logging.getLogger("standby.x").info("to stderr")
+    assert "to stderr" in stream.getvalue()
+    sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        sock.recv(4096)
+
+
+def test_no_syslog_socket_falls_back_to_stderr(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    setup_logging(
+        "daemon",
+        to_stderr=False,
+        verbose=False,
+        syslog_address=str(tmp_path / "none"),
+        stream=stream,
+    )
+    logging.getLogger("standby").error("still visible")
+    text = stream.getvalue()
+    assert "no syslog socket" in text and "still visible" in text
+
+
+def test_verbose_enables_debug() -> None:
+    stream = io.StringIO()
+    setup_logging("-", to_stderr=True, verbose=False, stream=stream)
+    logging.getLogger("standby").debug("hidden")
+    setup_logging("-", to_stderr=True, verbose=True, stream=stream)
+    logging.getLogger("standby").debug("shown")
+    assert "hidden" not in stream.getvalue() and "shown" in stream.getvalue()
+
+
+def test_unknown_facility() -> None:
+    with pytest.raises(LogSetupError, match="unknown syslog facility 'nosuch'"):
+        setup_logging("nosuch", to_stderr=False, verbose=False)

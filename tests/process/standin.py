@@ -1,0 +1,165 @@
+"""Runs the real ``standby`` command line with two stand-ins for parts written elsewhere:
+a JSON configuration loader and a minimal forwarding proxy with ``Proxy``'s interface.
+
+This lets the process life cycle (daemon, PID file, signals, jail, privileges) be tested
+on its own; the same tests also run against the real ``standby`` when it is available.
+Usage: ``python standin.py -f CONFIG.json [standby options]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+
+from standby import cli
+from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
+from standby.observe.access import AccessLog, AccessRecord
+from standby.process.runner import ProxyFactory
+
+READ_CHUNK = 65536  # bytes per read when relaying a response
+MAX_HEAD = 65536  # the stand-in refuses larger request heads
+
+
+def load_json(path: str) -> ConfigSpec:
+    with open(path) as src:
+        data = json.load(src)
+    address, port = data["backend"]
+    backend = BackendSpec(kind=BackendKind.PROXY, address=address, port=port)
+    service = ServiceSpec(name="web", backends=(backend,))
+    listeners = tuple(
+        ListenerSpec(name=None, address=addr, port=lport, services=(service,))
+        for addr, lport in data["listeners"]
+    )
+    return ConfigSpec(
+        source=path,
+        user=data.get("user"),
+        group=data.get("group"),
+        root_jail=data.get("root_jail"),
+        daemon=data.get("daemon", True),
+        log_level=data.get("log_level", 1),
+        log_facility=data.get("log_facility", "daemon"),
+        grace=data.get("grace", 30.0),
+        pid_file=data.get("pid_file"),
+        listeners=listeners,
+    )
+
+
+@dataclass
+class Head:
+    method: bytes
+    target: bytes
+    version: bytes
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+
+    def header(self, name: bytes) -> bytes | None:
+        return self.headers.get(name.lower())
+
+
+def parse_head(raw: bytes) -> Head:
+    lines = raw.split(b"\r\n")
+    method, target, version = lines[0].split(b" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        if b":" in line:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+    return Head(method, target, version, headers)
+
+
+class StandInProxy:
+    """Relays one request per connection to the first backend; logs it."""
+
+    def __init__(self, config: ConfigSpec, *, access_log: AccessLog | None) -> None:
+        self.config = config
+        self.access_log = access_log
+        self.servers: list[asyncio.AbstractServer] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self, sockets: list[socket.socket]) -> None:
+        for sock, spec in zip(sockets, self.config.listeners, strict=True):
+
+            async def handle(
+                reader: asyncio.StreamReader,
+                writer: asyncio.StreamWriter,
+                spec: ListenerSpec = spec,
+            ) -> None:
+                await self._client(reader, writer, spec)
+
+            self.servers.append(await asyncio.start_server(handle, sock=sock))
+
+    async def _client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, spec: ListenerSpec
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        self.writers.add(writer)
+        started = time.time()
+        backend = spec.services[0].backends[0]
+        sent = 0
+        try:
+            raw = await reader.readuntil(b"\r\n\r\n")
+            head = parse_head(raw[:MAX_HEAD])
+            up_reader, up_writer = await asyncio.open_connection(backend.address, backend.port)
+            try:
+                up_writer.write(raw)
+                await up_writer.drain()
+                while chunk := await up_reader.read(READ_CHUNK):
+                    writer.write(chunk)
+                    sent += len(chunk)
+                    await writer.drain()
+            finally:
+                up_writer.close()
+            if self.access_log is not None:
+                self.access_log.log(
+                    AccessRecord(
+                        peer=writer.get_extra_info("peername")[0],
+                        listener=spec,
+                        service=spec.services[0],
+                        backend=backend,
+                        request=head,
+                        status=200,
+                        bytes_out=sent,
+                        started=started,
+                        duration=time.time() - started,
+                    )
+                )
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writer.close()
+            self.writers.discard(writer)
+            self.tasks.discard(task)
+
+    async def stop(self, grace: float) -> None:
+        for server in self.servers:
+            server.close()
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=grace)
+        self.abort()
+
+    def abort(self) -> None:
+        for server in self.servers:
+            server.close()
+        for writer in list(self.writers):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+        for task in list(self.tasks):
+            task.cancel()
+
+
+def main() -> int:
+    factory: ProxyFactory = StandInProxy
+    cli._config_api = lambda: (load_json, ValueError)
+    cli._proxy_factory = lambda: factory
+    return cli.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
