@@ -125,14 +125,34 @@ XHTTP_METHODS: tuple[frozenset[bytes], ...] = (
     frozenset({b"PUT", b"PATCH", b"DELETE"}),
     frozenset(
         {
-            b"LOCK", b"UNLOCK", b"PROPFIND", b"PROPPATCH", b"SEARCH", b"MKCOL", b"MOVE",
-            b"COPY", b"OPTIONS", b"TRACE", b"MKACTIVITY", b"CHECKOUT", b"MERGE", b"REPORT",
+            b"LOCK",
+            b"UNLOCK",
+            b"PROPFIND",
+            b"PROPPATCH",
+            b"SEARCH",
+            b"MKCOL",
+            b"MOVE",
+            b"COPY",
+            b"OPTIONS",
+            b"TRACE",
+            b"MKACTIVITY",
+            b"CHECKOUT",
+            b"MERGE",
+            b"REPORT",
         }
     ),
     frozenset(
         {
-            b"SUBSCRIBE", b"UNSUBSCRIBE", b"NOTIFY", b"BPROPFIND", b"BPROPPATCH", b"POLL",
-            b"BMOVE", b"BCOPY", b"BDELETE", b"CONNECT",
+            b"SUBSCRIBE",
+            b"UNSUBSCRIBE",
+            b"NOTIFY",
+            b"BPROPFIND",
+            b"BPROPPATCH",
+            b"POLL",
+            b"BMOVE",
+            b"BCOPY",
+            b"BDELETE",
+            b"CONNECT",
         }
     ),
     frozenset({b"RPC_IN_DATA", b"RPC_OUT_DATA"}),

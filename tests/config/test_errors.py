@@ -47,15 +47,17 @@ CASES = [
     ("  Bogus\n", 't.cfg:1.3: unknown keyword "Bogus"'),
     ("Port 80\n", 't.cfg:1.1: "Port" is not allowed at the top level'),
     (service("    Priority 3\n"), 't.cfg:5.5: "Priority" is not allowed in Service'),
-    (service("    Emergency\n      Priority 2\n    End\n"),
-     't.cfg:6.7: "Priority" is not allowed in Emergency'),
-    (backend("      Redirect \"http://x\"\n"), 't.cfg:6.7: "Redirect" is not allowed in BackEnd'),
+    (
+        service("    Emergency\n      Priority 2\n    End\n"),
+        't.cfg:6.7: "Priority" is not allowed in Emergency',
+    ),
+    (backend('      Redirect "http://x"\n'), 't.cfg:6.7: "Redirect" is not allowed in BackEnd'),
     ("Session\n", 't.cfg:1.1: "Session" is not supported yet'),
     (service("    session\n"), 't.cfg:5.5: "Session" is not supported yet'),
     ("ListenHTTPS\n", 't.cfg:1.1: "ListenHTTPS" is not supported yet'),
-    (service("    HeadRemove \"X-A\"\n"), 't.cfg:5.5: "HeadRemove" is not supported yet'),
+    (service('    HeadRemove "X-A"\n'), 't.cfg:5.5: "HeadRemove" is not supported yet'),
     (backend("      HTTPS\n"), 't.cfg:6.7: "HTTPS" is not supported yet'),
-    ("Backend \"shared\"\n", 't.cfg:1.1: "BackEnd" is not supported yet'),
+    ('Backend "shared"\n', 't.cfg:1.1: "BackEnd" is not supported yet'),
     ("ListenHTTP\n  LogLevel 2\n", 't.cfg:2.3: "LogLevel" is not supported yet'),
     # arguments
     ("User\n", 't.cfg:1.1: missing argument for "User": expected name'),
@@ -64,23 +66,31 @@ CASES = [
     ("ListenHTTP\n  ErrorFile 503\n", 't.cfg:2.3: missing argument for "ErrorFile": expected file'),
     ("Alive 1 2\n", 't.cfg:1.9: too many arguments for "Alive"'),
     (service("    Not\n"), 't.cfg:5.5: missing argument for "Not": expected a condition'),
-    (service("    Not BackEnd\n"),
-     't.cfg:5.9: "Not" must be followed by a condition (URL, Path, Host, Header, '
-     'HeadRequire, HeadDeny), not "BackEnd"'),
-    (service("    Not Not URL \"a\"\n"),
-     't.cfg:5.9: "Not" must be followed by a condition (URL, Path, Host, Header, '
-     'HeadRequire, HeadDeny), not "Not"'),
-    ("Not URL \"a\"\n", 't.cfg:1.1: "Not" is not allowed at the top level'),
-    ('User ""\n', "t.cfg:1.6: empty name for \"User\""),
+    (
+        service("    Not BackEnd\n"),
+        't.cfg:5.9: "Not" must be followed by a condition (URL, Path, Host, Header, '
+        'HeadRequire, HeadDeny), not "BackEnd"',
+    ),
+    (
+        service('    Not Not URL "a"\n'),
+        't.cfg:5.9: "Not" must be followed by a condition (URL, Path, Host, Header, '
+        'HeadRequire, HeadDeny), not "Not"',
+    ),
+    ('Not URL "a"\n', 't.cfg:1.1: "Not" is not allowed at the top level'),
+    ('User ""\n', 't.cfg:1.6: empty name for "User"'),
     ('"User" "x"\n', 't.cfg:1.1: expected a keyword, found string "User"'),
     # values
     ("Alive 1x\n", 't.cfg:1.7: bad duration "1x" for "Alive" (use e.g. 90, 1m30s, 2h, 1d)'),
     ("Alive 30s1m\n", 't.cfg:1.7: bad duration "30s1m" for "Alive" (use e.g. 90, 1m30s, 2h, 1d)'),
     ("Alive 0\n", 't.cfg:1.7: duration for "Alive" must be more than 0 seconds'),
-    ("Daemon maybe\n", 't.cfg:1.8: bad boolean "maybe" for "Daemon" '
-     "(use 0/1, yes/no, true/false, on/off)"),
-    ("ListenHTTP\n  MaxRequest 10q\n",
-     't.cfg:2.14: bad size "10q" for "MaxRequest" (use e.g. 512, 64k, 10m, 1g)'),
+    (
+        "Daemon maybe\n",
+        't.cfg:1.8: bad boolean "maybe" for "Daemon" (use 0/1, yes/no, true/false, on/off)',
+    ),
+    (
+        "ListenHTTP\n  MaxRequest 10q\n",
+        't.cfg:2.14: bad size "10q" for "MaxRequest" (use e.g. 512, 64k, 10m, 1g)',
+    ),
     ("ListenHTTP\n  Port 8o\n", 't.cfg:2.8: bad number "8o" for "Port"'),
     ("ListenHTTP\n  Port -1\n", 't.cfg:2.8: bad number "-1" for "Port"'),
     ("ListenHTTP\n  Port 70000\n", 't.cfg:2.8: value 70000 for "Port" is out of range 1..65535'),
@@ -88,27 +98,49 @@ CASES = [
     (backend("      Port 65536\n"), 't.cfg:6.12: value 65536 for "Port" is out of range 1..65535'),
     (backend("      Priority 10\n"), 't.cfg:6.16: value 10 for "Priority" is out of range 1..9'),
     ("ListenHTTP\n  xHTTP 5\n", 't.cfg:2.9: value 5 for "xHTTP" is out of range 0..4'),
-    ("ListenHTTP\n  RewriteLocation 3\n",
-     't.cfg:2.19: value 3 for "RewriteLocation" is out of range 0..2'),
-    ("ListenHTTP\n  ErrorFile 502 \"x\"\n", 't.cfg:2.13: 502 is not a valid status for '
-     '"ErrorFile" (use 400, 401, 403, 404, 405, 413, 414, 500, 501, 503)'),
-    (service('    Redirect 305 "http://x"\n'),
-     't.cfg:5.14: 305 is not a valid code for "Redirect" (use 301, 302, 303, 307, 308)'),
-    (service('    Redirect "/relative"\n'),
-     't.cfg:5.14: bad redirect URL "/relative" (expected http://host... or https://host...)'),
+    (
+        "ListenHTTP\n  RewriteLocation 3\n",
+        't.cfg:2.19: value 3 for "RewriteLocation" is out of range 0..2',
+    ),
+    (
+        'ListenHTTP\n  ErrorFile 502 "x"\n',
+        "t.cfg:2.13: 502 is not a valid status for "
+        '"ErrorFile" (use 400, 401, 403, 404, 405, 413, 414, 500, 501, 503)',
+    ),
+    (
+        service('    Redirect 305 "http://x"\n'),
+        't.cfg:5.14: 305 is not a valid code for "Redirect" (use 301, 302, 303, 307, 308)',
+    ),
+    (
+        service('    Redirect "/relative"\n'),
+        't.cfg:5.14: bad redirect URL "/relative" (expected http://host... or https://host...)',
+    ),
     ("LogFacility local9\n", 't.cfg:1.13: unknown syslog facility "local9"'),
-    ("LogLevel 6\n", 't.cfg:1.10: bad log level "6" (use 0..5 or null, regular, extended, '
-     "vhost_combined, combined, detailed)"),
-    ("ListenHTTP\n  Address /tmp/sock\n",
-     't.cfg:2.11: bad address "/tmp/sock" (expected an IP address or host name)'),
-    (backend("      Address bad_host!\n"),
-     't.cfg:6.15: bad address "bad_host!" (expected an IP address, host name or UNIX socket path)'),
-    (backend("      Address 300.1.1.1\n"),
-     't.cfg:6.15: bad address "300.1.1.1" (expected an IP address, host name or UNIX socket path)'),
+    (
+        "LogLevel 6\n",
+        't.cfg:1.10: bad log level "6" (use 0..5 or null, regular, extended, '
+        "vhost_combined, combined, detailed)",
+    ),
+    (
+        "ListenHTTP\n  Address /tmp/sock\n",
+        't.cfg:2.11: bad address "/tmp/sock" (expected an IP address or host name)',
+    ),
+    (
+        backend("      Address bad_host!\n"),
+        't.cfg:6.15: bad address "bad_host!" '
+        "(expected an IP address, host name or UNIX socket path)",
+    ),
+    (
+        backend("      Address 300.1.1.1\n"),
+        't.cfg:6.15: bad address "300.1.1.1" '
+        "(expected an IP address, host name or UNIX socket path)",
+    ),
     # regexes
     (service('    URL "a(b"\n'), 't.cfg:5.9: bad regex "a(b": unmatched ('),
-    (service('    HeadRequire "[[:alpah:]]"\n'),
-     't.cfg:5.17: bad regex "[[:alpah:]]": unknown character class [:alpah:]'),
+    (
+        service('    HeadRequire "[[:alpah:]]"\n'),
+        't.cfg:5.17: bad regex "[[:alpah:]]": unknown character class [:alpah:]',
+    ),
     (service('    Header "*x"\n'), 't.cfg:5.12: bad regex "*x": repetition with nothing to repeat'),
     (service('    URL "\\\\d+"\n'), 't.cfg:5.9: bad regex "\\\\d+": undefined escape \\d'),
     (service('    Path "[a"\n'), 't.cfg:5.10: bad regex "[a": unmatched ['),
@@ -116,33 +148,52 @@ CASES = [
     ('ListenHTTP\n  CheckURL "x{"\n', 't.cfg:2.12: bad regex "x{": unmatched {'),
     # nesting
     ("ListenHTTP\n  Address 127.0.0.1\n", 't.cfg:1.1: missing "End" for "ListenHTTP"'),
-    ("ListenHTTP\n  Service\n    BackEnd\n      Port 1\n", 't.cfg:3.5: missing "End" for "BackEnd"'),
+    (
+        "ListenHTTP\n  Service\n    BackEnd\n      Port 1\n",
+        't.cfg:3.5: missing "End" for "BackEnd"',
+    ),
     # A forgotten End is noticed where the nesting runs out: here, the listener's.
-    (service("    BackEnd\n      Address 127.0.0.1\n"), 't.cfg:1.1: missing "End" for "ListenHTTP"'),
+    (
+        service("    BackEnd\n      Address 127.0.0.1\n"),
+        't.cfg:1.1: missing "End" for "ListenHTTP"',
+    ),
     ("End\n", 't.cfg:1.1: stray "End": no section is open'),
     (GOOD_TAIL + "End\n", 't.cfg:11.1: stray "End": no section is open'),
     ("ListenHTTP\nEnd now\n", 't.cfg:2.5: unexpected argument after "End"'),
     # duplicates
     ("Alive 1\nalive 2\n", 't.cfg:2.1: duplicate "Alive" (first given at t.cfg:1.1)'),
     ("Anonymise\nAnonymize\n", 't.cfg:2.1: duplicate "Anonymise" (first given at t.cfg:1.1)'),
-    (backend("      Port 1\n      Port 2\n"),
-     't.cfg:7.7: duplicate "Port" (first given at t.cfg:6.7)'),
+    (
+        backend("      Port 1\n      Port 2\n"),
+        't.cfg:7.7: duplicate "Port" (first given at t.cfg:6.7)',
+    ),
     # required sections and keywords
     ("", "t.cfg:1.1: no ListenHTTP section: nothing to listen on"),
     ("Alive 5\n", "t.cfg:1.1: no ListenHTTP section: nothing to listen on"),
-    ("ListenHTTP\n  Address 127.0.0.1\n  Port 1\nEnd\n",
-     "t.cfg:1.1: ListenHTTP has no Service (and there is no global Service)"),
+    (
+        "ListenHTTP\n  Address 127.0.0.1\n  Port 1\nEnd\n",
+        "t.cfg:1.1: ListenHTTP has no Service (and there is no global Service)",
+    ),
     ("ListenHTTP\n  Port 1\nEnd\n", 't.cfg:1.1: ListenHTTP needs an "Address"'),
     ("ListenHTTP\n  Address 127.0.0.1\nEnd\n", 't.cfg:1.1: ListenHTTP needs a "Port"'),
-    (service("    URL \"^/\"\n"), "t.cfg:4.3: Service has no BackEnd, Emergency or Redirect"),
-    ('ListenHTTP\n  Address ::1\n  Port 1\n  Service "api"\n  End\nEnd\n',
-     't.cfg:4.3: Service "api" has no BackEnd, Emergency or Redirect'),
+    (service('    URL "^/"\n'), "t.cfg:4.3: Service has no BackEnd, Emergency or Redirect"),
+    (
+        'ListenHTTP\n  Address ::1\n  Port 1\n  Service "api"\n  End\nEnd\n',
+        't.cfg:4.3: Service "api" has no BackEnd, Emergency or Redirect',
+    ),
     (backend("      Port 1\n"), 't.cfg:5.5: BackEnd needs an "Address"'),
-    (backend("      Address 10.0.0.1\n"), 't.cfg:5.5: BackEnd needs a "Port" for address "10.0.0.1"'),
-    (service("    Emergency\n      Address host\n    End\n"),
-     't.cfg:5.5: Emergency needs a "Port" for address "host"'),
-    (backend("      Address /run/x.sock\n      Port 80\n"),
-     't.cfg:7.7: "Port" cannot be used with a UNIX socket address'),
+    (
+        backend("      Address 10.0.0.1\n"),
+        't.cfg:5.5: BackEnd needs a "Port" for address "10.0.0.1"',
+    ),
+    (
+        service("    Emergency\n      Address host\n    End\n"),
+        't.cfg:5.5: Emergency needs a "Port" for address "host"',
+    ),
+    (
+        backend("      Address /run/x.sock\n      Port 80\n"),
+        't.cfg:7.7: "Port" cannot be used with a UNIX socket address',
+    ),
     # lexical
     ('User "pound\n', "t.cfg:1.6: unterminated string"),
     ('User "pound\\"\n', "t.cfg:1.6: unterminated string"),
@@ -201,7 +252,7 @@ def test_error_page_too_large(tmp_path: Path) -> None:
 
 def test_invalid_utf8(tmp_path: Path) -> None:
     path = tmp_path / "bad.cfg"
-    path.write_bytes(b"Alive 5\nUser \"\xff\"\n")
+    path.write_bytes(b'Alive 5\nUser "\xff"\n')
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
     assert str(info.value) == f"{path}:2.7: not valid UTF-8"

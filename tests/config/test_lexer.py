@@ -39,7 +39,13 @@ def test_hash_ends_a_word() -> None:
 
 def test_escapes() -> None:
     text = r'X "a\"b" "c\\d" "\.jpg$" "\d" "tail\\"'
-    assert [t.text for t in tokenize(text, "f")[0][1:]] == ['a"b', "c\\d", r"\.jpg$", r"\d", "tail\\"]
+    assert [t.text for t in tokenize(text, "f")[0][1:]] == [
+        'a"b',
+        "c\\d",
+        r"\.jpg$",
+        r"\d",
+        "tail\\",
+    ]
 
 
 def test_adjacent_tokens() -> None:
@@ -77,7 +83,9 @@ def test_lexer_raises_only_config_errors(text: str) -> None:
         assert exc.message == "unterminated string"
 
 
-@given(st.text(alphabet='ListenHTTPServiceBackEndmergcy "#\\\n\t 0123456789.:/-*[]()^$', max_size=300))
+@given(
+    st.text(alphabet='ListenHTTPServiceBackEndmergcy "#\\\n\t 0123456789.:/-*[]()^$', max_size=300)
+)
 def test_loader_raises_only_config_errors(text: str) -> None:
     try:
         load_config_text(text, "f")

@@ -27,6 +27,7 @@ class RawBackend:
         self.received: list[bytearray] = []
         self.lock = threading.Lock()
         self.accepted = 0
+        self.ended = 0  # connections the peer (the proxy) closed, or that we closed
         self._stop = False
         self._threads: list[threading.Thread] = []
         self._conns: list[socket.socket] = []
@@ -49,15 +50,19 @@ class RawBackend:
 
     def _serve(self, conn: socket.socket, buf: bytearray) -> None:
         conn.settimeout(DEADLINE)
-        with contextlib.suppress(OSError), conn:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                with self.lock:
-                    buf.extend(data)
-                if self.script is not None and not self.script(conn, bytes(buf)):
-                    return
+        try:
+            with contextlib.suppress(OSError), conn:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    with self.lock:
+                        buf.extend(data)
+                    if self.script is not None and not self.script(conn, bytes(buf)):
+                        return
+        finally:
+            with self.lock:
+                self.ended += 1
 
     def all_bytes(self) -> bytes:
         with self.lock:

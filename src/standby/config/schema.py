@@ -206,7 +206,7 @@ KEYWORDS: tuple[Keyword, ...] = (
             (Arg("bool", ArgKind.BOOL),), False,
             "Start with this service or backend disabled.", default="0"),
     Keyword("BackEnd", frozenset({Section.SERVICE}), (), True,
-            "A backend server, up to `End`.", opens=Section.BACKEND, aliases=("Backend",)),
+            "A backend server, up to `End`.", opens=Section.BACKEND),
     Keyword("Emergency", frozenset({Section.SERVICE}), (), True,
             "A backend used only while no regular backend is alive, up to `End`.",
             opens=Section.EMERGENCY),
@@ -219,7 +219,7 @@ KEYWORDS: tuple[Keyword, ...] = (
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
-    "ACL", "ACME", "AddHeader", "Backlog", "Balancer", "BasicAuth", "CAlist",
+    "ACL", "ACME", "AddHeader", "Balancer", "BasicAuth", "CAlist",
     "ChangeOwner", "Cert", "Ciphers", "ClientCert", "CombineHeaders", "Control",
     "CRLlist", "DeleteHeader", "DHParams", "Disable", "DynScale", "ECDHcurve", "Else",
     "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove", "HeaderAdd",

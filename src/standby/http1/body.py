@@ -22,11 +22,13 @@ MAX_CHUNK_SIZE_DIGITS = 16
 # The trailer section, all lines together: trailers are rare and small.
 MAX_TRAILER = 16384
 
+# No whitespace around ";" and "=": RFC 9112 allows BWS there, but llhttp (Node.js) and
+# other backends refuse it, and extensions are unused in practice, so strict costs nothing.
 _CHUNK_LINE_RE = re.compile(
     rb"([0-9A-Fa-f]{1,%d})" % MAX_CHUNK_SIZE_DIGITS
-    + rb"(?:[ \t]*;[ \t]*"
+    + rb"(?:;"
     + TOKEN
-    + rb"(?:[ \t]*=[ \t]*(?:"
+    + rb"(?:=(?:"
     + TOKEN
     + rb"|"
     + QUOTED_STRING

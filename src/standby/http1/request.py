@@ -539,7 +539,7 @@ def forward_request_head(head: RequestHead, peer: bytes, proto: bytes, port: byt
     pieces: list[bytes] = []
     pos = 0
     for drop_start, drop_end in drops:
-        if pos <= xff_end < drop_start:  # the X-Forwarded-For line is never dropped
+        if pos <= xff_end <= drop_start:  # the X-Forwarded-For line is never dropped
             pieces += (raw[pos:xff_end], b", ", peer)
             pos = xff_end
             xff_end = -1

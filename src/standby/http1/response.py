@@ -21,7 +21,15 @@ from __future__ import annotations
 
 import re
 
-from standby.http1._grammar import CHUNKED, DIGITS_RE, FIELD_CHAR, OWS, TCHAR, TOKEN_RE
+from standby.http1._grammar import (
+    CHUNKED,
+    DIGITS_RE,
+    FIELD_CHAR,
+    FIELD_LINE_PREFIX_RE,
+    OWS,
+    TCHAR,
+    TOKEN_RE,
+)
 from standby.http1.errors import HttpError
 from standby.http1.request import (
     BODY_CHUNKED,
@@ -291,7 +299,7 @@ def _walk(buf: bytes | bytearray, stop: int, max_head: int, *, complete: bool) -
         raise HttpError(_BAD, "bare CR in response head")
     if first and not b"HTTP/1.".startswith(tail[:7]):
         raise HttpError(_BAD, f"malformed status line {tail[:60]!r}")
-    if not first:
+    if not first and not FIELD_LINE_PREFIX_RE.fullmatch(tail):
         _check_field_line(tail, _BAD)
     if stop > max_head:
         raise HttpError(_BAD, "response head too large")
