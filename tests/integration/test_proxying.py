@@ -327,3 +327,75 @@ def test_graceful_stop_lets_the_request_finish(backend: Backend) -> None:
     r = c.response()
     assert r.status == 200
     c.close()
+
+
+def test_backend_100_continue_is_relayed_before_the_final_response() -> None:
+    answers = [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+
+    def script(conn: socket.socket, received: bytes) -> bool:
+        if answers and b"\r\n\r\n" in received and len(answers) == 2:
+            conn.sendall(answers.pop(0))  # 100 as soon as the head is in
+        elif len(answers) == 1 and received.endswith(b"hello"):
+            conn.sendall(answers.pop(0))
+        return True
+
+    with RawBackend(script) as raw:
+        config, socks = config_with_ports(one_backend(raw.port))
+        with ProxyThread(config, socks) as p, Client(p.port) as c:
+            c.send(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+            )
+            assert c.response().status == 100  # before we sent the body
+            c.send(b"hello")
+            r = c.response()
+            assert (r.status, r.body) == (200, b"ok")
+        assert raw.all_bytes().endswith(b"\r\n\r\nhello")
+
+
+def test_idle_websocket_tunnel_is_closed_after_wstimeout(backend: Backend) -> None:
+    config, socks = config_with_ports(one_backend(backend.port, backend_extra="WSTimeOut 1"))
+    with ProxyThread(config, socks) as p, Client(p.port) as c:
+        c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        assert c.response().status == 101
+        c.send(b"still here")
+        start = time.monotonic()
+        assert c.read_all() == b"still here"  # the echo, then EOF once idle for WSTimeOut
+        assert time.monotonic() - start < 10
+
+
+def test_each_health_transition_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()
+    with Backend("standby") as standby:
+        text = f"""
+Alive 1
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  Service
+    BackEnd
+      Address 127.0.0.1
+      Port {port}
+    End
+    Emergency
+      Address 127.0.0.1
+      Port {standby.port}
+    End
+  End
+End
+"""
+        caplog.set_level("INFO", logger="standby.health")
+        config, socks = config_with_ports(text)
+        with ProxyThread(config, socks) as p:
+            for _ in range(5):
+                assert get(p.port).body == b"standby"
+            with Backend("primary", port):
+                wait_until(lambda: get(p.port).body == b"primary", what="primary back")
+        lines = [r.getMessage() for r in caplog.records if r.name == "standby.health"]
+        address = f"127.0.0.1:{port}"
+        down = [m for m in lines if address in m and "dead" in m]
+        up = [m for m in lines if address in m and "alive" in m]
+        assert len(down) == 1 and "refused" in down[0].lower(), lines
+        assert len(up) == 1, lines

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 
 from standby.clock import Clock
 from standby.health.board import HealthBoard, Identity, Transition
@@ -100,7 +101,8 @@ class Prober:
         except TimeoutError:
             self._board.mark_dead(spec, f"probe timed out after {timeout:g} s")
         except OSError as exc:
-            self._board.mark_dead(spec, f"probe failed: {exc.strerror or exc}")
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            self._board.mark_dead(spec, f"probe failed: {reason}")
         except asyncio.CancelledError:
             # Stopped mid-probe: leave the backend plain dead, so a later prober probes it.
             self._board.probe_cancelled(spec)

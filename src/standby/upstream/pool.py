@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
@@ -140,7 +141,8 @@ class Pool:
         except OSError as exc:
             sock.close()
             local = exc.errno in LOCAL_ERRNOS
-            raise ConnectFailed(exc.strerror or str(exc), local=local) from None
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConnectFailed(f"connect failed: {reason}", local=local) from None
         except BaseException:
             sock.close()
             raise
