@@ -17,13 +17,22 @@ class RawBackend:
     connection calls ``script(conn, received_so_far)`` after each read, which may send bytes
     and returns False to close."""
 
-    def __init__(self, script: Callable[[socket.socket, bytes], bool] | None = None) -> None:
+    def __init__(
+        self,
+        script: Callable[[socket.socket, bytes], bool] | None = None,
+        unix_path: str | None = None,
+    ) -> None:
         self.script = script
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        if unix_path is not None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
+            self.port = 0
+        else:
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = int(self.sock.getsockname()[1])
         self.sock.listen(64)
-        self.port = int(self.sock.getsockname()[1])
         self.received: list[bytearray] = []
         self.lock = threading.Lock()
         self.accepted = 0

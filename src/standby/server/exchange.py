@@ -508,7 +508,7 @@ class Exchange:
             extra = ((b"Retry-After", client.shared.retry_after),)
         keep = keep and self.req_done and client.keep_alive and not client.shared.stopping
         client.keep_alive = keep
-        data = error_response(status, body=page, close=not keep, extra=extra)
+        data = self._for_method(error_response(status, body=page, close=not keep, extra=extra))
         self.bytes_out = len(data)
         self.phase = R_DONE
         client.transport_write(data)
@@ -527,8 +527,16 @@ class Exchange:
         client.keep_alive = keep
         self.status = backend.redirect_code
         self.phase = R_DONE
-        client.transport_write(redirect_response(backend.redirect_code, target, close=not keep))
+        response = redirect_response(backend.redirect_code, target, close=not keep)
+        client.transport_write(self._for_method(response))
         client.exchange_done(self)
+
+    def _for_method(self, response: bytes) -> bytes:
+        """A response we made, as the request's method wants it: a HEAD gets the head only
+        (with the Content-Length the body would have had, RFC 9110 9.3.2)."""
+        if self.head.method == b"HEAD":
+            return response[: response.index(b"\r\n\r\n") + 4]
+        return response
 
     def _timeout(self) -> float:
         backend = self.backend

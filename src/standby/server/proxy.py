@@ -7,6 +7,7 @@ any chroot), ``start`` it on bound sockets, ``stop`` it gracefully or ``abort`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from typing import TYPE_CHECKING
@@ -163,16 +164,14 @@ class Proxy:
         if shared is None:
             return
         shared.stopping = True
-        loop = shared.loop
-        deadline = loop.time() + grace
-        # Close idle keep-alive connections now; busy ones close after their response.
-        while True:
-            for member in shared.reaper.members():
-                if isinstance(member, ClientProtocol):
-                    member.close_if_idle()
-            if not len(shared.reaper) or loop.time() >= deadline:
-                break
-            await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
+        # Close idle keep-alive connections now; busy ones close after their response
+        # (every exchange sees ``stopping`` and answers with Connection: close).
+        for member in shared.reaper.members():
+            if isinstance(member, ClientProtocol):
+                member.close_if_idle()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await shared.reaper.wait_empty()
         await self._shutdown()
 
     def abort(self) -> None:

@@ -28,6 +28,7 @@ class Reaper:
         self._loop = loop
         self._members: set[Expiring] = set()
         self._handle: asyncio.TimerHandle | None = None
+        self._empty: asyncio.Event | None = None
 
     def add(self, member: Expiring) -> None:
         self._members.add(member)
@@ -36,6 +37,17 @@ class Reaper:
 
     def discard(self, member: Expiring) -> None:
         self._members.discard(member)
+        if not self._members and self._empty is not None:
+            self._empty.set()
+
+    async def wait_empty(self) -> None:
+        """Return once no member is left (for a graceful stop)."""
+        if not self._members:
+            return
+        if self._empty is None:
+            self._empty = asyncio.Event()
+        self._empty.clear()
+        await self._empty.wait()
 
     def __len__(self) -> int:
         return len(self._members)
