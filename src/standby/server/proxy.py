@@ -76,7 +76,11 @@ class Proxy:
         *,
         access_log: AccessLog | None = None,
         clock: Clock | None = None,
+        probe: bool = True,
     ) -> None:
+        """``probe``: run the health prober in this process (the single writer). A worker
+        supervised by another process passes False and mirrors the supervisor's health
+        decisions into ``self.board`` instead."""
         self.config = config
         self.access_log = access_log
         self.clock = clock or SystemClock()
@@ -90,6 +94,7 @@ class Proxy:
         self._servers: list[asyncio.AbstractServer] = []
         self._shared: Shared | None = None
         self._prober: Prober | None = None
+        self._probe = probe
         self._prune: asyncio.TimerHandle | None = None
         self._pool_specs = [b for b in self._backends if b.kind is BackendKind.PROXY]
         # Resolution is done by Pool; build the address table eagerly to fail early.
@@ -133,8 +138,9 @@ class Proxy:
                 )
             )
         self._shared = shared
-        self._prober = Prober(self.board, self.clock)
-        self._prober.start()
+        if self._probe:
+            self._prober = Prober(self.board, self.clock)
+            self._prober.start()
         for runtime, sock in zip(shared.listeners, sockets, strict=True):
             server = await loop.create_server(
                 lambda rt=runtime: ClientProtocol(shared, rt),  # type: ignore[misc]
