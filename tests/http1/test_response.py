@@ -222,3 +222,11 @@ def test_location_rewrite() -> None:
     )
     other = client(data, keep_alive=False, location_rewrite=(b"http://10.0.0.1", b"https://w"))
     assert b"Location:  http://127.0.0.1:8080/path?q \r\n" in other
+
+
+def test_lone_keep_alive_connection_header_is_kept_when_the_client_stays() -> None:
+    data = resp("Content-Length: 3", "Connection: keep-alive")
+    head = parse(data)
+    assert client_response_head(head, keep_alive=True, client_http11=True) is head.raw
+    assert client(data, client_http11=False) == data
+    assert client(data, keep_alive=False) == resp("Content-Length: 3", "Connection: close")

@@ -100,6 +100,7 @@ class ResponseHead:
 
     __slots__ = (
         "_drops",
+        "_keep_alive_span",
         "_locations",
         "body",
         "content_length",
@@ -119,6 +120,7 @@ class ResponseHead:
     keep_alive: bool  # the backend connection may be reused after this response
     _drops: list[tuple[int, int]] | None  # hop-by-hop lines, as in request.py
     _locations: list[tuple[int, int]] | None  # value spans of Location/Content-Location
+    _keep_alive_span: tuple[int, int] | None  # a lone "Connection: keep-alive" line
 
     def header(self, name: bytes) -> bytes | None:
         """First value of header ``name`` (case-insensitive), stripped; None when absent."""
@@ -193,21 +195,35 @@ def parse_response_head(
             if upgrade_spans is None:
                 upgrade_spans = []
             upgrade_spans.append((fm.start() - 1, fm.end()))
+        elif code == _CONN:
+            if connection is None:
+                connection = []
+                conn_span = (fm.start() - 1, fm.end())
+            else:
+                if drops is None:
+                    drops = []
+                drops.append(conn_span)
+                conn_span = (fm.start() - 1, fm.end())
+            connection.append(fm.group(2))
         else:
-            if code == _CONN:
-                if connection is None:
-                    connection = []
-                connection.append(fm.group(2))
             if drops is None:
                 drops = []
             drops.append((fm.start() - 1, fm.end()))
 
     close = keep_alive_option = False
+    keep_alive_span: tuple[int, int] | None = None
     if connection is not None:
         common = _COMMON_CONNECTION.get(connection[0].strip(OWS).lower())
         if common is not None and len(connection) == 1:
             close, keep_alive_option = common
+            if keep_alive_option:
+                # The most common case by far: kept as is while the client connection
+                # stays open too (it says the truth about that connection), else removed.
+                keep_alive_span = conn_span
+            else:
+                drops = [conn_span] if drops is None else [*drops, conn_span]
         else:
+            drops = [conn_span] if drops is None else [*drops, conn_span]
             extra: list[bytes] = []
             for element in b",".join(connection).split(b","):
                 option = element.strip(OWS).lower()
@@ -230,6 +246,7 @@ def parse_response_head(
         drops.sort()
     head._drops = drops
     head._locations = locations
+    head._keep_alive_span = keep_alive_span
 
     if te_values is not None:
         if content_length is not None:
@@ -325,19 +342,27 @@ def client_response_head(
     """
     raw = resp.raw
     status = resp.status
+    keep_alive_span = resp._keep_alive_span
+    drops = resp._drops
     if status == 101:
         added = b"Connection: Upgrade\r\n"
     elif status < 200:
         added = b""
     elif not keep_alive:
         added = b"Connection: close\r\n"
+    elif keep_alive_span is not None:
+        # The backend's own "Connection: keep-alive" is true of the client connection too.
+        added = b""
+        keep_alive_span = None
     elif not client_http11:
         added = b"Connection: keep-alive\r\n"
     else:
         added = b""
+    if keep_alive_span is not None:
+        drops = [keep_alive_span] if drops is None else sorted([*drops, keep_alive_span])
     edits: list[tuple[int, int, bytes]] = []
-    if resp._drops is not None:
-        edits = [(start, end, b"") for start, end in resp._drops]
+    if drops is not None:
+        edits = [(start, end, b"") for start, end in drops]
     if location_rewrite is not None and resp._locations is not None:
         old, new = location_rewrite
         for start, end in resp._locations:

@@ -45,6 +45,7 @@ class ClientProtocol(asyncio.Protocol):
         "exchange",
         "keep_alive",
         "listener",
+        "loop",
         "paused",
         "peer",
         "peer_bytes",
@@ -57,6 +58,7 @@ class ClientProtocol(asyncio.Protocol):
 
     def __init__(self, shared: Shared, listener: ListenerRuntime) -> None:
         self.shared = shared
+        self.loop = shared.loop
         self.listener = listener
         self.transport: asyncio.Transport | None = None
         self.peer = "-"
@@ -150,7 +152,7 @@ class ClientProtocol(asyncio.Protocol):
         else:
             buf = data
             # The whole head must arrive within Client seconds of its first byte.
-            self.deadline = self.shared.loop.time() + self.listener.spec.client_timeout
+            self.deadline = self.loop.time() + self.listener.spec.client_timeout
         listener = self.listener
         try:
             parsed = parse_request_head(buf, listener.limits, listener.methods)
@@ -187,11 +189,13 @@ class ClientProtocol(asyncio.Protocol):
             return
         self.exchange = None
         self.shared.in_flight -= 1
-        self.log_exchange(exchange)
+        if self.shared.access_log is not None:
+            self.log_exchange(exchange)
         if self.closed:
             return
         # Whatever paused reading for this exchange is over with it.
-        self.resume_reading_for(self.PAUSE_CONNECT | self.PAUSE_UPSTREAM)
+        if self.paused:
+            self.resume_reading_for(self.PAUSE_CONNECT | self.PAUSE_UPSTREAM)
         if not self.keep_alive or self.shared.stopping:
             if exchange.req_done:
                 self.state = S_CLOSED
@@ -203,7 +207,7 @@ class ClientProtocol(asyncio.Protocol):
                 self._linger()
             return
         self.state = S_HEAD
-        self.deadline = self.shared.loop.time() + self.listener.spec.client_timeout
+        self.deadline = self.loop.time() + self.listener.spec.client_timeout
         if self.pending:
             data = self.pending
             self.pending = b""
@@ -263,7 +267,7 @@ class ClientProtocol(asyncio.Protocol):
         transport.resume_reading()
         if transport.can_write_eof():
             transport.write_eof()
-            self.deadline = self.shared.loop.time() + LINGER_TIMEOUT
+            self.deadline = self.loop.time() + LINGER_TIMEOUT
         else:
             transport.close()
 
@@ -331,7 +335,7 @@ class ClientProtocol(asyncio.Protocol):
             return
         from standby.observe.access import AccessRecord
 
-        duration = self.shared.loop.time() - exchange.started
+        duration = self.loop.time() - exchange.started
         access.log(
             AccessRecord(
                 peer=self.peer,

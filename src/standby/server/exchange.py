@@ -29,7 +29,7 @@ from standby.http1 import (
     parse_response_head,
     redirect_response,
 )
-from standby.model import BackendKind, BackendSpec, ServiceSpec
+from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
 from standby.upstream.pool import ConnectFailed, Pool
 from standby.upstream.protocol import UpstreamProtocol
 
@@ -54,6 +54,10 @@ RESENDABLE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
 # The backends a request has already tried: none, at first.
 NOTHING_TRIED: frozenset[BackendSpec] = frozenset()
 
+# Bodies smaller than this are copied once to go out with their head in one write; larger
+# ones go out as a second buffer of the same writev.
+SMALL_BODY = 16 * 1024
+
 # Statuses that carry Location worth rewriting (RewriteLocation).
 _LOCATION_STATUSES = frozenset({201, 301, 302, 303, 307, 308})
 
@@ -71,6 +75,7 @@ class Exchange:
         "head_sent",
         "held",
         "phase",
+        "pool",
         "rbuf",
         "req_done",
         "resent",
@@ -80,6 +85,7 @@ class Exchange:
         "started",
         "status",
         "task",
+        "timeout",
         "tried",
         "upstream",
     )
@@ -93,7 +99,9 @@ class Exchange:
         self.tried = NOTHING_TRIED
         self.upstream: UpstreamProtocol | None = None
         self.task: asyncio.Task[None] | None = None
-        self.held: list[bytes] = []  # validated request bytes waiting for an upstream
+        self.held: list[bytes] | None = None  # validated request bytes waiting for an upstream
+        self.pool: Pool | None = None
+        self.timeout = DEFAULT_BACKEND_TIMEOUT  # the chosen backend's TimeOut
         self.head_sent = False
         self.resent = False
         self.reused = False
@@ -139,7 +147,7 @@ class Exchange:
         assert service is not None
         client = self.client
         shared = client.shared
-        backend = shared.balancer(service).choose(self.tried)
+        backend = shared.balancers[id(service)].choose(self.tried)
         if backend is None:
             self.local_response(503, "no backend available", retry_after=True)
             return
@@ -147,10 +155,10 @@ class Exchange:
         if backend.kind is BackendKind.REDIRECT:
             self._redirect(backend)
             return
-        pool = shared.pool(backend)
+        self.timeout = backend.timeout
+        self.pool = pool = shared.pools[id(backend)]
         conn = pool.acquire()
         if conn is not None:
-            assert isinstance(conn, UpstreamProtocol)
             conn.reused = True
             self.attach(conn)
             return
@@ -183,14 +191,14 @@ class Exchange:
 
     def attach(self, conn: UpstreamProtocol) -> None:
         client = self.client
-        client.resume_reading_for(client.PAUSE_CONNECT)
+        if client.paused:
+            client.resume_reading_for(client.PAUSE_CONNECT)
         self.upstream = conn
         self.reused = conn.reused
         conn.user = self
         if client.write_paused and conn.transport is not None:
             conn.transport.pause_reading()
-        assert self.backend is not None
-        client.deadline = client.shared.loop.time() + self.backend.timeout
+        client.deadline = client.loop.time() + self.timeout
         head = self.head
         # A chunked request waits for its first validated chunk line, so that a bad one
         # reaches no backend; unless the client waits for 100-continue before sending it.
@@ -206,9 +214,10 @@ class Exchange:
             self.head, self.client.peer_bytes, listener.proto, listener.port
         )
         self.head_sent = True
-        if self.held:
-            conn.transport.writelines([data, *self.held])
-            self.held = []
+        held = self.held
+        if held:
+            conn.transport.writelines([data, *held])
+            self.held = None
         else:
             conn.transport.write(data)
 
@@ -224,7 +233,7 @@ class Exchange:
             conn = self.upstream
             if conn is not None and conn.transport is not None:
                 conn.transport.write(data)
-                self.client.deadline = self.client.shared.loop.time() + self._ws_timeout()
+                self.client.deadline = self.client.loop.time() + self._ws_timeout()
             return
         if self.req_done:
             self.client.hold_pipelined(data)
@@ -240,20 +249,22 @@ class Exchange:
             self.request_error(exc)
             return False
         client = self.client
-        client.deadline = client.shared.loop.time() + client.listener.spec.client_timeout
+        client.deadline = client.loop.time() + client.listener.spec.client_timeout
         if fwd:
             conn = self.upstream
-            if conn is None or conn.transport is None:
-                self.held.append(fwd)
-            elif not self.head_sent:
-                self.held.append(fwd)
-                self._send_head()
+            if conn is None or conn.transport is None or not self.head_sent:
+                if self.held is None:
+                    self.held = [fwd]
+                else:
+                    self.held.append(fwd)
+                if conn is not None and conn.transport is not None:
+                    self._send_head()
             else:
                 conn.transport.write(fwd)
         if body.done:
             self.req_done = True
             if self.upstream is not None:
-                client.deadline = client.shared.loop.time() + self._timeout()
+                client.deadline = client.loop.time() + self.timeout
             if extra:
                 client.hold_pipelined(extra)
         return True
@@ -272,7 +283,7 @@ class Exchange:
 
     def upstream_data(self, data: bytes) -> None:
         client = self.client
-        client.deadline = client.shared.loop.time() + self._timeout()
+        client.deadline = client.loop.time() + self.timeout
         phase = self.phase
         if phase == R_BODY:
             body = self.body_out
@@ -290,7 +301,7 @@ class Exchange:
             return
         if phase == R_TUNNEL:
             client.transport_write(data)
-            client.deadline = client.shared.loop.time() + self._ws_timeout()
+            client.deadline = client.loop.time() + self._ws_timeout()
             return
         if phase == R_WAIT:
             self._response_head(self.rbuf + data if self.rbuf else data)
@@ -322,14 +333,6 @@ class Exchange:
         self.resp = resp
         self.status = status
         kind = resp.body
-        if kind == BODY_NONE:
-            self.body_out = None
-        elif kind == BODY_LENGTH:
-            self.body_out = LengthBody(resp.content_length)
-        elif kind == BODY_CHUNKED:
-            self.body_out = ChunkedBody(error_status=502)
-        else:
-            self.body_out = UntilCloseBody()
         keep = (
             client.keep_alive
             and kind != BODY_UNTIL_CLOSE
@@ -337,18 +340,35 @@ class Exchange:
             and not client.shared.stopping
         )
         client.keep_alive = keep
+        rewrite = None
+        if status in _LOCATION_STATUSES and client.listener.spec.rewrite_location:
+            rewrite = self._location_rewrite()
         out = client_response_head(
-            resp,
-            keep_alive=keep,
-            client_http11=head.http11,
-            location_rewrite=self._location_rewrite(status),
+            resp, keep_alive=keep, client_http11=head.http11, location_rewrite=rewrite
         )
         self.phase = R_BODY
-        body = self.body_out
-        if body is None:
+        if kind == BODY_LENGTH:
+            length = resp.content_length
+            if len(buf) >= length:
+                # The whole body is here (the common case for small pages): one write.
+                self.bytes_out = length
+                if length < SMALL_BODY:
+                    client.transport_write(out + buf[:length] if len(buf) > length else out + buf)
+                else:
+                    client.transport_writelines(out, buf[:length])
+                self._response_done(clean=len(buf) == length)
+                return
+            body: LengthBody | ChunkedBody | UntilCloseBody = LengthBody(length)
+        elif kind == BODY_NONE:
+            self.body_out = None
             client.transport_write(out)
             self._response_done(clean=not buf)
             return
+        elif kind == BODY_CHUNKED:
+            body = ChunkedBody(error_status=502)
+        else:
+            body = UntilCloseBody()
+        self.body_out = body
         fwd = b""
         extra = b""
         if buf:
@@ -366,10 +386,8 @@ class Exchange:
         if body.done:
             self._response_done(clean=not extra)
 
-    def _location_rewrite(self, status: int) -> tuple[bytes, bytes] | None:
+    def _location_rewrite(self) -> tuple[bytes, bytes] | None:
         listener = self.client.listener
-        if not listener.spec.rewrite_location or status not in _LOCATION_STATUSES:
-            return None
         backend = self.backend
         host = self.head.host
         if backend is None or backend.unix or host is None:
@@ -390,7 +408,7 @@ class Exchange:
         client.transport_write(resp.raw)
         if rest:
             client.transport_write(rest)
-        client.deadline = client.shared.loop.time() + self._ws_timeout()
+        client.deadline = client.loop.time() + self._ws_timeout()
         client.enter_tunnel()
 
     def _response_done(self, *, clean: bool) -> None:
@@ -402,10 +420,11 @@ class Exchange:
             conn.user = None
             resp = self.resp
             reusable = clean and self.req_done and resp is not None and resp.keep_alive
-            if reusable and conn.transport is not None and not conn.closed:
+            pool = self.pool
+            if reusable and pool is not None and conn.transport is not None and not conn.closed:
                 if self.client.write_paused:
                     conn.transport.resume_reading()
-                self.client.shared.pool(self.backend).release(conn)  # type: ignore[arg-type]
+                pool.release(conn)
             else:
                 conn.close()
         self.client.exchange_done(self)
@@ -447,7 +466,7 @@ class Exchange:
         assert backend is not None
         client = self.client
         client.pause_reading_for(client.PAUSE_CONNECT)
-        client.deadline = client.shared.loop.time() + backend.conn_timeout + CONNECT_SLACK
+        client.deadline = client.loop.time() + backend.conn_timeout + CONNECT_SLACK
         self.task = client.shared.loop.create_task(
             self._connect(backend, client.shared.pool(backend))
         )
@@ -537,10 +556,6 @@ class Exchange:
         if self.head.method == b"HEAD":
             return response[: response.index(b"\r\n\r\n") + 4]
         return response
-
-    def _timeout(self) -> float:
-        backend = self.backend
-        return backend.timeout if backend is not None else 15.0
 
     def _ws_timeout(self) -> float:
         backend = self.backend

@@ -11,9 +11,10 @@ import errno
 import os
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from standby.model import BackendSpec
+from standby.upstream.protocol import UpstreamProtocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,15 +36,6 @@ class ConnectFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.local = local
-
-
-class Pooled(Protocol):
-    """What the pool needs of an upstream connection."""
-
-    closed: bool
-    idle_since: float
-
-    def close(self) -> None: ...
 
 
 def resolve(spec: BackendSpec) -> tuple[int, object]:
@@ -75,9 +67,9 @@ class Pool:
         self.spec = spec
         self._loop = loop
         self._family, self._sockaddr = address if address is not None else resolve(spec)
-        self._idle: deque[Pooled] = deque()
+        self._idle: deque[UpstreamProtocol] = deque()
 
-    def acquire(self) -> Pooled | None:
+    def acquire(self) -> UpstreamProtocol | None:
         """An idle connection that is still open and fresh, or None."""
         idle = self._idle
         now = self._loop.time()
@@ -91,7 +83,7 @@ class Pool:
             return conn
         return None
 
-    def release(self, conn: Pooled) -> None:
+    def release(self, conn: UpstreamProtocol) -> None:
         if conn.closed:
             return
         if len(self._idle) >= POOL_MAX_IDLE:
@@ -100,7 +92,7 @@ class Pool:
         conn.idle_since = self._loop.time()
         self._idle.append(conn)
 
-    def discard(self, conn: Pooled) -> None:
+    def discard(self, conn: UpstreamProtocol) -> None:
         try:
             self._idle.remove(conn)
         except ValueError:
