@@ -67,7 +67,7 @@ def test_version() -> None:
 def test_help_lists_pounds_options() -> None:
     done = standby_cmd("-h")
     assert done.returncode == 0
-    for option in ("-f FILE", "-c", "-F", "-e", "-p PIDFILE", "-v", "-V", "--demo"):
+    for option in ("-f FILE", "-c", "-F", "-e", "-p PIDFILE", "--workers N", "-v", "-V", "--demo"):
         assert option in done.stdout
     assert cli.DEFAULT_CONFIG in done.stdout
 
@@ -79,6 +79,8 @@ def test_help_lists_pounds_options() -> None:
         (["-f"], "standby: argument -f: expected one argument"),
         (["-p"], "standby: argument -p: expected one argument"),
         (["extra"], "standby: unrecognized arguments: extra"),
+        (["--workers", "0"], "standby: argument --workers: must be between 1 and 256, not 0"),
+        (["--workers", "two"], "standby: argument --workers: not a number: 'two'"),
     ],
 )
 def test_bad_options_exit_1_with_usage(args: list[str], message: str) -> None:
@@ -103,6 +105,8 @@ def test_parser_meanings() -> None:
     defaults = cli.build_parser().parse_args([])
     assert defaults.config == "/etc/pound.cfg"
     assert defaults.pid_file is None
+    assert defaults.workers is None  # then Workers, then one per CPU
+    assert cli.build_parser().parse_args(["--workers", "3"]).workers == 3
     combined = cli.build_parser().parse_args(["-cvF", "-fpound.cfg"])
     assert (combined.check, combined.verbose, combined.foreground, combined.config) == (
         True,

@@ -1,4 +1,5 @@
-"""``standby -f FILE [-c] [-F|-e] [-p PIDFILE] [-v] [-V] [--demo ...]``, Pound's options.
+"""``standby -f FILE [-c] [-F|-e] [-p PIDFILE] [--workers N] [-v] [-V] [--demo ...]``:
+Pound's options, and the number of worker processes.
 
 Errors are one line on stderr and exit status 1; never a traceback.
 """
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
 from standby import __version__
-from standby.model import ConfigSpec
+from standby.model import MAX_WORKERS, ConfigSpec
 from standby.process.runner import ProxyFactory, RunOptions, run
 
 DEFAULT_CONFIG = "/etc/pound.cfg"  # where Pound's packages put it; standby reads Pound's file
@@ -29,6 +30,17 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+def worker_option(text: str) -> int:
+    """``--workers N``: a whole number from 1 to ``MAX_WORKERS``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "-p", dest="pid_file", metavar="PIDFILE", help="PID file (overrides PIDFile)"
+    )
+    parser.add_argument(
+        "--workers",
+        dest="workers",
+        metavar="N",
+        type=worker_option,
+        help="worker processes (overrides Workers; default: one per CPU; 1: one process)",
     )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose: more messages")
     parser.add_argument(
@@ -129,6 +148,7 @@ def _main(argv: list[str]) -> int:
         log_to_stderr=args.stderr,
         verbose=args.verbose,
         pid_file=args.pid_file,
+        workers=args.workers,
     )
     return run(config, options, _proxy_factory())
 

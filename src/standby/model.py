@@ -23,11 +23,37 @@ DEFAULT_CLIENT_TIMEOUT = 10.0
 DEFAULT_BACKEND_TIMEOUT = 15.0
 DEFAULT_WS_TIMEOUT = 600.0
 DEFAULT_GRACE = 30.0
+MAX_WORKERS = 256  # a sanity bound on `Workers`: far beyond any useful count of CPUs
 DEFAULT_LOG_LEVEL = 1
 DEFAULT_PRIORITY = 5
 MIN_PRIORITY = 1
 MAX_PRIORITY = 9
 DEFAULT_REDIRECT_CODE = 302
+
+# Issue 4: health checks, passive checks, resending, stale fallback, control socket.
+DEFAULT_CHECK_METHOD = b"HEAD"  # cheap: the backend sends no body
+DEFAULT_CHECK_PATH = b"/"
+DEFAULT_CHECK_STATUSES: tuple[tuple[int, int], ...] = ((200, 399),)  # 2xx and redirects
+DEFAULT_CHECK_INTERVAL = 5.0
+DEFAULT_CHECK_TIMEOUT = 3.0
+MAX_CHECK_HEAD = 16 << 10  # a check answer's head beyond this is a failure, not a backend
+MAX_CHECK_BODY = 64 << 10  # a Body pattern is searched in this much of the body at most
+DEFAULT_RISE = 2  # consecutive good checks before a down backend takes traffic again
+DEFAULT_FALL = 3  # consecutive failures before a live backend is taken out
+MAX_RISE_FALL = 100  # a sanity bound: longer runs are typos and would hide an outage
+# A backend taken out for an HTTP-level reason without a configured HealthCheck is probed
+# with `HEAD /`: any status below this one means it answers again (a 503 keeps it out).
+PASSIVE_PROBE_BELOW = 500
+DEFAULT_FAILOVER_STATUSES = frozenset({502, 503, 504})
+# RFC 9110 9.2.2: idempotent methods, safe to send twice.
+DEFAULT_RESEND_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+DEFAULT_RESEND_BODY = 64 * 1024  # request bodies up to this size are kept for a resend
+DEFAULT_READ_ONLY_METHODS = DEFAULT_RESEND_METHODS  # ReadOnlyEmergency without arguments
+DEFAULT_STALE_SIZE = 64 << 20
+DEFAULT_STALE_MAX_OBJECT = 1 << 20
+DEFAULT_STALE_MAX_AGE = 86400.0
+MAX_STALE_OBJECT = (1 << 31) - 1  # the stale store's files keep lengths in 32 bits
+DEFAULT_CONTROL_MODE = 0o600  # only the owner (root or User) may drive the proxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +97,65 @@ class BackendKind(enum.Enum):
     REDIRECT = "redirect"  # answer with a redirect (Service's `Redirect [code] "url"`)
 
 
+def status_in(status: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    """Whether ``status`` lies in one of the inclusive ``(low, high)`` ranges."""
+    return any(low <= status <= high for low, high in ranges)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheckSpec:
+    """An active HTTP check (a ``HealthCheck`` section), as it applies to one backend:
+    a BackEnd's own section overrides its Service's keyword by keyword."""
+
+    method: bytes = DEFAULT_CHECK_METHOD
+    path: bytes = DEFAULT_CHECK_PATH
+    host: bytes | None = None  # the Host header; None: the backend's address
+    statuses: tuple[tuple[int, int], ...] = DEFAULT_CHECK_STATUSES  # inclusive ranges
+    body: re.Pattern[str] | None = None  # searched in the body (decoded as Latin-1)
+    interval: float = DEFAULT_CHECK_INTERVAL
+    timeout: float = DEFAULT_CHECK_TIMEOUT  # the whole check: connect, request, answer
+    rise: int = DEFAULT_RISE
+    fall: int = DEFAULT_FALL
+    location: Location = UNKNOWN_LOCATION
+
+    def accepts(self, status: int) -> bool:
+        return status_in(status, self.statuses)
+
+
+@dataclass(frozen=True, slots=True)
+class PassiveSpec:
+    """Passive checks of a Service: what requests tell about their backends."""
+
+    enabled: bool = True  # `PassiveChecks 0` turns them off (connect failures still count)
+    failover_statuses: frozenset[int] = DEFAULT_FAILOVER_STATUSES
+    rise: int = DEFAULT_RISE  # Service-level Rise/Fall: for backends without a HealthCheck
+    fall: int = DEFAULT_FALL
+
+
+@dataclass(frozen=True, slots=True)
+class ResendSpec:
+    """When a request that failed before any response byte may go to another backend."""
+
+    methods: frozenset[bytes] = DEFAULT_RESEND_METHODS
+    max_body: int = DEFAULT_RESEND_BODY  # largest body kept for a resend; 0: none
+    unsafe: bool = False  # `ResendUnsafe 1`: any method, when its body was kept
+
+    def allows(self, method: bytes) -> bool:
+        return self.unsafe or method in self.methods
+
+
+@dataclass(frozen=True, slots=True)
+class StaleSpec:
+    """A ``StaleFallback`` section: recent good answers served when no backend can."""
+
+    size: int = DEFAULT_STALE_SIZE  # total bytes kept
+    max_object: int = DEFAULT_STALE_MAX_OBJECT  # largest response kept
+    directory: str | None = None  # persisted there to survive a restart
+    key_cookies: bool = False  # `Cookies key`: requests with a Cookie are keyed by it
+    max_age: float = DEFAULT_STALE_MAX_AGE  # the oldest copy served, in seconds
+    location: Location = UNKNOWN_LOCATION
+
+
 @dataclass(frozen=True, slots=True)
 class BackendSpec:
     """A ``BackEnd`` or ``Emergency`` section, or a ``Redirect``."""
@@ -89,14 +174,30 @@ class BackendSpec:
     # REDIRECT
     redirect_code: int = DEFAULT_REDIRECT_CODE
     redirect_url: str = ""
+    # Health, resolved by the compiler: the active check (the BackEnd's HealthCheck over
+    # its Service's), the thresholds (the check's, else the Service's Rise/Fall), and
+    # whether failures seen by requests count (the Service's PassiveChecks).
+    check: HealthCheckSpec | None = None
+    rise: int = DEFAULT_RISE
+    fall: int = DEFAULT_FALL
+    passive: bool = True
     location: Location = UNKNOWN_LOCATION
+    # Computed once: the hot path looks health up by it without building a tuple.
+    _identity: tuple[str, str, int | None] = field(
+        init=False, repr=False, compare=False, default=("", "", None)
+    )
+
+    def __post_init__(self) -> None:
+        if self.kind is BackendKind.REDIRECT:
+            key: tuple[str, str, int | None] = ("redirect", self.redirect_url, self.redirect_code)
+        else:
+            key = ("unix" if self.unix else "inet", self.address, self.port)
+        object.__setattr__(self, "_identity", key)
 
     @property
     def identity(self) -> tuple[str, str, int | None]:
         """Stable identity across reloads: the same server keeps its health state."""
-        if self.kind is BackendKind.REDIRECT:
-            return ("redirect", self.redirect_url, self.redirect_code)
-        return ("unix" if self.unix else "inet", self.address, self.port)
+        return self._identity
 
     def describe(self) -> str:
         """Human-readable address for logs (never shown to clients)."""
@@ -116,6 +217,14 @@ class ServiceSpec:
     backends: tuple[BackendSpec, ...] = ()  # regular tier (may include redirects)
     emergencies: tuple[BackendSpec, ...] = ()  # used only when no regular backend is alive
     disabled: bool = False
+    # Issue 4 (defaults give the seed passive checks and safe resending):
+    check: HealthCheckSpec | None = None  # the Service's own HealthCheck, as written
+    passive: PassiveSpec = PassiveSpec()
+    resend: ResendSpec = ResendSpec()
+    retry_after: int = int(DEFAULT_ALIVE)  # seconds, for our 503s; see ConfigSpec
+    stale: StaleSpec | None = None  # StaleFallback; None: off
+    read_only_emergency: frozenset[bytes] | None = None  # methods allowed on Emergency
+    metrics: bool = False  # `Metrics`: this service answers with OpenMetrics
     location: Location = UNKNOWN_LOCATION
 
 
@@ -210,6 +319,15 @@ class ConfigSpec:
     ws_timeout: float = DEFAULT_WS_TIMEOUT
     grace: float = DEFAULT_GRACE
     pid_file: str | None = None
+    workers: int | None = None  # worker processes; None: one per CPU
     anonymise: bool = False  # log client addresses with the last byte zeroed
+    # Retry-After of our 503s: `RetryAfter`, else the Alive interval (no backend can be
+    # seen back sooner). Services without their own inherit it.
+    retry_after: int = int(DEFAULT_ALIVE)
+    control: str | None = None  # `Control`: the UNIX socket of the control API
+    control_mode: int = DEFAULT_CONTROL_MODE
+    # poundctl numbering: the Control socket counts as a listener where it appears, i.e.
+    # after this many ListenHTTP sections (None without Control).
+    control_index: int | None = None
     listeners: tuple[ListenerSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()  # global services, tried after a listener's own

@@ -99,6 +99,20 @@ def test_redirects_count_as_always_alive() -> None:
     assert balancer.choose() is e
 
 
+def test_draining_backends_get_no_new_request() -> None:
+    primary, other, standby = backend(3), backend(5), emergency(4)
+    balancer, board = setup([primary, other], [standby])
+    board.set_draining(primary, True)
+    assert {balancer.choose() for _ in range(50)} == {other}
+    assert balancer.choose(exclude={other}) is standby  # never back to the drained one
+    board.set_draining(other, True)
+    assert balancer.candidates() == (standby,)  # all drained: the Emergency tier serves
+    board.set_draining(standby, True)
+    assert balancer.choose() is None
+    board.set_draining(primary, False)
+    assert balancer.choose() is primary
+
+
 def test_no_backends_at_all() -> None:
     balancer, _ = setup([])
     assert balancer.choose() is None
@@ -120,6 +134,10 @@ class CountingHealth:
     def is_enabled(self, spec: BackendSpec) -> bool:
         self.questions += 1
         return True
+
+    def is_draining(self, spec: BackendSpec) -> bool:
+        self.questions += 1
+        return False
 
 
 def test_candidates_are_recomputed_only_when_the_version_changes() -> None:
@@ -170,23 +188,25 @@ pool = st.lists(
         st.booleans(),  # enabled by the operator
         st.booleans(),  # Disabled in the config
         st.booleans(),  # excluded by this request
+        st.booleans(),  # draining
     ),
     max_size=6,
 )
+Flags = tuple[int, bool, bool, bool, bool, bool]
 
 
 @given(pool, pool, st.integers(min_value=0, max_value=2**32))
 def test_choice_is_always_a_legal_candidate(
-    regular_flags: list[tuple[int, bool, bool, bool, bool]],
-    emergency_flags: list[tuple[int, bool, bool, bool, bool]],
+    regular_flags: list[Flags],
+    emergency_flags: list[Flags],
     seed: int,
 ) -> None:
     board = HealthBoard(FakeClock(), alive_interval=10)
     exclude: set[BackendSpec] = set()
 
-    def make(flags: list[tuple[int, bool, bool, bool, bool]], base: int) -> list[BackendSpec]:
+    def make(flags: list[Flags], base: int) -> list[BackendSpec]:
         specs = []
-        for i, (priority, alive, enabled, disabled, excluded) in enumerate(flags):
+        for i, (priority, alive, enabled, disabled, excluded, draining) in enumerate(flags):
             spec = BackendSpec(
                 kind=BackendKind.PROXY,
                 address="127.0.0.1",
@@ -199,6 +219,7 @@ def test_choice_is_always_a_legal_candidate(
             if not alive:
                 board.mark_dead(spec, "x")
             board.set_enabled(spec, enabled)
+            board.set_draining(spec, draining)
             if excluded:
                 exclude.add(spec)
             specs.append(spec)
@@ -207,7 +228,12 @@ def test_choice_is_always_a_legal_candidate(
     regular, emergencies = make(regular_flags, 100), make(emergency_flags, 2000)
 
     def usable(s: BackendSpec) -> bool:
-        return board.is_alive(s) and board.is_enabled(s) and s not in exclude
+        return (
+            board.is_alive(s)
+            and board.is_enabled(s)
+            and not board.is_draining(s)
+            and s not in exclude
+        )
 
     balancer = Balancer(service(regular, emergencies), board, random.Random(seed))
     for _ in range(5):
@@ -222,4 +248,5 @@ def test_choice_is_always_a_legal_candidate(
             assert chosen is None
         if chosen is not None:
             assert board.is_alive(chosen) and board.is_enabled(chosen)
+            assert not board.is_draining(chosen)
             assert chosen not in exclude

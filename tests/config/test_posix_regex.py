@@ -230,6 +230,10 @@ def eres(draw: st.DrawFn, depth: int = 0) -> str:
     body = "".join(pieces)
     if draw(st.booleans()) and draw(st.booleans()):
         body += "|" + draw(eres(depth + 1)) if depth < 2 else ""
+    if depth > 0:
+        # glibc mis-handles `^` inside a repeated group after other input: it matches
+        # `[[:punct:]](^(.)|a*)+$` in ".1", where `^` cannot match. Anchors stay outermost.
+        return body
     return ("^" if draw(st.booleans()) else "") + body + ("$" if draw(st.booleans()) else "")
 
 

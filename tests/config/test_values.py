@@ -12,8 +12,13 @@ from standby.config.values import (
     parse_address,
     parse_bool,
     parse_duration,
+    parse_host_header,
+    parse_method,
+    parse_mode,
     parse_number,
+    parse_request_path,
     parse_size,
+    parse_statuses,
 )
 
 
@@ -126,3 +131,58 @@ def test_addresses(text: str, allow_unix: bool, result: tuple[str, bool]) -> Non
 def test_bad_addresses(text: str, allow_unix: bool) -> None:
     with pytest.raises(ValueError, match="bad address"):
         parse_address(text, allow_unix)
+
+
+# -- issue 4's values -----------------------------------------------------------------------
+
+status_ranges = st.lists(
+    st.tuples(st.integers(100, 599), st.integers(0, 50)).map(
+        lambda pair: (pair[0], min(599, pair[0] + pair[1]))
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(status_ranges)
+def test_status_lists_round_trip(ranges: list[tuple[int, int]]) -> None:
+    text = ",".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges)
+    assert parse_statuses(text) == tuple(ranges)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "2xx", "99", "600", "200-", "-200", "300-200", "200,,201", "200 ", "0200"]
+)
+def test_bad_status_lists(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_statuses(text)
+
+
+@given(st.text(max_size=12))
+def test_statuses_never_raise_anything_but_value_error(text: str) -> None:
+    try:
+        ranges = parse_statuses(text)
+    except ValueError:
+        return
+    assert all(100 <= low <= high <= 599 for low, high in ranges)
+
+
+def test_methods_modes_paths_hosts() -> None:
+    assert parse_method("GET") == ("GET",)
+    assert parse_method("M-SEARCH") == ("M-SEARCH",)
+    for bad in ("get", "G ET", "", "Get", "X" * 33):
+        with pytest.raises(ValueError):
+            parse_method(bad)
+    assert (parse_mode("0600"), parse_mode("660"), parse_mode("0")) == (0o600, 0o660, 0)
+    for bad in ("0800", "1777", "abc", "", "07777"):
+        with pytest.raises(ValueError):
+            parse_mode(bad)
+    assert parse_request_path("/health?x=1&y") == "/health?x=1&y"
+    for bad in ("health", "/a b", "", "/\x7f"):
+        with pytest.raises(ValueError):
+            parse_request_path(bad)
+    for good in ("www.example.com", "www.example.com:8080", "[::1]:80", "10.0.0.1"):
+        assert parse_host_header(good) == good
+    for bad in ("a b", "", "a:b", "x\r\n", "[::1"):
+        with pytest.raises(ValueError):
+            parse_host_header(bad)

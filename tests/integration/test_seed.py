@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
 
 from tests.support.backend import Backend
 from tests.support.harness import (
     BackendProcess,
-    Client,
     ProxyThread,
     config_with_ports,
     get,
     wait_until,
 )
+from tests.support.load import Load
 
 SEED = """\
 User "pound"
@@ -38,6 +36,10 @@ ListenHTTP
   End
 End
 """
+
+
+PRIMARY = "200 b'primary'"
+STANDBY = "200 b'standby'"
 
 
 def seed(primary: int, standby: int, alive: int = 60) -> str:
@@ -77,63 +79,6 @@ def test_standby_answers_while_primary_is_down_and_traffic_returns() -> None:
                 primary.kill()
 
 
-class Load:
-    """Steady keep-alive load from N client connections, counting every outcome."""
-
-    def __init__(self, port: int, connections: int = 20, pace: float = 0.0) -> None:
-        self.port = port
-        self.pace = pace  # seconds between two requests of one connection (rate control)
-        self.connections = connections
-        self.outcomes: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(connections)]
-
-    def run(self) -> None:
-        client: Client | None = None
-        count = 0
-        # Bounded: at most this many requests per connection, and stops when told.
-        while not self.stop.is_set() and count < 100_000:
-            count += 1
-            try:
-                if client is None:
-                    client = Client(self.port)
-                resp = client.request("/")
-                key = f"{resp.status} {resp.body.decode()}"
-                if resp.header(b"connection") == b"close":
-                    client.close()
-                    client = None
-            except OSError as exc:
-                key = f"error {type(exc).__name__}"
-                if client is not None:
-                    client.close()
-                client = None
-            with self.lock:
-                self.outcomes[key] += 1
-            if self.pace:
-                self.stop.wait(self.pace)
-        if client is not None:
-            client.close()
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(30)
-
-    def total(self) -> int:
-        with self.lock:
-            return sum(self.outcomes.values())
-
-    def count(self, key: str) -> int:
-        with self.lock:
-            return self.outcomes[key]
-
-
 def test_killing_the_primary_under_load_loses_no_request() -> None:
     """The seed verbatim (Alive 60): kill the primary under load from 20 connections, then
     restart it; no request fails, and traffic returns within Alive + 1 s."""
@@ -144,20 +89,20 @@ def test_killing_the_primary_under_load_loses_no_request() -> None:
         assert config.alive == 60
         try:
             with ProxyThread(config, socks) as proxy, Load(proxy.port, 20, pace=0.02) as load:
-                wait_until(lambda: load.count("200 primary") >= 200, what="load on primary")
+                wait_until(lambda: load.count(PRIMARY) >= 200, what="load on primary")
                 primary.kill()
-                seen = load.count("200 standby")
-                wait_until(lambda: load.count("200 standby") >= seen + 200, what="standby")
+                seen = load.count(STANDBY)
+                wait_until(lambda: load.count(STANDBY) >= seen + 200, what="standby")
                 primary = BackendProcess("primary", port).start()
                 restarted = time.monotonic()
-                back = load.count("200 primary")
-                wait_until(lambda: load.count("200 primary") > back, 90, what="primary back")
+                back = load.count(PRIMARY)
+                wait_until(lambda: load.count(PRIMARY) > back, 90, what="primary back")
                 returned = time.monotonic() - restarted
-                wait_until(lambda: load.count("200 primary") >= back + 200, what="primary load")
+                wait_until(lambda: load.count(PRIMARY) >= back + 200, what="primary load")
             print(f"\ntraffic back on the primary {returned:.1f} s after its restart (Alive 60)")
             # Within Alive + 1 s, plus a margin for two noisy shared cores.
             assert returned <= config.alive + 1 + 3
-            ok = ("200 primary", "200 standby")
+            ok = (PRIMARY, STANDBY)
             bad = {k: v for k, v in load.outcomes.items() if k not in ok}
             assert bad == {}, f"failed requests: {bad} of {load.total()}"
             print(f"requests: {dict(load.outcomes)}")

@@ -238,11 +238,13 @@ class Standby:
 
 
 class Launcher:
-    """Starts the real ``python -m standby`` or the stand-in with the same options."""
+    """Starts the real ``python -m standby`` or the stand-in with the same options, in one
+    process (``workers`` 1) or as a supervisor with workers."""
 
-    def __init__(self, kind: str, tmp: Path) -> None:
+    def __init__(self, kind: str, tmp: Path, workers: int = 1) -> None:
         self.kind = kind
         self.tmp = tmp
+        self.workers = workers
 
     def write_config(self, setup: Setup) -> Path:
         if self.kind == "real":
@@ -255,7 +257,8 @@ class Launcher:
 
     def command(self, setup: Setup, *options: str) -> list[str]:
         entry = ["-m", "standby"] if self.kind == "real" else [STANDIN]
-        return [sys.executable, *entry, "-f", str(self.write_config(setup)), *options]
+        workers = ["--workers", str(self.workers)]
+        return [sys.executable, *entry, "-f", str(self.write_config(setup)), *workers, *options]
 
     def start(self, setup: Setup, *options: str) -> Standby:
         proc = subprocess.Popen(
@@ -278,16 +281,16 @@ class Launcher:
 
 
 def launcher_kinds() -> list[object]:
-    return [
-        "standin",
-        pytest.param(
-            "real",
-            marks=pytest.mark.skipif(
-                not real_standby_available(),
-                reason="standby.config.load_config / standby.server.proxy not there yet",
-            ),
-        ),
-    ]
+    """(kind, workers) pairs: each life-cycle test runs in one process and supervised."""
+    real = pytest.mark.skipif(
+        not real_standby_available(),
+        reason="standby.config.load_config / standby.server.proxy not there yet",
+    )
+    params: list[object] = []
+    for workers in (1, 2):
+        params.append(pytest.param(("standin", workers), id=f"standin-w{workers}"))
+        params.append(pytest.param(("real", workers), id=f"real-w{workers}", marks=real))
+    return params
 
 
 @contextlib.contextmanager

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 
 from standby import cli
+from standby.clock import SystemClock
+from standby.health.board import HealthBoard
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.observe.access import AccessLog, AccessRecord
 from standby.process.runner import ProxyFactory
@@ -74,8 +76,12 @@ def parse_head(raw: bytes) -> Head:
 class StandInProxy:
     """Relays one request per connection to the first backend; logs it."""
 
-    def __init__(self, config: ConfigSpec, *, access_log: AccessLog | None) -> None:
+    def __init__(
+        self, config: ConfigSpec, *, access_log: AccessLog | None, probe: bool = True
+    ) -> None:
         self.config = config
+        # The runner's interface: supervised workers mirror health into ``board``.
+        self.board = HealthBoard(SystemClock(), alive_interval=config.alive)
         self.access_log = access_log
         self.servers: list[asyncio.AbstractServer] = []
         self.tasks: set[asyncio.Task[None]] = set()

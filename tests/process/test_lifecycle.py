@@ -42,7 +42,8 @@ def backend() -> Iterator[Backend]:
 
 @pytest.fixture(params=launcher_kinds())
 def launcher(request: pytest.FixtureRequest, tmp_path: Path) -> Launcher:
-    return Launcher(str(request.param), tmp_path)
+    kind, workers = request.param
+    return Launcher(kind, tmp_path, workers)
 
 
 def test_sigterm_lets_the_request_in_flight_finish(launcher: Launcher, backend: Backend) -> None:

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import re
 import socket
+import struct
 import sys
 import threading
 from typing import Any
@@ -192,6 +193,9 @@ class _Conn(asyncio.Protocol):
         return out if head_only else out + body
 
     async def handle(self, head: bytes) -> bool:
+        mode = self.backend.mode
+        if mode != "ok":
+            return await self.misbehave(mode, head)
         line = head.split(b"\r\n", 1)[0].decode("latin-1")
         method, target, version = line.split(" ")
         path = target.split("?")[0]
@@ -270,6 +274,29 @@ class _Conn(asyncio.Protocol):
             await self.write(self.respond(200, name, close=close, head_only=is_head))
         return not close
 
+    async def misbehave(self, mode: str, head: bytes) -> bool:
+        assert self.transport is not None
+        if mode == "503":
+            # What WordPress answers during an upgrade.
+            await self.read_body(head, lambda _b: None)
+            await self.write(
+                self.respond(
+                    503, b"Briefly unavailable for scheduled maintenance.", ["Retry-After: 600"]
+                )
+            )
+            return True
+        if mode == "reset":
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
+            return False
+        if mode == "hang":
+            while await self.read_more():
+                pass
+            return False
+        raise AssertionError(f"unknown mode {mode}")
+
 
 class Backend:
     """A test backend on 127.0.0.1, run in its own thread with its own event loop."""
@@ -280,6 +307,7 @@ class Backend:
         self.port = port
         self.heads: list[bytes] = []
         self.requests = 0
+        self.mode = "ok"  # or "503", "reset", "hang": how to answer every request
         self.conns: set[_Conn] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

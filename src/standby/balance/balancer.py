@@ -1,9 +1,10 @@
 """Backend selection for one service: Pound's default, weighted random by priority (pure).
 
-Candidates are the regular backends that are alive and enabled; each is chosen with a
+Candidates are the regular backends that are alive, enabled and not draining (an operator
+drain gives a backend no new request; those in flight finish); each is chosen with a
 probability proportional to its ``Priority``. Only when there is no regular candidate does
-the Emergency tier (also weighted by priority, also alive and enabled) take over; when it
-is empty too, the answer is None (the server replies 503).
+the Emergency tier (also weighted by priority, also alive, enabled and not draining) take
+over; when it is empty too, the answer is None (the server replies 503).
 
 The candidate lists and their cumulative weights are rebuilt only when the health
 ``version`` changes, so a request costs one version comparison, one random draw and one
@@ -61,8 +62,10 @@ class Balancer:
 
     def _usable(self, spec: BackendSpec) -> bool:
         health = self._health
-        return health.is_enabled(spec) and (
-            spec.kind is BackendKind.REDIRECT or health.is_alive(spec)
+        return (
+            health.is_enabled(spec)
+            and not health.is_draining(spec)
+            and (spec.kind is BackendKind.REDIRECT or health.is_alive(spec))
         )
 
     def _refresh(self) -> None:

@@ -12,23 +12,29 @@ values apply to the whole file wherever they are written.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from standby import model
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import describe_os_error
-from standby.config.tree import Directive, SectionNode, Value
+from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
 from standby.model import (
     BackendKind,
     BackendSpec,
     ConditionKind,
     ConditionSpec,
     ConfigSpec,
+    HealthCheckSpec,
     ListenerSpec,
     Location,
+    PassiveSpec,
+    ResendSpec,
     ServiceSpec,
+    StaleSpec,
 )
 
 # Error pages are kept in memory and sent with every error response; a bigger file is a
@@ -53,6 +59,11 @@ class _Defaults:
     timeout: float
     conn_timeout: float
     ws_timeout: float
+    retry_after: int
+
+
+# Methods whose responses carry no body: a HealthCheck `Body` pattern could never match.
+_BODILESS_METHODS = frozenset({b"HEAD"})
 
 
 def compile_config(root: SectionNode, source: str, read: Callable[[str], bytes]) -> ConfigSpec:
@@ -84,6 +95,41 @@ def _int(value: Value, default: int) -> int:
     return value
 
 
+def _optional_int(value: Value) -> int | None:
+    if value is None:
+        return None
+    assert isinstance(value, int)
+    return value
+
+
+def _methods(value: Value) -> frozenset[bytes]:
+    return frozenset(method.encode("ascii") for method in cast(Words, value))
+
+
+def _statuses(value: Value) -> StatusRanges:
+    return cast(StatusRanges, value)
+
+
+def _whole_seconds(value: float) -> int:
+    return max(1, math.ceil(value))
+
+
+def _section(node: SectionNode, name: str) -> SectionNode | None:
+    for child in node.sections():
+        if child.keyword is not None and child.keyword.name == name:
+            return child
+    return None
+
+
+def _layered(nodes: Sequence[SectionNode], name: str) -> Directive | None:
+    """The first ``name`` directive in ``nodes``, most specific first."""
+    for node in nodes:
+        directive = _first(node, name)
+        if directive is not None:
+            return directive
+    return None
+
+
 def _float(value: Value, default: float) -> float:
     if value is None:
         return default
@@ -109,6 +155,11 @@ class _Compiler:
             timeout=timeout,
             conn_timeout=_float(_value(root, "ConnTO"), timeout),
             ws_timeout=_float(_value(root, "WSTimeOut"), model.DEFAULT_WS_TIMEOUT),
+            retry_after=_whole_seconds(
+                _float(
+                    _value(root, "RetryAfter"), _float(_value(root, "Alive"), model.DEFAULT_ALIVE)
+                )
+            ),
         )
         anonymise = _first(root, "Anonymise")
         global_services = tuple(
@@ -124,6 +175,10 @@ class _Compiler:
         if not listeners:
             raise ConfigError(Location(source, 1, 1), "no ListenHTTP section: nothing to listen on")
         facility = _str(_value(root, "LogFacility"))
+        control, control_index = self._control(root)
+        mode = _first(root, "ControlMode")
+        if mode is not None and control is None:
+            raise ConfigError(mode.location, '"ControlMode" needs a "Control" socket')
         return ConfigSpec(
             source=source,
             user=_str(_value(root, "User")),
@@ -139,10 +194,27 @@ class _Compiler:
             ws_timeout=defaults.ws_timeout,
             grace=_float(_value(root, "Grace"), model.DEFAULT_GRACE),
             pid_file=_str(_value(root, "PIDFile")),
+            workers=_optional_int(_value(root, "Workers")),
             anonymise=anonymise is not None and _bool(anonymise.values[0], True),
+            retry_after=defaults.retry_after,
+            control=control,
+            control_mode=model.DEFAULT_CONTROL_MODE if mode is None else _int(mode.values[0], 0),
+            control_index=control_index,
             listeners=listeners,
             services=global_services,
         )
+
+    @staticmethod
+    def _control(root: SectionNode) -> tuple[str | None, int | None]:
+        """The Control socket and how many listeners precede it (poundctl's numbering)."""
+        listeners = 0
+        for child in root.body:
+            if isinstance(child, SectionNode):
+                if child.keyword is not None and child.keyword.name == "ListenHTTP":
+                    listeners += 1
+            elif child.keyword.name == "Control":
+                return _str(child.values[0]), listeners
+        return None, None
 
     def _listener(
         self, node: SectionNode, defaults: _Defaults, has_global_services: bool
@@ -214,29 +286,158 @@ class _Compiler:
 
     def _service(self, node: SectionNode, defaults: _Defaults) -> ServiceSpec:
         name = _str(node.values[0])
+        label = f"Service {quote(name)}" if name is not None else "Service"
+        passive = PassiveSpec(
+            enabled=_bool(_value(node, "PassiveChecks"), True),
+            failover_statuses=self._failover_statuses(node),
+            rise=_int(_value(node, "Rise"), model.DEFAULT_RISE),
+            fall=_int(_value(node, "Fall"), model.DEFAULT_FALL),
+        )
+        check_node = _section(node, "HealthCheck")
         conditions: list[ConditionSpec] = []
         backends: list[BackendSpec] = []
         emergencies: list[BackendSpec] = []
         for child in node.body:
             if isinstance(child, SectionNode):
                 assert child.keyword is not None
+                if child.keyword.name not in ("BackEnd", "Emergency"):
+                    continue
                 emergency = child.keyword.name == "Emergency"
-                spec = self._backend(child, defaults, emergency)
+                spec = self._backend(child, defaults, emergency, passive, check_node)
                 (emergencies if emergency else backends).append(spec)
             elif child.keyword.condition:
                 conditions.append(self._condition(child))
             elif child.keyword.name == "Redirect":
                 backends.append(self._redirect(child))
-        if not backends and not emergencies:
-            label = f"Service {quote(name)}" if name is not None else "Service"
+        metrics = _first(node, "Metrics")
+        if metrics is not None and (backends or emergencies):
+            raise ConfigError(
+                metrics.location,
+                f'{label} with "Metrics" cannot also have a BackEnd, Emergency or Redirect',
+            )
+        if not backends and not emergencies and metrics is None:
             raise ConfigError(node.location, f"{label} has no BackEnd, Emergency or Redirect")
+        read_only = _first(node, "ReadOnlyEmergency")
+        if read_only is not None and not emergencies:
+            raise ConfigError(
+                read_only.location, f'"ReadOnlyEmergency" needs an Emergency backend in {label}'
+            )
+        resend_methods = _value(node, "ResendMethods")
+        retry_after = _value(node, "RetryAfter")
         return ServiceSpec(
             name=name,
             conditions=tuple(conditions),
             backends=tuple(backends),
             emergencies=tuple(emergencies),
             disabled=_bool(_value(node, "Disabled"), False),
+            check=None if check_node is None else self._check((check_node,), passive),
+            passive=passive,
+            resend=ResendSpec(
+                methods=(
+                    model.DEFAULT_RESEND_METHODS
+                    if resend_methods is None
+                    else _methods(resend_methods)
+                ),
+                max_body=_int(_value(node, "ResendBody"), model.DEFAULT_RESEND_BODY),
+                unsafe=_bool(_value(node, "ResendUnsafe"), False),
+            ),
+            retry_after=(
+                defaults.retry_after
+                if retry_after is None
+                else _whole_seconds(_float(retry_after, 0.0))
+            ),
+            stale=self._stale(node),
+            read_only_emergency=(
+                None
+                if read_only is None
+                else model.DEFAULT_READ_ONLY_METHODS
+                if read_only.values[0] is None
+                else _methods(read_only.values[0])
+            ),
+            metrics=metrics is not None,
             location=node.location,
+        )
+
+    @staticmethod
+    def _failover_statuses(node: SectionNode) -> frozenset[int]:
+        value = _value(node, "FailoverStatus")
+        if value is None:
+            return model.DEFAULT_FAILOVER_STATUSES
+        return frozenset(
+            status for low, high in _statuses(value) for status in range(low, high + 1)
+        )
+
+    @staticmethod
+    def _check(nodes: Sequence[SectionNode], passive: PassiveSpec) -> HealthCheckSpec:
+        """The check of ``nodes`` (most specific first), keyword by keyword; thresholds
+        not given in any default to the Service's Rise/Fall."""
+
+        def get(name: str) -> Value:
+            directive = _layered(nodes, name)
+            return None if directive is None else directive.values[0]
+
+        method = get("Method")
+        path = _str(get("Path"))
+        host = _str(get("Host"))
+        statuses = get("Status")
+        body = get("Body")
+        assert body is None or isinstance(body, re.Pattern)
+        spec = HealthCheckSpec(
+            method=model.DEFAULT_CHECK_METHOD
+            if method is None
+            else cast(Words, method)[0].encode(),
+            path=model.DEFAULT_CHECK_PATH if path is None else path.encode("ascii"),
+            host=None if host is None else host.encode("ascii"),
+            statuses=model.DEFAULT_CHECK_STATUSES if statuses is None else _statuses(statuses),
+            body=body,
+            interval=_float(get("Interval"), model.DEFAULT_CHECK_INTERVAL),
+            timeout=_float(get("TimeOut"), model.DEFAULT_CHECK_TIMEOUT),
+            rise=_int(get("Rise"), passive.rise),
+            fall=_int(get("Fall"), passive.fall),
+            location=nodes[0].location,
+        )
+        if spec.body is not None and spec.method in _BODILESS_METHODS:
+            at = _layered(nodes, "Body")
+            assert at is not None
+            raise ConfigError(
+                at.location,
+                f'"Body" needs a method with a response body, not {spec.method.decode()} '
+                '(add "Method GET")',
+            )
+        return spec
+
+    @staticmethod
+    def _stale(node: SectionNode) -> StaleSpec | None:
+        section = _section(node, "StaleFallback")
+        if section is None:
+            return None
+        size = _int(_value(section, "Size"), model.DEFAULT_STALE_SIZE)
+        size_at = _first(section, "Size")
+        if size == 0 and size_at is not None:
+            raise ConfigError(
+                size_at.arg_locations[0],
+                '"Size" must be more than 0 (remove StaleFallback to turn it off)',
+            )
+        max_object = _int(_value(section, "MaxObject"), model.DEFAULT_STALE_MAX_OBJECT)
+        max_object_at = _first(section, "MaxObject")
+        if max_object_at is not None and not 0 < max_object <= size:
+            raise ConfigError(
+                max_object_at.arg_locations[0],
+                f'"MaxObject" must be more than 0 and at most the "Size" ({size} bytes)',
+            )
+        if max_object_at is not None and max_object > model.MAX_STALE_OBJECT:
+            raise ConfigError(
+                max_object_at.arg_locations[0],
+                f'"MaxObject" must be at most {model.MAX_STALE_OBJECT} bytes '
+                "(the stale store keeps lengths in 32 bits)",
+            )
+        return StaleSpec(
+            size=size,
+            max_object=min(max_object, size),
+            directory=_str(_value(section, "Directory")),
+            key_cookies=_value(section, "Cookies") == "key",
+            max_age=_float(_value(section, "MaxAge"), model.DEFAULT_STALE_MAX_AGE),
+            location=section.location,
         )
 
     @staticmethod
@@ -269,8 +470,14 @@ class _Compiler:
             location=directive.location,
         )
 
-    @staticmethod
-    def _backend(node: SectionNode, defaults: _Defaults, emergency: bool) -> BackendSpec:
+    def _backend(
+        self,
+        node: SectionNode,
+        defaults: _Defaults,
+        emergency: bool,
+        passive: PassiveSpec,
+        service_check: SectionNode | None,
+    ) -> BackendSpec:
         assert node.keyword is not None
         label = node.keyword.name
         address = _str(_value(node, "Address"))
@@ -285,6 +492,8 @@ class _Compiler:
         if not unix and port_directive is None:
             raise ConfigError(node.location, f'{label} needs a "Port" for address {quote(address)}')
         port = None if port_directive is None else _int(port_directive.values[0], 0)
+        layers = [n for n in (_section(node, "HealthCheck"), service_check) if n is not None]
+        check = self._check(layers, passive) if layers else None
         return BackendSpec(
             kind=BackendKind.PROXY,
             address=address,
@@ -296,5 +505,9 @@ class _Compiler:
             ws_timeout=_float(_value(node, "WSTimeOut"), defaults.ws_timeout),
             disabled=_bool(_value(node, "Disabled"), False),
             emergency=emergency,
+            check=check,
+            rise=passive.rise if check is None else check.rise,
+            fall=passive.fall if check is None else check.fall,
+            passive=passive.enabled,
             location=node.location,
         )

@@ -34,8 +34,8 @@ exits 0 when the file is valid, or prints `FILE:LINE.COL: message` and exits 1.
 
 - One directive per line: a keyword, then its arguments separated by blanks. Keywords
   are case-insensitive (`BackEnd`, `backend` and `BACKEND` are the same).
-- Sections (`ListenHTTP`, `Service`, `BackEnd`, `Emergency`) run up to a line holding
-  `End`.
+- Sections (`ListenHTTP`, `Service`, `BackEnd`, `Emergency`, `HealthCheck`,
+  `StaleFallback`) run up to a line holding `End`.
 - Strings are written in double quotes; inside them `\\"` is a quote and `\\\\` a backslash.
   Any other backslash is kept as written, so a regular expression such as `"\\.jpg$"`
   needs no doubling. Where a string is expected a bare word is accepted too.
@@ -73,6 +73,94 @@ silently match the plain letter): write `[[:digit:]]`. Any invalid expression is
 reported as `bad regex` at its location.
 """
 
+# An example for the health, resending and maintenance keywords; a test loads it.
+EXAMPLE = """\
+Alive 30
+RetryAfter 2m
+Control "/run/standby.sock"
+
+ListenHTTP
+  Address 0.0.0.0
+  Port 80
+  Service
+    HeadRequire "Host: www.example.com"
+    HealthCheck
+      Method GET
+      Path "/wp-json/"
+      Host "www.example.com"
+      Status 200-299
+      Body "namespaces"
+      Interval 10s
+      TimeOut 3s
+      Rise 2
+      Fall 3
+    End
+    FailoverStatus 502 503 504
+    ResendBody 64k
+    StaleFallback
+      Size 64m
+      Directory "/var/cache/standby"
+      MaxAge 1d
+    End
+    ReadOnlyEmergency
+    BackEnd
+      Address 192.168.0.3
+      Port 80
+    End
+    Emergency
+      Address 192.168.0.4
+      Port 80
+    End
+  End
+  Service
+    URL "^/metrics$"
+    Metrics
+  End
+End
+"""
+
+_HEALTH = """\
+## Health checks, resending and maintenance
+
+With none of the keywords below, a Pound configuration gets:
+
+- **Passive checks.** A request that sees its backend refuse the connection takes the
+  backend out at once, as in Pound. Response timeouts, resets before the response head
+  and answers with a `FailoverStatus` (502, 503, 504) count too: `Fall` (3) of them in a
+  row take the backend out. A backend taken out that way is probed with `HEAD /` (with
+  the `Host` of the request that failed) and must answer below 500, so a server that
+  still answers 503 stays out; one taken out for a refused connection gets Pound's
+  connect probe every `Alive` seconds. Either way it takes traffic again only after
+  `Rise` (2) good probes in a row (checked again one second apart after the first).
+- **Safe resending.** A GET, HEAD or OPTIONS request whose backend failed before any
+  byte of the response reached the client goes to the next backend, then the Emergency
+  tier; each backend is tried once. A request with a body is resent only if the body was
+  at most `ResendBody` (64k) and its method allows it. When every backend answered with
+  a failover status, the client gets the last answer unchanged.
+- **503 with `Retry-After`** (the `Alive` interval, or `RetryAfter`) when nothing can
+  answer.
+
+`HealthCheck` adds active HTTP checks of every backend of a service (or of one backend),
+whether up or down, every `Interval`: the check sends `METHOD PATH HTTP/1.1` with
+`Host` and `Connection: close`, and passes when the status is in `Status` and, if `Body`
+is given, the body matches. A check that times out, cannot connect or gets a bad answer
+counts towards `Fall`. A `HealthCheck` in a `BackEnd` or `Emergency` overrides the
+service's keyword by keyword. The same server listed twice is checked once, with the
+settings of its first appearance.
+
+`StaleFallback` keeps the most recent cacheable answers to GET requests (RFC 9111: no
+`private` or `no-store`, no `Set-Cookie`, no `Authorization` in the request) and serves
+them, with an `Age` header, when no backend can answer; `robots.txt` is always kept.
+`ReadOnlyEmergency` answers 503 to methods outside its list while the Emergency tier
+serves. `Control` opens the control socket used by `standbyctl`, whose `drain` stops new
+requests to a backend while those in flight finish.
+
+Example:
+
+```
+{example}```
+"""
+
 _DIFFERENCES = """\
 ## Differences from Pound
 
@@ -84,6 +172,12 @@ _DIFFERENCES = """\
 - Any number of `Emergency` backends may be given; they share the emergency tier.
 - A `Service` must have a `BackEnd`, an `Emergency` or a `Redirect`; a `ListenHTTP` must
   have a `Service` unless global services exist; a file must have a `ListenHTTP`.
+- `Control` takes a socket path (Pound 4's `Control` section is not supported yet);
+  `ControlMode` sets its permissions. `Metrics` makes a whole service answer with
+  OpenMetrics.
+- Health checks, passive checks, resending, `RetryAfter`, `StaleFallback` and
+  `ReadOnlyEmergency` are standby's additions; a backend taken out by a refused
+  connection needs `Rise` good probes to come back where Pound needs one.
 - Keywords of Pound that standby does not implement yet are refused with
   `"Keyword" is not supported yet` rather than ignored.
 """
@@ -91,7 +185,11 @@ _DIFFERENCES = """\
 
 def _arg_text(arg: Arg) -> str:
     text = f"*{arg.name}*"
-    if arg.choices:
+    if arg.many:
+        text += "..."
+    if arg.words:
+        text += " (" + "\\|".join(arg.words) + ")"
+    elif arg.choices:
         text += " (" + "\\|".join(str(choice) for choice in arg.choices) + ")"
     elif arg.kind is ArgKind.INT and arg.low is not None and arg.high is not None:
         text += f" ({arg.low:g}..{arg.high:g})"
@@ -126,6 +224,7 @@ def render_reference() -> str:
         parts.append("")
     classes = ", ".join(f"`[:{name}:]`" for name in POSIX_CLASSES)
     parts.append(_REGEX.format(classes=classes))
+    parts.append(_HEALTH.format(example=EXAMPLE))
     parts.append("## Values\n")
     parts.append(
         "`LogFacility` names: "

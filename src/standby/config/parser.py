@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from standby.config import values as conv
 from standby.config.errors import ConfigError, quote
@@ -86,7 +86,7 @@ class _Parser:
                     first.location, 'missing argument for "Not": expected a condition'
                 )
             target = line[1]
-            keyword = lookup(target.text) if target.kind is TokenKind.WORD else None
+            keyword = lookup(target.text, frame.section) if target.kind is TokenKind.WORD else None
             if keyword is None or not keyword.condition:
                 raise ConfigError(
                     target.location,
@@ -123,7 +123,7 @@ class _Parser:
         self.stack[-1].body.append(node)
 
     def _keyword(self, token: Token, section: Section) -> Keyword:
-        keyword = lookup(token.text)
+        keyword = lookup(token.text, section)
         unsupported = unsupported_name(token.text, section)
         if unsupported is not None:
             raise ConfigError(token.location, f'"{unsupported}" is not supported yet')
@@ -142,7 +142,8 @@ class _Parser:
             raise ConfigError(
                 at.location, f'missing argument for "{keyword.name}": expected {missing.name}'
             )
-        if len(tokens) > len(keyword.args):
+        many = bool(keyword.args) and keyword.args[-1].many
+        if len(tokens) > len(keyword.args) and not many:
             raise ConfigError(
                 tokens[len(keyword.args)].location, f'too many arguments for "{keyword.name}"'
             )
@@ -152,6 +153,18 @@ class _Parser:
         locations: list[Location] = []
         pos = 0
         for arg in keyword.args:
+            if arg.many and pos < len(tokens):
+                # The last argument takes the rest of the line: its tuples, concatenated.
+                rest = tokens[pos:]
+                items: tuple[object, ...] = ()
+                for token in rest:
+                    item = self._convert(keyword, arg, token, section)
+                    assert isinstance(item, tuple)
+                    items += item
+                values.append(cast(Value, items))
+                texts.append(" ".join(token.text for token in rest))
+                locations.append(rest[0].location)
+                break
             if arg.optional:
                 if spare == 0:
                     values.append(None)
@@ -237,6 +250,42 @@ class _Parser:
                 f"bad address {quote(text)} (expected {hint})",
             )
             return address
+        if kind is ArgKind.STATUSES:
+            return _convert(
+                conv.parse_statuses,
+                text,
+                f"bad status list {quote(text)} for {name} "
+                "(use e.g. 200, 200-399 or 200,204,301-302)",
+            )
+        if kind is ArgKind.METHODS:
+            return _convert(
+                conv.parse_method,
+                text,
+                f"bad method {quote(text)} for {name} (methods are upper-case tokens, e.g. GET)",
+            )
+        if kind is ArgKind.MODE:
+            return _convert(
+                conv.parse_mode, text, f"bad mode {quote(text)} for {name} (use octal, e.g. 0600)"
+            )
+        if kind is ArgKind.WORD:
+            if text.lower() not in arg.words:
+                raise ValueError(
+                    f"bad {arg.name} {quote(text)} for {name} (use {' or '.join(arg.words)})"
+                )
+            return text.lower()
+        if kind is ArgKind.REQUEST_PATH:
+            return _convert(
+                conv.parse_request_path,
+                text,
+                f"bad path {quote(text)} for {name} (expected an absolute path such as /health)",
+            )
+        if kind is ArgKind.HOST_HEADER:
+            return _convert(
+                conv.parse_host_header,
+                text,
+                f"bad host {quote(text)} for {name} (expected a host name or address, "
+                "optionally with :port)",
+            )
         raise AssertionError(f"argument kind {kind} is handled by the parser itself")
 
 

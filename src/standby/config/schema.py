@@ -23,6 +23,8 @@ class Section(enum.Enum):
     SERVICE = "Service"
     BACKEND = "BackEnd"
     EMERGENCY = "Emergency"
+    HEALTH_CHECK = "HealthCheck"
+    STALE_FALLBACK = "StaleFallback"
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -44,6 +46,16 @@ class ArgKind(enum.Enum):
     LOG_LEVEL = "level"
     ADDRESS = "address"
     CONDITION = "condition"  # the rest of the line is a service condition (after Not)
+    STATUSES = "status list"  # 200, 200-399 or 200,204,301-302 (ranges inclusive)
+    METHODS = "method"  # an HTTP method name, case-sensitive (GET, not get)
+    MODE = "octal mode"  # file permissions such as 0600
+    WORD = "word"  # one of ``Arg.words``
+    REQUEST_PATH = "path"  # an absolute request path such as /health
+    HOST_HEADER = "host"  # a Host header value: a name or address, optionally with :port
+
+
+# Argument kinds whose values are tuples, so that a ``many`` argument can collect them.
+TUPLE_KINDS = frozenset({ArgKind.STATUSES, ArgKind.METHODS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,8 @@ class Arg:
     low: float | None = None  # inclusive bounds for INT and DURATION
     high: float | None = None
     choices: tuple[int, ...] = ()  # allowed INT values, when not a range
+    words: tuple[str, ...] = ()  # allowed WORD values (any case)
+    many: bool = False  # the last argument: takes every remaining token (a TUPLE_KIND)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +89,8 @@ def _seconds(value: float) -> str:
 
 PORT = Arg("port", ArgKind.INT, low=1, high=65535)
 POSITIVE_DURATION = Arg("duration", ArgKind.DURATION, low=1e-3)
+THRESHOLD = Arg("n", ArgKind.INT, low=1, high=model.MAX_RISE_FALL)
+CHECK_PARENTS = frozenset({Section.SERVICE}) | BACKENDS
 ERROR_CODES = (400, 401, 403, 404, 405, 413, 414, 500, 501, 503)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_XHTTP = len(model.XHTTP_METHODS) - 1
@@ -131,6 +147,12 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("Grace", frozenset({Section.TOP}), (Arg("duration", ArgKind.DURATION, low=0),),
             False, "On SIGTERM/SIGINT, how long requests in flight may take to finish.",
             default=_seconds(model.DEFAULT_GRACE)),
+    Keyword("Workers", frozenset({Section.TOP}),
+            (Arg("count", ArgKind.INT, low=1, high=model.MAX_WORKERS),), False,
+            "How many worker processes serve the listeners. With more than one, a "
+            "supervisor process binds the sockets, probes the backends and restarts a "
+            "worker that dies; `1` serves everything in one process. `--workers` "
+            "overrides it.", default="the number of CPUs"),
     Keyword("PIDFile", frozenset({Section.TOP}), (Arg("file", ArgKind.STRING),), False,
             "Write the process id to this file (`-p` overrides it)."),
     Keyword("Anonymise", frozenset({Section.TOP}),
@@ -215,16 +237,116 @@ KEYWORDS: tuple[Keyword, ...] = (
             (Arg("n", ArgKind.INT, low=model.MIN_PRIORITY, high=model.MAX_PRIORITY),), False,
             "Weight in the random choice among alive backends.",
             default=str(model.DEFAULT_PRIORITY)),
+    # --- issue 4: health, resending, stale fallback, control ------------------------------
+    Keyword("RetryAfter", frozenset({Section.TOP, Section.SERVICE}), (POSITIVE_DURATION,),
+            False, "The `Retry-After` of the 503 sent when no backend can answer (and by "
+            "`ReadOnlyEmergency`), in whole seconds (rounded up): `RetryAfter 2m`. Global: "
+            "the default for services.", default="the Alive interval"),
+    Keyword("Control", frozenset({Section.TOP}), (Arg("socket", ArgKind.FILE),), False,
+            "Serve the control API (Pound's REST/JSON endpoints, standby's drain, health, "
+            "reload and metrics) on this UNIX socket: `Control \"/run/standby.sock\"`. "
+            "Like Pound, it counts as a listener where it appears, for `standbyctl` "
+            "addresses."),
+    Keyword("ControlMode", frozenset({Section.TOP}), (Arg("mode", ArgKind.MODE),), False,
+            "Permissions of the `Control` socket, in octal: `ControlMode 0660`.",
+            default="0600"),
+    Keyword("HealthCheck", CHECK_PARENTS, (), False,
+            "An active HTTP check, up to `End` (see *Health checks, resending and "
+            "maintenance* below). In a Service it applies to all its backends; in a "
+            "BackEnd or Emergency its keywords override the Service's one by one. "
+            "Without it, dead backends get Pound's `Alive` probe.", opens=Section.HEALTH_CHECK),
+    Keyword("FailoverStatus", frozenset({Section.SERVICE}),
+            (Arg("status", ArgKind.STATUSES, many=True),), False,
+            "Backend answers with these statuses count against the backend (passive "
+            "checks) and make a resendable request go to the next backend: "
+            "`FailoverStatus 500 502-504`.", default="502 503 504"),
+    Keyword("Rise", frozenset({Section.SERVICE, Section.HEALTH_CHECK}), (THRESHOLD,), False,
+            "Consecutive good checks before a backend that is down takes traffic again. "
+            "Service: for backends without a HealthCheck; HealthCheck: for its backends.",
+            default=str(model.DEFAULT_RISE)),
+    Keyword("Fall", frozenset({Section.SERVICE, Section.HEALTH_CHECK}), (THRESHOLD,), False,
+            "Consecutive failures (failed checks, response timeouts, resets before the "
+            "response head, `FailoverStatus` answers) before a backend is taken out. A "
+            "refused connection takes it out at once, as in Pound.",
+            default=str(model.DEFAULT_FALL)),
+    Keyword("PassiveChecks", frozenset({Section.SERVICE}), (Arg("bool", ArgKind.BOOL),),
+            False, "Count failures seen by requests against their backend; `0` counts only "
+            "refused connections (Pound's behaviour).", default="1"),
+    Keyword("ResendMethods", frozenset({Section.SERVICE}),
+            (Arg("method", ArgKind.METHODS, many=True),), False,
+            "Methods of requests that may be sent to another backend when theirs failed "
+            "before any response byte reached the client: `ResendMethods GET HEAD`.",
+            default="GET HEAD OPTIONS"),
+    Keyword("ResendBody", frozenset({Section.SERVICE}), (Arg("size", ArgKind.SIZE),), False,
+            "Largest request body kept while it streams, so the request can be resent; "
+            "`0` never resends a request with a body.", default="64k"),
+    Keyword("ResendUnsafe", frozenset({Section.SERVICE}), (Arg("bool", ArgKind.BOOL),),
+            False, "Also resend methods not in `ResendMethods` (e.g. POST) when their body "
+            "was kept. Only for backends that cope with a request applied twice.",
+            default="0"),
+    Keyword("StaleFallback", frozenset({Section.SERVICE}), (), False,
+            "Keep recent cacheable answers (RFC 9111) and serve them, with `Age`, when no "
+            "backend can answer; up to `End` (see *Health checks, resending and "
+            "maintenance* below).",
+            opens=Section.STALE_FALLBACK, default="off"),
+    Keyword("ReadOnlyEmergency", frozenset({Section.SERVICE}),
+            (Arg("method", ArgKind.METHODS, optional=True, many=True),), False,
+            "While the Emergency tier serves, other methods get 503 with `Retry-After` "
+            "instead of writing to a mirror that the primary will not see: "
+            "`ReadOnlyEmergency` (GET, HEAD, OPTIONS) or `ReadOnlyEmergency GET HEAD`.",
+            default="off"),
+    Keyword("Metrics", frozenset({Section.SERVICE}), (), False,
+            "This service answers with OpenMetrics (Pound 4's metric families and "
+            "standby's) instead of proxying; it takes no BackEnd, Emergency or Redirect."),
+    # --- HealthCheck -------------------------------------------------------------------
+    Keyword("Method", frozenset({Section.HEALTH_CHECK}), (Arg("method", ArgKind.METHODS),),
+            False, "The method of the check request: `Method GET` (needed for `Body`).",
+            default=model.DEFAULT_CHECK_METHOD.decode()),
+    Keyword("Path", frozenset({Section.HEALTH_CHECK}), (Arg("path", ArgKind.REQUEST_PATH),),
+            False, 'The request target of the check: `Path "/health?full=1"`.',
+            default=model.DEFAULT_CHECK_PATH.decode()),
+    Keyword("Host", frozenset({Section.HEALTH_CHECK}), (Arg("host", ArgKind.HOST_HEADER),),
+            False, 'The `Host` header of the check: `Host "www.example.com"`.',
+            default="the backend address"),
+    Keyword("Status", frozenset({Section.HEALTH_CHECK}),
+            (Arg("status", ArgKind.STATUSES, many=True),), False,
+            "Statuses that pass: `Status 200`, `Status 200-299 301-302`, "
+            "`Status 200,204`.", default="200-399"),
+    Keyword("Body", frozenset({Section.HEALTH_CHECK}), (Arg("regex", ArgKind.REGEX),), False,
+            "The body must match (searched in its first "
+            f"{model.MAX_CHECK_BODY // 1024} KiB): `Body \"ok|healthy\"`. Needs a "
+            "method with a response body, such as GET."),
+    Keyword("Interval", frozenset({Section.HEALTH_CHECK}), (POSITIVE_DURATION,), False,
+            "How often each backend is checked, whether up or down.",
+            default=_seconds(model.DEFAULT_CHECK_INTERVAL)),
+    Keyword("TimeOut", frozenset({Section.HEALTH_CHECK}), (POSITIVE_DURATION,), False,
+            "How long one check may take, connection included; longer is a failure.",
+            default=_seconds(model.DEFAULT_CHECK_TIMEOUT)),
+    # --- StaleFallback -----------------------------------------------------------------
+    Keyword("Size", frozenset({Section.STALE_FALLBACK}), (Arg("size", ArgKind.SIZE),), False,
+            "Total bytes of responses kept; the least recently stored go first.",
+            default="64m"),
+    Keyword("MaxObject", frozenset({Section.STALE_FALLBACK}), (Arg("size", ArgKind.SIZE),),
+            False, "Largest response kept (head and body).", default="1m"),
+    Keyword("Directory", frozenset({Section.STALE_FALLBACK}), (Arg("directory", ArgKind.FILE),),
+            False, "Also keep the copies in this directory, so they survive a restart "
+            "(relative to the configuration file's directory).", default="memory only"),
+    Keyword("Cookies", frozenset({Section.STALE_FALLBACK}),
+            (Arg("mode", ArgKind.WORD, words=("key", "skip")),), False,
+            "Requests with a `Cookie` header: `key` keeps a copy per cookie value, `skip` "
+            "keeps none.", default="skip"),
+    Keyword("MaxAge", frozenset({Section.STALE_FALLBACK}), (POSITIVE_DURATION,), False,
+            "The oldest copy that is still served.", default="1d"),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
     "ACL", "ACME", "AddHeader", "Balancer", "BasicAuth", "CAlist",
-    "ChangeOwner", "Cert", "Ciphers", "ClientCert", "CombineHeaders", "Control",
+    "ChangeOwner", "Cert", "Ciphers", "ClientCert", "CombineHeaders",
     "CRLlist", "DeleteHeader", "DHParams", "Disable", "DynScale", "ECDHcurve", "Else",
     "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove", "HeaderAdd",
     "HeaderOption", "HeaderRemove", "HTTPS", "ID", "IgnoreCase", "IncludeDir",
-    "ListenHTTPS", "LogFormat", "LogSuppress", "Match", "Metrics", "Mode", "NoHTTPS11",
+    "ListenHTTPS", "LogFormat", "LogSuppress", "Match", "Mode", "NoHTTPS11",
     "Query", "QueryParam", "RegexType", "Resolve", "Resolver", "Rewrite",
     "RewriteDestination", "RewriteErrors", "ServerName", "Session", "SetHeader", "SetPath",
     "SetQuery", "SetQueryParam", "SetURL", "Socket", "SocketFrom", "SSLAllowClientRenegotiation",
@@ -239,16 +361,24 @@ UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
     Section.LISTEN_HTTP: ("LogLevel",),  # per-listener log format (Pound 4)
 }
 
-_BY_NAME: dict[str, Keyword] = {}
+# One spelling may name different keywords in different sections (`Path` is a condition in
+# a Service and the request path in a HealthCheck); never two in the same section.
+_BY_NAME: dict[str, tuple[Keyword, ...]] = {}
 for _keyword in KEYWORDS:
     for _spelling in (_keyword.name, *_keyword.aliases):
-        _BY_NAME[_spelling.lower()] = _keyword
+        _BY_NAME[_spelling.lower()] = (*_BY_NAME.get(_spelling.lower(), ()), _keyword)
 _UNSUPPORTED_BY_NAME = {name.lower(): name for name in UNSUPPORTED}
 
 
-def lookup(word: str) -> Keyword | None:
-    """The keyword spelled ``word`` (any case), or None."""
-    return _BY_NAME.get(word.lower())
+def lookup(word: str, section: Section | None = None) -> Keyword | None:
+    """The keyword spelled ``word`` (any case) that is allowed in ``section``; when none
+    is (or no section is given), the first keyword of that spelling; None if unknown."""
+    found = _BY_NAME.get(word.lower(), ())
+    if section is not None:
+        for keyword in found:
+            if section in keyword.sections:
+                return keyword
+    return found[0] if found else None
 
 
 def unsupported_name(word: str, section: Section) -> str | None:
@@ -256,7 +386,7 @@ def unsupported_name(word: str, section: Section) -> str | None:
     name = _UNSUPPORTED_BY_NAME.get(word.lower())
     if name is not None:
         return name
-    keyword = lookup(word)
+    keyword = lookup(word, section)
     if keyword is not None and keyword.name in UNSUPPORTED_IN.get(section, ()):
         return keyword.name
     return None

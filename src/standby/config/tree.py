@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from standby.config.schema import Keyword
 from standby.model import Location
 
-Value = str | int | float | bool | re.Pattern[str] | None  # None: an omitted optional arg
+StatusRanges = tuple[tuple[int, int], ...]  # ArgKind.STATUSES: inclusive ranges
+Words = tuple[str, ...]  # ArgKind.METHODS
+# None: an omitted optional argument.
+Value = str | int | float | bool | re.Pattern[str] | StatusRanges | Words | None
 
 
 @dataclass(frozen=True, slots=True)

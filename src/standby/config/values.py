@@ -137,3 +137,60 @@ def parse_address(text: str, allow_unix: bool) -> tuple[str, bool]:
     if bare is text and is_hostname(text) and not text.replace(".", "").isdigit():
         return text, False
     raise ValueError("bad address")
+
+
+# HTTP status codes a backend can send (RFC 9110 15: three digits, 1xx..5xx).
+MIN_STATUS = 100
+MAX_STATUS = 599
+_STATUS_ITEM = re.compile(r"([0-9]{3})(?:-([0-9]{3}))?", re.ASCII)
+# RFC 9110 9.1: a method is a token; we also require upper case, because methods are
+# case-sensitive and `get` would silently never match a real GET.
+_METHOD = re.compile(r"[A-Z][A-Z0-9!#$%&'*+.^_`|~-]*", re.ASCII)
+MAX_METHOD_LENGTH = 32  # longer is a typo (the longest registered method has 17 letters)
+MAX_MODE = 0o777
+_MODE = re.compile(r"[0-7]{1,4}", re.ASCII)
+# RFC 9112 3.2: a request target in origin form; visible ASCII only.
+_REQUEST_PATH = re.compile(r"/[\x21-\x7e]*", re.ASCII)
+# RFC 9110 7.2 / RFC 3986 3.2.2: a host (name, IPv4, or [IPv6]) and an optional port.
+_HOST_HEADER = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?", re.ASCII)
+MAX_HOST_HEADER = MAX_HOSTNAME_LENGTH + 8  # a host name, brackets and a port
+
+
+def parse_statuses(text: str) -> tuple[tuple[int, int], ...]:
+    """``200``, ``200-399`` or ``200,204,301-302`` -> inclusive (low, high) ranges."""
+    ranges: list[tuple[int, int]] = []
+    for item in text.split(","):
+        match = _STATUS_ITEM.fullmatch(item)
+        if match is None:
+            raise ValueError("bad status list")
+        low = int(match.group(1))
+        high = low if match.group(2) is None else int(match.group(2))
+        if not MIN_STATUS <= low <= high <= MAX_STATUS:
+            raise ValueError("bad status list")
+        ranges.append((low, high))
+    return tuple(ranges)
+
+
+def parse_method(text: str) -> tuple[str, ...]:
+    if len(text) > MAX_METHOD_LENGTH or _METHOD.fullmatch(text) is None:
+        raise ValueError("bad method")
+    return (text,)
+
+
+def parse_mode(text: str) -> int:
+    """Octal permissions: ``0600``, ``660``."""
+    if _MODE.fullmatch(text) is None or int(text, 8) > MAX_MODE:
+        raise ValueError("bad mode")
+    return int(text, 8)
+
+
+def parse_request_path(text: str) -> str:
+    if _REQUEST_PATH.fullmatch(text) is None:
+        raise ValueError("bad path")
+    return text
+
+
+def parse_host_header(text: str) -> str:
+    if len(text) > MAX_HOST_HEADER or _HOST_HEADER.fullmatch(text) is None:
+        raise ValueError("bad host")
+    return text

@@ -1,15 +1,21 @@
 """The health board: the single writer of backend health, and its read-only view (pure).
 
-Every opinion about a backend ends here: the server reports connect failures with
-``mark_dead``, the prober reports probe results, the control API toggles ``set_enabled``.
-Readers (balancers) see only ``HealthView``: ``is_alive``, ``is_enabled`` and a ``version``
-that changes whenever one of those answers may have changed, so they can cache their
-candidate lists and recompute only then.
+Every opinion about a backend ends here: the server reports refused connections with
+``mark_dead`` and what requests saw with ``observe_failure``/``observe_success``, the
+prober reports check results with ``check_passed``/``check_failed``, the operator (control
+API) toggles ``set_enabled`` and ``set_draining``. Readers (balancers) see only
+``HealthView``: ``is_alive``, ``is_enabled``, ``is_draining`` and a ``version`` that changes
+whenever one of those answers may have changed, so they can cache their candidate lists.
 
 Health is keyed by ``BackendSpec.identity``: the same server listed in two services, or
-kept across a reload, shares one state. Liveness follows a table of (state, event) ->
-(next state, reschedule probe); a transition between alive and dead is returned exactly
-once (and passed to subscribers, e.g. the prober's logger), repeated reports return None.
+kept across a reload, shares one state. Liveness follows ``_TABLE``: (alive?, event,
+threshold reached?) -> (alive?, what happens to the run counters). Counted events need a
+run: ``fall`` failures in a row take a live backend out, ``rise`` good checks in a row bring
+a dead one back, so one lucky check cannot make it flap. A refused connection (``mark_dead``)
+takes a backend out at once, as in Pound; ``mark_alive`` brings one back at once (the single
+writer's decision applied elsewhere, or the operator's). A change between alive and dead is
+returned exactly once, with why (and passed to subscribers, e.g. the prober's logger);
+repeated reports return None.
 
 Backends start alive (as in Pound: traffic flows until a failure is seen). A backend the
 board has never seen reads as alive and enabled unless its spec says ``Disabled``; writing
@@ -24,12 +30,23 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from standby.clock import Clock
-from standby.model import DEFAULT_ALIVE, BackendKind, BackendSpec
+from standby.model import (
+    DEFAULT_ALIVE,
+    DEFAULT_CHECK_METHOD,
+    DEFAULT_CHECK_PATH,
+    PASSIVE_PROBE_BELOW,
+    BackendKind,
+    BackendSpec,
+    HealthCheckSpec,
+)
 
 Identity = tuple[str, str, int | None]  # BackendSpec.identity
 
 # Reason recorded for a backend nobody has reported on yet.
 INITIAL_REASON = "configured"
+# A dead backend without a HealthCheck that passed a probe is probed again this soon (at
+# most Alive), so that `rise` probes bring it back in seconds, not `rise` times Alive.
+RISE_RECHECK_INTERVAL = 1.0
 
 
 class HealthView(Protocol):
@@ -39,56 +56,82 @@ class HealthView(Protocol):
 
     def is_enabled(self, spec: BackendSpec) -> bool: ...
 
+    def is_draining(self, spec: BackendSpec) -> bool: ...
+
     @property
     def version(self) -> int:
-        """Changes whenever ``is_alive`` or ``is_enabled`` may answer differently."""
+        """Changes whenever ``is_alive``, ``is_enabled`` or ``is_draining`` may answer
+        differently."""
         ...
 
 
 class State(enum.Enum):
+    """A backend's health as the control API shows it."""
+
     ALIVE = "alive"
     DEAD = "dead"
-    PROBING = "probing"  # dead, with a probe in flight (not handed out again meanwhile)
+    PROBING = "probing"  # dead, with a check in flight
 
 
 class Event(enum.Enum):
-    FAIL = "fail"  # a connect failed or timed out (request or probe)
-    OK = "ok"  # a probe connected
-    PROBE = "probe"  # a probe was started
-    ABORT = "abort"  # a probe was abandoned without a result (prober stopped)
+    DOWN = "down"  # out at once: a refused or timed-out connect, or the writer's decision
+    UP = "up"  # back at once: the writer's decision (or the operator's)
+    FAIL = "fail"  # counted: a failed check, or a failure a request saw (passive)
+    PASS = "pass"  # counted: a good check
+
+
+class Count(enum.Enum):
+    """What an event does to the run counters (failures while alive, passes while dead)."""
+
+    KEEP = "keep"
+    RESET = "reset"  # both runs start again
+    FAIL = "fail"  # one more failure in a row
+    PASS = "pass"  # one more good check in a row
+
+
+class Cause(enum.Enum):
+    """Who reported what made a backend change state."""
+
+    REPORTED = "reported"  # mark_dead / mark_alive: a refused connect, or a decision
+    PASSIVE = "passive"  # failures seen by requests
+    CHECK = "check"  # the prober's checks
 
 
 class _Step(NamedTuple):
-    next: State
-    reschedule: bool  # next probe = now + Alive
+    alive: bool
+    counters: Count
 
 
-_TABLE: dict[tuple[State, Event], _Step] = {
-    (State.ALIVE, Event.FAIL): _Step(State.DEAD, reschedule=True),
-    (State.ALIVE, Event.OK): _Step(State.ALIVE, reschedule=False),
-    (State.ALIVE, Event.PROBE): _Step(State.ALIVE, reschedule=False),
-    (State.ALIVE, Event.ABORT): _Step(State.ALIVE, reschedule=False),
-    (State.DEAD, Event.FAIL): _Step(State.DEAD, reschedule=False),
-    (State.DEAD, Event.OK): _Step(State.ALIVE, reschedule=False),
-    (State.DEAD, Event.PROBE): _Step(State.PROBING, reschedule=True),
-    (State.DEAD, Event.ABORT): _Step(State.DEAD, reschedule=False),
-    (State.PROBING, Event.FAIL): _Step(State.DEAD, reschedule=False),
-    (State.PROBING, Event.OK): _Step(State.ALIVE, reschedule=False),
-    (State.PROBING, Event.PROBE): _Step(State.PROBING, reschedule=False),
-    (State.PROBING, Event.ABORT): _Step(State.DEAD, reschedule=False),
+# (alive, event, threshold reached) -> step. "Reached": this FAIL makes `fall` in a row
+# (only while alive), this PASS makes `rise` in a row (only while dead); it is False for
+# every other event. Only reachable keys are listed.
+_TABLE: dict[tuple[bool, Event, bool], _Step] = {
+    (True, Event.DOWN, False): _Step(False, counters=Count.RESET),
+    (True, Event.UP, False): _Step(True, counters=Count.KEEP),
+    (True, Event.FAIL, False): _Step(True, counters=Count.FAIL),
+    (True, Event.FAIL, True): _Step(False, counters=Count.RESET),
+    (True, Event.PASS, False): _Step(True, counters=Count.RESET),
+    (False, Event.DOWN, False): _Step(False, counters=Count.RESET),
+    (False, Event.UP, False): _Step(True, counters=Count.RESET),
+    (False, Event.FAIL, False): _Step(False, counters=Count.RESET),
+    (False, Event.PASS, False): _Step(False, counters=Count.PASS),
+    (False, Event.PASS, True): _Step(True, counters=Count.RESET),
 }
-
-_ALIVE_STATES = frozenset({State.ALIVE})
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A backend went dead or came back; reported once per change."""
+    """A backend went dead or came back; reported once per change, with why."""
 
     spec: BackendSpec
     alive: bool
     reason: str
     at: float  # wall-clock seconds
+    cause: Cause = Cause.REPORTED
+    # Down for an HTTP-level reason (a bad status, a timeout, a reset): it accepts
+    # connections, so without a HealthCheck it is probed with HEAD / and this Host.
+    http_level: bool = False
+    host: bytes | None = None
 
     def message(self) -> str:
         """One log line: the backend's address, its new state and why."""
@@ -106,41 +149,87 @@ class BackendHealth:
     enabled: bool  # not disabled by the operator (the config's `Disabled` is per spec)
     reason: str  # why it entered its current alive/dead state
     since: float  # wall time of that change (or of registration)
-    last_check: float | None  # wall time of the last connect/probe result, if any
+    last_check: float | None  # wall time of the last check or reported result, if any
     last_result: str | None  # what that result was
+    draining: bool = False  # the operator drains it: no new requests
+    cause: Cause = Cause.REPORTED  # who reported the last change
+    last_ok: bool | None = None  # whether the last result was good
+    failures: int = 0  # failures in a row while alive (towards fall)
+    successes: int = 0  # good checks in a row while dead (towards rise)
+    probe: str = "none"  # how it is checked now: "http" (a HealthCheck or HEAD /), "tcp"
 
 
 class _Entry:
     __slots__ = (
+        "alive",
+        "cause",
+        "checking",
+        "draining",
+        "fails",
+        "http_probe",
         "last_check",
+        "last_ok",
         "last_result",
         "next_probe",
         "operator_disabled",
+        "passes",
+        "probe_host",
         "probe_wanted",
         "reason",
         "since",
         "spec",
-        "state",
     )
 
     def __init__(self, spec: BackendSpec, now_wall: float) -> None:
         self.spec = spec  # the first spec registered under this identity
-        self.state = State.ALIVE
+        self.alive = True
+        self.checking = False  # a check is in flight
+        self.fails = 0  # failures in a row while alive
+        self.passes = 0  # good checks in a row while dead
         self.operator_disabled = False
+        self.draining = False
         # Probe only servers that some configured spec uses (Pound skips disabled ones).
-        self.probe_wanted = not spec.disabled and spec.kind is BackendKind.PROXY
+        self.probe_wanted = _wants_probe(spec)
+        self.http_probe = False  # dead for an HTTP-level reason
+        self.probe_host: bytes | None = None  # the Host of the request that failed
         self.reason = INITIAL_REASON
+        self.cause = Cause.REPORTED
         self.since = now_wall
         self.last_check: float | None = None
         self.last_result: str | None = None
+        self.last_ok: bool | None = None
         self.next_probe = 0.0
+
+    @property
+    def state(self) -> State:
+        if self.alive:
+            return State.ALIVE
+        return State.PROBING if self.checking else State.DEAD
+
+
+def _wants_probe(spec: BackendSpec) -> bool:
+    return not spec.disabled and spec.kind is BackendKind.PROXY
 
 
 TransitionCallback = Callable[[Transition], None]
 
 
+def passive_probe(host: bytes | None, timeout: float, spec: BackendSpec) -> HealthCheckSpec:
+    """The check of a backend taken out for an HTTP-level reason without a configured
+    HealthCheck: ``HEAD /`` with the Host that failed, any status below 500 passes."""
+    return HealthCheckSpec(
+        method=DEFAULT_CHECK_METHOD,
+        path=DEFAULT_CHECK_PATH,
+        host=host,
+        statuses=((100, PASSIVE_PROBE_BELOW - 1),),
+        timeout=timeout,
+        rise=spec.rise,
+        fall=spec.fall,
+    )
+
+
 class HealthBoard:
-    """Alive/dead and operator enable/disable for every backend; implements HealthView."""
+    """Health, operator enable/disable and drain for every backend; implements HealthView."""
 
     def __init__(self, clock: Clock, alive_interval: float = DEFAULT_ALIVE) -> None:
         if alive_interval <= 0:
@@ -161,13 +250,17 @@ class HealthBoard:
         if spec.kind is BackendKind.REDIRECT:
             return True
         entry = self._entries.get(spec.identity)
-        return entry is None or entry.state in _ALIVE_STATES
+        return entry is None or entry.alive
 
     def is_enabled(self, spec: BackendSpec) -> bool:
         if spec.disabled:
             return False
         entry = self._entries.get(spec.identity)
         return entry is None or not entry.operator_disabled
+
+    def is_draining(self, spec: BackendSpec) -> bool:
+        entry = self._entries.get(spec.identity)
+        return entry is not None and entry.draining
 
     # -- registration ---------------------------------------------------------------------
 
@@ -178,6 +271,29 @@ class HealthBoard:
     def register_all(self, specs: Iterable[BackendSpec]) -> None:
         for spec in specs:
             self._entry(spec)
+
+    def adopt(self, specs: Iterable[BackendSpec]) -> None:
+        """A reload: track exactly ``specs``. A server still configured keeps its health,
+        counters, drain and operator state, and takes its new settings (checks,
+        thresholds) from the first spec naming it; the others are forgotten."""
+        now_wall = self._clock.wall()
+        entries: dict[Identity, _Entry] = {}
+        for spec in specs:
+            key = spec.identity
+            entry = entries.get(key)
+            if entry is not None:
+                entry.probe_wanted = entry.probe_wanted or _wants_probe(spec)
+                continue
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = _Entry(spec, now_wall)
+            else:
+                entry.spec = spec
+                entry.probe_wanted = _wants_probe(spec)
+                entry.next_probe = 0.0  # the check may have changed: check it soon
+            entries[key] = entry
+        self._entries = entries
+        self._version += 1
 
     def subscribe(self, callback: TransitionCallback) -> None:
         """Call ``callback`` with every transition, once, as it happens."""
@@ -193,32 +309,87 @@ class HealthBoard:
             entry = _Entry(spec, self._clock.wall())
             self._entries[key] = entry
             self._version += 1
-        elif not spec.disabled and spec.kind is BackendKind.PROXY:
+        elif _wants_probe(spec):
             entry.probe_wanted = True
         return entry
 
-    # -- writes -------------------------------------------------------------------------
+    # -- writes: reports ------------------------------------------------------------------
 
-    def mark_dead(self, spec: BackendSpec, reason: str) -> Transition | None:
-        """A connect to ``spec`` failed (request or probe). Transition if it was alive."""
+    def mark_dead(
+        self,
+        spec: BackendSpec,
+        reason: str,
+        *,
+        http_level: bool = False,
+        host: bytes | None = None,
+    ) -> Transition | None:
+        """``spec`` is out at once: a connect failed (Pound's behaviour), or the single
+        writer decided so (``http_level``/``host`` as in its Transition). Transition if
+        it was alive."""
         if spec.kind is BackendKind.REDIRECT:
             return None
-        return self._apply(self._entry(spec), Event.FAIL, reason)
+        return self._apply(
+            self._entry(spec), Event.DOWN, reason, 0, Cause.REPORTED, http_level, host
+        )
 
     def mark_alive(self, spec: BackendSpec, reason: str) -> Transition | None:
-        """A probe connected to ``spec``. Transition if it was dead."""
+        """``spec`` is back at once (the single writer's or the operator's decision).
+        Transition if it was dead. Probe results go to ``check_passed`` instead."""
         if spec.kind is BackendKind.REDIRECT:
             return None
-        return self._apply(self._entry(spec), Event.OK, reason)
+        return self._apply(self._entry(spec), Event.UP, reason, 0, Cause.REPORTED)
+
+    def observe_failure(
+        self, spec: BackendSpec, reason: str, http_level: bool, host: bytes | None = None
+    ) -> Transition | None:
+        """A request saw ``spec`` fail after connecting: a response timeout, a reset before
+        the response head, or a FailoverStatus answer (``http_level``: it answered or
+        accepted, so it is probed with HTTP; ``host``: the request's Host). ``fall`` in a
+        row take it out. Nothing when the spec's service turned passive checks off."""
+        if not spec.passive or spec.kind is BackendKind.REDIRECT:
+            return None
+        entry = self._entry(spec)
+        return self._apply(entry, Event.FAIL, reason, spec.fall, Cause.PASSIVE, http_level, host)
+
+    def observe_success(self, spec: BackendSpec) -> None:
+        """A request to ``spec`` got a good answer: its run of failures ends. The hot
+        path: one lookup, and nothing written unless a run was under way."""
+        entry = self._entries.get(spec.identity)
+        if entry is not None and entry.fails:
+            entry.fails = 0
+
+    def check_passed(self, spec: BackendSpec, reason: str) -> Transition | None:
+        """A check (HealthCheck, HEAD / or TCP probe) of ``spec`` succeeded."""
+        if spec.kind is BackendKind.REDIRECT:
+            return None
+        entry = self._entry(spec)
+        entry.checking = False
+        transition = self._apply(entry, Event.PASS, reason, spec.rise, Cause.CHECK)
+        self._schedule(entry)
+        return transition
+
+    def check_failed(self, spec: BackendSpec, reason: str) -> Transition | None:
+        """A check of ``spec`` failed (refused, timed out, or a bad answer)."""
+        if spec.kind is BackendKind.REDIRECT:
+            return None
+        entry = self._entry(spec)
+        entry.checking = False
+        transition = self._apply(entry, Event.FAIL, reason, spec.fall, Cause.CHECK)
+        self._schedule(entry)
+        return transition
 
     def probe_started(self, spec: BackendSpec) -> None:
-        """A probe of ``spec`` is in flight: not due again until Alive seconds from now."""
-        self._apply(self._entry(spec), Event.PROBE, "probe started")
+        """A check of ``spec`` is in flight: not due again before its interval."""
+        entry = self._entry(spec)
+        entry.checking = True
+        self._schedule(entry)
 
     def probe_cancelled(self, spec: BackendSpec) -> None:
-        """A probe ended without a result: back to plain dead (if still probing), so the
-        next prober probes it; says nothing about the backend itself."""
-        self._apply(self._entry(spec), Event.ABORT, "probe cancelled")
+        """A check ended without a result (prober stopped): says nothing about the
+        backend, which stays as it was, to be checked by the next prober."""
+        self._entry(spec).checking = False
+
+    # -- writes: the operator -------------------------------------------------------------
 
     def set_enabled(self, spec: BackendSpec, enabled: bool) -> bool:
         """Operator enable/disable (control API). Returns True if that changed anything."""
@@ -229,33 +400,85 @@ class HealthBoard:
         self._version += 1
         return True
 
-    def _apply(self, entry: _Entry, event: Event, reason: str) -> Transition | None:
-        step = _TABLE[(entry.state, event)]
-        was_alive = entry.state in _ALIVE_STATES
-        entry.state = step.next
-        if step.reschedule:
-            entry.next_probe = self._clock.monotonic() + self.alive_interval
+    def set_draining(self, spec: BackendSpec, draining: bool) -> bool:
+        """Operator drain (control API): no new requests or sessions go to ``spec``;
+        those in flight finish. Returns True if that changed anything."""
+        entry = self._entry(spec)
+        if entry.draining == draining:
+            return False
+        entry.draining = draining
+        self._version += 1
+        return True
+
+    # -- the table --------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        entry: _Entry,
+        event: Event,
+        reason: str,
+        threshold: int,
+        cause: Cause,
+        http_level: bool = False,
+        host: bytes | None = None,
+    ) -> Transition | None:
+        was_alive = entry.alive
+        if event is Event.FAIL:
+            run = entry.fails + 1 if was_alive else 0
+        elif event is Event.PASS:
+            run = 0 if was_alive else entry.passes + 1
+        else:
+            run = 0
+        reached = run > 0 and run >= threshold
+        step = _TABLE[(was_alive, event, reached)]
+        if step.counters is Count.RESET:
+            entry.fails = entry.passes = 0
+        elif step.counters is Count.FAIL:
+            entry.fails += 1
+        elif step.counters is Count.PASS:
+            entry.passes += 1
         now_wall = self._clock.wall()
-        if event is Event.FAIL or event is Event.OK:
+        if event is not Event.UP:
             entry.last_check = now_wall
             entry.last_result = reason
-        is_alive = step.next in _ALIVE_STATES
-        if was_alive == is_alive:
+            entry.last_ok = event is Event.PASS
+        if step.alive == was_alive:
             return None
+        if run > 1:
+            counted = "failures" if event is Event.FAIL else "good checks"
+            reason = f"{reason} ({run} {counted} in a row)"
+        entry.alive = step.alive
         entry.reason = reason
+        entry.cause = cause
         entry.since = now_wall
+        if not step.alive:
+            entry.http_probe = http_level
+            entry.probe_host = host
+            self._schedule(entry)
         self._version += 1
-        transition = Transition(entry.spec, is_alive, reason, now_wall)
+        transition = Transition(entry.spec, step.alive, reason, now_wall, cause, http_level, host)
         for callback in tuple(self._subscribers):
             callback(transition)
         return transition
 
     # -- probing schedule -------------------------------------------------------------------
 
+    def _interval(self, entry: _Entry) -> float:
+        check = entry.spec.check
+        if check is not None:
+            return check.interval
+        if entry.passes:
+            return min(self.alive_interval, RISE_RECHECK_INTERVAL)
+        return self.alive_interval
+
+    def _schedule(self, entry: _Entry) -> None:
+        entry.next_probe = self._clock.monotonic() + self._interval(entry)
+
     def _probe_candidates(self, exclude: Set[Identity]) -> Iterable[_Entry]:
         for key, entry in self._entries.items():
             if (
-                entry.state is State.DEAD
+                (not entry.alive or entry.spec.check is not None)
+                and not entry.checking
                 and entry.probe_wanted
                 and not entry.operator_disabled
                 and key not in exclude
@@ -263,31 +486,54 @@ class HealthBoard:
                 yield entry
 
     def due_probes(self, exclude: Set[Identity] = frozenset()) -> list[BackendSpec]:
-        """Dead backends whose next probe time has come (none with a probe in flight).
+        """Backends whose check is due: dead ones, and live ones with a HealthCheck.
 
-        ``exclude``: identities the caller is still probing (a request may have reported
-        a failure meanwhile, which ends PROBING on the board but not the caller's probe)."""
+        ``exclude``: identities the caller is still checking."""
         now = self._clock.monotonic()
         return [e.spec for e in self._probe_candidates(exclude) if e.next_probe <= now]
 
     def next_probe_at(self, exclude: Set[Identity] = frozenset()) -> float | None:
-        """Monotonic time of the earliest scheduled probe, or None when none is waiting."""
+        """Monotonic time of the earliest scheduled check, or None when none is waiting."""
         return min((e.next_probe for e in self._probe_candidates(exclude)), default=None)
+
+    def probe_check(self, spec: BackendSpec) -> HealthCheckSpec | None:
+        """How to check ``spec`` now: its HealthCheck; ``HEAD /`` expecting a status below
+        500 when it is down for an HTTP-level reason; None for a TCP connect (Alive)."""
+        entry = self._entries.get(spec.identity)
+        current = spec if entry is None else entry.spec
+        if current.check is not None:
+            return current.check
+        if entry is not None and not entry.alive and entry.http_probe:
+            return passive_probe(entry.probe_host, current.timeout, current)
+        return None
 
     # -- control API ------------------------------------------------------------------------
 
     def snapshot(self) -> tuple[BackendHealth, ...]:
         """Every backend's health, in registration order."""
-        return tuple(
-            BackendHealth(
-                spec=e.spec,
-                state=e.state,
-                alive=e.spec.kind is BackendKind.REDIRECT or e.state in _ALIVE_STATES,
-                enabled=not e.operator_disabled,
-                reason=e.reason,
-                since=e.since,
-                last_check=e.last_check,
-                last_result=e.last_result,
-            )
-            for e in self._entries.values()
+        return tuple(self._row(e) for e in self._entries.values())
+
+    def _row(self, e: _Entry) -> BackendHealth:
+        redirect = e.spec.kind is BackendKind.REDIRECT
+        if redirect:
+            probe = "none"
+        elif e.spec.check is not None or (not e.alive and e.http_probe):
+            probe = "http"
+        else:
+            probe = "tcp"
+        return BackendHealth(
+            spec=e.spec,
+            state=e.state,
+            alive=redirect or e.alive,
+            enabled=not e.operator_disabled,
+            reason=e.reason,
+            since=e.since,
+            last_check=e.last_check,
+            last_result=e.last_result,
+            draining=e.draining,
+            cause=e.cause,
+            last_ok=e.last_ok,
+            failures=e.fails,
+            successes=e.passes,
+            probe=probe,
         )

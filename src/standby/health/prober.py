@@ -1,10 +1,16 @@
-"""The prober: an asyncio task that TCP-connects to dead backends every ``Alive`` seconds.
+"""The prober: an asyncio task that checks backends when the board says they are due.
 
 Shell code: it performs the I/O and reports each result to the ``HealthBoard``, which
-decides. Each probe is a bare connect (inet or UNIX socket) bounded by the backend's
-``ConnTO``; probes of different backends run concurrently. While running, the prober also
-logs every transition of the board (whoever reported it) once, on the ``standby.health``
-logger: WARNING when a backend goes dead, INFO when it comes back.
+decides (``check_passed``/``check_failed``). What a check is comes from
+``HealthBoard.probe_check``: a configured HealthCheck (every Interval, live backends too),
+``HEAD /`` for a backend down for an HTTP-level reason, else Pound's bare connect (inet or
+UNIX socket) every ``Alive`` seconds, bounded by the backend's ``ConnTO``. An HTTP check is
+one HTTP/1.1 request with ``Connection: close``, bounded as a whole by its TimeOut (and its
+connect also by ``ConnTO``); the answer is judged by ``standby.health.check``. Checks of
+different backends run concurrently. While running, the prober also logs every transition
+of the board (whoever reported it) once, on the ``standby.health`` logger: WARNING when a
+backend goes dead, INFO when it comes back. Run one prober per board writer (the
+supervisor when there are several workers).
 
 All calls must come from the event loop's thread (the board is not locked).
 """
@@ -19,10 +25,18 @@ import os
 
 from standby.clock import Clock
 from standby.health.board import HealthBoard, Identity, Transition
-from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendSpec
+from standby.health.check import (
+    MAX_CHECK_BODY,
+    MAX_CHECK_HEAD,
+    check_request,
+    head_end,
+    verdict,
+)
+from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendSpec, HealthCheckSpec
 
 LOGGER_NAME = "standby.health"
 PROBE_OK = "probe connected"
+READ_SIZE = 4096  # bytes asked of the stream per read: a check answer is small
 
 
 class Prober:
@@ -94,23 +108,59 @@ class Prober:
         self._wake.set()
 
     async def _probe(self, spec: BackendSpec) -> None:
+        check = self._board.probe_check(spec)
+        if check is None:
+            await self._tcp_probe(spec)
+        else:
+            await self._http_check(spec, check)
+
+    async def _tcp_probe(self, spec: BackendSpec) -> None:
         timeout = spec.conn_timeout if spec.conn_timeout > 0 else DEFAULT_BACKEND_TIMEOUT
         try:
             async with asyncio.timeout(timeout):
                 await _connect(spec)
         except TimeoutError:
-            self._board.mark_dead(spec, f"probe timed out after {timeout:g} s")
+            self._board.check_failed(spec, f"probe timed out after {timeout:g} s")
         except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            self._board.mark_dead(spec, f"probe failed: {reason}")
+            self._board.check_failed(spec, f"probe failed: {_os_reason(exc)}")
         except asyncio.CancelledError:
-            # Stopped mid-probe: leave the backend plain dead, so a later prober probes it.
+            # Stopped mid-probe: leave the backend as it was, so a later prober probes it.
             self._board.probe_cancelled(spec)
             raise
         except Exception as exc:  # e.g. a host name the resolver rejects outright
-            self._board.mark_dead(spec, f"probe failed: {exc!r}")
+            self._board.check_failed(spec, f"probe failed: {exc!r}")
         else:
-            self._board.mark_alive(spec, PROBE_OK)
+            self._board.check_passed(spec, PROBE_OK)
+
+    async def _http_check(self, spec: BackendSpec, check: HealthCheckSpec) -> None:
+        try:
+            async with asyncio.timeout(check.timeout):
+                head, body = await _exchange(spec, check)
+        except TimeoutError:
+            self._board.check_failed(spec, f"check timed out after {check.timeout:g} s")
+        except OSError as exc:
+            self._board.check_failed(spec, f"check failed: {_os_reason(exc)}")
+        except _BadAnswer as exc:
+            self._board.check_failed(spec, f"check failed: {exc}")
+        except asyncio.CancelledError:
+            self._board.probe_cancelled(spec)
+            raise
+        except Exception as exc:
+            self._board.check_failed(spec, f"check failed: {exc!r}")
+        else:
+            result = verdict(check, head, body)
+            if result.ok:
+                self._board.check_passed(spec, result.reason)
+            else:
+                self._board.check_failed(spec, result.reason)
+
+
+class _BadAnswer(Exception):
+    """The backend's answer to a check cannot be judged (too long, or cut short)."""
+
+
+def _os_reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 async def _connect(spec: BackendSpec) -> None:
@@ -123,3 +173,46 @@ async def _connect(spec: BackendSpec) -> None:
     else:
         transport, _ = await loop.create_connection(asyncio.Protocol, spec.address, spec.port)
     transport.close()
+
+
+async def _open(spec: BackendSpec) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    timeout = spec.conn_timeout if spec.conn_timeout > 0 else DEFAULT_BACKEND_TIMEOUT
+    async with asyncio.timeout(timeout):
+        if spec.unix:
+            return await asyncio.open_unix_connection(spec.address, limit=MAX_CHECK_HEAD)
+        if spec.port is None:
+            raise ValueError(f"backend {spec.address} has no port")
+        return await asyncio.open_connection(spec.address, spec.port, limit=MAX_CHECK_HEAD)
+
+
+async def _exchange(spec: BackendSpec, check: HealthCheckSpec) -> tuple[bytes, bytes]:
+    """Send one check request; return the answer's head and (when the check has a body
+    pattern) at most MAX_CHECK_BODY bytes of its body."""
+    reader, writer = await _open(spec)
+    try:
+        writer.write(check_request(check, spec))
+        await writer.drain()
+        data = b""
+        end = None
+        while end is None:
+            chunk = await reader.read(READ_SIZE)
+            if not chunk:
+                if not data:
+                    raise _BadAnswer("connection closed without an answer")
+                raise _BadAnswer("connection closed in the answer's head")
+            data += chunk
+            end = head_end(data)
+            if end is None and len(data) > MAX_CHECK_HEAD:
+                raise _BadAnswer(f"answer head longer than {MAX_CHECK_HEAD} bytes")
+        head, body = data[:end], data[end:]
+        if check.body is not None:
+            while len(body) < MAX_CHECK_BODY:
+                chunk = await reader.read(READ_SIZE)
+                if not chunk:
+                    break
+                body += chunk
+        return head, body[:MAX_CHECK_BODY]
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()

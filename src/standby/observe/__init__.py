@@ -1,23 +1,4 @@
-"""observe: the access log (Pound's LogLevel formats) and where logs go."""
+"""observe: the access log (Pound's LogLevel formats), where logs go, and metrics.
 
-from standby.observe.access import (
-    LEVEL_NAMES,
-    MAX_LOG_LEVEL,
-    AccessLog,
-    AccessRecord,
-    RequestView,
-    anonymise_peer,
-)
-from standby.observe.logsetup import LogSetupError, access_emitter, setup_logging
-
-__all__ = [
-    "LEVEL_NAMES",
-    "MAX_LOG_LEVEL",
-    "AccessLog",
-    "AccessRecord",
-    "LogSetupError",
-    "RequestView",
-    "access_emitter",
-    "anonymise_peer",
-    "setup_logging",
-]
+Import the submodules directly: ``access`` and ``metrics`` are pure, ``logsetup`` is not.
+"""

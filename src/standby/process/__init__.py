@@ -1,6 +1,6 @@
-"""process: running standby (sockets, daemon, PID file, jail, privileges, signals).
-
-This issue runs one worker in-process; ``runner.run`` is the entry point the CLI calls.
+"""process: running standby (sockets, daemon, PID file, jail, privileges, signals), in one
+process (``Workers 1``) or as a supervisor with N worker processes; ``runner.run`` is the
+entry point the CLI calls.
 """
 
 from standby.process.daemon import PidFile, daemonize

@@ -34,6 +34,14 @@ class StartupNotifier:
             os.close(self._fd)
         self._fd = None
 
+    def discard(self) -> None:
+        """Close our copy of the pipe without a word (a forked worker must not hold it:
+        the waiting command reads until every copy is closed)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
     def ready(self) -> None:
         self._send(_READY)
 

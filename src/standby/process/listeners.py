@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from dataclasses import replace
 
 from standby.model import ConfigSpec, ListenerSpec
 
@@ -30,8 +31,10 @@ def _reason(exc: OSError) -> str:
     return str(exc)
 
 
-def bind_listener(spec: ListenerSpec) -> socket.socket:
-    """One listening, non-blocking socket for ``spec``; raises ``BindError``."""
+def bind_listener(spec: ListenerSpec, *, reuse_port: bool = False) -> socket.socket:
+    """One listening, non-blocking socket for ``spec``; raises ``BindError``.
+
+    ``reuse_port``: join a ``SO_REUSEPORT`` group (one socket per worker slot)."""
     try:
         infos = socket.getaddrinfo(
             spec.address,
@@ -45,6 +48,8 @@ def bind_listener(spec: ListenerSpec) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             # "::" then means IPv6 only, so that "0.0.0.0" on the same port can coexist.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -57,6 +62,12 @@ def bind_listener(spec: ListenerSpec) -> socket.socket:
     return sock
 
 
+def _close_all(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
 def bind_listeners(config: ConfigSpec) -> list[socket.socket]:
     """One socket per ``config.listeners``, same order; all or nothing."""
     sockets: list[socket.socket] = []
@@ -64,8 +75,35 @@ def bind_listeners(config: ConfigSpec) -> list[socket.socket]:
         for spec in config.listeners:
             sockets.append(bind_listener(spec))
     except BindError:
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
+        _close_all(sockets)
         raise
     return sockets
+
+
+def bind_slots(config: ConfigSpec, count: int) -> list[list[socket.socket]]:
+    """``count`` sets of sockets (one per worker slot), each with one socket per listener,
+    all in ``SO_REUSEPORT`` groups: the kernel spreads new connections over the slots.
+
+    Each address is first bound once without ``SO_REUSEPORT``: if anything else holds it
+    (another standby included, whose sockets would otherwise let us join their group and
+    share its traffic), that fails as a plain bind would. Port 0 takes the port the first
+    slot got, so that every slot serves the same address. All or nothing."""
+    specs = list(config.listeners)
+    for spec in specs:
+        if spec.port != 0:
+            bind_listener(spec).close()
+    slots: list[list[socket.socket]] = []
+    try:
+        for _ in range(count):
+            sockets: list[socket.socket] = []
+            slots.append(sockets)
+            for position, spec in enumerate(specs):
+                sock = bind_listener(spec, reuse_port=True)
+                sockets.append(sock)
+                if spec.port == 0:
+                    specs[position] = replace(spec, port=int(sock.getsockname()[1]))
+    except BindError:
+        for sockets in slots:
+            _close_all(sockets)
+        raise
+    return slots

@@ -1,30 +1,22 @@
-"""The single-process runner: it owns the event loop, the signals and the proxy.
+"""The entry point the CLI calls: start-up in Pound's order, then serve or supervise.
 
 Start-up order matters, and follows Pound: bind (as root, so ports below 1024 work), open
 the log, build the proxy (it resolves backend host names), detach, write the PID file,
-chroot, drop privileges, then serve. Signal handlers only record the signal; the main
-coroutine (``Lifecycle``) decides with the table in ``signals`` and acts.
-
-A later supervisor with N workers keeps this shape: it replaces ``Lifecycle`` and passes
-the bound sockets to its workers.
+chroot, drop privileges, then serve. With ``Workers 1`` the process serves itself
+(``lifecycle.serve``, the prober in-process); with more, the same steps bind one socket set
+per worker slot, the proxy is built once without a prober, and ``supervisor.supervise``
+forks the workers, each starting its own copy of that proxy.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import logging.handlers
 import os
-import signal
-import socket
 import sys
 from dataclasses import dataclass
-from typing import Protocol
 
-import uvloop
-
-from standby import __version__
 from standby.model import ConfigSpec
 from standby.observe.access import AccessLog
 from standby.observe.logsetup import (
@@ -34,7 +26,18 @@ from standby.observe.logsetup import (
     setup_logging,
 )
 from standby.process.daemon import PidFile, StartupNotifier, daemonize
-from standby.process.listeners import BindError, bind_listeners, describe
+from standby.process.lifecycle import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    STOP_SLACK,
+    Lifecycle,
+    Notifier,
+    ProxyFactory,
+    ProxyLike,
+    SignalInbox,
+    serve,
+)
+from standby.process.listeners import BindError, bind_listeners, bind_slots, describe
 from standby.process.privileges import (
     PrivilegeError,
     drop_privileges,
@@ -42,29 +45,24 @@ from standby.process.privileges import (
     preload,
     resolve_identity,
 )
-from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
+from standby.process.supervision import backends_of, worker_count
+from standby.process.supervisor import supervise
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "STOP_SLACK",
+    "Lifecycle",
+    "Notifier",
+    "ProxyFactory",
+    "ProxyLike",
+    "RunOptions",
+    "SignalInbox",
+    "run",
+    "serve",
+]
 
 log = logging.getLogger("standby.process")
-
-# How long past Grace a stop may take before it is cut short (the proxy's own grace timer
-# should have fired by then; this only guards against a stop that hangs).
-STOP_SLACK = 5.0
-EXIT_OK = 0
-EXIT_FAILURE = 1
-
-
-class ProxyLike(Protocol):
-    """What the runner needs from ``standby.server.proxy.Proxy``."""
-
-    async def start(self, sockets: list[socket.socket]) -> None: ...
-
-    async def stop(self, grace: float) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-class ProxyFactory(Protocol):
-    def __call__(self, config: ConfigSpec, *, access_log: AccessLog | None) -> ProxyLike: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,119 +73,7 @@ class RunOptions:
     log_to_stderr: bool = False  # -e: ignore LogFacility, log to stderr
     verbose: bool = False  # -v: debug messages too
     pid_file: str | None = None  # -p: overrides PIDFile
-
-
-class SignalInbox:
-    """Where signal handlers drop signal numbers for the main coroutine."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[int] = asyncio.Queue()
-
-    def record(self, signum: int) -> None:
-        self._queue.put_nowait(signum)
-
-    async def next(self) -> int:
-        return await self._queue.get()
-
-    def install(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in HANDLED_SIGNALS:
-            loop.add_signal_handler(sig, self.record, int(sig))
-
-    def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in HANDLED_SIGNALS:
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
-
-
-class Lifecycle:
-    """The main coroutine: start the proxy, report readiness, act on signals."""
-
-    def __init__(
-        self,
-        proxy: ProxyLike,
-        sockets: list[socket.socket],
-        grace: float,
-        inbox: SignalInbox,
-        notifier: StartupNotifier,
-    ) -> None:
-        self.proxy = proxy
-        self.sockets = sockets
-        self.grace = grace
-        self.inbox = inbox
-        self.notifier = notifier
-        self.phase = Phase.RUNNING
-
-    async def run(self) -> int:
-        try:
-            await self.proxy.start(self.sockets)
-        except Exception as exc:
-            message = f"cannot start: {exc}"
-            log.error("%s", message)
-            self.notifier.failed(message)
-            self.proxy.abort()
-            return EXIT_FAILURE
-        log.info("standby %s started (pid %d)", __version__, os.getpid())
-        self.notifier.ready()
-        signal_task = asyncio.ensure_future(self.inbox.next())
-        stop_task: asyncio.Task[int] | None = None
-        try:
-            while True:
-                waiting: set[asyncio.Future[int]] = {signal_task}
-                if stop_task is not None:
-                    waiting.add(stop_task)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if stop_task is not None and stop_task in done:
-                    return stop_task.result()
-                if signal_task in done:
-                    signum = signal_task.result()
-                    signal_task = asyncio.ensure_future(self.inbox.next())
-                    action = decide(self.phase, signum)
-                    name = signal.Signals(signum).name
-                    if action is Action.GRACEFUL_STOP:
-                        log.info("%s: stopping, in-flight requests get %gs", name, self.grace)
-                        self.phase = Phase.STOPPING
-                        stop_task = asyncio.ensure_future(self._graceful_stop())
-                    elif action is Action.ABORT:
-                        log.info("%s: exiting at once", name)
-                        if stop_task is not None:
-                            stop_task.cancel()
-                        self.proxy.abort()
-                        return EXIT_OK
-                    elif action is Action.IGNORE_RELOAD:
-                        log.warning("reload is not implemented yet, ignoring %s", name)
-        finally:
-            signal_task.cancel()
-
-    async def _graceful_stop(self) -> int:
-        try:
-            await asyncio.wait_for(self.proxy.stop(self.grace), self.grace + STOP_SLACK)
-        except TimeoutError:
-            log.warning("stop did not finish within Grace; closing what is left")
-            self.proxy.abort()
-        except Exception as exc:
-            log.error("error while stopping: %s", exc)
-            self.proxy.abort()
-            return EXIT_FAILURE
-        log.info("stopped")
-        return EXIT_OK
-
-
-def serve(
-    proxy: ProxyLike, sockets: list[socket.socket], grace: float, notifier: StartupNotifier
-) -> int:
-    """Run the proxy on a fresh uvloop event loop until a signal ends it."""
-    loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
-    inbox = SignalInbox()
-    try:
-        inbox.install(loop)
-        return loop.run_until_complete(Lifecycle(proxy, sockets, grace, inbox, notifier).run())
-    finally:
-        inbox.uninstall(loop)
-        with contextlib.suppress(Exception):
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)
+    workers: int | None = None  # --workers: overrides Workers
 
 
 class _Startup:
@@ -219,17 +105,27 @@ def run(config: ConfigSpec, options: RunOptions, proxy_factory: ProxyFactory) ->
         return EXIT_FAILURE
     startup = _Startup(handler)
     try:
+        workers = worker_count(options.workers, config.workers, os.cpu_count())
+    except ValueError as exc:
+        return startup.fail(str(exc))
+    try:
         identity = resolve_identity(config.user, config.group)
-        sockets = bind_listeners(config)
+        # One process serves plain sockets; N workers get a SO_REUSEPORT set each.
+        slots = [bind_listeners(config)] if workers == 1 else bind_slots(config, workers)
     except (PrivilegeError, BindError) as exc:
         return startup.fail(str(exc))
+    all_sockets = [sock for group in slots for sock in group]
     for spec in config.listeners:
         log.debug("listening on %s", describe(spec))
     access_log = AccessLog(config.log_level, config.anonymise, access_emitter())
+    proxy: ProxyLike
     try:
-        proxy = proxy_factory(config, access_log=access_log)
+        if workers == 1:
+            proxy = proxy_factory(config, access_log=access_log)
+        else:  # the supervisor probes; workers mirror its decisions
+            proxy = proxy_factory(config, access_log=access_log, probe=False)
     except (OSError, ValueError) as exc:  # e.g. a backend host name that does not resolve
-        for sock in sockets:
+        for sock in all_sockets:
             sock.close()
         return startup.fail(str(exc))
     if config.daemon and not options.foreground:
@@ -247,9 +143,11 @@ def run(config: ConfigSpec, options: RunOptions, proxy_factory: ProxyFactory) ->
             preload()
             enter_jail(config.root_jail)
         drop_privileges(identity)
-        return serve(proxy, sockets, config.grace, startup.notifier)
+        if workers == 1:
+            return serve(proxy, slots[0], config.grace, startup.notifier)
+        return supervise(config, slots, proxy, backends_of(config), startup.notifier, handler)
     except PrivilegeError as exc:
-        for sock in sockets:
+        for sock in all_sockets:
             sock.close()
         with contextlib.suppress(Exception):  # nothing was started; best effort
             proxy.abort()

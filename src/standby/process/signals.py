@@ -43,10 +43,28 @@ TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
 }
 
 
-def decide(phase: Phase, signum: int) -> Action:
-    """The action for ``signum`` received in ``phase``."""
+# A supervised worker: the operator talks to the supervisor, which forwards SIGTERM (or
+# SIGQUIT when the operator insists). The same SIGTERM may also reach a worker directly (a
+# service manager signalling the whole group, Ctrl-C on the terminal's process group): a
+# repeated stop request must not cut the drain short, and SIGHUP is the supervisor's.
+WORKER_TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
+    (Phase.RUNNING, signal.SIGTERM): Action.GRACEFUL_STOP,
+    (Phase.RUNNING, signal.SIGINT): Action.GRACEFUL_STOP,
+    (Phase.RUNNING, signal.SIGQUIT): Action.ABORT,
+    (Phase.RUNNING, signal.SIGHUP): Action.NOTHING,
+    (Phase.STOPPING, signal.SIGTERM): Action.NOTHING,
+    (Phase.STOPPING, signal.SIGINT): Action.NOTHING,
+    (Phase.STOPPING, signal.SIGQUIT): Action.ABORT,
+    (Phase.STOPPING, signal.SIGHUP): Action.NOTHING,
+}
+
+SignalTable = dict[tuple[Phase, signal.Signals], Action]
+
+
+def decide(phase: Phase, signum: int, table: SignalTable = TRANSITIONS) -> Action:
+    """The action for ``signum`` received in ``phase`` (``table``: whose rules)."""
     try:
         sig = signal.Signals(signum)
     except ValueError:
         return Action.NOTHING
-    return TRANSITIONS.get((phase, sig), Action.NOTHING)
+    return table.get((phase, sig), Action.NOTHING)

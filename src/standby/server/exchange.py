@@ -30,6 +30,8 @@ from standby.http1 import (
     redirect_response,
 )
 from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
+from standby.server.policy import ServicePolicy
+from standby.server.stats import BackendCounters
 from standby.upstream.pool import ConnectFailed, Pool
 from standby.upstream.protocol import UpstreamProtocol
 
@@ -48,9 +50,8 @@ R_DONE = 3
 # connect attempt's own timeout (which re-runs selection) always comes first.
 CONNECT_SLACK = 1.0
 
-# Methods that may be sent again after a backend failed before answering (RFC 9110 9.2.2
-# idempotent methods whose repetition cannot change state).
-RESENDABLE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+# The policy of a request that matched no service.
+NO_SERVICE_POLICY = ServicePolicy()
 # The backends a request has already tried: none, at first.
 NOTHING_TRIED: frozenset[BackendSpec] = frozenset()
 
@@ -70,14 +71,20 @@ class Exchange:
         "body_in",
         "body_out",
         "bytes_out",
+        "can_resend",
         "client",
+        "counters",
         "head",
         "head_sent",
         "held",
         "phase",
+        "policy",
         "pool",
         "rbuf",
+        "replay",
+        "replay_size",
         "req_done",
+        "resend_count",
         "resent",
         "resp",
         "reused",
@@ -111,6 +118,12 @@ class Exchange:
         self.body_out: LengthBody | ChunkedBody | UntilCloseBody | None = None
         self.status = 0
         self.bytes_out = 0
+        self.policy = NO_SERVICE_POLICY
+        self.can_resend = False
+        self.replay: list[bytes] | None = None  # request body bytes kept for a resend
+        self.replay_size = 0
+        self.counters: BackendCounters | None = None
+        self.resend_count = 0
         body = head.body
         self.body_in: LengthBody | ChunkedBody | None
         if body == BODY_LENGTH:
@@ -129,31 +142,49 @@ class Exchange:
     def start(self, rest: bytes) -> None:
         """Begin with the bytes that followed the head in the same read."""
         client = self.client
-        if rest:
-            if self.req_done:
-                client.hold_pipelined(rest)
-            elif not self._take_body(rest):
-                return
-        service = client.listener.router.route(self.head)
+        if rest and self.req_done:
+            client.hold_pipelined(rest)
+            rest = b""
+        head = self.head
+        service = client.listener.router.route(head)
         if service is None:
             self.local_response(503, "no service matches")
             return
         self.service = service
+        policy = self.policy = client.shared.policies[id(service)]
+        if policy.may_resend(head.method):
+            kind = head.body
+            if kind == BODY_NONE:
+                self.can_resend = True
+            elif policy.resend_body and (
+                kind == BODY_CHUNKED or head.content_length <= policy.resend_body
+            ):
+                self.can_resend = True
+                self.replay = []
+        if rest and not self._take_body(rest):
+            return
         self.dispatch()
 
-    def dispatch(self) -> None:
+    def dispatch(self, backend: BackendSpec | None = None) -> None:
         """Choose a backend (again, after a failure) and get a connection to it."""
         service = self.service
         assert service is not None
         client = self.client
         shared = client.shared
-        backend = shared.balancers[id(service)].choose(self.tried)
         if backend is None:
-            self.local_response(503, "no backend available", retry_after=True)
-            return
+            backend = shared.balancers[id(service)].choose(self.tried)
+            if backend is None:
+                self.local_response(503, "no backend available", retry_after=True)
+                return
         self.backend = backend
         if backend.kind is BackendKind.REDIRECT:
             self._redirect(backend)
+            return
+        read_only = self.policy.read_only
+        if backend.emergency and read_only is not None and self.head.method not in read_only:
+            # The emergency copy is read-only: a write there would be lost when the
+            # primary returns. Ask the client to come back instead.
+            self.local_response(503, "read-only while on the emergency backend", retry_after=True)
             return
         self.timeout = backend.timeout
         self.pool = pool = shared.pools[id(backend)]
@@ -193,6 +224,11 @@ class Exchange:
         client = self.client
         if client.paused:
             client.resume_reading_for(client.PAUSE_CONNECT)
+        counters = self.counters = client.shared.counters[id(self.backend)]
+        counters.in_flight += 1
+        counters.requests += 1
+        if self.resend_count:
+            counters.resends += 1
         self.upstream = conn
         self.reused = conn.reused
         conn.user = self
@@ -221,9 +257,59 @@ class Exchange:
         else:
             conn.transport.write(data)
 
-    def resendable(self) -> bool:
-        """Whether this request could be sent again: idempotent, and no body to replay."""
-        return self.head.body == BODY_NONE and self.head.method in RESENDABLE_METHODS
+    def _detach(self) -> UpstreamProtocol | None:
+        """Forget the upstream connection (the caller decides its fate)."""
+        conn = self.upstream
+        self.upstream = None
+        counters = self.counters
+        if counters is not None:
+            counters.in_flight -= 1
+            self.counters = None
+        if conn is not None:
+            conn.user = None
+        return conn
+
+    def _resend_elsewhere(self) -> bool:
+        """After a failure before any response byte reached the client: send the request
+        to the next backend (then the Emergency tier) if that is safe and one is left.
+        Each backend is tried at most once. False: the caller answers the client."""
+        backend = self.backend
+        service = self.service
+        if not self.can_resend or backend is None or service is None:
+            return False
+        tried = self.tried | {backend}
+        shared = self.client.shared
+        following = shared.balancers[id(service)].choose(tried)
+        if following is None:
+            return False
+        self.tried = tried
+        if self.counters is not None:
+            self.counters.failovers += 1
+        conn = self._detach()
+        if conn is not None:
+            conn.abort()  # its answer is unread: never reuse it
+        log.info(
+            "%s %s: resent from %s to %s",
+            self.head.method.decode("latin-1"),
+            self.head.target[:200].decode("latin-1"),
+            backend.describe(),
+            following.describe(),
+        )
+        self.resend_count += 1
+        self.rbuf = b""
+        self.resp = None
+        self.head_sent = False
+        self.held = list(self.replay) if self.replay else None
+        self.client.resume_reading_for(self.client.PAUSE_UPSTREAM)
+        self.dispatch(following)
+        return True
+
+    def _observe_failure(self, reason: str, *, http_level: bool) -> None:
+        backend = self.backend
+        if backend is not None and self.policy.passive:
+            self.client.shared.board.observe_failure(
+                backend, reason, http_level=http_level, host=self.head.host
+            )
 
     # -- request body -------------------------------------------------------------------
 
@@ -251,6 +337,14 @@ class Exchange:
         client = self.client
         client.deadline = client.loop.time() + client.listener.spec.client_timeout
         if fwd:
+            replay = self.replay
+            if replay is not None:
+                replay.append(fwd)
+                self.replay_size += len(fwd)
+                if self.replay_size > self.policy.resend_body:
+                    # Too large to keep: this request cannot be resent after it left.
+                    self.replay = None
+                    self.can_resend = False
             conn = self.upstream
             if conn is None or conn.transport is None or not self.head_sent:
                 if self.held is None:
@@ -330,6 +424,16 @@ class Exchange:
             if head.http11:
                 client.transport_write(resp.raw)
         self.rbuf = b""
+        policy = self.policy
+        if status in policy.failover_statuses:
+            self._observe_failure(f"answered {status}", http_level=True)
+            if self._resend_elsewhere():
+                return
+            # No other backend could take it: the client gets this answer as it is.
+        elif policy.passive:
+            client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
+        if self.counters is not None:
+            self.counters.statuses[status] += 1
         self.resp = resp
         self.status = status
         kind = resp.body
@@ -414,10 +518,8 @@ class Exchange:
     def _response_done(self, *, clean: bool) -> None:
         """The response ended (its framing says so). Reuse what can be reused."""
         self.phase = R_DONE
-        conn = self.upstream
-        self.upstream = None
+        conn = self._detach()
         if conn is not None:
-            conn.user = None
             resp = self.resp
             reusable = clean and self.req_done and resp is not None and resp.keep_alive
             pool = self.pool
@@ -433,21 +535,19 @@ class Exchange:
         """Half-close from the backend; connection_lost follows and decides."""
 
     def upstream_lost(self, exc: Exception | None) -> None:
-        self.upstream = None
+        self._detach()
         phase = self.phase
         if phase == R_WAIT:
-            if not self.rbuf and self.resendable():
-                # Nothing was answered and the request is idempotent without a body, so
-                # sending it again is safe: first on a fresh connection when this one came
-                # from the pool (the backend may have closed it while idle), else elsewhere.
+            if self.reused and not self.resent and not self.rbuf and self.can_resend:
+                # A pooled connection the backend may have closed while it was idle: try a
+                # fresh one to the same backend first; this is no sign of a sick backend.
+                self.resent = True
                 self.head_sent = False
-                if self.reused and not self.resent:
-                    self.resent = True
-                    self._reconnect()
-                else:
-                    assert self.backend is not None
-                    self.tried = self.tried | {self.backend}
-                    self.dispatch()
+                self.held = list(self.replay) if self.replay else None
+                self._reconnect()
+                return
+            self._observe_failure("connection lost before the response", http_level=False)
+            if self._resend_elsewhere():
                 return
             self._bad_gateway("backend closed the connection before answering")
         elif phase == R_BODY:
@@ -467,9 +567,7 @@ class Exchange:
         client = self.client
         client.pause_reading_for(client.PAUSE_CONNECT)
         client.deadline = client.loop.time() + backend.conn_timeout + CONNECT_SLACK
-        self.task = client.shared.loop.create_task(
-            self._connect(backend, client.shared.pool(backend))
-        )
+        self.task = client.loop.create_task(self._connect(backend, client.shared.pool(backend)))
 
     def upstream_pause_writing(self) -> None:
         self.client.pause_reading_for(self.client.PAUSE_UPSTREAM)
@@ -492,6 +590,10 @@ class Exchange:
                 self._cancel_task()
                 self.client.reject(408, "request body timed out", head=self.head)
                 return
+            if self.upstream is not None:
+                self._observe_failure(f"no response within {self.timeout:g}s", http_level=False)
+                if self._resend_elsewhere():
+                    return
             self._drop_upstream(abort=True)
             self._cancel_task()
             self.status = 504
@@ -524,7 +626,7 @@ class Exchange:
         page = client.listener.spec.error_page(status)
         extra: tuple[tuple[bytes, bytes], ...] = ()
         if retry_after:
-            extra = ((b"Retry-After", client.shared.retry_after),)
+            extra = ((b"Retry-After", self.policy.retry_after),)
         keep = keep and self.req_done and client.keep_alive and not client.shared.stopping
         client.keep_alive = keep
         data = self._for_method(error_response(status, body=page, close=not keep, extra=extra))
@@ -568,10 +670,8 @@ class Exchange:
             task.cancel()
 
     def _drop_upstream(self, *, abort: bool) -> None:
-        conn = self.upstream
-        self.upstream = None
+        conn = self._detach()
         if conn is not None:
-            conn.user = None
             if abort:
                 conn.abort()
             else:

@@ -20,7 +20,9 @@ from standby.http1 import Limits
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.routing import Router
 from standby.server.client import ClientProtocol
+from standby.server.policy import service_policy
 from standby.server.shared import ListenerRuntime, Shared
+from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.upstream.pool import Pool
 
@@ -121,10 +123,12 @@ class Proxy:
             board=self.board,
             reaper=Reaper(loop),
             access_log=self.access_log,
-            retry_after=str(max(1, int(self.config.alive))).encode("ascii"),
         )
         for service in all_services(self.config):
             shared.balancers[id(service)] = Balancer(service, self.board)
+            shared.policies[id(service)] = service_policy(service, self.config)
+        for backend in self._backends:
+            shared.counters[id(backend)] = BackendCounters()
         for backend in self._pool_specs:
             shared.pools[id(backend)] = Pool(backend, loop, address=self._addresses[id(backend)])
         for spec in self.config.listeners:

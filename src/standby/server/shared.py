@@ -13,6 +13,8 @@ from standby.health.board import HealthBoard
 from standby.http1 import Limits
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.routing import Router
+from standby.server.policy import ServicePolicy
+from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.upstream.pool import Pool
 
@@ -46,7 +48,8 @@ class Shared:
     listeners: list[ListenerRuntime] = field(default_factory=list)
     balancers: dict[int, Balancer] = field(default_factory=dict)  # id(ServiceSpec) ->
     pools: dict[int, Pool] = field(default_factory=dict)  # id(BackendSpec) ->
-    retry_after: bytes = b"30"
+    policies: dict[int, ServicePolicy] = field(default_factory=dict)  # id(ServiceSpec) ->
+    counters: dict[int, BackendCounters] = field(default_factory=dict)  # id(BackendSpec) ->
     stopping: bool = False
     in_flight: int = 0
 

@@ -1,0 +1,216 @@
+"""The processes the benchmark starts: a backend, and targets that reach it.
+
+A *target* is one way for wrk to reach the backend: directly, or through standby, HAProxy
+or nginx in some configuration. TARGETS is the table of them; ``start_target`` builds one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from standby_bench import configs
+from standby_bench.net import BenchError, free_port, wait_answering
+from standby_bench.procfs import die_with_parent, process_tree
+from standby_bench.scenarios import DIRECT, HEADLINE, LOGGED, PEER
+
+STOP_TIMEOUT = 20.0  # s from SIGTERM to exit before SIGKILL (standby's Grace is set to 2 s)
+BENCH_DIR = Path(__file__).resolve().parent.parent
+REPO = BENCH_DIR.parent
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    name: str
+    kind: str  # "direct", "standby", "haproxy" or "nginx"
+    label: str  # what the report says it is
+    workers: int | None = None  # processes/threads; None: the program's default
+    log_level: int = 0  # standby's LogLevel
+    scenarios: tuple[str, ...] = ()  # the only scenarios it runs in; empty: all
+
+    def runs_in(self, scenario: str) -> bool:
+        return not self.scenarios or scenario in self.scenarios
+
+
+# The headline comparison is standby-w1 against haproxy-t1: one core's worth each.
+LOGGED_SCENARIOS = ("small-c50-ka",)  # where the access-logging variant is measured
+TARGETS: tuple[TargetSpec, ...] = (
+    TargetSpec(DIRECT, "direct", "wrk to the backend directly"),
+    TargetSpec(HEADLINE, "standby", "standby, Workers 1, LogLevel 0", workers=1),
+    TargetSpec(
+        LOGGED,
+        "standby",
+        "standby, Workers 1, LogLevel 1 (-e, stderr to a file)",
+        workers=1,
+        log_level=1,
+        scenarios=LOGGED_SCENARIOS,
+    ),
+    TargetSpec("standby", "standby", "standby, default Workers (one per CPU), LogLevel 0"),
+    TargetSpec(PEER, "haproxy", "HAProxy, nbthread 1", workers=1),
+    TargetSpec("haproxy", "haproxy", "HAProxy, default threads (one per CPU)"),
+    TargetSpec("nginx-w1", "nginx", "nginx as a proxy, worker_processes 1", workers=1),
+    TargetSpec("nginx", "nginx", "nginx as a proxy, worker_processes auto"),
+)
+TARGETS_BY_NAME = {t.name: t for t in TARGETS}
+
+
+def child_env() -> dict[str, str]:
+    """Children find standby in this checkout and the bench modules even when not installed."""
+    extra = [str(REPO / "src"), str(BENCH_DIR), os.environ.get("PYTHONPATH", "")]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, extra)))
+
+
+class Spawned:
+    """A server that is one child process (plus whatever it forks or spawns)."""
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / f"{name}.log"
+
+    def spawn(self, argv: list[str], *, watch_stdin: bool = False) -> None:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if watch_stdin else subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=child_env(),
+                preexec_fn=die_with_parent,
+            )
+        try:
+            wait_answering(self.port, self.proc, self.log)
+        except BaseException:
+            self.stop()  # not handed to the caller yet: nobody else would stop it
+            raise
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self) -> list[int]:
+        return process_tree(self.proc.pid) if self.proc and self.alive() else []
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+
+def _nginx_binary() -> str:
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def _nginx(server: Spawned, text: str) -> None:
+    prefix = server.workdir / server.name
+    prefix.mkdir(exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(text)
+    server.spawn([_nginx_binary(), "-p", str(prefix), "-e", "stderr", "-c", str(conf)])
+
+
+def start_backend(kind: str, workdir: Path, big_size: int) -> Spawned:
+    """The origin server: ``nginx`` or ``builtin`` (serves the same paths)."""
+    backend = Spawned("backend", workdir)
+    if kind == "nginx":
+        www = workdir / backend.name / "www"
+        www.mkdir(parents=True)
+        (www / configs.PAGE_64K_PATH.lstrip("/")).write_bytes(b"x" * configs.PAGE_64K_SIZE)
+        with (www / configs.BIG_PATH.lstrip("/")).open("wb") as big:
+            big.truncate(big_size)  # sparse: zeros without writing them to disk
+        _nginx(backend, configs.nginx_backend(workdir / backend.name, backend.port))
+    else:
+        argv = [sys.executable, "-m", "standby_bench.builtin_backend"]
+        argv += ["--port", str(backend.port), "--big-size", str(big_size)]
+        backend.spawn(argv, watch_stdin=True)
+    return backend
+
+
+class Direct:
+    """wrk straight at the backend: the reference. Its CPU and memory are the backend's."""
+
+    def __init__(self, spec: TargetSpec, backend: Spawned) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.backend = backend
+        self.port = backend.port
+
+    def alive(self) -> bool:
+        return self.backend.alive()
+
+    def pids(self) -> list[int]:
+        return self.backend.pids()
+
+    def stop(self) -> None:
+        pass  # the backend outlives its targets
+
+
+class Target(Spawned):
+    def __init__(self, spec: TargetSpec, workdir: Path) -> None:
+        super().__init__(spec.name, workdir)
+        self.spec = spec
+
+
+def standby_has_workers_option() -> bool:
+    """Whether this standby knows ``--workers`` (issue 3 §1, landing separately)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "standby", "--help"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
+    return "--workers" in done.stdout
+
+
+def start_target(
+    spec: TargetSpec, backend: Spawned, workdir: Path, *, workers_option: bool
+) -> Direct | Target:
+    if spec.kind == "direct":
+        return Direct(spec, backend)
+    target = Target(spec, workdir)
+    if spec.kind == "standby":
+        cfg = workdir / f"{spec.name}.cfg"
+        cfg.write_text(configs.standby(target.port, backend.port, spec.log_level))
+        argv = [sys.executable, "-m", "standby", "-e", "-f", str(cfg)]
+        if workers_option and spec.workers is not None:
+            argv += ["--workers", str(spec.workers)]
+        target.spawn(argv)
+    elif spec.kind == "haproxy":
+        cfg = workdir / f"{spec.name}.cfg"
+        cfg.write_text(configs.haproxy(target.port, backend.port, spec.workers))
+        target.spawn([shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(cfg)])
+    elif spec.kind == "nginx":
+        _nginx(
+            target,
+            configs.nginx_proxy(workdir / spec.name, target.port, backend.port, spec.workers),
+        )
+    else:
+        raise BenchError(f"unknown target kind {spec.kind!r}")
+    return target
+
+
+def unavailable(spec: TargetSpec, *, workers_option: bool) -> str | None:
+    """Why ``spec`` cannot run on this machine, or None."""
+    if spec.kind == "haproxy" and shutil.which("haproxy") is None:
+        return "haproxy is not installed (Debian: apt-get install haproxy)"
+    if spec.kind == "nginx" and shutil.which("nginx") is None:
+        return "nginx is not installed (Debian: apt-get install nginx-light)"
+    if spec.kind == "standby" and spec.workers is None and not workers_option:
+        return "this standby has no --workers option yet (one process only): not run"
+    return None

@@ -1,0 +1,326 @@
+"""Results of the runs, their medians and ratios, and the markdown report (pure)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from standby_bench.scenarios import (
+    DIRECT,
+    DOWNLOAD,
+    HEADLINE,
+    IDLE,
+    LOAD_SCENARIOS,
+    LOGGED,
+    PEER,
+    UPLOAD,
+)
+from standby_bench.wrk import WrkResult
+
+PER_REQUESTS = 10_000  # CPU is reported per this many requests
+KIB = 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRun:
+    """One wrk run against one target, with the target's CPU time and peak memory in it."""
+
+    wrk: WrkResult
+    cpu_seconds: float
+    peak_rss_kib: int
+
+    @property
+    def cpu_per_requests(self) -> float:
+        return self.cpu_seconds * PER_REQUESTS / max(self.wrk.requests, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRun:
+    """One big upload or download through one target."""
+
+    size: int
+    seconds: float
+    cpu_seconds: float
+    rss_before_kib: int
+    peak_rss_kib: int
+
+    @property
+    def mib_per_s(self) -> float:
+        return self.size / MIB / max(self.seconds, 1e-9)
+
+
+@dataclass(frozen=True, slots=True)
+class IdleRun:
+    """Idle keep-alive connections held open against one target, and a light load meanwhile."""
+
+    connections: int
+    still_open: int
+    rss_before_kib: int
+    rss_with_idle_kib: int
+    baseline: WrkResult  # the light load before the idle connections were opened
+    loaded: WrkResult  # the same load while they are held
+
+    @property
+    def kib_per_connection(self) -> float:
+        return (self.rss_with_idle_kib - self.rss_before_kib) / max(self.connections, 1)
+
+
+@dataclass(slots=True)
+class Results:
+    load: dict[str, dict[str, list[LoadRun]]] = field(default_factory=dict)
+    transfer: dict[str, dict[str, list[TransferRun]]] = field(default_factory=dict)
+    idle: dict[str, IdleRun] = field(default_factory=dict)
+    failures: dict[tuple[str, str], str] = field(default_factory=dict)  # (scenario, target)
+
+    def add_load(self, scenario: str, target: str, run: LoadRun) -> None:
+        self.load.setdefault(scenario, {}).setdefault(target, []).append(run)
+
+    def add_transfer(self, kind: str, target: str, run: TransferRun) -> None:
+        self.transfer.setdefault(kind, {}).setdefault(target, []).append(run)
+
+
+_T = TypeVar("_T")
+
+
+def median(runs: Sequence[_T], value: Callable[[_T], float]) -> float:
+    return statistics.median(value(r) for r in runs)
+
+
+def ratio(value: float | None, reference: float | None) -> float | None:
+    if value is None or reference is None or reference == 0:
+        return None
+    return value / reference
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _failed_row(name: str, reason: str, columns: int) -> str:
+    first_line = reason.strip().splitlines()[0] if reason.strip() else "failed"
+    return f"| {name} | {' | '.join(['-'] * (columns - 2))} | failed: {first_line} |"
+
+
+# --- load scenarios ---------------------------------------------------------------------------
+
+
+def _rate(runs: Sequence[LoadRun] | None) -> float | None:
+    return median(runs, lambda r: r.wrk.requests_per_s) if runs else None
+
+
+def _p50(runs: Sequence[LoadRun] | None) -> float | None:
+    return median(runs, lambda r: r.wrk.p50_ms) if runs else None
+
+
+def _cpu(runs: Sequence[LoadRun] | None) -> float | None:
+    return median(runs, lambda r: r.cpu_per_requests) if runs else None
+
+
+def render_load(
+    by_target: dict[str, list[LoadRun]], order: Sequence[str], failures: dict[str, str]
+) -> str:
+    """One table: medians per target, ratios to DIRECT and to PEER from the same runs."""
+    direct, peer = by_target.get(DIRECT), by_target.get(PEER)
+    lines = [
+        f"| target | req/s | x {DIRECT} | x {PEER} | p50 ms | p50 x {PEER} | p99 ms "
+        f"| CPU s / {PER_REQUESTS:,} req | CPU x {PEER} | peak RSS MiB | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in order:
+        runs = by_target.get(name)
+        if not runs:
+            if name in failures:
+                lines.append(_failed_row(name, failures[name], 11))
+            continue
+        rate, p50, cpu = _rate(runs), _p50(runs), _cpu(runs)
+        lines.append(
+            f"| {name} | {rate:,.0f} | {_fmt(ratio(rate, _rate(direct)), '.2f')} "
+            f"| {_fmt(ratio(rate, _rate(peer)), '.2f')} | {p50:.3f} "
+            f"| {_fmt(ratio(p50, _p50(peer)), '.2f')} "
+            f"| {median(runs, lambda r: r.wrk.p99_ms):.3f} | {cpu:.3f} "
+            f"| {_fmt(ratio(cpu, _cpu(peer)), '.2f')} "
+            f"| {max(r.peak_rss_kib for r in runs) / KIB:.1f} "
+            f"| {sum(r.wrk.errors for r in runs)} |"
+        )
+    return "\n".join(lines)
+
+
+# --- big transfers ----------------------------------------------------------------------------
+
+
+def _seconds(runs: Sequence[TransferRun] | None) -> float | None:
+    return median(runs, lambda r: r.seconds) if runs else None
+
+
+def render_transfer(
+    by_target: dict[str, list[TransferRun]], order: Sequence[str], failures: dict[str, str]
+) -> str:
+    lines = [
+        f"| target | seconds | MiB/s | time x {DIRECT} | time x {PEER} | CPU s "
+        "| RSS before MiB | peak RSS MiB | growth MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    direct, peer = by_target.get(DIRECT), by_target.get(PEER)
+    for name in order:
+        runs = by_target.get(name)
+        if not runs:
+            if name in failures:
+                lines.append(_failed_row(name, failures[name], 9))
+            continue
+        seconds = _seconds(runs)
+        before = min(r.rss_before_kib for r in runs)
+        peak = max(r.peak_rss_kib for r in runs)
+        lines.append(
+            f"| {name} | {seconds:.3f} | {median(runs, lambda r: r.mib_per_s):,.0f} "
+            f"| {_fmt(ratio(seconds, _seconds(direct)), '.2f')} "
+            f"| {_fmt(ratio(seconds, _seconds(peer)), '.2f')} "
+            f"| {median(runs, lambda r: r.cpu_seconds):.2f} | {before / KIB:.1f} "
+            f"| {peak / KIB:.1f} | {(peak - before) / KIB:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+# --- idle connections -------------------------------------------------------------------------
+
+
+def render_idle(runs: dict[str, IdleRun], order: Sequence[str], failures: dict[str, str]) -> str:
+    lines = [
+        "| target | idle connections | still open after | RSS before MiB | RSS with idle MiB "
+        "| KiB per connection | light load p50 / p99 ms before | with idle held | p50 x before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in order:
+        run = runs.get(name)
+        if run is None:
+            if name in failures:
+                lines.append(_failed_row(name, failures[name], 10))
+            continue
+        lines.append(
+            f"| {name} | {run.connections:,} | {run.still_open:,} "
+            f"| {run.rss_before_kib / KIB:.1f} | {run.rss_with_idle_kib / KIB:.1f} "
+            f"| {run.kib_per_connection:.1f} "
+            f"| {run.baseline.p50_ms:.3f} / {run.baseline.p99_ms:.3f} "
+            f"| {run.loaded.p50_ms:.3f} / {run.loaded.p99_ms:.3f} "
+            f"| {_fmt(ratio(run.loaded.p50_ms, run.baseline.p50_ms), '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
+# --- issue 3 §3 -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    what: str
+    measured: float | None  # None: not measured in this run
+    goal: str  # e.g. "≥ 1.00"
+    met: bool | None
+
+
+def _goal(what: str, measured: float | None, at_least: float | None, at_most: float | None) -> Goal:
+    if at_least is not None:
+        wanted, met = f"≥ {at_least:.2f}", None if measured is None else measured >= at_least
+    else:
+        assert at_most is not None
+        wanted, met = f"≤ {at_most:.2f}", None if measured is None else measured <= at_most
+    return Goal(what, measured, wanted, met)
+
+
+def goals(results: Results) -> list[Goal]:
+    """The targets of issue 3 §3, evaluated on this run's medians."""
+
+    def load(scenario: str, target: str) -> list[LoadRun] | None:
+        return results.load.get(scenario, {}).get(target)
+
+    small, big, single = "small-c50-ka", "64k-c50-ka", "small-c1-ka"
+    idle = results.idle.get(HEADLINE)
+    return [
+        _goal(
+            f"{small}: {HEADLINE} req/s vs {PEER}",
+            ratio(_rate(load(small, HEADLINE)), _rate(load(small, PEER))),
+            1.0,
+            None,
+        ),
+        _goal(
+            f"{small}: {LOGGED} req/s vs {PEER}",
+            ratio(_rate(load(small, LOGGED)), _rate(load(small, PEER))),
+            0.9,
+            None,
+        ),
+        _goal(
+            f"{big}: {HEADLINE} req/s vs {PEER}",
+            ratio(_rate(load(big, HEADLINE)), _rate(load(big, PEER))),
+            1.0,
+            None,
+        ),
+        _goal(
+            f"{small}: {HEADLINE} CPU per request vs {PEER}",
+            ratio(_cpu(load(small, HEADLINE)), _cpu(load(small, PEER))),
+            None,
+            1.1,
+        ),
+        _goal(
+            f"{big}: {HEADLINE} CPU per request vs {PEER}",
+            ratio(_cpu(load(big, HEADLINE)), _cpu(load(big, PEER))),
+            None,
+            1.1,
+        ),
+        _goal(
+            f"{single}: {HEADLINE} p50 latency vs {PEER}",
+            ratio(_p50(load(single, HEADLINE)), _p50(load(single, PEER))),
+            None,
+            1.2,
+        ),
+        _goal(
+            f"{IDLE}: {HEADLINE} KiB of RSS per idle connection",
+            idle.kib_per_connection if idle else None,
+            None,
+            16.0,
+        ),
+    ]
+
+
+def render_goals(items: Sequence[Goal]) -> str:
+    lines = ["| goal (issue 3 §3) | measured | wanted | met |", "|---|---:|---:|---|"]
+    for g in items:
+        met = "not measured" if g.met is None else ("yes" if g.met else "**no**")
+        lines.append(f"| {g.what} | {_fmt(g.measured, '.2f')} | {g.goal} | {met} |")
+    return "\n".join(lines)
+
+
+def render_results(results: Results, order: Sequence[str]) -> str:
+    """Every table, in scenario order, with a heading each."""
+
+    def failed(scenario: str) -> dict[str, str]:
+        return {t: why for (s, t), why in results.failures.items() if s == scenario}
+
+    parts = ["## Goals of issue 3 §3", "", render_goals(goals(results))]
+
+    def partial(scenario: str, measured: dict[str, object]) -> list[str]:
+        """Runs that failed for a target that has other, successful runs."""
+        lines = [
+            f"- `{target}`: a run failed ({why.strip().splitlines()[0] if why.strip() else '?'})"
+            for target, why in failed(scenario).items()
+            if target in measured
+        ]
+        return ["", *lines] if lines else []
+
+    for scenario in LOAD_SCENARIOS:
+        if scenario.name in results.load or failed(scenario.name):
+            parts += ["", f"## {scenario.title} (`{scenario.name}`)", ""]
+            measured_load = results.load.get(scenario.name, {})
+            parts.append(render_load(measured_load, order, failed(scenario.name)))
+            parts += partial(scenario.name, dict(measured_load))
+    for kind, title in ((UPLOAD, "Streamed upload"), (DOWNLOAD, "Streamed download")):
+        if kind in results.transfer or failed(kind):
+            parts += ["", f"## {title} (`{kind}`)", ""]
+            measured_transfer = results.transfer.get(kind, {})
+            parts.append(render_transfer(measured_transfer, order, failed(kind)))
+            parts += partial(kind, dict(measured_transfer))
+    if results.idle or failed(IDLE):
+        parts += ["", f"## Idle keep-alive connections (`{IDLE}`)", ""]
+        parts.append(render_idle(results.idle, order, failed(IDLE)))
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,573 @@
+"""The control API: (method, target, body) -> (status, JSON), against a ``RuntimeView`` (pure).
+
+Pound 4's management interface, as its manual describes it, with standby's additions:
+
+=======  ====================================  ===============================================
+method   target                                effect
+=======  ====================================  ===============================================
+GET      ``/`` (or ``/listener``)              full listing: ``{"kind": "pound", "core",
+                                               "listeners", "services"}``
+GET      ``/core``                             the core object (pid, version, uptime...)
+GET      ``/listener/L``                       one listener with its services and backends
+GET      ``/listener/-``                       the global services: ``{"kind": "global"}``
+GET      ``/listener/L/service/S``             one service (L may be ``-``: global scope)
+GET      ``/listener/L/service/S/backend/B``   one backend
+PUT      a listener, service or backend        enable it (a backend also stops draining)
+DELETE   a listener, service or backend        disable it
+PATCH    same, body ``{"state": "enabled" |    enable / disable; ``drain`` (backends only):
+         "disabled" | "drain"}``               no new requests, in-flight ones finish
+POST     ``/reload``                           re-read the configuration (the shell does it)
+GET      ``/metrics``                          OpenMetrics text
+=======  ====================================  ===============================================
+
+Addressing follows poundctl: L is the listener's ordinal number in the configuration file, the
+``Control`` socket counting as a listener where it appears (or the listener's name; ``-``, or
+``-1`` as in Pound 2, for the global scope); S the service's ordinal number in its listener
+(or its name); B the backend's ordinal number in its service: regular backends first, then
+Emergency ones (Pound's manual does not say how Emergency backends are numbered; this is our
+choice). Changing the Control listener itself is refused (403): it would lock the operator out.
+
+Every answer is JSON (``{"error": "..."}`` on failure) except ``/metrics``. PUT, DELETE and
+PATCH answer with the object after the change. ``handle`` returns ``RELOAD`` for
+``POST /reload``: the shell awaits ``RuntimeView.reload()`` and answers with
+``reload_reply(ok, message)``.
+
+Where Pound's manual leaves the JSON open we guessed, and say so in ``docs/operations.md``:
+type-specific backend attributes are flat (``address``; ``url``/``code``/``redir_req``),
+unnamed objects have ``"name": null``, times are UTC ISO 8601 with a ``Z``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+from standby.control.view import (
+    BackendState,
+    CoreInfo,
+    ObjectPath,
+    RuntimeView,
+    all_backends,
+    services_of,
+)
+from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
+from standby.observe.metrics import (
+    CONTENT_TYPE as METRICS_CONTENT_TYPE,
+)
+from standby.observe.metrics import (
+    BackendSample,
+    ListenerSample,
+    MetricsSnapshot,
+    ServiceSample,
+    render_openmetrics,
+)
+
+JSON_TYPE = "application/json"
+GLOBAL_NAMES = frozenset({"-", "-1"})  # "-" in Pound 4, listener -1 in Pound 2
+STATES = ("enabled", "disabled", "drain")  # PATCH {"state": ...}
+_NUMBER = re.compile(r"[0-9]{1,9}")  # an ordinal number; more digits cannot name anything
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP answer of the control socket."""
+
+    status: int
+    body: bytes
+    content_type: str = JSON_TYPE
+    allow: tuple[str, ...] = ()  # for 405: the methods the target accepts
+
+
+class _Reload:
+    """Marker: the shell must run the reload, then answer ``reload_reply(ok, message)``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RELOAD"
+
+
+RELOAD: Final = _Reload()
+
+
+class ApiError(Exception):
+    """A request the API refuses: status and a one-line message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# -- addressing ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Control:
+    """The Control socket in Pound's listener numbering."""
+
+    path: str
+
+
+Slot = int | _Control  # a config listener index, or the Control pseudo-listener
+
+
+def control_socket(config: ConfigSpec) -> str | None:
+    """The ``Control`` path, while ``ConfigSpec`` may not have the field yet."""
+    path = getattr(config, "control", None)
+    return path if isinstance(path, str) and path else None
+
+
+def listener_slots(config: ConfigSpec) -> list[Slot]:
+    """Pound's listener numbering: the configured listeners, with the Control socket
+    inserted where it appears in the file (``ConfigSpec.control_index``: how many listeners
+    precede it; first when the position is unknown)."""
+    slots: list[Slot] = list(range(len(config.listeners)))
+    path = control_socket(config)
+    if path is not None:
+        position = getattr(config, "control_index", None)
+        if not isinstance(position, int) or not 0 <= position <= len(slots):
+            position = 0
+        slots.insert(position, _Control(path))
+    return slots
+
+
+def pound_index(config: ConfigSpec, listener: int) -> int:
+    """Pound's number of configured listener ``listener``."""
+    return listener_slots(config).index(listener)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a request path names, resolved against the configuration."""
+
+    slot: Slot | None  # None: the global scope
+    listener_label: str  # as Pound numbers it ("-" for global)
+    service: int | None = None
+    backend: int | None = None
+
+    @property
+    def path(self) -> ObjectPath:
+        assert not isinstance(self.slot, _Control)
+        return ObjectPath(self.slot, self.service, self.backend)
+
+
+def _find_listener(config: ConfigSpec, key: str) -> tuple[Slot | None, str]:
+    if key in GLOBAL_NAMES:
+        return None, "-"
+    slots = listener_slots(config)
+    if _NUMBER.fullmatch(key):
+        n = int(key)
+        if n < len(slots):
+            return slots[n], str(n)
+    else:
+        for n, slot in enumerate(slots):
+            if isinstance(slot, int) and config.listeners[slot].name == key:
+                return slot, str(n)
+    raise ApiError(404, f"no listener {key!r}")
+
+
+def _find_service(services: tuple[ServiceSpec, ...], key: str) -> int:
+    if _NUMBER.fullmatch(key):
+        if int(key) < len(services):
+            return int(key)
+    else:
+        for n, service in enumerate(services):
+            if service.name == key:
+                return n
+    raise ApiError(404, f"no service {key!r}")
+
+
+def _resolve(config: ConfigSpec, parts: list[str]) -> _Target:
+    """``parts`` after "listener": [L] or [L, "service", S] or [L, "service", S, "backend", B]."""
+    if len(parts) not in (1, 3, 5) or parts[1::2] != ["service", "backend"][: len(parts) // 2]:
+        raise ApiError(404, "no such object")
+    slot, label = _find_listener(config, parts[0])
+    if len(parts) == 1:
+        return _Target(slot, label)
+    if isinstance(slot, _Control):  # one unnamed service with one backend of type control
+        service = _find_service((ServiceSpec(None),), parts[2])
+        backends_count = 1
+    else:
+        services = services_of(config, slot)
+        service = _find_service(services, parts[2])
+        backends_count = len(all_backends(services[service]))
+    if len(parts) == 3:
+        return _Target(slot, label, service)
+    key = parts[4]
+    if not _NUMBER.fullmatch(key) or int(key) >= backends_count:
+        raise ApiError(404, f"no backend {key!r}")
+    return _Target(slot, label, service, int(key))
+
+
+# -- JSON objects ---------------------------------------------------------------------------
+
+
+def iso_time(wall: float | None) -> str | None:
+    """Pound's timestamp form with microseconds, in UTC with a ``Z``."""
+    if wall is None:
+        return None
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _seconds(value: float) -> int | float:
+    """Timeouts as Pound prints them: whole seconds as integers."""
+    return int(value) if value == int(value) else value
+
+
+def listener_address(spec: ListenerSpec) -> str:
+    if ":" in spec.address:
+        return f"[{spec.address}]:{spec.port}"
+    return f"{spec.address}:{spec.port}"
+
+
+def backend_address(spec: BackendSpec) -> str:
+    if spec.unix:
+        return spec.address
+    if ":" in spec.address:
+        return f"[{spec.address}]:{spec.port}"
+    return f"{spec.address}:{spec.port}"
+
+
+def backend_state_word(state: BackendState) -> str:
+    """One word for tables: disabled beats draining beats dead."""
+    if not state.enabled:
+        return "disabled"
+    if state.draining:
+        return "draining"
+    return "active" if state.alive else "dead"
+
+
+def backend_json(index: int, spec: BackendSpec, state: BackendState) -> Json:
+    obj: Json = {"kind": "backend", "index": index}
+    if spec.kind is BackendKind.REDIRECT:
+        obj["type"] = "redirect"
+        obj["url"] = spec.redirect_url
+        obj["code"] = spec.redirect_code
+        obj["redir_req"] = urlsplit(spec.redirect_url).path == ""
+    elif spec.kind is BackendKind.PROXY:
+        obj["type"] = "backend"
+        obj["address"] = backend_address(spec)
+    else:  # a special backend answered by standby itself (e.g. Metrics)
+        obj["type"] = spec.kind.value
+    obj.update(
+        protocol="http",
+        priority=spec.priority,
+        alive=state.alive,
+        enabled=state.enabled,
+        conn_to=_seconds(spec.conn_timeout),
+        io_to=_seconds(spec.timeout),
+        ws_to=_seconds(spec.ws_timeout),
+        emergency=spec.emergency,
+        state=backend_state_word(state),
+        draining=state.draining,
+        in_flight=state.in_flight,
+        requests=state.requests,
+        transition={"time": iso_time(state.since), "reason": state.reason},
+        health={
+            "last_check": iso_time(state.health.last_check),
+            "result": state.health.last_result,
+            "successes": state.health.successes,
+            "failures": state.health.failures,
+        },
+    )
+    return obj
+
+
+def service_json(view: RuntimeView, listener: int | None, index: int) -> Json:
+    service = services_of(view.config(), listener)[index]
+    path = ObjectPath(listener, index)
+    backends = [
+        backend_json(i, spec, view.backend_state(ObjectPath(listener, index, i)))
+        for i, spec in enumerate(all_backends(service))
+    ]
+    regular = backends[: len(service.backends)]
+    emergencies = backends[len(service.backends) :]
+    return {
+        "kind": "service",
+        "index": index,
+        "name": service.name,
+        "enabled": view.service_enabled(path),
+        "session_type": None,
+        "sessions": [],
+        "backends": regular,
+        "emergency": emergencies[0] if emergencies else None,
+        "emergencies": emergencies,
+    }
+
+
+def _control_backend(config: ConfigSpec) -> Json:
+    return {
+        "kind": "backend",
+        "index": 0,
+        "type": "control",
+        "protocol": "http",
+        "priority": 5,
+        "alive": True,
+        "enabled": True,
+        "conn_to": _seconds(config.conn_timeout),
+        "io_to": _seconds(config.timeout),
+        "ws_to": _seconds(config.ws_timeout),
+        "emergency": False,
+        "state": "active",
+    }
+
+
+def _control_service(config: ConfigSpec) -> Json:
+    return {
+        "kind": "service",
+        "index": 0,
+        "name": None,
+        "enabled": True,
+        "session_type": None,
+        "sessions": [],
+        "backends": [_control_backend(config)],
+        "emergency": None,
+        "emergencies": [],
+    }
+
+
+def listener_json(view: RuntimeView, number: int, slot: Slot) -> Json:
+    config = view.config()
+    if isinstance(slot, _Control):
+        return {
+            "kind": "listener",
+            "index": number,
+            "name": None,
+            "address": slot.path,
+            "protocol": "http",
+            "enabled": True,
+            "nohttps11": 0,
+            "services": [_control_service(config)],
+        }
+    spec = config.listeners[slot]
+    return {
+        "kind": "listener",
+        "index": number,
+        "name": spec.name,
+        "address": listener_address(spec),
+        "protocol": "http",
+        "enabled": view.listener_enabled(slot),
+        "nohttps11": 0,
+        "services": [service_json(view, slot, s) for s in range(len(spec.services))],
+    }
+
+
+def core_json(core: CoreInfo, now: float) -> Json:
+    return {
+        "kind": "core",
+        "pid": core.pid,
+        "version": core.version,
+        "uptime": max(0, round((now - core.started) * 1_000_000)),  # microseconds, as Pound
+        "timestamp": iso_time(now),
+        "workers": {"count": core.workers},
+    }
+
+
+def full_listing(view: RuntimeView, now: float) -> Json:
+    config = view.config()
+    return {
+        "kind": "pound",
+        "core": core_json(view.core(), now),
+        "listeners": [
+            listener_json(view, n, slot) for n, slot in enumerate(listener_slots(config))
+        ],
+        "services": [service_json(view, None, s) for s in range(len(config.services))],
+    }
+
+
+def _target_json(view: RuntimeView, target: _Target) -> Json:
+    config = view.config()
+    if isinstance(target.slot, _Control):
+        number = int(target.listener_label)
+        if target.service is None:
+            return listener_json(view, number, target.slot)
+        if target.backend is None:
+            return _control_service(config)
+        return _control_backend(config)
+    if target.service is None:
+        if target.slot is None:
+            services = [service_json(view, None, s) for s in range(len(config.services))]
+            return {"kind": "global", "services": services}
+        return listener_json(view, int(target.listener_label), target.slot)
+    if target.backend is None:
+        return service_json(view, target.slot, target.service)
+    service = services_of(config, target.slot)[target.service]
+    spec = all_backends(service)[target.backend]
+    return backend_json(target.backend, spec, view.backend_state(target.path))
+
+
+# -- metrics --------------------------------------------------------------------------------
+
+
+def metrics_snapshot(view: RuntimeView, now: float) -> MetricsSnapshot:
+    """What ``render_openmetrics`` needs, read from ``view`` with Pound's numbering."""
+    config = view.config()
+    core = view.core()
+    listeners: list[ListenerSample] = []
+    services: list[ServiceSample] = []
+    backends: list[BackendSample] = []
+
+    def add_service(listener: int | None, number: int | None, index: int) -> None:
+        service = services_of(config, listener)[index]
+        enabled = view.service_enabled(ObjectPath(listener, index))
+        services.append(ServiceSample(number, index, service.name or "", enabled))
+        for b, spec in enumerate(all_backends(service)):
+            st = view.backend_state(ObjectPath(listener, index, b))
+            backends.append(
+                BackendSample(
+                    listener=number,
+                    service=index,
+                    index=b,
+                    alive=st.alive,
+                    enabled=st.enabled,
+                    draining=st.draining,
+                    emergency=spec.emergency,
+                    in_flight=st.in_flight,
+                    requests=st.requests,
+                    statuses=st.statuses,
+                    failovers=st.failovers,
+                    resends=st.resends,
+                    transitions=st.transitions,
+                    latency=st.latency,
+                )
+            )
+
+    for number, slot in enumerate(listener_slots(config)):
+        if isinstance(slot, _Control):
+            listeners.append(ListenerSample(number, "", slot.path, "http", True))
+            services.append(ServiceSample(number, 0, "", True))
+            backends.append(BackendSample(number, 0, 0, True, True, False, False, 0, 0))
+            continue
+        spec = config.listeners[slot]
+        enabled = view.listener_enabled(slot)
+        address = listener_address(spec)
+        listeners.append(ListenerSample(number, spec.name or "", address, "http", enabled))
+        for s in range(len(spec.services)):
+            add_service(slot, number, s)
+    for s in range(len(config.services)):
+        add_service(None, None, s)
+    return MetricsSnapshot(
+        uptime=max(0.0, now - core.started),
+        workers=core.workers,
+        listeners=listeners,
+        services=services,
+        backends=backends,
+    )
+
+
+# -- routing --------------------------------------------------------------------------------
+
+
+def json_reply(status: int, obj: Json) -> Reply:
+    return Reply(status, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def error_reply(status: int, message: str, allow: tuple[str, ...] = ()) -> Reply:
+    return Reply(status, (json.dumps({"error": message}) + "\n").encode(), allow=allow)
+
+
+def reload_reply(ok: bool, message: str) -> Reply:
+    """The answer to ``POST /reload`` once the shell ran it; a rejected configuration is 422
+    (the request was understood; the file it names is not acceptable)."""
+    if ok:
+        return json_reply(200, {"kind": "reload", "ok": True, "message": message})
+    return json_reply(422, {"kind": "reload", "ok": False, "error": message})
+
+
+_OBJECT_METHODS = ("GET", "PUT", "DELETE", "PATCH")
+
+
+def handle(view: RuntimeView, method: str, target: str, body: bytes, now: float) -> Reply | _Reload:
+    """Route one request; ``now`` is the wall time (uptime, timestamps)."""
+    try:
+        return _route(view, method, target, body, now)
+    except ApiError as exc:
+        return error_reply(exc.status, exc.message)
+
+
+def _only(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise _MethodNotAllowed(allowed)
+
+
+class _MethodNotAllowed(ApiError):
+    def __init__(self, allow: tuple[str, ...]) -> None:
+        super().__init__(405, "method not allowed; allowed: " + ", ".join(allow))
+        self.allow = allow
+
+
+def _route(view: RuntimeView, method: str, target: str, body: bytes, now: float) -> Reply | _Reload:
+    if not target.startswith("/"):
+        raise ApiError(400, "the request target must be a path")
+    path = target.partition("?")[0]
+    parts = [unquote(p) for p in path.split("/")[1:]]
+    if parts and parts[-1] == "":
+        parts.pop()  # a trailing slash names the same object
+    try:
+        return _dispatch(view, method, parts, body, now)
+    except _MethodNotAllowed as exc:
+        return error_reply(405, exc.message, exc.allow)
+
+
+def _dispatch(
+    view: RuntimeView, method: str, parts: list[str], body: bytes, now: float
+) -> Reply | _Reload:
+    if parts in ([], ["listener"]):
+        _only(method, ("GET",))
+        return json_reply(200, full_listing(view, now))
+    if parts == ["core"]:
+        _only(method, ("GET",))
+        return json_reply(200, core_json(view.core(), now))
+    if parts == ["metrics"]:
+        _only(method, ("GET",))
+        text = render_openmetrics(metrics_snapshot(view, now))
+        return Reply(200, text.encode(), METRICS_CONTENT_TYPE)
+    if parts == ["reload"]:
+        _only(method, ("POST",))
+        return RELOAD
+    if not parts or parts[0] != "listener":
+        raise ApiError(404, "no such resource")
+    target = _resolve(view.config(), parts[1:])
+    if target.slot is None and target.service is None:
+        _only(method, ("GET",))
+    else:
+        _only(method, _OBJECT_METHODS)
+    if method == "GET":
+        return json_reply(200, _target_json(view, target))
+    if isinstance(target.slot, _Control):
+        raise ApiError(403, "the control listener cannot be changed")
+    action = _action(method, body)
+    if action == "drain":
+        if target.backend is None:
+            raise ApiError(400, "only a backend can be drained")
+        view.set_draining(target.path, True)
+    else:
+        enable = action == "enabled"
+        if enable and target.backend is not None:
+            view.set_draining(target.path, False)  # enabling ends a maintenance window
+        view.set_enabled(target.path, enable)
+    return json_reply(200, _target_json(view, target))
+
+
+_METHOD_ACTION: dict[str, str] = {"PUT": "enabled", "DELETE": "disabled"}
+
+
+def _action(method: str, body: bytes) -> str:
+    if method != "PATCH":
+        return _METHOD_ACTION[method]
+    try:
+        obj = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "the body is not valid JSON") from None
+    state = obj.get("state") if isinstance(obj, dict) else None
+    if state not in STATES:
+        raise ApiError(400, 'PATCH needs a body {"state": "enabled" | "disabled" | "drain"}')
+    assert isinstance(state, str)
+    return state

@@ -1,0 +1,376 @@
+"""``standbyctl``: the operator's client for the control socket (poundctl's commands).
+
+::
+
+    standbyctl [-f pound.cfg | -s SOCKET] [--json] COMMAND [ARGS]
+
+    list [/L[/S[/B]]]             a table of listeners, services, backends (or JSON)
+    enable /L[/S[/B]]             enable (a backend also stops draining)
+    disable /L[/S[/B]]            disable
+    drain /L/S/B [--wait [--timeout T]]
+                                  no new requests; with --wait, return once none is in flight
+    reload                        re-read the configuration
+    metrics                       the OpenMetrics text
+
+Objects are addressed as in poundctl: ``/L/S/B`` with ordinal numbers in configuration order
+(the ``Control`` socket counts as a listener where it appears) or names for L and S; ``-``
+as L names the global services. Without ``-s`` the socket is the ``Control`` path of the
+configuration file (``-f``, default ``/etc/pound.cfg``).
+
+Exit status 0 on success, 1 on any error with one line on stderr; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+from standby import __version__
+from standby.control.api import control_socket
+from standby.http1 import BODY_LENGTH, HttpError, parse_response_head
+
+PROG = "standbyctl"
+DEFAULT_CONFIG = "/etc/pound.cfg"  # Pound's standard location, as for `standby -f`
+EXIT_OK = 0
+EXIT_FAILURE = 1
+CLIENT_TIMEOUT = 120.0  # seconds for one request: a reload may resolve host names
+MAX_RESPONSE = 16 * 1024 * 1024  # a listing of thousands of backends still fits
+DRAIN_POLL_INTERVAL = 0.2  # seconds between in-flight checks while waiting for a drain
+
+Json = dict[str, Any]
+
+
+class CtlError(Exception):
+    """A one-line error for the operator."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CtlError(f"{message} (see {PROG} -h)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Control a running standby through its socket.")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("-f", dest="config", metavar="FILE", help="configuration file")
+    where.add_argument("-s", dest="socket", metavar="SOCKET", help="control socket path")
+    parser.add_argument("--json", action="store_true", help="print the server's JSON")
+    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    listing = commands.add_parser("list", help="show listeners, services and backends")
+    listing.add_argument("object", nargs="?", metavar="/L/S/B")
+    for name, what in (("enable", "enable an object"), ("disable", "disable an object")):
+        commands.add_parser(name, help=what).add_argument("object", metavar="/L/S/B")
+    drain = commands.add_parser("drain", help="drain a backend")
+    drain.add_argument("object", metavar="/L/S/B")
+    drain.add_argument("--wait", action="store_true", help="return once nothing is in flight")
+    drain.add_argument(
+        "--timeout", type=float, metavar="T", help="with --wait: give up after T seconds"
+    )
+    commands.add_parser("reload", help="re-read the configuration")
+    commands.add_parser("metrics", help="print the OpenMetrics text")
+    return parser
+
+
+# -- objects and the wire -------------------------------------------------------------------
+
+
+def object_parts(text: str) -> list[str]:
+    """``/L/S/B`` (leading slash optional) -> [L, S, B]."""
+    parts = text.strip("/").split("/") if text.strip("/") else []
+    if not 1 <= len(parts) <= 3 or any(p == "" for p in parts):
+        raise CtlError(f"bad object {text!r}: expected /LISTENER[/SERVICE[/BACKEND]]")
+    return parts
+
+
+def object_target(parts: Sequence[str]) -> str:
+    """The API path of an object: ``/listener/L/service/S/backend/B``."""
+    target = ""
+    for word, part in zip(("listener", "service", "backend"), parts, strict=False):
+        target += f"/{word}/{quote(part, safe='-')}"
+    return target
+
+
+class Response:
+    __slots__ = ("body", "content_type", "status")
+
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
+        self.status = status
+        self.content_type = content_type
+        self.body = body
+
+    def json(self) -> Json:
+        try:
+            obj = json.loads(self.body)
+        except ValueError:
+            raise CtlError("the server sent a body that is not JSON") from None
+        if not isinstance(obj, dict):
+            raise CtlError("the server sent an unexpected JSON value")
+        return obj
+
+
+def request(path: str, method: str, target: str, body: Json | None = None) -> Response:
+    """One HTTP/1.1 exchange on the control socket."""
+    payload = b"" if body is None else json.dumps(body).encode()
+    head = f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+    data = bytearray()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CLIENT_TIMEOUT)
+            sock.connect(path)
+            sock.sendall(head.encode("latin-1") + b"\r\n" + payload)
+            while chunk := sock.recv(65536):
+                data += chunk
+                if len(data) > MAX_RESPONSE:
+                    raise CtlError(f"the answer is larger than {MAX_RESPONSE} bytes")
+    except TimeoutError:
+        raise CtlError(f"no answer on {path} within {CLIENT_TIMEOUT:g} s") from None
+    except OSError as exc:
+        raise CtlError(f"cannot talk to {path}: {exc.strerror or exc}") from None
+    try:
+        parsed = parse_response_head(bytes(data), method.encode())
+    except HttpError as exc:
+        raise CtlError(f"bad answer from {path}: {exc.reason}") from None
+    if parsed is None:
+        raise CtlError(f"incomplete answer from {path}")
+    resp, consumed = parsed
+    content = bytes(data[consumed:])
+    if resp.body == BODY_LENGTH:
+        if len(content) < resp.content_length:
+            raise CtlError(f"incomplete answer from {path}")
+        content = content[: resp.content_length]
+    ctype = (resp.header(b"content-type") or b"").decode("latin-1")
+    return Response(resp.status, ctype, content)
+
+
+def checked(resp: Response) -> Response:
+    """``resp`` if it is a success; else CtlError with the server's message."""
+    if resp.status < 400:
+        return resp
+    message = ""
+    try:
+        obj = json.loads(resp.body)
+        if isinstance(obj, dict):
+            message = str(obj.get("error") or "")
+    except ValueError:
+        pass
+    raise CtlError(message or f"the server answered {resp.status}")
+
+
+# -- the table ------------------------------------------------------------------------------
+
+COLUMNS = ("OBJECT", "TYPE", "NAME/ADDRESS", "STATE", "IN-FLIGHT", "REQUESTS", "LAST TRANSITION")
+
+
+def render_table(obj: Json, parts: Sequence[str] = ()) -> str:
+    """The human form of a listing, a listener, a service or a backend. ``parts`` is the
+    object path the user asked for (the labels of rows above the object itself)."""
+    rows: list[tuple[str, ...]] = [COLUMNS]
+    kind = obj.get("kind")
+    if kind == "pound":
+        for listener in obj.get("listeners", []):
+            _listener_rows(rows, listener)
+        for service in obj.get("services", []):
+            _service_rows(rows, "/-", service)
+    elif kind == "global":
+        for service in obj.get("services", []):
+            _service_rows(rows, "/-", service)
+    elif kind == "listener":
+        _listener_rows(rows, obj)
+    elif kind == "service":
+        _service_rows(rows, "/" + (parts[0] if parts else "?"), obj)
+    elif kind == "backend":
+        _backend_rows(rows, "/" + "/".join(parts[:2]), obj)
+    else:
+        raise CtlError(f"cannot show an object of kind {kind!r}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _listener_rows(rows: list[tuple[str, ...]], listener: Json) -> None:
+    label = f"/{listener.get('index')}"
+    services = listener.get("services", [])
+    is_control = any(b.get("type") == "control" for s in services for b in s.get("backends", []))
+    name = listener.get("name")
+    what = str(listener.get("address", ""))
+    if name:
+        what = f"{name} {what}"
+    state = "enabled" if listener.get("enabled") else "disabled"
+    rows.append((label, "control" if is_control else "listener", what, state, "", "", ""))
+    if not is_control:
+        for service in services:
+            _service_rows(rows, label, service)
+
+
+def _service_rows(rows: list[tuple[str, ...]], prefix: str, service: Json) -> None:
+    label = f"{prefix}/{service.get('index')}"
+    state = "enabled" if service.get("enabled") else "disabled"
+    rows.append((label, "service", str(service.get("name") or "-"), state, "", "", ""))
+    for backend in [*service.get("backends", []), *service.get("emergencies", [])]:
+        _backend_rows(rows, label, backend)
+
+
+def _backend_rows(rows: list[tuple[str, ...]], prefix: str, backend: Json) -> None:
+    kind = str(backend.get("type", "backend"))
+    if kind == "redirect":
+        what = f"{backend.get('code')} {backend.get('url')}"
+    else:
+        what = str(backend.get("address", "-"))
+        if backend.get("emergency"):
+            kind = "emergency"
+    transition = backend.get("transition") or {}
+    when = str(transition.get("time") or "")
+    if when:
+        when = when[:19] + "Z"  # to the second: the table is for eyes
+    last = f"{when} {transition.get('reason', '')}".strip()
+    rows.append(
+        (
+            f"{prefix}/{backend.get('index')}",
+            kind,
+            what,
+            str(backend.get("state", "")),
+            str(backend.get("in_flight", "")),
+            str(backend.get("requests", "")),
+            last,
+        )
+    )
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def find_socket(args: argparse.Namespace) -> str:
+    if args.socket:
+        return str(args.socket)
+    from standby.config import ConfigError, load_config  # only when a file must be read
+
+    path = args.config or DEFAULT_CONFIG
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        raise CtlError(str(exc)) from None
+    except OSError as exc:
+        raise CtlError(f"{path}: {exc.strerror or exc}") from None
+    socket_path = control_socket(config)
+    if socket_path is None:
+        raise CtlError(f"{path} has no Control statement; name the socket with -s SOCKET")
+    return socket_path
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def cmd_list(sock: str, args: argparse.Namespace) -> int:
+    parts = object_parts(args.object) if args.object else []
+    resp = checked(request(sock, "GET", object_target(parts) or "/"))
+    if args.json:
+        _print(resp.body.decode())
+    else:
+        _print(render_table(resp.json(), parts))
+    return EXIT_OK
+
+
+def _change(sock: str, args: argparse.Namespace, method: str, body: Json | None) -> Json:
+    parts = object_parts(args.object)
+    return checked(request(sock, method, object_target(parts), body)).json()
+
+
+def cmd_enable(sock: str, args: argparse.Namespace) -> int:
+    obj = _change(sock, args, "PUT", None)
+    _print(json.dumps(obj, indent=2) if args.json else f"enabled {args.object}")
+    return EXIT_OK
+
+
+def cmd_disable(sock: str, args: argparse.Namespace) -> int:
+    obj = _change(sock, args, "DELETE", None)
+    _print(json.dumps(obj, indent=2) if args.json else f"disabled {args.object}")
+    return EXIT_OK
+
+
+def cmd_drain(
+    sock: str,
+    args: argparse.Namespace,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    if len(object_parts(args.object)) != 3:
+        raise CtlError(f"drain needs a backend: /L/S/B, not {args.object!r}")
+    if args.timeout is not None and not args.wait:
+        raise CtlError("--timeout goes with --wait")
+    obj = _change(sock, args, "PATCH", {"state": "drain"})
+    if args.wait:
+        target = object_target(object_parts(args.object))
+        deadline = None if args.timeout is None else monotonic() + args.timeout
+        while int(obj.get("in_flight", 0)) > 0:
+            if deadline is not None and monotonic() >= deadline:
+                raise CtlError(
+                    f"{args.object} still has {obj.get('in_flight')} requests in flight "
+                    f"after {args.timeout:g} s"
+                )
+            sleep(DRAIN_POLL_INTERVAL)  # polling a socket server: nothing to wait on
+            obj = checked(request(sock, "GET", target)).json()
+    if args.json:
+        _print(json.dumps(obj, indent=2))
+    elif args.wait:
+        _print(f"drained {args.object}: no request in flight")
+    else:
+        _print(f"draining {args.object}: {obj.get('in_flight', 0)} requests in flight")
+    return EXIT_OK
+
+
+def cmd_reload(sock: str, args: argparse.Namespace) -> int:
+    resp = request(sock, "POST", "/reload")
+    obj = checked(resp).json() if resp.status != 422 else resp.json()
+    if args.json:
+        _print(json.dumps(obj, indent=2))
+    if not obj.get("ok"):
+        raise CtlError(f"reload rejected: {obj.get('error', 'unknown error')}")
+    if not args.json:
+        message = obj.get("message")
+        _print(f"reloaded: {message}" if message else "reloaded")
+    return EXIT_OK
+
+
+def cmd_metrics(sock: str, args: argparse.Namespace) -> int:
+    _print(checked(request(sock, "GET", "/metrics")).body.decode())
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
+    "list": cmd_list,
+    "enable": cmd_enable,
+    "disable": cmd_disable,
+    "drain": cmd_drain,
+    "reload": cmd_reload,
+    "metrics": cmd_metrics,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``standbyctl`` command; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(args_list)
+        return COMMANDS[args.command](find_socket(args), args)
+    except CtlError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+    except Exception as exc:  # never a traceback for the operator
+        print(f"{PROG}: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""The supervisor <-> worker protocol: small messages on a socketpair (pure: no I/O here).
+
+A frame is a 4-byte big-endian body length, then the body: one tag byte and the message's
+fields in order. Field kinds: ``str`` (2-byte length, UTF-8), ``bool`` (one byte, 0 or 1),
+``bytes?`` (a presence byte, then a 2-byte length and the bytes) and ``identity``
+(``BackendSpec.identity``: two ``str`` and an optional number, a presence byte then 4
+bytes). Backends are named by identity, never by position, so both sides agree
+whatever order they built their tables in.
+
+Worker -> supervisor: ``ObservedDead`` (the worker's board took a backend out: a refused
+connect, or ``fall`` failures in a row seen by its requests; an observation to the writer),
+``Ready`` (serving), ``Failed`` (could not start, and why). Supervisor -> worker:
+``Health`` (the single writer's decision about one backend) and ``Synced`` (the current
+state has been sent in full: the worker may start serving).
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Identity = tuple[str, str, int | None]  # BackendSpec.identity
+
+# A frame carries one backend's identity and a short reason: anything bigger is a broken
+# peer, not a message to buffer.
+MAX_FRAME = 64 * 1024
+# Text fields (addresses, reasons): plenty for a reason or an address, and small enough
+# that any message of a few fields stays far below MAX_FRAME; senders clip longer reasons.
+MAX_TEXT = 4096
+MAX_NUMBER = 0xFFFFFFFF  # the optional number of an identity: a port or a status code
+_LENGTH = struct.Struct("!I")
+_TEXT_LENGTH = struct.Struct("!H")
+_NUMBER = struct.Struct("!I")
+
+
+class IpcError(Exception):
+    """A frame that cannot be encoded or decoded: the channel is unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedDead:
+    """Worker -> supervisor: this backend failed here. ``http_level``: it accepted the
+    connection but answered badly (probe it with HTTP, with ``host`` as the Host)."""
+
+    identity: Identity
+    reason: str
+    http_level: bool = False
+    host: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Worker -> supervisor: the worker serves its listeners."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Worker -> supervisor: the worker could not start."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Supervisor -> worker: the backend is alive or dead, and why."""
+
+    identity: Identity
+    alive: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """Supervisor -> worker: every backend's current state has been sent."""
+
+
+Message = ObservedDead | Ready | Failed | Health | Synced
+
+
+class Tag(enum.IntEnum):
+    OBSERVED_DEAD = 1
+    READY = 2
+    FAILED = 3
+    HEALTH = 4
+    SYNCED = 5
+
+
+# The layout table: tag -> (message class, its fields in wire order with their kinds).
+_LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
+    Tag.OBSERVED_DEAD: (
+        ObservedDead,
+        (("identity", "identity"), ("reason", "str"), ("http_level", "bool"), ("host", "bytes?")),
+    ),
+    Tag.READY: (Ready, ()),
+    Tag.FAILED: (Failed, (("message", "str"),)),
+    Tag.HEALTH: (Health, (("identity", "identity"), ("alive", "bool"), ("reason", "str"))),
+    Tag.SYNCED: (Synced, ()),
+}
+_TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` shortened so that its UTF-8 form fits in ``limit`` bytes."""
+    raw = text.encode("utf-8", "replace")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", "ignore")
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def _put_str(out: bytearray, value: object) -> None:
+    if not isinstance(value, str):
+        raise IpcError(f"expected text, got {type(value).__name__}")
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_TEXT:
+        raise IpcError(f"text of {len(raw)} bytes exceeds {MAX_TEXT}")
+    out += _TEXT_LENGTH.pack(len(raw))
+    out += raw
+
+
+def _put_bool(out: bytearray, value: object) -> None:
+    if not isinstance(value, bool):
+        raise IpcError(f"expected a bool, got {type(value).__name__}")
+    out.append(1 if value else 0)
+
+
+def _put_optional_bytes(out: bytearray, value: object) -> None:
+    if value is None:
+        out.append(0)
+        return
+    if not isinstance(value, bytes):
+        raise IpcError(f"expected bytes, got {type(value).__name__}")
+    if len(value) > MAX_TEXT:
+        raise IpcError(f"{len(value)} bytes exceed {MAX_TEXT}")
+    out.append(1)
+    out += _TEXT_LENGTH.pack(len(value))
+    out += value
+
+
+def _put_identity(out: bytearray, value: object) -> None:
+    if not isinstance(value, tuple) or len(value) != 3:
+        raise IpcError("an identity is (kind, address, number or None)")
+    kind, address, number = value
+    _put_str(out, kind)
+    _put_str(out, address)
+    if number is None:
+        out.append(0)
+        return
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= MAX_NUMBER:
+        raise IpcError(f"identity number out of range: {number!r}")
+    out.append(1)
+    out += _NUMBER.pack(number)
+
+
+_PUT: dict[str, Callable[[bytearray, object], None]] = {
+    "str": _put_str,
+    "bool": _put_bool,
+    "bytes?": _put_optional_bytes,
+    "identity": _put_identity,
+}
+
+
+def encode(message: Message) -> bytes:
+    """One frame for ``message``; raises ``IpcError`` if a field does not fit."""
+    tag = _TAGS[type(message)]
+    body = bytearray((tag,))
+    for name, kind in _LAYOUT[tag][1]:
+        _PUT[kind](body, getattr(message, name))
+    if len(body) > MAX_FRAME:
+        raise IpcError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
+    return _LENGTH.pack(len(body)) + bytes(body)
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, count: int) -> bytes:
+        end = self.pos + count
+        if end > len(self.data):
+            raise IpcError("truncated field")
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def text(self) -> str:
+        (length,) = _TEXT_LENGTH.unpack(self.take(_TEXT_LENGTH.size))
+        try:
+            return self.take(length).decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise IpcError("text is not UTF-8") from None
+
+    def flag(self) -> bool:
+        byte = self.take(1)[0]
+        if byte > 1:
+            raise IpcError(f"bad boolean byte {byte}")
+        return byte == 1
+
+    def optional_bytes(self) -> bytes | None:
+        if not self.flag():
+            return None
+        (length,) = _TEXT_LENGTH.unpack(self.take(_TEXT_LENGTH.size))
+        return self.take(length)
+
+    def identity(self) -> Identity:
+        kind = self.text()
+        address = self.text()
+        if not self.flag():
+            return (kind, address, None)
+        (number,) = _NUMBER.unpack(self.take(_NUMBER.size))
+        return (kind, address, number)
+
+
+_GET: dict[str, Callable[[_Reader], object]] = {
+    "str": _Reader.text,
+    "bool": _Reader.flag,
+    "bytes?": _Reader.optional_bytes,
+    "identity": _Reader.identity,
+}
+
+
+def decode_body(body: bytes) -> Message:
+    """The message in one frame body (without its length prefix)."""
+    if not body:
+        raise IpcError("empty frame")
+    try:
+        tag = Tag(body[0])
+    except ValueError:
+        raise IpcError(f"unknown message tag {body[0]}") from None
+    cls, fields = _LAYOUT[tag]
+    reader = _Reader(body)
+    reader.pos = 1
+    values: dict[str, Any] = {name: _GET[kind](reader) for name, kind in fields}
+    if reader.pos != len(body):
+        raise IpcError(f"{len(body) - reader.pos} bytes after the last field")
+    return cls(**values)
+
+
+class FrameDecoder:
+    """Bytes in, messages out, however the stream is split; an ``IpcError`` is final."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a whole frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Message]:
+        buffer = self._buffer
+        buffer += data
+        messages: list[Message] = []
+        start = 0
+        while len(buffer) - start >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buffer, start)
+            if length > MAX_FRAME:
+                raise IpcError(f"frame of {length} bytes exceeds {MAX_FRAME}")
+            end = start + _LENGTH.size + length
+            if end > len(buffer):
+                break
+            messages.append(decode_body(bytes(buffer[start + _LENGTH.size : end])))
+            start = end
+        del buffer[:start]
+        return messages

@@ -1,0 +1,199 @@
+"""One serving process's main coroutine: start the proxy, report readiness, act on signals.
+
+The single process (``Workers 1``) and every supervised worker run this same code; they
+differ only in the signal table and in where readiness is reported (the daemon's status
+pipe, or the supervisor). Signal handlers only record the signal; ``Lifecycle`` decides
+with the table in ``signals`` and acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from typing import TYPE_CHECKING, Protocol
+
+import uvloop
+
+from standby import __version__
+from standby.model import ConfigSpec
+from standby.process.signals import (
+    HANDLED_SIGNALS,
+    TRANSITIONS,
+    Action,
+    Phase,
+    SignalTable,
+    decide,
+)
+
+if TYPE_CHECKING:
+    from standby.health.board import HealthBoard
+    from standby.observe.access import AccessLog
+
+log = logging.getLogger("standby.process")
+
+# How long past Grace a stop may take before it is cut short (the proxy's own grace timer
+# should have fired by then; this only guards against a stop that hangs).
+STOP_SLACK = 5.0
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+class ProxyLike(Protocol):
+    """What the runner needs from ``standby.server.proxy.Proxy``."""
+
+    @property
+    def board(self) -> HealthBoard: ...
+
+    async def start(self, sockets: list[socket.socket]) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class ProxyFactory(Protocol):
+    """``Proxy``'s constructor. ``probe=False``: no prober in this process (a supervised
+    worker; the supervisor probes and tells it)."""
+
+    def __call__(
+        self, config: ConfigSpec, *, access_log: AccessLog | None, probe: bool = ...
+    ) -> ProxyLike: ...
+
+
+class Notifier(Protocol):
+    """Told once whether the start worked (the daemon's status pipe, or the supervisor)."""
+
+    def ready(self) -> None: ...
+
+    def failed(self, message: str) -> None: ...
+
+
+class SignalInbox:
+    """Where signal handlers drop signal numbers for the main coroutine."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+
+    def record(self, signum: int) -> None:
+        self._queue.put_nowait(signum)
+
+    async def next(self) -> int:
+        return await self._queue.get()
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in HANDLED_SIGNALS:
+            loop.add_signal_handler(sig, self.record, int(sig))
+
+    def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in HANDLED_SIGNALS:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+
+
+class Lifecycle:
+    """The main coroutine: start the proxy, report readiness, act on signals."""
+
+    def __init__(
+        self,
+        proxy: ProxyLike,
+        sockets: list[socket.socket],
+        grace: float,
+        inbox: SignalInbox,
+        notifier: Notifier,
+        *,
+        table: SignalTable = TRANSITIONS,
+        name: str | None = None,
+        level: int = logging.INFO,
+    ) -> None:
+        """``table``: the signal rules; ``name`` (e.g. ``worker 2``), ``level``: how
+        life-cycle messages are logged (a supervised worker logs them at DEBUG: the
+        supervisor says it once)."""
+        self.proxy = proxy
+        self.sockets = sockets
+        self.grace = grace
+        self.inbox = inbox
+        self.notifier = notifier
+        self.table = table
+        self.name = name
+        self.level = level
+        self.phase = Phase.RUNNING
+
+    async def run(self) -> int:
+        try:
+            await self.proxy.start(self.sockets)
+        except Exception as exc:
+            message = f"cannot start: {exc}"
+            log.error("%s", message)
+            self.notifier.failed(message)
+            self.proxy.abort()
+            return EXIT_FAILURE
+        title = self.name or f"standby {__version__}"
+        log.log(self.level, "%s started (pid %d)", title, os.getpid())
+        self.notifier.ready()
+        signal_task = asyncio.ensure_future(self.inbox.next())
+        stop_task: asyncio.Task[int] | None = None
+        try:
+            while True:
+                waiting: set[asyncio.Future[int]] = {signal_task}
+                if stop_task is not None:
+                    waiting.add(stop_task)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if stop_task is not None and stop_task in done:
+                    return stop_task.result()
+                if signal_task in done:
+                    signum = signal_task.result()
+                    signal_task = asyncio.ensure_future(self.inbox.next())
+                    action = decide(self.phase, signum, self.table)
+                    name = signal.Signals(signum).name
+                    if action is Action.GRACEFUL_STOP:
+                        log.log(
+                            self.level,
+                            "%s: stopping, in-flight requests get %gs",
+                            name,
+                            self.grace,
+                        )
+                        self.phase = Phase.STOPPING
+                        stop_task = asyncio.ensure_future(self._graceful_stop())
+                    elif action is Action.ABORT:
+                        log.log(self.level, "%s: exiting at once", name)
+                        if stop_task is not None:
+                            stop_task.cancel()
+                        self.proxy.abort()
+                        return EXIT_OK
+                    elif action is Action.IGNORE_RELOAD:
+                        log.warning("reload is not implemented yet, ignoring %s", name)
+        finally:
+            signal_task.cancel()
+
+    async def _graceful_stop(self) -> int:
+        try:
+            await asyncio.wait_for(self.proxy.stop(self.grace), self.grace + STOP_SLACK)
+        except TimeoutError:
+            log.warning("stop did not finish within Grace; closing what is left")
+            self.proxy.abort()
+        except Exception as exc:
+            log.error("error while stopping: %s", exc)
+            self.proxy.abort()
+            return EXIT_FAILURE
+        log.log(self.level, "%s", f"{self.name} stopped" if self.name else "stopped")
+        return EXIT_OK
+
+
+def serve(proxy: ProxyLike, sockets: list[socket.socket], grace: float, notifier: Notifier) -> int:
+    """Run the proxy on a fresh uvloop event loop until a signal ends it."""
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    inbox = SignalInbox()
+    try:
+        inbox.install(loop)
+        return loop.run_until_complete(Lifecycle(proxy, sockets, grace, inbox, notifier).run())
+    finally:
+        inbox.uninstall(loop)
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)

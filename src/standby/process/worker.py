@@ -1,0 +1,233 @@
+"""A supervised worker: the child side of the supervisor's fork.
+
+The supervisor forks while its own event loop is not running. The child first makes
+itself independent: default signal dispositions (signals stay blocked until its own
+handlers are in place), no wakeup fd, its copies of other slots' sockets, of every
+supervisor-side IPC end and of the daemon's status pipe closed (so that a supervisor's
+death reads as end-of-file here, and the starting command is not kept waiting). The
+supervisor's loop object is kept referenced and the garbage collector frozen: the child
+must never finalise an inherited object, whose file descriptors it does not own.
+
+Then it runs the very same ``Lifecycle`` as a single process, on its own uvloop loop,
+with the worker's signal table, reporting readiness to the supervisor. ``WorkerLink``
+mirrors the supervisor's health decisions into the proxy's board and reports the local
+observations (a connect failure marks the backend dead here at once) back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterable
+from typing import NoReturn
+
+import uvloop
+
+from standby.health.board import HealthBoard, Transition
+from standby.model import BackendSpec
+from standby.observe.logsetup import refresh_ident
+from standby.process.channel import Channel
+from standby.process.daemon import StartupNotifier
+from standby.process.ipc import (
+    MAX_TEXT,
+    Failed,
+    Health,
+    Message,
+    ObservedDead,
+    Ready,
+    Synced,
+    clip,
+)
+from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, Lifecycle, ProxyLike, SignalInbox
+from standby.process.signals import HANDLED_SIGNALS, WORKER_TRANSITIONS
+from standby.process.supervision import by_identity
+
+log = logging.getLogger("standby.process")
+
+# Blocked in the supervisor from just before fork until each side has its handlers: a
+# signal that arrives meanwhile waits instead of hitting an inherited handler.
+FORK_BLOCKED: tuple[signal.Signals, ...] = (*HANDLED_SIGNALS, signal.SIGCHLD)
+# The supervisor sends the current state right after the fork; this only bounds a hang.
+SYNC_TIMEOUT = 30.0
+
+# Objects inherited from the supervisor that must stay referenced (never finalised) here.
+_INHERITED: list[object] = []
+
+
+class WorkerLink:
+    """The worker's side of the IPC: applies ``Health``, reports local deaths, and is the
+    ``Lifecycle``'s notifier (Ready/Failed go to the supervisor)."""
+
+    def __init__(
+        self, board: HealthBoard, backends: Iterable[BackendSpec], on_lost: Callable[[], None]
+    ) -> None:
+        self.board = board
+        self.specs = by_identity(list(backends))
+        self.synced = asyncio.Event()
+        self.lost = False
+        self.channel: Channel | None = None
+        self._on_lost = on_lost
+        self._applying = False
+        board.subscribe(self._on_transition)
+
+    def on_message(self, message: Message) -> None:
+        if isinstance(message, Health):
+            spec = self.specs.get(message.identity)
+            if spec is None:
+                log.debug("health of an unknown backend %r ignored", message.identity)
+                return
+            # The supervisor's decision, applied here: not an observation to echo back.
+            self._applying = True
+            try:
+                if message.alive:
+                    self.board.mark_alive(spec, message.reason)
+                else:
+                    self.board.mark_dead(spec, message.reason)
+            finally:
+                self._applying = False
+        elif isinstance(message, Synced):
+            self.synced.set()
+        else:
+            log.debug("unexpected message from the supervisor: %r", message)
+
+    def on_lost(self) -> None:
+        self.lost = True
+        self.synced.set()  # nothing more will come: stop waiting for it
+        self._on_lost()
+
+    def _on_transition(self, transition: Transition) -> None:
+        # Only deaths are observed here (refused connects, passive failures; no prober
+        # runs in a worker); comebacks are the supervisor's to decide.
+        if self._applying or transition.alive:
+            return
+        host = transition.host
+        if host is not None and len(host) > MAX_TEXT:
+            host = None  # no Host header that long reaches a backend; probe without it
+        self._send(
+            ObservedDead(
+                transition.spec.identity, clip(transition.reason), transition.http_level, host
+            )
+        )
+
+    def _send(self, message: Message) -> None:
+        if self.channel is not None:
+            self.channel.send(message)
+
+    def ready(self) -> None:
+        self._send(Ready())
+
+    def failed(self, message: str) -> None:
+        self._send(Failed(clip(message)))
+
+    def close(self) -> None:
+        self.board.unsubscribe(self._on_transition)
+        if self.channel is not None:
+            self.channel.close()
+
+
+async def _worker(
+    index: int,
+    proxy: ProxyLike,
+    sockets: list[socket.socket],
+    ipc: socket.socket,
+    grace: float,
+    inbox: SignalInbox,
+    backends: list[BackendSpec],
+) -> int:
+    loop = asyncio.get_running_loop()
+    # The supervisor gone means nobody will restart or stop us: drain and leave.
+    link = WorkerLink(proxy.board, backends, lambda: inbox.record(signal.SIGTERM))
+    _, channel = await loop.create_unix_connection(
+        lambda: Channel(link.on_message, link.on_lost), sock=ipc
+    )
+    link.channel = channel
+    try:
+        try:
+            async with asyncio.timeout(SYNC_TIMEOUT):
+                await link.synced.wait()
+        except TimeoutError:
+            log.error("worker %d: no health state from the supervisor", index)
+            return EXIT_FAILURE
+        if link.lost:
+            return EXIT_OK
+        lifecycle = Lifecycle(
+            proxy,
+            sockets,
+            grace,
+            inbox,
+            link,
+            table=WORKER_TRANSITIONS,
+            name=f"worker {index}",
+            level=logging.DEBUG,
+        )
+        return await lifecycle.run()
+    finally:
+        link.close()
+
+
+def serve_worker(
+    index: int,
+    proxy: ProxyLike,
+    sockets: list[socket.socket],
+    ipc: socket.socket,
+    grace: float,
+    backends: list[BackendSpec],
+    mask: Iterable[int],
+) -> int:
+    """Run one worker on a fresh uvloop loop; ``mask``: the signal mask to restore once
+    the handlers are installed."""
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    inbox = SignalInbox()
+    try:
+        inbox.install(loop)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        return loop.run_until_complete(_worker(index, proxy, sockets, ipc, grace, inbox, backends))
+    finally:
+        inbox.uninstall(loop)
+        loop.close()
+
+
+def run_child(
+    *,
+    index: int,
+    proxy: ProxyLike,
+    sockets: list[socket.socket],
+    ipc: socket.socket,
+    inherited: Iterable[socket.socket],
+    keep: object,
+    notifier: StartupNotifier,
+    handler: logging.Handler,
+    grace: float,
+    backends: list[BackendSpec],
+    mask: Iterable[int],
+) -> NoReturn:
+    """In the child right after fork: become an independent worker, serve, ``_exit``.
+
+    ``inherited``: the supervisor's sockets this worker must not hold; ``keep``: the
+    supervisor's event loop (kept referenced, never used)."""
+    code = EXIT_FAILURE
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in FORK_BLOCKED:
+            signal.signal(sig, signal.SIG_DFL)
+        for sock in inherited:
+            with contextlib.suppress(OSError):
+                sock.close()
+        notifier.discard()
+        _INHERITED.append(keep)
+        asyncio.set_event_loop(None)
+        gc.freeze()
+        refresh_ident(handler)
+        code = serve_worker(index, proxy, sockets, ipc, grace, backends, mask)
+    except BaseException:
+        log.exception("worker %d failed", index)
+    finally:
+        with contextlib.suppress(Exception):
+            handler.flush()
+        os._exit(code)

@@ -1,0 +1,145 @@
+"""The supervisor <-> worker codec: round trips, any split of the stream, broken frames."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from standby.process.ipc import (
+    MAX_FRAME,
+    MAX_NUMBER,
+    MAX_TEXT,
+    Failed,
+    FrameDecoder,
+    Health,
+    IpcError,
+    Message,
+    ObservedDead,
+    Ready,
+    Synced,
+    Tag,
+    clip,
+    decode_body,
+    encode,
+)
+
+texts = st.text(max_size=200)
+identities = st.tuples(
+    st.sampled_from(["inet", "unix", "redirect"]),
+    texts,
+    st.none() | st.integers(min_value=0, max_value=MAX_NUMBER),
+)
+messages: st.SearchStrategy[Message] = st.one_of(
+    st.builds(ObservedDead, identities, texts, st.booleans(), st.none() | st.binary(max_size=80)),
+    st.just(Ready()),
+    st.builds(Failed, texts),
+    st.builds(Health, identities, st.booleans(), texts),
+    st.just(Synced()),
+)
+
+
+def bytewise(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+@given(messages)
+def test_round_trip(message: Message) -> None:
+    assert FrameDecoder().feed(encode(message)) == [message]
+
+
+@given(st.lists(messages, max_size=8), st.lists(st.integers(min_value=0, max_value=4000)))
+def test_any_split_of_the_stream_gives_the_same_messages(
+    sent: list[Message], cuts: list[int]
+) -> None:
+    stream = b"".join(encode(m) for m in sent)
+    points = sorted({c for c in cuts if 0 < c < len(stream)})
+    decoder = FrameDecoder()
+    received: list[Message] = []
+    last = 0
+    for point in [*points, len(stream)]:
+        received += decoder.feed(stream[last:point])
+        last = point
+    assert received == sent
+    assert decoder.pending == 0
+
+
+def test_byte_by_byte() -> None:
+    sent: list[Message] = [
+        Health(("inet", "127.0.0.1", 8080), False, "connect failed: Connection refused"),
+        ObservedDead(("unix", "/run/app.sock", None), "refused \u00e9"),
+        ObservedDead(("inet", "::1", 80), "502", http_level=True, host=b"www.nire.com"),
+        Synced(),
+    ]
+    decoder = FrameDecoder()
+    received: list[Message] = []
+    for piece in bytewise(b"".join(encode(m) for m in sent)):
+        received += decoder.feed(piece)
+    assert received == sent
+
+
+def test_wire_format_is_length_then_tag() -> None:
+    frame = encode(Health(("inet", "a", 80), True, "ok"))
+    (length,) = struct.unpack("!I", frame[:4])
+    assert length == len(frame) - 4
+    assert frame[4] == Tag.HEALTH
+    assert encode(Ready()) == b"\x00\x00\x00\x01" + bytes([Tag.READY])
+
+
+def test_oversized_frame_is_refused_before_it_is_buffered() -> None:
+    with pytest.raises(IpcError, match="exceeds"):
+        FrameDecoder().feed(struct.pack("!I", MAX_FRAME + 1))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "empty frame"),
+        (bytes([99]), "unknown message tag"),
+        (bytes([Tag.READY]) + b"x", "after the last field"),
+        (bytes([Tag.FAILED]) + b"\x00\x05ab", "truncated"),
+        (bytes([Tag.FAILED]) + b"\x00\x01\xff", "not UTF-8"),
+        (bytes([Tag.HEALTH]) + b"\x00\x00\x00\x00\x00\x02\x00\x00", "bad boolean"),
+    ],
+)
+def test_broken_bodies(body: bytes, message: str) -> None:
+    with pytest.raises(IpcError, match=message):
+        decode_body(body)
+    with pytest.raises(IpcError, match=message):
+        FrameDecoder().feed(struct.pack("!I", len(body)) + body)
+
+
+@given(st.binary(max_size=300))
+def test_garbage_either_decodes_or_raises_ipc_error(data: bytes) -> None:
+    try:
+        FrameDecoder().feed(data)
+    except IpcError:
+        pass
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Failed("x" * (MAX_TEXT + 1)),
+        ObservedDead(("inet", "a", MAX_NUMBER + 1), "r"),
+        ObservedDead(("inet", "a", -1), "r"),
+        ObservedDead(("inet", "a", 1), "r", True, b"h" * (MAX_TEXT + 1)),
+    ],
+)
+def test_values_that_do_not_fit_are_refused(message: Message) -> None:
+    with pytest.raises(IpcError):
+        encode(message)
+
+
+@given(st.text(max_size=MAX_TEXT), st.integers(min_value=0, max_value=50))
+def test_clip_fits_and_keeps_a_prefix(text: str, limit: int) -> None:
+    clipped = clip(text, limit)
+    assert len(clipped.encode("utf-8", "replace")) <= limit
+    assert text.startswith(clipped)
+
+
+def test_clip_lets_any_reason_be_sent() -> None:
+    message = Failed(clip("\u00e9" * MAX_TEXT))
+    assert FrameDecoder().feed(encode(message)) == [message]
