@@ -145,3 +145,25 @@ def test_read_only_emergency_refuses_writes_on_the_standby(pair: tuple[Backend, 
         assert standby.requests == before  # the write never reached the mirror
     finally:
         proxy.stop()
+
+
+def test_stale_fallback_serves_seen_pages_with_age_when_everything_is_down(
+    pair: tuple[Backend, Backend], tmp_path: object
+) -> None:
+    primary, standby = pair
+    proxy = start(pair, "StaleFallback\n      Size 1m\n    End")
+    try:
+        assert get(proxy.port, "/size/100").status == 200
+        assert get(proxy.port, "/robots.txt").status == 200
+        primary.stop()
+        standby.stop()
+        for target, size in (("/size/100", 100), ("/robots.txt", len(b"primary"))):
+            r = get(proxy.port, target)
+            assert r.status == 200, target
+            assert len(r.body) == size
+            assert r.header(b"age") is not None
+        r = get(proxy.port, "/never-seen")
+        assert r.status == 503
+        assert r.header(b"retry-after") is not None
+    finally:
+        proxy.stop()

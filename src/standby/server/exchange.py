@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
+from standby.cache.policy import head_fields, request_key
 from standby.http1 import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -36,6 +38,7 @@ from standby.upstream.pool import ConnectFailed, Pool
 from standby.upstream.protocol import UpstreamProtocol
 
 if TYPE_CHECKING:
+    from standby.cache.store import Capture, StaleStore
     from standby.server.client import ClientProtocol
 
 log = logging.getLogger("standby.server")
@@ -72,6 +75,7 @@ class Exchange:
         "body_out",
         "bytes_out",
         "can_resend",
+        "capture",
         "client",
         "counters",
         "head",
@@ -89,6 +93,8 @@ class Exchange:
         "resp",
         "reused",
         "service",
+        "stale",
+        "stale_key",
         "started",
         "status",
         "task",
@@ -124,6 +130,9 @@ class Exchange:
         self.replay_size = 0
         self.counters: BackendCounters | None = None
         self.resend_count = 0
+        self.stale: StaleStore | None = None  # the service's stale fallback, when on
+        self.stale_key: bytes | None = None
+        self.capture: Capture | None = None
         body = head.body
         self.body_in: LengthBody | ChunkedBody | None
         if body == BODY_LENGTH:
@@ -152,6 +161,11 @@ class Exchange:
             return
         self.service = service
         policy = self.policy = client.shared.policies[id(service)]
+        if service.stale is not None:
+            stale = self.stale = client.shared.stale_stores[id(service)]
+            self.stale_key = request_key(
+                head.method, head.target, head.host, head_fields(head.raw), stale.policy
+            )
         if policy.may_resend(head.method):
             kind = head.body
             if kind == BODY_NONE:
@@ -174,7 +188,8 @@ class Exchange:
         if backend is None:
             backend = shared.balancers[id(service)].choose(self.tried)
             if backend is None:
-                self.local_response(503, "no backend available", retry_after=True)
+                if not self._serve_stale():
+                    self.local_response(503, "no backend available", retry_after=True)
                 return
         self.backend = backend
         if backend.kind is BackendKind.REDIRECT:
@@ -389,6 +404,8 @@ class Exchange:
                 return
             if fwd:
                 self.bytes_out += len(fwd)
+                if self.capture is not None:
+                    self.capture.feed(fwd)
                 client.transport_write(fwd)
             if body.done:
                 self._response_done(clean=not extra)
@@ -429,6 +446,8 @@ class Exchange:
             self._observe_failure(f"answered {status}", http_level=True)
             if self._resend_elsewhere():
                 return
+            if self.stale_key is not None and self._serve_stale():
+                return
             # No other backend could take it: the client gets this answer as it is.
         elif policy.passive:
             client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
@@ -451,11 +470,15 @@ class Exchange:
             resp, keep_alive=keep, client_http11=head.http11, location_rewrite=rewrite
         )
         self.phase = R_BODY
+        if self.stale_key is not None and self.stale is not None:
+            self.capture = self.stale.begin(self.stale_key, status, resp.raw, method=head.method)
         if kind == BODY_LENGTH:
             length = resp.content_length
             if len(buf) >= length:
                 # The whole body is here (the common case for small pages): one write.
                 self.bytes_out = length
+                if self.capture is not None:
+                    self.capture.feed(buf[:length])
                 if length < SMALL_BODY:
                     client.transport_write(out + buf[:length] if len(buf) > length else out + buf)
                 else:
@@ -484,6 +507,8 @@ class Exchange:
                 return
         if fwd:
             self.bytes_out += len(fwd)
+            if self.capture is not None:
+                self.capture.feed(fwd)
             client.transport_writelines(out, fwd)
         else:
             client.transport_write(out)
@@ -518,6 +543,10 @@ class Exchange:
     def _response_done(self, *, clean: bool) -> None:
         """The response ended (its framing says so). Reuse what can be reused."""
         self.phase = R_DONE
+        capture = self.capture
+        if capture is not None:
+            self.capture = None
+            capture.finish()
         conn = self._detach()
         if conn is not None:
             resp = self.resp
@@ -596,6 +625,8 @@ class Exchange:
                     return
             self._drop_upstream(abort=True)
             self._cancel_task()
+            if self._serve_stale():
+                return
             self.status = 504
             self.local_response(504, "backend did not answer in time", keep=False)
             return
@@ -605,10 +636,42 @@ class Exchange:
     def _bad_gateway(self, reason: str) -> None:
         log.info("502 for %s: %s", self._backend_name(), reason)
         self._drop_upstream(abort=True)
-        self.local_response(502, reason, keep=False)
+        if not self._serve_stale():
+            self.local_response(502, reason, keep=False)
+
+    def _serve_stale(self) -> bool:
+        """No backend can answer: serve the last good copy of this page, if one is kept
+        (StaleFallback), so readers and crawlers still get it. False when there is none."""
+        key = self.stale_key
+        stale = self.stale
+        if key is None or stale is None:
+            return False
+        entry = stale.lookup(key)
+        if entry is None:
+            return False
+        self._drop_upstream(abort=True)  # e.g. a failover status answer, left unread
+        client = self.client
+        keep = self.req_done and client.keep_alive and not client.shared.stopping
+        client.keep_alive = keep
+        data = stale.render(
+            entry,
+            time.time(),
+            self.head.method == b"HEAD",
+            keep_alive=keep,
+            client_http11=self.head.http11,
+        )
+        self.status = entry.status
+        self.bytes_out = len(data)
+        self.phase = R_DONE
+        client.transport_write(data)
+        client.exchange_done(self)
+        return True
 
     def _response_broken(self, reason: str) -> None:
         log.info("response from %s cut: %s", self._backend_name(), reason)
+        if self.capture is not None:
+            self.capture.abort()
+            self.capture = None
         self._drop_upstream(abort=True)
         self.phase = R_DONE
         self.client.abort()
@@ -679,5 +742,8 @@ class Exchange:
 
     def close(self) -> None:
         """The client connection is gone: release everything this exchange holds."""
+        if self.capture is not None:
+            self.capture.abort()
+            self.capture = None
         self._cancel_task()
         self._drop_upstream(abort=self.phase != R_DONE)

@@ -13,11 +13,20 @@ import socket
 from typing import TYPE_CHECKING
 
 from standby.balance import Balancer
+from standby.cache.policy import CachePolicy, CookieMode
+from standby.cache.store import StaleStore
 from standby.clock import Clock, SystemClock
 from standby.health.board import HealthBoard
 from standby.health.prober import Prober
 from standby.http1 import Limits
-from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
+from standby.model import (
+    BackendKind,
+    BackendSpec,
+    ConfigSpec,
+    ListenerSpec,
+    ServiceSpec,
+    StaleSpec,
+)
 from standby.routing import Router
 from standby.server.client import ClientProtocol
 from standby.server.policy import service_policy
@@ -35,6 +44,17 @@ log = logging.getLogger("standby.server")
 POOL_PRUNE_INTERVAL = 1.0
 # Listen backlog for sockets the proxy binds itself (tests, demo); the runner binds its own.
 LISTEN_BACKLOG = 1024
+
+
+def cache_policy(spec: StaleSpec) -> CachePolicy:
+    """The stale store's policy for a ``StaleFallback`` section."""
+    return CachePolicy(
+        size=spec.size,
+        max_object=spec.max_object,
+        directory=spec.directory,
+        cookies=CookieMode.KEY if spec.key_cookies else CookieMode.SKIP,
+        max_age=spec.max_age,
+    )
 
 
 def listener_limits(spec: ListenerSpec) -> Limits:
@@ -127,6 +147,11 @@ class Proxy:
         for service in all_services(self.config):
             shared.balancers[id(service)] = Balancer(service, self.board)
             shared.policies[id(service)] = service_policy(service, self.config)
+            if service.stale is not None:
+                store = StaleStore(cache_policy(service.stale), self.clock.wall)
+                # Before serving (nothing else uses the store yet); may read many files.
+                await asyncio.to_thread(store.load)
+                shared.stale_stores[id(service)] = store
         for backend in self._backends:
             shared.counters[id(backend)] = BackendCounters()
         for backend in self._pool_specs:
@@ -195,6 +220,9 @@ class Proxy:
                     member.abort()
             for pool in shared.pools.values():
                 pool.close()
+            for store in shared.stale_stores.values():
+                store.close()
+            shared.stale_stores.clear()
             shared.reaper.close()
         if self._prune is not None:
             self._prune.cancel()

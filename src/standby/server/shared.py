@@ -19,6 +19,7 @@ from standby.server.timers import Reaper
 from standby.upstream.pool import Pool
 
 if TYPE_CHECKING:
+    from standby.cache.store import StaleStore
     from standby.observe.access import AccessLog
 
 log = logging.getLogger("standby.server")
@@ -50,6 +51,7 @@ class Shared:
     pools: dict[int, Pool] = field(default_factory=dict)  # id(BackendSpec) ->
     policies: dict[int, ServicePolicy] = field(default_factory=dict)  # id(ServiceSpec) ->
     counters: dict[int, BackendCounters] = field(default_factory=dict)  # id(BackendSpec) ->
+    stale_stores: dict[int, StaleStore] = field(default_factory=dict)  # id(ServiceSpec) ->
     stopping: bool = False
     in_flight: int = 0
 
