@@ -513,6 +513,11 @@ class HealthBoard:
         """Every backend's health, in registration order."""
         return tuple(self._row(e) for e in self._entries.values())
 
+    def health_of(self, spec: BackendSpec) -> BackendHealth | None:
+        """One backend's row of ``snapshot()``; None for a backend never registered."""
+        entry = self._entries.get(spec.identity)
+        return None if entry is None else self._row(entry)
+
     def _row(self, e: _Entry) -> BackendHealth:
         redirect = e.spec.kind is BackendKind.REDIRECT
         if redirect:

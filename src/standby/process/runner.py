@@ -76,6 +76,14 @@ class RunOptions:
     workers: int | None = None  # --workers: overrides Workers
 
 
+def usable_cpus() -> int | None:
+    """The CPUs this process may run on (a cpuset or taskset counts), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
 class _Startup:
     """Reports start-up errors where the operator sees them."""
 
@@ -105,7 +113,7 @@ def run(config: ConfigSpec, options: RunOptions, proxy_factory: ProxyFactory) ->
         return EXIT_FAILURE
     startup = _Startup(handler)
     try:
-        workers = worker_count(options.workers, config.workers, os.cpu_count())
+        workers = worker_count(options.workers, config.workers, usable_cpus())
     except ValueError as exc:
         return startup.fail(str(exc))
     try:

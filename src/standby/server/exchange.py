@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from standby.cache.policy import head_fields, request_key
+from standby.control.api import metrics_snapshot
 from standby.http1 import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -32,6 +33,7 @@ from standby.http1 import (
     redirect_response,
 )
 from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
+from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
 from standby.server.policy import ServicePolicy
 from standby.server.stats import BackendCounters
 from standby.upstream.pool import ConnectFailed, Pool
@@ -92,6 +94,7 @@ class Exchange:
         "resent",
         "resp",
         "reused",
+        "sent_at",
         "service",
         "stale",
         "stale_key",
@@ -130,6 +133,7 @@ class Exchange:
         self.replay_size = 0
         self.counters: BackendCounters | None = None
         self.resend_count = 0
+        self.sent_at = 0.0
         self.stale: StaleStore | None = None  # the service's stale fallback, when on
         self.stale_key: bytes | None = None
         self.capture: Capture | None = None
@@ -155,11 +159,15 @@ class Exchange:
             client.hold_pipelined(rest)
             rest = b""
         head = self.head
-        service = client.listener.router.route(head)
+        listener = client.listener
+        service = listener.router.route(head) if listener.enabled else None
         if service is None:
             self.local_response(503, "no service matches")
             return
         self.service = service
+        if service.metrics:
+            self._metrics()
+            return
         policy = self.policy = client.shared.policies[id(service)]
         if service.stale is not None:
             stale = self.stale = client.shared.stale_stores[id(service)]
@@ -249,7 +257,8 @@ class Exchange:
         conn.user = self
         if client.write_paused and conn.transport is not None:
             conn.transport.pause_reading()
-        client.deadline = client.loop.time() + self.timeout
+        self.sent_at = now = client.loop.time()
+        client.deadline = now + self.timeout
         head = self.head
         # A chunked request waits for its first validated chunk line, so that a bad one
         # reaches no backend; unless the client waits for 100-continue before sending it.
@@ -451,8 +460,10 @@ class Exchange:
             # No other backend could take it: the client gets this answer as it is.
         elif policy.passive:
             client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
-        if self.counters is not None:
-            self.counters.statuses[status] += 1
+        counters = self.counters
+        if counters is not None:
+            counters.statuses[status] += 1
+            counters.latency.observe(client.loop.time() - self.sent_at)
         self.resp = resp
         self.status = status
         kind = resp.body
@@ -713,6 +724,25 @@ class Exchange:
         self.phase = R_DONE
         response = redirect_response(backend.redirect_code, target, close=not keep)
         client.transport_write(self._for_method(response))
+        client.exchange_done(self)
+
+    def _metrics(self) -> None:
+        """A `Metrics` service: this process's figures in OpenMetrics text."""
+        client = self.client
+        view = client.shared.view
+        assert view is not None
+        body = render_openmetrics(metrics_snapshot(view, time.time())).encode("utf-8")
+        keep = self.req_done and client.keep_alive and not client.shared.stopping
+        client.keep_alive = keep
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n" % (
+            CONTENT_TYPE.encode("ascii"),
+            len(body),
+            b"" if keep else b"Connection: close\r\n",
+        )
+        self.status = 200
+        self.bytes_out = len(body)
+        self.phase = R_DONE
+        client.transport_write(self._for_method(head + body))
         client.exchange_done(self)
 
     def _for_method(self, response: bytes) -> bytes:

@@ -16,7 +16,8 @@ from standby.balance import Balancer
 from standby.cache.policy import CachePolicy, CookieMode
 from standby.cache.store import StaleStore
 from standby.clock import Clock, SystemClock
-from standby.health.board import HealthBoard
+from standby.control.server import ControlServer
+from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.http1 import Limits
 from standby.model import (
@@ -33,6 +34,7 @@ from standby.server.policy import service_policy
 from standby.server.shared import ListenerRuntime, Shared
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
+from standby.server.view import ProxyView
 from standby.upstream.pool import Pool
 
 if TYPE_CHECKING:
@@ -119,6 +121,16 @@ class Proxy:
         self._probe = probe
         self._prune: asyncio.TimerHandle | None = None
         self._pool_specs = [b for b in self._backends if b.kind is BackendKind.PROXY]
+        self._counters: dict[int, BackendCounters] = {
+            id(b): BackendCounters() for b in self._backends
+        }
+        self._by_identity: dict[object, list[BackendCounters]] = {}
+        for backend in self._backends:
+            self._by_identity.setdefault(backend.identity, []).append(self._counters[id(backend)])
+        self._listener_enabled = [True] * len(config.listeners)
+        self._control: ControlServer | None = None
+        self.view = ProxyView(self, self.clock.wall())
+        self.board.subscribe(self._count_transition)
         # Resolution is done by Pool; build the address table eagerly to fail early.
         from standby.upstream.pool import resolve
 
@@ -152,8 +164,8 @@ class Proxy:
                 # Before serving (nothing else uses the store yet); may read many files.
                 await asyncio.to_thread(store.load)
                 shared.stale_stores[id(service)] = store
-        for backend in self._backends:
-            shared.counters[id(backend)] = BackendCounters()
+        shared.counters = self._counters
+        shared.view = self.view
         for backend in self._pool_specs:
             shared.pools[id(backend)] = Pool(backend, loop, address=self._addresses[id(backend)])
         for spec in self.config.listeners:
@@ -178,6 +190,45 @@ class Proxy:
             )
             self._servers.append(server)
         self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
+        if self._probe and self.config.control is not None:
+            # The health writer owns the control socket (in one process: this one).
+            self._control = ControlServer(
+                self.config.control, self.view, mode=self.config.control_mode, clock=self.clock
+            )
+            await self._control.start()
+
+    # -- the operator's switches (control API) ------------------------------------------
+
+    def listener_enabled(self, index: int) -> bool:
+        return self._listener_enabled[index]
+
+    def set_listener_enabled(self, index: int, enabled: bool) -> None:
+        """A disabled listener keeps its socket but answers 503 to every request."""
+        self._listener_enabled[index] = enabled
+        if self._shared is not None:
+            self._shared.listeners[index].enabled = enabled
+
+    def _routers(self) -> list[Router]:
+        return [rt.router for rt in self._shared.listeners] if self._shared is not None else []
+
+    def service_disabled(self, service: ServiceSpec) -> bool:
+        return any(service in r.services and r.is_disabled(service) for r in self._routers())
+
+    def set_service_enabled(self, service: ServiceSpec, enabled: bool) -> None:
+        for router in self._routers():
+            if service in router.services:
+                router.set_disabled(service, not enabled)
+
+    def set_backend_enabled(self, backend: BackendSpec, enabled: bool) -> None:
+        if self.board.set_enabled(backend, enabled) and self._prober is not None:
+            self._prober.wake()
+
+    def counters_of(self, backend: BackendSpec) -> BackendCounters | None:
+        return self._counters.get(id(backend))
+
+    def _count_transition(self, transition: Transition) -> None:
+        for counters in self._by_identity.get(transition.spec.identity, ()):
+            counters.transitions += 1
 
     def _prune_pools(self) -> None:
         shared = self._shared
@@ -229,6 +280,9 @@ class Proxy:
             self._prune = None
 
     async def _shutdown(self) -> None:
+        if self._control is not None:
+            await self._control.stop()
+            self._control = None
         if self._prober is not None:
             await self._prober.stop()
             self._prober = None

@@ -21,6 +21,7 @@ from standby.upstream.pool import Pool
 if TYPE_CHECKING:
     from standby.cache.store import StaleStore
     from standby.observe.access import AccessLog
+    from standby.server.view import ProxyView
 
 log = logging.getLogger("standby.server")
 
@@ -35,6 +36,7 @@ class ListenerRuntime:
     methods: frozenset[bytes]
     port: bytes  # for X-Forwarded-Port
     proto: bytes = b"http"  # for X-Forwarded-Proto
+    enabled: bool = True  # the operator may disable a listener: it then answers 503
 
 
 @dataclass(slots=True)
@@ -52,6 +54,7 @@ class Shared:
     policies: dict[int, ServicePolicy] = field(default_factory=dict)  # id(ServiceSpec) ->
     counters: dict[int, BackendCounters] = field(default_factory=dict)  # id(BackendSpec) ->
     stale_stores: dict[int, StaleStore] = field(default_factory=dict)  # id(ServiceSpec) ->
+    view: ProxyView | None = None  # for the Metrics service
     stopping: bool = False
     in_flight: int = 0
 

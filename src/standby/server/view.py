@@ -1,0 +1,97 @@
+"""The running proxy as the control API and metrics see it (``control.view.RuntimeView``),
+for a proxy that is its own health writer (one process)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from standby import __version__
+from standby.control.view import (
+    BackendState,
+    CoreInfo,
+    HealthDetail,
+    ObjectPath,
+    resolve,
+    services_of,
+)
+from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
+
+if TYPE_CHECKING:
+    from standby.server.proxy import Proxy
+
+Reloader = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+class ProxyView:
+    """``RuntimeView`` over one ``Proxy``: health from its board, counts from its shell."""
+
+    def __init__(self, proxy: Proxy, started: float, reloader: Reloader | None = None) -> None:
+        self._proxy = proxy
+        self._started = started
+        self._reloader = reloader
+
+    def config(self) -> ConfigSpec:
+        return self._proxy.config
+
+    def core(self) -> CoreInfo:
+        return CoreInfo(pid=os.getpid(), version=__version__, started=self._started, workers=1)
+
+    def listener_enabled(self, listener: int) -> bool:
+        return self._proxy.listener_enabled(listener)
+
+    def service_enabled(self, path: ObjectPath) -> bool:
+        spec = resolve(self.config(), path)
+        assert isinstance(spec, ServiceSpec)
+        return not spec.disabled and not self._proxy.service_disabled(spec)
+
+    def backend_state(self, path: ObjectPath) -> BackendState:
+        spec = resolve(self.config(), path)
+        assert isinstance(spec, BackendSpec)
+        board = self._proxy.board
+        row = board.health_of(spec)
+        counters = self._proxy.counters_of(spec)
+        return BackendState(
+            alive=board.is_alive(spec),
+            enabled=board.is_enabled(spec),
+            draining=board.is_draining(spec),
+            in_flight=counters.in_flight if counters else 0,
+            requests=counters.requests if counters else 0,
+            since=row.since if row else self._started,
+            reason=row.reason if row else "configured",
+            health=HealthDetail(
+                last_check=row.last_check if row else None,
+                last_result=row.last_result if row else None,
+                successes=row.successes if row else 0,
+                failures=row.failures if row else 0,
+            ),
+            statuses=dict(counters.statuses) if counters else {},
+            failovers=counters.failovers if counters else 0,
+            resends=counters.resends if counters else 0,
+            transitions=counters.transitions if counters else 0,
+            latency=counters.latency if counters else None,
+        )
+
+    def set_enabled(self, path: ObjectPath, enabled: bool) -> None:
+        spec = resolve(self.config(), path)
+        if isinstance(spec, ListenerSpec):
+            assert path.listener is not None
+            self._proxy.set_listener_enabled(path.listener, enabled)
+        elif isinstance(spec, ServiceSpec):
+            self._proxy.set_service_enabled(spec, enabled)
+        else:
+            self._proxy.set_backend_enabled(spec, enabled)
+
+    def set_draining(self, path: ObjectPath, draining: bool) -> None:
+        spec = resolve(self.config(), path)
+        assert isinstance(spec, BackendSpec)
+        self._proxy.board.set_draining(spec, draining)
+
+    async def reload(self) -> tuple[bool, str]:
+        if self._reloader is None:
+            return False, "reload is not available in this mode"
+        return await self._reloader()
+
+
+__all__ = ["ProxyView", "services_of"]
