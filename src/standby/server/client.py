@@ -193,6 +193,8 @@ class ClientProtocol(asyncio.Protocol):
             self.log_exchange(exchange)
         if self.closed:
             return
+        if self.shared.successor is not None and self.keep_alive:
+            self._move_to_successor()
         # Whatever paused reading for this exchange is over with it.
         if self.paused:
             self.resume_reading_for(self.PAUSE_CONNECT | self.PAUSE_UPSTREAM)
@@ -214,6 +216,29 @@ class ClientProtocol(asyncio.Protocol):
             self.resume_reading_for(self.PAUSE_PIPELINE)
             # Later, not now: a run of pipelined requests answered locally must not recurse.
             self.shared.loop.call_soon(self._resume_pipeline, data)
+
+    def follow_successor(self) -> None:
+        """After a reload: an idle connection takes the new configuration now (a busy one
+        does when its exchange ends)."""
+        if self.state == S_HEAD and not self.closed:
+            self._move_to_successor()
+
+    def _move_to_successor(self) -> None:
+        shared = self.shared
+        newest = shared.successor
+        while newest is not None and newest.successor is not None:
+            newest = newest.successor
+        if newest is None:
+            return
+        runtime = newest.listener_by_key.get((self.listener.spec.address, self.listener.spec.port))
+        if runtime is None:
+            # Its listener is gone from the configuration: finish with this connection.
+            self.keep_alive = False
+            return
+        shared.reaper.discard(self)
+        self.shared = newest
+        self.listener = runtime
+        newest.reaper.add(self)
 
     def _resume_pipeline(self, data: bytes) -> None:
         if self.state == S_HEAD and not self.closed:

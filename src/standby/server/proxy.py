@@ -16,6 +16,7 @@ from standby.balance import Balancer
 from standby.cache.policy import CachePolicy, CookieMode
 from standby.cache.store import StaleStore
 from standby.clock import Clock, SystemClock
+from standby.config import ConfigError, load_config
 from standby.control.server import ControlServer
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
@@ -35,7 +36,7 @@ from standby.server.shared import ListenerRuntime, Shared
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.server.view import ProxyView
-from standby.upstream.pool import Pool
+from standby.upstream.pool import Pool, resolve
 
 if TYPE_CHECKING:
     from standby.observe.access import AccessLog
@@ -91,8 +92,16 @@ def all_services(config: ConfigSpec) -> list[ServiceSpec]:
     return services
 
 
+ListenerKey = tuple[str, int]
+
+
+def listener_key(spec: ListenerSpec) -> ListenerKey:
+    """A listener's identity across reloads: the socket it serves."""
+    return (spec.address, spec.port)
+
+
 class Proxy:
-    """Serves a configuration on already bound listening sockets."""
+    """Serves a configuration on already bound listening sockets; reloads in place."""
 
     def __init__(
         self,
@@ -104,91 +113,54 @@ class Proxy:
     ) -> None:
         """``probe``: run the health prober in this process (the single writer). A worker
         supervised by another process passes False and mirrors the supervisor's health
-        decisions into ``self.board`` instead."""
+        decisions into ``self.board`` instead.
+
+        Backend host names are resolved here (blocking), before a chroot hides the
+        resolver's files."""
         self.config = config
         self.access_log = access_log
         self.clock = clock or SystemClock()
         self.board = HealthBoard(self.clock, alive_interval=config.alive)
-        self._backends = all_backends(config)
-        for backend in self._backends:
-            self.board.register(backend)
-        # Resolve host names now (blocking), before a chroot hides the resolver's files.
-        self._resolved: dict[int, BackendSpec] = {}
-        self._pools: dict[int, Pool] = {}
-        self._servers: list[asyncio.AbstractServer] = []
+        self.board.register_all(all_backends(config))
+        self._addresses = resolve_all(config, {})
+        # Carried across reloads by backend identity: health (the board), counters, pools.
+        self._counters: dict[object, BackendCounters] = {}
+        self._pools: dict[object, Pool] = {}
+        self._sockets: dict[ListenerKey, socket.socket] = {}
+        self._servers: dict[ListenerKey, asyncio.AbstractServer] = {}
         self._shared: Shared | None = None
+        self._retired: list[Shared] = []  # older generations with connections still busy
         self._prober: Prober | None = None
         self._probe = probe
         self._prune: asyncio.TimerHandle | None = None
-        self._pool_specs = [b for b in self._backends if b.kind is BackendKind.PROXY]
-        self._counters: dict[int, BackendCounters] = {
-            id(b): BackendCounters() for b in self._backends
-        }
-        self._by_identity: dict[object, list[BackendCounters]] = {}
-        for backend in self._backends:
-            self._by_identity.setdefault(backend.identity, []).append(self._counters[id(backend)])
-        self._listener_enabled = [True] * len(config.listeners)
         self._control: ControlServer | None = None
         self.view = ProxyView(self, self.clock.wall())
         self.board.subscribe(self._count_transition)
-        # Resolution is done by Pool; build the address table eagerly to fail early.
-        from standby.upstream.pool import resolve
-
-        self._addresses = {id(b): resolve(b) for b in self._pool_specs}
 
     @property
     def in_flight(self) -> int:
-        return self._shared.in_flight if self._shared is not None else 0
+        return sum(s.in_flight for s in self._generations())
 
     @property
     def connections(self) -> int:
-        return len(self._shared.reaper) if self._shared is not None else 0
+        return sum(len(s.reaper) for s in self._generations())
+
+    def _generations(self) -> list[Shared]:
+        return [*self._retired, *([self._shared] if self._shared is not None else [])]
 
     async def start(self, sockets: list[socket.socket]) -> None:
         """Serve ``config.listeners`` on ``sockets`` (same order, bound and listening)."""
         if len(sockets) != len(self.config.listeners):
             raise ValueError("one socket per listener is required")
         loop = asyncio.get_running_loop()
-        shared = Shared(
-            loop=loop,
-            config=self.config,
-            board=self.board,
-            reaper=Reaper(loop),
-            access_log=self.access_log,
-        )
-        for service in all_services(self.config):
-            shared.balancers[id(service)] = Balancer(service, self.board)
-            shared.policies[id(service)] = service_policy(service, self.config)
-            if service.stale is not None:
-                store = StaleStore(cache_policy(service.stale), self.clock.wall)
-                # Before serving (nothing else uses the store yet); may read many files.
-                await asyncio.to_thread(store.load)
-                shared.stale_stores[id(service)] = store
-        shared.counters = self._counters
-        shared.view = self.view
-        for backend in self._pool_specs:
-            shared.pools[id(backend)] = Pool(backend, loop, address=self._addresses[id(backend)])
-        for spec in self.config.listeners:
-            shared.listeners.append(
-                ListenerRuntime(
-                    spec=spec,
-                    router=Router(spec, self.config.services),
-                    limits=listener_limits(spec),
-                    methods=spec.methods,
-                    port=str(spec.port).encode("ascii"),
-                )
-            )
-        self._shared = shared
+        for spec, sock in zip(self.config.listeners, sockets, strict=True):
+            self._sockets[listener_key(spec)] = sock
+        self._shared = await self._build(self.config, loop)
         if self._probe:
             self._prober = Prober(self.board, self.clock)
             self._prober.start()
-        for runtime, sock in zip(shared.listeners, sockets, strict=True):
-            server = await loop.create_server(
-                lambda rt=runtime: ClientProtocol(shared, rt),  # type: ignore[misc]
-                sock=sock,
-                backlog=LISTEN_BACKLOG,
-            )
-            self._servers.append(server)
+        for key in self._sockets:
+            await self._serve(key, loop)
         self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
         if self._probe and self.config.control is not None:
             # The health writer owns the control socket (in one process: this one).
@@ -197,14 +169,148 @@ class Proxy:
             )
             await self._control.start()
 
+    async def _serve(self, key: ListenerKey, loop: asyncio.AbstractEventLoop) -> None:
+        def new_client() -> ClientProtocol:
+            # The newest configuration serves every new connection.
+            shared = self._shared
+            assert shared is not None
+            return ClientProtocol(shared, shared.listener_by_key[key])
+
+        self._servers[key] = await loop.create_server(
+            new_client, sock=self._sockets[key], backlog=LISTEN_BACKLOG
+        )
+
+    async def _build(self, config: ConfigSpec, loop: asyncio.AbstractEventLoop) -> Shared:
+        """Everything connections need for ``config``; pools, counters and health of
+        backends that were already configured are reused."""
+        shared = Shared(
+            loop=loop,
+            config=config,
+            board=self.board,
+            reaper=Reaper(loop),
+            access_log=self.access_log,
+        )
+        for service in all_services(config):
+            shared.balancers[id(service)] = Balancer(service, self.board)
+            shared.policies[id(service)] = service_policy(service, config)
+            if service.stale is not None:
+                store = StaleStore(cache_policy(service.stale), self.clock.wall)
+                # Before serving (nothing else uses the store yet); may read many files.
+                await asyncio.to_thread(store.load)
+                shared.stale_stores[id(service)] = store
+        for backend in all_backends(config):
+            key = backend.identity
+            shared.counters[id(backend)] = self._counters.setdefault(key, BackendCounters())
+            if backend.kind is BackendKind.PROXY:
+                pool = self._pools.get(key)
+                if pool is None:
+                    pool = Pool(backend, loop, address=self._addresses[key])
+                    self._pools[key] = pool
+                shared.pools[id(backend)] = pool
+        shared.view = self.view
+        for spec in config.listeners:
+            runtime = ListenerRuntime(
+                spec=spec,
+                router=Router(spec, config.services),
+                limits=listener_limits(spec),
+                methods=spec.methods,
+                port=str(spec.port).encode("ascii"),
+            )
+            shared.listeners.append(runtime)
+            shared.listener_by_key[listener_key(spec)] = runtime
+        return shared
+
+    # -- reload -------------------------------------------------------------------------
+
+    async def reload(self, config: ConfigSpec) -> tuple[bool, str]:
+        """Serve ``config`` from now on, without closing a listening socket that both
+        configurations have and without failing a request: requests in flight finish under
+        the old configuration, every connection takes the new one for its next request.
+        On error nothing changes and the reason is returned."""
+        old = self._shared
+        if old is None:
+            return False, "not started"
+        loop = old.loop
+        try:
+            addresses = resolve_all(config, self._addresses)
+        except OSError as exc:
+            return False, str(exc)
+        keys = [listener_key(spec) for spec in config.listeners]
+        opened: dict[ListenerKey, socket.socket] = {}
+        try:
+            for spec, key in zip(config.listeners, keys, strict=True):
+                if key not in self._sockets:
+                    opened[key] = bind_listener(spec)
+        except OSError as exc:
+            for sock in opened.values():
+                sock.close()
+            return False, str(exc)
+        self._addresses = addresses
+        self.board.adopt(all_backends(config))
+        shared = await self._build(config, loop)
+        self.config = config
+        self._shared = shared
+        old.successor = shared
+        self._retired.append(old)
+        self._sockets.update(opened)
+        for key in opened:
+            await self._serve(key, loop)
+        for key in [k for k in self._sockets if k not in keys]:
+            server = self._servers.pop(key)
+            server.close()
+            self._sockets.pop(key).close()
+        # Idle connections take the new configuration now; busy ones after their exchange.
+        for member in old.reaper.members():
+            if isinstance(member, ClientProtocol):
+                member.follow_successor()
+        self._forget_unused(shared)
+        if self._prober is not None:
+            self._prober.wake()
+        log.info(
+            "configuration reloaded: %d listeners, %d backends",
+            len(config.listeners),
+            len(all_backends(config)),
+        )
+        return True, "reloaded"
+
+    async def reload_from_source(self) -> tuple[bool, str]:
+        """Re-read the configuration file this proxy was started with, then ``reload``.
+        A file that does not load leaves the running configuration untouched."""
+        try:
+            config = await asyncio.to_thread(load_config, self.config.source)
+        except ConfigError as exc:
+            log.error("reload rejected, the running configuration stays: %s", exc)
+            return False, str(exc)
+        ok, message = await self.reload(config)
+        if not ok:
+            log.error("reload failed, the running configuration stays: %s", message)
+        return ok, message
+
+    def _forget_unused(self, shared: Shared) -> None:
+        """Close pools and stores the newest configuration no longer uses."""
+        used = {backend.identity for backend in all_backends(shared.config)}
+        for key in [k for k in self._pools if k not in used]:
+            self._pools.pop(key).close()
+        for key in [k for k in self._counters if k not in used]:
+            del self._counters[key]
+        still = []
+        for generation in self._retired:
+            if len(generation.reaper):
+                still.append(generation)
+            else:
+                for store in generation.stale_stores.values():
+                    store.close()
+                generation.reaper.close()
+        self._retired = still
+
     # -- the operator's switches (control API) ------------------------------------------
 
     def listener_enabled(self, index: int) -> bool:
-        return self._listener_enabled[index]
+        shared = self._shared
+        return shared is None or shared.listeners[index].enabled
 
     def set_listener_enabled(self, index: int, enabled: bool) -> None:
         """A disabled listener keeps its socket but answers 503 to every request."""
-        self._listener_enabled[index] = enabled
         if self._shared is not None:
             self._shared.listeners[index].enabled = enabled
 
@@ -224,57 +330,61 @@ class Proxy:
             self._prober.wake()
 
     def counters_of(self, backend: BackendSpec) -> BackendCounters | None:
-        return self._counters.get(id(backend))
+        return self._counters.get(backend.identity)
 
     def _count_transition(self, transition: Transition) -> None:
-        for counters in self._by_identity.get(transition.spec.identity, ()):
+        counters = self._counters.get(transition.spec.identity)
+        if counters is not None:
             counters.transitions += 1
 
     def _prune_pools(self) -> None:
         shared = self._shared
         if shared is None:
             return
-        for pool in shared.pools.values():
+        for pool in self._pools.values():
             pool.prune()
+        if self._retired:
+            self._forget_unused(shared)
         self._prune = shared.loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
 
+    # -- stopping -----------------------------------------------------------------------
+
     def _stop_accepting(self) -> None:
-        for server in self._servers:
+        for server in self._servers.values():
             server.close()
-        self._servers = []
+        self._servers = {}
 
     async def stop(self, grace: float) -> None:
         """Stop accepting; let requests in flight finish within ``grace`` seconds; close."""
-        shared = self._shared
         self._stop_accepting()
-        if shared is None:
-            return
-        shared.stopping = True
-        # Close idle keep-alive connections now; busy ones close after their response
-        # (every exchange sees ``stopping`` and answers with Connection: close).
-        for member in shared.reaper.members():
-            if isinstance(member, ClientProtocol):
-                member.close_if_idle()
+        generations = self._generations()
+        for shared in generations:
+            shared.stopping = True
+            # Close idle keep-alive connections now; busy ones close after their response
+            # (every exchange sees ``stopping`` and answers with Connection: close).
+            for member in shared.reaper.members():
+                if isinstance(member, ClientProtocol):
+                    member.close_if_idle()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
-                await shared.reaper.wait_empty()
+                for shared in generations:
+                    await shared.reaper.wait_empty()
         await self._shutdown()
 
     def abort(self) -> None:
         """Close everything at once."""
         self._stop_accepting()
-        shared = self._shared
-        if shared is not None:
+        for shared in self._generations():
             shared.stopping = True
             for member in shared.reaper.members():
                 if isinstance(member, ClientProtocol):
                     member.abort()
-            for pool in shared.pools.values():
-                pool.close()
             for store in shared.stale_stores.values():
                 store.close()
             shared.stale_stores.clear()
             shared.reaper.close()
+        for pool in self._pools.values():
+            pool.close()
         if self._prune is not None:
             self._prune.cancel()
             self._prune = None
@@ -287,3 +397,32 @@ class Proxy:
             await self._prober.stop()
             self._prober = None
         self.abort()
+
+
+def resolve_all(
+    config: ConfigSpec, known: dict[object, tuple[int, object]]
+) -> dict[object, tuple[int, object]]:
+    """Socket addresses of every proxied backend by identity (blocking for host names;
+    addresses already known are kept)."""
+    out: dict[object, tuple[int, object]] = {}
+    for backend in all_backends(config):
+        if backend.kind is BackendKind.PROXY:
+            key = backend.identity
+            if key not in out:
+                out[key] = known[key] if key in known else resolve(backend)
+    return out
+
+
+def bind_listener(spec: ListenerSpec) -> socket.socket:
+    """A listening socket for a listener added by a reload."""
+    family = socket.AF_INET6 if ":" in spec.address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((spec.address, spec.port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot bind {spec.address}:{spec.port}: {exc.strerror or exc}") from None
+    return sock

@@ -49,12 +49,14 @@ class Shared:
     reaper: Reaper
     access_log: AccessLog | None
     listeners: list[ListenerRuntime] = field(default_factory=list)
+    listener_by_key: dict[tuple[str, int], ListenerRuntime] = field(default_factory=dict)
     balancers: dict[int, Balancer] = field(default_factory=dict)  # id(ServiceSpec) ->
     pools: dict[int, Pool] = field(default_factory=dict)  # id(BackendSpec) ->
     policies: dict[int, ServicePolicy] = field(default_factory=dict)  # id(ServiceSpec) ->
     counters: dict[int, BackendCounters] = field(default_factory=dict)  # id(BackendSpec) ->
     stale_stores: dict[int, StaleStore] = field(default_factory=dict)  # id(ServiceSpec) ->
     view: ProxyView | None = None  # for the Metrics service
+    successor: Shared | None = None  # after a reload: the configuration that replaced this
     stopping: bool = False
     in_flight: int = 0
 

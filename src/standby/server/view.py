@@ -89,9 +89,9 @@ class ProxyView:
         self._proxy.board.set_draining(spec, draining)
 
     async def reload(self) -> tuple[bool, str]:
-        if self._reloader is None:
-            return False, "reload is not available in this mode"
-        return await self._reloader()
+        if self._reloader is not None:
+            return await self._reloader()
+        return await self._proxy.reload_from_source()
 
 
 __all__ = ["ProxyView", "services_of"]
