@@ -194,6 +194,12 @@ class AccessLog:
         fmt = self._format
         return None if fmt is None else fmt(record)
 
+    def flush(self) -> None:
+        """Write out lines the emitter may still buffer (at stop)."""
+        flush = getattr(self._emit, "flush", None)
+        if flush is not None:
+            flush()
+
     def log(self, record: AccessRecord) -> None:
         fmt = self._format
         if fmt is not None:

@@ -6,10 +6,13 @@ does not need to contain it.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import logging.handlers
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -92,5 +95,96 @@ def refresh_ident(handler: logging.Handler) -> None:
 
 
 def access_emitter() -> Callable[[str], None]:
-    """``emit`` for ``AccessLog``: access lines go out at INFO, like Pound's."""
+    """``emit`` for ``AccessLog``: access lines go where the ``standby`` logger's handler
+    sends messages, at INFO like Pound's, in the same format, but without building a
+    ``LogRecord`` per request (that cost a quarter of the throughput): to stderr through a
+    short buffer, to syslog as one datagram each. Any other handler gets ``logger.info``."""
+    handlers = logging.getLogger(LOGGER_NAME).handlers
+    handler = handlers[0] if len(handlers) == 1 else None
+    if isinstance(handler, logging.handlers.SysLogHandler) and handler.unixsocket:
+        return SyslogAccessWriter(handler)
+    if type(handler) is logging.StreamHandler:
+        return StderrAccessWriter(handler.stream)
     return logging.getLogger(ACCESS_LOGGER_NAME).info
+
+
+# Access lines wait at most this long in the stderr buffer (a busy proxy flushes sooner,
+# every ACCESS_BUFFER_LINES lines): one write per batch instead of one per request.
+ACCESS_FLUSH_DELAY = 0.1
+ACCESS_BUFFER_LINES = 256
+# syslog severity of access lines (LOG_INFO), as Pound logs them.
+SYSLOG_INFO = 6
+
+
+class _Stamp:
+    """The ``asctime`` text of the current second and the process id, recomputed once
+    per second (the pid changes after a fork, the date once a second)."""
+
+    __slots__ = ("_pid", "_second", "_text")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+        self._pid = 0
+
+    def prefix(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+            self._pid = os.getpid()
+        return f"{self._text},{int((now - second) * 1000):03d} {SYSLOG_IDENT}[{self._pid}]: "
+
+
+class StderrAccessWriter:
+    """Access lines to a text stream in STDERR_FORMAT, written in batches."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._stamp = _Stamp()
+        self._lines: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+        atexit.register(self.flush)  # lines still buffered when the process stops
+
+    def __call__(self, line: str) -> None:
+        lines = self._lines
+        lines.append(self._stamp.prefix(time.time()) + line + "\n")
+        if len(lines) >= ACCESS_BUFFER_LINES:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not in the event loop (tests, start-up): write now
+                self.flush()
+                return
+            self._timer = loop.call_later(ACCESS_FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._lines:
+            text = "".join(self._lines)
+            self._lines.clear()
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except (OSError, ValueError):
+                pass  # stderr closed or full: never fail a request over its log line
+
+
+class SyslogAccessWriter:
+    """Access lines to the local syslog socket, one datagram each, with the handler's
+    facility and tag (RFC 3164 ``<PRI>standby[PID]: line``)."""
+
+    def __init__(self, handler: logging.handlers.SysLogHandler) -> None:
+        self._handler = handler
+        self._priority = f"<{handler.facility * 8 + SYSLOG_INFO}>"
+
+    def __call__(self, line: str) -> None:
+        handler = self._handler
+        data = (self._priority + handler.ident + line + "\0").encode("utf-8", "replace")
+        try:
+            handler.socket.send(data)  # type: ignore[attr-defined]
+        except OSError:
+            handler.emit(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))

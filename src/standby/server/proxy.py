@@ -390,6 +390,8 @@ class Proxy:
             self._prune = None
 
     async def _shutdown(self) -> None:
+        if self.access_log is not None:
+            self.access_log.flush()
         if self._control is not None:
             await self._control.stop()
             self._control = None
