@@ -11,8 +11,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.standby-installed
 # Extra arguments for `make bench`, e.g. BENCH_ARGS="--duration 5 --rounds 1".
 BENCH_ARGS ?=
+# Extra arguments for `make robustness`, e.g. ROBUSTNESS_ARGS="-k slowloris".
+ROBUSTNESS_ARGS ?=
 
-.PHONY: demo test bench demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
+.PHONY: demo test bench robustness demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
 	demo-status venv clean
 
 venv: $(STAMP)
@@ -54,6 +56,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS)
+
+# The robustness suite (its CI part also runs inside `make test`), then its report
+# docs/robustness.md from this run's results only. The report is written even when a
+# scenario fails, and the target fails then. Soak: `make robustness STANDBY_SOAK=1 STANDBY_SOAK_SECONDS=1800`.
+robustness: $(STAMP)
+	@$(BIN)/python -m tests.robustness.report --clear
+	@status=0; $(BIN)/pytest tests/robustness $(ROBUSTNESS_ARGS) || status=$$?; \
+		$(BIN)/python -m tests.robustness.report || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import logging
 import socket
 import sys
 import time
@@ -21,7 +23,11 @@ from standby.clock import SystemClock
 from standby.health.board import HealthBoard
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.observe.access import AccessLog, AccessRecord
+from standby.process import runner
 from standby.process.runner import ProxyFactory
+from standby.server.stats import BackendCounters
+
+log = logging.getLogger("standby.process")
 
 READ_CHUNK = 65536  # bytes per read when relaying a response
 MAX_HEAD = 65536  # the stand-in refuses larger request heads
@@ -143,7 +149,26 @@ class StandInProxy:
             self.writers.discard(writer)
             self.tasks.discard(task)
 
-    async def stop(self, grace: float) -> None:
+    async def reload_from_source(self) -> tuple[bool, str]:
+        """Checks the file only: the stand-in keeps relaying to the first backend."""
+        try:
+            load_json(self.config.source)
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("reload rejected, the running configuration stays: %s", exc)
+            return False, str(exc)
+        log.info("configuration reloaded")
+        return True, "reloaded"
+
+    def set_listener_enabled(self, index: int, enabled: bool) -> None:
+        pass  # the stand-in has no switches (no control socket in its configurations)
+
+    def set_service_enabled(self, service: ServiceSpec, enabled: bool) -> None:
+        pass
+
+    def counters_of(self, backend: BackendSpec) -> BackendCounters | None:
+        return None
+
+    async def stop(self, grace: float, *, linger: float = 0.0) -> None:
         for server in self.servers:
             server.close()
         if self.tasks:
@@ -164,6 +189,8 @@ def main() -> int:
     factory: ProxyFactory = StandInProxy
     cli._config_api = lambda: (load_json, ValueError)
     cli._proxy_factory = lambda: factory
+    # A supervisor reloads with the loader it is given: the stand-in's JSON one.
+    cli.run = functools.partial(runner.run, loader=load_json)  # type: ignore[attr-defined]
     return cli.main()
 
 

@@ -9,16 +9,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from standby.process.ipc import (
+    MAX_COUNT,
     MAX_FRAME,
+    MAX_ITEMS,
     MAX_NUMBER,
     MAX_TEXT,
+    Counts,
+    CountsAsk,
+    CountsDone,
     Failed,
     FrameDecoder,
     Health,
     IpcError,
     Message,
     ObservedDead,
+    Operator,
     Ready,
+    Switch,
     Synced,
     Tag,
     clip,
@@ -32,7 +39,26 @@ identities = st.tuples(
     texts,
     st.none() | st.integers(min_value=0, max_value=MAX_NUMBER),
 )
+u32 = st.integers(min_value=0, max_value=MAX_NUMBER)
+u64 = st.integers(min_value=0, max_value=MAX_COUNT)
+counts = st.builds(
+    Counts,
+    u32,
+    identities,
+    u64,
+    u64,
+    u64,
+    u64,
+    st.lists(st.tuples(u32, u64), max_size=20).map(tuple),
+    st.lists(u64, max_size=20).map(tuple),
+    st.floats(allow_nan=False),
+)
 messages: st.SearchStrategy[Message] = st.one_of(
+    st.builds(Operator, identities, st.booleans(), st.booleans()),
+    st.builds(Switch, st.none() | u32, st.none() | u32, st.booleans()),
+    st.builds(CountsAsk, u32),
+    counts,
+    st.builds(CountsDone, u32),
     st.builds(ObservedDead, identities, texts, st.booleans(), st.none() | st.binary(max_size=80)),
     st.just(Ready()),
     st.builds(Failed, texts),
@@ -102,6 +128,10 @@ def test_oversized_frame_is_refused_before_it_is_buffered() -> None:
         (bytes([Tag.FAILED]) + b"\x00\x05ab", "truncated"),
         (bytes([Tag.FAILED]) + b"\x00\x01\xff", "not UTF-8"),
         (bytes([Tag.HEALTH]) + b"\x00\x00\x00\x00\x00\x02\x00\x00", "bad boolean"),
+        (bytes([Tag.COUNTS_ASK]) + b"\x00\x00", "truncated"),
+        (bytes([Tag.SWITCH]) + b"\x02", "bad boolean"),
+        # A list longer than any sender may write: refused before reading its items.
+        (bytes([Tag.COUNTS]) + bytes(4 + 2 + 2 + 1 + 32) + b"\xff\xff", "items exceed"),
     ],
 )
 def test_broken_bodies(body: bytes, message: str) -> None:
@@ -126,6 +156,12 @@ def test_garbage_either_decodes_or_raises_ipc_error(data: bytes) -> None:
         ObservedDead(("inet", "a", MAX_NUMBER + 1), "r"),
         ObservedDead(("inet", "a", -1), "r"),
         ObservedDead(("inet", "a", 1), "r", True, b"h" * (MAX_TEXT + 1)),
+        CountsAsk(MAX_NUMBER + 1),
+        Switch(-1, None, True),
+        Counts(1, ("inet", "a", 1), MAX_COUNT + 1, 0, 0, 0, (), (), 0.0),
+        Counts(1, ("inet", "a", 1), 0, 0, 0, 0, ((200, 1),) * (MAX_ITEMS + 1), (), 0.0),
+        Counts(1, ("inet", "a", 1), 0, 0, 0, 0, (), (1,) * (MAX_ITEMS + 1), 0.0),
+        Counts(1, ("inet", "a", 1), 0, 0, 0, 0, ((200, -1),), (), 0.0),
     ],
 )
 def test_values_that_do_not_fit_are_refused(message: Message) -> None:

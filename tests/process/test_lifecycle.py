@@ -81,18 +81,24 @@ def test_sigquit_exits_at_once(launcher: Launcher, backend: Backend) -> None:
         assert result and not result[0].endswith(b"slow hello")
 
 
-def test_sighup_is_logged_and_ignored(launcher: Launcher, backend: Backend) -> None:
+def test_sighup_reloads_and_a_bad_file_keeps_the_old_configuration(
+    launcher: Launcher, backend: Backend
+) -> None:
     setup = Setup(free_port(), backend.port)
     with running(launcher, setup, "-e") as standby:
         standby.signal(signal.SIGHUP)
-        wait_for(
-            lambda: "reload is not implemented yet, ignoring SIGHUP" in standby.stderr(),
-            "the SIGHUP message",
-        )
+        wait_for(lambda: "configuration reloaded" in standby.stderr(), "the reload")
+        assert "SIGHUP: reloading the configuration" in standby.stderr()
+        assert answers(setup.listen_port)
+        config = launcher.write_config(setup)
+        config.write_text("this is not a configuration\n")
+        standby.signal(signal.SIGHUP)
+        wait_for(lambda: "reload rejected" in standby.stderr(), "the rejection")
         assert answers(setup.listen_port)
         assert standby.proc.poll() is None
         standby.signal(signal.SIGTERM)
         assert standby.wait() == 0
+        assert "Traceback" not in standby.stderr()
 
 
 def test_access_log_goes_to_stderr_with_dash_e(launcher: Launcher, backend: Backend) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 
@@ -10,7 +11,14 @@ import pytest
 
 from standby.process.daemon import StartupNotifier
 from standby.process.runner import EXIT_FAILURE, Lifecycle, SignalInbox
-from standby.process.signals import HANDLED_SIGNALS, TRANSITIONS, Action, Phase, decide
+from standby.process.signals import (
+    HANDLED_SIGNALS,
+    TRANSITIONS,
+    WORKER_TRANSITIONS,
+    Action,
+    Phase,
+    decide,
+)
 
 DEADLINE = 30.0  # generous upper bound for an in-process coroutine to finish
 
@@ -25,7 +33,7 @@ def test_every_handled_signal_has_a_decision_in_every_phase() -> None:
         (Phase.RUNNING, signal.SIGTERM, Action.GRACEFUL_STOP),
         (Phase.RUNNING, signal.SIGINT, Action.GRACEFUL_STOP),
         (Phase.RUNNING, signal.SIGQUIT, Action.ABORT),
-        (Phase.RUNNING, signal.SIGHUP, Action.IGNORE_RELOAD),
+        (Phase.RUNNING, signal.SIGHUP, Action.RELOAD),
         (Phase.STOPPING, signal.SIGTERM, Action.ABORT),
         (Phase.STOPPING, signal.SIGHUP, Action.NOTHING),
         (Phase.RUNNING, signal.SIGUSR1, Action.NOTHING),
@@ -35,6 +43,11 @@ def test_decide(phase: Phase, sig: signal.Signals, action: Action) -> None:
     assert decide(phase, int(sig)) is action
 
 
+def test_a_worker_never_reloads_by_itself() -> None:
+    assert {(p, s) for p in Phase for s in HANDLED_SIGNALS} == set(WORKER_TRANSITIONS)
+    assert decide(Phase.RUNNING, signal.SIGHUP, WORKER_TRANSITIONS) is Action.NOTHING
+
+
 def test_decide_unknown_number() -> None:
     assert decide(Phase.RUNNING, 10_000) is Action.NOTHING
 
@@ -42,9 +55,10 @@ def test_decide_unknown_number() -> None:
 class RecordingProxy:
     """Records what the life cycle asks of it; ``stop`` waits until released."""
 
-    def __init__(self, fail_start: bool = False) -> None:
+    def __init__(self, fail_start: bool = False, reload_ok: bool = True) -> None:
         self.calls: list[str] = []
         self.fail_start = fail_start
+        self.reload_ok = reload_ok
         self.release = asyncio.Event()
         self.stopping = asyncio.Event()
 
@@ -53,7 +67,11 @@ class RecordingProxy:
         if self.fail_start:
             raise OSError("no luck")
 
-    async def stop(self, grace: float) -> None:
+    async def reload_from_source(self) -> tuple[bool, str]:
+        self.calls.append("reload")
+        return self.reload_ok, "reloaded" if self.reload_ok else "f.cfg:1.1: bad"
+
+    async def stop(self, grace: float, *, linger: float = 0.0) -> None:
         self.calls.append(f"stop {grace:g}")
         self.stopping.set()
         await self.release.wait()
@@ -77,11 +95,16 @@ def _run(proxy: RecordingProxy, script: list[int], release: bool = True) -> int:
     return asyncio.run(main())
 
 
-def test_sighup_is_ignored_then_sigterm_stops_gracefully(caplog: pytest.LogCaptureFixture) -> None:
-    proxy = RecordingProxy()
-    assert _run(proxy, [signal.SIGHUP, signal.SIGTERM]) == 0
-    assert proxy.calls == ["start", "stop 7", "stopped"]
-    assert "reload is not implemented yet, ignoring SIGHUP" in caplog.text
+@pytest.mark.parametrize("reload_ok", [True, False])
+def test_sighup_reloads_then_sigterm_stops_gracefully(
+    caplog: pytest.LogCaptureFixture, reload_ok: bool
+) -> None:
+    caplog.set_level(logging.INFO, logger="standby.process")
+    proxy = RecordingProxy(reload_ok=reload_ok)
+    assert _run(proxy, [signal.SIGHUP, signal.SIGHUP, signal.SIGTERM]) == 0
+    # Whatever the outcome, the process keeps running until told to stop.
+    assert proxy.calls == ["start", "reload", "reload", "stop 7", "stopped"]
+    assert "SIGHUP: reloading the configuration" in caplog.text
 
 
 def test_sigint_stops_gracefully() -> None:

@@ -2,16 +2,25 @@
 
 A frame is a 4-byte big-endian body length, then the body: one tag byte and the message's
 fields in order. Field kinds: ``str`` (2-byte length, UTF-8), ``bool`` (one byte, 0 or 1),
-``bytes?`` (a presence byte, then a 2-byte length and the bytes) and ``identity``
+``bytes?`` (a presence byte, then a 2-byte length and the bytes), ``identity``
 (``BackendSpec.identity``: two ``str`` and an optional number, a presence byte then 4
-bytes). Backends are named by identity, never by position, so both sides agree
-whatever order they built their tables in.
+bytes), ``u32``, ``u32?`` (a presence byte, then 4 bytes), ``u64``, ``f64``, ``u64s`` (a
+2-byte count, then 8 bytes each) and ``counts`` (a 2-byte count, then pairs of a 4-byte key
+and an 8-byte count). Backends are named by identity, never by position, so both sides
+agree whatever order they built their tables in; listeners and services by configuration
+indexes, which both sides of one worker share (a reload starts new workers).
 
 Worker -> supervisor: ``ObservedDead`` (the worker's board took a backend out: a refused
 connect, or ``fall`` failures in a row seen by its requests; an observation to the writer),
 ``Ready`` (serving), ``Failed`` (could not start, and why). Supervisor -> worker:
 ``Health`` (the single writer's decision about one backend) and ``Synced`` (the current
 state has been sent in full: the worker may start serving).
+
+The operator's switches (control socket, in the supervisor) reach every worker as
+``Operator`` (a backend's enable and drain state) and ``Switch`` (a listener or service
+enabled or not); a (re)started worker gets them before ``Synced``. Counters are summed on
+demand: ``CountsAsk`` (supervisor -> worker), answered by one ``Counts`` per backend and
+then ``CountsDone`` with the same serial.
 """
 
 from __future__ import annotations
@@ -31,9 +40,16 @@ MAX_FRAME = 64 * 1024
 # that any message of a few fields stays far below MAX_FRAME; senders clip longer reasons.
 MAX_TEXT = 4096
 MAX_NUMBER = 0xFFFFFFFF  # the optional number of an identity: a port or a status code
+MAX_COUNT = 0xFFFFFFFFFFFFFFFF  # a counter: 64 bits never wrap in a process's life
+# Entries of a list field (status codes seen, latency buckets): status codes are 3 digits,
+# so 1000 is every possible one; far below what would make a frame exceed MAX_FRAME.
+MAX_ITEMS = 1000
 _LENGTH = struct.Struct("!I")
 _TEXT_LENGTH = struct.Struct("!H")
 _NUMBER = struct.Struct("!I")
+_COUNT = struct.Struct("!Q")
+_FLOAT = struct.Struct("!d")
+_PAIR = struct.Struct("!IQ")
 
 
 class IpcError(Exception):
@@ -77,7 +93,67 @@ class Synced:
     """Supervisor -> worker: every backend's current state has been sent."""
 
 
-Message = ObservedDead | Ready | Failed | Health | Synced
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Supervisor -> worker: the operator's state of one backend (enabled, draining)."""
+
+    identity: Identity
+    enabled: bool
+    draining: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """Supervisor -> worker: a listener (``service`` None) or a service enabled or not.
+    ``listener`` None with a ``service``: one of the global services."""
+
+    listener: int | None
+    service: int | None
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CountsAsk:
+    """Supervisor -> worker: send your counters, tagged ``serial``."""
+
+    serial: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Worker -> supervisor: one backend's counters (an answer to ``CountsAsk``).
+    ``latency``: observations per latency bucket (not cumulative), ``latency_sum`` seconds."""
+
+    serial: int
+    identity: Identity
+    in_flight: int
+    requests: int
+    failovers: int
+    resends: int
+    statuses: tuple[tuple[int, int], ...]
+    latency: tuple[int, ...]
+    latency_sum: float
+
+
+@dataclass(frozen=True, slots=True)
+class CountsDone:
+    """Worker -> supervisor: every ``Counts`` of ``serial`` has been sent."""
+
+    serial: int
+
+
+Message = (
+    ObservedDead
+    | Ready
+    | Failed
+    | Health
+    | Synced
+    | Operator
+    | Switch
+    | CountsAsk
+    | Counts
+    | CountsDone
+)
 
 
 class Tag(enum.IntEnum):
@@ -86,6 +162,11 @@ class Tag(enum.IntEnum):
     FAILED = 3
     HEALTH = 4
     SYNCED = 5
+    OPERATOR = 6
+    SWITCH = 7
+    COUNTS_ASK = 8
+    COUNTS = 9
+    COUNTS_DONE = 10
 
 
 # The layout table: tag -> (message class, its fields in wire order with their kinds).
@@ -98,6 +179,27 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
     Tag.FAILED: (Failed, (("message", "str"),)),
     Tag.HEALTH: (Health, (("identity", "identity"), ("alive", "bool"), ("reason", "str"))),
     Tag.SYNCED: (Synced, ()),
+    Tag.OPERATOR: (
+        Operator,
+        (("identity", "identity"), ("enabled", "bool"), ("draining", "bool")),
+    ),
+    Tag.SWITCH: (Switch, (("listener", "u32?"), ("service", "u32?"), ("enabled", "bool"))),
+    Tag.COUNTS_ASK: (CountsAsk, (("serial", "u32"),)),
+    Tag.COUNTS: (
+        Counts,
+        (
+            ("serial", "u32"),
+            ("identity", "identity"),
+            ("in_flight", "u64"),
+            ("requests", "u64"),
+            ("failovers", "u64"),
+            ("resends", "u64"),
+            ("statuses", "counts"),
+            ("latency", "u64s"),
+            ("latency_sum", "f64"),
+        ),
+    ),
+    Tag.COUNTS_DONE: (CountsDone, (("serial", "u32"),)),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 
@@ -157,11 +259,69 @@ def _put_identity(out: bytearray, value: object) -> None:
     out += _NUMBER.pack(number)
 
 
+def _int(value: object, limit: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise IpcError(f"number out of range: {value!r}")
+    return value
+
+
+def _put_u32(out: bytearray, value: object) -> None:
+    out += _NUMBER.pack(_int(value, MAX_NUMBER))
+
+
+def _put_optional_u32(out: bytearray, value: object) -> None:
+    if value is None:
+        out.append(0)
+        return
+    out.append(1)
+    _put_u32(out, value)
+
+
+def _put_u64(out: bytearray, value: object) -> None:
+    out += _COUNT.pack(_int(value, MAX_COUNT))
+
+
+def _put_f64(out: bytearray, value: object) -> None:
+    if not isinstance(value, float):
+        raise IpcError(f"expected a float, got {type(value).__name__}")
+    out += _FLOAT.pack(value)
+
+
+def _items(value: object) -> tuple[object, ...]:
+    if not isinstance(value, tuple):
+        raise IpcError(f"expected a tuple, got {type(value).__name__}")
+    if len(value) > MAX_ITEMS:
+        raise IpcError(f"{len(value)} items exceed {MAX_ITEMS}")
+    return value
+
+
+def _put_u64s(out: bytearray, value: object) -> None:
+    items = _items(value)
+    out += _TEXT_LENGTH.pack(len(items))
+    for item in items:
+        _put_u64(out, item)
+
+
+def _put_counts(out: bytearray, value: object) -> None:
+    items = _items(value)
+    out += _TEXT_LENGTH.pack(len(items))
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise IpcError("a count is (key, count)")
+        out += _PAIR.pack(_int(item[0], MAX_NUMBER), _int(item[1], MAX_COUNT))
+
+
 _PUT: dict[str, Callable[[bytearray, object], None]] = {
     "str": _put_str,
     "bool": _put_bool,
     "bytes?": _put_optional_bytes,
     "identity": _put_identity,
+    "u32": _put_u32,
+    "u32?": _put_optional_u32,
+    "u64": _put_u64,
+    "f64": _put_f64,
+    "u64s": _put_u64s,
+    "counts": _put_counts,
 }
 
 
@@ -221,12 +381,49 @@ class _Reader:
         (number,) = _NUMBER.unpack(self.take(_NUMBER.size))
         return (kind, address, number)
 
+    def u32(self) -> int:
+        (number,) = _NUMBER.unpack(self.take(_NUMBER.size))
+        return int(number)
+
+    def optional_u32(self) -> int | None:
+        return self.u32() if self.flag() else None
+
+    def u64(self) -> int:
+        (number,) = _COUNT.unpack(self.take(_COUNT.size))
+        return int(number)
+
+    def f64(self) -> float:
+        (number,) = _FLOAT.unpack(self.take(_FLOAT.size))
+        return float(number)
+
+    def _length(self) -> int:
+        (length,) = _TEXT_LENGTH.unpack(self.take(_TEXT_LENGTH.size))
+        if length > MAX_ITEMS:
+            raise IpcError(f"{length} items exceed {MAX_ITEMS}")
+        return int(length)
+
+    def u64s(self) -> tuple[int, ...]:
+        return tuple(self.u64() for _ in range(self._length()))
+
+    def counts(self) -> tuple[tuple[int, int], ...]:
+        pairs = []
+        for _ in range(self._length()):
+            key, count = _PAIR.unpack(self.take(_PAIR.size))
+            pairs.append((int(key), int(count)))
+        return tuple(pairs)
+
 
 _GET: dict[str, Callable[[_Reader], object]] = {
     "str": _Reader.text,
     "bool": _Reader.flag,
     "bytes?": _Reader.optional_bytes,
     "identity": _Reader.identity,
+    "u32": _Reader.u32,
+    "u32?": _Reader.optional_u32,
+    "u64": _Reader.u64,
+    "f64": _Reader.f64,
+    "u64s": _Reader.u64s,
+    "counts": _Reader.counts,
 }
 
 

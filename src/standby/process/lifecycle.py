@@ -31,7 +31,9 @@ from standby.process.signals import (
 
 if TYPE_CHECKING:
     from standby.health.board import HealthBoard
+    from standby.model import BackendSpec, ServiceSpec
     from standby.observe.access import AccessLog
+    from standby.server.stats import BackendCounters
 
 log = logging.getLogger("standby.process")
 
@@ -48,11 +50,29 @@ class ProxyLike(Protocol):
     @property
     def board(self) -> HealthBoard: ...
 
+    @property
+    def config(self) -> ConfigSpec: ...
+
     async def start(self, sockets: list[socket.socket]) -> None: ...
 
-    async def stop(self, grace: float) -> None: ...
+    async def stop(self, grace: float, *, linger: float = ...) -> None:
+        """Graceful stop; ``linger``: idle keep-alive connections stay open that long
+        first, so that a request their client is sending is answered, not cut."""
+        ...
 
     def abort(self) -> None: ...
+
+    async def reload_from_source(self) -> tuple[bool, str]:
+        """Re-read the configuration file and serve it; (False, why) leaves the old one."""
+        ...
+
+    # The operator's switches and counters, relayed by the supervisor to its workers.
+
+    def set_listener_enabled(self, index: int, enabled: bool) -> None: ...
+
+    def set_service_enabled(self, service: ServiceSpec, enabled: bool) -> None: ...
+
+    def counters_of(self, backend: BackendSpec) -> BackendCounters | None: ...
 
 
 class ProxyFactory(Protocol):
@@ -108,10 +128,11 @@ class Lifecycle:
         table: SignalTable = TRANSITIONS,
         name: str | None = None,
         level: int = logging.INFO,
+        linger: float = 0.0,
     ) -> None:
         """``table``: the signal rules; ``name`` (e.g. ``worker 2``), ``level``: how
         life-cycle messages are logged (a supervised worker logs them at DEBUG: the
-        supervisor says it once)."""
+        supervisor says it once); ``linger``: passed to ``proxy.stop``."""
         self.proxy = proxy
         self.sockets = sockets
         self.grace = grace
@@ -120,6 +141,7 @@ class Lifecycle:
         self.table = table
         self.name = name
         self.level = level
+        self.linger = linger
         self.phase = Phase.RUNNING
 
     async def run(self) -> int:
@@ -164,14 +186,19 @@ class Lifecycle:
                             stop_task.cancel()
                         self.proxy.abort()
                         return EXIT_OK
-                    elif action is Action.IGNORE_RELOAD:
-                        log.warning("reload is not implemented yet, ignoring %s", name)
+                    elif action is Action.RELOAD:
+                        # Awaited here: a stop asked for meanwhile waits for it (a reload
+                        # is one file read and some tables), and reloads never overlap.
+                        log.info("%s: reloading the configuration", name)
+                        await self.proxy.reload_from_source()  # logs its outcome
         finally:
             signal_task.cancel()
 
     async def _graceful_stop(self) -> int:
         try:
-            await asyncio.wait_for(self.proxy.stop(self.grace), self.grace + STOP_SLACK)
+            await asyncio.wait_for(
+                self.proxy.stop(self.grace, linger=self.linger), self.grace + STOP_SLACK
+            )
         except TimeoutError:
             log.warning("stop did not finish within Grace; closing what is left")
             self.proxy.abort()

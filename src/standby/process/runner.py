@@ -15,7 +15,8 @@ import logging
 import logging.handlers
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from standby.model import ConfigSpec
 from standby.observe.access import AccessLog
@@ -102,8 +103,23 @@ class _Startup:
         return EXIT_FAILURE
 
 
-def run(config: ConfigSpec, options: RunOptions, proxy_factory: ProxyFactory) -> int:
-    """Start, serve until a signal, stop; returns the exit status."""
+def default_loader() -> Callable[[str], ConfigSpec]:
+    """``standby.config.load_config``, imported when a reload needs it."""
+    from standby.config import load_config
+
+    return load_config
+
+
+def run(
+    config: ConfigSpec,
+    options: RunOptions,
+    proxy_factory: ProxyFactory,
+    loader: Callable[[str], ConfigSpec] | None = None,
+) -> int:
+    """Start, serve until a signal, stop; returns the exit status. ``loader`` reads the
+    configuration again for a reload with several workers (default: ``load_config``)."""
+    # A reload reads the same file after the daemon's chdir("/"): keep its full name.
+    config = replace(config, source=os.path.abspath(config.source))
     try:
         handler = setup_logging(
             config.log_facility, to_stderr=options.log_to_stderr, verbose=options.verbose
@@ -153,7 +169,16 @@ def run(config: ConfigSpec, options: RunOptions, proxy_factory: ProxyFactory) ->
         drop_privileges(identity)
         if workers == 1:
             return serve(proxy, slots[0], config.grace, startup.notifier)
-        return supervise(config, slots, proxy, backends_of(config), startup.notifier, handler)
+        return supervise(
+            config,
+            slots,
+            proxy,
+            backends_of(config),
+            startup.notifier,
+            handler,
+            factory=proxy_factory,
+            loader=loader or default_loader(),
+        )
     except PrivilegeError as exc:
         for sock in all_sockets:
             sock.close()

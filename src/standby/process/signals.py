@@ -18,7 +18,7 @@ class Phase(enum.Enum):
 class Action(enum.Enum):
     GRACEFUL_STOP = "graceful-stop"  # stop accepting, let requests finish within Grace
     ABORT = "abort"  # close everything now and exit
-    IGNORE_RELOAD = "ignore-reload"  # SIGHUP: reload comes in a later issue; log and ignore
+    RELOAD = "reload"  # re-read the configuration file; a bad one leaves the old one running
     NOTHING = "nothing"  # already doing what was asked
 
 
@@ -34,8 +34,9 @@ TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
     (Phase.RUNNING, signal.SIGTERM): Action.GRACEFUL_STOP,
     (Phase.RUNNING, signal.SIGINT): Action.GRACEFUL_STOP,
     (Phase.RUNNING, signal.SIGQUIT): Action.ABORT,
-    (Phase.RUNNING, signal.SIGHUP): Action.IGNORE_RELOAD,
-    # A second stop request while draining means "stop waiting": the operator insists.
+    (Phase.RUNNING, signal.SIGHUP): Action.RELOAD,
+    # A second stop request while draining means "stop waiting": the operator insists. A
+    # reload while stopping is pointless: the new configuration would serve nobody.
     (Phase.STOPPING, signal.SIGTERM): Action.ABORT,
     (Phase.STOPPING, signal.SIGINT): Action.ABORT,
     (Phase.STOPPING, signal.SIGQUIT): Action.ABORT,
@@ -46,7 +47,8 @@ TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
 # A supervised worker: the operator talks to the supervisor, which forwards SIGTERM (or
 # SIGQUIT when the operator insists). The same SIGTERM may also reach a worker directly (a
 # service manager signalling the whole group, Ctrl-C on the terminal's process group): a
-# repeated stop request must not cut the drain short, and SIGHUP is the supervisor's.
+# repeated stop request must not cut the drain short, and SIGHUP is the supervisor's (it
+# reloads by starting a new generation of workers; a worker never reloads in place).
 WORKER_TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
     (Phase.RUNNING, signal.SIGTERM): Action.GRACEFUL_STOP,
     (Phase.RUNNING, signal.SIGINT): Action.GRACEFUL_STOP,

@@ -9,6 +9,18 @@ Workers report connect failures (``ObservedDead``); the supervisor applies them 
 board, and every transition of the board, whoever caused it, is published to every
 worker. A (re)started worker first receives the whole current state, then ``Synced``.
 
+With ``Control``, the supervisor serves the control socket (``process.control``): the
+operator's switches go to its board and to every worker (``Operator``, ``Switch``, also
+part of a new worker's initial state); counters are summed over the workers on demand.
+
+Reload (SIGHUP, ``standbyctl reload``): the file is read again; a bad one changes nothing.
+A good one becomes a new *generation*: the board adopts its backends (health and drain
+kept by identity), listeners it adds are bound (one ``SO_REUSEPORT`` set, as at start),
+and a new worker per slot is forked on the same slot sockets. Once every new worker is
+ready the old ones get SIGTERM and drain within their Grace; a listening socket both
+configurations have is never closed, so no connection is refused. A new worker that dies
+before it is ready rolls the reload back: the old generation never stopped serving.
+
 Forking: the supervisor's event loop (the standard selector loop, not uvloop: nothing of
 it is used by a child) is never running when it forks. ``supervise`` drives it in slices:
 ``next_work`` returns the slots to (re)start, they are forked from plain code, then the
@@ -26,24 +38,70 @@ import os
 import signal
 import socket
 import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from standby import __version__
 from standby.clock import SystemClock
+from standby.control.server import ControlSocketError
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
-from standby.model import BackendKind, BackendSpec, ConfigSpec
+from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
+from standby.observe.access import AccessLog
+from standby.observe.logsetup import access_emitter
 from standby.process.channel import Channel
+from standby.process.control import CountsGather, SupervisorControl, SupervisorView
 from standby.process.daemon import StartupNotifier
-from standby.process.ipc import Failed, Health, Message, ObservedDead, Ready, Synced, clip
-from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyLike
+from standby.process.ipc import (
+    Counts,
+    CountsDone,
+    Failed,
+    Health,
+    Identity,
+    Message,
+    ObservedDead,
+    Operator,
+    Ready,
+    Switch,
+    Synced,
+    clip,
+)
+from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFactory, ProxyLike
+from standby.process.listeners import BindError, bind_slots
 from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
-from standby.process.supervision import Slot, SlotEvent, SlotState, by_identity
+from standby.process.supervision import Slot, SlotEvent, SlotState, backends_of, by_identity
 from standby.process.worker import FORK_BLOCKED, run_child
 
 log = logging.getLogger("standby.process")
 
 QUIT_WAIT = 2.0  # after SIGQUIT, how long workers get to close everything before SIGKILL
 KILL_WAIT = 5.0  # after SIGKILL, how long to wait for the kernel to report their exit
+# A reload's new workers must all be serving within this long, or the reload is rolled
+# back (they sync and start in well under a second; generous for two noisy cores).
+RELOAD_READY_TIMEOUT = 30.0
+
+Loader = Callable[[str], ConfigSpec]  # standby.config.load_config; raises on a bad file
+ListenerKey = tuple[str, int]
+
+
+def listener_key(spec: ListenerSpec) -> ListenerKey:
+    """A listener's identity across reloads: the address it is bound to."""
+    return (spec.address, spec.port)
+
+
+@dataclass(slots=True)
+class Generation:
+    """One configuration and the workers serving it."""
+
+    config: ConfigSpec
+    proxy: ProxyLike  # never started here: each worker starts its own copy
+    backends: list[BackendSpec]
+    sockets: list[list[socket.socket]]  # per slot, one per listener in config order
+    slots: list[Slot]
+
+    def socket_ids(self) -> set[int]:
+        return {id(sock) for group in self.sockets for sock in group}
 
 
 def describe_status(status: int) -> str:
@@ -70,41 +128,90 @@ class Supervisor:
         backends: list[BackendSpec],
         notifier: StartupNotifier,
         handler: logging.Handler,
+        *,
+        factory: ProxyFactory | None = None,
+        loader: Loader | None = None,
     ) -> None:
+        """``factory`` and ``loader`` make reload possible (without them it is refused)."""
         self.loop = loop
-        self.config = config
-        self.slot_sockets = slot_sockets
-        self.proxy = proxy  # never started here: each child starts its own copy
-        self.backends = backends
         self.notifier = notifier
         self.handler = handler
-        self.slots = [Slot(i) for i in range(len(slot_sockets))]
+        self.factory = factory
+        self.loader = loader
+        slots = [Slot(i) for i in range(len(slot_sockets))]
+        self.gen = Generation(config, proxy, backends, slot_sockets, slots)
+        # While a reload waits for its new workers: the generation still serving.
+        self._previous: Generation | None = None
+        self._retiring: dict[int, int] = {}  # pid -> slot, old workers draining after a reload
         self.board = HealthBoard(SystemClock(), alive_interval=config.alive)
         self.board.register_all(backends)
         self.specs = by_identity(backends)
+        self.started_wall = time.time()
         self.phase = Phase.RUNNING
         self.started = False
-        self._channels: dict[int, Channel] = {}
-        self._ipc_socks: dict[int, socket.socket] = {}  # supervisor ends, by slot
-        self._failures: dict[int, str] = {}  # a worker's own account of a failed start
+        # The operator's switches of listeners and services (a reload resets them, as it
+        # does in one process); backends' are on the board.
+        self._listeners_off: set[int] = set()
+        self._services_off: set[tuple[int | None, int]] = set()
+        self._transitions: Counter[Identity] = Counter()
+        self._channels: dict[int, Channel] = {}  # by worker pid
+        self._ipc_socks: dict[int, socket.socket] = {}  # supervisor ends, by worker pid
+        self._failures: dict[int, str] = {}  # a worker's own account of a failed start, by pid
         self._signals: list[int] = []
         self._wake = asyncio.Event()
+        self._changed = asyncio.Event()  # a worker became ready or exited (reload waits)
+        self._reload_lock = asyncio.Lock()
+        self._reload_failure: str | None = None
+        self._tasks: set[asyncio.Task[tuple[bool, str]]] = set()
         self._prober: Prober | None = None
+        self._gather = CountsGather()
+        self._control: SupervisorControl | None = None
         self._deadline: float | None = None  # while stopping: when to escalate
         self._escalated = False
         self._exit_code = EXIT_OK
         self._listening = True
 
+    @property
+    def config(self) -> ConfigSpec:
+        return self.gen.config
+
+    @property
+    def slots(self) -> list[Slot]:
+        return self.gen.slots
+
     # -- set-up and tear-down (inside the loop) ------------------------------------------
 
-    async def open(self) -> None:
+    async def open(self) -> bool:
+        """Signals, the prober and the control socket; False (reported) if that fails."""
         for sig in (*HANDLED_SIGNALS, signal.SIGCHLD):
             self.loop.add_signal_handler(sig, self._record, int(sig))
         self.board.subscribe(self._publish)
         self._prober = Prober(self.board, SystemClock())
         self._prober.start()  # logs every transition, once, here
+        config = self.config
+        if config.control is not None:
+            view = SupervisorView(self, self._gather)
+            control = SupervisorControl(
+                config.control, view, mode=config.control_mode, clock=SystemClock()
+            )
+            try:
+                await control.start()
+            except ControlSocketError as exc:
+                log.error("%s", exc)
+                self.notifier.failed(str(exc))
+                self._exit_code = EXIT_FAILURE
+                return False
+            self._control = control
+        return True
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._control is not None:
+            await self._control.stop()
+            self._control = None
         if self._prober is not None:
             await self._prober.stop()
             self._prober = None
@@ -120,16 +227,31 @@ class Supervisor:
         self._signals.append(signum)
         self._wake.set()
 
+    def _all_sockets(self) -> list[socket.socket]:
+        """Every listening socket the supervisor holds, once each."""
+        seen: dict[int, socket.socket] = {}
+        for gen in (self.gen, self._previous):
+            if gen is not None:
+                for group in gen.sockets:
+                    for sock in group:
+                        seen.setdefault(id(sock), sock)
+        return list(seen.values())
+
     def _close_listeners(self) -> None:
         if not self._listening:
             return
         self._listening = False
-        for sockets in self.slot_sockets:
-            for sock in sockets:
-                with contextlib.suppress(OSError):
-                    sock.close()
+        for sock in self._all_sockets():
+            with contextlib.suppress(OSError):
+                sock.close()
 
     # -- the main decision loop ------------------------------------------------------------
+
+    def _live_pids(self) -> list[int]:
+        pids = [slot.pid for slot in self.slots if slot.pid is not None]
+        if self._previous is not None:
+            pids += [slot.pid for slot in self._previous.slots if slot.pid is not None]
+        return pids + list(self._retiring)
 
     async def next_work(self) -> list[int] | int:
         """Handle what happened; return the slots to fork now, or the exit status."""
@@ -143,7 +265,7 @@ class Supervisor:
             now = time.monotonic()
             wait: float | None = None
             if self.phase is Phase.STOPPING:
-                if all(slot.pid is None for slot in self.slots):
+                if not self._live_pids():
                     return self._exit_code
                 assert self._deadline is not None
                 if now >= self._deadline:
@@ -179,13 +301,19 @@ class Supervisor:
         elif action is Action.ABORT:
             log.info("%s: exiting at once", name)
             self._begin_stop(signal.SIGQUIT, QUIT_WAIT)
-        elif action is Action.IGNORE_RELOAD:
-            log.warning("reload is not implemented yet, ignoring %s", name)
+        elif action is Action.RELOAD:
+            log.info("%s: reloading the configuration", name)
+            task = self.loop.create_task(self.reload())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _begin_stop(self, sig: signal.Signals, wait: float) -> None:
         self.phase = Phase.STOPPING
-        for slot in self.slots:
-            slot.apply(self.phase, SlotEvent.STOP)
+        for gen in (self.gen, self._previous):
+            if gen is not None:
+                for slot in gen.slots:
+                    slot.apply(self.phase, SlotEvent.STOP)
+        self._changed.set()  # a reload waiting for its workers gives up
         # Workers close their copies as they stop; once ours are closed too, new
         # connections are refused, as with a single process.
         self._close_listeners()
@@ -194,10 +322,9 @@ class Supervisor:
         self._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
 
     def _kill_all(self, sig: signal.Signals) -> None:
-        for slot in self.slots:
-            if slot.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(slot.pid, sig)
+        for pid in self._live_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
     def _fail_start(self, message: str) -> None:
         log.error("%s", message)
@@ -215,51 +342,87 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            self._forget(pid)
             for slot in self.slots:
                 if slot.pid == pid:
                     self._on_exit(slot, pid, status)
                     break
+            else:
+                self._on_old_exit(pid, status)
+            self._changed.set()
 
-    def _on_exit(self, slot: Slot, pid: int, status: int) -> None:
-        channel = self._channels.pop(slot.index, None)
+    def _forget(self, pid: int) -> None:
+        channel = self._channels.pop(pid, None)
         if channel is not None:
             channel.close()
-        self._ipc_socks.pop(slot.index, None)
+        self._ipc_socks.pop(pid, None)
+        self._gather.on_gone(pid)
+
+    def _on_old_exit(self, pid: int, status: int) -> None:
+        """A worker of an earlier configuration (retiring, or still serving while a
+        reload waits for its new workers) exited; it is not restarted."""
+        how = describe_status(status)
+        index = self._retiring.pop(pid, None)
+        if index is not None:
+            log.debug("worker %d of the previous configuration (pid %d) %s", index, pid, how)
+            return
+        if self._previous is not None:
+            for slot in self._previous.slots:
+                if slot.pid == pid:
+                    slot.exited(self.phase, time.monotonic())
+                    log.warning("worker %d (pid %d) %s during a reload", slot.index, pid, how)
+                    return
+
+    def _on_exit(self, slot: Slot, pid: int, status: int) -> None:
         how = describe_status(status)
         phase = self.phase
         ever_ready = slot.ever_ready
         delay = slot.exited(phase, time.monotonic())
+        why = self._failures.pop(pid, None)
         if phase is Phase.STOPPING:
             log.debug("worker %d (pid %d) %s", slot.index, pid, how)
             return
+        detail = f": {why}" if why else ""
         if not self.started and not ever_ready:
-            why = self._failures.pop(slot.index, None)
-            detail = f": {why}" if why else ""
             self._fail_start(f"worker {slot.index} (pid {pid}) {how} while starting{detail}")
+            return
+        if self._previous is not None and not ever_ready and self._reload_failure is None:
+            self._reload_failure = f"new worker {slot.index} (pid {pid}) {how}{detail}"
             return
         log.warning("worker %d (pid %d) %s; restarting in %gs", slot.index, pid, how, delay)
 
     # -- messages from workers --------------------------------------------------------------
 
-    def _on_message(self, index: int, pid: int, message: Message) -> None:
-        slot = self.slots[index]
+    def _slot_of(self, pid: int) -> Slot | None:
+        for slot in self.slots:
+            if slot.pid == pid:
+                return slot
+        return None
+
+    def _on_message(self, pid: int, message: Message) -> None:
         if isinstance(message, ObservedDead):
             spec = self.specs.get(message.identity)
             if spec is not None:  # publishes if it changes; the prober then probes it
                 self.board.mark_dead(
                     spec, message.reason, http_level=message.http_level, host=message.host
                 )
+        elif isinstance(message, Counts):
+            self._gather.on_counts(pid, message)
+        elif isinstance(message, CountsDone):
+            self._gather.on_done(pid, message)
         elif isinstance(message, Ready):
-            if slot.pid == pid:
+            slot = self._slot_of(pid)
+            if slot is not None:
                 slot.apply(self.phase, SlotEvent.READY)
-                log.debug("worker %d serving (pid %d)", index, pid)
+                log.debug("worker %d serving (pid %d)", slot.index, pid)
                 self._check_started()
+                self._changed.set()
         elif isinstance(message, Failed):
-            self._failures[index] = message.message
+            self._failures[pid] = message.message
         else:
-            log.debug("unexpected message from worker %d: %r", index, message)
+            log.debug("unexpected message from worker pid %d: %r", pid, message)
 
-    def _on_lost(self, index: int, pid: int) -> None:
+    def _on_lost(self, pid: int) -> None:
         self._wake.set()  # its exit follows; SIGCHLD tells
 
     def _check_started(self) -> None:
@@ -275,6 +438,7 @@ class Supervisor:
     # -- health: the single writer -----------------------------------------------------------
 
     def _publish(self, transition: Transition) -> None:
+        self._transitions[transition.spec.identity] += 1
         message = Health(transition.spec.identity, transition.alive, clip(transition.reason))
         for channel in self._channels.values():
             channel.send(message)
@@ -283,13 +447,201 @@ class Supervisor:
         for row in self.board.snapshot():
             if row.spec.kind is not BackendKind.REDIRECT:
                 channel.send(Health(row.spec.identity, row.alive, clip(row.reason)))
+            if row.draining or not row.enabled:
+                channel.send(Operator(row.spec.identity, row.enabled, row.draining))
+        for listener in sorted(self._listeners_off):
+            channel.send(Switch(listener, None, False))
+        for scope, service in sorted(self._services_off, key=lambda k: (k[0] is None, k)):
+            channel.send(Switch(scope, service, False))
         channel.send(Synced())
+
+    # -- the operator (control socket) -------------------------------------------------------
+
+    @property
+    def worker_count(self) -> int:
+        return len(self.slots)
+
+    def worker_channels(self) -> dict[int, Channel]:
+        return dict(self._channels)
+
+    def _current_channels(self) -> list[Channel]:
+        """Channels of the workers serving the configuration in force (indexes in
+        ``Switch`` name its objects; older workers have other ones)."""
+        return [self._channels[s.pid] for s in self.slots if s.pid in self._channels]
+
+    def listener_on(self, index: int) -> bool:
+        return index not in self._listeners_off
+
+    def service_on(self, listener: int | None, service: int) -> bool:
+        return (listener, service) not in self._services_off
+
+    def switch(self, listener: int | None, service: int | None, enabled: bool) -> None:
+        if service is None:
+            assert listener is not None
+            (self._listeners_off.discard if enabled else self._listeners_off.add)(listener)
+        else:
+            key = (listener, service)
+            (self._services_off.discard if enabled else self._services_off.add)(key)
+        for channel in self._current_channels():
+            channel.send(Switch(listener, service, enabled))
+
+    def operate(self, spec: BackendSpec, *, enabled: bool | None, draining: bool | None) -> None:
+        changed = False
+        if enabled is not None:
+            changed = self.board.set_enabled(spec, enabled)
+            if changed and self._prober is not None:
+                self._prober.wake()
+        if draining is not None:
+            changed = self.board.set_draining(spec, draining) or changed
+        if changed:
+            message = Operator(
+                spec.identity, self.board.is_enabled(spec), self.board.is_draining(spec)
+            )
+            for channel in self._channels.values():
+                channel.send(message)
+
+    def transitions_of(self, spec: BackendSpec) -> int:
+        return self._transitions[spec.identity]
+
+    # -- reload --------------------------------------------------------------------------------
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-read the configuration file and serve it with a new generation of workers;
+        (False, why) leaves everything as it was. One reload at a time."""
+        async with self._reload_lock:
+            # A reload asked for while the first workers start waits for them.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RELOAD_READY_TIMEOUT):
+                    while not self.started and self.phase is Phase.RUNNING:
+                        self._changed.clear()
+                        await self._changed.wait()
+            if self.phase is not Phase.RUNNING or not self.started:
+                return False, "not serving: nothing to reload"
+            ok, message = await self._reload()
+            if ok:
+                log.info("%s", message)
+            else:
+                log.error("reload rejected, the running configuration stays: %s", message)
+            return ok, message
+
+    async def _reload(self) -> tuple[bool, str]:
+        if self.loader is None or self.factory is None:
+            return False, "reload is not available"
+        old = self.gen
+        try:
+            config = await asyncio.to_thread(self.loader, old.config.source)
+        except Exception as exc:  # ConfigError (FILE:LINE.COL: message) or worse
+            return False, str(exc)
+        if config.workers is not None and config.workers != len(old.slots):
+            log.warning("Workers %d takes effect at the next start", config.workers)
+        if config.control != old.config.control or config.control_mode != old.config.control_mode:
+            log.warning("a changed Control takes effect at the next start")
+        try:
+            new = await self._prepare(config, old)
+        except (OSError, ValueError, BindError) as exc:
+            return False, str(exc)
+        return await self._switch_to(new, old)
+
+    async def _prepare(self, config: ConfigSpec, old: Generation) -> Generation:
+        """The new generation: its proxy (resolving backend names) and its sockets, the
+        ones both configurations have shared with ``old``, new ones bound now."""
+        factory = self.factory
+        assert factory is not None
+        access_log = AccessLog(config.log_level, config.anonymise, access_emitter())
+        proxy = await asyncio.to_thread(lambda: factory(config, access_log=access_log, probe=False))
+        count = len(old.slots)
+        by_key: dict[ListenerKey, list[socket.socket]] = {}
+        for position, spec in enumerate(old.config.listeners):
+            by_key[listener_key(spec)] = [old.sockets[i][position] for i in range(count)]
+        added = [spec for spec in config.listeners if listener_key(spec) not in by_key]
+        if added:
+            bound = bind_slots(replace(config, listeners=tuple(added)), count)
+            for position, spec in enumerate(added):
+                by_key[listener_key(spec)] = [bound[i][position] for i in range(count)]
+        sockets = [[by_key[listener_key(s)][i] for s in config.listeners] for i in range(count)]
+        slots = [Slot(i) for i in range(count)]
+        return Generation(config, proxy, backends_of(config), sockets, slots)
+
+    def _adopt(self, gen: Generation) -> None:
+        self.board.adopt(gen.backends)
+        self.board.alive_interval = gen.config.alive
+        self.specs = by_identity(gen.backends)
+        if self._prober is not None:
+            self._prober.wake()
+
+    async def _switch_to(self, new: Generation, old: Generation) -> tuple[bool, str]:
+        switches = (self._listeners_off, self._services_off)
+        self._listeners_off, self._services_off = set(), set()
+        self._adopt(new)
+        self._previous, self.gen = old, new
+        self._reload_failure = None
+        self._wake.set()  # the new slots are due: next_work forks them
+        failure = await self._wait_ready(new)
+        self._previous = None
+        if failure is None:
+            for slot in old.slots:
+                if slot.pid is not None:
+                    self._retiring[slot.pid] = slot.index
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(slot.pid, signal.SIGTERM)  # drain within Grace, then exit
+            self._close_unused(old, new)
+            return True, (
+                f"configuration reloaded: {len(new.config.listeners)} listeners, "
+                f"{len(new.backends)} backends, {len(new.slots)} new workers"
+            )
+        # Back to the old generation, which never stopped serving.
+        self.gen = old
+        self._listeners_off, self._services_off = switches
+        for slot in new.slots:
+            slot.apply(Phase.STOPPING, SlotEvent.STOP)
+            if slot.pid is not None:
+                self._retiring[slot.pid] = slot.index
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.pid, signal.SIGQUIT)
+        if self.phase is Phase.RUNNING:
+            self._adopt(old)
+            self._close_unused(new, old)
+            self._wake.set()  # an old worker that died meanwhile is restarted
+        return False, failure
+
+    async def _wait_ready(self, new: Generation) -> str | None:
+        """None once every new worker serves; else why not."""
+        try:
+            async with asyncio.timeout(RELOAD_READY_TIMEOUT):
+                while True:
+                    self._changed.clear()
+                    if self.phase is not Phase.RUNNING:
+                        return "stopping"
+                    if self._reload_failure is not None:
+                        return self._reload_failure
+                    if all(slot.ever_ready for slot in new.slots):
+                        return None
+                    await self._changed.wait()
+        except TimeoutError:
+            return f"new workers not serving within {RELOAD_READY_TIMEOUT:g}s"
+
+    def _close_unused(self, gone: Generation, kept: Generation) -> None:
+        """Close the listening sockets only ``gone`` had (workers still holding a copy
+        keep them open until they exit)."""
+        if not self._listening:
+            return
+        keep = kept.socket_ids()
+        for group in gone.sockets:
+            for sock in group:
+                if id(sock) not in keep:
+                    with contextlib.suppress(OSError):
+                        sock.close()
 
     # -- forking (the loop is not running here) ----------------------------------------------
 
     def spawn(self, index: int) -> None:
         """Fork the worker of slot ``index``. Returns in the supervisor only."""
-        slot = self.slots[index]
+        gen = self.gen
+        slot = gen.slots[index]
+        if not slot.due(time.monotonic()):
+            # The loop ran while an earlier slot of the same batch attached: a reload may
+            # have been rolled back, or a stop begun, since ``next_work`` chose this slot.
+            return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
         try:
@@ -306,39 +658,41 @@ class Supervisor:
                 slot.spawn_failed(time.monotonic())
             return
         if pid == 0:
-            others = [s for i, group in enumerate(self.slot_sockets) if i != index for s in group]
+            own = {id(sock) for sock in gen.sockets[index]}
+            others = [sock for sock in self._all_sockets() if id(sock) not in own]
             run_child(
                 index=index,
-                proxy=self.proxy,
-                sockets=self.slot_sockets[index],
+                proxy=gen.proxy,
+                sockets=gen.sockets[index],
                 ipc=theirs,
                 inherited=[*others, *self._ipc_socks.values(), ours],
+                descriptors=self._control.descriptors() if self._control is not None else [],
                 keep=self.loop,
                 notifier=self.notifier,
                 handler=self.handler,
-                grace=self.config.grace,
-                backends=self.backends,
+                grace=gen.config.grace,
+                backends=gen.backends,
                 mask=mask,
             )
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         slot.spawned(pid, time.monotonic())
-        self._ipc_socks[index] = ours
-        self.loop.run_until_complete(self._attach(index, pid, ours))
+        self._ipc_socks[pid] = ours
+        self.loop.run_until_complete(self._attach(pid, ours))
 
-    async def _attach(self, index: int, pid: int, sock: socket.socket) -> None:
+    async def _attach(self, pid: int, sock: socket.socket) -> None:
         _, channel = await self.loop.create_unix_connection(
             lambda: Channel(
-                functools.partial(self._on_message, index, pid),
-                functools.partial(self._on_lost, index, pid),
+                functools.partial(self._on_message, pid),
+                functools.partial(self._on_lost, pid),
             ),
             sock=sock,
         )
-        if self.slots[index].pid != pid:  # already gone
+        if pid not in self._live_pids():  # already gone
             channel.close()
             return
         # Register and send the snapshot in one step: later transitions follow it.
-        self._channels[index] = channel
+        self._channels[pid] = channel
         self._send_state(channel)
 
 
@@ -349,13 +703,28 @@ def supervise(
     backends: list[BackendSpec],
     notifier: StartupNotifier,
     handler: logging.Handler,
+    *,
+    factory: ProxyFactory | None = None,
+    loader: Loader | None = None,
 ) -> int:
-    """Run the supervisor until it stops; returns the exit status."""
+    """Run the supervisor until it stops; returns the exit status. ``factory`` and
+    ``loader`` build the proxy and read the file again for a reload."""
     loop = asyncio.SelectorEventLoop()
     asyncio.set_event_loop(loop)
-    supervisor = Supervisor(loop, config, slot_sockets, proxy, backends, notifier, handler)
+    supervisor = Supervisor(
+        loop,
+        config,
+        slot_sockets,
+        proxy,
+        backends,
+        notifier,
+        handler,
+        factory=factory,
+        loader=loader,
+    )
     try:
-        loop.run_until_complete(supervisor.open())
+        if not loop.run_until_complete(supervisor.open()):
+            return EXIT_FAILURE
         while True:
             work = loop.run_until_complete(supervisor.next_work())
             if isinstance(work, int):

@@ -10,8 +10,9 @@ must never finalise an inherited object, whose file descriptors it does not own.
 
 Then it runs the very same ``Lifecycle`` as a single process, on its own uvloop loop,
 with the worker's signal table, reporting readiness to the supervisor. ``WorkerLink``
-mirrors the supervisor's health decisions into the proxy's board and reports the local
-observations (a connect failure marks the backend dead here at once) back.
+mirrors the supervisor's health decisions and the operator's switches into the proxy,
+reports the local observations (a connect failure marks the backend dead here at once)
+back, and answers the supervisor's requests for counters.
 """
 
 from __future__ import annotations
@@ -28,18 +29,24 @@ from typing import NoReturn
 
 import uvloop
 
-from standby.health.board import HealthBoard, Transition
-from standby.model import BackendSpec
+from standby.control.view import ObjectPath, resolve
+from standby.health.board import Transition
+from standby.model import BackendSpec, ServiceSpec
 from standby.observe.logsetup import refresh_ident
 from standby.process.channel import Channel
 from standby.process.daemon import StartupNotifier
 from standby.process.ipc import (
     MAX_TEXT,
+    Counts,
+    CountsAsk,
+    CountsDone,
     Failed,
     Health,
     Message,
     ObservedDead,
+    Operator,
     Ready,
+    Switch,
     Synced,
     clip,
 )
@@ -54,26 +61,32 @@ log = logging.getLogger("standby.process")
 FORK_BLOCKED: tuple[signal.Signals, ...] = (*HANDLED_SIGNALS, signal.SIGCHLD)
 # The supervisor sends the current state right after the fork; this only bounds a hang.
 SYNC_TIMEOUT = 30.0
+# A stopping worker (replaced by a reload, or the whole service stopping) keeps idle
+# keep-alive connections this long: an active client sends its next request well within
+# it and gets an answer with Connection: close, instead of a close racing its request.
+IDLE_LINGER = 1.0
 
 # Objects inherited from the supervisor that must stay referenced (never finalised) here.
 _INHERITED: list[object] = []
 
 
 class WorkerLink:
-    """The worker's side of the IPC: applies ``Health``, reports local deaths, and is the
-    ``Lifecycle``'s notifier (Ready/Failed go to the supervisor)."""
+    """The worker's side of the IPC: applies ``Health``, ``Operator`` and ``Switch``,
+    answers ``CountsAsk``, reports local deaths, and is the ``Lifecycle``'s notifier
+    (Ready/Failed go to the supervisor)."""
 
     def __init__(
-        self, board: HealthBoard, backends: Iterable[BackendSpec], on_lost: Callable[[], None]
+        self, proxy: ProxyLike, backends: Iterable[BackendSpec], on_lost: Callable[[], None]
     ) -> None:
-        self.board = board
+        self.proxy = proxy
+        self.board = proxy.board
         self.specs = by_identity(list(backends))
         self.synced = asyncio.Event()
         self.lost = False
         self.channel: Channel | None = None
         self._on_lost = on_lost
         self._applying = False
-        board.subscribe(self._on_transition)
+        self.board.subscribe(self._on_transition)
 
     def on_message(self, message: Message) -> None:
         if isinstance(message, Health):
@@ -90,10 +103,53 @@ class WorkerLink:
                     self.board.mark_dead(spec, message.reason)
             finally:
                 self._applying = False
+        elif isinstance(message, Operator):
+            spec = self.specs.get(message.identity)
+            if spec is not None:
+                self.board.set_enabled(spec, message.enabled)
+                self.board.set_draining(spec, message.draining)
+        elif isinstance(message, Switch):
+            self._switch(message)
+        elif isinstance(message, CountsAsk):
+            self._send_counts(message.serial)
         elif isinstance(message, Synced):
             self.synced.set()
         else:
             log.debug("unexpected message from the supervisor: %r", message)
+
+    def _switch(self, message: Switch) -> None:
+        try:
+            path = ObjectPath(message.listener, message.service)
+            spec = resolve(self.proxy.config, path)
+        except (ValueError, IndexError):
+            log.debug("switch of an unknown object ignored: %r", message)
+            return
+        if isinstance(spec, ServiceSpec):
+            self.proxy.set_service_enabled(spec, message.enabled)
+        elif message.listener is not None:
+            self.proxy.set_listener_enabled(message.listener, message.enabled)
+
+    def _send_counts(self, serial: int) -> None:
+        for identity, spec in self.specs.items():
+            counters = self.proxy.counters_of(spec)
+            if counters is None:
+                continue
+            cumulative = [n for _, n in counters.latency.cumulative()]
+            buckets = tuple(b - a for a, b in zip([0, *cumulative[:-1]], cumulative, strict=True))
+            self._send(
+                Counts(
+                    serial,
+                    identity,
+                    in_flight=max(0, counters.in_flight),
+                    requests=counters.requests,
+                    failovers=counters.failovers,
+                    resends=counters.resends,
+                    statuses=tuple(sorted(counters.statuses.items())),
+                    latency=buckets,
+                    latency_sum=float(counters.latency.total),
+                )
+            )
+        self._send(CountsDone(serial))
 
     def on_lost(self) -> None:
         self.lost = True
@@ -141,7 +197,7 @@ async def _worker(
 ) -> int:
     loop = asyncio.get_running_loop()
     # The supervisor gone means nobody will restart or stop us: drain and leave.
-    link = WorkerLink(proxy.board, backends, lambda: inbox.record(signal.SIGTERM))
+    link = WorkerLink(proxy, backends, lambda: inbox.record(signal.SIGTERM))
     _, channel = await loop.create_unix_connection(
         lambda: Channel(link.on_message, link.on_lost), sock=ipc
     )
@@ -164,6 +220,7 @@ async def _worker(
             table=WORKER_TRANSITIONS,
             name=f"worker {index}",
             level=logging.DEBUG,
+            linger=IDLE_LINGER,
         )
         return await lifecycle.run()
     finally:
@@ -200,6 +257,7 @@ def run_child(
     sockets: list[socket.socket],
     ipc: socket.socket,
     inherited: Iterable[socket.socket],
+    descriptors: Iterable[int] = (),
     keep: object,
     notifier: StartupNotifier,
     handler: logging.Handler,
@@ -209,8 +267,9 @@ def run_child(
 ) -> NoReturn:
     """In the child right after fork: become an independent worker, serve, ``_exit``.
 
-    ``inherited``: the supervisor's sockets this worker must not hold; ``keep``: the
-    supervisor's event loop (kept referenced, never used)."""
+    ``inherited``: the supervisor's sockets this worker must not hold; ``descriptors``:
+    other descriptors of the supervisor's to close (its control socket and connections);
+    ``keep``: the supervisor's event loop (kept referenced, never used)."""
     code = EXIT_FAILURE
     try:
         signal.set_wakeup_fd(-1)
@@ -219,6 +278,9 @@ def run_child(
         for sock in inherited:
             with contextlib.suppress(OSError):
                 sock.close()
+        for fd in descriptors:  # their objects stay in the kept loop, never finalised here
+            with contextlib.suppress(OSError):
+                os.close(fd)
         notifier.discard()
         _INHERITED.append(keep)
         asyncio.set_event_loop(None)

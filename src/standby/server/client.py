@@ -4,7 +4,10 @@ keep the connection alive between them, and enforce the client timeouts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
 import time
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,8 @@ S_CLOSED = 4
 # After an error response, keep reading (and discarding) this long before closing, so the
 # client receives the response instead of a reset caused by its own unread request bytes.
 LINGER_TIMEOUT = 2.0
+# SO_LINGER on with a zero timeout: close() sends RST.
+_LINGER_RESET = struct.pack("ii", 1, 0)
 # Pipelined bytes held while the current exchange runs; reading pauses past this.
 PIPELINE_HIGH_WATER = 64 * 1024
 
@@ -40,6 +45,7 @@ class ClientProtocol(asyncio.Protocol):
 
     __slots__ = (
         "buf",
+        "client_eof",
         "closed",
         "deadline",
         "exchange",
@@ -72,6 +78,7 @@ class ClientProtocol(asyncio.Protocol):
         self.paused = 0
         self.write_paused = False
         self.closed = False
+        self.client_eof = False
 
     # -- asyncio callbacks ----------------------------------------------------------------
 
@@ -106,8 +113,9 @@ class ClientProtocol(asyncio.Protocol):
                 conn.transport.write_eof()
                 return True  # keep the other direction open
         if self.state == S_EXCHANGE and self.exchange is not None and self.exchange.req_done:
-            # The client finished sending; the response may still come (HTTP/1.0 style).
-            self.keep_alive = False
+            # The client finished sending (a half-close): the response still goes out, and
+            # so do the answers to complete requests it pipelined before; then we close.
+            self.client_eof = True
             return True
         return False
 
@@ -198,7 +206,7 @@ class ClientProtocol(asyncio.Protocol):
         # Whatever paused reading for this exchange is over with it.
         if self.paused:
             self.resume_reading_for(self.PAUSE_CONNECT | self.PAUSE_UPSTREAM)
-        if not self.keep_alive or self.shared.stopping:
+        if not self.keep_alive or self.shared.stopping or (self.client_eof and not self.pending):
             if exchange.req_done:
                 self.state = S_CLOSED
                 assert self.transport is not None
@@ -243,6 +251,11 @@ class ClientProtocol(asyncio.Protocol):
     def _resume_pipeline(self, data: bytes) -> None:
         if self.state == S_HEAD and not self.closed:
             self._head_bytes(data)
+            if self.client_eof and self.state == S_HEAD and not self.closed:
+                # What the half-closed client left is not a complete request: done.
+                self.state = S_CLOSED
+                assert self.transport is not None
+                self.transport.close()
 
     def enter_tunnel(self) -> None:
         self.state = S_TUNNEL
@@ -300,8 +313,15 @@ class ClientProtocol(asyncio.Protocol):
         """Break the connection (a truncated response must not look complete)."""
         if not self.closed:
             self.state = S_CLOSED
-            assert self.transport is not None
-            self.transport.abort()
+            transport = self.transport
+            assert transport is not None
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.family != socket.AF_UNIX:
+                # A reset, not a FIN queued behind unsent data: the client must see the
+                # response broken, and the kernel must not keep its buffers for minutes.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            transport.abort()
 
     def close_if_idle(self) -> bool:
         """For a graceful stop: close now if no request is in progress."""

@@ -354,19 +354,29 @@ class Proxy:
             server.close()
         self._servers = {}
 
-    async def stop(self, grace: float) -> None:
-        """Stop accepting; let requests in flight finish within ``grace`` seconds; close."""
+    async def stop(self, grace: float, *, linger: float = 0.0) -> None:
+        """Stop accepting; let requests in flight finish within ``grace`` seconds; close.
+
+        ``linger``: idle keep-alive connections stay open this long first (within
+        ``grace``), so that a client about to send its next request gets it answered, with
+        ``Connection: close``, instead of racing our close. A worker replaced by a reload
+        lingers: its clients then move to the new workers without an error."""
         self._stop_accepting()
         generations = self._generations()
         for shared in generations:
-            shared.stopping = True
-            # Close idle keep-alive connections now; busy ones close after their response
-            # (every exchange sees ``stopping`` and answers with Connection: close).
-            for member in shared.reaper.members():
-                if isinstance(member, ClientProtocol):
-                    member.close_if_idle()
+            shared.stopping = True  # every exchange now answers with Connection: close
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
+                if linger > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(min(linger, grace)):
+                            for shared in generations:
+                                await shared.reaper.wait_empty()
+                # Idle keep-alive connections close now; busy ones after their response.
+                for shared in generations:
+                    for member in shared.reaper.members():
+                        if isinstance(member, ClientProtocol):
+                            member.close_if_idle()
                 for shared in generations:
                     await shared.reaper.wait_empty()
         await self._shutdown()
