@@ -620,8 +620,11 @@ class Exchange:
     def on_deadline(self) -> None:
         """The client connection's deadline passed while this exchange was current."""
         if self.phase == R_TUNNEL:
+            # An idle tunnel (WSTimeOut) ends quietly: both sides get a FIN.
             self._drop_upstream(abort=False)
-            self.client.abort()
+            self.phase = R_DONE
+            self.client.keep_alive = False
+            self.client.exchange_done(self)
             return
         if self.phase == R_WAIT:
             if not self.req_done and not self.client.upstream_full:
