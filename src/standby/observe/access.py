@@ -180,14 +180,21 @@ class AccessLog:
     ) -> None:
         if not NO_LOGGING <= level <= MAX_LOG_LEVEL:
             raise ValueError(f"LogLevel must be {NO_LOGGING}..{MAX_LOG_LEVEL}, not {level}")
-        self.level = level
-        self.anonymise = anonymise
         self._emit = emit
         self._tz = tz
+        self._format: Callable[[AccessRecord], str] | None = None
+        self.level = level
+        self.anonymise = anonymise
+        self.configure(level, anonymise)
+
+    def configure(self, level: int, anonymise: bool) -> None:
+        """Switch to another ``LogLevel``/``Anonymise`` (a reload)."""
+        if not NO_LOGGING <= level <= MAX_LOG_LEVEL:
+            raise ValueError(f"LogLevel must be {NO_LOGGING}..{MAX_LOG_LEVEL}, not {level}")
+        self.level = level
+        self.anonymise = anonymise
         method = _FORMATS[level]
-        self._format: Callable[[AccessRecord], str] | None = (
-            None if method is None else getattr(self, method)
-        )
+        self._format = None if method is None else getattr(self, method)
 
     def format(self, record: AccessRecord) -> str | None:
         """The line for ``record`` (None at level 0)."""

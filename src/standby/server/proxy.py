@@ -247,6 +247,8 @@ class Proxy:
             return False, str(exc)
         self._addresses = addresses
         self.board.adopt(all_backends(config))
+        if self.access_log is not None:
+            self.access_log.configure(config.log_level, config.anonymise)
         shared = await self._build(config, loop)
         self.config = config
         self._shared = shared
