@@ -59,6 +59,20 @@ class ControlServer:
         self._server: asyncio.AbstractServer | None = None
         self._inode: tuple[int, int] | None = None  # (st_dev, st_ino) of the file we bound
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[int] = set()  # descriptors of open connections
+
+    async def before_request(self) -> None:
+        """Called before each request is decided: a view that gathers figures from
+        elsewhere (the supervisor's, from its workers) refreshes them here."""
+
+    def descriptors(self) -> list[int]:
+        """The listening socket's and every open connection's descriptors (a process that
+        forks closes them in the child)."""
+        fds = set(self._connections)
+        server = self._server
+        if isinstance(server, asyncio.Server):
+            fds.update(sock.fileno() for sock in server.sockets)
+        return sorted(fd for fd in fds if fd >= 0)
 
     async def start(self) -> None:
         """Bind and listen; raises ControlSocketError."""
@@ -106,6 +120,9 @@ class ControlServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        sock = writer.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        self._connections.add(fd)
         try:
             async with asyncio.timeout(READ_TIMEOUT):  # reading only: a reload may take longer
                 request = await self._read(reader, writer)
@@ -118,6 +135,7 @@ class ControlServer:
             pass
         finally:
             self._tasks.discard(task)
+            self._connections.discard(fd)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
@@ -159,6 +177,7 @@ class ControlServer:
     async def _decide(self, request: _Request) -> api.Reply:
         method, target, body = request
         try:
+            await self.before_request()
             decided = api.handle(self._view, method, target, body, self._clock.wall())
             if isinstance(decided, api.Reply):
                 return decided

@@ -59,6 +59,22 @@ class LatencyHistogram:
         self.count = 0
         self.total = 0.0  # sum of observed seconds
 
+    @classmethod
+    def from_counts(cls, counts: Sequence[int], total: float) -> LatencyHistogram | None:
+        """A histogram from per-bucket counts (``counts()`` of another process's); None
+        when the bucket layout differs (it would be mislabelled)."""
+        out = cls()
+        if len(counts) != len(out._counts):
+            return None
+        out._counts = list(counts)
+        out.count = sum(counts)
+        out.total = total
+        return out
+
+    def counts(self) -> tuple[int, ...]:
+        """Per-bucket counts, not cumulative (the last one is +Inf)."""
+        return tuple(self._counts)
+
     def observe(self, seconds: float) -> None:
         """Record one duration; negative ones (a clock step) count as zero."""
         if seconds < 0.0:

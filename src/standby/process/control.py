@@ -19,7 +19,7 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from standby import __version__
 from standby.clock import Clock
@@ -36,10 +36,6 @@ from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.observe.metrics import LatencyHistogram
 from standby.process.channel import Channel
 from standby.process.ipc import Counts, CountsAsk, CountsDone, Identity
-
-if TYPE_CHECKING:
-    from standby.control import api
-    from standby.control.server import _Request
 
 log = logging.getLogger("standby.process")
 
@@ -73,14 +69,7 @@ class Summed:
 def histogram(buckets: tuple[int, ...], total: float) -> LatencyHistogram:
     """A worker's latency histogram rebuilt from its per-bucket counts (a different
     bucket layout, from a worker of another version, is dropped rather than mislabelled)."""
-    out = LatencyHistogram()
-    if len(buckets) == len(out.cumulative()):
-        # LatencyHistogram has no public constructor from counts; merge() reads the same
-        # three fields, so filling them keeps every invariant it relies on.
-        out._counts = list(buckets)
-        out.count = sum(buckets)
-        out.total = total
-    return out
+    return LatencyHistogram.from_counts(buckets, total) or LatencyHistogram()
 
 
 @dataclass(slots=True)
@@ -265,25 +254,6 @@ class SupervisorControl(ControlServer):
     def __init__(self, path: str, view: SupervisorView, *, mode: int, clock: Clock) -> None:
         super().__init__(path, view, mode=mode, clock=clock)
         self._supervisor_view = view
-        self._connections: set[int] = set()
 
-    def descriptors(self) -> list[int]:
-        """The listening socket's and every open connection's descriptors."""
-        fds = set(self._connections)
-        server = self._server
-        if isinstance(server, asyncio.Server):
-            fds.update(sock.fileno() for sock in server.sockets)
-        return sorted(fd for fd in fds if fd >= 0)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        fd = sock.fileno() if sock is not None else -1
-        self._connections.add(fd)
-        try:
-            await super()._accept(reader, writer)
-        finally:
-            self._connections.discard(fd)
-
-    async def _decide(self, request: _Request) -> api.Reply:
+    async def before_request(self) -> None:
         await self._supervisor_view.refresh()
-        return await super()._decide(request)

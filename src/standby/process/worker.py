@@ -134,8 +134,7 @@ class WorkerLink:
             counters = self.proxy.counters_of(spec)
             if counters is None:
                 continue
-            cumulative = [n for _, n in counters.latency.cumulative()]
-            buckets = tuple(b - a for a, b in zip([0, *cumulative[:-1]], cumulative, strict=True))
+            buckets = counters.latency.counts()
             self._send(
                 Counts(
                     serial,
