@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from standby.http1 import HttpError, RequestHead, error_response, parse_request_head
+from standby.observe.access import AccessRecord
 from standby.server.exchange import Exchange
 
 if TYPE_CHECKING:
@@ -127,7 +128,6 @@ class ClientProtocol(asyncio.Protocol):
         self.exchange = None
         if exchange is not None:
             exchange.close()
-            self.shared.in_flight -= 1
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -178,9 +178,7 @@ class ClientProtocol(asyncio.Protocol):
             self.reject(400, "request target fails CheckURL", head=head)
             return
         self.state = S_EXCHANGE
-        shared = self.shared
-        shared.in_flight += 1
-        exchange = Exchange(self, head, shared.loop.time())
+        exchange = Exchange(self, head, self.loop.time())
         self.exchange = exchange
         self.keep_alive = head.keep_alive
         exchange.start(buf[used:] if used < len(buf) else b"")
@@ -196,7 +194,6 @@ class ClientProtocol(asyncio.Protocol):
         if self.exchange is not exchange:
             return
         self.exchange = None
-        self.shared.in_flight -= 1
         if self.shared.access_log is not None:
             self.log_exchange(exchange)
         if self.closed:
@@ -287,7 +284,6 @@ class ClientProtocol(asyncio.Protocol):
         exchange = self.exchange
         if exchange is not None:
             self.exchange = None
-            self.shared.in_flight -= 1
             exchange.status = status
             exchange.close()
             self.log_exchange(exchange)
@@ -378,8 +374,6 @@ class ClientProtocol(asyncio.Protocol):
         access = self.shared.access_log
         if access is None or not access.level:
             return
-        from standby.observe.access import AccessRecord
-
         duration = self.loop.time() - exchange.started
         access.log(
             AccessRecord(

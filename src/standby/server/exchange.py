@@ -216,10 +216,14 @@ class Exchange:
             conn.reused = True
             self.attach(conn)
             return
+        self._start_connect(backend, pool)
+
+    def _start_connect(self, backend: BackendSpec, pool: Pool) -> None:
+        client = self.client
         client.pause_reading_for(client.PAUSE_CONNECT)
         # The connect attempt times out first (ConnTO) and then selection runs again.
-        client.deadline = shared.loop.time() + backend.conn_timeout + CONNECT_SLACK
-        self.task = shared.loop.create_task(self._connect(backend, pool))
+        client.deadline = client.loop.time() + backend.conn_timeout + CONNECT_SLACK
+        self.task = client.loop.create_task(self._connect(backend, pool))
 
     async def _connect(self, backend: BackendSpec, pool: Pool) -> None:
         try:
@@ -229,7 +233,8 @@ class Exchange:
             if self.client.closed:
                 return
             if not exc.local:
-                self.client.shared.backend_failed(backend, exc.reason)
+                # Dead at once for every request (the board's subscribers log it, once).
+                self.client.shared.board.mark_dead(backend, exc.reason)
             else:
                 log.error("cannot connect to %s: %s", backend.describe(), exc.reason)
             # No byte of the request has left: safe to send it elsewhere, whatever the method.
@@ -467,13 +472,7 @@ class Exchange:
         self.resp = resp
         self.status = status
         kind = resp.body
-        keep = (
-            client.keep_alive
-            and kind != BODY_UNTIL_CLOSE
-            and self.req_done
-            and not client.shared.stopping
-        )
-        client.keep_alive = keep
+        keep = self._keep_client(kind != BODY_UNTIL_CLOSE)
         rewrite = None
         if status in _LOCATION_STATUSES and client.listener.spec.rewrite_location:
             rewrite = self._location_rewrite()
@@ -603,11 +602,9 @@ class Exchange:
 
     def _reconnect(self) -> None:
         backend = self.backend
-        assert backend is not None
-        client = self.client
-        client.pause_reading_for(client.PAUSE_CONNECT)
-        client.deadline = client.loop.time() + backend.conn_timeout + CONNECT_SLACK
-        self.task = client.loop.create_task(self._connect(backend, client.shared.pool(backend)))
+        pool = self.pool
+        assert backend is not None and pool is not None
+        self._start_connect(backend, pool)
 
     def upstream_pause_writing(self) -> None:
         self.client.pause_reading_for(self.client.PAUSE_UPSTREAM)
@@ -664,9 +661,7 @@ class Exchange:
         if entry is None:
             return False
         self._drop_upstream(abort=True)  # e.g. a failover status answer, left unread
-        client = self.client
-        keep = self.req_done and client.keep_alive and not client.shared.stopping
-        client.keep_alive = keep
+        keep = self._keep_client()
         data = stale.render(
             entry,
             time.time(),
@@ -674,11 +669,7 @@ class Exchange:
             keep_alive=keep,
             client_http11=self.head.http11,
         )
-        self.status = entry.status
-        self.bytes_out = len(data)
-        self.phase = R_DONE
-        client.transport_write(data)
-        client.exchange_done(self)
+        self._answered(entry.status, data, len(data))
         return True
 
     def _response_broken(self, reason: str) -> None:
@@ -698,19 +689,13 @@ class Exchange:
         self, status: int, reason: str, *, retry_after: bool = False, keep: bool = True
     ) -> None:
         """A response made by the proxy itself (no backend, timeouts, gateway errors)."""
-        client = self.client
-        self.status = status
-        page = client.listener.spec.error_page(status)
+        page = self.client.listener.spec.error_page(status)
         extra: tuple[tuple[bytes, bytes], ...] = ()
         if retry_after:
             extra = ((b"Retry-After", self.policy.retry_after),)
-        keep = keep and self.req_done and client.keep_alive and not client.shared.stopping
-        client.keep_alive = keep
+        keep = self._keep_client(keep)
         data = self._for_method(error_response(status, body=page, close=not keep, extra=extra))
-        self.bytes_out = len(data)
-        self.phase = R_DONE
-        client.transport_write(data)
-        client.exchange_done(self)
+        self._answered(status, data, len(data))
 
     def _redirect(self, backend: BackendSpec) -> None:
         url = backend.redirect_url
@@ -720,14 +705,9 @@ class Exchange:
         target = url.encode("latin-1")
         if not has_path:
             target += self.head.target
-        client = self.client
-        keep = self.req_done and client.keep_alive and not client.shared.stopping
-        client.keep_alive = keep
-        self.status = backend.redirect_code
-        self.phase = R_DONE
+        keep = self._keep_client()
         response = redirect_response(backend.redirect_code, target, close=not keep)
-        client.transport_write(self._for_method(response))
-        client.exchange_done(self)
+        self._answered(backend.redirect_code, self._for_method(response), 0)
 
     def _metrics(self) -> None:
         """A `Metrics` service: this process's figures in OpenMetrics text."""
@@ -735,18 +715,29 @@ class Exchange:
         view = client.shared.view
         assert view is not None
         body = render_openmetrics(metrics_snapshot(view, time.time())).encode("utf-8")
-        keep = self.req_done and client.keep_alive and not client.shared.stopping
-        client.keep_alive = keep
+        keep = self._keep_client()
         head = b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n" % (
             CONTENT_TYPE.encode("ascii"),
             len(body),
             b"" if keep else b"Connection: close\r\n",
         )
-        self.status = 200
-        self.bytes_out = len(body)
+        self._answered(200, self._for_method(head + body), len(body))
+
+    def _keep_client(self, wanted: bool = True) -> bool:
+        """Decide (and record on the client) whether its connection stays open after this
+        answer: the client wants it, its request was read whole, and we are not stopping."""
+        client = self.client
+        keep = wanted and client.keep_alive and self.req_done and not client.shared.stopping
+        client.keep_alive = keep
+        return keep
+
+    def _answered(self, status: int, data: bytes, bytes_out: int) -> None:
+        """Send an answer made here in full and end the exchange."""
+        self.status = status
+        self.bytes_out = bytes_out
         self.phase = R_DONE
-        client.transport_write(self._for_method(head + body))
-        client.exchange_done(self)
+        self.client.transport_write(data)
+        self.client.exchange_done(self)
 
     def _for_method(self, response: bytes) -> bytes:
         """A response we made, as the request's method wants it: a HEAD gets the head only

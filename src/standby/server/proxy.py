@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from standby.balance import Balancer
@@ -69,8 +70,6 @@ def listener_limits(spec: ListenerSpec) -> Limits:
     if spec.max_request:
         changes["max_body"] = spec.max_request
     if changes:
-        from dataclasses import replace
-
         limits = replace(limits, **changes)
     return limits
 
@@ -136,10 +135,6 @@ class Proxy:
         self._control: ControlServer | None = None
         self.view = ProxyView(self, self.clock.wall())
         self.board.subscribe(self._count_transition)
-
-    @property
-    def in_flight(self) -> int:
-        return sum(s.in_flight for s in self._generations())
 
     @property
     def connections(self) -> int:

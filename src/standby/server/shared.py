@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from standby.balance import Balancer
 from standby.health.board import HealthBoard
 from standby.http1 import Limits
-from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
+from standby.model import ConfigSpec, ListenerSpec
 from standby.routing import Router
 from standby.server.policy import ServicePolicy
 from standby.server.stats import BackendCounters
@@ -58,15 +58,3 @@ class Shared:
     view: ProxyView | None = None  # for the Metrics service
     successor: Shared | None = None  # after a reload: the configuration that replaced this
     stopping: bool = False
-    in_flight: int = 0
-
-    def balancer(self, service: ServiceSpec) -> Balancer:
-        return self.balancers[id(service)]
-
-    def pool(self, backend: BackendSpec) -> Pool:
-        return self.pools[id(backend)]
-
-    def backend_failed(self, backend: BackendSpec, reason: str) -> None:
-        """A connect failure: the backend is dead for every request from now on. (The
-        board's subscribers log the transition, once.)"""
-        self.board.mark_dead(backend, reason)

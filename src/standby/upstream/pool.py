@@ -92,12 +92,6 @@ class Pool:
         conn.idle_since = self._loop.time()
         self._idle.append(conn)
 
-    def discard(self, conn: UpstreamProtocol) -> None:
-        try:
-            self._idle.remove(conn)
-        except ValueError:
-            pass
-
     def prune(self) -> None:
         """Close idle connections past POOL_IDLE_TIMEOUT (called by the periodic sweep)."""
         now = self._loop.time()
@@ -107,10 +101,6 @@ class Pool:
     def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
-
-    @property
-    def idle_count(self) -> int:
-        return len(self._idle)
 
     async def connect(
         self, factory: Callable[[], asyncio.Protocol], timeout: float
