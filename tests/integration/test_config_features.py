@@ -3,12 +3,11 @@ Disabled, MaxRequest, CheckURL, the Client head deadline, and HEAD on proxy-made
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 from tests.support.backend import Backend
-from tests.support.harness import Client, ProxyThread, config_with_ports, get
+from tests.support.harness import Client, ProxyThread, config_with_ports, free_port, get
 from tests.support.peers import RawBackend, respond_once
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nunix"
@@ -124,18 +123,10 @@ def test_slow_header_client_is_cut_at_the_head_deadline() -> None:
 
 
 def test_head_request_to_a_proxy_made_answer_has_no_body() -> None:
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     config, socks = config_with_ports(listener(backend(port)))
     with ProxyThread(config, socks) as p, Client(p.port) as c:
         r = c.request("/", method="HEAD")
         assert r.status == 503
         assert c.buf == b""  # no body bytes followed the head
         assert c.request("/", method="HEAD").status == 503  # still in step
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port

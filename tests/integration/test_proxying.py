@@ -9,7 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 from tests.support.backend import Backend, download_digest
-from tests.support.harness import Client, ProxyThread, config_with_ports, get, wait_until
+from tests.support.harness import (
+    Client,
+    ProxyThread,
+    config_with_ports,
+    free_port,
+    get,
+    wait_until,
+)
 from tests.support.peers import FullBacklog, RawBackend, respond_once
 
 ONE_BACKEND = """\
@@ -31,6 +38,40 @@ End
 
 def one_backend(port: int, listener_extra: str = "", backend_extra: str = "") -> str:
     return ONE_BACKEND.format(port=port, listener_extra=listener_extra, backend_extra=backend_extra)
+
+
+FAILOVER = """\
+{top}
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  {listener_extra}
+  Service
+    BackEnd
+      Address 127.0.0.1
+      Port {primary}
+      {primary_extra}
+    End
+    Emergency
+      Address 127.0.0.1
+      Port {emergency}
+    End
+  End
+End
+"""
+
+
+def failover(
+    primary: int, emergency: int, top: str = "", listener_extra: str = "", primary_extra: str = ""
+) -> str:
+    """A listener with one service: a BackEnd and an Emergency."""
+    return FAILOVER.format(
+        primary=primary,
+        emergency=emergency,
+        top=top,
+        listener_extra=listener_extra,
+        primary_extra=primary_extra,
+    )
 
 
 @pytest.fixture
@@ -167,28 +208,9 @@ def test_streaming_large_bodies_both_ways(proxy: ProxyThread) -> None:
 
 
 def test_connect_refused_fails_over_to_emergency() -> None:
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    port = dead.getsockname()[1]
-    dead.close()  # nothing listens there now
+    port = free_port()  # nothing listens there
     with Backend("standby") as standby:
-        text = f"""
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {port}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {standby.port}
-    End
-  End
-End
-"""
-        config, socks = config_with_ports(text)
+        config, socks = config_with_ports(failover(port, standby.port))
         with ProxyThread(config, socks) as p:
             for method in ("GET", "POST"):
                 assert get(p.port, "/", method=method).body == b"standby"
@@ -196,24 +218,7 @@ End
 
 def test_backlog_full_primary_fails_over_after_connto_then_is_skipped() -> None:
     with FullBacklog() as hung, Backend("standby") as standby:
-        text = f"""
-Alive 600
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {hung.port}
-      ConnTO 1
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {standby.port}
-    End
-  End
-End
-"""
+        text = failover(hung.port, standby.port, top="Alive 600", primary_extra="ConnTO 1")
         config, socks = config_with_ports(text)
         with ProxyThread(config, socks) as p:
             start = time.monotonic()
@@ -232,31 +237,9 @@ def test_both_down_503_with_retry_after_and_custom_page(tmp_path: object) -> Non
 
     page = pathlib.Path(str(tmp_path)) / "503.html"
     page.write_bytes(b"<h1>back soon</h1>")
-    ports = []
-    for _ in range(2):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        ports.append(s.getsockname()[1])
-        s.close()
+    ports = [free_port(), free_port()]  # nothing listens there
     for extra, body in (("", None), (f'ErrorFile 503 "{page}"', b"<h1>back soon</h1>")):
-        text = f"""
-Alive 45
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  {extra}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {ports[0]}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {ports[1]}
-    End
-  End
-End
-"""
+        text = failover(ports[0], ports[1], top="Alive 45", listener_extra=extra)
         config, socks = config_with_ports(text)
         with ProxyThread(config, socks) as p:
             r = get(p.port)
@@ -364,28 +347,9 @@ def test_idle_websocket_tunnel_is_closed_after_wstimeout(backend: Backend) -> No
 
 
 def test_each_health_transition_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    port = dead.getsockname()[1]
-    dead.close()
+    port = free_port()  # nothing listens there yet
     with Backend("standby") as standby:
-        text = f"""
-Alive 1
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {port}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {standby.port}
-    End
-  End
-End
-"""
+        text = failover(port, standby.port, top="Alive 1")
         caplog.set_level("INFO", logger="standby.health")
         config, socks = config_with_ports(text)
         with ProxyThread(config, socks) as p:

@@ -62,9 +62,11 @@ class Backend:
     def __init__(self) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock.listen(128)
         self.port = int(self.sock.getsockname()[1])
         self.held = threading.Event()  # a held request has arrived
+        self.held_count = 0  # how many have
+        self._lock = threading.Lock()
         self.release = threading.Event()
         self.closed = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -91,6 +93,8 @@ class Backend:
                 target = data.split(b" ", 2)[1]
                 body = b"hello"
                 if target == HOLD_PATH:
+                    with self._lock:
+                        self.held_count += 1
                     self.held.set()
                     self.release.wait(DEADLINE)
                     body = b"slow hello"
@@ -103,6 +107,8 @@ class Backend:
 
     def close(self) -> None:
         self.release.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 

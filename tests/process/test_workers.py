@@ -26,7 +26,9 @@ from standby.config import load_config
 
 from .harness import (
     DEADLINE,
+    HOLD_PATH,
     IO_TIMEOUT,
+    Backend,
     Standby,
     free_port,
     http_get,
@@ -41,61 +43,9 @@ pytestmark = [
     pytest.mark.timeout(120),
 ]
 
-HOLD = b"/slow"  # HoldingBackend keeps these requests until released
 ACCESS = re.compile(r"standby\[(\d+)\]: 127\.0\.0\.1 GET (\S+) HTTP/1\.\d - (\d+)(.*)$")
 SPREAD_REQUESTS = 150  # new connections: plenty for the kernel's hash to reach every worker
 MAX_HELD = 40  # held requests opened while looking for one on every worker
-
-
-class HoldingBackend:
-    """HTTP/1.0 backend answering ``hello``; requests for HOLD wait until ``release``."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = int(self.sock.getsockname()[1])
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-        self.held = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(IO_TIMEOUT)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    data += chunk
-                body = b"hello"
-                if data.split(b" ", 2)[1] == HOLD:
-                    with self._lock:
-                        self.held += 1
-                    self.release.wait(DEADLINE)
-                    body = b"slow hello"
-                conn.sendall(
-                    b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                    % (len(body), body)
-                )
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.release.set()
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
 
 
 class CountingBackend:
@@ -272,14 +222,14 @@ def owner(client: socket.socket, listen_port: int, pids: set[int]) -> int | None
 
 
 def held_on_every_worker(
-    listen_port: int, pids: set[int], backend: HoldingBackend
+    listen_port: int, pids: set[int], backend: Backend
 ) -> dict[socket.socket, int]:
-    """Open HOLD requests until every worker holds at least one; returns their owners."""
+    """Open HOLD_PATH requests until every worker holds at least one; returns their owners."""
     owners: dict[socket.socket, int] = {}
     while set(owners.values()) != pids:
         assert len(owners) < MAX_HELD, f"no held request reached some worker: {owners}"
         client = socket.create_connection(("127.0.0.1", listen_port), timeout=IO_TIMEOUT)
-        client.sendall(b"GET " + HOLD + b" HTTP/1.0\r\nHost: www.nire.com\r\n\r\n")
+        client.sendall(b"GET " + HOLD_PATH + b" HTTP/1.0\r\nHost: www.nire.com\r\n\r\n")
         found: list[int] = []
 
         def located(client: socket.socket = client, found: list[int] = found) -> bool:
@@ -291,7 +241,7 @@ def held_on_every_worker(
         wait_for(located, "the connection to be accepted by a worker")
         owners[client] = found[0]
     count = len(owners)
-    wait_for(lambda: backend.held >= count, "every held request to reach the backend")
+    wait_for(lambda: backend.held_count >= count, "every held request to reach the backend")
     return owners
 
 
@@ -307,13 +257,13 @@ def read_all(client: socket.socket) -> bytes:
 
 
 @pytest.fixture
-def backend() -> Iterator[HoldingBackend]:
-    server = HoldingBackend()
+def backend() -> Iterator[Backend]:
+    server = Backend()
     yield server
     server.close()
 
 
-def test_load_spreads_over_all_workers(tmp_path: Path, backend: HoldingBackend) -> None:
+def test_load_spreads_over_all_workers(tmp_path: Path, backend: Backend) -> None:
     port = free_port()
     with standby(tmp_path, pound_cfg(port, backend.port, workers=3)) as running:
         wait_for(lambda: len(children(running.proc.pid)) == 3, "three workers")
@@ -327,7 +277,7 @@ def test_load_spreads_over_all_workers(tmp_path: Path, backend: HoldingBackend) 
 
 
 def test_a_dead_backend_seen_by_one_worker_is_avoided_by_all_and_probed_once(
-    tmp_path: Path, backend: HoldingBackend
+    tmp_path: Path, backend: Backend
 ) -> None:
     primary = CountingBackend()
     port = free_port()
@@ -384,7 +334,7 @@ def test_a_dead_backend_seen_by_one_worker_is_avoided_by_all_and_probed_once(
 
 
 def test_a_killed_worker_is_restarted_and_the_others_finish_their_requests(
-    tmp_path: Path, backend: HoldingBackend
+    tmp_path: Path, backend: Backend
 ) -> None:
     port = free_port()
     with standby(tmp_path, pound_cfg(port, backend.port, workers=2)) as running:
@@ -420,7 +370,7 @@ def test_a_killed_worker_is_restarted_and_the_others_finish_their_requests(
         assert running.proc.poll() is None
 
 
-def test_graceful_stop_drains_every_worker(tmp_path: Path, backend: HoldingBackend) -> None:
+def test_graceful_stop_drains_every_worker(tmp_path: Path, backend: Backend) -> None:
     port = free_port()
     with standby(tmp_path, pound_cfg(port, backend.port, workers=2)) as running:
         wait_for(lambda: len(children(running.proc.pid)) == 2, "two workers")
@@ -438,7 +388,7 @@ def test_graceful_stop_drains_every_worker(tmp_path: Path, backend: HoldingBacke
         assert count_lines(running, "SIGTERM: stopping 2 workers") == 1
 
 
-def test_sigquit_stops_every_worker_at_once(tmp_path: Path, backend: HoldingBackend) -> None:
+def test_sigquit_stops_every_worker_at_once(tmp_path: Path, backend: Backend) -> None:
     port = free_port()
     with standby(tmp_path, pound_cfg(port, backend.port, workers=2)) as running:
         wait_for(lambda: len(children(running.proc.pid)) == 2, "two workers")
@@ -451,7 +401,7 @@ def test_sigquit_stops_every_worker_at_once(tmp_path: Path, backend: HoldingBack
             assert not read_all(client).endswith(b"slow hello")
 
 
-def test_workers_leave_when_the_supervisor_dies(tmp_path: Path, backend: HoldingBackend) -> None:
+def test_workers_leave_when_the_supervisor_dies(tmp_path: Path, backend: Backend) -> None:
     port = free_port()
     with standby(tmp_path, pound_cfg(port, backend.port, workers=2)) as running:
         wait_for(lambda: len(children(running.proc.pid)) == 2, "two workers")
@@ -467,7 +417,7 @@ def test_workers_leave_when_the_supervisor_dies(tmp_path: Path, backend: Holding
 )
 def test_workers_1_is_one_process(
     tmp_path: Path,
-    backend: HoldingBackend,
+    backend: Backend,
     configured: int | None,
     options: tuple[str, ...],
     expected: int,
