@@ -9,6 +9,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.standby-installed
+# The C fast path of the head parsers (setup.py): rebuilt in place when its source changes,
+# since an editable install only compiles it once.
+SPEEDUPS_SRC := src/standby/http1/_speedups.c
+BUILT := $(VENV)/.standby-built
 # Extra arguments for `make bench`, e.g. BENCH_ARGS="--duration 5 --rounds 1".
 BENCH_ARGS ?=
 # Extra arguments for `make robustness`, e.g. ROBUSTNESS_ARGS="-k slowloris".
@@ -17,9 +21,13 @@ ROBUSTNESS_ARGS ?=
 .PHONY: demo test bench robustness demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
 	demo-status venv clean
 
-venv: $(STAMP)
+venv: $(BUILT)
 
-$(STAMP): pyproject.toml
+$(BUILT): $(STAMP) $(SPEEDUPS_SRC)
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	@touch $@
+
+$(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
 		echo "standby needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1)." \
 			"Run e.g. 'make PYTHON=python3.12 $(MAKECMDGOALS)'." >&2; exit 1; }
@@ -31,36 +39,36 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-demo: $(STAMP)
+demo: $(BUILT)
 	$(BIN)/standby --demo
 
 # From another terminal while `make demo` runs (same STANDBY_DEMO_* variables, if any).
-demo-primary-down: $(STAMP)
+demo-primary-down: $(BUILT)
 	@$(BIN)/python -m standby.demo primary down
-demo-primary-up: $(STAMP)
+demo-primary-up: $(BUILT)
 	@$(BIN)/python -m standby.demo primary up
-demo-standby-down: $(STAMP)
+demo-standby-down: $(BUILT)
 	@$(BIN)/python -m standby.demo standby down
-demo-standby-up: $(STAMP)
+demo-standby-up: $(BUILT)
 	@$(BIN)/python -m standby.demo standby up
-demo-status: $(STAMP)
+demo-status: $(BUILT)
 	@$(BIN)/python -m standby.demo primary status
 	@$(BIN)/python -m standby.demo standby status
 
 # Any failing step fails the target; pytest's status 5 ("no tests collected") included.
-test: $(STAMP)
+test: $(BUILT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(BUILT)
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS)
 
 # The robustness suite (its CI part also runs inside `make test`), then its report
 # docs/robustness.md from this run's results only. The report is written even when a
 # scenario fails, and the target fails then. Soak: `make robustness STANDBY_SOAK=1 STANDBY_SOAK_SECONDS=1800`.
-robustness: $(STAMP)
+robustness: $(BUILT)
 	@$(BIN)/python -m tests.robustness.report --clear
 	@status=0; $(BIN)/pytest tests/robustness $(ROBUSTNESS_ARGS) || status=$$?; \
 		$(BIN)/python -m tests.robustness.report || status=1; exit $$status

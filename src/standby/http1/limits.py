@@ -32,6 +32,8 @@ class Limits:
     line_bound: int = field(init=False, repr=False, compare=False)
     # Heads up to this size cannot hold too many header lines: no need to count them.
     count_bound: int = field(init=False, repr=False, compare=False)
+    # The limits in the order the C fast path takes them (see _speedups.c scan_request).
+    packed: tuple[int, int, int, int, int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("max_request_line", "max_uri", "max_header_line", "max_head"):
@@ -41,3 +43,12 @@ class Limits:
             raise ValueError("Limits.max_header_count and max_body must not be negative")
         object.__setattr__(self, "line_bound", min(self.max_request_line, self.max_header_line))
         object.__setattr__(self, "count_bound", _MIN_FIELD_LINE * self.max_header_count)
+        packed = (
+            self.max_request_line,
+            self.max_uri,
+            self.max_header_line,
+            self.max_header_count,
+            self.max_head,
+            self.max_body,
+        )
+        object.__setattr__(self, "packed", packed)

@@ -8,6 +8,10 @@ pattern, or that is large enough to break a per-line limit, goes through a line 
 names the first problem in stream order, so a head fed whole and one fed byte by byte get
 the same status.
 
+Before all that, a C module (``_speedups.c``) scans the plain, valid heads that make up
+nearly all traffic in one pass and hands back the same fields. It returns None for anything
+else, so every decision below about errors, limits and unusual framing stays the only one.
+
 Decisions (RFC 9112 and issue 2 section 3):
 
 - Content-Length: only digits; a second Content-Length header is refused even with the same
@@ -31,6 +35,7 @@ Decisions (RFC 9112 and issue 2 section 3):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from standby.http1._grammar import (
     CHUNKED,
@@ -45,6 +50,20 @@ from standby.http1._grammar import (
 )
 from standby.http1.errors import HttpError
 from standby.http1.limits import Limits
+
+# The C fast path (_speedups.c): a plain, valid, complete head as a tuple of RequestHead's
+# fields, or None to leave the head to the Python parser below. Absent when standby was
+# installed without a C compiler; the results are the same, only slower.
+_RequestFields = tuple[
+    int, bytes, bytes, bool, "bytes | None", int, int, bool, "list[tuple[int, int]] | None", int
+]
+_scan_request: Callable[[bytes, frozenset[bytes], tuple[int, ...]], _RequestFields | None] | None
+try:
+    from standby.http1._speedups import scan_request as _c_scan_request
+except ImportError:  # pragma: no cover - depends on the install
+    _scan_request = None
+else:
+    _scan_request = _c_scan_request
 
 BODY_NONE = 0  # no body follows the head
 BODY_LENGTH = 1  # exactly content_length bytes follow
@@ -220,6 +239,35 @@ def parse_request_head(
     request line are skipped (and counted in ``consumed``). A method outside ``methods`` gets
     405 once the head is otherwise valid.
     """
+    scan = _scan_request
+    if scan is not None and type(buf) is bytes:
+        fields = scan(buf, methods, limits.packed)
+        if fields is not None:
+            stop, method, target, http11, host, body, length, keep_alive, drops, xff_end = fields
+            head = RequestHead()
+            head.method = method
+            head.target = target
+            head.version = V11 if http11 else V10
+            head.http11 = http11
+            head.raw = buf if stop == len(buf) else buf[:stop]
+            head.host = host
+            head.body = body
+            head.content_length = length
+            head.keep_alive = keep_alive
+            head.upgrade = None
+            head.expect_continue = False
+            head._drops = drops
+            head._xff_end = xff_end
+            head._lines = None
+            head._fields = None
+            return head, stop
+    return parse_request_head_python(buf, limits, methods)
+
+
+def parse_request_head_python(
+    buf: bytes | bytearray, limits: Limits, methods: frozenset[bytes]
+) -> tuple[RequestHead, int] | None:
+    """parse_request_head without the C fast path (the reference it is tested against)."""
     start = 0
     while buf.startswith(b"\r\n", start):
         start += 2

@@ -20,6 +20,7 @@ Decisions:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from standby.http1._grammar import (
     CHUNKED,
@@ -41,6 +42,19 @@ from standby.http1.request import (
     V11,
     _check_field_line,
 )
+
+# The C fast path (_speedups.c, see request.py): a plain, valid, complete response head as
+# a tuple of ResponseHead's fields, or None to leave it to the Python parser below.
+_ResponseFields = tuple[
+    int, int, bool, int, int, bool, "tuple[int, int] | None", "list[tuple[int, int]] | None"
+]
+_scan_response: Callable[[bytes, bool, int], _ResponseFields | None] | None
+try:
+    from standby.http1._speedups import scan_response as _c_scan_response
+except ImportError:  # pragma: no cover - depends on the install
+    _scan_response = None
+else:
+    _scan_response = _c_scan_response
 
 # Large Set-Cookie and CSP headers fit in 64 KiB; a bigger head is a broken backend.
 MAX_RESPONSE_HEAD = 65536
@@ -143,6 +157,30 @@ def parse_response_head(
 ) -> tuple[ResponseHead, int] | None:
     """One response head at the start of ``buf``: (head, consumed), None for more bytes,
     HttpError(502) for anything malformed (see the module docstring)."""
+    scan = _scan_response
+    if scan is not None and type(buf) is bytes:
+        fields = scan(buf, request_method == b"HEAD", max_head)
+        if fields is not None:
+            stop, status, http11, body, length, keep_alive, keep_alive_span, drops = fields
+            head = ResponseHead()
+            head.status = status
+            head.version = V11 if http11 else V10
+            head.http11 = http11
+            head.raw = buf if stop == len(buf) else buf[:stop]
+            head.body = body
+            head.content_length = length
+            head.keep_alive = keep_alive
+            head._drops = drops
+            head._locations = None
+            head._keep_alive_span = keep_alive_span
+            return head, stop
+    return parse_response_head_python(buf, request_method, max_head)
+
+
+def parse_response_head_python(
+    buf: bytes | bytearray, request_method: bytes, max_head: int = MAX_RESPONSE_HEAD
+) -> tuple[ResponseHead, int] | None:
+    """parse_response_head without the C fast path (the reference it is tested against)."""
     m = _RESPONSE_HEAD_RE.match(buf)
     if m is None:
         end = buf.find(b"\r\n\r\n")

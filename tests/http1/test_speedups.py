@@ -1,0 +1,408 @@
+"""The C fast path of the head parsers against the Python parsers it stands in for.
+
+The contract (see _speedups.c): for any bytes, the C scanner either declines (None) or
+returns exactly the fields the Python parser produces for the same bytes with the same
+limits. Declining is always safe; agreeing must be exact. The generated heads aim at the
+places where the two could differ: header names in any case, OWS around values, repeated
+and conflicting headers, bytes that are invalid in one position and valid in another,
+truncation anywhere, and limits small enough to be hit.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from standby.http1 import Limits, RequestHead, ResponseHead, parse_request_head
+from standby.http1 import request as request_module
+from standby.http1 import response as response_module
+from standby.http1.errors import HttpError
+from standby.http1.request import parse_request_head_python
+from standby.http1.response import parse_response_head, parse_response_head_python
+from standby.model import methods_for_xhttp
+
+try:
+    from standby.http1 import _speedups
+except ImportError:  # pragma: no cover - depends on the install
+    if os.environ.get("STANDBY_REQUIRE_SPEEDUPS") == "1":
+        raise
+    pytest.skip("standby was installed without its C module", allow_module_level=True)
+
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+METHODS = methods_for_xhttp(2)
+LIMITS = Limits()
+REQUEST_FIELDS = [name for name in RequestHead.__slots__ if name not in ("_lines", "_fields")]
+RESPONSE_FIELDS = list(ResponseHead.__slots__)
+
+
+def fields_of(head: Any, names: list[str]) -> dict[str, Any]:
+    return {name: getattr(head, name) for name in names}
+
+
+def python_request(buf: bytes, limits: Limits) -> tuple[str, Any]:
+    try:
+        parsed = parse_request_head_python(buf, limits, METHODS)
+    except HttpError as exc:
+        return "error", exc.status
+    if parsed is None:
+        return "incomplete", None
+    head, used = parsed
+    return "ok", (fields_of(head, REQUEST_FIELDS), used)
+
+
+def python_response(buf: bytes, method: bytes, max_head: int) -> tuple[str, Any]:
+    try:
+        parsed = parse_response_head_python(buf, method, max_head)
+    except HttpError as exc:
+        return "error", exc.status
+    if parsed is None:
+        return "incomplete", None
+    head, used = parsed
+    return "ok", (fields_of(head, RESPONSE_FIELDS), used)
+
+
+def check_request(buf: bytes, limits: Limits = LIMITS) -> bool:
+    """The fast path agrees with Python on ``buf``; True when it did not decline."""
+    fast = _speedups.scan_request(buf, METHODS, limits.packed)
+    if fast is None:
+        return False
+    outcome, value = python_request(buf, limits)
+    assert outcome == "ok", (buf, outcome, value)
+    parsed = parse_request_head(buf, limits, METHODS)  # the public entry, through C
+    assert parsed is not None
+    head, used = parsed
+    assert (fields_of(head, REQUEST_FIELDS), used) == value, buf
+    return True
+
+
+def check_response(buf: bytes, method: bytes = b"GET", max_head: int = 65536) -> bool:
+    fast = _speedups.scan_response(buf, method == b"HEAD", max_head)
+    if fast is None:
+        return False
+    outcome, value = python_response(buf, method, max_head)
+    assert outcome == "ok", (buf, outcome, value)
+    parsed = parse_response_head(buf, method, max_head)
+    assert parsed is not None
+    head, used = parsed
+    assert (fields_of(head, RESPONSE_FIELDS), used) == value, buf
+    return True
+
+
+# -- the fast path is taken for real traffic ------------------------------------------------
+
+BROWSER = (
+    b"GET /wp-content/themes/site/style.css?ver=6.4 HTTP/1.1\r\n"
+    b"Host: www.example.com\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+    b"Accept: text/css,*/*;q=0.1\r\n"
+    b"Accept-Language: en-GB,en;q=0.5\r\n"
+    b"Accept-Encoding: gzip, deflate, br\r\n"
+    b"Connection: keep-alive\r\n"
+    b"Referer: https://www.example.com/\r\n"
+    b"Cookie: wordpress_test_cookie=WP%20Cookie%20check\r\n"
+    b"Upgrade-Insecure-Requests: 1\r\n\r\n"
+)
+CRAWLER = (
+    b"GET /robots.txt HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n"
+    b"User-Agent: Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)\r\n"
+    b"Accept: */*\r\nX-Forwarded-For: 203.0.113.7 \r\n\r\n"
+)
+FORM = (
+    b"POST /wp-login.php HTTP/1.1\r\nHost: www.example.com\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 42\r\n\r\n"
+)
+WRK = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+OLD = b"GET / HTTP/1.0\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n"
+
+NGINX = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 08:00:00 GMT\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 73\r\nConnection: keep-alive\r\n\r\n"
+)
+APACHE_CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 08:00:00 GMT\r\nServer: Apache/2.4.57\r\n"
+    b"Vary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Type: text/html; charset=UTF-8\r\n\r\n"
+)
+NOT_MODIFIED = b'HTTP/1.1 304 Not Modified\r\nETag: "abc"\r\nConnection: close\r\n\r\n'
+UNTIL_CLOSE = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n"
+NO_REASON = b"HTTP/1.1 204\r\n\r\n"
+
+
+@pytest.mark.parametrize("head", [BROWSER, CRAWLER, FORM, WRK, OLD])
+def test_plain_requests_take_the_fast_path(head: bytes) -> None:
+    assert check_request(head)
+    assert check_request(head + b"GET / HTTP/1.1\r\n")  # a pipelined request behind it
+
+
+@pytest.mark.parametrize("head", [NGINX, APACHE_CHUNKED, NOT_MODIFIED, UNTIL_CLOSE, NO_REASON])
+def test_plain_responses_take_the_fast_path(head: bytes) -> None:
+    assert check_response(head)
+    assert check_response(head + b"body bytes")
+    assert check_response(head, method=b"HEAD")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"\r\n" + WRK,  # leading empty line
+        WRK[:-2],  # incomplete
+        WRK.replace(b"1.1", b"2.0"),  # 505
+        WRK.replace(b"Host", b"Hos t"),  # 400
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  # duplicate Host
+        b"GET / HTTP/1.1\r\n\r\n",  # missing Host
+        b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n",  # 405
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, foo\r\n\r\n",
+    ],
+)
+def test_unusual_requests_are_left_to_python(head: bytes) -> None:
+    assert _speedups.scan_request(head, METHODS, LIMITS.packed) is None
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        NGINX[:-2],
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        b"HTTP/1.1 302 Found\r\nLocation: http://10.0.0.3/x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        b"HTTP/2 200 OK\r\n\r\n",
+    ],
+)
+def test_unusual_responses_are_left_to_python(head: bytes) -> None:
+    assert _speedups.scan_response(head, False, 65536) is None
+
+
+def test_limits_are_left_to_python() -> None:
+    tight = Limits(max_header_line=20, max_header_count=3, max_uri=10, max_head=200)
+    assert not check_request(b"GET /" + b"a" * 10 + b" HTTP/1.1\r\nHost: a\r\n\r\n", tight)
+    assert check_request(b"GET /" + b"a" * 9 + b" HTTP/1.1\r\nHost: a\r\n\r\n", tight)
+    assert not check_request(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 18 + b"\r\n\r\n", tight)
+    assert check_request(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 17 + b"\r\n\r\n", tight)
+    four = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"
+    assert not check_request(four, tight)
+    assert check_request(four.replace(b"C: 3\r\n", b""), tight)
+    assert not check_request(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", Limits(max_body=10)
+    )
+    assert not check_response(NGINX, max_head=len(NGINX) - 1)
+    assert check_response(NGINX, max_head=len(NGINX))
+
+
+def test_bad_arguments_raise() -> None:
+    with pytest.raises(TypeError):
+        _speedups.scan_request(bytearray(WRK), METHODS, LIMITS.packed)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.scan_request(WRK, METHODS, (1, 2))
+    with pytest.raises(TypeError):
+        _speedups.scan_response(bytearray(NGINX), False, 10)  # type: ignore[arg-type]
+
+
+# -- generated heads ------------------------------------------------------------------------
+
+
+def any_case(name: str) -> st.SearchStrategy[str]:
+    return st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+        lambda flips: "".join(c.upper() if f else c for c, f in zip(name, flips, strict=True))
+    )
+
+
+OWS = st.sampled_from(["", " ", "  ", "\t", " \t"])
+RAW_VALUE = st.binary(max_size=12).map(lambda b: b.decode("latin-1"))
+
+REQUEST_VALUES = {
+    "host": ["www.example.com", "127.0.0.1:8080", "", "a b", "[::1]:80"],
+    "content-length": ["0", "12", "007", "-1", "1,1", "1 1", "12345678901234567890", "", "+5"],
+    "connection": [
+        "keep-alive",
+        "close",
+        "Keep-Alive",
+        "CLOSE",
+        "upgrade",
+        "keep-alive, close",
+        "foo",
+        "",
+        "close,",
+    ],
+    "transfer-encoding": ["chunked", "gzip, chunked", "identity"],
+    "x-forwarded-for": ["192.0.2.1", "192.0.2.1, 198.51.100.2", "", " "],
+    "x-forwarded-proto": ["https"],
+    "upgrade": ["websocket"],
+    "expect": ["100-continue"],
+    "te": ["trailers"],
+    "keep-alive": ["timeout=5"],
+    "accept": ["*/*"],
+    "x-custom": ["1", "ä"],
+}
+RESPONSE_VALUES = {
+    "content-length": ["0", "73", "007", "-1", "1,1", "12345678901234567890", ""],
+    "transfer-encoding": ["chunked", "Chunked", "gzip, chunked", "chunked, chunked", ""],
+    "connection": ["keep-alive", "close", "Keep-Alive", "upgrade", "close, foo", ""],
+    "location": ["http://10.0.0.3/"],
+    "keep-alive": ["timeout=5"],
+    "server": ["nginx", "Apache/2.4"],
+    "content-type": ["text/html; charset=UTF-8"],
+}
+
+
+@st.composite
+def header_line(draw: st.DrawFn, table: dict[str, list[str]]) -> str:
+    name = draw(st.sampled_from(sorted(table)))
+    value = draw(st.one_of(st.sampled_from(table[name]), RAW_VALUE))
+    return f"{draw(any_case(name))}:{draw(OWS)}{value}{draw(OWS)}\r\n"
+
+
+def header_name(line: str) -> str:
+    return line.partition(":")[0].lower()
+
+
+DANGEROUS = [b"\r", b"\n", b" ", b"\t", b"\x00", b":", b"\x7f", b"\x80", b"\xff", b"A", b"0"]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data``, perhaps with one byte replaced or inserted, perhaps cut short."""
+    if data and draw(st.booleans()):
+        at = draw(st.integers(0, len(data) - 1))
+        byte = draw(st.sampled_from(DANGEROUS))
+        data = data[:at] + byte + data[at + draw(st.integers(0, 1)) :]
+    if draw(st.integers(0, 3)) == 0:
+        data = data[: draw(st.integers(0, len(data)))]
+    return data
+
+
+@st.composite
+def request_heads(draw: st.DrawFn) -> bytes:
+    """Half plain heads (what the fast path takes, varied where it must still be exact),
+    half wild ones (rare headers, bad versions, invalid bytes, cuts)."""
+    if draw(st.booleans()):
+        return draw(plain_request_heads())
+    method = draw(st.sampled_from(["GET", "POST", "HEAD", "get", "BREW", "OPTIONS"]))
+    target = draw(st.sampled_from(["/", "/index.php?p=1", "*", "/ä", "http://a/b"]))
+    version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.2"]))
+    lines = draw(st.lists(header_line(REQUEST_VALUES), max_size=8))
+    text = f"{method} {target} {version}\r\n" + "".join(lines) + "\r\n"
+    tail = draw(st.sampled_from([b"", b"body", b"GET / HTTP/1.1\r\n"]))
+    return draw(mutated(text.encode("latin-1") + tail))
+
+
+PLAIN_REQUEST_VALUES = {
+    "content-length": ["0", "12", "007", "123456789012345678"],
+    "connection": ["keep-alive", "close", "Keep-Alive", "CLOSE"],
+    "x-forwarded-for": ["192.0.2.1", "192.0.2.1, 198.51.100.2", "", " "],
+    "accept": ["*/*", ""],
+    "user-agent": ["Mozilla/5.0 (compatible; Googlebot/2.1)", "curl/8.5.0", "é\t"],
+}
+
+
+@st.composite
+def plain_request_heads(draw: st.DrawFn) -> bytes:
+    method = draw(st.sampled_from(["GET", "POST", "HEAD", "PUT", "DELETE"]))
+    target = draw(st.sampled_from(["/", "/index.php?p=1", "*", "/\xe4", "http://a/b?x=%20"]))
+    http11 = draw(st.booleans())
+    lines = draw(st.lists(header_line(PLAIN_REQUEST_VALUES), max_size=6, unique_by=header_name))
+    if http11 or draw(st.booleans()):
+        host = draw(st.sampled_from(["www.example.com", "127.0.0.1:8080", "", "[::1]:80"]))
+        line = f"{draw(any_case('host'))}:{draw(OWS)}{host}{draw(OWS)}\r\n"
+        lines.insert(draw(st.integers(0, len(lines))), line)
+    version = "HTTP/1.1" if http11 else "HTTP/1.0"
+    text = f"{method} {target} {version}\r\n" + "".join(lines) + "\r\n"
+    tail = draw(st.sampled_from([b"", b"body", b"GET / HTTP/1.1\r\n"]))
+    data = text.encode("latin-1") + tail
+    return draw(mutated(data)) if draw(st.integers(0, 4)) == 0 else data
+
+
+@st.composite
+def response_heads(draw: st.DrawFn) -> bytes:
+    if draw(st.booleans()):
+        return draw(plain_response_heads())
+    version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/1.2", "HTTP/2"]))
+    status = draw(st.sampled_from(["200", "204", "304", "101", "100", "404", "503", "099", "2000"]))
+    reason = draw(st.sampled_from(["", " OK", " ", " Not\tFound", " é"]))
+    lines = draw(st.lists(header_line(RESPONSE_VALUES), max_size=8))
+    text = f"{version} {status}{reason}\r\n" + "".join(lines) + "\r\n"
+    tail = draw(st.sampled_from([b"", b"0123456789"]))
+    return draw(mutated(text.encode("latin-1") + tail))
+
+
+PLAIN_RESPONSE_VALUES = {
+    "content-length": ["0", "73", "007"],
+    "transfer-encoding": ["chunked", "Chunked"],
+    "connection": ["keep-alive", "close", "Keep-Alive"],
+    "server": ["nginx", "Apache/2.4", ""],
+    "content-type": ["text/html; charset=UTF-8"],
+    "set-cookie": ["a=b; Path=/; HttpOnly", "\xe9"],
+}
+
+
+@st.composite
+def plain_response_heads(draw: st.DrawFn) -> bytes:
+    version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0"]))
+    status = draw(st.sampled_from(["200", "204", "304", "404", "503", "599"]))
+    reason = draw(st.sampled_from(["", " OK", " ", " Not\tFound", " \xe9"]))
+    lines = draw(st.lists(header_line(PLAIN_RESPONSE_VALUES), max_size=6, unique_by=header_name))
+    text = f"{version} {status}{reason}\r\n" + "".join(lines) + "\r\n"
+    data = text.encode("latin-1") + draw(st.sampled_from([b"", b"0123456789"]))
+    return draw(mutated(data)) if draw(st.integers(0, 4)) == 0 else data
+
+
+small_limits = st.builds(
+    Limits,
+    max_request_line=st.integers(10, 80),
+    max_uri=st.integers(1, 20),
+    max_header_line=st.integers(5, 60),
+    max_header_count=st.integers(0, 6),
+    max_head=st.integers(20, 400),
+    max_body=st.integers(0, 20),
+)
+
+
+@SETTINGS
+@given(request_heads())
+def test_request_scanner_agrees_with_python(buf: bytes) -> None:
+    check_request(buf)
+
+
+@SETTINGS
+@given(request_heads(), small_limits)
+def test_request_scanner_agrees_with_python_at_limits(buf: bytes, limits: Limits) -> None:
+    check_request(buf, limits)
+
+
+@SETTINGS
+@given(response_heads(), st.sampled_from([b"GET", b"HEAD"]), st.integers(14, 400))
+def test_response_scanner_agrees_with_python(buf: bytes, method: bytes, max_head: int) -> None:
+    check_response(buf, method, max_head)
+
+
+@SETTINGS
+@given(st.binary(max_size=64))
+def test_arbitrary_bytes_never_disagree(data: bytes) -> None:
+    check_request(b"GET / HTTP/1.1\r\nHost: a\r\n" + data)
+    check_response(b"HTTP/1.1 200 OK\r\n" + data)
+
+
+def test_every_prefix_of_a_plain_head_declines_until_complete() -> None:
+    for head in (BROWSER, CRAWLER, WRK):
+        for cut in range(len(head)):
+            assert not check_request(head[:cut])
+        assert check_request(head)
+    for resp in (NGINX, APACHE_CHUNKED):
+        for cut in range(len(resp)):
+            assert not check_response(resp[:cut])
+        assert check_response(resp)
+
+
+def test_the_parsers_use_the_c_module() -> None:
+    # A refactoring that loses the import would silently make everything slow again.
+    assert request_module._scan_request is _speedups.scan_request
+    assert response_module._scan_response is _speedups.scan_response
