@@ -12,6 +12,7 @@ import pytest
 
 import standby
 from standby import cli
+from standby.http1 import speedups_loaded
 
 RUN_TIMEOUT = 60.0  # generous upper bound for a short-lived subprocess
 GOOD_CONFIG = """\
@@ -60,7 +61,8 @@ def standby_cmd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
 
 def test_version() -> None:
     done = standby_cmd("-V")
-    expected = f"standby {standby.__version__}\n"
+    parsers = "C fast path" if speedups_loaded() else "Python only"
+    expected = f"standby {standby.__version__}\nHTTP head parsers: {parsers}\n"
     assert (done.returncode, done.stdout, done.stderr) == (0, expected, "")
 
 

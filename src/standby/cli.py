@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
 from standby import __version__
+from standby.http1 import speedups_loaded
 from standby.model import MAX_WORKERS, ConfigSpec
 from standby.process.runner import ProxyFactory, RunOptions, run
 
@@ -130,6 +131,7 @@ def _main(argv: list[str]) -> int:
         return _error(str(exc))
     if args.version:
         print(f"{PROG} {__version__}")
+        print(f"HTTP head parsers: {'C fast path' if speedups_loaded() else 'Python only'}")
         return EXIT_OK
     load_config, config_error = _config_api()
     try:

@@ -50,6 +50,7 @@ from standby.http1.request import (
     RequestHead,
     forward_request_head,
     parse_request_head,
+    speedups_loaded,
 )
 from standby.http1.response import (
     MAX_RESPONSE_HEAD,
@@ -86,4 +87,5 @@ __all__ = [
     "parse_response_head",
     "reason_phrase",
     "redirect_response",
+    "speedups_loaded",
 ]

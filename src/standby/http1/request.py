@@ -65,6 +65,12 @@ except ImportError:  # pragma: no cover - depends on the install
 else:
     _scan_request = _c_scan_request
 
+
+def speedups_loaded() -> bool:
+    """Whether the C fast path is in use (``standby -V`` says)."""
+    return _scan_request is not None
+
+
 BODY_NONE = 0  # no body follows the head
 BODY_LENGTH = 1  # exactly content_length bytes follow
 BODY_CHUNKED = 2  # chunked framing follows
