@@ -114,7 +114,7 @@ def choose_backend(kind: str) -> str:
     return kind
 
 
-def _version(argv: list[str]) -> str:
+def _version(argv: list[str], line: int = 0) -> str:
     if shutil.which(argv[0]) is None and argv[0] != sys.executable:
         return "not installed"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -122,7 +122,7 @@ def _version(argv: list[str]) -> str:
             argv, capture_output=True, text=True, timeout=30, check=False, env=child_env()
         )
         lines = (done.stdout + done.stderr).strip().splitlines()
-        return lines[0].strip() if lines else "unknown"
+        return lines[line].strip() if len(lines) > line else "unknown"
     return "unknown"
 
 
@@ -379,7 +379,8 @@ def render_header(opts: Options, backend: str, notes: Sequence[str]) -> str:
         f"- machine: {_cpu_model()}, {os.cpu_count()} CPUs, {_memory_gib()} RAM, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
         "client, backend and target share the CPUs",
-        f"- standby {_version([sys.executable, '-m', 'standby', '-V'])}, commit "
+        f"- standby {_version([sys.executable, '-m', 'standby', '-V'])} "
+        f"({_version([sys.executable, '-m', 'standby', '-V'], line=1)}), commit "
         f"{_git_revision()}; {_version(['haproxy', '-v'])}; {_version(['nginx', '-v'])}; "
         f"{_version(['wrk', '-v'])}",
         f"- backend: {backend_text}; everything on 127.0.0.1",
