@@ -250,3 +250,23 @@ def test_choice_is_always_a_legal_candidate(
             assert board.is_alive(chosen) and board.is_enabled(chosen)
             assert not board.is_draining(chosen)
             assert chosen not in exclude
+
+
+def test_a_single_candidate_is_answered_from_the_cache_until_health_changes() -> None:
+    a, b, e = backend(1), backend(2), emergency(9)
+    rng = random.Random(7)
+    board = HealthBoard(FakeClock(), alive_interval=10)
+    spec = service([a, b], [e])
+    board.register_all((a, b, e))
+    balancer = Balancer(spec, board, rng)
+    board.mark_dead(b, "connect refused")
+    state = rng.getstate()
+    assert {balancer.choose() for _ in range(20)} == {a}
+    assert rng.getstate() == state  # one candidate: no draw
+    board.set_draining(a, True)  # an operator change invalidates the cached answer
+    assert balancer.choose() is e
+    assert balancer.candidates() == (e,)
+    board.set_draining(a, False)
+    board.mark_alive(b, "probe connected")
+    assert {balancer.choose() for _ in range(200)} == {a, b}
+    assert balancer.choose(exclude={a}) is b

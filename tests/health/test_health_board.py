@@ -504,3 +504,63 @@ def test_unsubscribed_callbacks_hear_nothing() -> None:
     board.unsubscribe(seen.append)
     board.mark_alive(spec, "twice")
     assert [t.reason for t in seen] == ["once"]
+
+
+# -- the hot path's shortcut ----------------------------------------------------------------
+
+
+def test_failure_runs_says_whether_any_run_is_under_way() -> None:
+    board, _ = make()
+    a, b = backend(port=1, fall=3), backend(port=2, fall=3)
+    board.register_all((a, b))
+    assert not board.failure_runs
+    board.observe_failure(a, "timeout", http_level=True)
+    assert board.failure_runs
+    board.observe_success(b)  # another backend's success ends nothing of a's run
+    assert board.failure_runs and row_of(board, a).failures == 1
+    board.check_failed(b, "check refused")
+    board.observe_success(a)
+    assert row_of(board, a).failures == 0
+    assert board.failure_runs  # b's run goes on
+    board.observe_success(b)
+    assert not board.failure_runs and row_of(board, b).failures == 0
+
+
+@given(st.lists(st.tuples(st.sampled_from(EVENTS), st.integers(0, 1)), max_size=60))
+def test_failure_runs_is_false_only_when_no_backend_has_failures(
+    events: list[tuple[str, int]],
+) -> None:
+    board, clock = make()
+    specs = (backend(port=1, rise=2, fall=3), backend(port=2, rise=1, fall=2))
+    board.register_all(specs)
+    for event, which in events:
+        clock.advance(1)
+        spec = specs[which]
+        if event == "down":
+            board.mark_dead(spec, event)
+        elif event == "up":
+            board.mark_alive(spec, event)
+        elif event == "fail":
+            board.check_failed(spec, event)
+        elif event == "passive":
+            board.observe_failure(spec, event, http_level=True)
+        elif event == "pass":
+            board.check_passed(spec, event)
+        else:
+            board.observe_success(spec)
+        failures = [row_of(board, s).failures for s in specs]
+        if not board.failure_runs:
+            assert failures == [0, 0]
+        if event == "ok":
+            assert row_of(board, spec).failures == 0  # the shortcut never skips a reset
+
+
+def test_a_reload_forgetting_the_failing_backend_ends_failure_runs() -> None:
+    board, _ = make()
+    a, b = backend(port=1, fall=3), backend(port=2, fall=3)
+    board.register_all((a, b))
+    board.observe_failure(a, "timeout", http_level=True)
+    board.adopt([a, b])
+    assert board.failure_runs  # a is still configured: its run goes on
+    board.adopt([b])
+    assert not board.failure_runs

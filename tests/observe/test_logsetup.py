@@ -7,6 +7,7 @@ import logging
 import logging.handlers
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from standby.observe.access import AccessLog, AccessRecord
 from standby.observe.logsetup import (
     LOGGER_NAME,
     LogSetupError,
+    StderrAccessWriter,
+    _Stamp,
     access_emitter,
     facility_code,
     setup_logging,
@@ -118,3 +121,21 @@ def test_verbose_enables_debug() -> None:
 def test_unknown_facility() -> None:
     with pytest.raises(LogSetupError, match="unknown syslog facility 'nosuch'"):
         setup_logging("nosuch", to_stderr=False, verbose=False)
+
+
+def test_stderr_access_lines_carry_the_millisecond_and_pid() -> None:
+    stream = io.StringIO()
+    writer = StderrAccessWriter(stream)
+    stamp = _Stamp()
+    when = 1_700_000_000.0
+    date = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+    tail = f" standby[{os.getpid()}]: "
+    assert stamp.prefix(when + 0.1234) == f"{date},123{tail}"
+    assert stamp.prefix(when + 0.1239) == f"{date},123{tail}"  # same millisecond
+    assert stamp.prefix(when + 0.1241) == f"{date},124{tail}"
+    later = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when + 1))
+    assert stamp.prefix(when + 1.0005) == f"{later},000{tail}"
+    writer("a line")  # outside an event loop: written at once
+    text = stream.getvalue()
+    assert text.endswith(f"{tail}a line\n") and text.count("\n") == 1
+    writer.flush()

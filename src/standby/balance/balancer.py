@@ -7,9 +7,9 @@ the Emergency tier (also weighted by priority, also alive, enabled and not drain
 over; when it is empty too, the answer is None (the server replies 503).
 
 The candidate lists and their cumulative weights are rebuilt only when the health
-``version`` changes, so a request costs one version comparison, one random draw and one
-bisection. ``exclude`` (backends this request already failed to reach) is rare and filters
-a copy, leaving the cache alone.
+``version`` changes, so a request costs one version comparison, and with several candidates
+one random draw and one bisection. ``exclude`` (backends this request already failed to
+reach) is rare and filters a copy, leaving the cache alone.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _EMPTY = _make_tier(())
 class Balancer:
     """Chooses a backend of ``service`` for each request."""
 
-    __slots__ = ("_emergency", "_health", "_regular", "_rng", "_version", "service")
+    __slots__ = ("_current", "_emergency", "_health", "_regular", "_rng", "_version", "service")
 
     def __init__(
         self, service: ServiceSpec, health: HealthView, rng: random.Random | None = None
@@ -59,6 +59,7 @@ class Balancer:
         self._version: int | None = None
         self._regular = _EMPTY
         self._emergency = _EMPTY
+        self._current = _EMPTY  # the tier new requests go to: regular, else emergency
 
     def _usable(self, spec: BackendSpec) -> bool:
         health = self._health
@@ -69,23 +70,28 @@ class Balancer:
         )
 
     def _refresh(self) -> None:
-        version = self._health.version
-        if version == self._version:
-            return
         self._regular = _make_tier(b for b in self.service.backends if self._usable(b))
         self._emergency = _make_tier(b for b in self.service.emergencies if self._usable(b))
-        self._version = version
+        self._current = self._regular if self._regular.backends else self._emergency
+        self._version = self._health.version
 
     def candidates(self) -> tuple[BackendSpec, ...]:
         """The tier requests currently go to: live regular backends, else emergency ones."""
-        self._refresh()
-        return self._regular.backends or self._emergency.backends
+        if self._version != self._health.version:
+            self._refresh()
+        return self._current.backends
 
     def choose(self, exclude: Set[BackendSpec] = frozenset()) -> BackendSpec | None:
         """A backend for one attempt of a request, or None when no backend can answer."""
-        self._refresh()
+        if self._version != self._health.version:
+            self._refresh()
         if not exclude:
-            return self._pick(self._regular if self._regular.backends else self._emergency)
+            # The hot path: one comparison above, and no draw for a single candidate (the
+            # usual primary/standby pair); the cached tier is what _refresh would compute.
+            current = self._current.backends
+            if len(current) == 1:
+                return current[0]
+            return self._pick(self._current)
         for tier in (self._regular, self._emergency):
             remaining = [b for b in tier.backends if b not in exclude]
             if remaining:

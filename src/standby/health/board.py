@@ -237,14 +237,14 @@ class HealthBoard:
         self._clock = clock
         self.alive_interval = alive_interval
         self._entries: dict[Identity, _Entry] = {}
-        self._version = 0
+        # HealthView.version, a plain attribute: balancers read it on every request.
+        self.version = 0
+        # False only while no backend has a run of failures under way (every entry's
+        # ``fails`` is 0): then a good answer has nothing to reset (see observe_success).
+        self.failure_runs = False
         self._subscribers: list[TransitionCallback] = []
 
     # -- read side (HealthView) ---------------------------------------------------------
-
-    @property
-    def version(self) -> int:
-        return self._version
 
     def is_alive(self, spec: BackendSpec) -> bool:
         if spec.kind is BackendKind.REDIRECT:
@@ -293,7 +293,8 @@ class HealthBoard:
                 entry.next_probe = 0.0  # the check may have changed: check it soon
             entries[key] = entry
         self._entries = entries
-        self._version += 1
+        self.failure_runs = any(e.fails for e in entries.values())  # forgotten runs end
+        self.version += 1
 
     def subscribe(self, callback: TransitionCallback) -> None:
         """Call ``callback`` with every transition, once, as it happens."""
@@ -308,7 +309,7 @@ class HealthBoard:
         if entry is None:
             entry = _Entry(spec, self._clock.wall())
             self._entries[key] = entry
-            self._version += 1
+            self.version += 1
         elif _wants_probe(spec):
             entry.probe_wanted = True
         return entry
@@ -353,10 +354,14 @@ class HealthBoard:
 
     def observe_success(self, spec: BackendSpec) -> None:
         """A request to ``spec`` got a good answer: its run of failures ends. The hot
-        path: one lookup, and nothing written unless a run was under way."""
+        path: nothing to do while ``failure_runs`` is False (callers may test it first and
+        skip the call), else one lookup, and nothing written unless a run was under way."""
+        if not self.failure_runs:
+            return
         entry = self._entries.get(spec.identity)
         if entry is not None and entry.fails:
             entry.fails = 0
+            self.failure_runs = any(e.fails for e in self._entries.values())
 
     def check_passed(self, spec: BackendSpec, reason: str) -> Transition | None:
         """A check (HealthCheck, HEAD / or TCP probe) of ``spec`` succeeded."""
@@ -397,7 +402,7 @@ class HealthBoard:
         if entry.operator_disabled == (not enabled):
             return False
         entry.operator_disabled = not enabled
-        self._version += 1
+        self.version += 1
         return True
 
     def set_draining(self, spec: BackendSpec, draining: bool) -> bool:
@@ -407,7 +412,7 @@ class HealthBoard:
         if entry.draining == draining:
             return False
         entry.draining = draining
-        self._version += 1
+        self.version += 1
         return True
 
     # -- the table --------------------------------------------------------------------------
@@ -435,6 +440,7 @@ class HealthBoard:
             entry.fails = entry.passes = 0
         elif step.counters is Count.FAIL:
             entry.fails += 1
+            self.failure_runs = True
         elif step.counters is Count.PASS:
             entry.passes += 1
         now_wall = self._clock.wall()
@@ -455,7 +461,7 @@ class HealthBoard:
             entry.http_probe = http_level
             entry.probe_host = host
             self._schedule(entry)
-        self._version += 1
+        self.version += 1
         transition = Transition(entry.spec, step.alive, reason, now_wall, cause, http_level, host)
         for callback in tuple(self._subscribers):
             callback(transition)

@@ -14,7 +14,9 @@ Public API (the contract with the shell):
 - ``RequestHead``: method, target, version, http11, raw, host, body/content_length
   (``BODY_NONE``, ``BODY_LENGTH``, ``BODY_CHUNKED``; ``Content-Length: 0`` is BODY_NONE),
   keep_alive, upgrade, expect_continue, ``header(name)``, ``header_lines()``, ``path``.
-- ``forward_request_head(head, peer, proto, port) -> bytes``: the head to send upstream.
+- ``forward_request_head(head, peer, proto, port) -> bytes``: the head to send upstream;
+  ``forward_head(head, Forwarding(peer, proto, port))`` is the same with the added lines
+  made once per client connection.
 - ``parse_response_head(buf, request_method, max_head) -> (ResponseHead, consumed) | None``;
   ``ResponseHead`` adds ``BODY_UNTIL_CLOSE``; every problem is HttpError(502).
 - ``client_response_head(resp, keep_alive=, client_http11=, location_rewrite=) -> bytes``.
@@ -47,7 +49,9 @@ from standby.http1.request import (
     BODY_LENGTH,
     BODY_NONE,
     BODY_UNTIL_CLOSE,
+    Forwarding,
     RequestHead,
+    forward_head,
     forward_request_head,
     parse_request_head,
     speedups_loaded,
@@ -74,6 +78,7 @@ __all__ = [
     "MAX_TRAILER",
     "MAX_URI",
     "ChunkedBody",
+    "Forwarding",
     "HttpError",
     "LengthBody",
     "Limits",
@@ -82,6 +87,7 @@ __all__ = [
     "UntilCloseBody",
     "client_response_head",
     "error_response",
+    "forward_head",
     "forward_request_head",
     "parse_request_head",
     "parse_response_head",

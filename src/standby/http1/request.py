@@ -569,6 +569,19 @@ def _check_field_line(line: bytes, status: int = 400) -> None:
     raise HttpError(status, f"control character in value of {name[:40]!r}")
 
 
+class Forwarding:
+    """The lines forward_request_head adds for one client connection, made once per
+    connection rather than once per request."""
+
+    __slots__ = ("for_line", "peer", "rest", "with_for")
+
+    def __init__(self, peer: bytes, proto: bytes, port: bytes) -> None:
+        self.peer = peer
+        self.for_line = b"X-Forwarded-For: " + peer + b"\r\n"
+        self.rest = b"X-Forwarded-Proto: " + proto + b"\r\nX-Forwarded-Port: " + port + b"\r\n\r\n"
+        self.with_for = self.for_line + self.rest
+
+
 def forward_request_head(head: RequestHead, peer: bytes, proto: bytes, port: bytes) -> bytes:
     """The head to send upstream.
 
@@ -578,14 +591,23 @@ def forward_request_head(head: RequestHead, peer: bytes, proto: bytes, port: byt
     X-Forwarded-For (or a new one is added); X-Forwarded-Proto and X-Forwarded-Port replace
     the client's. Everything else is the raw block as received.
     """
+    return forward_head(head, Forwarding(peer, proto, port))
+
+
+def forward_head(head: RequestHead, fwd: Forwarding) -> bytes:
+    """forward_request_head with the connection's lines made beforehand."""
     raw = head.raw
-    added = b"X-Forwarded-Proto: " + proto + b"\r\nX-Forwarded-Port: " + port + b"\r\n\r\n"
-    if head.upgrade is not None:
-        added = b"Connection: Upgrade\r\n" + added
     xff_end = head._xff_end
-    if xff_end < 0:
-        added = b"X-Forwarded-For: " + peer + b"\r\n" + added
     drops = head._drops
+    if head.upgrade is None:
+        if drops is None and xff_end < 0:
+            return raw[:-2] + fwd.with_for  # a plain request: the common case
+        added = fwd.rest
+    else:
+        added = b"Connection: Upgrade\r\n" + fwd.rest
+    if xff_end < 0:
+        added = fwd.for_line + added
+    peer = fwd.peer
     if drops is None:
         if xff_end < 0:
             return raw[:-2] + added

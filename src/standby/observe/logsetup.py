@@ -117,23 +117,31 @@ SYSLOG_INFO = 6
 
 
 class _Stamp:
-    """The ``asctime`` text of the current second and the process id, recomputed once
-    per second (the pid changes after a fork, the date once a second)."""
+    """The line prefix (``asctime`` and the process id) of the current millisecond, made
+    once per millisecond (a busy proxy logs many lines in one), from the date text of the
+    current second (the pid changes after a fork, the date once a second)."""
 
-    __slots__ = ("_pid", "_second", "_text")
+    __slots__ = ("_millis", "_pid", "_prefix", "_second", "_text")
 
     def __init__(self) -> None:
+        self._millis = -1
+        self._prefix = ""
         self._second = -1
         self._text = ""
         self._pid = 0
 
     def prefix(self, now: float) -> str:
-        second = int(now)
+        millis = int(now * 1000)
+        if millis == self._millis:
+            return self._prefix
+        self._millis = millis
+        second = millis // 1000
         if second != self._second:
             self._second = second
             self._text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._pid = os.getpid()
-        return f"{self._text},{int((now - second) * 1000):03d} {SYSLOG_IDENT}[{self._pid}]: "
+        self._prefix = f"{self._text},{millis % 1000:03d} {SYSLOG_IDENT}[{self._pid}]: "
+        return self._prefix
 
 
 class StderrAccessWriter:
@@ -148,7 +156,7 @@ class StderrAccessWriter:
 
     def __call__(self, line: str) -> None:
         lines = self._lines
-        lines.append(self._stamp.prefix(time.time()) + line + "\n")
+        lines.append(f"{self._stamp.prefix(time.time())}{line}\n")
         if len(lines) >= ACCESS_BUFFER_LINES:
             self.flush()
         elif self._timer is None:

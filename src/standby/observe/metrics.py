@@ -18,8 +18,8 @@ health transitions, in-flight requests, draining, and a response latency histogr
 
 from __future__ import annotations
 
-import bisect
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -79,7 +79,7 @@ class LatencyHistogram:
         """Record one duration; negative ones (a clock step) count as zero."""
         if seconds < 0.0:
             seconds = 0.0
-        self._counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.count += 1
         self.total += seconds
 

@@ -28,7 +28,7 @@ from standby.http1 import (
     UntilCloseBody,
     client_response_head,
     error_response,
-    forward_request_head,
+    forward_head,
     parse_response_head,
     redirect_response,
 )
@@ -174,7 +174,8 @@ class Exchange:
             self.stale_key = request_key(
                 head.method, head.target, head.host, head_fields(head.raw), stale.policy
             )
-        if policy.may_resend(head.method):
+        # policy.may_resend(head.method), inlined: every request asks.
+        if policy.resend_unsafe or head.method in policy.resend_methods:
             kind = head.body
             if kind == BODY_NONE:
                 self.can_resend = True
@@ -211,10 +212,11 @@ class Exchange:
             return
         self.timeout = backend.timeout
         self.pool = pool = shared.pools[id(backend)]
-        conn = pool.acquire()
+        now = client.loop.time()
+        conn = pool.acquire(now)
         if conn is not None:
             conn.reused = True
-            self.attach(conn)
+            self.attach(conn, now)
             return
         self._start_connect(backend, pool)
 
@@ -246,9 +248,10 @@ class Exchange:
         if self.client.closed:
             proto.close()
             return
-        self.attach(proto)
+        self.attach(proto, self.client.loop.time())
 
-    def attach(self, conn: UpstreamProtocol) -> None:
+    def attach(self, conn: UpstreamProtocol, now: float) -> None:
+        """Send the request on ``conn`` (``now``: the loop's time)."""
         client = self.client
         if client.paused:
             client.resume_reading_for(client.PAUSE_CONNECT)
@@ -260,24 +263,28 @@ class Exchange:
         self.upstream = conn
         self.reused = conn.reused
         conn.user = self
-        if client.write_paused and conn.transport is not None:
-            conn.transport.pause_reading()
-        self.sent_at = now = client.loop.time()
+        transport = conn.transport
+        if client.write_paused and transport is not None:
+            transport.pause_reading()
+        self.sent_at = now
         client.deadline = now + self.timeout
+        if self.held:
+            self._send_head()  # with the body bytes that waited for a connection
+            return
         head = self.head
         # A chunked request waits for its first validated chunk line, so that a bad one
         # reaches no backend; unless the client waits for 100-continue before sending it.
-        if head.body == BODY_CHUNKED and not self.held and not head.expect_continue:
+        if head.body == BODY_CHUNKED and not head.expect_continue:
             return
-        self._send_head()
+        # _send_head with nothing held, inlined: the path of every request without a body.
+        assert transport is not None
+        self.head_sent = True
+        transport.write(forward_head(head, client.forwarding))
 
     def _send_head(self) -> None:
         conn = self.upstream
         assert conn is not None and conn.transport is not None
-        listener = self.client.listener
-        data = forward_request_head(
-            self.head, self.client.peer_bytes, listener.proto, listener.port
-        )
+        data = forward_head(self.head, self.client.forwarding)
         self.head_sent = True
         held = self.held
         if held:
@@ -406,8 +413,12 @@ class Exchange:
 
     def upstream_data(self, data: bytes) -> None:
         client = self.client
-        client.deadline = client.loop.time() + self.timeout
+        now = client.loop.time()
+        client.deadline = now + self.timeout
         phase = self.phase
+        if phase == R_WAIT:
+            self._response_head(self.rbuf + data if self.rbuf else data, now)
+            return
         if phase == R_BODY:
             body = self.body_out
             assert body is not None
@@ -422,16 +433,14 @@ class Exchange:
                     self.capture.feed(fwd)
                 client.transport_write(fwd)
             if body.done:
-                self._response_done(clean=not extra)
+                self._response_done(now, clean=not extra)
             return
         if phase == R_TUNNEL:
             client.transport_write(data)
-            client.deadline = client.loop.time() + self._ws_timeout()
-            return
-        if phase == R_WAIT:
-            self._response_head(self.rbuf + data if self.rbuf else data)
+            client.deadline = now + self._ws_timeout()
 
-    def _response_head(self, buf: bytes) -> None:
+    def _response_head(self, buf: bytes, now: float) -> None:
+        """Response bytes before any reached the client (``now``: the loop's time)."""
         client = self.client
         head = self.head
         while True:
@@ -443,11 +452,11 @@ class Exchange:
             if parsed is None:
                 self.rbuf = buf
                 return
-            resp, used = parsed
-            buf = buf[used:]
+            resp, used = parsed  # the head is buf[:used]; what follows starts the body
             status = resp.status
             if status >= 200:
                 break
+            buf = buf[used:]
             if status == 101 and head.upgrade is not None:
                 self._tunnel(resp, buf)
                 return
@@ -464,15 +473,24 @@ class Exchange:
                 return
             # No other backend could take it: the client gets this answer as it is.
         elif policy.passive:
-            client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
+            board = client.shared.board
+            if board.failure_runs:  # else no run of failures to end: skip the call
+                board.observe_success(self.backend)  # type: ignore[arg-type]
         counters = self.counters
         if counters is not None:
             counters.statuses[status] += 1
-            counters.latency.observe(client.loop.time() - self.sent_at)
+            counters.latency.observe(now - self.sent_at)
         self.resp = resp
         self.status = status
         kind = resp.body
-        keep = self._keep_client(kind != BODY_UNTIL_CLOSE)
+        # self._keep_client(kind != BODY_UNTIL_CLOSE), inlined: every response decides.
+        keep = (
+            kind != BODY_UNTIL_CLOSE
+            and client.keep_alive
+            and self.req_done
+            and not client.shared.stopping
+        )
+        client.keep_alive = keep
         rewrite = None
         if status in _LOCATION_STATUSES and client.listener.spec.rewrite_location:
             rewrite = self._location_rewrite()
@@ -484,22 +502,28 @@ class Exchange:
             self.capture = self.stale.begin(self.stale_key, status, resp.raw, method=head.method)
         if kind == BODY_LENGTH:
             length = resp.content_length
-            if len(buf) >= length:
+            end = used + length
+            if len(buf) >= end:
                 # The whole body is here (the common case for small pages): one write.
                 self.bytes_out = length
                 if self.capture is not None:
-                    self.capture.feed(buf[:length])
-                if length < SMALL_BODY:
-                    client.transport_write(out + buf[:length] if len(buf) > length else out + buf)
+                    self.capture.feed(buf[used:end])
+                if length >= SMALL_BODY:
+                    client.transport_writelines(out, buf[used:end])
+                elif out is resp.raw and len(buf) == end:
+                    # The head goes out unchanged (client_response_head returned it as
+                    # received) and nothing follows the body: the client gets the very
+                    # bytes the backend sent, without a copy.
+                    client.transport_write(buf)
                 else:
-                    client.transport_writelines(out, buf[:length])
-                self._response_done(clean=len(buf) == length)
+                    client.transport_write(out + buf[used:end])
+                self._response_done(now, clean=len(buf) == end)
                 return
             body: LengthBody | ChunkedBody | UntilCloseBody = LengthBody(length)
         elif kind == BODY_NONE:
             self.body_out = None
             client.transport_write(out)
-            self._response_done(clean=not buf)
+            self._response_done(now, clean=len(buf) == used)
             return
         elif kind == BODY_CHUNKED:
             body = ChunkedBody(error_status=502)
@@ -508,9 +532,9 @@ class Exchange:
         self.body_out = body
         fwd = b""
         extra = b""
-        if buf:
+        if len(buf) > used:
             try:
-                fwd, extra = body.feed(buf)
+                fwd, extra = body.feed(buf[used:])
             except HttpError as exc:
                 client.transport_write(out)
                 self._response_broken(exc.reason)
@@ -523,7 +547,7 @@ class Exchange:
         else:
             client.transport_write(out)
         if body.done:
-            self._response_done(clean=not extra)
+            self._response_done(now, clean=not extra)
 
     def _location_rewrite(self) -> tuple[bytes, bytes] | None:
         listener = self.client.listener
@@ -550,25 +574,35 @@ class Exchange:
         client.deadline = client.loop.time() + self._ws_timeout()
         client.enter_tunnel()
 
-    def _response_done(self, *, clean: bool) -> None:
-        """The response ended (its framing says so). Reuse what can be reused."""
+    def _response_done(self, now: float, *, clean: bool) -> None:
+        """The response ended (its framing says so). Reuse what can be reused (``now``:
+        the loop's time)."""
         self.phase = R_DONE
         capture = self.capture
         if capture is not None:
             self.capture = None
             capture.finish()
-        conn = self._detach()
+        # self._detach(), inlined: every response ends here.
+        conn = self.upstream
+        self.upstream = None
+        counters = self.counters
+        if counters is not None:
+            counters.in_flight -= 1
+            self.counters = None
+        client = self.client
         if conn is not None:
+            conn.user = None
             resp = self.resp
             reusable = clean and self.req_done and resp is not None and resp.keep_alive
             pool = self.pool
-            if reusable and pool is not None and conn.transport is not None and not conn.closed:
-                if self.client.write_paused:
-                    conn.transport.resume_reading()
-                pool.release(conn)
+            transport = conn.transport
+            if reusable and pool is not None and transport is not None and not conn.closed:
+                if client.write_paused:
+                    transport.resume_reading()
+                pool.release(conn, now)
             else:
                 conn.close()
-        self.client.exchange_done(self)
+        client.exchange_done(self)
 
     def upstream_eof(self) -> None:
         """Half-close from the backend; connection_lost follows and decides."""
@@ -593,7 +627,7 @@ class Exchange:
             body = self.body_out
             if isinstance(body, UntilCloseBody) and exc is None:
                 body.finish()
-                self._response_done(clean=False)
+                self._response_done(self.client.loop.time(), clean=False)
             else:
                 self._response_broken("backend broke off the response")
         elif phase == R_TUNNEL:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from standby.balance import Balancer
@@ -63,15 +62,10 @@ def cache_policy(spec: StaleSpec) -> CachePolicy:
 
 def listener_limits(spec: ListenerSpec) -> Limits:
     """The request limits of a listener (MaxURI, MaxRequest override the defaults)."""
-    limits = Limits()
-    changes: dict[str, int] = {}
-    if spec.max_uri:
-        changes["max_uri"] = spec.max_uri
-    if spec.max_request:
-        changes["max_body"] = spec.max_request
-    if changes:
-        limits = replace(limits, **changes)
-    return limits
+    default = Limits()
+    return Limits(
+        max_uri=spec.max_uri or default.max_uri, max_body=spec.max_request or default.max_body
+    )
 
 
 def all_backends(config: ConfigSpec) -> list[BackendSpec]:

@@ -69,10 +69,10 @@ class Pool:
         self._family, self._sockaddr = address if address is not None else resolve(spec)
         self._idle: deque[UpstreamProtocol] = deque()
 
-    def acquire(self) -> UpstreamProtocol | None:
-        """An idle connection that is still open and fresh, or None."""
+    def acquire(self, now: float) -> UpstreamProtocol | None:
+        """An idle connection that is still open and fresh, or None. ``now``: the loop's
+        time, as the caller just read it (one clock reading serves a whole event)."""
         idle = self._idle
-        now = self._loop.time()
         while idle:
             conn = idle.pop()
             if conn.closed:
@@ -83,14 +83,16 @@ class Pool:
             return conn
         return None
 
-    def release(self, conn: UpstreamProtocol) -> None:
+    def release(self, conn: UpstreamProtocol, now: float) -> None:
+        """Keep ``conn`` for reuse, idle since ``now`` (the loop's time)."""
         if conn.closed:
             return
-        if len(self._idle) >= POOL_MAX_IDLE:
+        idle = self._idle
+        if len(idle) >= POOL_MAX_IDLE:
             conn.close()
             return
-        conn.idle_since = self._loop.time()
-        self._idle.append(conn)
+        conn.idle_since = now
+        idle.append(conn)
 
     def prune(self) -> None:
         """Close idle connections past POOL_IDLE_TIMEOUT (called by the periodic sweep)."""

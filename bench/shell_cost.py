@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Per-request Python cost of the proxy shell, without syscalls.
+
+    python bench/shell_cost.py [--requests N] [--rounds R] [--profile] [--log FILE]
+
+One keep-alive client connection and one pooled backend connection, both on fake
+transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
+(Content-Length, the whole response in one read) through the real code: ClientProtocol ->
+Exchange -> UpstreamProtocol -> Pool, with routing, balancing, health, counters and the
+http1 head parsing and rewriting. It prints the best of R timed runs in microseconds per
+request: the Python work a request costs on top of the event loop's syscalls, which is
+what separates standby from a bare byte relay. ``--profile`` prints a cProfile of one more
+run and the Python function calls per request; ``--log FILE`` turns on the ``LogLevel 1``
+access log, written to FILE as with ``-e`` and stderr redirected to a file.
+
+The listening socket is bound on loopback and never accepts; the proxy is stopped cleanly
+at the end (both fake connections closed, every task finished).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import uvloop
+
+from standby.config import load_config_text
+from standby.observe.access import AccessLog
+from standby.observe.logsetup import StderrAccessWriter
+from standby.server.client import ClientProtocol
+from standby.server.proxy import Proxy
+from standby.upstream.protocol import UpstreamProtocol
+
+DEFAULT_REQUESTS = 20_000  # per run: long enough to dwarf timer resolution, short on 2 cores
+DEFAULT_ROUNDS = 7  # the minimum of several runs filters out a noisy shared machine
+WARMUP_REQUESTS = 1_000  # fill caches and the pool's bookkeeping before timing
+PROFILE_ROWS = 30  # profile entries printed, by own time
+PEER = ("127.0.0.1", 50_000)  # the fake client's address, as the access log shows it
+# The backend is never contacted: the exchange always finds the fake pooled connection.
+# A loopback port that refuses, in case a bug ever made it connect.
+BACKEND_PORT = 9
+
+CONFIG = """
+Daemon 0
+LogLevel {log_level}
+ListenHTTP
+  Address 127.0.0.1
+  Port 8080
+  Service
+    BackEnd
+      Address 127.0.0.1
+      Port {backend_port}
+    End
+  End
+End
+"""
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n"
+BODY = b"x" * 73  # with the head below: a small page, as in the benchmark suite
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 06:50:00 GMT\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n%s"
+    % (len(BODY), BODY)
+)
+
+
+class FakeTransport(asyncio.Transport):
+    """Counts what is written; closing reports connection_lost later, as asyncio does."""
+
+    def __init__(self, protocol: asyncio.Protocol, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._protocol = protocol
+        self._loop = loop
+        self._closing = False
+        self.written = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += len(data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.written += len(data)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return PEER if name == "peername" else default  # no "socket": nothing to set
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self._loop.call_soon(self._protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        self.close()
+
+
+class Rig:
+    """A started proxy with one fake client connection and one pooled backend connection."""
+
+    def __init__(
+        self,
+        proxy: Proxy,
+        listening: socket.socket,
+        client: ClientProtocol,
+        upstream: UpstreamProtocol,
+    ) -> None:
+        self.proxy = proxy
+        self.listening = listening
+        self.client = client
+        self.upstream = upstream
+
+    @classmethod
+    async def start(cls, access_log: AccessLog | None) -> Rig:
+        loop = asyncio.get_running_loop()
+        level = 0 if access_log is None else access_log.level
+        config = load_config_text(CONFIG.format(log_level=level, backend_port=BACKEND_PORT))
+        proxy = Proxy(config, access_log=access_log, probe=False)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        sock.setblocking(False)
+        await proxy.start([sock])
+        shared = proxy._shared  # the connections' view of the running configuration
+        assert shared is not None
+        client = ClientProtocol(shared, shared.listeners[0])
+        client.connection_made(FakeTransport(client, loop))
+        upstream = UpstreamProtocol()
+        upstream.connection_made(FakeTransport(upstream, loop))
+        (pool,) = shared.pools.values()
+        pool.release(upstream, loop.time())
+        return cls(proxy, sock, client, upstream)
+
+    def one_request(self) -> Callable[[], None]:
+        """The function that runs one request and its response."""
+        client_data = self.client.data_received
+        upstream_data = self.upstream.data_received
+
+        def one() -> None:
+            client_data(REQUEST)
+            upstream_data(RESPONSE)
+
+        return one
+
+    def run(self, n: int) -> float:
+        """Seconds for ``n`` requests; checks every response reached the client whole."""
+        one = self.one_request()
+        transport = self.client.transport
+        assert isinstance(transport, FakeTransport)
+        before = transport.written
+        start = time.perf_counter()
+        for _ in range(n):
+            one()
+        elapsed = time.perf_counter() - start
+        per_response = (transport.written - before) / n
+        if self.client.exchange is not None or per_response < len(RESPONSE):
+            raise SystemExit(f"the proxy did not answer every request ({per_response:.0f} B)")
+        return elapsed
+
+    async def stop(self) -> None:
+        await self.proxy.stop(grace=1.0)
+        self.upstream.close()
+        await asyncio.sleep(0)  # let the fake transports report connection_lost
+        self.listening.close()
+
+
+def profile(rig: Rig, n: int, out: TextIO) -> None:
+    one = rig.one_request()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(n):
+        one()
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(PROFILE_ROWS)
+    calls: int = stats.total_calls  # type: ignore[attr-defined]
+    print(f"{calls / n:.1f} Python function calls per request", file=out)
+
+
+async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> None:
+    rig = await Rig.start(access_log)
+    try:
+        rig.run(WARMUP_REQUESTS)
+        if args.profile:
+            profile(rig, args.requests, sys.stdout)
+        best = min(rig.run(args.requests) for _ in range(args.rounds))
+    finally:
+        await rig.stop()
+    what = "LogLevel 1 to a file" if access_log is not None else "LogLevel 0"
+    print(f"{best / args.requests * 1e6:.2f} us per request (min of {args.rounds}; {what})")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="per run")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="timed runs")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile first")
+    parser.add_argument("--log", metavar="FILE", help="LogLevel 1 access log to FILE")
+    args = parser.parse_args(argv)
+    if args.requests < 1 or args.rounds < 1:
+        parser.error("--requests and --rounds must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.log is None:
+        uvloop.run(measure(args, None))
+        return
+    with open(args.log, "a", encoding="utf-8") as stream:
+        writer = StderrAccessWriter(stream)
+        uvloop.run(measure(args, AccessLog(1, False, writer)))
+        writer.flush()
+
+
+if __name__ == "__main__":
+    main()

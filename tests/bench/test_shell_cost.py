@@ -1,0 +1,49 @@
+"""bench/shell_cost.py: a short run, with and without the access log, ends cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from shell_cost import WARMUP_REQUESTS  # bench/ is on sys.path (conftest.py)
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "shell_cost.py"
+RUN_TIMEOUT = 120.0  # s; a run of a few hundred requests takes about a second
+REQUESTS = 300
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--requests", str(REQUESTS), "--rounds", "2", *args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+
+def test_a_run_prints_the_cost_and_exits_cleanly() -> None:
+    done = run("--profile")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no traceback, no "Task was destroyed" at exit
+    assert "us per request (min of 2; LogLevel 0)" in done.stdout
+    assert "Python function calls per request" in done.stdout
+    assert "exchange.py" in done.stdout  # the profile covers the shell
+
+
+def test_the_access_log_variant_writes_one_line_per_request(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    done = run("--log", str(log))
+    assert done.returncode == 0, done.stderr
+    assert "LogLevel 1 to a file" in done.stdout
+    lines = log.read_text().splitlines()
+    # Warm-up, then two timed runs, every request logged once.
+    assert len(lines) == WARMUP_REQUESTS + 2 * REQUESTS
+    assert all(line.endswith(" 127.0.0.1 GET / HTTP/1.1 - 200") for line in lines)
+
+
+def test_bad_options_are_refused() -> None:
+    done = run("--rounds", "0")
+    assert done.returncode == 2
+    assert "must be positive" in done.stderr

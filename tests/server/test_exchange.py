@@ -1,0 +1,99 @@
+"""The exchange's common path (a whole response in one read) against real loopback sockets:
+what reaches the client, and when the backend connection is reused."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from tests.support.harness import Client, ProxyThread, config_with_ports, wait_until
+from tests.support.peers import RawBackend
+
+CONFIG = """\
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  Service
+    BackEnd
+      Address 127.0.0.1
+      Port {port}
+    End
+  End
+End
+"""
+REQUESTS = 3
+
+
+def answer_each_request(response: bytes) -> Callable[[socket.socket, bytes], bool]:
+    """A RawBackend script: ``response`` in one send for every request head received on
+    each connection."""
+    answered: dict[socket.socket, int] = {}
+
+    def script(conn: socket.socket, received: bytes) -> bool:
+        while answered.get(conn, 0) < received.count(b"\r\n\r\n"):
+            answered[conn] = answered.get(conn, 0) + 1
+            conn.sendall(response)
+        return True
+
+    return script
+
+
+def run(response: bytes) -> RawBackend:
+    """REQUESTS requests on one client connection, each answered with ``response``; checks
+    each reached the client whole and returns the backend (to count its connections)."""
+    with RawBackend(answer_each_request(response)) as raw:
+        config, socks = config_with_ports(CONFIG.format(port=raw.port))
+        with ProxyThread(config, socks) as proxy, Client(proxy.port) as client:
+            for _ in range(REQUESTS):
+                client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = client.response()
+                assert answer.body == b"hello"
+                # Hop-by-hop: the backend's wish to close is not the client connection's.
+                assert answer.header(b"connection") is None
+            assert not client.buf  # nothing more than the response
+        assert proxy.errors == []
+    return raw
+
+
+def test_an_unchanged_response_is_relayed_as_sent_and_its_connection_reused() -> None:
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello"
+    with RawBackend(answer_each_request(response)) as raw:
+        config, socks = config_with_ports(CONFIG.format(port=raw.port))
+        with ProxyThread(config, socks) as proxy, Client(proxy.port) as client:
+            for _ in range(REQUESTS):
+                client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                while len(client.buf) < len(response):
+                    assert client._more()
+                assert client.buf == response  # byte for byte
+                client.buf = b""
+        assert proxy.errors == []
+        assert raw.accepted == 1
+
+
+def test_bytes_beyond_the_body_are_dropped_and_the_connection_not_reused() -> None:
+    raw = run(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA")
+    assert raw.accepted == REQUESTS  # out of step: never reused
+    wait_until(lambda: raw.ended == REQUESTS, what="the proxy closing each connection")
+
+
+def test_a_changed_head_goes_out_with_the_body_in_one_piece() -> None:
+    # The backend wants to close: the client, who did not, gets the head without
+    # "Connection: close" and the same body; the next request opens a new connection.
+    raw = run(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello")
+    assert raw.accepted == REQUESTS
+
+
+def test_an_interim_response_and_the_final_one_in_one_read() -> None:
+    response = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    response += b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    with RawBackend(answer_each_request(response)) as raw:
+        config, socks = config_with_ports(CONFIG.format(port=raw.port))
+        with ProxyThread(config, socks) as proxy, Client(proxy.port) as client:
+            for _ in range(REQUESTS):
+                client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                early = client.response()
+                assert early.status == 103 and early.header(b"link") == b"</a.css>"
+                final = client.response()
+                assert (final.status, final.body) == (200, b"hello")
+        assert proxy.errors == []
+        assert raw.accepted == 1
