@@ -402,7 +402,27 @@ def test_every_prefix_of_a_plain_head_declines_until_complete() -> None:
         assert check_response(resp)
 
 
+def test_binding_checks_the_slots_and_keeps_the_last_good_one() -> None:
+    fields = request_module._C_FIELDS
+
+    class NoSlots:
+        method = property(lambda self: b"GET")
+
+    with pytest.raises(TypeError):
+        _speedups.bind_request(RequestHead, fields[:-1], b"HTTP/1.0", b"HTTP/1.1")
+    with pytest.raises(TypeError):
+        _speedups.bind_request(RequestHead, (fields[0],) * len(fields), b"HTTP/1.0", b"x")
+    with pytest.raises(TypeError):
+        _speedups.bind_request(NoSlots, fields, b"HTTP/1.0", b"HTTP/1.1")
+    with pytest.raises(AttributeError):
+        _speedups.bind_response(NoSlots, response_module._C_FIELDS)
+    assert check_request(WRK)  # the binding made at import still holds
+    assert check_response(NGINX)
+
+
 def test_the_parsers_use_the_c_module() -> None:
     # A refactoring that loses the import would silently make everything slow again.
     assert request_module._scan_request is _speedups.scan_request
     assert response_module._scan_response is _speedups.scan_response
+    assert sorted(request_module._C_FIELDS) == sorted(RequestHead.__slots__)
+    assert sorted(response_module._C_FIELDS) == sorted(ResponseHead.__slots__)

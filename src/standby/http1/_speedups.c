@@ -1,6 +1,6 @@
 /* Fast path for the two head parsers in request.py and response.py.
  *
- * Bytes in, a tuple out, no I/O and no state. Each scanner accepts only the heads that the
+ * Bytes in, a head object out, no I/O. Each scanner accepts only the heads that the
  * Python parser would accept with a plain, common shape (the interesting headers limited to
  * the ones browsers, crawlers and web servers send every time) and returns None for
  * anything else: an incomplete head, any invalid byte, a limit reached, a rare header.
@@ -15,6 +15,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <string.h>
 
 /* Class bits per byte. */
@@ -206,27 +207,152 @@ static Py_ssize_t field_line(const unsigned char *p, Py_ssize_t pos, Py_ssize_t 
     return i + 2;
 }
 
-/* A list of borrowed-to-new references: builds ((start, end),) */
+/* (start, end) */
+static PyObject *span(Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *a = PyLong_FromSsize_t(start), *b = PyLong_FromSsize_t(end);
+    if (a == NULL || b == NULL) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return NULL;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(a);
+        Py_DECREF(b);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, a);
+    PyTuple_SET_ITEM(t, 1, b);
+    return t;
+}
+
+/* [(start, end)] */
 static PyObject *span_list(Py_ssize_t start, Py_ssize_t end)
 {
-    PyObject *span = Py_BuildValue("(nn)", start, end);
-    if (span == NULL)
+    PyObject *one = span(start, end);
+    if (one == NULL)
         return NULL;
     PyObject *list = PyList_New(1);
     if (list == NULL) {
-        Py_DECREF(span);
+        Py_DECREF(one);
         return NULL;
     }
-    PyList_SET_ITEM(list, 0, span);
+    PyList_SET_ITEM(list, 0, one);
     return list;
 }
 
-/* scan_request(buf, methods, limits) -> tuple | None
+/* The head classes (RequestHead, ResponseHead) are Python classes with __slots__. bind_*
+ * hands one over with its slot names; the scanners then allocate instances and fill every
+ * slot directly at the offsets its member descriptors give, which is what setting the
+ * attributes from Python would do, without the tuple in between. */
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t nslots;
+    Py_ssize_t offset[16];
+} head_class;
+
+/* Slots of RequestHead, in this order (request.py). */
+enum { RQ_METHOD, RQ_TARGET, RQ_VERSION, RQ_HTTP11, RQ_RAW, RQ_HOST, RQ_BODY, RQ_LENGTH,
+       RQ_KEEP_ALIVE, RQ_UPGRADE, RQ_EXPECT, RQ_DROPS, RQ_XFF_END, RQ_LINES, RQ_FIELDS, RQ_N };
+/* Slots of ResponseHead (response.py). */
+enum { RS_STATUS, RS_VERSION, RS_HTTP11, RS_RAW, RS_BODY, RS_LENGTH, RS_KEEP_ALIVE, RS_DROPS,
+       RS_LOCATIONS, RS_KEEP_ALIVE_SPAN, RS_N };
+
+static head_class request_class, response_class;
+static PyObject *version_10, *version_11;
+
+static int bind_class(head_class *cls_out, PyObject *type, PyObject *names, Py_ssize_t expected)
+{
+    if (!PyType_Check(type) || !PyTuple_CheckExact(names) ||
+        PyTuple_GET_SIZE(names) != expected) {
+        PyErr_Format(PyExc_TypeError, "bind: a class and a tuple of %zd slot names", expected);
+        return -1;
+    }
+    head_class bound = {(PyTypeObject *)type, expected, {0}};
+    for (Py_ssize_t k = 0; k < expected; k++) {
+        PyObject *descr = PyObject_GetAttr(type, PyTuple_GET_ITEM(names, k));
+        if (descr == NULL)
+            return -1;
+        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+                 ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX &&
+                 !(((PyMemberDescrObject *)descr)->d_member->flags & READONLY);
+        if (ok) {
+            bound.offset[k] = ((PyMemberDescrObject *)descr)->d_member->offset;
+            for (Py_ssize_t j = 0; j < k; j++)
+                ok &= bound.offset[j] != bound.offset[k]; /* each slot once */
+        }
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "bind: %R is not a writable slot, or named twice",
+                         PyTuple_GET_ITEM(names, k));
+            return -1;
+        }
+    }
+    Py_INCREF(type);
+    Py_XDECREF((PyObject *)cls_out->type);
+    *cls_out = bound;
+    return 0;
+}
+
+/* A new instance with every slot filled from values (new references, all stolen). */
+static PyObject *build(head_class *c, PyObject **values)
+{
+    int missing = c->type == NULL;
+    for (Py_ssize_t k = 0; k < c->nslots; k++)
+        missing |= values[k] == NULL;
+    PyObject *obj = missing ? NULL : c->type->tp_alloc(c->type, 0);
+    if (obj == NULL) {
+        for (Py_ssize_t k = 0; k < c->nslots; k++)
+            Py_XDECREF(values[k]);
+        if (c->type == NULL && !PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "the head classes are not bound");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < c->nslots; k++)
+        *(PyObject **)((char *)obj + c->offset[k]) = values[k];
+    return obj;
+}
+
+static PyObject *bind_request(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *type, *names, *v10, *v11;
+    if (!PyArg_ParseTuple(args, "OOSS", &type, &names, &v10, &v11) ||
+        bind_class(&request_class, type, names, RQ_N) < 0)
+        return NULL;
+    Py_INCREF(v10);
+    Py_INCREF(v11);
+    Py_XSETREF(version_10, v10);
+    Py_XSETREF(version_11, v11);
+    Py_RETURN_NONE;
+}
+
+static PyObject *bind_response(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *type, *names;
+    if (!PyArg_ParseTuple(args, "OO", &type, &names) ||
+        bind_class(&response_class, type, names, RS_N) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *raw_of(PyObject *buf, Py_ssize_t stop)
+{
+    if (stop == PyBytes_GET_SIZE(buf))
+        return Py_NewRef(buf);
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(buf), stop);
+}
+
+static PyObject *bool_of(int v) { return Py_NewRef(v ? Py_True : Py_False); }
+
+/* scan_request(buf, methods, limits) -> RequestHead | None
  *
  * limits: (max_request_line, max_uri, max_header_line, max_header_count, max_head,
- * max_body) as in Limits. The tuple: (stop, method, target, http11, host, body,
- * content_length, keep_alive, drops, xff_end) with drops None or [(start, end)]; the
- * fields of RequestHead as request.parse_request_head sets them. */
+ * max_body) as in Limits. The head's raw is buf[:stop]; every field is what the Python
+ * parser would set (upgrade None, expect_continue False, _drops None or the Connection
+ * line's span, _lines and _fields None). */
 static PyObject *scan_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -335,42 +461,42 @@ static PyObject *scan_request(PyObject *self, PyObject *const *args, Py_ssize_t 
             return NULL;
         Py_RETURN_NONE; /* 405 comes from Python, with its message */
     }
+    if (version_10 == NULL) {
+        Py_DECREF(method);
+        PyErr_SetString(PyExc_RuntimeError, "the head classes are not bound");
+        return NULL;
+    }
     int keep_alive = http11;
     if (connection == CONN_KEEP_ALIVE)
         keep_alive = 1;
     else if (connection == CONN_CLOSE)
         keep_alive = 0;
-    PyObject *drops;
-    if (conn_start >= 0) {
-        drops = span_list(conn_start, conn_end);
-        if (drops == NULL) {
-            Py_DECREF(method);
-            return NULL;
-        }
-    } else {
-        drops = Py_NewRef(Py_None);
-    }
-    PyObject *host;
-    if (host_start >= 0)
-        host = PyBytes_FromStringAndSize((const char *)p + host_start, host_end - host_start);
-    else
-        host = Py_NewRef(Py_None);
-    if (host == NULL) {
-        Py_DECREF(method);
-        Py_DECREF(drops);
-        return NULL;
-    }
-    return Py_BuildValue("(nNy#ONiLONn)", stop, method, (const char *)p + target_start,
-                         target_end - target_start, http11 ? Py_True : Py_False, host,
-                         length > 0 ? BODY_LENGTH : BODY_NONE, length > 0 ? length : 0LL,
-                         keep_alive ? Py_True : Py_False, drops, xff_end);
+    PyObject *v[RQ_N];
+    v[RQ_METHOD] = method;
+    v[RQ_TARGET] = PyBytes_FromStringAndSize((const char *)p + target_start,
+                                             target_end - target_start);
+    v[RQ_VERSION] = Py_NewRef(http11 ? version_11 : version_10);
+    v[RQ_HTTP11] = bool_of(http11);
+    v[RQ_RAW] = raw_of(args[0], stop);
+    v[RQ_HOST] = host_start >= 0 ? PyBytes_FromStringAndSize((const char *)p + host_start,
+                                                             host_end - host_start)
+                                 : Py_NewRef(Py_None);
+    v[RQ_BODY] = PyLong_FromLong(length > 0 ? BODY_LENGTH : BODY_NONE);
+    v[RQ_LENGTH] = PyLong_FromLongLong(length > 0 ? length : 0);
+    v[RQ_KEEP_ALIVE] = bool_of(keep_alive);
+    v[RQ_UPGRADE] = Py_NewRef(Py_None);
+    v[RQ_EXPECT] = bool_of(0);
+    v[RQ_DROPS] = conn_start >= 0 ? span_list(conn_start, conn_end) : Py_NewRef(Py_None);
+    v[RQ_XFF_END] = PyLong_FromSsize_t(xff_end);
+    v[RQ_LINES] = Py_NewRef(Py_None);
+    v[RQ_FIELDS] = Py_NewRef(Py_None);
+    return build(&request_class, v);
 }
 
-/* scan_response(buf, head_request, max_head) -> tuple | None
+/* scan_response(buf, head_request, max_head) -> ResponseHead | None
  *
- * The tuple: (stop, status, http11, body, content_length, keep_alive, keep_alive_span,
- * drops), the fields of ResponseHead as response.parse_response_head sets them
- * (_locations is None on this path). 1xx statuses are left to Python. */
+ * Every field as the Python parser would set it (_locations None on this path). 1xx
+ * statuses are left to Python. */
 static PyObject *scan_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -476,34 +602,37 @@ static PyObject *scan_response(PyObject *self, PyObject *const *args, Py_ssize_t
     if (body == BODY_UNTIL_CLOSE)
         keep_alive = 0;
 
-    PyObject *ka_span, *drops;
-    if (connection == CONN_KEEP_ALIVE) {
-        ka_span = Py_BuildValue("(nn)", conn_start, conn_end);
-        if (ka_span == NULL)
-            return NULL;
-        drops = Py_NewRef(Py_None);
-    } else if (connection == CONN_CLOSE) {
-        ka_span = Py_NewRef(Py_None);
-        drops = span_list(conn_start, conn_end);
-        if (drops == NULL) {
-            Py_DECREF(ka_span);
-            return NULL;
-        }
-    } else {
-        ka_span = Py_NewRef(Py_None);
-        drops = Py_NewRef(Py_None);
+    if (version_10 == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the head classes are not bound");
+        return NULL;
     }
-    return Py_BuildValue("(niOiLONN)", stop, status, http11 ? Py_True : Py_False, body, length,
-                         keep_alive ? Py_True : Py_False, ka_span, drops);
+    PyObject *v[RS_N];
+    v[RS_STATUS] = PyLong_FromLong(status);
+    v[RS_VERSION] = Py_NewRef(http11 ? version_11 : version_10);
+    v[RS_HTTP11] = bool_of(http11);
+    v[RS_RAW] = raw_of(args[0], stop);
+    v[RS_BODY] = PyLong_FromLong(body);
+    v[RS_LENGTH] = PyLong_FromLongLong(length);
+    v[RS_KEEP_ALIVE] = bool_of(keep_alive);
+    v[RS_DROPS] = connection == CONN_CLOSE ? span_list(conn_start, conn_end) : Py_NewRef(Py_None);
+    v[RS_LOCATIONS] = Py_NewRef(Py_None);
+    v[RS_KEEP_ALIVE_SPAN] =
+        connection == CONN_KEEP_ALIVE ? span(conn_start, conn_end) : Py_NewRef(Py_None);
+    return build(&response_class, v);
 }
 
 static PyMethodDef methods[] = {
+    {"bind_request", bind_request, METH_VARARGS,
+     "bind_request(RequestHead, slot_names, b'HTTP/1.0', b'HTTP/1.1'): the class "
+     "scan_request builds, and the version objects it shares."},
+    {"bind_response", bind_response, METH_VARARGS,
+     "bind_response(ResponseHead, slot_names): the class scan_response builds."},
     {"scan_request", (PyCFunction)(void (*)(void))scan_request, METH_FASTCALL,
-     "scan_request(buf, methods, limits) -> tuple | None: a plain, complete, valid request "
-     "head, or None to leave it to the Python parser."},
+     "scan_request(buf, methods, limits) -> RequestHead | None: a plain, complete, valid "
+     "request head, or None to leave it to the Python parser."},
     {"scan_response", (PyCFunction)(void (*)(void))scan_response, METH_FASTCALL,
-     "scan_response(buf, head_request, max_head) -> tuple | None: a plain, complete, valid "
-     "response head, or None to leave it to the Python parser."},
+     "scan_response(buf, head_request, max_head) -> ResponseHead | None: a plain, complete, "
+     "valid response head, or None to leave it to the Python parser."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,14 +1,10 @@
 """Types of the C fast path of the head parsers (_speedups.c)."""
 
-def scan_request(
-    buf: bytes, methods: frozenset[bytes], limits: tuple[int, ...], /
-) -> (
-    tuple[int, bytes, bytes, bool, bytes | None, int, int, bool, list[tuple[int, int]] | None, int]
-    | None
-): ...
-def scan_response(
-    buf: bytes, head_request: bool, max_head: int, /
-) -> (
-    tuple[int, int, bool, int, int, bool, tuple[int, int] | None, list[tuple[int, int]] | None]
-    | None
-): ...
+from typing import Any
+
+def bind_request(
+    cls: type[Any], slots: tuple[str, ...], version_10: bytes, version_11: bytes, /
+) -> None: ...
+def bind_response(cls: type[Any], slots: tuple[str, ...], /) -> None: ...
+def scan_request(buf: bytes, methods: frozenset[bytes], limits: tuple[int, ...], /) -> Any: ...
+def scan_response(buf: bytes, head_request: bool, max_head: int, /) -> Any: ...

@@ -51,19 +51,14 @@ from standby.http1._grammar import (
 from standby.http1.errors import HttpError
 from standby.http1.limits import Limits
 
-# The C fast path (_speedups.c): a plain, valid, complete head as a tuple of RequestHead's
-# fields, or None to leave the head to the Python parser below. Absent when standby was
-# installed without a C compiler; the results are the same, only slower.
-_RequestFields = tuple[
-    int, bytes, bytes, bool, "bytes | None", int, int, bool, "list[tuple[int, int]] | None", int
-]
-_scan_request: Callable[[bytes, frozenset[bytes], tuple[int, ...]], _RequestFields | None] | None
+# The C fast path (_speedups.c): a plain, valid, complete head as a RequestHead, or None
+# to leave the head to the Python parser below. Absent when standby was installed without a
+# C compiler; the results are the same, only slower. Bound to RequestHead below.
+_scan_request: Callable[[bytes, frozenset[bytes], tuple[int, ...]], RequestHead | None] | None
 try:
-    from standby.http1._speedups import scan_request as _c_scan_request
+    from standby.http1 import _speedups
 except ImportError:  # pragma: no cover - depends on the install
-    _scan_request = None
-else:
-    _scan_request = _c_scan_request
+    _speedups = None  # type: ignore[assignment]
 
 
 def speedups_loaded() -> bool:
@@ -219,6 +214,33 @@ class RequestHead:
         )
 
 
+# RequestHead's slots in the order scan_request fills them (_speedups.c, RQ_*): all of them.
+_C_FIELDS = (
+    "method",
+    "target",
+    "version",
+    "http11",
+    "raw",
+    "host",
+    "body",
+    "content_length",
+    "keep_alive",
+    "upgrade",
+    "expect_continue",
+    "_drops",
+    "_xff_end",
+    "_lines",
+    "_fields",
+)
+if sorted(_C_FIELDS) != sorted(RequestHead.__slots__):  # pragma: no cover - a coding error
+    raise RuntimeError("_C_FIELDS must name every slot of RequestHead")
+if _speedups is not None:
+    _speedups.bind_request(RequestHead, _C_FIELDS, V10, V11)
+    _scan_request = _speedups.scan_request
+else:  # pragma: no cover - depends on the install
+    _scan_request = None
+
+
 def _split_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
     fields = []
     for line in raw.split(b"\r\n")[1:-2]:
@@ -247,26 +269,9 @@ def parse_request_head(
     """
     scan = _scan_request
     if scan is not None and type(buf) is bytes:
-        fields = scan(buf, methods, limits.packed)
-        if fields is not None:
-            stop, method, target, http11, host, body, length, keep_alive, drops, xff_end = fields
-            head = RequestHead()
-            head.method = method
-            head.target = target
-            head.version = V11 if http11 else V10
-            head.http11 = http11
-            head.raw = buf if stop == len(buf) else buf[:stop]
-            head.host = host
-            head.body = body
-            head.content_length = length
-            head.keep_alive = keep_alive
-            head.upgrade = None
-            head.expect_continue = False
-            head._drops = drops
-            head._xff_end = xff_end
-            head._lines = None
-            head._fields = None
-            return head, stop
+        head = scan(buf, methods, limits.packed)
+        if head is not None:
+            return head, len(head.raw)
     return parse_request_head_python(buf, limits, methods)
 
 

@@ -44,17 +44,12 @@ from standby.http1.request import (
 )
 
 # The C fast path (_speedups.c, see request.py): a plain, valid, complete response head as
-# a tuple of ResponseHead's fields, or None to leave it to the Python parser below.
-_ResponseFields = tuple[
-    int, int, bool, int, int, bool, "tuple[int, int] | None", "list[tuple[int, int]] | None"
-]
-_scan_response: Callable[[bytes, bool, int], _ResponseFields | None] | None
+# a ResponseHead, or None to leave it to the Python parser below. Bound to ResponseHead below.
+_scan_response: Callable[[bytes, bool, int], ResponseHead | None] | None
 try:
-    from standby.http1._speedups import scan_response as _c_scan_response
+    from standby.http1 import _speedups
 except ImportError:  # pragma: no cover - depends on the install
-    _scan_response = None
-else:
-    _scan_response = _c_scan_response
+    _speedups = None  # type: ignore[assignment]
 
 # Large Set-Cookie and CSP headers fit in 64 KiB; a bigger head is a broken backend.
 MAX_RESPONSE_HEAD = 65536
@@ -152,6 +147,28 @@ class ResponseHead:
         )
 
 
+# ResponseHead's slots in the order scan_response fills them (_speedups.c, RS_*): all of them.
+_C_FIELDS = (
+    "status",
+    "version",
+    "http11",
+    "raw",
+    "body",
+    "content_length",
+    "keep_alive",
+    "_drops",
+    "_locations",
+    "_keep_alive_span",
+)
+if sorted(_C_FIELDS) != sorted(ResponseHead.__slots__):  # pragma: no cover - a coding error
+    raise RuntimeError("_C_FIELDS must name every slot of ResponseHead")
+if _speedups is not None:
+    _speedups.bind_response(ResponseHead, _C_FIELDS)
+    _scan_response = _speedups.scan_response
+else:  # pragma: no cover - depends on the install
+    _scan_response = None
+
+
 def parse_response_head(
     buf: bytes | bytearray, request_method: bytes, max_head: int = MAX_RESPONSE_HEAD
 ) -> tuple[ResponseHead, int] | None:
@@ -159,21 +176,9 @@ def parse_response_head(
     HttpError(502) for anything malformed (see the module docstring)."""
     scan = _scan_response
     if scan is not None and type(buf) is bytes:
-        fields = scan(buf, request_method == b"HEAD", max_head)
-        if fields is not None:
-            stop, status, http11, body, length, keep_alive, keep_alive_span, drops = fields
-            head = ResponseHead()
-            head.status = status
-            head.version = V11 if http11 else V10
-            head.http11 = http11
-            head.raw = buf if stop == len(buf) else buf[:stop]
-            head.body = body
-            head.content_length = length
-            head.keep_alive = keep_alive
-            head._drops = drops
-            head._locations = None
-            head._keep_alive_span = keep_alive_span
-            return head, stop
+        head = scan(buf, request_method == b"HEAD", max_head)
+        if head is not None:
+            return head, len(head.raw)
     return parse_response_head_python(buf, request_method, max_head)
 
 
