@@ -13,7 +13,7 @@ import pytest
 
 from tests.robustness.report import Scenario
 from tests.robustness.tools.canary import Canary
-from tests.robustness.tools.resources import CpuWindow, ProxyProcess, settles
+from tests.robustness.tools.resources import CpuWindow, ProxyProcess, fd_targets, settles
 from tests.support.backend import Backend
 from tests.support.harness import DEADLINE, Client
 
@@ -140,6 +140,7 @@ def test_thousands_of_idle_keepalive_connections(
         # One pooled upstream connection may stay open for a while.
         freed, fds = settles(p.fds, fds0 + 1)
         freed_after = time.monotonic() - released_at
+        left = [] if freed else fd_targets(p.pid)  # what stayed open, for the diagnosis
         after = _service_back(p.port, DEADLINE)
         alive = p.alive()
         unhandled = p.unhandled()
@@ -160,7 +161,9 @@ def test_thousands_of_idle_keepalive_connections(
     scenario.check(
         stats.success_rate >= CANARY_MIN_SUCCESS, f"canary success {stats.success_rate:.4f}"
     )
-    scenario.check(freed, f"fds released after the crowd left ({fds} > {fds0 + 1})")
+    scenario.check(
+        freed, f"fds released after the crowd left ({fds} > {fds0 + 1}; open: {', '.join(left)})"
+    )
     scenario.check(after is not None, "serving after the crowd left")
     scenario.check(alive and status == 0, f"proxy alive, exit status {status}")
     scenario.check(not unhandled, f"unhandled exceptions: {unhandled[:3]}")

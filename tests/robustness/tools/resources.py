@@ -38,6 +38,39 @@ def fd_count(pid: int | str = "self") -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+# /proc/net/tcp state codes worth naming in a diagnosis.
+_TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+               "0A": "LISTEN", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "09": "LAST_ACK"}  # fmt: skip
+
+
+def fd_targets(pid: int | str) -> list[str]:
+    """What a process's descriptors are, for a failure message: files by path, TCP sockets
+    as ``local->remote STATE`` (ports only: everything here is on loopback)."""
+    sockets: dict[str, str] = {}
+    for table in ("tcp", "tcp6"):
+        path = Path(f"/proc/{pid}/net/{table}")
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10:
+                continue
+            local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+            state = _TCP_STATES.get(fields[3], fields[3])
+            sockets[fields[9]] = f"tcp :{local}->:{remote} {state}"
+    out = []
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in sorted(fd_dir.iterdir(), key=lambda p: int(p.name)):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            target = sockets.get(target[8:-1], target)
+        out.append(f"{fd.name}={target}")
+    return out
+
+
 def status_kib(pid: int | str, field: str) -> int:
     """A ``/proc/PID/status`` figure in KiB (VmRSS, VmHWM...)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
