@@ -404,25 +404,52 @@ def test_every_prefix_of_a_plain_head_declines_until_complete() -> None:
 
 def test_binding_checks_the_slots_and_keeps_the_last_good_one() -> None:
     fields = request_module._C_FIELDS
+    fallback = parse_request_head_python
 
     class NoSlots:
         method = property(lambda self: b"GET")
 
     with pytest.raises(TypeError):
-        _speedups.bind_request(RequestHead, fields[:-1], b"HTTP/1.0", b"HTTP/1.1")
+        _speedups.bind_request(RequestHead, fields[:-1], b"HTTP/1.0", b"HTTP/1.1", fallback)
     with pytest.raises(TypeError):
-        _speedups.bind_request(RequestHead, (fields[0],) * len(fields), b"HTTP/1.0", b"x")
+        _speedups.bind_request(
+            RequestHead, (fields[0],) * len(fields), b"HTTP/1.0", b"HTTP/1.1", fallback
+        )
     with pytest.raises(TypeError):
-        _speedups.bind_request(NoSlots, fields, b"HTTP/1.0", b"HTTP/1.1")
+        _speedups.bind_request(NoSlots, fields, b"HTTP/1.0", b"HTTP/1.1", fallback)
+    with pytest.raises(TypeError):
+        _speedups.bind_request(RequestHead, fields, b"HTTP/1.0", b"HTTP/1.1", None)  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
-        _speedups.bind_response(NoSlots, response_module._C_FIELDS)
+        _speedups.bind_response(NoSlots, response_module._C_FIELDS, fallback, 65536)
     assert check_request(WRK)  # the binding made at import still holds
     assert check_response(NGINX)
 
 
+def test_the_c_entry_points_hand_everything_else_to_python() -> None:
+    # Whatever the scanner declines reaches the Python parser with the same arguments, and
+    # its answer (or its HttpError) comes back unchanged.
+    assert parse_request_head(bytearray(WRK), LIMITS, METHODS) is not None
+    assert parse_request_head(WRK[:-1], LIMITS, METHODS) is None
+    with pytest.raises(HttpError) as bad:
+        parse_request_head(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", LIMITS, METHODS)
+    assert bad.value.status == 505
+    with pytest.raises(HttpError) as refused:
+        parse_request_head(b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n", LIMITS, METHODS)
+    assert refused.value.status == 405
+    parsed = parse_request_head(buf=WRK, limits=LIMITS, methods=METHODS)
+    assert parsed is not None and parsed[1] == len(WRK)
+    assert parse_response_head(bytearray(NGINX), b"GET") is not None
+    with pytest.raises(HttpError):
+        parse_response_head(NGINX + b"x", b"GET", len(NGINX) - 1)
+    with pytest.raises(HttpError):
+        parse_response_head(NGINX, b"GET", max_head=len(NGINX) - 1)
+    head, used = parse_response_head(NGINX, b"HEAD") or (None, 0)
+    assert head is not None and head.body == 0 and used == len(NGINX)
+
+
 def test_the_parsers_use_the_c_module() -> None:
     # A refactoring that loses the import would silently make everything slow again.
-    assert request_module._scan_request is _speedups.scan_request
-    assert response_module._scan_response is _speedups.scan_response
+    assert request_module.parse_request_head is _speedups.parse_request_head
+    assert response_module.parse_response_head is _speedups.parse_response_head
     assert sorted(request_module._C_FIELDS) == sorted(RequestHead.__slots__)
     assert sorted(response_module._C_FIELDS) == sorted(ResponseHead.__slots__)

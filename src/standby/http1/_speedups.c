@@ -261,6 +261,9 @@ enum { RS_STATUS, RS_VERSION, RS_HTTP11, RS_RAW, RS_BODY, RS_LENGTH, RS_KEEP_ALI
 
 static head_class request_class, response_class;
 static PyObject *version_10, *version_11;
+/* The Python parsers, for every head the scanners decline; and what they need. */
+static PyObject *request_fallback, *response_fallback, *str_packed;
+static Py_ssize_t max_response_head;
 
 static int bind_class(head_class *cls_out, PyObject *type, PyObject *names, Py_ssize_t expected)
 {
@@ -317,24 +320,40 @@ static PyObject *build(head_class *c, PyObject **values)
 static PyObject *bind_request(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *type, *names, *v10, *v11;
-    if (!PyArg_ParseTuple(args, "OOSS", &type, &names, &v10, &v11) ||
-        bind_class(&request_class, type, names, RQ_N) < 0)
+    PyObject *type, *names, *v10, *v11, *fallback;
+    if (!PyArg_ParseTuple(args, "OOSSO", &type, &names, &v10, &v11, &fallback))
+        return NULL;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "bind_request: the fallback must be callable");
+        return NULL;
+    }
+    if (bind_class(&request_class, type, names, RQ_N) < 0)
         return NULL;
     Py_INCREF(v10);
     Py_INCREF(v11);
+    Py_INCREF(fallback);
     Py_XSETREF(version_10, v10);
     Py_XSETREF(version_11, v11);
+    Py_XSETREF(request_fallback, fallback);
     Py_RETURN_NONE;
 }
 
 static PyObject *bind_response(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *type, *names;
-    if (!PyArg_ParseTuple(args, "OO", &type, &names) ||
-        bind_class(&response_class, type, names, RS_N) < 0)
+    PyObject *type, *names, *fallback;
+    Py_ssize_t max_head;
+    if (!PyArg_ParseTuple(args, "OOOn", &type, &names, &fallback, &max_head))
         return NULL;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "bind_response: the fallback must be callable");
+        return NULL;
+    }
+    if (bind_class(&response_class, type, names, RS_N) < 0)
+        return NULL;
+    Py_INCREF(fallback);
+    Py_XSETREF(response_fallback, fallback);
+    max_response_head = max_head;
     Py_RETURN_NONE;
 }
 
@@ -353,25 +372,24 @@ static PyObject *bool_of(int v) { return Py_NewRef(v ? Py_True : Py_False); }
  * max_body) as in Limits. The head's raw is buf[:stop]; every field is what the Python
  * parser would set (upgrade None, expect_continue False, _drops None or the Connection
  * line's span, _lines and _fields None). */
-static PyObject *scan_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *request_impl(PyObject *buf, PyObject *methods, PyObject *packed,
+                              Py_ssize_t *stop_out)
 {
-    (void)self;
-    if (nargs != 3 || !PyBytes_CheckExact(args[0]) || !PyAnySet_Check(args[1]) ||
-        !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != 6) {
-        PyErr_SetString(PyExc_TypeError, "scan_request(bytes, frozenset, 6-tuple)");
+    if (!PyTuple_CheckExact(packed) || PyTuple_GET_SIZE(packed) != 6) {
+        PyErr_SetString(PyExc_TypeError, "limits: a 6-tuple (Limits.packed)");
         return NULL;
     }
     Py_ssize_t lim[6];
     for (int k = 0; k < 6; k++) {
-        lim[k] = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[2], k));
+        lim[k] = PyLong_AsSsize_t(PyTuple_GET_ITEM(packed, k));
         if (lim[k] == -1 && PyErr_Occurred())
             return NULL;
     }
     const Py_ssize_t max_request_line = lim[0], max_uri = lim[1], max_header_line = lim[2],
                      max_header_count = lim[3], max_head = lim[4], max_body = lim[5];
 
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    const Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(buf);
+    const Py_ssize_t len = PyBytes_GET_SIZE(buf);
 
     /* Request line: method SP target SP HTTP/1.x CRLF (leading empty lines: Python). */
     Py_ssize_t i = 0;
@@ -454,7 +472,7 @@ static PyObject *scan_request(PyObject *self, PyObject *const *args, Py_ssize_t 
     PyObject *method = PyBytes_FromStringAndSize((const char *)p, method_end);
     if (method == NULL)
         return NULL;
-    int allowed = PySet_Contains(args[1], method);
+    int allowed = PySet_Contains(methods, method);
     if (allowed != 1) {
         Py_DECREF(method);
         if (allowed < 0)
@@ -477,7 +495,7 @@ static PyObject *scan_request(PyObject *self, PyObject *const *args, Py_ssize_t 
                                              target_end - target_start);
     v[RQ_VERSION] = Py_NewRef(http11 ? version_11 : version_10);
     v[RQ_HTTP11] = bool_of(http11);
-    v[RQ_RAW] = raw_of(args[0], stop);
+    v[RQ_RAW] = raw_of(buf, stop);
     v[RQ_HOST] = host_start >= 0 ? PyBytes_FromStringAndSize((const char *)p + host_start,
                                                              host_end - host_start)
                                  : Py_NewRef(Py_None);
@@ -490,28 +508,30 @@ static PyObject *scan_request(PyObject *self, PyObject *const *args, Py_ssize_t 
     v[RQ_XFF_END] = PyLong_FromSsize_t(xff_end);
     v[RQ_LINES] = Py_NewRef(Py_None);
     v[RQ_FIELDS] = Py_NewRef(Py_None);
+    *stop_out = stop;
     return build(&request_class, v);
+}
+
+static PyObject *scan_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3 || !PyBytes_CheckExact(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "scan_request(bytes, frozenset, 6-tuple)");
+        return NULL;
+    }
+    Py_ssize_t stop;
+    return request_impl(args[0], args[1], args[2], &stop);
 }
 
 /* scan_response(buf, head_request, max_head) -> ResponseHead | None
  *
  * Every field as the Python parser would set it (_locations None on this path). 1xx
  * statuses are left to Python. */
-static PyObject *scan_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *response_impl(PyObject *buf, int head_request, Py_ssize_t max_head,
+                               Py_ssize_t *stop_out)
 {
-    (void)self;
-    if (nargs != 3 || !PyBytes_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "scan_response(bytes, bool, int)");
-        return NULL;
-    }
-    const int head_request = PyObject_IsTrue(args[1]);
-    if (head_request < 0)
-        return NULL;
-    const Py_ssize_t max_head = PyLong_AsSsize_t(args[2]);
-    if (max_head == -1 && PyErr_Occurred())
-        return NULL;
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    const Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(buf);
+    const Py_ssize_t len = PyBytes_GET_SIZE(buf);
 
     /* Status line: HTTP/1.x SP DDD [SP reason] CRLF */
     if (len < 14 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
@@ -610,7 +630,7 @@ static PyObject *scan_response(PyObject *self, PyObject *const *args, Py_ssize_t
     v[RS_STATUS] = PyLong_FromLong(status);
     v[RS_VERSION] = Py_NewRef(http11 ? version_11 : version_10);
     v[RS_HTTP11] = bool_of(http11);
-    v[RS_RAW] = raw_of(args[0], stop);
+    v[RS_RAW] = raw_of(buf, stop);
     v[RS_BODY] = PyLong_FromLong(body);
     v[RS_LENGTH] = PyLong_FromLongLong(length);
     v[RS_KEEP_ALIVE] = bool_of(keep_alive);
@@ -618,15 +638,118 @@ static PyObject *scan_response(PyObject *self, PyObject *const *args, Py_ssize_t
     v[RS_LOCATIONS] = Py_NewRef(Py_None);
     v[RS_KEEP_ALIVE_SPAN] =
         connection == CONN_KEEP_ALIVE ? span(conn_start, conn_end) : Py_NewRef(Py_None);
+    *stop_out = stop;
     return build(&response_class, v);
+}
+
+static PyObject *scan_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "scan_response(bytes, bool, int)");
+        return NULL;
+    }
+    const int head_request = PyObject_IsTrue(args[1]);
+    if (head_request < 0)
+        return NULL;
+    const Py_ssize_t max_head = PyLong_AsSsize_t(args[2]);
+    if (max_head == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t stop;
+    return response_impl(args[0], head_request, max_head, &stop);
+}
+
+/* (head, stop), or the Python parser's answer when the scanner declined. */
+static PyObject *head_or_fallback(PyObject *head, Py_ssize_t stop, PyObject *fallback,
+                                  PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (head == NULL)
+        return NULL;
+    if (head != Py_None) {
+        PyObject *used = PyLong_FromSsize_t(stop);
+        if (used == NULL) {
+            Py_DECREF(head);
+            return NULL;
+        }
+        PyObject *pair = PyTuple_New(2);
+        if (pair == NULL) {
+            Py_DECREF(head);
+            Py_DECREF(used);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(pair, 0, head);
+        PyTuple_SET_ITEM(pair, 1, used);
+        return pair;
+    }
+    Py_DECREF(head);
+    return PyObject_Vectorcall(fallback, args, nargsf, kwnames);
+}
+
+/* parse_request_head(buf, limits, methods): request.parse_request_head, with the scan in
+ * front of request_fallback (parse_request_head_python). */
+static PyObject *parse_request_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames)
+{
+    (void)self;
+    const size_t nargsf = (size_t)nargs;
+    if (request_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the head classes are not bound");
+        return NULL;
+    }
+    if (kwnames != NULL || nargs != 3 || !PyBytes_CheckExact(args[0]) || !PyAnySet_Check(args[2]))
+        return PyObject_Vectorcall(request_fallback, args, nargsf, kwnames);
+    PyObject *packed = PyObject_GetAttr(args[1], str_packed);
+    if (packed == NULL)
+        return NULL;
+    Py_ssize_t stop = 0;
+    PyObject *head = request_impl(args[0], args[2], packed, &stop);
+    Py_DECREF(packed);
+    return head_or_fallback(head, stop, request_fallback, args, nargsf, kwnames);
+}
+
+/* parse_response_head(buf, request_method, max_head=MAX_RESPONSE_HEAD): as above, in front
+ * of response_fallback (parse_response_head_python). */
+static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                     PyObject *kwnames)
+{
+    (void)self;
+    const size_t nargsf = (size_t)nargs;
+    if (response_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the head classes are not bound");
+        return NULL;
+    }
+    if (kwnames != NULL || nargs < 2 || nargs > 3 || !PyBytes_CheckExact(args[0]) ||
+        !PyBytes_Check(args[1]))
+        return PyObject_Vectorcall(response_fallback, args, nargsf, kwnames);
+    Py_ssize_t max_head = max_response_head;
+    if (nargs == 3) {
+        max_head = PyLong_AsSsize_t(args[2]);
+        if (max_head == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    const int head_request =
+        PyBytes_GET_SIZE(args[1]) == 4 && memcmp(PyBytes_AS_STRING(args[1]), "HEAD", 4) == 0;
+    Py_ssize_t stop = 0;
+    PyObject *head = response_impl(args[0], head_request, max_head, &stop);
+    return head_or_fallback(head, stop, response_fallback, args, nargsf, kwnames);
 }
 
 static PyMethodDef methods[] = {
     {"bind_request", bind_request, METH_VARARGS,
-     "bind_request(RequestHead, slot_names, b'HTTP/1.0', b'HTTP/1.1'): the class "
-     "scan_request builds, and the version objects it shares."},
+     "bind_request(RequestHead, slot_names, b'HTTP/1.0', b'HTTP/1.1', fallback): the class "
+     "scan_request builds, the version objects it shares, and the Python parser that "
+     "parse_request_head calls for every head the scanner declines."},
     {"bind_response", bind_response, METH_VARARGS,
-     "bind_response(ResponseHead, slot_names): the class scan_response builds."},
+     "bind_response(ResponseHead, slot_names, fallback, max_head): the same for responses, "
+     "with parse_response_head's default max_head."},
+    {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head,
+     METH_FASTCALL | METH_KEYWORDS,
+     "parse_request_head(buf, limits, methods): the scanner, then the Python parser "
+     "(see request.parse_request_head_python)."},
+    {"parse_response_head", (PyCFunction)(void (*)(void))parse_response_head,
+     METH_FASTCALL | METH_KEYWORDS,
+     "parse_response_head(buf, request_method, max_head=MAX_RESPONSE_HEAD): the scanner, then "
+     "the Python parser (see response.parse_response_head_python)."},
     {"scan_request", (PyCFunction)(void (*)(void))scan_request, METH_FASTCALL,
      "scan_request(buf, methods, limits) -> RequestHead | None: a plain, complete, valid "
      "request head, or None to leave it to the Python parser."},
@@ -645,5 +768,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__speedups(void)
 {
     init_classes();
+    str_packed = PyUnicode_InternFromString("packed");
+    if (str_packed == NULL)
+        return NULL;
     return PyModule_Create(&module);
 }

@@ -51,10 +51,10 @@ from standby.http1._grammar import (
 from standby.http1.errors import HttpError
 from standby.http1.limits import Limits
 
-# The C fast path (_speedups.c): a plain, valid, complete head as a RequestHead, or None
-# to leave the head to the Python parser below. Absent when standby was installed without a
-# C compiler; the results are the same, only slower. Bound to RequestHead below.
-_scan_request: Callable[[bytes, frozenset[bytes], tuple[int, ...]], RequestHead | None] | None
+# The C fast path (_speedups.c): parse_request_head scans a plain, valid, complete head in
+# C and builds its RequestHead there; any other head goes to parse_request_head_python,
+# which the C function calls itself. Absent when standby was installed without a C
+# compiler: parse_request_head is then the Python parser, with the same results, slower.
 try:
     from standby.http1 import _speedups
 except ImportError:  # pragma: no cover - depends on the install
@@ -63,7 +63,7 @@ except ImportError:  # pragma: no cover - depends on the install
 
 def speedups_loaded() -> bool:
     """Whether the C fast path is in use (``standby -V`` says)."""
-    return _scan_request is not None
+    return _speedups is not None
 
 
 BODY_NONE = 0  # no body follows the head
@@ -234,11 +234,6 @@ _C_FIELDS = (
 )
 if sorted(_C_FIELDS) != sorted(RequestHead.__slots__):  # pragma: no cover - a coding error
     raise RuntimeError("_C_FIELDS must name every slot of RequestHead")
-if _speedups is not None:
-    _speedups.bind_request(RequestHead, _C_FIELDS, V10, V11)
-    _scan_request = _speedups.scan_request
-else:  # pragma: no cover - depends on the install
-    _scan_request = None
 
 
 def _split_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
@@ -257,28 +252,17 @@ def _field_lines(raw: bytes) -> list[str]:
     return lines
 
 
-def parse_request_head(
+def parse_request_head_python(
     buf: bytes | bytearray, limits: Limits, methods: frozenset[bytes]
 ) -> tuple[RequestHead, int] | None:
-    """One request head at the start of ``buf``.
+    """One request head at the start of ``buf`` (``parse_request_head`` is this function,
+    or the C scanner in front of it).
 
     Returns (head, bytes consumed) when complete, None when more bytes are needed, and raises
     HttpError as soon as the bytes seen are invalid or over a limit. Empty lines before the
     request line are skipped (and counted in ``consumed``). A method outside ``methods`` gets
     405 once the head is otherwise valid.
     """
-    scan = _scan_request
-    if scan is not None and type(buf) is bytes:
-        head = scan(buf, methods, limits.packed)
-        if head is not None:
-            return head, len(head.raw)
-    return parse_request_head_python(buf, limits, methods)
-
-
-def parse_request_head_python(
-    buf: bytes | bytearray, limits: Limits, methods: frozenset[bytes]
-) -> tuple[RequestHead, int] | None:
-    """parse_request_head without the C fast path (the reference it is tested against)."""
     start = 0
     while buf.startswith(b"\r\n", start):
         start += 2
@@ -572,6 +556,17 @@ def _check_field_line(line: bytes, status: int = 400) -> None:
     if b"\x00" in value:
         raise HttpError(status, "NUL in header value")
     raise HttpError(status, f"control character in value of {name[:40]!r}")
+
+
+ParseRequestHead = Callable[
+    [bytes | bytearray, Limits, frozenset[bytes]], "tuple[RequestHead, int] | None"
+]
+parse_request_head: ParseRequestHead
+if _speedups is not None:
+    _speedups.bind_request(RequestHead, _C_FIELDS, V10, V11, parse_request_head_python)
+    parse_request_head = _speedups.parse_request_head
+else:  # pragma: no cover - depends on the install
+    parse_request_head = parse_request_head_python
 
 
 class Forwarding:

@@ -20,7 +20,7 @@ Decisions:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from typing import Protocol
 
 from standby.http1._grammar import (
     CHUNKED,
@@ -43,9 +43,8 @@ from standby.http1.request import (
     _check_field_line,
 )
 
-# The C fast path (_speedups.c, see request.py): a plain, valid, complete response head as
-# a ResponseHead, or None to leave it to the Python parser below. Bound to ResponseHead below.
-_scan_response: Callable[[bytes, bool, int], ResponseHead | None] | None
+# The C fast path (_speedups.c, see request.py): parse_response_head is the C scanner in
+# front of parse_response_head_python, or that function itself without the C module.
 try:
     from standby.http1 import _speedups
 except ImportError:  # pragma: no cover - depends on the install
@@ -162,30 +161,14 @@ _C_FIELDS = (
 )
 if sorted(_C_FIELDS) != sorted(ResponseHead.__slots__):  # pragma: no cover - a coding error
     raise RuntimeError("_C_FIELDS must name every slot of ResponseHead")
-if _speedups is not None:
-    _speedups.bind_response(ResponseHead, _C_FIELDS)
-    _scan_response = _speedups.scan_response
-else:  # pragma: no cover - depends on the install
-    _scan_response = None
-
-
-def parse_response_head(
-    buf: bytes | bytearray, request_method: bytes, max_head: int = MAX_RESPONSE_HEAD
-) -> tuple[ResponseHead, int] | None:
-    """One response head at the start of ``buf``: (head, consumed), None for more bytes,
-    HttpError(502) for anything malformed (see the module docstring)."""
-    scan = _scan_response
-    if scan is not None and type(buf) is bytes:
-        head = scan(buf, request_method == b"HEAD", max_head)
-        if head is not None:
-            return head, len(head.raw)
-    return parse_response_head_python(buf, request_method, max_head)
 
 
 def parse_response_head_python(
     buf: bytes | bytearray, request_method: bytes, max_head: int = MAX_RESPONSE_HEAD
 ) -> tuple[ResponseHead, int] | None:
-    """parse_response_head without the C fast path (the reference it is tested against)."""
+    """One response head at the start of ``buf``: (head, consumed), None for more bytes,
+    HttpError(502) for anything malformed (see the module docstring). ``parse_response_head``
+    is this function, or the C scanner in front of it."""
     m = _RESPONSE_HEAD_RE.match(buf)
     if m is None:
         end = buf.find(b"\r\n\r\n")
@@ -320,6 +303,20 @@ def parse_response_head_python(
     keep_alive = not close and (http11 or keep_alive_option)
     head.keep_alive = keep_alive and body != BODY_UNTIL_CLOSE and status != 101
     return head, stop
+
+
+class ParseResponseHead(Protocol):
+    def __call__(
+        self, buf: bytes | bytearray, request_method: bytes, max_head: int = ...
+    ) -> tuple[ResponseHead, int] | None: ...
+
+
+parse_response_head: ParseResponseHead
+if _speedups is not None:
+    _speedups.bind_response(ResponseHead, _C_FIELDS, parse_response_head_python, MAX_RESPONSE_HEAD)
+    parse_response_head = _speedups.parse_response_head
+else:  # pragma: no cover - depends on the install
+    parse_response_head = parse_response_head_python
 
 
 def _spans_of(raw: bytes, names: list[bytes]) -> list[tuple[int, int]]:
