@@ -20,6 +20,7 @@ import standby
 from standby.observe.access import AccessLog
 from tests.robustness.misbehaving import ScriptedBackend, fault_responder, recorded
 from tests.support.backend import Backend
+from tests.support.configs import one_backend
 from tests.support.harness import (
     DEADLINE,
     REPO,
@@ -276,18 +277,6 @@ def test_error_pages_leak_nothing(error_proxy: tuple[ProxyThread, list[int]], st
 
 # -- X-Forwarded-For ---------------------------------------------------------------------------
 
-PROXY_CONFIG = """\
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {port}
-    End
-  End
-End
-"""
 
 SPOOFED = "203.0.113.7"  # TEST-NET-3: a client's claim, never the peer
 
@@ -310,7 +299,7 @@ def test_x_forwarded_for_is_appended_and_the_log_shows_the_peer(level: int) -> N
         ) as figures,
         Backend("echo") as backend,
     ):
-        config, socks = config_with_ports(PROXY_CONFIG.format(port=backend.port))
+        config, socks = config_with_ports(one_backend(backend.port))
         access = AccessLog(level, False, lines.append)
         with ProxyThread(config, socks, access_log=access) as proxy, Client(proxy.port) as c:
             one = c.request("/echo", headers=f"X-Forwarded-For: {SPOOFED}\r\n")

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 
 from tests.robustness.misbehaving import Action, ScriptedBackend, Then, recorded
 from tests.support.backend import Backend
+from tests.support.configs import one_backend
 from tests.support.harness import (
     DEADLINE,
     Client,
@@ -69,18 +70,6 @@ ListenHTTP
 End
 """
 
-PIPELINE_CONFIG = """\
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {port}
-    End
-  End
-End
-"""
 
 # -- the strict reference parser (RFC 9112, with the hardening issue 2 asks for) --------------
 
@@ -760,7 +749,7 @@ def test_pipelined_requests_before_a_half_close_each_get_a_response() -> None:
         notes="found by the smuggling property; fixed: pending requests are served",
     ) as figures:
         with Backend("b") as backend:
-            config, socks = config_with_ports(PIPELINE_CONFIG.format(port=backend.port))
+            config, socks = config_with_ports(one_backend(backend.port))
             with ProxyThread(config, socks) as proxy, Client(proxy.port) as c:
                 c.send(
                     b"GET /slow/1 HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -6,21 +6,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from tests.support.configs import one_backend
 from tests.support.harness import Client, ProxyThread, config_with_ports, wait_until
 from tests.support.peers import RawBackend
 
-CONFIG = """\
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {port}
-    End
-  End
-End
-"""
 REQUESTS = 3
 
 
@@ -42,7 +31,7 @@ def run(response: bytes) -> RawBackend:
     """REQUESTS requests on one client connection, each answered with ``response``; checks
     each reached the client whole and returns the backend (to count its connections)."""
     with RawBackend(answer_each_request(response)) as raw:
-        config, socks = config_with_ports(CONFIG.format(port=raw.port))
+        config, socks = config_with_ports(one_backend(raw.port))
         with ProxyThread(config, socks) as proxy, Client(proxy.port) as client:
             for _ in range(REQUESTS):
                 client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -58,7 +47,7 @@ def run(response: bytes) -> RawBackend:
 def test_an_unchanged_response_is_relayed_as_sent_and_its_connection_reused() -> None:
     response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello"
     with RawBackend(answer_each_request(response)) as raw:
-        config, socks = config_with_ports(CONFIG.format(port=raw.port))
+        config, socks = config_with_ports(one_backend(raw.port))
         with ProxyThread(config, socks) as proxy, Client(proxy.port) as client:
             for _ in range(REQUESTS):
                 client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -87,7 +76,7 @@ def test_an_interim_response_and_the_final_one_in_one_read() -> None:
     response = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
     response += b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
     with RawBackend(answer_each_request(response)) as raw:
-        config, socks = config_with_ports(CONFIG.format(port=raw.port))
+        config, socks = config_with_ports(one_backend(raw.port))
         with ProxyThread(config, socks) as proxy, Client(proxy.port) as client:
             for _ in range(REQUESTS):
                 client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

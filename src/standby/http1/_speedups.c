@@ -184,6 +184,30 @@ static int connection_value(const unsigned char *p, Py_ssize_t start, Py_ssize_t
     return CONN_NONE;
 }
 
+/* A Connection line at pos (the fast path takes one, keep-alive or close): records its
+ * value and the span it takes from the CRLF before it; 0 when the fast path declines. */
+static int take_connection(const unsigned char *p, Py_ssize_t pos, Py_ssize_t value_start,
+                           Py_ssize_t value_end, int *connection, Py_ssize_t *span_start,
+                           Py_ssize_t *span_end)
+{
+    if (*connection != CONN_NONE)
+        return 0;
+    *connection = connection_value(p, value_start, value_end);
+    *span_start = pos - 2;
+    *span_end = value_end;
+    return *connection != CONN_NONE;
+}
+
+/* A Content-Length value (the fast path takes one): its length, or -1 to decline. */
+static long long take_length(const unsigned char *p, Py_ssize_t value_start,
+                             Py_ssize_t value_end, long long seen)
+{
+    if (seen >= 0)
+        return -1;
+    strip_ows(p, &value_start, &value_end);
+    return parse_length(p, value_start, value_end);
+}
+
 /* One header line at pos: name, ':', field chars, CRLF. Returns the position after its
  * CRLF and the spans of its name and value, or -1 when the line is not a plain valid
  * field line here (invalid byte, or the buffer ends first). */
@@ -207,24 +231,24 @@ static Py_ssize_t field_line(const unsigned char *p, Py_ssize_t pos, Py_ssize_t 
     return i + 2;
 }
 
-/* (start, end) */
-static PyObject *span(Py_ssize_t start, Py_ssize_t end)
+/* (a, b), stealing both references; NULL (and both released) if either is NULL. */
+static PyObject *pair_of(PyObject *a, PyObject *b)
 {
-    PyObject *a = PyLong_FromSsize_t(start), *b = PyLong_FromSsize_t(end);
-    if (a == NULL || b == NULL) {
+    PyObject *t = (a == NULL || b == NULL) ? NULL : PyTuple_New(2);
+    if (t == NULL) {
         Py_XDECREF(a);
         Py_XDECREF(b);
-        return NULL;
-    }
-    PyObject *t = PyTuple_New(2);
-    if (t == NULL) {
-        Py_DECREF(a);
-        Py_DECREF(b);
         return NULL;
     }
     PyTuple_SET_ITEM(t, 0, a);
     PyTuple_SET_ITEM(t, 1, b);
     return t;
+}
+
+/* (start, end) */
+static PyObject *span(Py_ssize_t start, Py_ssize_t end)
+{
+    return pair_of(PyLong_FromSsize_t(start), PyLong_FromSsize_t(end));
 }
 
 /* [(start, end)] */
@@ -265,8 +289,14 @@ static PyObject *version_10, *version_11;
 static PyObject *request_fallback, *response_fallback, *str_packed;
 static Py_ssize_t max_response_head;
 
-static int bind_class(head_class *cls_out, PyObject *type, PyObject *names, Py_ssize_t expected)
+/* Bind a head class and the Python parser for the heads the scanner declines. */
+static int bind_class(head_class *cls_out, PyObject *type, PyObject *names, Py_ssize_t expected,
+                      PyObject *fallback, PyObject **fallback_out)
 {
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "bind: the fallback must be callable");
+        return -1;
+    }
     if (!PyType_Check(type) || !PyTuple_CheckExact(names) ||
         PyTuple_GET_SIZE(names) != expected) {
         PyErr_Format(PyExc_TypeError, "bind: a class and a tuple of %zd slot names", expected);
@@ -295,6 +325,8 @@ static int bind_class(head_class *cls_out, PyObject *type, PyObject *names, Py_s
     Py_INCREF(type);
     Py_XDECREF((PyObject *)cls_out->type);
     *cls_out = bound;
+    Py_INCREF(fallback);
+    Py_XSETREF(*fallback_out, fallback);
     return 0;
 }
 
@@ -321,20 +353,13 @@ static PyObject *bind_request(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *type, *names, *v10, *v11, *fallback;
-    if (!PyArg_ParseTuple(args, "OOSSO", &type, &names, &v10, &v11, &fallback))
-        return NULL;
-    if (!PyCallable_Check(fallback)) {
-        PyErr_SetString(PyExc_TypeError, "bind_request: the fallback must be callable");
-        return NULL;
-    }
-    if (bind_class(&request_class, type, names, RQ_N) < 0)
+    if (!PyArg_ParseTuple(args, "OOSSO", &type, &names, &v10, &v11, &fallback) ||
+        bind_class(&request_class, type, names, RQ_N, fallback, &request_fallback) < 0)
         return NULL;
     Py_INCREF(v10);
     Py_INCREF(v11);
-    Py_INCREF(fallback);
     Py_XSETREF(version_10, v10);
     Py_XSETREF(version_11, v11);
-    Py_XSETREF(request_fallback, fallback);
     Py_RETURN_NONE;
 }
 
@@ -343,16 +368,9 @@ static PyObject *bind_response(PyObject *self, PyObject *args)
     (void)self;
     PyObject *type, *names, *fallback;
     Py_ssize_t max_head;
-    if (!PyArg_ParseTuple(args, "OOOn", &type, &names, &fallback, &max_head))
+    if (!PyArg_ParseTuple(args, "OOOn", &type, &names, &fallback, &max_head) ||
+        bind_class(&response_class, type, names, RS_N, fallback, &response_fallback) < 0)
         return NULL;
-    if (!PyCallable_Check(fallback)) {
-        PyErr_SetString(PyExc_TypeError, "bind_response: the fallback must be callable");
-        return NULL;
-    }
-    if (bind_class(&response_class, type, names, RS_N) < 0)
-        return NULL;
-    Py_INCREF(fallback);
-    Py_XSETREF(response_fallback, fallback);
     max_response_head = max_head;
     Py_RETURN_NONE;
 }
@@ -434,24 +452,15 @@ static PyObject *request_impl(PyObject *buf, PyObject *methods, PyObject *packed
             host_end = value_end;
             strip_ows(p, &host_start, &host_end);
             break;
-        case N_CONTENT_LENGTH: {
-            if (length >= 0)
-                Py_RETURN_NONE;
-            Py_ssize_t s = value_start, e = value_end;
-            strip_ows(p, &s, &e);
-            length = parse_length(p, s, e);
+        case N_CONTENT_LENGTH:
+            length = take_length(p, value_start, value_end, length);
             if (length < 0 || (max_body && length > max_body))
                 Py_RETURN_NONE;
             break;
-        }
         case N_CONNECTION:
-            if (connection != CONN_NONE)
+            if (!take_connection(p, pos, value_start, value_end, &connection, &conn_start,
+                                 &conn_end))
                 Py_RETURN_NONE;
-            connection = connection_value(p, value_start, value_end);
-            if (connection == CONN_NONE)
-                Py_RETURN_NONE;
-            conn_start = pos - 2; /* from the CRLF before the line */
-            conn_end = value_end;
             break;
         case N_X_FORWARDED_FOR: {
             Py_ssize_t e = value_end;
@@ -567,16 +576,11 @@ static PyObject *response_impl(PyObject *buf, int head_request, Py_ssize_t max_h
         switch (response_name(p + pos, name_end - pos)) {
         case N_OTHER:
             break;
-        case N_CONTENT_LENGTH: {
-            if (length >= 0)
-                Py_RETURN_NONE;
-            Py_ssize_t s = value_start, e = value_end;
-            strip_ows(p, &s, &e);
-            length = parse_length(p, s, e);
+        case N_CONTENT_LENGTH:
+            length = take_length(p, value_start, value_end, length);
             if (length < 0)
                 Py_RETURN_NONE;
             break;
-        }
         case N_TRANSFER_ENCODING: {
             if (chunked)
                 Py_RETURN_NONE;
@@ -588,13 +592,9 @@ static PyObject *response_impl(PyObject *buf, int head_request, Py_ssize_t max_h
             break;
         }
         case N_CONNECTION:
-            if (connection != CONN_NONE)
+            if (!take_connection(p, pos, value_start, value_end, &connection, &conn_start,
+                                 &conn_end))
                 Py_RETURN_NONE;
-            connection = connection_value(p, value_start, value_end);
-            if (connection == CONN_NONE)
-                Py_RETURN_NONE;
-            conn_start = pos - 2;
-            conn_end = value_end;
             break;
         default:
             Py_RETURN_NONE;
@@ -665,22 +665,8 @@ static PyObject *head_or_fallback(PyObject *head, Py_ssize_t stop, PyObject *fal
 {
     if (head == NULL)
         return NULL;
-    if (head != Py_None) {
-        PyObject *used = PyLong_FromSsize_t(stop);
-        if (used == NULL) {
-            Py_DECREF(head);
-            return NULL;
-        }
-        PyObject *pair = PyTuple_New(2);
-        if (pair == NULL) {
-            Py_DECREF(head);
-            Py_DECREF(used);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(pair, 0, head);
-        PyTuple_SET_ITEM(pair, 1, used);
-        return pair;
-    }
+    if (head != Py_None)
+        return pair_of(head, PyLong_FromSsize_t(stop));
     Py_DECREF(head);
     return PyObject_Vectorcall(fallback, args, nargsf, kwnames);
 }
