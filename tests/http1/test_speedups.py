@@ -117,6 +117,9 @@ FORM = (
 )
 WRK = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
 OLD = b"GET / HTTP/1.0\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n"
+# HTTP/1.0 that asks to keep the connection, and HTTP/1.1 that asks to close it.
+OLD_KEEP = b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nUser-Agent: ab\r\n\r\n"
+CLOSING = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 
 NGINX = (
     b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 08:00:00 GMT\r\n"
@@ -132,7 +135,7 @@ UNTIL_CLOSE = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n"
 NO_REASON = b"HTTP/1.1 204\r\n\r\n"
 
 
-@pytest.mark.parametrize("head", [BROWSER, CRAWLER, FORM, WRK, OLD])
+@pytest.mark.parametrize("head", [BROWSER, CRAWLER, FORM, WRK, OLD, OLD_KEEP, CLOSING])
 def test_plain_requests_take_the_fast_path(head: bytes) -> None:
     assert check_request(head)
     assert check_request(head + b"GET / HTTP/1.1\r\n")  # a pipelined request behind it
