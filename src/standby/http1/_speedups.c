@@ -4,8 +4,9 @@
  * Python parser would accept with a plain, common shape (the interesting headers limited to
  * the ones browsers, crawlers and web servers send every time) and returns None for
  * anything else: an incomplete head, any invalid byte, a limit reached, a rare header.
- * None means "ask the Python parser", which stays the one authority on errors, limits and
- * unusual framing. So this file can only make a head faster, never change its meaning; the
+ * None means "ask the Python parser"; the entry points parse_request_head and
+ * parse_response_head do so themselves, and that parser stays the one authority on errors,
+ * limits and unusual framing. So this file can only make a head faster, never change its meaning; the
  * property tests in tests/http1/test_speedups.py compare both on generated heads.
  *
  * Character classes are those of _grammar.py (RFC 9110/9112):

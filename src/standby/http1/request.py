@@ -9,8 +9,9 @@ names the first problem in stream order, so a head fed whole and one fed byte by
 the same status.
 
 Before all that, a C module (``_speedups.c``) scans the plain, valid heads that make up
-nearly all traffic in one pass and hands back the same fields. It returns None for anything
-else, so every decision below about errors, limits and unusual framing stays the only one.
+nearly all traffic in one pass and builds the same RequestHead. Every other head it hands to
+``parse_request_head_python``, so every decision below about errors, limits and unusual
+framing stays the only one.
 
 Decisions (RFC 9112 and issue 2 section 3):
 

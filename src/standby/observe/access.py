@@ -221,8 +221,7 @@ class AccessLog:
         return anonymise_peer(record.peer) if self.anonymise else record.peer
 
     def _regular(self, record: AccessRecord) -> str:
-        peer = anonymise_peer(record.peer) if self.anonymise else record.peer  # self._peer()
-        return f"{peer} {_request_line(record.request)} - {record.status}"
+        return f"{self._peer(record)} {_request_line(record.request)} - {record.status}"
 
     def _extended(self, record: AccessRecord) -> str:
         return (

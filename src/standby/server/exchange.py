@@ -174,8 +174,7 @@ class Exchange:
             self.stale_key = request_key(
                 head.method, head.target, head.host, head_fields(head.raw), stale.policy
             )
-        # policy.may_resend(head.method), inlined: every request asks.
-        if policy.resend_unsafe or head.method in policy.resend_methods:
+        if policy.may_resend(head.method):
             kind = head.body
             if kind == BODY_NONE:
                 self.can_resend = True
@@ -268,18 +267,12 @@ class Exchange:
             transport.pause_reading()
         self.sent_at = now
         client.deadline = now + self.timeout
-        if self.held:
-            self._send_head()  # with the body bytes that waited for a connection
-            return
         head = self.head
         # A chunked request waits for its first validated chunk line, so that a bad one
         # reaches no backend; unless the client waits for 100-continue before sending it.
-        if head.body == BODY_CHUNKED and not head.expect_continue:
+        if head.body == BODY_CHUNKED and not self.held and not head.expect_continue:
             return
-        # _send_head with nothing held, inlined: the path of every request without a body.
-        assert transport is not None
-        self.head_sent = True
-        transport.write(forward_head(head, client.forwarding))
+        self._send_head()
 
     def _send_head(self) -> None:
         conn = self.upstream
@@ -473,9 +466,7 @@ class Exchange:
                 return
             # No other backend could take it: the client gets this answer as it is.
         elif policy.passive:
-            board = client.shared.board
-            if board.failure_runs:  # else no run of failures to end: skip the call
-                board.observe_success(self.backend)  # type: ignore[arg-type]
+            client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
         counters = self.counters
         if counters is not None:
             counters.statuses[status] += 1
@@ -483,14 +474,7 @@ class Exchange:
         self.resp = resp
         self.status = status
         kind = resp.body
-        # self._keep_client(kind != BODY_UNTIL_CLOSE), inlined: every response decides.
-        keep = (
-            kind != BODY_UNTIL_CLOSE
-            and client.keep_alive
-            and self.req_done
-            and not client.shared.stopping
-        )
-        client.keep_alive = keep
+        keep = self._keep_client(kind != BODY_UNTIL_CLOSE)
         rewrite = None
         if status in _LOCATION_STATUSES and client.listener.spec.rewrite_location:
             rewrite = self._location_rewrite()
@@ -582,16 +566,9 @@ class Exchange:
         if capture is not None:
             self.capture = None
             capture.finish()
-        # self._detach(), inlined: every response ends here.
-        conn = self.upstream
-        self.upstream = None
-        counters = self.counters
-        if counters is not None:
-            counters.in_flight -= 1
-            self.counters = None
+        conn = self._detach()
         client = self.client
         if conn is not None:
-            conn.user = None
             resp = self.resp
             reusable = clean and self.req_done and resp is not None and resp.keep_alive
             pool = self.pool
