@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from tests.support import configs
 from tests.support.backend import Backend, download_digest
 from tests.support.harness import (
     Client,
@@ -19,25 +20,10 @@ from tests.support.harness import (
 )
 from tests.support.peers import FullBacklog, RawBackend, respond_once
 
-ONE_BACKEND = """\
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  xHTTP 2
-  {listener_extra}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {port}
-      {backend_extra}
-    End
-  End
-End
-"""
-
 
 def one_backend(port: int, listener_extra: str = "", backend_extra: str = "") -> str:
-    return ONE_BACKEND.format(port=port, listener_extra=listener_extra, backend_extra=backend_extra)
+    """configs.one_backend with every method allowed (xHTTP 2)."""
+    return configs.one_backend(port, "xHTTP 2\n" + listener_extra, backend_extra)
 
 
 FAILOVER = """\

@@ -8,16 +8,21 @@ _ONE_BACKEND = """\
 ListenHTTP
   Address 127.0.0.1
   Port {{L0}}
+  {listener_extra}
   Service
     BackEnd
       Address 127.0.0.1
       Port {port}
+      {backend_extra}
     End
   End
 End
 """
 
 
-def one_backend(port: int) -> str:
-    """The smallest proxy configuration, in front of the backend on ``port``."""
-    return _ONE_BACKEND.format(port=port)
+def one_backend(port: int, listener_extra: str = "", backend_extra: str = "") -> str:
+    """The smallest proxy configuration, in front of the backend on ``port``; the extras are
+    directives added to the listener and to the backend."""
+    return _ONE_BACKEND.format(
+        port=port, listener_extra=listener_extra, backend_extra=backend_extra
+    )
