@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-request Python cost of the proxy shell, without syscalls.
 
-    python bench/shell_cost.py [--requests N] [--rounds R] [--profile] [--log FILE]
+    python bench/shell_cost.py [--requests N] [--rounds R] [--profile] [--opcodes] [--log FILE]
 
 One keep-alive client connection and one pooled backend connection, both on fake
 transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
@@ -10,8 +10,10 @@ Exchange -> UpstreamProtocol -> Pool, with routing, balancing, health, counters 
 http1 head parsing and rewriting. It prints the best of R timed runs in microseconds per
 request: the Python work a request costs on top of the event loop's syscalls, which is
 what separates standby from a bare byte relay. ``--profile`` prints a cProfile of one more
-run and the Python function calls per request; ``--log FILE`` turns on the ``LogLevel 1``
-access log, written to FILE as with ``-e`` and stderr redirected to a file.
+run and the Python function calls per request; ``--opcodes`` the bytecode instructions a
+request executes, by function (a count the machine's load does not change); ``--log FILE``
+turns on the ``LogLevel 1`` access log, written to FILE as with ``-e`` and stderr
+redirected to a file.
 
 The listening socket is bound on loopback and never accepts; the proxy is stopped cleanly
 at the end (both fake connections closed, every task finished).
@@ -26,7 +28,9 @@ import pstats
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, TextIO
 
 import uvloop
@@ -42,6 +46,8 @@ DEFAULT_REQUESTS = 20_000  # per run: long enough to dwarf timer resolution, sho
 DEFAULT_ROUNDS = 7  # the minimum of several runs filters out a noisy shared machine
 WARMUP_REQUESTS = 1_000  # fill caches and the pool's bookkeeping before timing
 PROFILE_ROWS = 30  # profile entries printed, by own time
+OPCODE_ROWS = 40  # functions listed by --opcodes
+OPCODE_REQUESTS = 100  # traced requests: the count per request is the same for each
 PEER = ("127.0.0.1", 50_000)  # the fake client's address, as the access log shows it
 # The backend is never contacted: the exchange always finds the fake pooled connection.
 # A loopback port that refuses, in case a bug ever made it connect.
@@ -146,7 +152,9 @@ class Rig:
         client.connection_made(FakeTransport(client, loop))
         upstream = UpstreamProtocol()
         upstream.connection_made(FakeTransport(upstream, loop))
-        (pool,) = shared.pools.values()
+        (backend,) = shared.backends.values()
+        pool = backend.pool
+        assert pool is not None
         pool.release(upstream, loop.time())
         return cls(proxy, sock, client, upstream)
 
@@ -196,12 +204,39 @@ def profile(rig: Rig, n: int, out: TextIO) -> None:
     print(f"{calls / n:.1f} Python function calls per request", file=out)
 
 
+def count_opcodes(rig: Rig, n: int, out: TextIO) -> None:
+    """Bytecode instructions executed per request, by function: a figure that does not
+    depend on how busy the machine is (timings here vary by a third on 2 shared cores)."""
+    one = rig.one_request()
+    counts: Counter[str] = Counter()
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        if event == "call":
+            frame.f_trace_opcodes = True
+        elif event == "opcode":
+            code = frame.f_code
+            counts[f"{code.co_filename.rsplit('/', 1)[-1]}:{code.co_qualname}"] += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        for _ in range(n):
+            one()
+    finally:
+        sys.settrace(None)
+    for name, count in counts.most_common(OPCODE_ROWS):
+        print(f"{count / n:8.1f}  {name}", file=out)
+    print(f"{counts.total() / n:.1f} bytecode instructions per request", file=out)
+
+
 async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> None:
     rig = await Rig.start(access_log)
     try:
         rig.run(WARMUP_REQUESTS)
         if args.profile:
             profile(rig, args.requests, sys.stdout)
+        if args.opcodes:
+            count_opcodes(rig, OPCODE_REQUESTS, sys.stdout)
         best = min(rig.run(args.requests) for _ in range(args.rounds))
     finally:
         await rig.stop()
@@ -214,6 +249,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="per run")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="timed runs")
     parser.add_argument("--profile", action="store_true", help="print a cProfile first")
+    parser.add_argument(
+        "--opcodes", action="store_true", help="print bytecode instructions per request first"
+    )
     parser.add_argument("--log", metavar="FILE", help="LogLevel 1 access log to FILE")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1:

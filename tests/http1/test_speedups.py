@@ -22,7 +22,12 @@ from standby.http1 import request as request_module
 from standby.http1 import response as response_module
 from standby.http1.errors import HttpError
 from standby.http1.request import parse_request_head_python
-from standby.http1.response import parse_response_head, parse_response_head_python
+from standby.http1.response import (
+    client_response_head,
+    client_response_head_python,
+    parse_response_head,
+    parse_response_head_python,
+)
 from standby.model import methods_for_xhttp
 
 try:
@@ -454,5 +459,103 @@ def test_the_parsers_use_the_c_module() -> None:
     # A refactoring that loses the import would silently make everything slow again.
     assert request_module.parse_request_head is _speedups.parse_request_head
     assert response_module.parse_response_head is _speedups.parse_response_head
+    assert response_module.client_response_head is _speedups.client_response_head
     assert sorted(request_module._C_FIELDS) == sorted(RequestHead.__slots__)
     assert sorted(response_module._C_FIELDS) == sorted(ResponseHead.__slots__)
+
+
+# --- client_response_head: the C version against the Python one ---------------------------
+
+REWRITES = [None, (b"http://10.0.0.5:8080", b"https://www.example.com")]
+
+
+@SETTINGS
+@given(
+    response_heads(),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(REWRITES),
+    st.sampled_from([b"GET", b"HEAD"]),
+)
+def test_the_client_head_agrees_with_python(
+    buf: bytes,
+    keep_alive: bool,
+    http11: bool,
+    rewrite: tuple[bytes, bytes] | None,
+    method: bytes,
+) -> None:
+    try:
+        parsed = parse_response_head(buf, method)
+    except HttpError:
+        return
+    if parsed is None:
+        return
+    resp = parsed[0]
+    want = client_response_head_python(resp, keep_alive, http11, rewrite)
+    got = client_response_head(resp, keep_alive, http11, rewrite)
+    assert got == want
+    if want is resp.raw:
+        assert got is resp.raw  # unchanged heads are not copied
+    assert client_response_head(resp, keep_alive, http11) == client_response_head_python(
+        resp, keep_alive, http11
+    )
+
+
+@pytest.mark.parametrize(
+    ("head", "keep_alive", "http11", "added"),
+    [
+        # The backend's keep-alive line stands for the client connection too.
+        (
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+            True,
+            True,
+            None,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+            True,
+            False,
+            None,
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", True, True, None),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", True, False, b"keep-alive"),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", False, True, b"close"),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", False, False, b"close"),
+    ],
+)
+def test_the_client_head_in_c(
+    head: bytes, keep_alive: bool, http11: bool, added: bytes | None
+) -> None:
+    parsed = parse_response_head(head, b"GET")
+    assert parsed is not None
+    resp = parsed[0]
+    out = client_response_head(resp, keep_alive, http11)
+    if added is None:
+        assert out is resp.raw
+    else:
+        assert out == head[:-2] + b"Connection: " + added + b"\r\n\r\n"
+    assert out == client_response_head_python(resp, keep_alive, http11)
+
+
+def test_the_client_head_hands_the_rest_to_python() -> None:
+    # Keywords, 1xx, a keep-alive line to remove, drops and rewrites: Python's answer.
+    keep = parse_response_head(
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", b"GET"
+    )
+    assert keep is not None
+    resp = keep[0]
+    closing = client_response_head(resp, False, True)
+    assert closing == b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    assert client_response_head(resp, keep_alive=True, client_http11=True) is resp.raw
+    informational = parse_response_head(b"HTTP/1.1 100 Continue\r\n\r\n", b"GET")
+    assert informational is not None
+    assert client_response_head(informational[0], False, True) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    moved = parse_response_head(
+        b"HTTP/1.1 301 Moved\r\nLocation: http://10.0.0.5:8080/a\r\nContent-Length: 0\r\n\r\n",
+        b"GET",
+    )
+    assert moved is not None
+    out = client_response_head(moved[0], True, True, REWRITES[1])
+    assert b"Location: https://www.example.com/a\r\n" in out
+    with pytest.raises(TypeError):
+        client_response_head(moved[0])  # type: ignore[call-arg]

@@ -19,7 +19,7 @@ Public API (the contract with the shell):
   made once per client connection.
 - ``parse_response_head(buf, request_method, max_head) -> (ResponseHead, consumed) | None``;
   ``ResponseHead`` adds ``BODY_UNTIL_CLOSE``; every problem is HttpError(502).
-- ``client_response_head(resp, keep_alive=, client_http11=, location_rewrite=) -> bytes``.
+- ``client_response_head(resp, keep_alive, client_http11, location_rewrite=None) -> bytes``.
 - ``LengthBody(n)``, ``ChunkedBody(error_status=400, max_body=0)``, ``UntilCloseBody()``:
   pass-through body framers, ``feed(data) -> (forward, after)``, ``done``, ``received``.
 - ``error_response(status, body=, close=, extra=)``, ``redirect_response(code, url, close=)``:

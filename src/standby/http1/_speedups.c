@@ -721,6 +721,83 @@ static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_s
     return head_or_fallback(head, stop, response_fallback, args, nargsf, kwnames);
 }
 
+/* The Python client_response_head, for every case client_head leaves to it. */
+static PyObject *client_head_fallback;
+
+static PyObject *bind_client_head(PyObject *self, PyObject *fallback)
+{
+    (void)self;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "bind_client_head: the fallback must be callable");
+        return NULL;
+    }
+    Py_INCREF(fallback);
+    Py_XSETREF(client_head_fallback, fallback);
+    Py_RETURN_NONE;
+}
+
+#define SLOT(obj, k) (*(PyObject **)((char *)(obj) + response_class.offset[k]))
+
+/* raw without its final CRLF, then line and the final CRLF again. */
+static PyObject *with_line(PyObject *raw, const char *line, Py_ssize_t n)
+{
+    const Py_ssize_t size = PyBytes_GET_SIZE(raw) - 2;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size + n + 2);
+    if (out == NULL)
+        return NULL;
+    char *p = PyBytes_AS_STRING(out);
+    memcpy(p, PyBytes_AS_STRING(raw), (size_t)size);
+    memcpy(p + size, line, (size_t)n);
+    memcpy(p + size + n, "\r\n", 2);
+    return out;
+}
+
+/* client_response_head(resp, keep_alive, client_http11, location_rewrite=None): the final
+ * response of a head with no header to drop or rewrite, in C: raw itself, or raw with one
+ * Connection line added. Every other case (keywords, 1xx, drops, a rewrite that applies, a
+ * keep-alive line to remove) goes to the Python function, the reference. */
+static PyObject *client_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    (void)self;
+    if (client_head_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "client_response_head is not bound");
+        return NULL;
+    }
+    PyObject *resp = nargs >= 3 ? args[0] : NULL;
+    if (kwnames != NULL || nargs > 4 || resp == NULL || response_class.type == NULL ||
+        !Py_IS_TYPE(resp, response_class.type))
+        goto fallback;
+    PyObject *raw = SLOT(resp, RS_RAW);
+    PyObject *status_obj = SLOT(resp, RS_STATUS);
+    if (raw == NULL || status_obj == NULL || !PyBytes_CheckExact(raw) ||
+        PyBytes_GET_SIZE(raw) < 2 || !PyLong_CheckExact(status_obj) ||
+        SLOT(resp, RS_DROPS) != Py_None)
+        goto fallback;
+    if (nargs == 4 && args[3] != Py_None && SLOT(resp, RS_LOCATIONS) != Py_None)
+        goto fallback;
+    const long status = PyLong_AsLong(status_obj);
+    if (status < 200)
+        goto fallback; /* 1xx (and 101): their own rules */
+    const int keep_alive = PyObject_IsTrue(args[1]);
+    const int http11 = PyObject_IsTrue(args[2]);
+    if (keep_alive < 0 || http11 < 0)
+        return NULL;
+    const int has_keep_alive_line = SLOT(resp, RS_KEEP_ALIVE_SPAN) != Py_None;
+    if (!keep_alive) {
+        if (has_keep_alive_line)
+            goto fallback; /* the backend's keep-alive line must go */
+        static const char close_line[] = "Connection: close\r\n";
+        return with_line(raw, close_line, sizeof close_line - 1);
+    }
+    if (has_keep_alive_line || http11)
+        return Py_NewRef(raw);
+    static const char keep_line[] = "Connection: keep-alive\r\n";
+    return with_line(raw, keep_line, sizeof keep_line - 1);
+fallback:
+    return PyObject_Vectorcall(client_head_fallback, args, (size_t)nargs, kwnames);
+}
+
 static PyMethodDef methods[] = {
     {"bind_request", bind_request, METH_VARARGS,
      "bind_request(RequestHead, slot_names, b'HTTP/1.0', b'HTTP/1.1', fallback): the class "
@@ -737,6 +814,14 @@ static PyMethodDef methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "parse_response_head(buf, request_method, max_head=MAX_RESPONSE_HEAD): the scanner, then "
      "the Python parser (see response.parse_response_head_python)."},
+    {"bind_client_head", bind_client_head, METH_O,
+     "bind_client_head(fallback): the Python client_response_head, which client_response_head "
+     "calls for every case it does not handle itself."},
+    {"client_response_head", (PyCFunction)(void (*)(void))client_head,
+     METH_FASTCALL | METH_KEYWORDS,
+     "client_response_head(resp, keep_alive, client_http11, location_rewrite=None): "
+     "response.client_response_head_python's answer, made in C when nothing is dropped or "
+     "rewritten."},
     {"scan_request", (PyCFunction)(void (*)(void))scan_request, METH_FASTCALL,
      "scan_request(buf, methods, limits) -> RequestHead | None: a plain, complete, valid "
      "request head, or None to leave it to the Python parser."},
@@ -748,7 +833,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "standby.http1._speedups",
-    "C fast path for the head parsers (see request.py and response.py).", -1, methods,
+    "C fast path for the head parsers and the client's response head (see request.py and "
+    "response.py).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -1,4 +1,4 @@
-"""Types of the C fast path of the head parsers (_speedups.c)."""
+"""Types of the C fast path of the head parsers and the client response head (_speedups.c)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -20,3 +20,10 @@ def parse_request_head(buf: bytes | bytearray, limits: Any, methods: frozenset[b
 def parse_response_head(
     buf: bytes | bytearray, request_method: bytes, max_head: int = ...
 ) -> Any: ...
+def bind_client_head(fallback: Callable[..., bytes], /) -> None: ...
+def client_response_head(
+    resp: Any,
+    keep_alive: bool,
+    client_http11: bool,
+    location_rewrite: tuple[bytes, bytes] | None = ...,
+) -> bytes: ...

@@ -362,14 +362,14 @@ def _walk(buf: bytes | bytearray, stop: int, max_head: int, *, complete: bool) -
         raise HttpError(_BAD, "response head too large")
 
 
-def client_response_head(
+def client_response_head_python(
     resp: ResponseHead,
-    *,
     keep_alive: bool,
     client_http11: bool,
     location_rewrite: tuple[bytes, bytes] | None = None,
 ) -> bytes:
-    """The head to send the client.
+    """The head to send the client (``client_response_head`` is this function, or the C
+    version in front of it, which answers the cases with nothing to drop or rewrite).
 
     Hop-by-hop headers are removed (Connection and what it names, Keep-Alive,
     Proxy-Connection, TE, Trailer, Upgrade except in a 101). ``Connection: close`` is added
@@ -420,3 +420,21 @@ def client_response_head(
         pos = end
     pieces += (raw[pos:-2], added, b"\r\n")
     return b"".join(pieces)
+
+
+class ClientResponseHead(Protocol):
+    def __call__(
+        self,
+        resp: ResponseHead,
+        keep_alive: bool,
+        client_http11: bool,
+        location_rewrite: tuple[bytes, bytes] | None = ...,
+    ) -> bytes: ...
+
+
+client_response_head: ClientResponseHead
+if _speedups is not None:
+    _speedups.bind_client_head(client_response_head_python)
+    client_response_head = _speedups.client_response_head
+else:  # pragma: no cover - depends on the install
+    client_response_head = client_response_head_python

@@ -49,15 +49,20 @@ class LatencyHistogram:
     """Counts of observed durations per bucket (non-cumulative inside, cumulative when read).
 
     ``observe`` is O(1): a bisection over the fixed, small ``LATENCY_BUCKETS`` tuple (at most
-    four comparisons), one list increment and two additions; no allocation.
+    four comparisons), one list increment and one addition; no allocation. It runs once per
+    request, so the number of observations is summed when read, not counted here.
     """
 
-    __slots__ = ("_counts", "count", "total")
+    __slots__ = ("_counts", "total")
 
     def __init__(self) -> None:
         self._counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
-        self.count = 0
         self.total = 0.0  # sum of observed seconds
+
+    @property
+    def count(self) -> int:
+        """Observations so far."""
+        return sum(self._counts)
 
     @classmethod
     def from_counts(cls, counts: Sequence[int], total: float) -> LatencyHistogram | None:
@@ -67,7 +72,6 @@ class LatencyHistogram:
         if len(counts) != len(out._counts):
             return None
         out._counts = list(counts)
-        out.count = sum(counts)
         out.total = total
         return out
 
@@ -80,7 +84,6 @@ class LatencyHistogram:
         if seconds < 0.0:
             seconds = 0.0
         self._counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.count += 1
         self.total += seconds
 
     def cumulative(self) -> list[tuple[float, int]]:
@@ -96,7 +99,6 @@ class LatencyHistogram:
         """Add ``other``'s observations (workers' histograms summed by the supervisor)."""
         for i, n in enumerate(other._counts):
             self._counts[i] += n
-        self.count += other.count
         self.total += other.total
 
 

@@ -143,7 +143,7 @@ class WorkerLink:
                     requests=counters.requests,
                     failovers=counters.failovers,
                     resends=counters.resends,
-                    statuses=tuple(sorted(counters.statuses.items())),
+                    statuses=tuple(counters.statuses().items()),
                     latency=buckets,
                     latency_sum=float(counters.latency.total),
                 )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from standby.http1 import Forwarding, HttpError, RequestHead, error_response, parse_request_head
 from standby.observe.access import AccessRecord
 from standby.server.exchange import Exchange
+from standby.upstream.protocol import UNCONNECTED
 
 if TYPE_CHECKING:
     from standby.server.shared import ListenerRuntime, Shared
@@ -69,7 +70,7 @@ class ClientProtocol(asyncio.Protocol):
         self.shared = shared
         self.loop = shared.loop
         self.listener = listener
-        self.transport: asyncio.Transport | None = None
+        self.transport = UNCONNECTED
         self.peer = "-"
         self.forwarding = _NOT_CONNECTED
         self.buf = b""
@@ -146,12 +147,12 @@ class ClientProtocol(asyncio.Protocol):
         exchange = Exchange(self, head, now)
         self.exchange = exchange
         self.keep_alive = head.keep_alive
-        exchange.start(buf[used:] if used < len(buf) else b"")
+        exchange.start(buf[used:] if used < len(buf) else b"", now)
 
     def eof_received(self) -> bool:
         if self.state == S_TUNNEL and self.exchange is not None:
             conn = self.exchange.upstream
-            if conn is not None and conn.transport is not None and conn.transport.can_write_eof():
+            if conn is not None and conn.transport.can_write_eof():
                 conn.transport.write_eof()
                 return True  # keep the other direction open
         if self.state == S_EXCHANGE and self.exchange is not None and self.exchange.req_done:
@@ -175,7 +176,7 @@ class ClientProtocol(asyncio.Protocol):
         exchange = self.exchange
         if exchange is not None:
             conn = exchange.upstream
-            if conn is not None and conn.transport is not None:
+            if conn is not None:
                 conn.transport.pause_reading()
 
     def resume_writing(self) -> None:
@@ -183,7 +184,7 @@ class ClientProtocol(asyncio.Protocol):
         exchange = self.exchange
         if exchange is not None:
             conn = exchange.upstream
-            if conn is not None and conn.transport is not None:
+            if conn is not None:
                 conn.transport.resume_reading()
 
     # -- between requests ---------------------------------------------------------------
@@ -212,7 +213,6 @@ class ClientProtocol(asyncio.Protocol):
         if not self.keep_alive or self.shared.stopping or (self.client_eof and not self.pending):
             if exchange.req_done:
                 self.state = S_CLOSED
-                assert self.transport is not None
                 self.transport.close()
             else:
                 # Unread request bytes would turn our close into a reset that can destroy
@@ -258,7 +258,6 @@ class ClientProtocol(asyncio.Protocol):
             if self.client_eof and self.state == S_HEAD and not self.closed:
                 # What the half-closed client left is not a complete request: done.
                 self.state = S_CLOSED
-                assert self.transport is not None
                 self.transport.close()
 
     def enter_tunnel(self) -> None:
@@ -275,12 +274,10 @@ class ClientProtocol(asyncio.Protocol):
 
     def transport_write(self, data: bytes) -> None:
         if not self.closed:
-            assert self.transport is not None
             self.transport.write(data)
 
     def transport_writelines(self, first: bytes, second: bytes) -> None:
         if not self.closed:
-            assert self.transport is not None
             self.transport.writelines((first, second))
 
     def reject(self, status: int, reason: str, head: RequestHead | None = None) -> None:
@@ -295,13 +292,11 @@ class ClientProtocol(asyncio.Protocol):
             exchange.close()
             self.log_exchange(exchange)
         page = self.listener.spec.error_page(status)
-        assert self.transport is not None
         self.transport.write(error_response(status, body=page, close=True))
         self._linger()
 
     def _linger(self) -> None:
         transport = self.transport
-        assert transport is not None
         self.state = S_LINGER
         self.pending = b""
         self.paused = 0
@@ -317,7 +312,6 @@ class ClientProtocol(asyncio.Protocol):
         if not self.closed:
             self.state = S_CLOSED
             transport = self.transport
-            assert transport is not None
             sock = transport.get_extra_info("socket")
             if sock is not None and sock.family != socket.AF_UNIX:
                 # A reset, not a FIN queued behind unsent data: the client must see the
@@ -330,7 +324,6 @@ class ClientProtocol(asyncio.Protocol):
         """For a graceful stop: close now if no request is in progress."""
         if self.state == S_HEAD and not self.buf:
             self.state = S_CLOSED
-            assert self.transport is not None
             self.transport.close()
             return True
         return False
@@ -342,7 +335,7 @@ class ClientProtocol(asyncio.Protocol):
         return bool(self.paused & self.PAUSE_UPSTREAM)
 
     def pause_reading_for(self, reason: int) -> None:
-        if not self.paused and self.transport is not None and not self.closed:
+        if not self.paused and not self.closed:
             self.transport.pause_reading()
         self.paused |= reason
 
@@ -350,7 +343,7 @@ class ClientProtocol(asyncio.Protocol):
         if not self.paused & reason:
             return
         self.paused &= ~reason
-        if not self.paused and self.transport is not None and not self.closed:
+        if not self.paused and not self.closed:
             self.transport.resume_reading()
 
     # -- timeouts -----------------------------------------------------------------------
@@ -364,7 +357,6 @@ class ClientProtocol(asyncio.Protocol):
                 self.reject(408, "request head not received in time")
             else:
                 self.state = S_CLOSED
-                assert self.transport is not None
                 self.transport.close()
         elif state in (S_EXCHANGE, S_TUNNEL):
             exchange = self.exchange
@@ -372,7 +364,6 @@ class ClientProtocol(asyncio.Protocol):
             exchange.on_deadline()
         elif state == S_LINGER:
             self.state = S_CLOSED
-            assert self.transport is not None
             self.transport.close()
 
     # -- access log ---------------------------------------------------------------------

@@ -35,13 +35,13 @@ from standby.http1 import (
 from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
 from standby.server.policy import ServicePolicy
-from standby.server.stats import BackendCounters
 from standby.upstream.pool import ConnectFailed, Pool
 from standby.upstream.protocol import UpstreamProtocol
 
 if TYPE_CHECKING:
-    from standby.cache.store import Capture, StaleStore
+    from standby.cache.store import Capture
     from standby.server.client import ClientProtocol
+    from standby.server.shared import BackendRuntime, ServiceRuntime
 
 log = logging.getLogger("standby.server")
 
@@ -75,17 +75,14 @@ class Exchange:
         "backend",
         "body_in",
         "body_out",
+        "brt",
         "bytes_out",
-        "can_resend",
         "capture",
         "client",
-        "counters",
         "head",
         "head_sent",
         "held",
         "phase",
-        "policy",
-        "pool",
         "rbuf",
         "replay",
         "replay_size",
@@ -95,8 +92,7 @@ class Exchange:
         "resp",
         "reused",
         "sent_at",
-        "service",
-        "stale",
+        "srt",
         "stale_key",
         "started",
         "status",
@@ -110,13 +106,13 @@ class Exchange:
         self.client = client
         self.head = head
         self.started = started  # wall clock, for the access log
-        self.service: ServiceSpec | None = None
+        self.srt: ServiceRuntime | None = None  # the matched service's runtime
         self.backend: BackendSpec | None = None
+        self.brt: BackendRuntime | None = None  # the backend's pool and counters
         self.tried = NOTHING_TRIED
         self.upstream: UpstreamProtocol | None = None
         self.task: asyncio.Task[None] | None = None
         self.held: list[bytes] | None = None  # validated request bytes waiting for an upstream
-        self.pool: Pool | None = None
         self.timeout = DEFAULT_BACKEND_TIMEOUT  # the chosen backend's TimeOut
         self.head_sent = False
         self.resent = False
@@ -127,14 +123,10 @@ class Exchange:
         self.body_out: LengthBody | ChunkedBody | UntilCloseBody | None = None
         self.status = 0
         self.bytes_out = 0
-        self.policy = NO_SERVICE_POLICY
-        self.can_resend = False
         self.replay: list[bytes] | None = None  # request body bytes kept for a resend
         self.replay_size = 0
-        self.counters: BackendCounters | None = None
         self.resend_count = 0
         self.sent_at = 0.0
-        self.stale: StaleStore | None = None  # the service's stale fallback, when on
         self.stale_key: bytes | None = None
         self.capture: Capture | None = None
         body = head.body
@@ -150,10 +142,22 @@ class Exchange:
             self.body_in = None
             self.req_done = True
 
+    @property
+    def service(self) -> ServiceSpec | None:
+        """The service the request matched (None before routing, or when none did)."""
+        srt = self.srt
+        return None if srt is None else srt.spec
+
+    @property
+    def policy(self) -> ServicePolicy:
+        srt = self.srt
+        return NO_SERVICE_POLICY if srt is None else srt.policy
+
     # -- start ------------------------------------------------------------------------
 
-    def start(self, rest: bytes) -> None:
-        """Begin with the bytes that followed the head in the same read."""
+    def start(self, rest: bytes, now: float) -> None:
+        """Begin with the bytes that followed the head in the same read (``now``: the
+        loop's time)."""
         client = self.client
         if rest and self.req_done:
             client.hold_pipelined(rest)
@@ -164,37 +168,44 @@ class Exchange:
         if service is None:
             self.local_response(503, "no service matches")
             return
-        self.service = service
-        if service.metrics:
-            self._metrics()
-            return
-        policy = self.policy = client.shared.policies[id(service)]
-        if service.stale is not None:
-            stale = self.stale = client.shared.stale_stores[id(service)]
-            self.stale_key = request_key(
-                head.method, head.target, head.host, head_fields(head.raw), stale.policy
-            )
-        if policy.may_resend(head.method):
-            kind = head.body
-            if kind == BODY_NONE:
-                self.can_resend = True
-            elif policy.resend_body and (
-                kind == BODY_CHUNKED or head.content_length <= policy.resend_body
+        srt = self.srt = client.shared.services[id(service)]
+        if srt.special:
+            if service.metrics:
+                self._metrics()
+                return
+            stale = srt.stale
+            if stale is not None:
+                self.stale_key = request_key(
+                    head.method, head.target, head.host, head_fields(head.raw), stale.policy
+                )
+        if self.body_in is not None:
+            policy = srt.policy
+            if (
+                policy.resend_body
+                and (head.body == BODY_CHUNKED or head.content_length <= policy.resend_body)
+                and policy.may_resend(head.method)
             ):
-                self.can_resend = True
-                self.replay = []
-        if rest and not self._take_body(rest):
-            return
-        self.dispatch()
+                self.replay = []  # the body is kept, so the request can be resent
+            if rest and not self._take_body(rest):
+                return
+        self.dispatch(None, now)
 
-    def dispatch(self, backend: BackendSpec | None = None) -> None:
-        """Choose a backend (again, after a failure) and get a connection to it."""
-        service = self.service
-        assert service is not None
+    def _can_resend(self) -> bool:
+        """Whether the request may go to another backend (or again) after its first
+        attempt failed: its method allows it, and its body, if any, was kept whole."""
+        srt = self.srt
+        if srt is None or not srt.policy.may_resend(self.head.method):
+            return False
+        return self.body_in is None or self.replay is not None
+
+    def dispatch(self, backend: BackendSpec | None = None, now: float | None = None) -> None:
+        """Choose a backend (again, after a failure) and get a connection to it (``now``:
+        the loop's time, when the caller has it)."""
+        srt = self.srt
+        assert srt is not None
         client = self.client
-        shared = client.shared
         if backend is None:
-            backend = shared.balancers[id(service)].choose(self.tried)
+            backend = srt.balancer.choose(self.tried)
             if backend is None:
                 if not self._serve_stale():
                     self.local_response(503, "no backend available", retry_after=True)
@@ -203,15 +214,21 @@ class Exchange:
         if backend.kind is BackendKind.REDIRECT:
             self._redirect(backend)
             return
-        read_only = self.policy.read_only
-        if backend.emergency and read_only is not None and self.head.method not in read_only:
-            # The emergency copy is read-only: a write there would be lost when the
-            # primary returns. Ask the client to come back instead.
-            self.local_response(503, "read-only while on the emergency backend", retry_after=True)
-            return
+        if backend.emergency:
+            read_only = srt.policy.read_only
+            if read_only is not None and self.head.method not in read_only:
+                # The emergency copy is read-only: a write there would be lost when the
+                # primary returns. Ask the client to come back instead.
+                self.local_response(
+                    503, "read-only while on the emergency backend", retry_after=True
+                )
+                return
         self.timeout = backend.timeout
-        self.pool = pool = shared.pools[id(backend)]
-        now = client.loop.time()
+        brt = self.brt = client.shared.backends[id(backend)]
+        pool = brt.pool
+        assert pool is not None  # a proxied backend
+        if now is None:
+            now = client.loop.time()
         conn = pool.acquire(now)
         if conn is not None:
             conn.reused = True
@@ -254,7 +271,9 @@ class Exchange:
         client = self.client
         if client.paused:
             client.resume_reading_for(client.PAUSE_CONNECT)
-        counters = self.counters = client.shared.counters[id(self.backend)]
+        brt = self.brt
+        assert brt is not None
+        counters = brt.counters
         counters.in_flight += 1
         counters.requests += 1
         if self.resend_count:
@@ -262,9 +281,8 @@ class Exchange:
         self.upstream = conn
         self.reused = conn.reused
         conn.user = self
-        transport = conn.transport
-        if client.write_paused and transport is not None:
-            transport.pause_reading()
+        if client.write_paused:
+            conn.transport.pause_reading()
         self.sent_at = now
         client.deadline = now + self.timeout
         head = self.head
@@ -272,11 +290,10 @@ class Exchange:
         # reaches no backend; unless the client waits for 100-continue before sending it.
         if head.body == BODY_CHUNKED and not self.held and not head.expect_continue:
             return
-        self._send_head()
+        self._send_head(conn)
 
-    def _send_head(self) -> None:
-        conn = self.upstream
-        assert conn is not None and conn.transport is not None
+    def _send_head(self, conn: UpstreamProtocol) -> None:
+        """Send the request head (and the body bytes held for it) on ``conn``."""
         data = forward_head(self.head, self.client.forwarding)
         self.head_sent = True
         held = self.held
@@ -289,12 +306,12 @@ class Exchange:
     def _detach(self) -> UpstreamProtocol | None:
         """Forget the upstream connection (the caller decides its fate)."""
         conn = self.upstream
-        self.upstream = None
-        counters = self.counters
-        if counters is not None:
-            counters.in_flight -= 1
-            self.counters = None
         if conn is not None:
+            # attach() counted it in flight on this backend; brt changes only after this.
+            self.upstream = None
+            brt = self.brt
+            assert brt is not None
+            brt.counters.in_flight -= 1
             conn.user = None
         return conn
 
@@ -303,17 +320,16 @@ class Exchange:
         to the next backend (then the Emergency tier) if that is safe and one is left.
         Each backend is tried at most once. False: the caller answers the client."""
         backend = self.backend
-        service = self.service
-        if not self.can_resend or backend is None or service is None:
+        srt = self.srt
+        if backend is None or srt is None or not self._can_resend():
             return False
         tried = self.tried | {backend}
-        shared = self.client.shared
-        following = shared.balancers[id(service)].choose(tried)
+        following = srt.balancer.choose(tried)
         if following is None:
             return False
         self.tried = tried
-        if self.counters is not None:
-            self.counters.failovers += 1
+        if self.brt is not None:
+            self.brt.counters.failovers += 1
         conn = self._detach()
         if conn is not None:
             conn.abort()  # its answer is unread: never reuse it
@@ -346,7 +362,7 @@ class Exchange:
         """Bytes from the client while this exchange is current."""
         if self.phase == R_TUNNEL:
             conn = self.upstream
-            if conn is not None and conn.transport is not None:
+            if conn is not None:
                 conn.transport.write(data)
                 self.client.deadline = self.client.loop.time() + self._ws_timeout()
             return
@@ -373,15 +389,14 @@ class Exchange:
                 if self.replay_size > self.policy.resend_body:
                     # Too large to keep: this request cannot be resent after it left.
                     self.replay = None
-                    self.can_resend = False
             conn = self.upstream
-            if conn is None or conn.transport is None or not self.head_sent:
+            if conn is None or not self.head_sent:
                 if self.held is None:
                     self.held = [fwd]
                 else:
                     self.held.append(fwd)
-                if conn is not None and conn.transport is not None:
-                    self._send_head()
+                if conn is not None:
+                    self._send_head(conn)
             else:
                 conn.transport.write(fwd)
         if body.done:
@@ -410,7 +425,11 @@ class Exchange:
         client.deadline = now + self.timeout
         phase = self.phase
         if phase == R_WAIT:
-            self._response_head(self.rbuf + data if self.rbuf else data, now)
+            rbuf = self.rbuf
+            if rbuf:  # the start of a head came in an earlier read
+                self.rbuf = b""
+                data = rbuf + data
+            self._response_head(data, now)
             return
         if phase == R_BODY:
             body = self.body_out
@@ -426,7 +445,7 @@ class Exchange:
                     self.capture.feed(fwd)
                 client.transport_write(fwd)
             if body.done:
-                self._response_done(now, clean=not extra)
+                self._response_done(now, not extra)
             return
         if phase == R_TUNNEL:
             client.transport_write(data)
@@ -456,8 +475,10 @@ class Exchange:
             # Other 1xx (100 Continue, 103 Early Hints): pass on to HTTP/1.1 clients only.
             if head.http11:
                 client.transport_write(resp.raw)
-        self.rbuf = b""
-        policy = self.policy
+        srt = self.srt
+        brt = self.brt
+        assert srt is not None and brt is not None  # attach() came first
+        policy = srt.policy
         if status in policy.failover_statuses:
             self._observe_failure(f"answered {status}", http_level=True)
             if self._resend_elsewhere():
@@ -467,10 +488,9 @@ class Exchange:
             # No other backend could take it: the client gets this answer as it is.
         elif policy.passive:
             client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
-        counters = self.counters
-        if counters is not None:
-            counters.statuses[status] += 1
-            counters.latency.observe(now - self.sent_at)
+        counters = brt.counters
+        counters.by_status[status] += 1
+        counters.latency.observe(now - self.sent_at)
         self.resp = resp
         self.status = status
         kind = resp.body
@@ -478,36 +498,35 @@ class Exchange:
         rewrite = None
         if status in _LOCATION_STATUSES and client.listener.spec.rewrite_location:
             rewrite = self._location_rewrite()
-        out = client_response_head(
-            resp, keep_alive=keep, client_http11=head.http11, location_rewrite=rewrite
-        )
+        out = client_response_head(resp, keep, head.http11, rewrite)
         self.phase = R_BODY
-        if self.stale_key is not None and self.stale is not None:
-            self.capture = self.stale.begin(self.stale_key, status, resp.raw, method=head.method)
+        if self.stale_key is not None and srt.stale is not None:
+            self.capture = srt.stale.begin(self.stale_key, status, resp.raw, method=head.method)
         if kind == BODY_LENGTH:
             length = resp.content_length
             end = used + length
-            if len(buf) >= end:
+            size = len(buf)
+            if size >= end:
                 # The whole body is here (the common case for small pages): one write.
                 self.bytes_out = length
                 if self.capture is not None:
                     self.capture.feed(buf[used:end])
-                if length >= SMALL_BODY:
-                    client.transport_writelines(out, buf[used:end])
-                elif out is resp.raw and len(buf) == end:
+                if size == end and out is resp.raw:
                     # The head goes out unchanged (client_response_head returned it as
                     # received) and nothing follows the body: the client gets the very
                     # bytes the backend sent, without a copy.
                     client.transport_write(buf)
+                elif length >= SMALL_BODY:
+                    client.transport_writelines(out, buf[used:end])
                 else:
                     client.transport_write(out + buf[used:end])
-                self._response_done(now, clean=len(buf) == end)
+                self._response_done(now, size == end)
                 return
             body: LengthBody | ChunkedBody | UntilCloseBody = LengthBody(length)
         elif kind == BODY_NONE:
             self.body_out = None
             client.transport_write(out)
-            self._response_done(now, clean=len(buf) == used)
+            self._response_done(now, len(buf) == used)
             return
         elif kind == BODY_CHUNKED:
             body = ChunkedBody(error_status=502)
@@ -531,7 +550,7 @@ class Exchange:
         else:
             client.transport_write(out)
         if body.done:
-            self._response_done(now, clean=not extra)
+            self._response_done(now, not extra)
 
     def _location_rewrite(self) -> tuple[bytes, bytes] | None:
         listener = self.client.listener
@@ -558,7 +577,7 @@ class Exchange:
         client.deadline = client.loop.time() + self._ws_timeout()
         client.enter_tunnel()
 
-    def _response_done(self, now: float, *, clean: bool) -> None:
+    def _response_done(self, now: float, clean: bool) -> None:
         """The response ended (its framing says so). Reuse what can be reused (``now``:
         the loop's time)."""
         self.phase = R_DONE
@@ -566,17 +585,22 @@ class Exchange:
         if capture is not None:
             self.capture = None
             capture.finish()
-        conn = self._detach()
         client = self.client
+        conn = self._detach()
         if conn is not None:
             resp = self.resp
-            reusable = clean and self.req_done and resp is not None and resp.keep_alive
-            pool = self.pool
-            transport = conn.transport
-            if reusable and pool is not None and transport is not None and not conn.closed:
+            brt = self.brt
+            if (
+                clean
+                and self.req_done
+                and resp is not None
+                and resp.keep_alive
+                and brt is not None
+                and brt.pool is not None
+            ):
                 if client.write_paused:
-                    transport.resume_reading()
-                pool.release(conn, now)
+                    conn.transport.resume_reading()
+                brt.pool.release(conn, now)  # a closed one is not kept
             else:
                 conn.close()
         client.exchange_done(self)
@@ -588,7 +612,7 @@ class Exchange:
         self._detach()
         phase = self.phase
         if phase == R_WAIT:
-            if self.reused and not self.resent and not self.rbuf and self.can_resend:
+            if self.reused and not self.resent and not self.rbuf and self._can_resend():
                 # A pooled connection the backend may have closed while it was idle: try a
                 # fresh one to the same backend first; this is no sign of a sick backend.
                 self.resent = True
@@ -604,7 +628,7 @@ class Exchange:
             body = self.body_out
             if isinstance(body, UntilCloseBody) and exc is None:
                 body.finish()
-                self._response_done(self.client.loop.time(), clean=False)
+                self._response_done(self.client.loop.time(), False)
             else:
                 self._response_broken("backend broke off the response")
         elif phase == R_TUNNEL:
@@ -613,9 +637,9 @@ class Exchange:
 
     def _reconnect(self) -> None:
         backend = self.backend
-        pool = self.pool
-        assert backend is not None and pool is not None
-        self._start_connect(backend, pool)
+        brt = self.brt
+        assert backend is not None and brt is not None and brt.pool is not None
+        self._start_connect(backend, brt.pool)
 
     def upstream_pause_writing(self) -> None:
         self.client.pause_reading_for(self.client.PAUSE_UPSTREAM)
@@ -665,7 +689,7 @@ class Exchange:
         """No backend can answer: serve the last good copy of this page, if one is kept
         (StaleFallback), so readers and crawlers still get it. False when there is none."""
         key = self.stale_key
-        stale = self.stale
+        stale = None if self.srt is None else self.srt.stale
         if key is None or stale is None:
             return False
         entry = stale.lookup(key)

@@ -32,7 +32,7 @@ from standby.model import (
 from standby.routing import Router
 from standby.server.client import ClientProtocol
 from standby.server.policy import service_policy
-from standby.server.shared import ListenerRuntime, Shared
+from standby.server.shared import BackendRuntime, ListenerRuntime, ServiceRuntime, Shared
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.server.view import ProxyView
@@ -180,22 +180,30 @@ class Proxy:
             access_log=self.access_log,
         )
         for service in all_services(config):
-            shared.balancers[id(service)] = Balancer(service, self.board)
-            shared.policies[id(service)] = service_policy(service, config)
+            store = None
             if service.stale is not None:
                 store = StaleStore(cache_policy(service.stale), self.clock.wall)
                 # Before serving (nothing else uses the store yet); may read many files.
                 await asyncio.to_thread(store.load)
-                shared.stale_stores[id(service)] = store
+            shared.services[id(service)] = ServiceRuntime(
+                spec=service,
+                balancer=Balancer(service, self.board),
+                policy=service_policy(service, config),
+                stale=store,
+                special=service.metrics or store is not None,
+            )
         for backend in all_backends(config):
             key = backend.identity
-            shared.counters[id(backend)] = self._counters.setdefault(key, BackendCounters())
+            backend_runtime = BackendRuntime(
+                spec=backend, counters=self._counters.setdefault(key, BackendCounters())
+            )
             if backend.kind is BackendKind.PROXY:
                 pool = self._pools.get(key)
                 if pool is None:
                     pool = Pool(backend, loop, address=self._addresses[key])
                     self._pools[key] = pool
-                shared.pools[id(backend)] = pool
+                backend_runtime.pool = pool
+            shared.backends[id(backend)] = backend_runtime
         shared.view = self.view
         for spec in config.listeners:
             runtime = ListenerRuntime(
@@ -289,8 +297,7 @@ class Proxy:
             if len(generation.reaper):
                 still.append(generation)
             else:
-                for store in generation.stale_stores.values():
-                    store.close()
+                generation.close_stale_stores()
                 generation.reaper.close()
         self._retired = still
 
@@ -380,9 +387,7 @@ class Proxy:
             for member in shared.reaper.members():
                 if isinstance(member, ClientProtocol):
                     member.abort()
-            for store in shared.stale_stores.values():
-                store.close()
-            shared.stale_stores.clear()
+            shared.close_stale_stores()
             shared.reaper.close()
         for pool in self._pools.values():
             pool.close()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from standby.balance import Balancer
 from standby.health.board import HealthBoard
 from standby.http1 import Limits
-from standby.model import ConfigSpec, ListenerSpec
+from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.routing import Router
 from standby.server.policy import ServicePolicy
 from standby.server.stats import BackendCounters
@@ -40,6 +40,28 @@ class ListenerRuntime:
 
 
 @dataclass(slots=True)
+class ServiceRuntime:
+    """One service's precomputed request policy and balancer: what a request that matched
+    it looks up once (one dict lookup per request, not one per piece)."""
+
+    spec: ServiceSpec
+    balancer: Balancer
+    policy: ServicePolicy
+    stale: StaleStore | None = None  # StaleFallback's store, when on
+    # A Metrics service or a stale store: start() has more to do than route and dispatch.
+    special: bool = False
+
+
+@dataclass(slots=True)
+class BackendRuntime:
+    """One backend's connection pool and counters, as the exchange uses them."""
+
+    spec: BackendSpec
+    counters: BackendCounters
+    pool: Pool | None = None  # None: the backend is not proxied to (a Redirect)
+
+
+@dataclass(slots=True)
 class Shared:
     """Everything a connection needs beyond its own state."""
 
@@ -50,11 +72,16 @@ class Shared:
     access_log: AccessLog | None
     listeners: list[ListenerRuntime] = field(default_factory=list)
     listener_by_key: dict[tuple[str, int], ListenerRuntime] = field(default_factory=dict)
-    balancers: dict[int, Balancer] = field(default_factory=dict)  # id(ServiceSpec) ->
-    pools: dict[int, Pool] = field(default_factory=dict)  # id(BackendSpec) ->
-    policies: dict[int, ServicePolicy] = field(default_factory=dict)  # id(ServiceSpec) ->
-    counters: dict[int, BackendCounters] = field(default_factory=dict)  # id(BackendSpec) ->
-    stale_stores: dict[int, StaleStore] = field(default_factory=dict)  # id(ServiceSpec) ->
+    services: dict[int, ServiceRuntime] = field(default_factory=dict)  # id(ServiceSpec) ->
+    backends: dict[int, BackendRuntime] = field(default_factory=dict)  # id(BackendSpec) ->
     view: ProxyView | None = None  # for the Metrics service
     successor: Shared | None = None  # after a reload: the configuration that replaced this
     stopping: bool = False
+
+    def close_stale_stores(self) -> None:
+        """Close the services' stale stores (once: a closed one is forgotten)."""
+        for runtime in self.services.values():
+            store = runtime.stale
+            if store is not None:
+                runtime.stale = None
+                store.close()

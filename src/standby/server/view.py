@@ -66,7 +66,7 @@ class ProxyView:
                 successes=row.successes if row else 0,
                 failures=row.failures if row else 0,
             ),
-            statuses=dict(counters.statuses) if counters else {},
+            statuses=counters.statuses() if counters else {},
             failovers=counters.failovers if counters else 0,
             resends=counters.resends if counters else 0,
             transitions=counters.transitions if counters else 0,

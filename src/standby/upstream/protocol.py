@@ -20,13 +20,31 @@ class UpstreamUser(Protocol):
     def upstream_resume_writing(self) -> None: ...
 
 
+class _Unconnected(asyncio.Transport):
+    """The transport of a protocol before ``connection_made``: closing it does nothing;
+    anything else (a write) is a coding error and raises NotImplementedError."""
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return True
+
+
+# Typed as a real transport, so that connected protocols need no None checks per write.
+UNCONNECTED: asyncio.Transport = _Unconnected()
+
+
 class UpstreamProtocol(asyncio.Protocol):
     """One TCP (or UNIX) connection to a backend; idle in a pool or used by one exchange."""
 
     __slots__ = ("closed", "idle_since", "reused", "transport", "user")
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport = UNCONNECTED
         self.user: UpstreamUser | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -68,10 +86,8 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
-        if self.transport is not None:
-            self.transport.close()
+        self.transport.close()
 
     def abort(self) -> None:
         self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
+        self.transport.abort()
