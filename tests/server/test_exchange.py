@@ -6,9 +6,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from tests.support.configs import one_backend
+from tests.support.configs import one_backend, primary_and_emergency
 from tests.support.harness import Client, ProxyThread, config_with_ports, wait_until
 from tests.support.peers import RawBackend
+
+from standby.server.stats import BackendCounters
 
 REQUESTS = 3
 
@@ -86,3 +88,44 @@ def test_an_interim_response_and_the_final_one_in_one_read() -> None:
                 assert (final.status, final.body) == (200, b"hello")
         assert proxy.errors == []
         assert raw.accepted == 1
+
+
+def close_at_once(conn: socket.socket, received: bytes) -> bool:
+    """A RawBackend script: a backend that drops every connection on its first bytes."""
+    return False
+
+
+def test_failovers_and_resends_are_counted_per_backend() -> None:
+    # The primary breaks the connection on one request and answers another with a failover
+    # status: both requests end on the Emergency backend, and the counters say so.
+    answered = answer_each_request(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    unavailable = b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"
+
+    def primary_script(conn: socket.socket, received: bytes) -> bool:
+        if b"/lost" in received:
+            return False
+        if received.endswith(b"\r\n\r\n"):
+            conn.sendall(unavailable)
+        return True
+
+    with RawBackend(primary_script) as primary, RawBackend(answered) as emergency:
+        config, socks = config_with_ports(primary_and_emergency(primary.port, emergency.port))
+        (service,) = config.listeners[0].services
+        with ProxyThread(config, socks) as proxy:
+            for path in (b"/lost", b"/busy"):
+                with Client(proxy.port) as client:
+                    client.send(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                    answer = client.response()
+                    assert (answer.status, answer.body) == (200, b"hello"), path
+
+            def counters(index: int) -> BackendCounters:
+                spec = (*service.backends, *service.emergencies)[index]
+                found = proxy.proxy.counters_of(spec)
+                assert found is not None
+                return found
+
+            first, second = counters(0), counters(1)
+            assert (first.requests, first.failovers, first.statuses()) == (2, 2, {503: 1})
+            assert (second.requests, second.resends, second.statuses()) == (2, 2, {200: 2})
+            assert first.in_flight == second.in_flight == 0
+        assert proxy.errors == []

@@ -26,3 +26,27 @@ def one_backend(port: int, listener_extra: str = "", backend_extra: str = "") ->
     return _ONE_BACKEND.format(
         port=port, listener_extra=listener_extra, backend_extra=backend_extra
     )
+
+
+# One service with a primary backend and an Emergency one, as in Pound's failover setup.
+_PRIMARY_AND_EMERGENCY = """\
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  Service
+    BackEnd
+      Address 127.0.0.1
+      Port {primary}
+    End
+    Emergency
+      Address 127.0.0.1
+      Port {emergency}
+    End
+  End
+End
+"""
+
+
+def primary_and_emergency(primary: int, emergency: int) -> str:
+    """A primary backend on ``primary`` and the Emergency one on ``emergency``."""
+    return _PRIMARY_AND_EMERGENCY.format(primary=primary, emergency=emergency)

@@ -221,7 +221,9 @@ class AccessLog:
         return anonymise_peer(record.peer) if self.anonymise else record.peer
 
     def _regular(self, record: AccessRecord) -> str:
-        return f"{self._peer(record)} {_request_line(record.request)} - {record.status}"
+        # Pound's default LogLevel, once per request: without the _peer call.
+        peer = anonymise_peer(record.peer) if self.anonymise else record.peer
+        return f"{peer} {_request_line(record.request)} - {record.status}"
 
     def _extended(self, record: AccessRecord) -> str:
         return (

@@ -373,12 +373,13 @@ class ClientProtocol(asyncio.Protocol):
         if access is None or not access.level:
             return
         duration = self.loop.time() - exchange.started
+        srt = exchange.srt
         # Positional, in field order: a dataclass built with keywords costs twice as much.
         access.log(
             AccessRecord(
                 self.peer,  # peer
                 self.listener.spec,  # listener
-                exchange.service,  # service
+                None if srt is None else srt.spec,  # service
                 exchange.backend,  # backend
                 exchange.head,  # request
                 exchange.status,  # status

@@ -131,16 +131,16 @@ class Exchange:
         self.capture: Capture | None = None
         body = head.body
         self.body_in: LengthBody | ChunkedBody | None
-        if body == BODY_LENGTH:
+        if body == BODY_NONE:  # most requests
+            self.body_in = None
+            self.req_done = True
+        elif body == BODY_LENGTH:
             self.body_in = LengthBody(head.content_length)
             self.req_done = head.content_length == 0
-        elif body == BODY_CHUNKED:
+        else:
             limit = client.listener.limits.max_body
             self.body_in = ChunkedBody(max_body=limit)
             self.req_done = False
-        else:
-            self.body_in = None
-            self.req_done = True
 
     @property
     def service(self) -> ServiceSpec | None:
@@ -478,6 +478,10 @@ class Exchange:
         srt = self.srt
         brt = self.brt
         assert srt is not None and brt is not None  # attach() came first
+        # Every answer counts for the backend that gave it, a failover status too.
+        counters = brt.counters
+        counters.by_status[status] += 1
+        counters.latency.observe(now - self.sent_at)
         policy = srt.policy
         if status in policy.failover_statuses:
             self._observe_failure(f"answered {status}", http_level=True)
@@ -488,9 +492,6 @@ class Exchange:
             # No other backend could take it: the client gets this answer as it is.
         elif policy.passive:
             client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
-        counters = brt.counters
-        counters.by_status[status] += 1
-        counters.latency.observe(now - self.sent_at)
         self.resp = resp
         self.status = status
         kind = resp.body
