@@ -230,3 +230,23 @@ def test_escaped_backslash_before_a_closing_quote() -> None:
     text = line(4, record(request=head))
     assert text.endswith('"agent\\\\"')
     assert _bare_quotes(text) == 6
+
+
+@given(
+    st.sampled_from(["192.0.2.7", "2001:db8::1", "unix"]),
+    st.binary(max_size=40),
+    st.sampled_from([b"HTTP/1.1", b"1.0"]),
+    st.integers(100, 999),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_regular_shortcut_writes_the_regular_line(
+    peer: str, target: bytes, version: bytes, status: int, anonymise: bool, parsed: bool
+) -> None:
+    # The shell logs LogLevel 1 without a record: the same line as from a record.
+    lines: list[str] = []
+    log = AccessLog(1, anonymise, lines.append)
+    head = Head(target=target, version=version) if parsed else None
+    log.log(record(peer=peer, request=head, status=status))
+    log.log_regular(peer, head, status)
+    assert len(lines) == 2 and lines[0] == lines[1]

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 
 from tests.support.configs import one_backend, primary_and_emergency
-from tests.support.harness import Client, ProxyThread, config_with_ports, wait_until
+from tests.support.harness import Client, ProxyThread, config_with_ports, free_port, wait_until
 from tests.support.peers import RawBackend
 
 from standby.server.stats import BackendCounters
@@ -110,7 +110,6 @@ def test_failovers_and_resends_are_counted_per_backend() -> None:
 
     with RawBackend(primary_script) as primary, RawBackend(answered) as emergency:
         config, socks = config_with_ports(primary_and_emergency(primary.port, emergency.port))
-        (service,) = config.listeners[0].services
         with ProxyThread(config, socks) as proxy:
             for path in (b"/lost", b"/busy"):
                 with Client(proxy.port) as client:
@@ -118,14 +117,33 @@ def test_failovers_and_resends_are_counted_per_backend() -> None:
                     answer = client.response()
                     assert (answer.status, answer.body) == (200, b"hello"), path
 
-            def counters(index: int) -> BackendCounters:
-                spec = (*service.backends, *service.emergencies)[index]
-                found = proxy.proxy.counters_of(spec)
-                assert found is not None
-                return found
-
-            first, second = counters(0), counters(1)
+            first, second = counters_of(proxy)
             assert (first.requests, first.failovers, first.statuses()) == (2, 2, {503: 1})
             assert (second.requests, second.resends, second.statuses()) == (2, 2, {200: 2})
             assert first.in_flight == second.in_flight == 0
         assert proxy.errors == []
+
+
+def test_a_refused_connection_counts_a_failover_too() -> None:
+    # The usual failover: the primary is down. The first request finds out and goes to the
+    # Emergency backend (later ones go there directly: the primary is marked dead).
+    answered = answer_each_request(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    with RawBackend(answered) as emergency:
+        config, socks = config_with_ports(primary_and_emergency(free_port(), emergency.port))
+        with ProxyThread(config, socks) as proxy:
+            for _ in range(REQUESTS):
+                with Client(proxy.port) as client:
+                    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    assert client.response().status == 200
+            first, second = counters_of(proxy)
+            assert (first.requests, first.failovers) == (0, 1)
+            assert (second.requests, second.resends, second.statuses()) == (REQUESTS, 1, {200: 3})
+
+
+def counters_of(proxy: ProxyThread) -> tuple[BackendCounters, BackendCounters]:
+    """The counters of the primary backend and of the Emergency one."""
+    (service,) = proxy.config.listeners[0].services
+    found = [proxy.proxy.counters_of(spec) for spec in (*service.backends, *service.emergencies)]
+    first, second = found
+    assert first is not None and second is not None
+    return first, second

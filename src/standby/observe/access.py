@@ -27,6 +27,7 @@ from typing import Protocol
 from standby.model import BackendSpec, ListenerSpec, ServiceSpec
 
 NO_LOGGING = 0
+REGULAR = 1  # Pound's default LogLevel: it needs the peer, the request line and the status
 MAX_LOG_LEVEL = 5  # Pound's built-in formats are 0..5
 LEVEL_NAMES = ("null", "regular", "extended", "vhost_combined", "combined", "detailed")
 MISSING = "-"  # what Apache and Pound write for an absent field
@@ -217,13 +218,21 @@ class AccessLog:
         if fmt is not None:
             self._emit(fmt(record))
 
+    def log_regular(self, peer: str, request: RequestView | None, status: int) -> None:
+        """``log`` at LogLevel 1 (``level == REGULAR``) from the three fields that format
+        shows: the shell calls this per request without building a record."""
+        self._emit(self._regular_line(peer, request, status))
+
     def _peer(self, record: AccessRecord) -> str:
         return anonymise_peer(record.peer) if self.anonymise else record.peer
 
     def _regular(self, record: AccessRecord) -> str:
-        # Pound's default LogLevel, once per request: without the _peer call.
-        peer = anonymise_peer(record.peer) if self.anonymise else record.peer
-        return f"{peer} {_request_line(record.request)} - {record.status}"
+        return self._regular_line(record.peer, record.request, record.status)
+
+    def _regular_line(self, peer: str, request: RequestView | None, status: int) -> str:
+        if self.anonymise:
+            peer = anonymise_peer(peer)
+        return f"{peer} {_request_line(request)} - {status}"
 
     def _extended(self, record: AccessRecord) -> str:
         return (

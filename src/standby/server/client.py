@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from standby.http1 import Forwarding, HttpError, RequestHead, error_response, parse_request_head
-from standby.observe.access import AccessRecord
+from standby.observe.access import REGULAR, AccessRecord
 from standby.server.exchange import Exchange
 from standby.upstream.protocol import UNCONNECTED
 
@@ -371,6 +371,9 @@ class ClientProtocol(asyncio.Protocol):
     def log_exchange(self, exchange: Exchange) -> None:
         access = self.shared.access_log
         if access is None or not access.level:
+            return
+        if access.level == REGULAR:  # Pound's default: no record, no clock readings
+            access.log_regular(self.peer, exchange.head, exchange.status)
             return
         duration = self.loop.time() - exchange.started
         srt = exchange.srt

@@ -256,8 +256,12 @@ class Exchange:
             else:
                 log.error("cannot connect to %s: %s", backend.describe(), exc.reason)
             # No byte of the request has left: safe to send it elsewhere, whatever the method.
-            self.tried = self.tried | {backend}
-            self.dispatch()
+            tried = self.tried = self.tried | {backend}
+            srt = self.srt
+            following = None if srt is None else srt.balancer.choose(tried)
+            if following is not None:
+                self._count_failover()
+            self.dispatch(following)  # None: no backend is left (stale copy, or 503)
             return
         self.task = None
         assert isinstance(proto, UpstreamProtocol)
@@ -328,8 +332,7 @@ class Exchange:
         if following is None:
             return False
         self.tried = tried
-        if self.brt is not None:
-            self.brt.counters.failovers += 1
+        self._count_failover()
         conn = self._detach()
         if conn is not None:
             conn.abort()  # its answer is unread: never reuse it
@@ -340,7 +343,6 @@ class Exchange:
             backend.describe(),
             following.describe(),
         )
-        self.resend_count += 1
         self.rbuf = b""
         self.resp = None
         self.head_sent = False
@@ -348,6 +350,13 @@ class Exchange:
         self.client.resume_reading_for(self.client.PAUSE_UPSTREAM)
         self.dispatch(following)
         return True
+
+    def _count_failover(self) -> None:
+        """The request leaves the current backend for another after a failure: a failover
+        for this one, and (in attach) a resend for the next."""
+        if self.brt is not None:
+            self.brt.counters.failovers += 1
+        self.resend_count += 1
 
     def _observe_failure(self, reason: str, *, http_level: bool) -> None:
         backend = self.backend
