@@ -7,32 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 from tests.support.backend import Backend
+from tests.support.configs import primary_and_emergency
 from tests.support.harness import ProxyThread, config_with_ports, get, wait_until
 from tests.support.load import Load
 
 PRIMARY = "200 b'primary'"
 STANDBY = "200 b'standby'"
-
-CONFIG = """
-Alive 1
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  xHTTP 1
-  Service
-    {service_extra}
-    BackEnd
-      Address 127.0.0.1
-      Port {primary}
-      TimeOut 1
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {standby}
-    End
-  End
-End
-"""
 
 
 @pytest.fixture
@@ -43,7 +23,14 @@ def pair() -> Iterator[tuple[Backend, Backend]]:
 
 def start(pair: tuple[Backend, Backend], service_extra: str = "") -> ProxyThread:
     primary, standby = pair
-    text = CONFIG.format(primary=primary.port, standby=standby.port, service_extra=service_extra)
+    text = primary_and_emergency(
+        primary.port,
+        standby.port,
+        global_extra="Alive 1",
+        listener_extra="xHTTP 1",
+        service_extra=service_extra,
+        backend_extra="TimeOut 1",
+    )
     config, socks = config_with_ports(text)
     return ProxyThread(config, socks).start()
 

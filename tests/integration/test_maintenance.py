@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.support.backend import Backend
+from tests.support.configs import primary_and_emergency
 from tests.support.harness import REPO, ProxyThread, config_with_ports, get, wait_until
 from tests.support.load import Load
 
@@ -18,29 +19,13 @@ STANDBY = "200 b'standby'"
 
 
 def config_text(sock: Path, primary: int, standby: int) -> str:
-    return f"""
-Alive 1
-Control "{sock}"
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  Service
-    HeadRequire "Host: www.example.com.*"
-    BackEnd
-      Address 127.0.0.1
-      Port {primary}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {standby}
-    End
-  End
-  Service "metrics"
-    URL "^/metrics$"
-    Metrics
-  End
-End
-"""
+    return primary_and_emergency(
+        primary,
+        standby,
+        global_extra=f'Alive 1\nControl "{sock}"',
+        service_extra='HeadRequire "Host: www.example.com.*"',
+        more_services='  Service "metrics"\n    URL "^/metrics$"\n    Metrics\n  End',
+    )
 
 
 def ctl(sock: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,7 @@
 """Configuration reload under load: 20 reloads, each with a changed configuration, lose no
 request; a broken configuration is rejected and the old one keeps serving; backends that
-stay keep their health and drain state."""
+stay keep their health and drain state; a reload that cannot bind a new listener is rolled
+back whole; a listener dropped by a reload finishes its connections politely."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import socket
 from pathlib import Path
 
 from tests.support.backend import Backend
-from tests.support.harness import ProxyThread, config_with_ports, get, wait_until
+from tests.support.harness import (
+    Client,
+    ProxyThread,
+    config_with_ports,
+    free_port,
+    get,
+    wait_until,
+)
 from tests.support.load import Load
 
 from standby.config import load_config
@@ -98,3 +106,74 @@ def test_reload_keeps_health_and_drain_of_backends_that_stay(tmp_path: Path) -> 
             assert proxy.call(lambda: board.is_draining(new_a))
             for _ in range(10):
                 assert get(proxy.port).body == b"b"  # a is still drained
+
+
+LISTENERS = """
+ListenHTTP
+  Address 127.0.0.1
+  Port {port}
+  Service
+    BackEnd
+      Address 127.0.0.1
+      Port {backend}
+    End
+  End
+End
+"""
+
+
+def listeners_text(ports: list[int], backend: Backend) -> str:
+    return "".join(LISTENERS.format(port=port, backend=backend.port) for port in ports)
+
+
+def refused(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_reload_that_cannot_bind_changes_nothing(tmp_path: Path) -> None:
+    # The new configuration switches to backend b and adds two listeners; the second one's
+    # port is taken. Nothing changes: a keeps answering on the old port, and the listener
+    # that did bind is closed again.
+    path = tmp_path / "standby.cfg"
+    with Backend("a") as a, Backend("b") as b, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        _, socks = config_with_ports(listeners_text([0], a).replace("Port 0", "Port {L0}"))
+        port = socks[0].getsockname()[1]
+        path.write_text(listeners_text([port], a))
+        with ProxyThread(load_config(str(path)), socks) as proxy:
+            assert get(port).body == b"a"
+            extra = free_port()
+            path.write_text(listeners_text([port, extra, taken.getsockname()[1]], b))
+            ok, message = reload_from(proxy, path)
+            assert not ok and "in use" in message
+            assert get(port).body == b"a"
+            assert refused(extra)  # bound during the attempt, closed by its rollback
+            path.write_text(listeners_text([port, extra], b))  # the port is free: it works
+            assert reload_from(proxy, path) == (True, "reloaded")
+            assert get(port).body == b"b" and get(extra).body == b"b"
+        assert proxy.errors == []
+
+
+def test_a_listener_dropped_by_a_reload_finishes_its_connections(tmp_path: Path) -> None:
+    # A keep-alive client of a listener the new configuration no longer has gets the answer
+    # to its next request, with Connection: close, and then the connection ends; the port
+    # stops accepting at once.
+    path = tmp_path / "standby.cfg"
+    with Backend("a") as a:
+        _, socks = config_with_ports(listeners_text([0], a).replace("Port 0", "Port {L0}"))
+        old_port = socks[0].getsockname()[1]
+        path.write_text(listeners_text([old_port], a))
+        with ProxyThread(load_config(str(path)), socks) as proxy, Client(old_port) as client:
+            client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.response().body == b"a"  # now idle, kept alive
+            new_port = free_port()
+            path.write_text(listeners_text([new_port], a))
+            assert reload_from(proxy, path) == (True, "reloaded")
+            assert refused(old_port) and get(new_port).body == b"a"
+            client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            last = client.response()
+            assert (last.body, last.header(b"connection")) == (b"a", b"close")
+            assert client.closed_by_peer()
+        assert proxy.errors == []

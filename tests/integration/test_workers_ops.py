@@ -20,6 +20,7 @@ import pytest
 from tests.process.harness import HOLD_PATH, Standby, http_get, refuses
 from tests.process.harness import Backend as HoldingBackend
 from tests.support.backend import Backend
+from tests.support.configs import primary_and_emergency
 from tests.support.harness import REPO, free_port, wait_until
 from tests.support.load import Load
 
@@ -183,25 +184,12 @@ def test_twenty_reloads_with_two_workers_lose_nothing(tmp_path: Path) -> None:
 
 
 def maintenance_config(sock: Path, port: int, primary: int, standby_port: int) -> str:
-    return f"""Alive 1
-Grace 10
-LogLevel 0
-Control "{sock}"
-ListenHTTP
-  Address 127.0.0.1
-  Port {port}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {primary}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {standby_port}
-    End
-  End
-End
-"""
+    return primary_and_emergency(
+        primary,
+        standby_port,
+        port=port,
+        global_extra=f'Alive 1\nGrace 10\nLogLevel 0\nControl "{sock}"',
+    )
 
 
 def test_drain_with_two_workers_waits_for_the_request_in_flight(tmp_path: Path) -> None:

@@ -146,7 +146,9 @@ class ClientProtocol(asyncio.Protocol):
         self.state = S_EXCHANGE
         exchange = Exchange(self, head, now)
         self.exchange = exchange
-        self.keep_alive = head.keep_alive
+        # False already only when a reload dropped this connection's listener: this answer
+        # is its last, and says so (Connection: close).
+        self.keep_alive = self.keep_alive and head.keep_alive
         exchange.start(buf[used:] if used < len(buf) else b"", now)
 
     def eof_received(self) -> bool:
