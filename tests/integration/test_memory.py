@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.support.backend import Backend, download_digest
+from tests.support.configs import one_backend
 from tests.support.harness import DEADLINE, REPO, Client, free_port, wait_until
 
 SIZE = 100 * 1024 * 1024
@@ -36,22 +37,7 @@ def test_100mb_each_way_with_flat_memory(tmp_path: Path) -> None:
     with Backend("big") as backend:
         port = free_port()
         cfg = tmp_path / "standby.cfg"
-        cfg.write_text(
-            f"""
-Daemon 0
-LogLevel 0
-ListenHTTP
-  Address 127.0.0.1
-  Port {port}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {backend.port}
-    End
-  End
-End
-"""
-        )
+        cfg.write_text(one_backend(backend.port, listen=port, global_extra="Daemon 0\nLogLevel 0"))
         proc = subprocess.Popen(
             [sys.executable, "-m", "standby", "-e", "-f", str(cfg)],
             cwd=REPO,

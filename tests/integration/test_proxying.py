@@ -26,40 +26,6 @@ def one_backend(port: int, listener_extra: str = "", backend_extra: str = "") ->
     return configs.one_backend(port, "xHTTP 2\n" + listener_extra, backend_extra)
 
 
-FAILOVER = """\
-{top}
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  {listener_extra}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {primary}
-      {primary_extra}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {emergency}
-    End
-  End
-End
-"""
-
-
-def failover(
-    primary: int, emergency: int, top: str = "", listener_extra: str = "", primary_extra: str = ""
-) -> str:
-    """A listener with one service: a BackEnd and an Emergency."""
-    return FAILOVER.format(
-        primary=primary,
-        emergency=emergency,
-        top=top,
-        listener_extra=listener_extra,
-        primary_extra=primary_extra,
-    )
-
-
 @pytest.fixture
 def backend() -> Iterator[Backend]:
     with Backend("b1") as b:
@@ -196,7 +162,7 @@ def test_streaming_large_bodies_both_ways(proxy: ProxyThread) -> None:
 def test_connect_refused_fails_over_to_emergency() -> None:
     port = free_port()  # nothing listens there
     with Backend("standby") as standby:
-        config, socks = config_with_ports(failover(port, standby.port))
+        config, socks = config_with_ports(configs.primary_and_emergency(port, standby.port))
         with ProxyThread(config, socks) as p:
             for method in ("GET", "POST"):
                 assert get(p.port, "/", method=method).body == b"standby"
@@ -204,7 +170,9 @@ def test_connect_refused_fails_over_to_emergency() -> None:
 
 def test_backlog_full_primary_fails_over_after_connto_then_is_skipped() -> None:
     with FullBacklog() as hung, Backend("standby") as standby:
-        text = failover(hung.port, standby.port, top="Alive 600", primary_extra="ConnTO 1")
+        text = configs.primary_and_emergency(
+            hung.port, standby.port, global_extra="Alive 600", backend_extra="ConnTO 1"
+        )
         config, socks = config_with_ports(text)
         with ProxyThread(config, socks) as p:
             start = time.monotonic()
@@ -225,7 +193,9 @@ def test_both_down_503_with_retry_after_and_custom_page(tmp_path: object) -> Non
     page.write_bytes(b"<h1>back soon</h1>")
     ports = [free_port(), free_port()]  # nothing listens there
     for extra, body in (("", None), (f'ErrorFile 503 "{page}"', b"<h1>back soon</h1>")):
-        text = failover(ports[0], ports[1], top="Alive 45", listener_extra=extra)
+        text = configs.primary_and_emergency(
+            ports[0], ports[1], global_extra="Alive 45", listener_extra=extra
+        )
         config, socks = config_with_ports(text)
         with ProxyThread(config, socks) as p:
             r = get(p.port)
@@ -335,7 +305,7 @@ def test_idle_websocket_tunnel_is_closed_after_wstimeout(backend: Backend) -> No
 def test_each_health_transition_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     port = free_port()  # nothing listens there yet
     with Backend("standby") as standby:
-        text = failover(port, standby.port, top="Alive 1")
+        text = configs.primary_and_emergency(port, standby.port, global_extra="Alive 1")
         caplog.set_level("INFO", logger="standby.health")
         config, socks = config_with_ports(text)
         with ProxyThread(config, socks) as p:

@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 from tests.support.backend import Backend
+from tests.support.configs import one_backend
 from tests.support.harness import (
     Client,
     ProxyThread,
@@ -108,22 +109,9 @@ def test_reload_keeps_health_and_drain_of_backends_that_stay(tmp_path: Path) -> 
                 assert get(proxy.port).body == b"b"  # a is still drained
 
 
-LISTENERS = """
-ListenHTTP
-  Address 127.0.0.1
-  Port {port}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {backend}
-    End
-  End
-End
-"""
-
-
 def listeners_text(ports: list[int], backend: Backend) -> str:
-    return "".join(LISTENERS.format(port=port, backend=backend.port) for port in ports)
+    """One listener per port, each in front of ``backend``."""
+    return "".join(one_backend(backend.port, listen=port) for port in ports)
 
 
 def refused(port: int) -> bool:
@@ -139,7 +127,7 @@ def test_a_reload_that_cannot_bind_changes_nothing(tmp_path: Path) -> None:
     with Backend("a") as a, Backend("b") as b, socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        _, socks = config_with_ports(listeners_text([0], a).replace("Port 0", "Port {L0}"))
+        _, socks = config_with_ports(one_backend(a.port))
         port = socks[0].getsockname()[1]
         path.write_text(listeners_text([port], a))
         with ProxyThread(load_config(str(path)), socks) as proxy:
@@ -162,7 +150,7 @@ def test_a_listener_dropped_by_a_reload_finishes_its_connections(tmp_path: Path)
     # stops accepting at once.
     path = tmp_path / "standby.cfg"
     with Backend("a") as a:
-        _, socks = config_with_ports(listeners_text([0], a).replace("Port 0", "Port {L0}"))
+        _, socks = config_with_ports(one_backend(a.port))
         old_port = socks[0].getsockname()[1]
         path.write_text(listeners_text([old_port], a))
         with ProxyThread(load_config(str(path)), socks) as proxy, Client(old_port) as client:

@@ -111,21 +111,7 @@ def _start(
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cfg = tmp_path / "pound.cfg"
-    cfg.write_text(
-        f"""{extra}
-Daemon 0
-ListenHTTP
-  Address 127.0.0.1
-  Port {port}
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {backend.port}
-    End
-  End
-End
-"""
-    )
+    cfg.write_text(one_backend(backend.port, listen=port, global_extra=f"{extra}\nDaemon 0"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "standby", "-f", str(cfg), "-e", "--workers", str(WORKERS)],
         stdin=subprocess.DEVNULL,

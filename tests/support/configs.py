@@ -5,9 +5,10 @@ from __future__ import annotations
 
 # One listener, one service, one backend on loopback: the smallest proxy.
 _ONE_BACKEND = """\
+{global_extra}
 ListenHTTP
   Address 127.0.0.1
-  Port {{L0}}
+  Port {listen}
   {listener_extra}
   Service
     BackEnd
@@ -20,11 +21,23 @@ End
 """
 
 
-def one_backend(port: int, listener_extra: str = "", backend_extra: str = "") -> str:
-    """The smallest proxy configuration, in front of the backend on ``port``; the extras are
-    directives added to the listener and to the backend."""
+def one_backend(
+    port: int,
+    listener_extra: str = "",
+    backend_extra: str = "",
+    *,
+    listen: int | str = "{L0}",
+    global_extra: str = "",
+) -> str:
+    """The smallest proxy configuration, in front of the backend on ``port``, listening on
+    ``listen`` (by default ``{L0}``); the extras are directives added to the listener, to
+    the backend and before the listener."""
     return _ONE_BACKEND.format(
-        port=port, listener_extra=listener_extra, backend_extra=backend_extra
+        global_extra=global_extra,
+        listen=listen,
+        listener_extra=listener_extra,
+        port=port,
+        backend_extra=backend_extra,
     )
 
 
