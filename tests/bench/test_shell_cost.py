@@ -1,4 +1,5 @@
-"""bench/shell_cost.py: a short run, with and without the access log, ends cleanly."""
+"""bench/shell_cost.py: a short run, with and without the access log, ends cleanly; its
+bytecode count does not change between runs."""
 
 from __future__ import annotations
 
@@ -47,3 +48,16 @@ def test_bad_options_are_refused() -> None:
     done = run("--rounds", "0")
     assert done.returncode == 2
     assert "must be positive" in done.stderr
+
+
+def test_the_bytecode_count_is_the_same_every_run() -> None:
+    # The figure for comparing two versions of the code on a noisy machine: it must not
+    # depend on anything but the code.
+    counts = []
+    for _ in range(2):
+        done = run("--opcodes")
+        assert done.returncode == 0, done.stderr
+        assert "Exchange._response_head" in done.stdout  # listed by function
+        (total,) = [line for line in done.stdout.splitlines() if "bytecode instructions" in line]
+        counts.append(total)
+    assert counts[0] == counts[1]
