@@ -20,8 +20,8 @@ import pytest
 from tests.process.harness import HOLD_PATH, Standby, http_get, refuses
 from tests.process.harness import Backend as HoldingBackend
 from tests.support.backend import Backend
-from tests.support.configs import primary_and_emergency
-from tests.support.harness import REPO, free_port, wait_until
+from tests.support.configs import one_backend, primary_and_emergency
+from tests.support.harness import REPO, free_port, get, wait_until
 from tests.support.load import Load
 
 pytestmark = pytest.mark.timeout(180)
@@ -248,3 +248,33 @@ def test_drain_with_two_workers_waits_for_the_request_in_flight(tmp_path: Path) 
             assert "Traceback" not in running.stderr()
     finally:
         primary.close()
+
+
+METRICS_REQUESTS = 40  # each on its own connection: both workers get some
+SCRAPES = 8  # each on its own connection: both workers answer some
+
+
+def test_a_metrics_service_shows_every_workers_requests(tmp_path: Path) -> None:
+    # Whichever worker answers the scrape, the figures are the whole service's: a counter
+    # that changed with the worker answering would break every rate() over it.
+    config = tmp_path / "pound.cfg"
+    port = free_port()
+    with Backend("a") as a:
+        metrics = 'Service "metrics"\n    URL "^/metrics$"\n    Metrics\n  End'
+        config.write_text(
+            one_backend(a.port, metrics, listen=port, global_extra="Alive 1\nLogLevel 0")
+        )
+        with standby(config, 2) as running:
+            for _ in range(METRICS_REQUESTS):
+                assert get(port).body == b"a"
+            for _ in range(SCRAPES):
+                scrape = get(port, "/metrics")
+                assert scrape.status == 200
+                lines = scrape.body.decode().splitlines()
+                counts = [
+                    int(line.rsplit(" ", 1)[1])
+                    for line in lines
+                    if line.startswith("pound_backend_requests{")
+                ]
+                assert sum(counts) == METRICS_REQUESTS, lines
+            assert "Traceback" not in running.stderr()

@@ -22,6 +22,9 @@ from standby.process.ipc import (
     Health,
     IpcError,
     Message,
+    MetricsAsk,
+    MetricsEnd,
+    MetricsPart,
     ObservedDead,
     Operator,
     Ready,
@@ -31,6 +34,7 @@ from standby.process.ipc import (
     clip,
     decode_body,
     encode,
+    metrics_parts,
 )
 
 texts = st.text(max_size=200)
@@ -58,6 +62,9 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Switch, st.none() | u32, st.none() | u32, st.booleans()),
     st.builds(CountsAsk, u32),
     counts,
+    st.builds(MetricsAsk, u32),
+    st.builds(MetricsPart, u32, texts),
+    st.builds(MetricsEnd, u32),
     st.builds(CountsDone, u32),
     st.builds(ObservedDead, identities, texts, st.booleans(), st.none() | st.binary(max_size=80)),
     st.just(Ready()),
@@ -179,3 +186,13 @@ def test_clip_fits_and_keeps_a_prefix(text: str, limit: int) -> None:
 def test_clip_lets_any_reason_be_sent() -> None:
     message = Failed(clip("\u00e9" * MAX_TEXT))
     assert FrameDecoder().feed(encode(message)) == [message]
+
+
+@given(u32, st.text(max_size=20_000))
+def test_metrics_text_of_any_size_goes_in_parts_that_fit(serial: int, text: str) -> None:
+    parts = metrics_parts(serial, text)
+    assert parts[-1] == MetricsEnd(serial)
+    for part in parts:
+        assert len(encode(part)) <= MAX_FRAME  # each encodes: its text fits MAX_TEXT
+    pieces = [p.text for p in parts[:-1] if isinstance(p, MetricsPart) and p.serial == serial]
+    assert "".join(pieces) == text and len(pieces) == len(parts) - 1

@@ -142,6 +142,30 @@ class CountsDone:
     serial: int
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsAsk:
+    """Worker -> supervisor: the OpenMetrics text of the whole service (every worker's
+    counters summed), for a ``Metrics`` service; answered with ``MetricsPart`` pieces and
+    one ``MetricsEnd``, tagged ``serial``."""
+
+    serial: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsPart:
+    """Supervisor -> worker: the next piece of the text asked for by ``serial``."""
+
+    serial: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsEnd:
+    """Supervisor -> worker: the text of ``serial`` is complete."""
+
+    serial: int
+
+
 Message = (
     ObservedDead
     | Ready
@@ -153,6 +177,9 @@ Message = (
     | CountsAsk
     | Counts
     | CountsDone
+    | MetricsAsk
+    | MetricsPart
+    | MetricsEnd
 )
 
 
@@ -167,6 +194,9 @@ class Tag(enum.IntEnum):
     COUNTS_ASK = 8
     COUNTS = 9
     COUNTS_DONE = 10
+    METRICS_ASK = 11
+    METRICS_PART = 12
+    METRICS_END = 13
 
 
 # The layout table: tag -> (message class, its fields in wire order with their kinds).
@@ -200,6 +230,9 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
         ),
     ),
     Tag.COUNTS_DONE: (CountsDone, (("serial", "u32"),)),
+    Tag.METRICS_ASK: (MetricsAsk, (("serial", "u32"),)),
+    Tag.METRICS_PART: (MetricsPart, (("serial", "u32"), ("text", "str"))),
+    Tag.METRICS_END: (MetricsEnd, (("serial", "u32"),)),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 
@@ -471,3 +504,17 @@ class FrameDecoder:
             start = end
         del buffer[:start]
         return messages
+
+
+# Characters of metrics text per MetricsPart: at most 4 UTF-8 bytes each, within MAX_TEXT.
+METRICS_PART_CHARS = MAX_TEXT // 4
+
+
+def metrics_parts(serial: int, text: str) -> list[Message]:
+    """``text`` as the MetricsPart messages that carry it, then MetricsEnd."""
+    parts: list[Message] = [
+        MetricsPart(serial, text[i : i + METRICS_PART_CHARS])
+        for i in range(0, len(text), METRICS_PART_CHARS)
+    ]
+    parts.append(MetricsEnd(serial))
+    return parts

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from standby.health.board import HealthBoard
     from standby.model import BackendSpec, ServiceSpec
     from standby.observe.access import AccessLog
+    from standby.server.shared import MetricsSource
     from standby.server.stats import BackendCounters
 
 log = logging.getLogger("standby.process")
@@ -73,6 +74,9 @@ class ProxyLike(Protocol):
     def set_service_enabled(self, service: ServiceSpec, enabled: bool) -> None: ...
 
     def counters_of(self, backend: BackendSpec) -> BackendCounters | None: ...
+
+    # A worker's Metrics service asks the supervisor for the whole service's figures.
+    metrics_source: MetricsSource | None
 
 
 class ProxyFactory(Protocol):

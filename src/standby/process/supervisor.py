@@ -44,12 +44,14 @@ from dataclasses import dataclass, replace
 
 from standby import __version__
 from standby.clock import SystemClock
+from standby.control.api import metrics_snapshot
 from standby.control.server import ControlSocketError
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
 from standby.observe.access import AccessLog
 from standby.observe.logsetup import access_emitter
+from standby.observe.metrics import render_openmetrics
 from standby.process.channel import Channel
 from standby.process.control import CountsGather, SupervisorControl, SupervisorView
 from standby.process.daemon import StartupNotifier
@@ -60,12 +62,14 @@ from standby.process.ipc import (
     Health,
     Identity,
     Message,
+    MetricsAsk,
     ObservedDead,
     Operator,
     Ready,
     Switch,
     Synced,
     clip,
+    metrics_parts,
 )
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFactory, ProxyLike
 from standby.process.listeners import BindError, bind_slots
@@ -163,6 +167,7 @@ class Supervisor:
         self._reload_lock = asyncio.Lock()
         self._reload_failure: str | None = None
         self._tasks: set[asyncio.Task[tuple[bool, str]]] = set()
+        self._metrics_tasks: set[asyncio.Task[None]] = set()  # answers to MetricsAsk
         self._prober: Prober | None = None
         self._gather = CountsGather()
         self._control: SupervisorControl | None = None
@@ -205,10 +210,11 @@ class Supervisor:
         return True
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        tasks = [*self._tasks, *self._metrics_tasks]
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self._control is not None:
             await self._control.stop()
             self._control = None
@@ -410,6 +416,10 @@ class Supervisor:
             self._gather.on_counts(pid, message)
         elif isinstance(message, CountsDone):
             self._gather.on_done(pid, message)
+        elif isinstance(message, MetricsAsk):
+            task = self.loop.create_task(self._answer_metrics(pid, message.serial))
+            self._metrics_tasks.add(task)
+            task.add_done_callback(self._metrics_tasks.discard)
         elif isinstance(message, Ready):
             slot = self._slot_of(pid)
             if slot is not None:
@@ -421,6 +431,18 @@ class Supervisor:
             self._failures[pid] = message.message
         else:
             log.debug("unexpected message from worker pid %d: %r", pid, message)
+
+    async def _answer_metrics(self, pid: int, serial: int) -> None:
+        """A worker's Metrics service asks for the whole service's figures: every worker's
+        counters summed (as the control socket's /metrics shows them), in pieces."""
+        view = SupervisorView(self, self._gather)
+        await view.refresh()
+        text = render_openmetrics(metrics_snapshot(view, time.time()))
+        channel = self._channels.get(pid)
+        if channel is None or not channel.open:
+            return  # the worker left meanwhile
+        for part in metrics_parts(serial, text):
+            channel.send(part)
 
     def _on_lost(self, pid: int) -> None:
         self._wake.set()  # its exit follows; SIGCHLD tells

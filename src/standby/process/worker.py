@@ -34,6 +34,7 @@ from standby.health.board import Transition
 from standby.model import BackendSpec, ServiceSpec
 from standby.observe.logsetup import refresh_ident
 from standby.process.channel import Channel
+from standby.process.control import COUNTS_TIMEOUT
 from standby.process.daemon import StartupNotifier
 from standby.process.ipc import (
     MAX_TEXT,
@@ -43,6 +44,9 @@ from standby.process.ipc import (
     Failed,
     Health,
     Message,
+    MetricsAsk,
+    MetricsEnd,
+    MetricsPart,
     ObservedDead,
     Operator,
     Ready,
@@ -66,6 +70,11 @@ SYNC_TIMEOUT = 30.0
 # it and gets an answer with Connection: close, instead of a close racing its request.
 IDLE_LINGER = 1.0
 
+# A Metrics service's answer waits this long for the summed figures from the supervisor,
+# which itself waits COUNTS_TIMEOUT for the workers' counters.
+METRICS_TIMEOUT = COUNTS_TIMEOUT + 2.0
+SERIAL_MODULO = 1 << 32  # serials travel as 32-bit numbers
+
 # Objects inherited from the supervisor that must stay referenced (never finalised) here.
 _INHERITED: list[object] = []
 
@@ -79,6 +88,10 @@ class WorkerLink:
         self, proxy: ProxyLike, backends: Iterable[BackendSpec], on_lost: Callable[[], None]
     ) -> None:
         self.proxy = proxy
+        self._metrics_serial = 0
+        # Metrics texts being received from the supervisor, by serial: pieces and the
+        # future that gets them joined (None if the supervisor is gone).
+        self._metrics: dict[int, tuple[list[str], asyncio.Future[str | None]]] = {}
         self.board = proxy.board
         self.specs = by_identity(list(backends))
         self.synced = asyncio.Event()
@@ -112,6 +125,14 @@ class WorkerLink:
             self._switch(message)
         elif isinstance(message, CountsAsk):
             self._send_counts(message.serial)
+        elif isinstance(message, MetricsPart):
+            pending = self._metrics.get(message.serial)
+            if pending is not None:
+                pending[0].append(message.text)
+        elif isinstance(message, MetricsEnd):
+            pending = self._metrics.get(message.serial)
+            if pending is not None and not pending[1].done():
+                pending[1].set_result("".join(pending[0]))
         elif isinstance(message, Synced):
             self.synced.set()
         else:
@@ -150,8 +171,31 @@ class WorkerLink:
             )
         self._send(CountsDone(serial))
 
+    async def whole_metrics(self) -> str | None:
+        """The OpenMetrics text of the whole service from the supervisor: every worker's
+        counters summed, as a Metrics service must show them whichever worker answers.
+        None when the supervisor is gone or does not answer within METRICS_TIMEOUT."""
+        if self.channel is None or self.lost:
+            return None
+        self._metrics_serial = (self._metrics_serial + 1) % SERIAL_MODULO
+        serial = self._metrics_serial
+        done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._metrics[serial] = ([], done)
+        self._send(MetricsAsk(serial))
+        try:
+            async with asyncio.timeout(METRICS_TIMEOUT):
+                return await done
+        except TimeoutError:
+            log.warning("the supervisor sent no metrics within %gs", METRICS_TIMEOUT)
+            return None
+        finally:
+            del self._metrics[serial]
+
     def on_lost(self) -> None:
         self.lost = True
+        for _, done in self._metrics.values():
+            if not done.done():
+                done.set_result(None)
         self.synced.set()  # nothing more will come: stop waiting for it
         self._on_lost()
 
@@ -201,6 +245,7 @@ async def _worker(
         lambda: Channel(link.on_message, link.on_lost), sock=ipc
     )
     link.channel = channel
+    proxy.metrics_source = link.whole_metrics
     try:
         try:
             async with asyncio.timeout(SYNC_TIMEOUT):

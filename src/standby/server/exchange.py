@@ -41,7 +41,7 @@ from standby.upstream.protocol import UpstreamProtocol
 if TYPE_CHECKING:
     from standby.cache.store import Capture
     from standby.server.client import ClientProtocol
-    from standby.server.shared import BackendRuntime, ServiceRuntime
+    from standby.server.shared import BackendRuntime, MetricsSource, ServiceRuntime
 
 log = logging.getLogger("standby.server")
 
@@ -755,11 +755,28 @@ class Exchange:
         self._answered(backend.redirect_code, self._for_method(response), 0)
 
     def _metrics(self) -> None:
-        """A `Metrics` service: this process's figures in OpenMetrics text."""
-        client = self.client
-        view = client.shared.view
+        """A `Metrics` service: the figures in OpenMetrics text; with several workers the
+        whole service's, from the supervisor (this worker's alone if it cannot answer)."""
+        source = self.client.shared.metrics_source
+        if source is None:
+            self._send_metrics(self._local_metrics())
+            return
+        self.task = self.client.loop.create_task(self._metrics_from(source))
+
+    async def _metrics_from(self, source: MetricsSource) -> None:
+        text = await source()
+        self.task = None
+        if self.client.closed:
+            return
+        self._send_metrics(self._local_metrics() if text is None else text)
+
+    def _local_metrics(self) -> str:
+        view = self.client.shared.view
         assert view is not None
-        body = render_openmetrics(metrics_snapshot(view, time.time())).encode("utf-8")
+        return render_openmetrics(metrics_snapshot(view, time.time()))
+
+    def _send_metrics(self, text: str) -> None:
+        body = text.encode("utf-8")
         keep = self._keep_client()
         head = b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n" % (
             CONTENT_TYPE.encode("ascii"),

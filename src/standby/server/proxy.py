@@ -32,7 +32,13 @@ from standby.model import (
 from standby.routing import Router
 from standby.server.client import ClientProtocol
 from standby.server.policy import service_policy
-from standby.server.shared import BackendRuntime, ListenerRuntime, ServiceRuntime, Shared
+from standby.server.shared import (
+    BackendRuntime,
+    ListenerRuntime,
+    MetricsSource,
+    ServiceRuntime,
+    Shared,
+)
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.server.view import ProxyView
@@ -128,6 +134,8 @@ class Proxy:
         self._prune: asyncio.TimerHandle | None = None
         self._control: ControlServer | None = None
         self.view = ProxyView(self, self.clock.wall())
+        # Set by a worker process: a Metrics service then shows the whole service.
+        self.metrics_source: MetricsSource | None = None
         self.board.subscribe(self._count_transition)
 
     @property
@@ -205,6 +213,7 @@ class Proxy:
                 backend_runtime.pool = pool
             shared.backends[id(backend)] = backend_runtime
         shared.view = self.view
+        shared.metrics_source = self.metrics_source
         for spec in config.listeners:
             runtime = ListenerRuntime(
                 spec=spec,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from standby.server.view import ProxyView
 
 log = logging.getLogger("standby.server")
+
+# Where a Metrics service gets its text when this process is one of several workers: the
+# supervisor's, with every worker's counters summed (None: it could not be had in time).
+MetricsSource = Callable[[], Awaitable[str | None]]
 
 
 @dataclass(slots=True)
@@ -75,6 +80,7 @@ class Shared:
     services: dict[int, ServiceRuntime] = field(default_factory=dict)  # id(ServiceSpec) ->
     backends: dict[int, BackendRuntime] = field(default_factory=dict)  # id(BackendSpec) ->
     view: ProxyView | None = None  # for the Metrics service
+    metrics_source: MetricsSource | None = None  # with several workers (else the view)
     successor: Shared | None = None  # after a reload: the configuration that replaced this
     stopping: bool = False
 
