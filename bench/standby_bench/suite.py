@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import platform
@@ -290,6 +291,7 @@ def _measure_all(opts: Options, targets: list[Server], results: stats.Results) -
                 except BenchError as exc:
                     _failed(results, scenario.name, target, exc)
                     continue
+                run = dataclasses.replace(run, round_no=round_no)
                 results.add_load(scenario.name, target.name, run)
                 log(
                     f"{where} {scenario.name} {target.name}: "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from standby_bench import stats
@@ -145,3 +147,22 @@ def test_report_notes_a_failed_run_next_to_successful_ones() -> None:
     text = stats.render_results(results, [HEADLINE])
     assert f"- `{HEADLINE}`: a run failed (wrk failed (1): boom)" in text
     assert f"| {HEADLINE} | 10 |" in text
+
+
+def test_goals_show_each_round_paired_by_round() -> None:
+    # A round where the reference failed is left out, not paired with another round.
+    results = stats.Results()
+    for round_no, (ours, theirs) in enumerate([(100, 100), (90, None), (60, 120)]):
+        results.add_load(
+            "small-c50-ka", HEADLINE, replace(_load(ours, 1.0, 1000, 0.1), round_no=round_no)
+        )
+        if theirs is not None:
+            results.add_load(
+                "small-c50-ka", PEER, replace(_load(theirs, 1.0, 1000, 0.1), round_no=round_no)
+            )
+    by_what = {g.what: g for g in stats.goals(results)}
+    rate = by_what[f"small-c50-ka: {HEADLINE} req/s vs {PEER}"]
+    assert rate.rounds == pytest.approx((1.0, 0.5))
+    assert by_what[f"{IDLE}: {HEADLINE} KiB of RSS per idle connection"].rounds == ()
+    table = stats.render_goals(list(by_what.values()))
+    assert "| 1.00, 0.50 |" in table
