@@ -109,15 +109,15 @@ def _failed_row(name: str, reason: str, columns: int) -> str:
 
 
 def _rate(runs: Sequence[LoadRun] | None) -> float | None:
-    return median(runs, lambda r: r.wrk.requests_per_s) if runs else None
+    return median(runs, _rate_of) if runs else None
 
 
 def _p50(runs: Sequence[LoadRun] | None) -> float | None:
-    return median(runs, lambda r: r.wrk.p50_ms) if runs else None
+    return median(runs, _p50_of) if runs else None
 
 
 def _cpu(runs: Sequence[LoadRun] | None) -> float | None:
-    return median(runs, lambda r: r.cpu_per_requests) if runs else None
+    return median(runs, _cpu_of) if runs else None
 
 
 def render_load(

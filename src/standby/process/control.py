@@ -35,7 +35,7 @@ from standby.health.board import HealthBoard
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.observe.metrics import LatencyHistogram
 from standby.process.channel import Channel
-from standby.process.ipc import Counts, CountsAsk, CountsDone, Identity
+from standby.process.ipc import SERIAL_MODULO, Counts, CountsAsk, CountsDone, Identity
 
 log = logging.getLogger("standby.process")
 
@@ -43,7 +43,6 @@ log = logging.getLogger("standby.process")
 # loop within milliseconds; a worker stuck longer is reported as zero rather than blocking
 # the operator.
 COUNTS_TIMEOUT = 2.0
-_SERIAL_MODULO = 1 << 32  # serials travel as 32-bit numbers
 
 
 @dataclass(slots=True)
@@ -90,7 +89,7 @@ class CountsGather:
 
     async def gather(self, channels: dict[int, Channel]) -> dict[Identity, Summed]:
         """Counters by backend identity, summed over the workers of ``channels`` (by pid)."""
-        self._serial = (self._serial + 1) % _SERIAL_MODULO
+        self._serial = (self._serial + 1) % SERIAL_MODULO
         serial = self._serial
         waiting = {pid for pid, channel in channels.items() if channel.open}
         gathering = _Gathering(serial, set(waiting), {}, asyncio.Event())

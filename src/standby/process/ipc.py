@@ -40,6 +40,7 @@ MAX_FRAME = 64 * 1024
 # that any message of a few fields stays far below MAX_FRAME; senders clip longer reasons.
 MAX_TEXT = 4096
 MAX_NUMBER = 0xFFFFFFFF  # the optional number of an identity: a port or a status code
+SERIAL_MODULO = 1 << 32  # serials (CountsAsk, MetricsAsk...) travel as u32: they wrap here
 MAX_COUNT = 0xFFFFFFFFFFFFFFFF  # a counter: 64 bits never wrap in a process's life
 # Entries of a list field (status codes seen, latency buckets): status codes are 3 digits,
 # so 1000 is every possible one; far below what would make a frame exceed MAX_FRAME.

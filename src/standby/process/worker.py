@@ -38,6 +38,7 @@ from standby.process.control import COUNTS_TIMEOUT
 from standby.process.daemon import StartupNotifier
 from standby.process.ipc import (
     MAX_TEXT,
+    SERIAL_MODULO,
     Counts,
     CountsAsk,
     CountsDone,
@@ -73,7 +74,6 @@ IDLE_LINGER = 1.0
 # A Metrics service's answer waits this long for the summed figures from the supervisor,
 # which itself waits COUNTS_TIMEOUT for the workers' counters.
 METRICS_TIMEOUT = COUNTS_TIMEOUT + 2.0
-SERIAL_MODULO = 1 << 32  # serials travel as 32-bit numbers
 
 # Objects inherited from the supervisor that must stay referenced (never finalised) here.
 _INHERITED: list[object] = []

@@ -378,13 +378,12 @@ class ClientProtocol(asyncio.Protocol):
             access.log_regular(self.peer, exchange.head, exchange.status)
             return
         duration = self.loop.time() - exchange.started
-        srt = exchange.srt
         # Positional, in field order: a dataclass built with keywords costs twice as much.
         access.log(
             AccessRecord(
                 self.peer,  # peer
                 self.listener.spec,  # listener
-                None if srt is None else srt.spec,  # service
+                exchange.service,  # service
                 exchange.backend,  # backend
                 exchange.head,  # request
                 exchange.status,  # status
