@@ -61,6 +61,9 @@ test: $(BUILT)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+	@# The proxying tests again with the fast lane off (src/standby/server/lane.py): the
+	@# general path alone must pass them too.
+	STANDBY_LANE=0 $(BIN)/pytest -q tests/server tests/integration tests/upstream
 
 bench: $(BUILT)
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS)

@@ -6,7 +6,8 @@
 One keep-alive client connection and one pooled backend connection, both on fake
 transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
 (Content-Length, the whole response in one read) through the real code: ClientProtocol ->
-Exchange -> UpstreamProtocol -> Pool, with routing, balancing, health, counters and the
+its fast lane (server/lane.py, or the Exchange with STANDBY_LANE=0) -> UpstreamProtocol ->
+Pool, with routing, balancing, health, counters and the
 http1 head parsing and rewriting. It prints the best of R timed runs in microseconds per
 request: the Python work a request costs on top of the event loop's syscalls, which is
 what separates standby from a bare byte relay. ``--profile`` prints a cProfile of one more

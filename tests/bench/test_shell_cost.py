@@ -30,7 +30,7 @@ def test_a_run_prints_the_cost_and_exits_cleanly() -> None:
     assert done.stderr == ""  # no traceback, no "Task was destroyed" at exit
     assert "us per request (min of 2; LogLevel 0)" in done.stdout
     assert "Python function calls per request" in done.stdout
-    assert "exchange.py" in done.stdout  # the profile covers the shell
+    assert "lane.py" in done.stdout  # the profile covers the shell (its fast lane)
 
 
 def test_the_access_log_variant_writes_one_line_per_request(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_the_bytecode_count_is_the_same_every_run() -> None:
     for _ in range(2):
         done = run("--opcodes")
         assert done.returncode == 0, done.stderr
-        assert "Exchange._response_head" in done.stdout  # listed by function
+        assert "Lane.upstream_data" in done.stdout  # listed by function
         (total,) = [line for line in done.stdout.splitlines() if "bytecode instructions" in line]
         counts.append(total)
     assert counts[0] == counts[1]

@@ -147,3 +147,31 @@ def counters_of(proxy: ProxyThread) -> tuple[BackendCounters, BackendCounters]:
     first, second = found
     assert first is not None and second is not None
     return first, second
+
+
+def test_a_pooled_connection_closed_under_a_request_is_retried_on_a_fresh_one() -> None:
+    # The backend closes an idle keep-alive connection just as the next request reaches it
+    # (its keep-alive timeout): the request goes again on a new connection to the same
+    # backend, which is no sign of a sick backend (no failure, no failover).
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+    def first_request_only(conn: socket.socket, received: bytes) -> bool:
+        heads = received.count(b"\r\n\r\n")
+        if heads == 1 and received.endswith(b"\r\n\r\n"):
+            conn.sendall(ok)
+        return heads < 2
+
+    with RawBackend(first_request_only) as raw:
+        config, socks = config_with_ports(one_backend(raw.port))
+        with ProxyThread(config, socks) as proxy, Client(proxy.port) as client:
+            for _ in range(2):
+                client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert client.response().body == b"hello"
+            (spec,) = proxy.config.listeners[0].services[0].backends
+            counters = proxy.proxy.counters_of(spec)
+            assert counters is not None
+            assert (counters.requests, counters.failovers, counters.resends) == (3, 0, 0)
+            health = proxy.proxy.board.health_of(spec)
+            assert health is not None and health.alive and health.failures == 0
+        assert raw.accepted == 2
+        assert proxy.errors == []

@@ -11,10 +11,18 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
-from standby.http1 import Forwarding, HttpError, RequestHead, error_response, parse_request_head
+from standby.http1 import (
+    BODY_NONE,
+    Forwarding,
+    HttpError,
+    RequestHead,
+    error_response,
+    parse_request_head,
+)
 from standby.observe.access import REGULAR, AccessRecord
 from standby.server.exchange import Exchange
-from standby.upstream.protocol import UNCONNECTED
+from standby.server.lane import Lane
+from standby.upstream.protocol import UNCONNECTED, UpstreamProtocol
 
 if TYPE_CHECKING:
     from standby.server.shared import ListenerRuntime, Shared
@@ -27,6 +35,7 @@ S_EXCHANGE = 1  # a request is being handled
 S_TUNNEL = 2  # an upgraded connection (WebSocket): bytes flow both ways
 S_LINGER = 3  # an error response was sent; reading and discarding until EOF or deadline
 S_CLOSED = 4
+S_LANE = 5  # a request in the fast lane (server/lane.py): sent, waiting for its answer
 
 # After an error response, keep reading (and discarding) this long before closing, so the
 # client receives the response instead of a reset caused by its own unread request bytes.
@@ -55,6 +64,7 @@ class ClientProtocol(asyncio.Protocol):
         "exchange",
         "forwarding",
         "keep_alive",
+        "lane",
         "listener",
         "loop",
         "paused",
@@ -78,6 +88,7 @@ class ClientProtocol(asyncio.Protocol):
         self.state = S_HEAD
         self.deadline = 0.0
         self.exchange: Exchange | None = None
+        self.lane: Lane | None = None  # made at the first request that takes it
         self.keep_alive = True
         self.paused = 0
         self.write_paused = False
@@ -110,6 +121,8 @@ class ClientProtocol(asyncio.Protocol):
                 exchange = self.exchange
                 assert exchange is not None
                 exchange.client_data(data)
+            elif state == S_LANE:
+                self.hold_pipelined(data)  # the lane's request has no body: a next one
             return  # S_LINGER, S_CLOSED: discard
         # S_HEAD: (a part of) a request head; read here, not in a helper: every request.
         listener = self.listener
@@ -143,13 +156,21 @@ class ClientProtocol(asyncio.Protocol):
         if check is not None and check.search(head.target.decode("latin-1")) is None:
             self.reject(400, "request target fails CheckURL", head=head)
             return
-        self.state = S_EXCHANGE
-        exchange = Exchange(self, head, now)
-        self.exchange = exchange
         # False already only when a reload dropped this connection's listener: this answer
         # is its last, and says so (Connection: close).
         self.keep_alive = self.keep_alive and head.keep_alive
-        exchange.start(buf[used:] if used < len(buf) else b"", now)
+        rest = buf[used:] if used < len(buf) else b""
+        if head.body == BODY_NONE and listener.lane:
+            lane = self.lane
+            if lane is None:
+                lane = self.lane = Lane(self)
+            self.state = S_LANE
+            lane.start(head, rest, now)
+            return
+        self.state = S_EXCHANGE
+        exchange = Exchange(self, head, now)
+        self.exchange = exchange
+        exchange.start(rest, now)
 
     def eof_received(self) -> bool:
         if self.state == S_TUNNEL and self.exchange is not None:
@@ -157,7 +178,9 @@ class ClientProtocol(asyncio.Protocol):
             if conn is not None and conn.transport.can_write_eof():
                 conn.transport.write_eof()
                 return True  # keep the other direction open
-        if self.state == S_EXCHANGE and self.exchange is not None and self.exchange.req_done:
+        if self.state == S_LANE or (
+            self.state == S_EXCHANGE and self.exchange is not None and self.exchange.req_done
+        ):
             # The client finished sending (a half-close): the response still goes out, and
             # so do the answers to complete requests it pipelined before; then we close.
             self.client_eof = True
@@ -166,6 +189,9 @@ class ClientProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.state == S_LANE:
+            assert self.lane is not None
+            self.lane.close()
         self.state = S_CLOSED
         self.shared.reaper.discard(self)
         exchange = self.exchange
@@ -175,19 +201,23 @@ class ClientProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        exchange = self.exchange
-        if exchange is not None:
-            conn = exchange.upstream
-            if conn is not None:
-                conn.transport.pause_reading()
+        conn = self._upstream()
+        if conn is not None:
+            conn.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        conn = self._upstream()
+        if conn is not None:
+            conn.transport.resume_reading()
+
+    def _upstream(self) -> UpstreamProtocol | None:
+        """The backend connection the current request uses, if any."""
+        if self.state == S_LANE:
+            assert self.lane is not None
+            return self.lane.conn
         exchange = self.exchange
-        if exchange is not None:
-            conn = exchange.upstream
-            if conn is not None:
-                conn.transport.resume_reading()
+        return None if exchange is None else exchange.upstream
 
     # -- between requests ---------------------------------------------------------------
 
@@ -197,23 +227,39 @@ class ClientProtocol(asyncio.Protocol):
         if len(self.pending) > PIPELINE_HIGH_WATER:
             self.pause_reading_for(self.PAUSE_PIPELINE)
 
+    def adopt(self, exchange: Exchange) -> None:
+        """The lane hands its request over to ``exchange``."""
+        self.exchange = exchange
+        self.state = S_EXCHANGE
+
+    def lane_done(self, lane: Lane) -> None:
+        """The lane's request was answered whole (it had no body)."""
+        if self.shared.access_log is not None:
+            self.log_exchange(lane)
+        self._after_request(True)
+
     def exchange_done(self, exchange: Exchange) -> None:
         """The current exchange finished sending its response."""
         if self.exchange is not exchange:
             return
         self.exchange = None
-        shared = self.shared
-        if shared.access_log is not None:
+        if self.shared.access_log is not None:
             self.log_exchange(exchange)
+        self._after_request(exchange.req_done)
+
+    def _after_request(self, req_done: bool) -> None:
+        """Close, linger, or wait for the next request (``req_done``: the request was read
+        whole)."""
         if self.closed:
             return
+        shared = self.shared
         if shared.successor is not None and self.keep_alive:
             self._move_to_successor()  # changes self.shared
         # Whatever paused reading for this exchange is over with it.
         if self.paused:
             self.resume_reading_for(self.PAUSE_CONNECT | self.PAUSE_UPSTREAM)
         if not self.keep_alive or self.shared.stopping or (self.client_eof and not self.pending):
-            if exchange.req_done:
+            if req_done:
                 self.state = S_CLOSED
                 self.transport.close()
             else:
@@ -364,13 +410,17 @@ class ClientProtocol(asyncio.Protocol):
             exchange = self.exchange
             assert exchange is not None
             exchange.on_deadline()
+        elif state == S_LANE:
+            lane = self.lane
+            assert lane is not None
+            lane.on_deadline()
         elif state == S_LINGER:
             self.state = S_CLOSED
             self.transport.close()
 
     # -- access log ---------------------------------------------------------------------
 
-    def log_exchange(self, exchange: Exchange) -> None:
+    def log_exchange(self, exchange: Exchange | Lane) -> None:
         access = self.shared.access_log
         if access is None or not access.level:
             return

@@ -65,7 +65,7 @@ NOTHING_TRIED: frozenset[BackendSpec] = frozenset()
 SMALL_BODY = 16 * 1024
 
 # Statuses that carry Location worth rewriting (RewriteLocation).
-_LOCATION_STATUSES = frozenset({201, 301, 302, 303, 307, 308})
+LOCATION_STATUSES = frozenset({201, 301, 302, 303, 307, 308})
 
 
 class Exchange:
@@ -189,6 +189,13 @@ class Exchange:
             if rest and not self._take_body(rest):
                 return
         self.dispatch(None, now)
+
+    def start_chosen(self, srt: ServiceRuntime, backend: BackendSpec | None, now: float) -> None:
+        """Begin a request without a body that the lane routed to ``srt`` and for which it
+        drew ``backend`` (None: none can answer), without routing or drawing again (a
+        draw among several backends is random: a second one could pick another)."""
+        self.srt = srt
+        self.dispatch(backend, now)  # None: choose() finds none again, with no draw
 
     def _can_resend(self) -> bool:
         """Whether the request may go to another backend (or again) after its first
@@ -506,7 +513,7 @@ class Exchange:
         kind = resp.body
         keep = self._keep_client(kind != BODY_UNTIL_CLOSE)
         rewrite = None
-        if status in _LOCATION_STATUSES and client.listener.spec.rewrite_location:
+        if status in LOCATION_STATUSES and client.listener.spec.rewrite_location:
             rewrite = self._location_rewrite()
         out = client_response_head(resp, keep, head.http11, rewrite)
         self.phase = R_BODY

@@ -31,6 +31,7 @@ from standby.model import (
 )
 from standby.routing import Router
 from standby.server.client import ClientProtocol
+from standby.server.lane import lane_wanted
 from standby.server.policy import service_policy
 from standby.server.shared import (
     BackendRuntime,
@@ -136,6 +137,9 @@ class Proxy:
         self.view = ProxyView(self, self.clock.wall())
         # Set by a worker process: a Metrics service then shows the whole service.
         self.metrics_source: MetricsSource | None = None
+        # The fast lane for common requests (server/lane.py); off only to test the
+        # general path alone (STANDBY_LANE=0).
+        self.lane = lane_wanted()
         self.board.subscribe(self._count_transition)
 
     @property
@@ -221,6 +225,7 @@ class Proxy:
                 limits=listener_limits(spec),
                 methods=spec.methods,
                 port=str(spec.port).encode("ascii"),
+                lane=self.lane,
             )
             shared.listeners.append(runtime)
             shared.listener_by_key[listener_key(spec)] = runtime

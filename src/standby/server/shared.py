@@ -42,6 +42,7 @@ class ListenerRuntime:
     port: bytes  # for X-Forwarded-Port
     proto: bytes = b"http"  # for X-Forwarded-Proto
     enabled: bool = True  # the operator may disable a listener: it then answers 503
+    lane: bool = True  # requests without a body may take the fast lane (server/lane.py)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,252 @@
+"""The fast lane: the common keep-alive exchange in one call each way.
+
+Most requests a busy site gets have the same shape: no body, a service with nothing special
+(no Metrics, no stale copies), a healthy regular backend with an idle pooled connection, and
+a final response framed by Content-Length (or with no body) that arrives whole in one read
+and needs no failover or Location rewrite. The general `Exchange` handles that shape through
+about a dozen methods, each a Python call; the lane handles it in two: `start` (route,
+choose, send the head on a pooled connection) and `upstream_data` (relay the answer, release
+the connection, ready the client for its next request).
+
+At the first sign of anything else the lane hands the request over to an `Exchange` at the
+point reached (`_promote`), and the Exchange decides everything from there, so the lane
+holds no decision of its own beyond "this is the common shape". Where it does what the
+Exchange does (counters, keep-alive, which bytes go out, the connection's fate), the
+differential tests (tests/server/test_lane.py) run the same traffic with the lane on and off
+and compare the results, and CI runs the proxying tests both ways.
+
+``STANDBY_LANE=0`` in the environment turns the lane off (for those tests, and as a way out
+should it ever be suspected in the field).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from standby.http1 import (
+    BODY_LENGTH,
+    BODY_NONE,
+    HttpError,
+    RequestHead,
+    client_response_head,
+    forward_head,
+    parse_response_head,
+)
+from standby.server.exchange import LOCATION_STATUSES, SMALL_BODY, Exchange
+
+if TYPE_CHECKING:
+    from standby.model import BackendSpec, ServiceSpec
+    from standby.server.client import ClientProtocol
+    from standby.server.shared import BackendRuntime, ServiceRuntime
+    from standby.upstream.protocol import UpstreamProtocol
+
+
+def lane_wanted() -> bool:
+    """Whether the lane is on: unless ``STANDBY_LANE=0``."""
+    return os.environ.get("STANDBY_LANE", "1") != "0"
+
+
+class Lane:
+    """A client connection's fast lane (one per connection, made at its first request and
+    reused for each request that takes it)."""
+
+    __slots__ = ("brt", "bytes_out", "client", "conn", "head", "srt", "started", "status")
+
+    def __init__(self, client: ClientProtocol) -> None:
+        self.client = client
+        self.head: RequestHead | None = None
+        self.conn: UpstreamProtocol | None = None  # set while a request is in the lane
+        self.srt: ServiceRuntime | None = None
+        self.brt: BackendRuntime | None = None
+        self.started = 0.0  # the loop's time when the request was sent
+        self.status = 0
+        self.bytes_out = 0
+
+    # What the access log reads (as from an Exchange).
+
+    @property
+    def service(self) -> ServiceSpec | None:
+        srt = self.srt
+        return None if srt is None else srt.spec
+
+    @property
+    def backend(self) -> BackendSpec | None:
+        brt = self.brt
+        return None if brt is None else brt.spec
+
+    # -- the request --------------------------------------------------------------------
+
+    def start(self, head: RequestHead, rest: bytes, now: float) -> None:
+        """A request without a body (``rest``: bytes that followed its head; ``now``: the
+        loop's time). The client is in S_LANE; a handover moves it to S_EXCHANGE."""
+        client = self.client
+        if rest:
+            client.hold_pipelined(rest)
+        listener = client.listener
+        service = listener.router.route(head) if listener.enabled else None
+        if service is not None:
+            shared = client.shared
+            srt = shared.services[id(service)]
+            if not srt.special:
+                backend = srt.balancer.choose()
+                if backend is None:
+                    self._hand_over(head, now).start_chosen(srt, None, now)
+                    return
+                brt = shared.backends[id(backend)]
+                pool = brt.pool
+                # Emergency backends (read-only rules) and Redirects take the general path.
+                conn = None if pool is None or backend.emergency else pool.acquire(now)
+                if conn is None:
+                    # The balancer's draw is made: the Exchange goes on with its choice.
+                    self._hand_over(head, now).start_chosen(srt, backend, now)
+                    return
+                counters = brt.counters
+                counters.in_flight += 1
+                counters.requests += 1
+                conn.reused = True
+                conn.user = self
+                self.conn = conn
+                self.head = head
+                self.srt = srt
+                self.brt = brt
+                self.started = now
+                if client.write_paused:
+                    conn.transport.pause_reading()
+                client.deadline = now + backend.timeout
+                conn.transport.write(forward_head(head, client.forwarding))
+                return
+        # No service (the Exchange answers 503), or a special one: routing again is cheap
+        # and has no side effect.
+        self._hand_over(head, now).start(b"", now)
+
+    def _hand_over(self, head: RequestHead, now: float) -> Exchange:
+        """The request leaves the lane before it was sent: an Exchange takes it."""
+        client = self.client
+        exchange = Exchange(client, head, now)
+        client.adopt(exchange)
+        return exchange
+
+    def _promote(self) -> Exchange:
+        """The request was sent from the lane and something uncommon happened: an Exchange
+        takes it over exactly where the lane stands (what attach() would have set)."""
+        client = self.client
+        head = self.head
+        srt = self.srt
+        brt = self.brt
+        conn = self.conn
+        assert head is not None and srt is not None and brt is not None and conn is not None
+        self.conn = None
+        exchange = Exchange(client, head, self.started)
+        exchange.srt = srt
+        exchange.brt = brt
+        backend = exchange.backend = brt.spec
+        exchange.timeout = backend.timeout
+        exchange.upstream = conn
+        exchange.reused = True
+        exchange.head_sent = True
+        exchange.sent_at = self.started
+        conn.user = exchange
+        client.adopt(exchange)
+        return exchange
+
+    # -- the response (UpstreamUser) ----------------------------------------------------
+
+    def upstream_data(self, data: bytes) -> None:
+        head = self.head
+        srt = self.srt
+        assert head is not None and srt is not None
+        try:
+            parsed = parse_response_head(data, head.method)
+        except HttpError:
+            parsed = None  # the Exchange says why, and answers 502
+        if parsed is not None:
+            resp, used = parsed
+            status = resp.status
+            kind = resp.body
+            client = self.client
+            if kind == BODY_LENGTH:
+                length = resp.content_length
+                end = used + length
+            else:
+                length = 0
+                end = used
+            size = len(data)
+            if (
+                size >= end
+                and status >= 200
+                and kind in (BODY_LENGTH, BODY_NONE)
+                and status not in srt.policy.failover_statuses
+                and (status not in LOCATION_STATUSES or not client.listener.spec.rewrite_location)
+            ):
+                # A final answer here whole: what Exchange._response_head, _response_done
+                # and the client's exchange_done do for it, in one place.
+                now = client.loop.time()
+                brt = self.brt
+                assert brt is not None
+                counters = brt.counters
+                counters.by_status[status] += 1
+                counters.latency.observe(now - self.started)
+                if srt.policy.passive:
+                    client.shared.board.observe_success(brt.spec)
+                # Exchange._keep_client(): the request was read whole (it has no body).
+                keep = client.keep_alive and not client.shared.stopping
+                client.keep_alive = keep
+                out = client_response_head(resp, keep, head.http11, None)
+                if kind == BODY_NONE:
+                    client.transport_write(out)
+                elif size == end and out is resp.raw:
+                    client.transport_write(data)  # the backend's very bytes, no copy
+                elif length >= SMALL_BODY:
+                    client.transport_writelines(out, data[used:end])
+                else:
+                    client.transport_write(out + data[used:end])
+                self.status = status
+                self.bytes_out = length
+                conn = self.conn
+                assert conn is not None
+                self.conn = None
+                conn.user = None
+                counters.in_flight -= 1
+                if size == end and resp.keep_alive:
+                    if client.write_paused:
+                        conn.transport.resume_reading()
+                    pool = brt.pool
+                    assert pool is not None
+                    pool.release(conn, now)
+                else:
+                    conn.close()  # out of step, or the backend closes it
+                client.lane_done(self)
+                return
+        self._promote().upstream_data(data)
+
+    def upstream_eof(self) -> None:
+        """Half-close from the backend; connection_lost follows and decides."""
+
+    def upstream_lost(self, exc: Exception | None) -> None:
+        self._promote().upstream_lost(exc)
+
+    def upstream_pause_writing(self) -> None:
+        client = self.client
+        client.pause_reading_for(client.PAUSE_UPSTREAM)
+
+    def upstream_resume_writing(self) -> None:
+        client = self.client
+        client.resume_reading_for(client.PAUSE_UPSTREAM)
+
+    # -- from the client ----------------------------------------------------------------
+
+    def on_deadline(self) -> None:
+        """The backend did not answer in time: the Exchange decides what follows."""
+        self._promote().on_deadline()
+
+    def close(self) -> None:
+        """The client connection is gone: the backend's answer would be unread."""
+        conn = self.conn
+        if conn is not None:
+            self.conn = None
+            brt = self.brt
+            assert brt is not None
+            brt.counters.in_flight -= 1
+            conn.user = None
+            conn.abort()
