@@ -121,27 +121,31 @@ class _Stamp:
     once per millisecond (a busy proxy logs many lines in one), from the date text of the
     current second (the pid changes after a fork, the date once a second)."""
 
-    __slots__ = ("_millis", "_pid", "_prefix", "_second", "_text")
+    __slots__ = ("_pid", "_second", "_text", "millis", "text")
 
     def __init__(self) -> None:
-        self._millis = -1
-        self._prefix = ""
+        self.millis = -1  # the millisecond of ``text``
+        self.text = ""  # the prefix of that millisecond
         self._second = -1
         self._text = ""
         self._pid = 0
 
     def prefix(self, now: float) -> str:
         millis = int(now * 1000)
-        if millis == self._millis:
-            return self._prefix
-        self._millis = millis
+        if millis == self.millis:
+            return self.text
+        return self.renew(millis)
+
+    def renew(self, millis: int) -> str:
+        """The prefix of another millisecond (``millis`` since the epoch)."""
+        self.millis = millis
         second = millis // 1000
         if second != self._second:
             self._second = second
             self._text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._pid = os.getpid()
-        self._prefix = f"{self._text},{millis % 1000:03d} {SYSLOG_IDENT}[{self._pid}]: "
-        return self._prefix
+        self.text = f"{self._text},{millis % 1000:03d} {SYSLOG_IDENT}[{self._pid}]: "
+        return self.text
 
 
 class StderrAccessWriter:
@@ -156,7 +160,10 @@ class StderrAccessWriter:
 
     def __call__(self, line: str) -> None:
         lines = self._lines
-        lines.append(f"{self._stamp.prefix(time.time())}{line}\n")
+        stamp = self._stamp
+        millis = int(time.time() * 1000)  # _Stamp.prefix, inlined: a call per line saved
+        prefix = stamp.text if millis == stamp.millis else stamp.renew(millis)
+        lines.append(f"{prefix}{line}\n")
         if len(lines) >= ACCESS_BUFFER_LINES:
             self.flush()
         elif self._timer is None:

@@ -232,12 +232,6 @@ class ClientProtocol(asyncio.Protocol):
         self.exchange = exchange
         self.state = S_EXCHANGE
 
-    def lane_done(self, lane: Lane) -> None:
-        """The lane's request was answered whole (it had no body)."""
-        if self.shared.access_log is not None:
-            self.log_exchange(lane)
-        self._after_request(True)
-
     def exchange_done(self, exchange: Exchange) -> None:
         """The current exchange finished sending its response."""
         if self.exchange is not exchange:
@@ -245,9 +239,9 @@ class ClientProtocol(asyncio.Protocol):
         self.exchange = None
         if self.shared.access_log is not None:
             self.log_exchange(exchange)
-        self._after_request(exchange.req_done)
+        self.after_request(exchange.req_done)
 
-    def _after_request(self, req_done: bool) -> None:
+    def after_request(self, req_done: bool) -> None:
         """Close, linger, or wait for the next request (``req_done``: the request was read
         whole)."""
         if self.closed:

@@ -104,7 +104,6 @@ class Lane:
                 counters = brt.counters
                 counters.in_flight += 1
                 counters.requests += 1
-                conn.reused = True
                 conn.user = self
                 self.conn = conn
                 self.head = head
@@ -187,20 +186,24 @@ class Lane:
                 counters = brt.counters
                 counters.by_status[status] += 1
                 counters.latency.observe(now - self.started)
+                shared = client.shared
                 if srt.policy.passive:
-                    client.shared.board.observe_success(brt.spec)
+                    board = shared.board
+                    if board.failure_runs:  # else observe_success has nothing to do
+                        board.observe_success(brt.spec)
                 # Exchange._keep_client(): the request was read whole (it has no body).
-                keep = client.keep_alive and not client.shared.stopping
+                keep = client.keep_alive and not shared.stopping
                 client.keep_alive = keep
                 out = client_response_head(resp, keep, head.http11, None)
-                if kind == BODY_NONE:
-                    client.transport_write(out)
-                elif size == end and out is resp.raw:
-                    client.transport_write(data)  # the backend's very bytes, no copy
-                elif length >= SMALL_BODY:
-                    client.transport_writelines(out, data[used:end])
-                else:
-                    client.transport_write(out + data[used:end])
+                if not client.closed:  # (the client's transport_write, inlined)
+                    if kind == BODY_NONE:
+                        client.transport.write(out)
+                    elif size == end and out is resp.raw:
+                        client.transport.write(data)  # the backend's very bytes, no copy
+                    elif length >= SMALL_BODY:
+                        client.transport.writelines((out, data[used:end]))
+                    else:
+                        client.transport.write(out + data[used:end])
                 self.status = status
                 self.bytes_out = length
                 conn = self.conn
@@ -216,7 +219,9 @@ class Lane:
                     pool.release(conn, now)
                 else:
                     conn.close()  # out of step, or the backend closes it
-                client.lane_done(self)
+                if shared.access_log is not None:
+                    client.log_exchange(self)
+                client.after_request(True)
                 return
         self._promote().upstream_data(data)
 
