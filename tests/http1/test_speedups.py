@@ -559,3 +559,34 @@ def test_the_client_head_hands_the_rest_to_python() -> None:
     assert b"Location: https://www.example.com/a\r\n" in out
     with pytest.raises(TypeError):
         client_response_head(moved[0])  # type: ignore[call-arg]
+
+
+# -- the access log's request line --------------------------------------------------------
+
+# Bytes around the edges of what the log shows as is: controls, the quote, the backslash,
+# DEL, the top half, and plain text.
+LOG_BYTES = st.binary(max_size=12) | st.lists(
+    st.sampled_from([b"a", b"/", b" ", b'"', b"\\", b"\x00", b"\x1f", b"\x7f", b"\x80", b"\xff"]),
+    max_size=8,
+).map(b"".join)
+VERSIONS = st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"1.1", b"HTTP/", b"HTTP", b""]) | LOG_BYTES
+
+
+@SETTINGS
+@given(method=LOG_BYTES, target=LOG_BYTES, version=VERSIONS)
+def test_the_request_line_in_c_is_the_python_one(
+    method: bytes, target: bytes, version: bytes
+) -> None:
+    from standby.observe.access import request_line_python
+
+    line = _speedups.request_line(method, target, version)
+    assert line == request_line_python(method, target, version)
+    assert type(line) is str
+
+
+def test_the_request_line_cases() -> None:
+    line = _speedups.request_line
+    assert line(b"GET", b"/a?b=c", b"HTTP/1.1") == "GET /a?b=c HTTP/1.1"
+    assert line(b"GET", b"/", b"1.0") == "GET / HTTP/1.0"  # a bare version
+    assert line(b"GET", b'/"x', b"HTTP/1.1") == 'GET /\\"x HTTP/1.1'  # the Python escape
+    assert line(b"GET", b"/\xff", b"HTTP/1.1") == "GET /\\xff HTTP/1.1"

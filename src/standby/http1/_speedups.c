@@ -798,7 +798,78 @@ fallback:
     return PyObject_Vectorcall(client_head_fallback, args, (size_t)nargs, kwnames);
 }
 
+/* The Python request_line (observe/access.py), for lines with a byte to escape. */
+static PyObject *request_line_fallback;
+
+static PyObject *bind_request_line(PyObject *self, PyObject *fallback)
+{
+    (void)self;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "bind_request_line: the fallback must be callable");
+        return NULL;
+    }
+    Py_INCREF(fallback);
+    Py_XSETREF(request_line_fallback, fallback);
+    Py_RETURN_NONE;
+}
+
+/* Whether the access log shows these bytes as they are: printable ASCII other than the
+ * quote and the backslash (the Python escape() keeps exactly these). */
+static int log_safe(const char *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+/* request_line(method, target, version): "GET / HTTP/1.1" as the access log shows it, in C
+ * when no byte needs escaping; anything else goes to the Python function, the reference. */
+static PyObject *request_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (request_line_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "request_line is not bound");
+        return NULL;
+    }
+    if (nargs != 3 || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[1]) ||
+        !PyBytes_CheckExact(args[2]))
+        goto fallback;
+    const char *m = PyBytes_AS_STRING(args[0]), *t = PyBytes_AS_STRING(args[1]),
+               *v = PyBytes_AS_STRING(args[2]);
+    const Py_ssize_t mn = PyBytes_GET_SIZE(args[0]), tn = PyBytes_GET_SIZE(args[1]),
+                     vn = PyBytes_GET_SIZE(args[2]);
+    if (!log_safe(m, mn) || !log_safe(t, tn) || !log_safe(v, vn))
+        goto fallback;
+    /* A bare version ("1.1") is shown as HTTP/1.1. */
+    const Py_ssize_t prefix = (vn >= 5 && memcmp(v, "HTTP/", 5) == 0) ? 0 : 5;
+    PyObject *out = PyUnicode_New(mn + 1 + tn + 1 + prefix + vn, 127);
+    if (out == NULL)
+        return NULL;
+    char *d = (char *)PyUnicode_1BYTE_DATA(out);
+    memcpy(d, m, (size_t)mn);
+    d += mn;
+    *d++ = ' ';
+    memcpy(d, t, (size_t)tn);
+    d += tn;
+    *d++ = ' ';
+    memcpy(d, "HTTP/", (size_t)prefix);
+    d += prefix;
+    memcpy(d, v, (size_t)vn);
+    return out;
+fallback:
+    return PyObject_Vectorcall(request_line_fallback, args, (size_t)nargs, NULL);
+}
+
 static PyMethodDef methods[] = {
+    {"bind_request_line", bind_request_line, METH_O,
+     "bind_request_line(fallback): the Python request_line, which request_line calls for "
+     "every line with a byte to escape."},
+    {"request_line", (PyCFunction)(void (*)(void))request_line, METH_FASTCALL,
+     "request_line(method, target, version) -> str: the request line as the access log "
+     "shows it."},
     {"bind_request", bind_request, METH_VARARGS,
      "bind_request(RequestHead, slot_names, b'HTTP/1.0', b'HTTP/1.1', fallback): the class "
      "scan_request builds, the version objects it shares, and the Python parser that "

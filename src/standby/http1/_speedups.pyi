@@ -1,4 +1,5 @@
-"""Types of the C fast path of the head parsers and the client response head (_speedups.c)."""
+"""Types of the C fast path of the head parsers, the client response head and the access
+log's request line (_speedups.c)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -27,3 +28,5 @@ def client_response_head(
     client_http11: bool,
     location_rewrite: tuple[bytes, bytes] | None = ...,
 ) -> bytes: ...
+def bind_request_line(fallback: Callable[[bytes, bytes, bytes], str], /) -> None: ...
+def request_line(method: bytes, target: bytes, version: bytes, /) -> str: ...

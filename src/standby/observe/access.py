@@ -118,14 +118,30 @@ def clf_time(started: float, tz: tzinfo | None) -> str:
     )
 
 
-def _request_line(request: RequestView | None) -> str:
-    if request is None:
-        return MISSING
-    version = request.version
+def request_line_python(method: bytes, target: bytes, version: bytes) -> str:
+    """``GET / HTTP/1.1`` as the log shows it (a bare version gets its ``HTTP/``)."""
     if not version.startswith(b"HTTP/"):
         version = b"HTTP/" + version
     # Escaped as one piece: escaping works byte by byte and leaves the spaces alone.
-    return escape(b" ".join((request.method, request.target, version)))
+    return escape(b" ".join((method, target, version)))
+
+
+# The C fast path (http1/_speedups.c) makes the line when nothing needs escaping, the usual
+# case, and calls request_line_python for the rest; tests/observe/test_access.py compares.
+request_line: Callable[[bytes, bytes, bytes], str] = request_line_python
+try:
+    from standby.http1 import _speedups
+except ImportError:  # pragma: no cover - built by setup.py; CI requires it
+    pass
+else:
+    _speedups.bind_request_line(request_line_python)
+    request_line = _speedups.request_line
+
+
+def _request_line(request: RequestView | None) -> str:
+    if request is None:
+        return MISSING
+    return request_line(request.method, request.target, request.version)
 
 
 def _header(request: RequestView | None, name: bytes) -> str:
@@ -224,7 +240,12 @@ class AccessLog:
         made here, not by _regular_line: one call fewer, the same text)."""
         if self.anonymise:
             peer = anonymise_peer(peer)
-        self._emit(f"{peer} {_request_line(request)} - {status}")
+        line = (
+            MISSING
+            if request is None
+            else request_line(request.method, request.target, request.version)
+        )
+        self._emit(f"{peer} {line} - {status}")
 
     def _peer(self, record: AccessRecord) -> str:
         return anonymise_peer(record.peer) if self.anonymise else record.peer
