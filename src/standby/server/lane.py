@@ -221,6 +221,7 @@ class Lane:
                     conn.close()  # out of step, or the backend closes it
                 if shared.access_log is not None:
                     client.log_exchange(self)
+                self.head = None  # an idle connection keeps no request
                 client.after_request(True)
                 return
         self._promote().upstream_data(data)
