@@ -2,6 +2,7 @@
 """Per-request Python cost of the proxy shell, without syscalls.
 
     python bench/shell_cost.py [--requests N] [--rounds R] [--profile] [--opcodes] [--log FILE]
+                               [--seed]
 
 One keep-alive client connection and one pooled backend connection, both on fake
 transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
@@ -14,7 +15,9 @@ what separates standby from a bare byte relay. ``--profile`` prints a cProfile o
 run and the Python function calls per request; ``--opcodes`` the bytecode instructions a
 request executes, by function (a count the machine's load does not change); ``--log FILE``
 turns on the ``LogLevel 1`` access log, written to FILE as with ``-e`` and stderr
-redirected to a file.
+redirected to a file; ``--seed`` routes as the seed configuration does (a ``HeadRequire``
+on the Host line, which looks at every header line) a browser's request (14 header lines)
+instead of wrk's (3).
 
 The listening socket is bound on loopback and never accepts; the proxy is stopped cleanly
 at the end (both fake connections closed, every task finished).
@@ -61,7 +64,7 @@ ListenHTTP
   Address 127.0.0.1
   Port 8080
   Service
-    BackEnd
+{service_extra}    BackEnd
       Address 127.0.0.1
       Port {backend_port}
     End
@@ -69,6 +72,18 @@ ListenHTTP
 End
 """
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n"
+# The seed's service condition, and what a browser sends (the lines HeadRequire looks at).
+SEED_SERVICE = '    HeadRequire "Host: 127\\.0\\.0\\.1.*"\n'
+BROWSER_REQUEST = (
+    b"GET /2026/11/a-post/ HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    b"Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n"
+    b"Referer: http://127.0.0.1:8080/\r\nConnection: keep-alive\r\n"
+    b"Cookie: wordpress_test_cookie=WP%20Cookie%20check; wp-settings-1=libraryContent%3Dbrowse\r\n"
+    b"Upgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n"
+    b"Sec-Fetch-Site: same-origin\r\nSec-Fetch-User: ?1\r\nPriority: u=0, i\r\n\r\n"
+)
 BODY = b"x" * 73  # with the head below: a small page, as in the benchmark suite
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 06:50:00 GMT\r\n"
@@ -130,17 +145,25 @@ class Rig:
         listening: socket.socket,
         client: ClientProtocol,
         upstream: UpstreamProtocol,
+        request: bytes,
     ) -> None:
         self.proxy = proxy
+        self.request = request
         self.listening = listening
         self.client = client
         self.upstream = upstream
 
     @classmethod
-    async def start(cls, access_log: AccessLog | None) -> Rig:
+    async def start(cls, access_log: AccessLog | None, seed: bool = False) -> Rig:
         loop = asyncio.get_running_loop()
         level = 0 if access_log is None else access_log.level
-        config = load_config_text(CONFIG.format(log_level=level, backend_port=BACKEND_PORT))
+        config = load_config_text(
+            CONFIG.format(
+                log_level=level,
+                backend_port=BACKEND_PORT,
+                service_extra=SEED_SERVICE if seed else "",
+            )
+        )
         proxy = Proxy(config, access_log=access_log, probe=False)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -157,15 +180,16 @@ class Rig:
         pool = backend.pool
         assert pool is not None
         pool.release(upstream, loop.time())
-        return cls(proxy, sock, client, upstream)
+        return cls(proxy, sock, client, upstream, BROWSER_REQUEST if seed else REQUEST)
 
     def one_request(self) -> Callable[[], None]:
         """The function that runs one request and its response."""
         client_data = self.client.data_received
         upstream_data = self.upstream.data_received
+        request = self.request
 
         def one() -> None:
-            client_data(REQUEST)
+            client_data(request)
             upstream_data(RESPONSE)
 
         return one
@@ -231,7 +255,7 @@ def count_opcodes(rig: Rig, n: int, out: TextIO) -> None:
 
 
 async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> None:
-    rig = await Rig.start(access_log)
+    rig = await Rig.start(access_log, seed=args.seed)
     try:
         rig.run(WARMUP_REQUESTS)
         if args.profile:
@@ -242,6 +266,8 @@ async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> Non
     finally:
         await rig.stop()
     what = "LogLevel 1 to a file" if access_log is not None else "LogLevel 0"
+    if args.seed:
+        what += "; seed routing, a browser's request"
     print(f"{best / args.requests * 1e6:.2f} us per request (min of {args.rounds}; {what})")
 
 
@@ -254,6 +280,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--opcodes", action="store_true", help="print bytecode instructions per request first"
     )
     parser.add_argument("--log", metavar="FILE", help="LogLevel 1 access log to FILE")
+    parser.add_argument(
+        "--seed", action="store_true", help="HeadRequire routing and a browser's request"
+    )
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1:
         parser.error("--requests and --rounds must be positive")

@@ -64,6 +64,13 @@ _Search = Callable[[str], "re.Match[str] | None"]
 _Check = tuple[ConditionKind, _Search, str, bool]
 
 
+# The condition kinds as plain globals: an Enum member read through its class costs a
+# lookup on the class per comparison, per request.
+_URL = ConditionKind.URL
+_PATH = ConditionKind.PATH
+_HOST = ConditionKind.HOST
+
+
 def _no_regex(_: str) -> re.Match[str] | None:
     """Stands in for the search of HOST conditions, which compare strings instead."""
     return None
@@ -121,13 +128,13 @@ class Router:
             if entry.disabled:
                 continue
             for kind, search, want_host, negate in entry.checks:
-                if kind is ConditionKind.URL:
+                if kind is _URL:
                     if target is None:
                         target = req.target.decode("latin-1")
                     hit = search(target) is not None
-                elif kind is ConditionKind.PATH:
+                elif kind is _PATH:
                     hit = search(req.path) is not None
-                elif kind is ConditionKind.HOST:
+                elif kind is _HOST:
                     if not host_read:
                         raw = req.host
                         host = None if raw is None else raw.decode("latin-1").strip(_OWS).lower()
@@ -136,7 +143,11 @@ class Router:
                 else:  # HEADER
                     if lines is None:
                         lines = req.header_lines()
-                    hit = any(search(line) is not None for line in lines)
+                    hit = False
+                    for line in lines:  # a loop, not any(): no generator per request
+                        if search(line) is not None:
+                            hit = True
+                            break
                 if hit == negate:
                     break
             else:

@@ -44,6 +44,13 @@ def test_the_access_log_variant_writes_one_line_per_request(tmp_path: Path) -> N
     assert all(line.endswith(" 127.0.0.1 GET / HTTP/1.1 - 200") for line in lines)
 
 
+def test_the_seed_variant_routes_by_a_header_line() -> None:
+    done = run("--seed", "--opcodes")
+    assert done.returncode == 0, done.stderr
+    assert "seed routing, a browser's request" in done.stdout
+    assert "RequestHead.header_lines" in done.stdout  # the HeadRequire condition looked
+
+
 def test_bad_options_are_refused() -> None:
     done = run("--rounds", "0")
     assert done.returncode == 2

@@ -20,6 +20,7 @@ from standby.http1 import (
     forward_request_head,
     parse_request_head,
 )
+from standby.http1.request import Forwarding, forward_head, forward_spliced
 from standby.model import methods_for_xhttp
 from tests.http1.feeding import feed_body, feed_head, pieces
 
@@ -301,3 +302,26 @@ def decode_chunked(wire: bytes) -> bytes:
             return bytes(out)
         out += wire[pos : pos + size]
         pos += size + 2
+
+
+@PROPERTY_SETTINGS
+@given(messages())
+def test_the_forwarding_shortcuts_give_the_general_splice(message: Message) -> None:
+    # forward_head answers a plain head and one with a single hop-by-hop line itself;
+    # forward_spliced handles every head, and must agree.
+    parsed = parse(message.data)
+    assert parsed is not None
+    head = parsed[0]
+    fwd = Forwarding(b"198.51.100.7", b"https", b"443")
+    assert forward_head(head, fwd) == forward_spliced(head, fwd)
+
+
+def test_a_browsers_keep_alive_line_is_cut_out() -> None:
+    raw = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n"
+    parsed = parse(raw)
+    assert parsed is not None
+    fwd = Forwarding(b"192.0.2.1", b"http", b"80")
+    assert forward_head(parsed[0], fwd) == (
+        b"GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\nX-Forwarded-For: 192.0.2.1\r\n"
+        b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: 80\r\n\r\n"
+    )

@@ -590,3 +590,36 @@ def test_the_request_line_cases() -> None:
     assert line(b"GET", b"/", b"1.0") == "GET / HTTP/1.0"  # a bare version
     assert line(b"GET", b'/"x', b"HTTP/1.1") == 'GET /\\"x HTTP/1.1'  # the Python escape
     assert line(b"GET", b"/\xff", b"HTTP/1.1") == "GET /\\xff HTTP/1.1"
+
+
+# -- the header lines HeadRequire looks at ------------------------------------------------
+
+# Any bytes (the function takes any), and pieces of heads: CRLFs, lone CRs and LFs, colons,
+# OWS, the top half of latin-1.
+HEAD_PIECES = st.lists(
+    st.sampled_from(
+        [b"\r\n", b"\r", b"\n", b":", b" ", b"\t", b"Host", b"a", b"\xe9", b"\xff", b"\r\n\r\n"]
+    ),
+    max_size=24,
+).map(b"".join)
+
+
+@SETTINGS
+@given(raw=request_heads() | HEAD_PIECES | st.binary(max_size=40))
+def test_the_header_lines_in_c_are_the_python_ones(raw: bytes) -> None:
+    from standby.http1.request import field_lines_python
+
+    lines = _speedups.field_lines(raw)
+    assert lines == field_lines_python(raw)
+    # The same strings, down to their representation (ASCII kept as ASCII).
+    assert [line.isascii() for line in lines] == [
+        line.isascii() for line in field_lines_python(raw)
+    ]
+
+
+def test_the_header_lines_cases() -> None:
+    lines = _speedups.field_lines
+    raw = b"GET / HTTP/1.1\r\nHost:  www.example.com \t\r\nX-Empty:\r\nNoColon\r\nA: \xe9\r\n\r\n"
+    assert lines(raw) == ["Host: www.example.com", "X-Empty: ", "NoColon: ", "A: \xe9"]
+    assert lines(b"GET / HTTP/1.1\r\n\r\n") == []
+    assert lines(b"") == []

@@ -798,6 +798,87 @@ fallback:
     return PyObject_Vectorcall(client_head_fallback, args, (size_t)nargs, kwnames);
 }
 
+/* field_lines(raw): the header lines of a head as HeadRequire matches them, "Name: value"
+ * with the value's OWS stripped, latin-1: exactly what request._field_lines_python returns
+ * (raw split at each CRLF, the request line and the two empty parts of the end left out, each
+ * part cut at its first colon; a part without one is all name). For any bytes. */
+static int is_ows_byte(unsigned char c) { return c == ' ' || c == '\t'; }
+
+static PyObject *field_line_str(const char *p, Py_ssize_t n)
+{
+    const char *colon = memchr(p, ':', (size_t)n);
+    Py_ssize_t name_n = colon ? colon - p : n;
+    const char *v = colon ? colon + 1 : p + n;
+    const char *end = p + n;
+    while (v < end && is_ows_byte((unsigned char)*v))
+        v++;
+    while (end > v && is_ows_byte((unsigned char)end[-1]))
+        end--;
+    const Py_ssize_t value_n = end - v;
+    unsigned char top = 0;
+    for (Py_ssize_t i = 0; i < name_n; i++)
+        top |= (unsigned char)p[i];
+    for (Py_ssize_t i = 0; i < value_n; i++)
+        top |= (unsigned char)v[i];
+    PyObject *out = PyUnicode_New(name_n + 2 + value_n, top & 0x80 ? 255 : 127);
+    if (out == NULL)
+        return NULL;
+    Py_UCS1 *d = PyUnicode_1BYTE_DATA(out);
+    memcpy(d, p, (size_t)name_n);
+    d[name_n] = ':';
+    d[name_n + 1] = ' ';
+    memcpy(d + name_n + 2, v, (size_t)value_n);
+    return out;
+}
+
+/* Where the next CRLF starts at or after ``from`` (memchr does the scanning); n if none. */
+static Py_ssize_t next_crlf(const char *p, Py_ssize_t from, Py_ssize_t n)
+{
+    while (from < n) {
+        const char *cr = memchr(p + from, '\r', (size_t)(n - from));
+        if (cr == NULL)
+            return n;
+        const Py_ssize_t at = cr - p;
+        if (at + 1 < n && p[at + 1] == '\n')
+            return at;
+        from = at + 1;
+    }
+    return n;
+}
+
+static PyObject *field_lines(PyObject *self, PyObject *raw)
+{
+    (void)self;
+    if (!PyBytes_Check(raw)) {
+        PyErr_SetString(PyExc_TypeError, "field_lines: raw must be bytes");
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(raw);
+    const Py_ssize_t n = PyBytes_GET_SIZE(raw);
+    Py_ssize_t parts = 1;
+    for (Py_ssize_t at = next_crlf(p, 0, n); at < n; at = next_crlf(p, at + 2, n))
+        parts++;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    /* Parts 1 .. parts-3, as raw.split(b"\r\n")[1:-2]. */
+    Py_ssize_t start = 0;
+    for (Py_ssize_t index = 0; index <= parts - 3; index++) {
+        const Py_ssize_t stop = next_crlf(p, start, n);
+        if (index >= 1) {
+            PyObject *line = field_line_str(p + start, stop - start);
+            if (line == NULL || PyList_Append(out, line) < 0) {
+                Py_XDECREF(line);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(line);
+        }
+        start = stop + 2;
+    }
+    return out;
+}
+
 /* The Python request_line (observe/access.py), for lines with a byte to escape. */
 static PyObject *request_line_fallback;
 
@@ -864,6 +945,8 @@ fallback:
 }
 
 static PyMethodDef methods[] = {
+    {"field_lines", field_lines, METH_O,
+     "field_lines(raw) -> list[str]: the header lines of a head as HeadRequire matches them."},
     {"bind_request_line", bind_request_line, METH_O,
      "bind_request_line(fallback): the Python request_line, which request_line calls for "
      "every line with a byte to escape."},

@@ -200,7 +200,7 @@ class RequestHead:
         """Header lines as ``"Name: value"`` (value stripped), latin-1, for HeadRequire."""
         lines = self._lines
         if lines is None:
-            lines = self._lines = _field_lines(self.raw)
+            lines = self._lines = field_lines(self.raw)
         return lines
 
     @property
@@ -245,7 +245,9 @@ def _split_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
     return fields
 
 
-def _field_lines(raw: bytes) -> list[str]:
+def field_lines_python(raw: bytes) -> list[str]:
+    """The header lines of ``raw`` as HeadRequire matches them (``field_lines`` is this
+    function, or its C version)."""
     lines = []
     for line in raw.split(b"\r\n")[1:-2]:
         name, _, value = line.partition(b":")
@@ -563,9 +565,13 @@ ParseRequestHead = Callable[
     [bytes | bytearray, Limits, frozenset[bytes]], "tuple[RequestHead, int] | None"
 ]
 parse_request_head: ParseRequestHead
+field_lines: Callable[[bytes], list[str]] = field_lines_python
 if _speedups is not None:
     _speedups.bind_request(RequestHead, _C_FIELDS, V10, V11, parse_request_head_python)
     parse_request_head = _speedups.parse_request_head
+    # Made for each request a HeadRequire condition looks at: 4 us in Python for a browser's
+    # fourteen header lines, a tenth of that in C.
+    field_lines = _speedups.field_lines
 else:  # pragma: no cover - depends on the install
     parse_request_head = parse_request_head_python
 
@@ -598,14 +604,23 @@ def forward_request_head(head: RequestHead, peer: bytes, proto: bytes, port: byt
 def forward_head(head: RequestHead, fwd: Forwarding) -> bytes:
     """forward_request_head with the connection's lines made beforehand."""
     raw = head.raw
+    if head.upgrade is None and head._xff_end < 0:
+        drops = head._drops
+        if drops is None:
+            return raw[:-2] + fwd.with_for  # a plain request: the common case
+        if len(drops) == 1:
+            # One hop-by-hop line: a browser's "Connection: keep-alive", the next commonest.
+            start, end = drops[0]
+            return b"".join((raw[:start], raw[end:-2], fwd.with_for))
+    return forward_spliced(head, fwd)
+
+
+def forward_spliced(head: RequestHead, fwd: Forwarding) -> bytes:
+    """forward_head in general: any drops, an X-Forwarded-For to extend, an upgrade."""
+    raw = head.raw
     xff_end = head._xff_end
     drops = head._drops
-    if head.upgrade is None:
-        if drops is None and xff_end < 0:
-            return raw[:-2] + fwd.with_for  # a plain request: the common case
-        added = fwd.rest
-    else:
-        added = b"Connection: Upgrade\r\n" + fwd.rest
+    added = fwd.rest if head.upgrade is None else b"Connection: Upgrade\r\n" + fwd.rest
     if xff_end < 0:
         added = fwd.for_line + added
     peer = fwd.peer
