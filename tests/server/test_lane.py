@@ -18,6 +18,7 @@ from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from tests.support.configs import primary_and_emergency
 
 from standby.config import load_config_text
 from standby.observe.access import AccessLog, AccessRecord
@@ -30,24 +31,8 @@ PEER = ("127.0.0.1", 50_000)
 IDLE_STOCK = 2  # idle fake connections kept in each pool: no request ever connects for real
 LOOP_TURNS = 5  # loop iterations that let call_soon work (pipelining, connection_lost) run
 
-CONFIG = """
-Daemon 0
-LogLevel 2
-ListenHTTP
-  Address 127.0.0.1
-  Port 8080
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {primary}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {emergency}
-    End
-  End
-End
-"""
+# The listener's port is never bound: the proxy serves the socket the test gives it.
+UNBOUND_PORT = 8080
 
 
 class Recording(asyncio.Transport):
@@ -279,7 +264,9 @@ class Run:
 
 async def drive(requests: list[Request], lane: bool, ports: tuple[int, int]) -> Outcome:
     loop = asyncio.get_running_loop()
-    config = load_config_text(CONFIG.format(primary=ports[0], emergency=ports[1]))
+    config = load_config_text(
+        primary_and_emergency(*ports, port=UNBOUND_PORT, global_extra="LogLevel 2")
+    )
     access = RecordingLog()
     proxy = Proxy(config, access_log=access, probe=False)
     proxy.lane = lane
