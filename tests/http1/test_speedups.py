@@ -623,3 +623,9 @@ def test_the_header_lines_cases() -> None:
     assert lines(raw) == ["Host: www.example.com", "X-Empty: ", "NoColon: ", "A: \xe9"]
     assert lines(b"GET / HTTP/1.1\r\n\r\n") == []
     assert lines(b"") == []
+
+
+def test_a_fallback_must_be_callable() -> None:
+    for bind in (_speedups.bind_request_line, _speedups.bind_client_head):
+        with pytest.raises(TypeError, match="must be callable"):
+            bind(42)  # type: ignore[arg-type]

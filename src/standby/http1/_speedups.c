@@ -721,19 +721,25 @@ static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_s
     return head_or_fallback(head, stop, response_fallback, args, nargsf, kwnames);
 }
 
+/* Keep ``fallback``, the Python function a C one calls for the cases it leaves to it. */
+static PyObject *bind_fallback(PyObject **slot, PyObject *fallback, const char *binder)
+{
+    if (!PyCallable_Check(fallback)) {
+        PyErr_Format(PyExc_TypeError, "%s: the fallback must be callable", binder);
+        return NULL;
+    }
+    Py_INCREF(fallback);
+    Py_XSETREF(*slot, fallback);
+    Py_RETURN_NONE;
+}
+
 /* The Python client_response_head, for every case client_head leaves to it. */
 static PyObject *client_head_fallback;
 
 static PyObject *bind_client_head(PyObject *self, PyObject *fallback)
 {
     (void)self;
-    if (!PyCallable_Check(fallback)) {
-        PyErr_SetString(PyExc_TypeError, "bind_client_head: the fallback must be callable");
-        return NULL;
-    }
-    Py_INCREF(fallback);
-    Py_XSETREF(client_head_fallback, fallback);
-    Py_RETURN_NONE;
+    return bind_fallback(&client_head_fallback, fallback, "bind_client_head");
 }
 
 #define SLOT(obj, k) (*(PyObject **)((char *)(obj) + response_class.offset[k]))
@@ -885,13 +891,7 @@ static PyObject *request_line_fallback;
 static PyObject *bind_request_line(PyObject *self, PyObject *fallback)
 {
     (void)self;
-    if (!PyCallable_Check(fallback)) {
-        PyErr_SetString(PyExc_TypeError, "bind_request_line: the fallback must be callable");
-        return NULL;
-    }
-    Py_INCREF(fallback);
-    Py_XSETREF(request_line_fallback, fallback);
-    Py_RETURN_NONE;
+    return bind_fallback(&request_line_fallback, fallback, "bind_request_line");
 }
 
 /* Whether the access log shows these bytes as they are: printable ASCII other than the
