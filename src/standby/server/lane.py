@@ -204,8 +204,6 @@ class Lane:
                         client.transport.writelines((out, data[used:end]))
                     else:
                         client.transport.write(out + data[used:end])
-                self.status = status
-                self.bytes_out = length
                 conn = self.conn
                 assert conn is not None
                 self.conn = None
@@ -220,6 +218,8 @@ class Lane:
                 else:
                     conn.close()  # out of step, or the backend closes it
                 if shared.access_log is not None:
+                    self.status = status
+                    self.bytes_out = length
                     client.log_exchange(self)
                 self.head = None  # an idle connection keeps no request
                 client.after_request(True)
