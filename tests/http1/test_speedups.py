@@ -629,3 +629,51 @@ def test_a_fallback_must_be_callable() -> None:
     for bind in (_speedups.bind_request_line, _speedups.bind_client_head):
         with pytest.raises(TypeError, match="must be callable"):
             bind(42)  # type: ignore[arg-type]
+
+
+# -- where a chunked body ends ------------------------------------------------------------
+
+
+@st.composite
+def chunked_bodies(draw: st.DrawFn) -> bytes:
+    """Chunked bodies, mostly well framed, some with extensions, trailers, odd sizes or a
+    broken byte; cut short or followed by more bytes."""
+    out = b""
+    for size in draw(st.lists(st.integers(1, 40), max_size=4)):
+        digits = draw(st.sampled_from(["%x", "%X", "%04x", "%016x", "%017x"])) % size
+        ext = draw(st.sampled_from([b"", b"", b";a=b", b";a", b" "]))
+        out += digits.encode() + ext + b"\r\n" + b"d" * size + b"\r\n"
+    out += draw(st.sampled_from([b"0", b"00", b"0000000000000000", b"0;x"])) + b"\r\n"
+    out += draw(st.sampled_from([b"", b"", b"T: v\r\n", b"bad\r\n"])) + b"\r\n"
+    out += draw(st.sampled_from([b"", b"", b"HTTP/1.1 200 OK\r\n"]))
+    if draw(st.integers(0, 3)) == 0:  # one byte changed
+        at = draw(st.integers(0, len(out) - 1))
+        out = out[:at] + draw(st.sampled_from([b"\r", b"\n", b"x", b"0", b" "])) + out[at + 1 :]
+    if draw(st.integers(0, 3)) == 0:  # cut short
+        out = out[: draw(st.integers(0, len(out)))]
+    return out
+
+
+# A pure function over short inputs: many examples cost little.
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=st.sampled_from([b"", b"HTTP/1.1 200 OK\r\n\r\n"]), body=chunked_bodies())
+def test_the_chunked_end_in_c_is_the_python_one(prefix: bytes, body: bytes) -> None:
+    from standby.http1.body import chunked_end_python
+
+    data = prefix + body
+    assert _speedups.chunked_end(data, len(prefix)) == chunked_end_python(data, len(prefix))
+
+
+def test_the_chunked_end_cases() -> None:
+    end = _speedups.chunked_end
+    whole = b"5\r\nhello\r\n0\r\n\r\n"
+    assert end(whole, 0) == len(whole)
+    assert end(whole + b"NEXT", 0) == len(whole)
+    assert end(b"HEAD" + whole, 4) == 4 + len(whole)
+    assert end(whole[:-1], 0) == -1  # more to come
+    assert end(b"5\r\nhelloXY0\r\n\r\n", 0) == -1  # no CRLF after the data
+    assert end(b"0\r\nTrailer: x\r\n\r\n", 0) == len(b"0\r\nTrailer: x\r\n\r\n")  # Python's
+    assert end(b"5;ext=1\r\nhello\r\n0\r\n\r\n", 0) == 21  # Python's
+    assert end(b"0" * 16 + b"5\r\nhello\r\n0\r\n\r\n", 0) == -1  # 17 digits: refused
+    assert end(b"0" * 15 + b"5\r\nhello\r\n0\r\n\r\n", 0) == 30  # 16: taken
+    assert end(b"5\r\nhello\rX0\r\n\r\n", 0) == -1  # CR without LF after the data

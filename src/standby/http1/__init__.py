@@ -22,6 +22,7 @@ Public API (the contract with the shell):
 - ``client_response_head(resp, keep_alive, client_http11, location_rewrite=None) -> bytes``.
 - ``LengthBody(n)``, ``ChunkedBody(error_status=400, max_body=0)``, ``UntilCloseBody()``:
   pass-through body framers, ``feed(data) -> (forward, after)``, ``done``, ``received``.
+- ``chunked_end(data, start) -> int``: where a chunked body ends within ``data``, or -1.
 - ``error_response(status, body=, close=, extra=)``, ``redirect_response(code, url, close=)``:
   complete responses made by the proxy itself.
 """
@@ -33,6 +34,7 @@ from standby.http1.body import (
     ChunkedBody,
     LengthBody,
     UntilCloseBody,
+    chunked_end,
 )
 from standby.http1.errors import HttpError
 from standby.http1.limits import (
@@ -85,6 +87,7 @@ __all__ = [
     "RequestHead",
     "ResponseHead",
     "UntilCloseBody",
+    "chunked_end",
     "client_response_head",
     "error_response",
     "forward_head",

@@ -885,6 +885,84 @@ static PyObject *field_lines(PyObject *self, PyObject *raw)
     return out;
 }
 
+/* The Python chunked_end (body.py), for every body chunked_end leaves to it. */
+static PyObject *chunked_end_fallback;
+
+static PyObject *bind_chunked_end(PyObject *self, PyObject *fallback)
+{
+    (void)self;
+    return bind_fallback(&chunked_end_fallback, fallback, "bind_chunked_end");
+}
+
+static int hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* chunked_end(data, start): where the chunked body that starts at ``start`` ends (just past
+ * its last CRLF), when it ends within ``data`` and is well framed; -1 when it does not end
+ * there. In C for the plain shape only: sizes of 1 to 16 hex digits, no chunk extension, no
+ * trailer. Anything else (which may be valid, or an error) goes to the Python function,
+ * the reference, which says -1 for an error too. */
+static PyObject *chunked_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (chunked_end_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "chunked_end is not bound");
+        return NULL;
+    }
+    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1]))
+        goto fallback;
+    const Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred())
+        return NULL;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    if (start < 0 || start > n)
+        goto fallback;
+    Py_ssize_t pos = start;
+    for (;;) {
+        unsigned long long size = 0;
+        int digits = 0;
+        for (; pos < n; pos++) {
+            const int v = hex_value(p[pos]);
+            if (v < 0)
+                break;
+            if (++digits > 16)
+                goto fallback;
+            size = size * 16 + (unsigned long long)v;
+        }
+        if (pos >= n)
+            return PyLong_FromLong(-1); /* more to come */
+        if (digits == 0 || p[pos] != '\r')
+            goto fallback; /* an extension, or not a size line at all */
+        if (pos + 1 >= n)
+            return PyLong_FromLong(-1);
+        if (p[pos + 1] != '\n')
+            goto fallback;
+        pos += 2;
+        const Py_ssize_t left = n - pos;
+        if (size == 0) { /* the last chunk: the empty line that ends the trailer section */
+            if (left == 0 || (left == 1 && p[pos] == '\r'))
+                return PyLong_FromLong(-1);
+            if (left >= 2 && p[pos] == '\r' && p[pos + 1] == '\n')
+                return PyLong_FromSsize_t(pos + 2);
+            goto fallback; /* a trailer */
+        }
+        if (size > (unsigned long long)left || (unsigned long long)left - size < 2)
+            return PyLong_FromLong(-1);
+        pos += (Py_ssize_t)size;
+        if (p[pos] != '\r' || p[pos + 1] != '\n')
+            goto fallback;
+        pos += 2;
+    }
+fallback:
+    return PyObject_Vectorcall(chunked_end_fallback, args, (size_t)nargs, NULL);
+}
+
 /* The Python request_line (observe/access.py), for lines with a byte to escape. */
 static PyObject *request_line_fallback;
 
@@ -945,6 +1023,11 @@ fallback:
 }
 
 static PyMethodDef methods[] = {
+    {"bind_chunked_end", bind_chunked_end, METH_O,
+     "bind_chunked_end(fallback): the Python chunked_end, which chunked_end calls for every "
+     "body that is not of the plain shape."},
+    {"chunked_end", (PyCFunction)(void (*)(void))chunked_end, METH_FASTCALL,
+     "chunked_end(data, start) -> int: where a chunked body ends in data, or -1."},
     {"field_lines", field_lines, METH_O,
      "field_lines(raw) -> list[str]: the header lines of a head as HeadRequire matches them."},
     {"bind_request_line", bind_request_line, METH_O,

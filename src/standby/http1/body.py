@@ -202,3 +202,27 @@ _STEPS: tuple[Callable[[ChunkedBody, bytes, int], int], ...] = (
     ChunkedBody._data_lf,
     ChunkedBody._trailer_line,
 )
+
+
+def chunked_end_python(data: bytes, start: int) -> int:
+    """Where the chunked body that starts at ``start`` ends (just past its last CRLF), when
+    it ends within ``data`` and is well framed; -1 otherwise (more to come, or an error:
+    whoever reads the body properly will say which)."""
+    body = ChunkedBody(error_status=502)
+    try:
+        _, extra = body.feed(data[start:])
+    except HttpError:
+        return -1
+    return len(data) - len(extra) if body.done else -1
+
+
+# The C fast path (_speedups.c) takes the plain shape (no extension, no trailer) and calls
+# chunked_end_python for the rest; tests/http1/test_speedups.py compares the two.
+chunked_end: Callable[[bytes, int], int] = chunked_end_python
+try:
+    from standby.http1 import _speedups
+except ImportError:  # pragma: no cover - built by setup.py; CI requires it
+    pass
+else:
+    _speedups.bind_chunked_end(chunked_end_python)
+    chunked_end = _speedups.chunked_end

@@ -2,8 +2,8 @@
 
 Most requests a busy site gets have the same shape: no body, a service with nothing special
 (no Metrics, no stale copies), a healthy regular backend with an idle pooled connection, and
-a final response framed by Content-Length (or with no body) that arrives whole in one read
-and needs no failover or Location rewrite. The general `Exchange` handles that shape through
+a final response that arrives whole in one read (framed by Content-Length, or chunked as
+dynamic pages usually are, or with no body) and needs no failover or Location rewrite. The general `Exchange` handles that shape through
 about a dozen methods, each a Python call; the lane handles it in two: `start` (route,
 choose, send the head on a pooled connection) and `upstream_data` (relay the answer, release
 the connection, ready the client for its next request).
@@ -25,10 +25,12 @@ import os
 from typing import TYPE_CHECKING
 
 from standby.http1 import (
+    BODY_CHUNKED,
     BODY_LENGTH,
     BODY_NONE,
     HttpError,
     RequestHead,
+    chunked_end,
     client_response_head,
     forward_head,
     parse_response_head,
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
     from standby.server.client import ClientProtocol
     from standby.server.shared import BackendRuntime, ServiceRuntime
     from standby.upstream.protocol import UpstreamProtocol
+
+
+# How a chunked body ends when it has no trailer: a read that ends otherwise is not tried.
+LAST_CHUNK = b"0\r\n\r\n"
 
 
 def lane_wanted() -> bool:
@@ -164,17 +170,21 @@ class Lane:
             status = resp.status
             kind = resp.body
             client = self.client
+            # Where the body ends, when it ends in this read (-1: it does not, or it is
+            # not ours to judge).
             if kind == BODY_LENGTH:
-                length = resp.content_length
-                end = used + length
-            else:
-                length = 0
+                end = used + resp.content_length
+            elif kind == BODY_NONE:
                 end = used
+            elif kind == BODY_CHUNKED and data.endswith(LAST_CHUNK):
+                end = chunked_end(data, used)
+            else:
+                end = -1
             size = len(data)
+            length = end - used  # the body bytes the client gets
             if (
-                size >= end
+                0 <= end <= size
                 and status >= 200
-                and kind in (BODY_LENGTH, BODY_NONE)
                 and status not in srt.policy.failover_statuses
                 and (status not in LOCATION_STATUSES or not client.listener.spec.rewrite_location)
             ):
@@ -197,7 +207,7 @@ class Lane:
                 out = client_response_head(resp, keep, head.http11, None)
                 if not client.closed:  # (the client's transport_write, inlined)
                     if kind == BODY_NONE:
-                        client.transport.write(out)
+                        client.transport.write(out)  # whatever follows the head is not ours
                     elif size == end and out is resp.raw:
                         client.transport.write(data)  # the backend's very bytes, no copy
                     elif length >= SMALL_BODY:
