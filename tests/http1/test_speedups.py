@@ -677,3 +677,14 @@ def test_the_chunked_end_cases() -> None:
     assert end(b"0" * 16 + b"5\r\nhello\r\n0\r\n\r\n", 0) == -1  # 17 digits: refused
     assert end(b"0" * 15 + b"5\r\nhello\r\n0\r\n\r\n", 0) == 30  # 16: taken
     assert end(b"5\r\nhello\rX0\r\n\r\n", 0) == -1  # CR without LF after the data
+
+
+def test_the_c_functions_stand_in_for_the_python_ones() -> None:
+    from standby.http1 import chunked_end
+    from standby.observe.access import request_line
+
+    assert chunked_end is _speedups.chunked_end
+    assert request_line is _speedups.request_line
+    # And they reach their reference for what they leave to it (a trailer, an escape).
+    assert chunked_end(b"0\r\nT: v\r\n\r\n", 0) == 11
+    assert request_line(b"GET", b'/"', b"HTTP/1.1") == 'GET /\\" HTTP/1.1'

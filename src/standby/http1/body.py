@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from standby.http1._grammar import FIELD_LINE_RE, QUOTED_STRING, TOKEN
 from standby.http1.errors import HttpError
+from standby.http1.fastpath import with_c
 
 # A chunk-size line with extensions; 4 KiB is far beyond any real extension use.
 MAX_CHUNK_LINE = 4096
@@ -218,11 +219,4 @@ def chunked_end_python(data: bytes, start: int) -> int:
 
 # The C fast path (_speedups.c) takes the plain shape (no extension, no trailer) and calls
 # chunked_end_python for the rest; tests/http1/test_speedups.py compares the two.
-chunked_end: Callable[[bytes, int], int] = chunked_end_python
-try:
-    from standby.http1 import _speedups
-except ImportError:  # pragma: no cover - built by setup.py; CI requires it
-    pass
-else:
-    _speedups.bind_chunked_end(chunked_end_python)
-    chunked_end = _speedups.chunked_end
+chunked_end = with_c("chunked_end", chunked_end_python)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Protocol
 
+from standby.http1.fastpath import with_c
 from standby.model import BackendSpec, ListenerSpec, ServiceSpec
 
 NO_LOGGING = 0
@@ -127,15 +128,8 @@ def request_line_python(method: bytes, target: bytes, version: bytes) -> str:
 
 
 # The C fast path (http1/_speedups.c) makes the line when nothing needs escaping, the usual
-# case, and calls request_line_python for the rest; tests/observe/test_access.py compares.
-request_line: Callable[[bytes, bytes, bytes], str] = request_line_python
-try:
-    from standby.http1 import _speedups
-except ImportError:  # pragma: no cover - built by setup.py; CI requires it
-    pass
-else:
-    _speedups.bind_request_line(request_line_python)
-    request_line = _speedups.request_line
+# case, and calls request_line_python for the rest; tests/http1/test_speedups.py compares.
+request_line = with_c("request_line", request_line_python)
 
 
 def _request_line(request: RequestView | None) -> str:
