@@ -2,7 +2,7 @@
 """Per-request Python cost of the proxy shell, without syscalls.
 
     python bench/shell_cost.py [--requests N] [--rounds R] [--profile] [--opcodes] [--log FILE]
-                               [--seed]
+                               [--seed] [--chunked]
 
 One keep-alive client connection and one pooled backend connection, both on fake
 transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
@@ -17,7 +17,8 @@ request executes, by function (a count the machine's load does not change); ``--
 turns on the ``LogLevel 1`` access log, written to FILE as with ``-e`` and stderr
 redirected to a file; ``--seed`` routes as the seed configuration does (a ``HeadRequire``
 on the Host line, which looks at every header line) a browser's request (14 header lines)
-instead of wrk's (3).
+instead of wrk's (3); ``--chunked`` has the backend answer chunked, as dynamic pages
+usually come (the same page, whole in one read).
 
 The listening socket is bound on loopback and never accepts; the proxy is stopped cleanly
 at the end (both fake connections closed, every task finished).
@@ -90,6 +91,11 @@ RESPONSE = (
     b"Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n%s"
     % (len(BODY), BODY)
 )
+CHUNKED_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: Apache\r\nDate: Thu, 26 Nov 2026 06:50:00 GMT\r\n"
+    b"Content-Type: text/html; charset=UTF-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
+)
 
 
 class FakeTransport(asyncio.Transport):
@@ -146,15 +152,19 @@ class Rig:
         client: ClientProtocol,
         upstream: UpstreamProtocol,
         request: bytes,
+        response: bytes,
     ) -> None:
         self.proxy = proxy
         self.request = request
+        self.response = response
         self.listening = listening
         self.client = client
         self.upstream = upstream
 
     @classmethod
-    async def start(cls, access_log: AccessLog | None, seed: bool = False) -> Rig:
+    async def start(
+        cls, access_log: AccessLog | None, seed: bool = False, chunked: bool = False
+    ) -> Rig:
         loop = asyncio.get_running_loop()
         level = 0 if access_log is None else access_log.level
         config = load_config_text(
@@ -180,17 +190,20 @@ class Rig:
         pool = backend.pool
         assert pool is not None
         pool.release(upstream, loop.time())
-        return cls(proxy, sock, client, upstream, BROWSER_REQUEST if seed else REQUEST)
+        request = BROWSER_REQUEST if seed else REQUEST
+        response = CHUNKED_RESPONSE if chunked else RESPONSE
+        return cls(proxy, sock, client, upstream, request, response)
 
     def one_request(self) -> Callable[[], None]:
         """The function that runs one request and its response."""
         client_data = self.client.data_received
         upstream_data = self.upstream.data_received
         request = self.request
+        response = self.response
 
         def one() -> None:
             client_data(request)
-            upstream_data(RESPONSE)
+            upstream_data(response)
 
         return one
 
@@ -205,7 +218,7 @@ class Rig:
             one()
         elapsed = time.perf_counter() - start
         per_response = (transport.written - before) / n
-        if self.client.exchange is not None or per_response < len(RESPONSE):
+        if self.client.exchange is not None or per_response < len(self.response):
             raise SystemExit(f"the proxy did not answer every request ({per_response:.0f} B)")
         return elapsed
 
@@ -255,7 +268,7 @@ def count_opcodes(rig: Rig, n: int, out: TextIO) -> None:
 
 
 async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> None:
-    rig = await Rig.start(access_log, seed=args.seed)
+    rig = await Rig.start(access_log, seed=args.seed, chunked=args.chunked)
     try:
         rig.run(WARMUP_REQUESTS)
         if args.profile:
@@ -268,6 +281,8 @@ async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> Non
     what = "LogLevel 1 to a file" if access_log is not None else "LogLevel 0"
     if args.seed:
         what += "; seed routing, a browser's request"
+    if args.chunked:
+        what += "; a chunked answer"
     print(f"{best / args.requests * 1e6:.2f} us per request (min of {args.rounds}; {what})")
 
 
@@ -283,6 +298,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seed", action="store_true", help="HeadRequire routing and a browser's request"
     )
+    parser.add_argument("--chunked", action="store_true", help="the backend answers chunked")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1:
         parser.error("--requests and --rounds must be positive")

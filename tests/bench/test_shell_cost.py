@@ -51,6 +51,13 @@ def test_the_seed_variant_routes_by_a_header_line() -> None:
     assert "RequestHead.header_lines" in done.stdout  # the HeadRequire condition looked
 
 
+def test_the_chunked_variant_takes_the_lane() -> None:
+    done = run("--chunked", "--opcodes")
+    assert done.returncode == 0, done.stderr
+    assert "a chunked answer" in done.stdout
+    assert "Exchange" not in done.stdout  # relayed by the lane, not handed over
+
+
 def test_bad_options_are_refused() -> None:
     done = run("--rounds", "0")
     assert done.returncode == 2
