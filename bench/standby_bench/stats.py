@@ -273,51 +273,32 @@ def goals(results: Results) -> list[Goal]:
     def load(scenario: str, target: str) -> list[LoadRun] | None:
         return results.load.get(scenario, {}).get(target)
 
+    def versus_peer(
+        what: str,
+        scenario: str,
+        target: str,
+        value: Callable[[LoadRun], float],
+        *,
+        at_least: float | None = None,
+        at_most: float | None = None,
+    ) -> Goal:
+        """``target``'s median ``value`` over the peer's, and the same round by round."""
+        runs, peer = load(scenario, target), load(scenario, PEER)
+        measured = ratio(
+            median(runs, value) if runs else None, median(peer, value) if peer else None
+        )
+        rounds = per_round(runs, peer, value)
+        return _goal(f"{scenario}: {target} {what} vs {PEER}", measured, at_least, at_most, rounds)
+
     small, big, single = "small-c50-ka", "64k-c50-ka", "small-c1-ka"
     idle = results.idle.get(HEADLINE)
     return [
-        _goal(
-            f"{small}: {HEADLINE} req/s vs {PEER}",
-            ratio(_rate(load(small, HEADLINE)), _rate(load(small, PEER))),
-            1.0,
-            None,
-            per_round(load(small, HEADLINE), load(small, PEER), _rate_of),
-        ),
-        _goal(
-            f"{small}: {LOGGED} req/s vs {PEER}",
-            ratio(_rate(load(small, LOGGED)), _rate(load(small, PEER))),
-            0.9,
-            None,
-            per_round(load(small, LOGGED), load(small, PEER), _rate_of),
-        ),
-        _goal(
-            f"{big}: {HEADLINE} req/s vs {PEER}",
-            ratio(_rate(load(big, HEADLINE)), _rate(load(big, PEER))),
-            1.0,
-            None,
-            per_round(load(big, HEADLINE), load(big, PEER), _rate_of),
-        ),
-        _goal(
-            f"{small}: {HEADLINE} CPU per request vs {PEER}",
-            ratio(_cpu(load(small, HEADLINE)), _cpu(load(small, PEER))),
-            None,
-            1.1,
-            per_round(load(small, HEADLINE), load(small, PEER), _cpu_of),
-        ),
-        _goal(
-            f"{big}: {HEADLINE} CPU per request vs {PEER}",
-            ratio(_cpu(load(big, HEADLINE)), _cpu(load(big, PEER))),
-            None,
-            1.1,
-            per_round(load(big, HEADLINE), load(big, PEER), _cpu_of),
-        ),
-        _goal(
-            f"{single}: {HEADLINE} p50 latency vs {PEER}",
-            ratio(_p50(load(single, HEADLINE)), _p50(load(single, PEER))),
-            None,
-            1.2,
-            per_round(load(single, HEADLINE), load(single, PEER), _p50_of),
-        ),
+        versus_peer("req/s", small, HEADLINE, _rate_of, at_least=1.0),
+        versus_peer("req/s", small, LOGGED, _rate_of, at_least=0.9),
+        versus_peer("req/s", big, HEADLINE, _rate_of, at_least=1.0),
+        versus_peer("CPU per request", small, HEADLINE, _cpu_of, at_most=1.1),
+        versus_peer("CPU per request", big, HEADLINE, _cpu_of, at_most=1.1),
+        versus_peer("p50 latency", single, HEADLINE, _p50_of, at_most=1.2),
         _goal(
             f"{IDLE}: {HEADLINE} KiB of RSS per idle connection",
             idle.kib_per_connection if idle else None,
