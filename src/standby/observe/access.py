@@ -230,16 +230,8 @@ class AccessLog:
 
     def log_regular(self, peer: str, request: RequestView | None, status: int) -> None:
         """``log`` at LogLevel 1 (``level == REGULAR``) from the three fields that format
-        shows: the shell calls this per request without building a record (and the line is
-        made here, not by _regular_line: one call fewer, the same text)."""
-        if self.anonymise:
-            peer = anonymise_peer(peer)
-        line = (
-            MISSING
-            if request is None
-            else request_line(request.method, request.target, request.version)
-        )
-        self._emit(f"{peer} {line} - {status}")
+        shows: the shell calls this per request without building a record."""
+        self._emit(self._regular_line(peer, request, status))
 
     def _peer(self, record: AccessRecord) -> str:
         return anonymise_peer(record.peer) if self.anonymise else record.peer
