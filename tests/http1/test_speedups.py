@@ -626,7 +626,7 @@ def test_the_header_lines_cases() -> None:
 
 
 def test_a_fallback_must_be_callable() -> None:
-    for bind in (_speedups.bind_request_line, _speedups.bind_client_head):
+    for bind in (_speedups.bind_request_line, _speedups.bind_client_response_head):
         with pytest.raises(TypeError, match="must be callable"):
             bind(42)  # type: ignore[arg-type]
 

@@ -736,10 +736,10 @@ static PyObject *bind_fallback(PyObject **slot, PyObject *fallback, const char *
 /* The Python client_response_head, for every case client_head leaves to it. */
 static PyObject *client_head_fallback;
 
-static PyObject *bind_client_head(PyObject *self, PyObject *fallback)
+static PyObject *bind_client_response_head(PyObject *self, PyObject *fallback)
 {
     (void)self;
-    return bind_fallback(&client_head_fallback, fallback, "bind_client_head");
+    return bind_fallback(&client_head_fallback, fallback, "bind_client_response_head");
 }
 
 #define SLOT(obj, k) (*(PyObject **)((char *)(obj) + response_class.offset[k]))
@@ -1051,9 +1051,9 @@ static PyMethodDef methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "parse_response_head(buf, request_method, max_head=MAX_RESPONSE_HEAD): the scanner, then "
      "the Python parser (see response.parse_response_head_python)."},
-    {"bind_client_head", bind_client_head, METH_O,
-     "bind_client_head(fallback): the Python client_response_head, which client_response_head "
-     "calls for every case it does not handle itself."},
+    {"bind_client_response_head", bind_client_response_head, METH_O,
+     "bind_client_response_head(fallback): the Python client_response_head, which "
+     "client_response_head calls for every case it does not handle itself."},
     {"client_response_head", (PyCFunction)(void (*)(void))client_head,
      METH_FASTCALL | METH_KEYWORDS,
      "client_response_head(resp, keep_alive, client_http11, location_rewrite=None): "

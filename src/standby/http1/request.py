@@ -50,21 +50,17 @@ from standby.http1._grammar import (
     TOKEN_RE,
 )
 from standby.http1.errors import HttpError
+from standby.http1.fastpath import speedups
 from standby.http1.limits import Limits
 
-# The C fast path (_speedups.c): parse_request_head scans a plain, valid, complete head in
-# C and builds its RequestHead there; any other head goes to parse_request_head_python,
-# which the C function calls itself. Absent when standby was installed without a C
-# compiler: parse_request_head is then the Python parser, with the same results, slower.
-try:
-    from standby.http1 import _speedups
-except ImportError:  # pragma: no cover - depends on the install
-    _speedups = None  # type: ignore[assignment]
+# The C fast path (_speedups.c, see fastpath.py): parse_request_head scans a plain, valid,
+# complete head in C and builds its RequestHead there; any other head goes to
+# parse_request_head_python, which the C function calls itself.
 
 
 def speedups_loaded() -> bool:
     """Whether the C fast path is in use (``standby -V`` says)."""
-    return _speedups is not None
+    return speedups is not None
 
 
 BODY_NONE = 0  # no body follows the head
@@ -566,12 +562,12 @@ ParseRequestHead = Callable[
 ]
 parse_request_head: ParseRequestHead
 field_lines: Callable[[bytes], list[str]] = field_lines_python
-if _speedups is not None:
-    _speedups.bind_request(RequestHead, _C_FIELDS, V10, V11, parse_request_head_python)
-    parse_request_head = _speedups.parse_request_head
+if speedups is not None:
+    speedups.bind_request(RequestHead, _C_FIELDS, V10, V11, parse_request_head_python)
+    parse_request_head = speedups.parse_request_head
     # Made for each request a HeadRequire condition looks at: 4 us in Python for a browser's
     # fourteen header lines, a tenth of that in C.
-    field_lines = _speedups.field_lines
+    field_lines = speedups.field_lines
 else:  # pragma: no cover - depends on the install
     parse_request_head = parse_request_head_python
 

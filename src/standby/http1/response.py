@@ -32,6 +32,7 @@ from standby.http1._grammar import (
     TOKEN_RE,
 )
 from standby.http1.errors import HttpError
+from standby.http1.fastpath import speedups, with_c
 from standby.http1.request import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -43,12 +44,8 @@ from standby.http1.request import (
     _check_field_line,
 )
 
-# The C fast path (_speedups.c, see request.py): parse_response_head is the C scanner in
+# The C fast path (_speedups.c, see fastpath.py): parse_response_head is the C scanner in
 # front of parse_response_head_python, or that function itself without the C module.
-try:
-    from standby.http1 import _speedups
-except ImportError:  # pragma: no cover - depends on the install
-    _speedups = None  # type: ignore[assignment]
 
 # Large Set-Cookie and CSP headers fit in 64 KiB; a bigger head is a broken backend.
 MAX_RESPONSE_HEAD = 65536
@@ -312,9 +309,9 @@ class ParseResponseHead(Protocol):
 
 
 parse_response_head: ParseResponseHead
-if _speedups is not None:
-    _speedups.bind_response(ResponseHead, _C_FIELDS, parse_response_head_python, MAX_RESPONSE_HEAD)
-    parse_response_head = _speedups.parse_response_head
+if speedups is not None:
+    speedups.bind_response(ResponseHead, _C_FIELDS, parse_response_head_python, MAX_RESPONSE_HEAD)
+    parse_response_head = speedups.parse_response_head
 else:  # pragma: no cover - depends on the install
     parse_response_head = parse_response_head_python
 
@@ -422,19 +419,4 @@ def client_response_head_python(
     return b"".join(pieces)
 
 
-class ClientResponseHead(Protocol):
-    def __call__(
-        self,
-        resp: ResponseHead,
-        keep_alive: bool,
-        client_http11: bool,
-        location_rewrite: tuple[bytes, bytes] | None = ...,
-    ) -> bytes: ...
-
-
-client_response_head: ClientResponseHead
-if _speedups is not None:
-    _speedups.bind_client_head(client_response_head_python)
-    client_response_head = _speedups.client_response_head
-else:  # pragma: no cover - depends on the install
-    client_response_head = client_response_head_python
+client_response_head = with_c("client_response_head", client_response_head_python)
