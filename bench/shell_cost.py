@@ -8,10 +8,10 @@ One keep-alive client connection and one pooled backend connection, both on fake
 transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
 (Content-Length, the whole response in one read) through the real code: ClientProtocol ->
 its fast lane (server/lane.py, or the Exchange with STANDBY_LANE=0) -> UpstreamProtocol ->
-Pool, with routing, balancing, health, counters and the
-http1 head parsing and rewriting. It prints the best of R timed runs in microseconds per
-request: the Python work a request costs on top of the event loop's syscalls, which is
-what separates standby from a bare byte relay. ``--profile`` prints a cProfile of one more
+Pool, with routing, balancing, health, counters and the http1 head parsing and rewriting.
+It prints the best of R timed runs in microseconds per request: the Python work a request
+costs on top of the event loop's syscalls, which is what separates standby from a bare
+byte relay. ``--profile`` prints a cProfile of one more
 run and the Python function calls per request; ``--opcodes`` the bytecode instructions a
 request executes, by function (a count the machine's load does not change); ``--log FILE``
 turns on the ``LogLevel 1`` access log, written to FILE as with ``-e`` and stderr

@@ -354,8 +354,9 @@ class HealthBoard:
 
     def observe_success(self, spec: BackendSpec) -> None:
         """A request to ``spec`` got a good answer: its run of failures ends. The hot
-        path: nothing to do while ``failure_runs`` is False, else one lookup, and nothing
-        written unless a run was under way."""
+        path: nothing to do while ``failure_runs`` is False (the fast lane tests it first
+        and skips the call), else one lookup, and nothing written unless a run was under
+        way."""
         if not self.failure_runs:
             return
         entry = self._entries.get(spec.identity)

@@ -143,6 +143,7 @@ class Lane:
         conn = self.conn
         assert head is not None and srt is not None and brt is not None and conn is not None
         self.conn = None
+        self.head = None  # the Exchange has it now; the lane keeps no request
         exchange = Exchange(client, head, self.started)
         exchange.srt = srt
         exchange.brt = brt
