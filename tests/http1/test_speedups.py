@@ -17,11 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from standby.http1 import Limits, RequestHead, ResponseHead, parse_request_head
+from standby.http1 import Limits, RequestHead, ResponseHead, chunked_end, parse_request_head
 from standby.http1 import request as request_module
 from standby.http1 import response as response_module
+from standby.http1.body import chunked_end_python
 from standby.http1.errors import HttpError
-from standby.http1.request import parse_request_head_python
+from standby.http1.request import field_lines_python, parse_request_head_python
 from standby.http1.response import (
     client_response_head,
     client_response_head_python,
@@ -29,6 +30,7 @@ from standby.http1.response import (
     parse_response_head_python,
 )
 from standby.model import methods_for_xhttp
+from standby.observe.access import request_line, request_line_python
 
 try:
     from standby.http1 import _speedups
@@ -577,8 +579,6 @@ VERSIONS = st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"1.1", b"HTTP/", b"HTTP",
 def test_the_request_line_in_c_is_the_python_one(
     method: bytes, target: bytes, version: bytes
 ) -> None:
-    from standby.observe.access import request_line_python
-
     line = _speedups.request_line(method, target, version)
     assert line == request_line_python(method, target, version)
     assert type(line) is str
@@ -607,8 +607,6 @@ HEAD_PIECES = st.lists(
 @SETTINGS
 @given(raw=request_heads() | HEAD_PIECES | st.binary(max_size=40))
 def test_the_header_lines_in_c_are_the_python_ones(raw: bytes) -> None:
-    from standby.http1.request import field_lines_python
-
     lines = _speedups.field_lines(raw)
     assert lines == field_lines_python(raw)
     # The same strings, down to their representation (ASCII kept as ASCII).
@@ -658,8 +656,6 @@ def chunked_bodies(draw: st.DrawFn) -> bytes:
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prefix=st.sampled_from([b"", b"HTTP/1.1 200 OK\r\n\r\n"]), body=chunked_bodies())
 def test_the_chunked_end_in_c_is_the_python_one(prefix: bytes, body: bytes) -> None:
-    from standby.http1.body import chunked_end_python
-
     data = prefix + body
     assert _speedups.chunked_end(data, len(prefix)) == chunked_end_python(data, len(prefix))
 
@@ -680,9 +676,6 @@ def test_the_chunked_end_cases() -> None:
 
 
 def test_the_c_functions_stand_in_for_the_python_ones() -> None:
-    from standby.http1 import chunked_end
-    from standby.observe.access import request_line
-
     assert chunked_end is _speedups.chunked_end
     assert request_line is _speedups.request_line
     # And they reach their reference for what they leave to it (a trailer, an escape).
