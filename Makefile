@@ -9,9 +9,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.standby-installed
-# The C fast path of the head parsers (setup.py): rebuilt in place when its source changes,
-# since an editable install only compiles it once.
-SPEEDUPS_SRC := src/standby/http1/_speedups.c
+# The compiled parts (setup.py): the C fast path of the head parsers and the hot path's
+# modules compiled by mypyc (src/standby/compiled.py). Python prefers them to the sources
+# beside them, so they are rebuilt in place whenever any source changes (mypyc compiles
+# against the types of every module the hot path imports).
+SOURCES := src/standby/http1/_speedups.c $(shell find src/standby -name '*.py')
 BUILT := $(VENV)/.standby-built
 # Extra arguments for `make bench`, e.g. BENCH_ARGS="--duration 5 --rounds 1".
 BENCH_ARGS ?=
@@ -23,7 +25,7 @@ ROBUSTNESS_ARGS ?=
 
 venv: $(BUILT)
 
-$(BUILT): $(STAMP) $(SPEEDUPS_SRC)
+$(BUILT): $(STAMP) $(SOURCES)
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	@touch $@
 
@@ -36,7 +38,8 @@ $(STAMP): pyproject.toml setup.py
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } || { \
 		echo "cannot create $(VENV). On Debian/Ubuntu: apt-get install python3-venv" >&2; \
 		rm -rf $(VENV); exit 1; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@# Compiled by the next rule, once (STANDBY_PURE=1: the install itself compiles nothing).
+	STANDBY_PURE=1 $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
 demo: $(BUILT)
@@ -61,9 +64,10 @@ test: $(BUILT)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
-	@# The proxying tests again with the fast lane off (src/standby/server/lane.py): the
-	@# general path alone must pass them too.
-	STANDBY_LANE=0 $(BIN)/pytest -q tests/server tests/integration tests/upstream
+	@# The proxying tests again with the fast lane off (src/standby/server/lane.py) and the
+	@# hot path interpreted (src/standby/compiled.py): the general path alone must pass
+	@# them, and so must the very source the compiled modules come from.
+	STANDBY_LANE=0 STANDBY_PURE=1 $(BIN)/pytest -q tests/server tests/integration tests/upstream
 
 bench: $(BUILT)
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS)

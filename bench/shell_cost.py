@@ -2,7 +2,7 @@
 """Per-request Python cost of the proxy shell, without syscalls.
 
     python bench/shell_cost.py [--requests N] [--rounds R] [--profile] [--opcodes] [--log FILE]
-                               [--seed] [--chunked]
+                               [--seed] [--chunked] [--pure]
 
 One keep-alive client connection and one pooled backend connection, both on fake
 transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
@@ -18,7 +18,8 @@ turns on the ``LogLevel 1`` access log, written to FILE as with ``-e`` and stder
 redirected to a file; ``--seed`` routes as the seed configuration does (a ``HeadRequire``
 on the Host line, which looks at every header line) a browser's request (14 header lines)
 instead of wrk's (3); ``--chunked`` has the backend answer chunked, as dynamic pages
-usually come (the same page, whole in one read).
+usually come (the same page, whole in one read). ``--pure`` runs the hot path interpreted
+(``STANDBY_PURE=1``; see src/standby/compiled.py), as ``--profile`` and ``--opcodes`` must.
 
 The listening socket is bound on loopback and never accepts; the proxy is stopped cleanly
 at the end (both fake connections closed, every task finished).
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import socket
 import sys
@@ -40,6 +42,7 @@ from typing import Any, TextIO
 
 import uvloop
 
+from standby import compiled
 from standby.config import load_config_text
 from standby.observe.access import AccessLog
 from standby.observe.logsetup import StderrAccessWriter
@@ -101,7 +104,9 @@ CHUNKED_RESPONSE = (
 class FakeTransport(asyncio.Transport):
     """Counts what is written; closing reports connection_lost later, as asyncio does."""
 
-    def __init__(self, protocol: asyncio.Protocol, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, protocol: ClientProtocol | UpstreamProtocol, loop: asyncio.AbstractEventLoop
+    ) -> None:
         super().__init__()
         self._protocol = protocol
         self._loop = loop
@@ -283,6 +288,7 @@ async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> Non
         what += "; seed routing, a browser's request"
     if args.chunked:
         what += "; a chunked answer"
+    what += "; hot path " + compiled.describe()
     print(f"{best / args.requests * 1e6:.2f} us per request (min of {args.rounds}; {what})")
 
 
@@ -299,6 +305,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seed", action="store_true", help="HeadRequire routing and a browser's request"
     )
     parser.add_argument("--chunked", action="store_true", help="the backend answers chunked")
+    parser.add_argument(
+        "--pure",
+        action="store_true",
+        help="the hot path interpreted (STANDBY_PURE=1); implied by --profile and --opcodes",
+    )
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1:
         parser.error("--requests and --rounds must be positive")
@@ -307,6 +318,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if (args.pure or args.profile or args.opcodes) and not compiled.pure_wanted():
+        # Profilers and bytecode counts only see interpreted code; the compiled modules
+        # are already imported here, so the run starts again with their source preferred.
+        line = sys.argv[1:] if argv is None else argv
+        env = {**os.environ, compiled.PURE_VARIABLE: "1"}
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *line], env)
     if args.log is None:
         uvloop.run(measure(args, None))
         return

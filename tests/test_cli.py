@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import standby
-from standby import cli
+from standby import cli, compiled
 from standby.http1 import speedups_loaded
 
 RUN_TIMEOUT = 60.0  # generous upper bound for a short-lived subprocess
@@ -62,7 +62,10 @@ def standby_cmd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
 def test_version() -> None:
     done = standby_cmd("-V")
     parsers = "C fast path" if speedups_loaded() else "Python only"
-    expected = f"standby {standby.__version__}\nHTTP head parsers: {parsers}\n"
+    hot_path = compiled.describe()
+    expected = (
+        f"standby {standby.__version__}\nHTTP head parsers: {parsers}\nhot path: {hot_path}\n"
+    )
     assert (done.returncode, done.stdout, done.stderr) == (0, expected, "")
 
 

@@ -19,6 +19,7 @@ SRC = Path(standby.__file__).resolve().parent
 
 PURE_GLOBS = (
     "__init__.py",
+    "compiled.py",  # where the hot path's modules load from (an import hook): no I/O
     "model.py",
     "clock.py",
     "routing.py",

@@ -393,7 +393,8 @@ def render_header(opts: Options, backend: str, notes: Sequence[str]) -> str:
         f"{platform.system()} {platform.release()}, {_python_build()}; "
         "client, backend and target share the CPUs",
         f"- standby {_version([sys.executable, '-m', 'standby', '-V'])} "
-        f"({_version([sys.executable, '-m', 'standby', '-V'], line=1)}), commit "
+        f"({_version([sys.executable, '-m', 'standby', '-V'], line=1)}; "
+        f"{_version([sys.executable, '-m', 'standby', '-V'], line=2)}), commit "
         f"{_git_revision()}; {_version(['haproxy', '-v'])}; {_version(['nginx', '-v'])}; "
         f"{_version(['wrk', '-v'])}",
         f"- backend: {backend_text}; everything on 127.0.0.1",

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
-from standby import __version__
+from standby import __version__, compiled
 from standby.http1 import speedups_loaded
 from standby.model import MAX_WORKERS, ConfigSpec
 from standby.process.runner import ProxyFactory, RunOptions, run
@@ -132,6 +132,7 @@ def _main(argv: list[str]) -> int:
     if args.version:
         print(f"{PROG} {__version__}")
         print(f"HTTP head parsers: {'C fast path' if speedups_loaded() else 'Python only'}")
+        print(f"hot path: {compiled.describe()}")
         return EXIT_OK
     load_config, config_error = _config_api()
     try:

@@ -24,20 +24,24 @@ FAST_ALIVE = 0.05  # probe often so tests finish quickly; nothing asserts timing
 POLL = 0.01  # how often wait_until re-checks its condition
 
 
-class RecordingBoard(HealthBoard):
-    """A real HealthBoard that also remembers every check result it was told."""
+class RecordingBoard:
+    """A real HealthBoard that also remembers every check result it was told: a wrapper,
+    since the board is a compiled class (standby/compiled.py) and cannot be subclassed."""
 
     def __init__(self, alive: float) -> None:
-        super().__init__(SystemClock(), alive_interval=alive)
+        self.board = HealthBoard(SystemClock(), alive_interval=alive)
         self.results: list[tuple[int | str | None, bool, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.board, name)
 
     def check_failed(self, spec: BackendSpec, reason: str) -> Any:
         self.results.append((spec.port or spec.address, False, reason))
-        return super().check_failed(spec, reason)
+        return self.board.check_failed(spec, reason)
 
     def check_passed(self, spec: BackendSpec, reason: str) -> Any:
         self.results.append((spec.port or spec.address, True, reason))
-        return super().check_passed(spec, reason)
+        return self.board.check_passed(spec, reason)
 
     def probe_results(self, spec: BackendSpec) -> list[tuple[bool, str]]:
         key = spec.port or spec.address

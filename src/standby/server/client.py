@@ -48,8 +48,9 @@ _NOT_CONNECTED = Forwarding(b"-", b"http", b"-")
 PIPELINE_HIGH_WATER = 64 * 1024
 
 
-class ClientProtocol(asyncio.Protocol):
-    """asyncio protocol for one accepted client connection."""
+class ClientProtocol:
+    """asyncio protocol for one accepted client connection (by its methods, not by
+    inheritance: see UpstreamProtocol for why)."""
 
     # Reasons to stop reading from the client (a bit set: reading resumes when all clear).
     PAUSE_PIPELINE = 1  # bytes of a next request wait behind the current exchange

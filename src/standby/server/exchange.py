@@ -271,7 +271,6 @@ class Exchange:
             self.dispatch(following)  # None: no backend is left (stale copy, or 503)
             return
         self.task = None
-        assert isinstance(proto, UpstreamProtocol)
         if self.client.closed:
             proto.close()
             return

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from standby.balance import Balancer
 from standby.cache.policy import CachePolicy, CookieMode
@@ -46,6 +46,8 @@ from standby.server.view import ProxyView
 from standby.upstream.pool import Pool, resolve
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from standby.observe.access import AccessLog
 
 log = logging.getLogger("standby.server")
@@ -178,7 +180,10 @@ class Proxy:
             return ClientProtocol(shared, shared.listener_by_key[key])
 
         self._servers[key] = await loop.create_server(
-            new_client, sock=self._sockets[key], backlog=LISTEN_BACKLOG
+            # An asyncio protocol by its methods (see ClientProtocol).
+            cast("Callable[[], asyncio.Protocol]", new_client),
+            sock=self._sockets[key],
+            backlog=LISTEN_BACKLOG,
         )
 
     async def _build(self, config: ConfigSpec, loop: asyncio.AbstractEventLoop) -> Shared:

@@ -11,7 +11,7 @@ import errno
 import os
 import socket
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from standby.model import BackendSpec
 from standby.upstream.protocol import UpstreamProtocol
@@ -105,8 +105,8 @@ class Pool:
             self._idle.pop().close()
 
     async def connect(
-        self, factory: Callable[[], asyncio.Protocol], timeout: float
-    ) -> tuple[asyncio.Transport, asyncio.Protocol]:
+        self, factory: Callable[[], UpstreamProtocol], timeout: float
+    ) -> tuple[asyncio.Transport, UpstreamProtocol]:
         """A new connection within ``timeout`` seconds, or ConnectFailed."""
         try:
             sock = socket.socket(self._family, socket.SOCK_STREAM)
@@ -118,7 +118,11 @@ class Pool:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             async with asyncio.timeout(timeout):
                 await self._loop.sock_connect(sock, self._sockaddr)  # type: ignore[arg-type]
-            transport, protocol = await self._loop.create_connection(factory, sock=sock)
+            # (UpstreamProtocol has the methods of an asyncio.Protocol but, being a native
+            # class when compiled, cannot derive from it: see its docstring.)
+            transport, protocol = await self._loop.create_connection(
+                cast("Callable[[], asyncio.Protocol]", factory), sock=sock
+            )
         except TimeoutError:
             sock.close()
             raise ConnectFailed(f"connect timed out after {timeout:g}s") from None
@@ -130,4 +134,4 @@ class Pool:
         except BaseException:
             sock.close()
             raise
-        return transport, protocol
+        return transport, cast(UpstreamProtocol, protocol)

@@ -38,8 +38,12 @@ class _Unconnected(asyncio.Transport):
 UNCONNECTED: asyncio.Transport = _Unconnected()
 
 
-class UpstreamProtocol(asyncio.Protocol):
-    """One TCP (or UNIX) connection to a backend; idle in a pool or used by one exchange."""
+class UpstreamProtocol:
+    """One TCP (or UNIX) connection to a backend; idle in a pool or used by one exchange.
+
+    An asyncio protocol by its methods, not by inheritance: compiled by mypyc (setup.py) a
+    class can only be native, its attributes struct fields, if its bases are native too,
+    and asyncio.Protocol is not. asyncio and uvloop only call the methods."""
 
     __slots__ = ("closed", "idle_since", "reused", "transport", "user")
 

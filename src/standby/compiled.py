@@ -1,0 +1,94 @@
+"""Which modules run compiled, and the way back to running them interpreted.
+
+The modules of the request hot path (``HOT_PATH``) are compiled from their own typed source
+by mypyc when standby is built (setup.py reads the list from here). Python imports an
+extension module in preference to the ``.py`` beside it, so a build runs them compiled;
+``STANDBY_PURE=1`` in the environment (checked when the ``standby`` package is imported)
+makes it import the source instead: the same code, interpreted. That is how profilers and
+bytecode counts see the hot path (bench/shell_cost.py), how the test suite checks the
+interpreted run as well, and a way out should compiled code ever be suspected in the field.
+
+This module is imported by setup.py before anything is built: standard library only.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+# Every request runs through these. A module here may only hold classes mypyc can make
+# native (their bases, if any, also listed here) and is never monkeypatched.
+HOT_PATH = (
+    "standby.server.lane",
+    "standby.server.client",
+    "standby.server.exchange",
+    "standby.server.shared",
+    "standby.server.policy",
+    "standby.upstream.pool",
+    "standby.upstream.protocol",
+    "standby.balance.balancer",
+    "standby.routing",
+    "standby.observe.metrics",
+    "standby.health.board",
+    "standby.model",
+)
+
+PURE_VARIABLE = "STANDBY_PURE"
+# setup.py records here, beside this file, the SHA-256 of each module's source as compiled.
+STAMP_PATH = "src/standby/_compiled.json"
+
+
+def pure_wanted() -> bool:
+    """Whether ``STANDBY_PURE=1`` asks for the interpreted source."""
+    return os.environ.get(PURE_VARIABLE) == "1"
+
+
+class _SourceFirst(importlib.abc.MetaPathFinder):
+    """Finds a standby module's ``.py`` file before the regular finders see its extension
+    module. Packages and modules without source (the C parsers) are left to them."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if path is None or not fullname.startswith("standby."):
+            return None
+        leaf = fullname.rpartition(".")[2]
+        for entry in path:
+            source = os.path.join(entry, leaf + ".py")
+            if os.path.isfile(source):
+                return importlib.util.spec_from_file_location(fullname, source)
+        return None
+
+
+def prefer_source() -> None:
+    """From now on, import standby's modules from their source (idempotent)."""
+    if not any(isinstance(finder, _SourceFirst) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SourceFirst())
+
+
+def is_compiled(module: ModuleType) -> bool:
+    """Whether ``module`` was loaded from an extension module (mypyc's output)."""
+    return isinstance(getattr(module, "__loader__", None), importlib.machinery.ExtensionFileLoader)
+
+
+def compiled_count() -> int:
+    """How many ``HOT_PATH`` modules run compiled in this process (imports them)."""
+    return sum(is_compiled(importlib.import_module(name)) for name in HOT_PATH)
+
+
+def describe() -> str:
+    """For ``standby -V``: how the hot path runs."""
+    count = compiled_count()
+    if count == len(HOT_PATH):
+        return "compiled (mypyc)"
+    if count == 0:
+        return "interpreted"
+    return f"partly compiled ({count} of {len(HOT_PATH)} modules)"
