@@ -36,6 +36,7 @@ HOT_PATH = (
     "standby.observe.metrics",
     "standby.health.board",
     "standby.model",
+    "standby.observe.logsetup",
 )
 
 PURE_VARIABLE = "STANDBY_PURE"
