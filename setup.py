@@ -9,9 +9,9 @@ Python source, interpreted, only slower.
 - The modules of the request hot path, compiled from their typed Python source by mypyc
   (part of mypy, which already checks them strictly). Their classes become native: an
   attribute is a struct field, a call between them a C call. That is most of standby's own
-  time per request (see docs/architecture.md, "Compiled hot path"). Skipped without a C
-  compiler, or with STANDBY_PURE=1 in the environment (which also makes an installed
-  standby run the source of those modules instead: src/standby/compiled.py).
+  time per request (docs/architecture.md: "The hot path compiled by mypyc"). Skipped
+  without a C compiler, or with STANDBY_PURE=1 in the environment (which also makes an
+  installed standby run the source of those modules instead: src/standby/compiled.py).
 """
 
 import json

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 # Every request runs through these. A module here may only hold classes mypyc can make
-# native (their bases, if any, also listed here) and is never monkeypatched.
+# native (their bases, if any, also listed here) and is never monkeypatched; what its
+# functions read per request from module level is Final (a C static, not a dict lookup).
 HOT_PATH = (
     "standby.server.lane",
     "standby.server.client",
@@ -37,6 +38,7 @@ HOT_PATH = (
     "standby.health.board",
     "standby.model",
     "standby.observe.logsetup",
+    "standby.server.stats",
 )
 
 PURE_VARIABLE = "STANDBY_PURE"

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Final
 
 from standby.http1._grammar import (
     CHUNKED,
@@ -63,10 +64,10 @@ def speedups_loaded() -> bool:
     return speedups is not None
 
 
-BODY_NONE = 0  # no body follows the head
-BODY_LENGTH = 1  # exactly content_length bytes follow
-BODY_CHUNKED = 2  # chunked framing follows
-BODY_UNTIL_CLOSE = 3  # responses only: the body ends when the backend closes
+BODY_NONE: Final = 0  # no body follows the head
+BODY_LENGTH: Final = 1  # exactly content_length bytes follow
+BODY_CHUNKED: Final = 2  # chunked framing follows
+BODY_UNTIL_CLOSE: Final = 3  # responses only: the body ends when the backend closes
 
 # 18 decimal digits stay below 2**63: no backend's signed 64-bit parser can overflow on it.
 MAX_CONTENT_LENGTH_DIGITS = 18

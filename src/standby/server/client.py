@@ -9,7 +9,7 @@ import logging
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from standby.http1 import (
     BODY_NONE,
@@ -29,13 +29,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("standby.server")
 
+# Read on every request: a Final module attribute is a C static once compiled (see lane.py).
+_parse_request_head: Final = parse_request_head
+
 # Connection states.
-S_HEAD = 0  # waiting for (the rest of) a request head
-S_EXCHANGE = 1  # a request is being handled
-S_TUNNEL = 2  # an upgraded connection (WebSocket): bytes flow both ways
-S_LINGER = 3  # an error response was sent; reading and discarding until EOF or deadline
-S_CLOSED = 4
-S_LANE = 5  # a request in the fast lane (server/lane.py): sent, waiting for its answer
+S_HEAD: Final = 0  # waiting for (the rest of) a request head
+S_EXCHANGE: Final = 1  # a request is being handled
+S_TUNNEL: Final = 2  # an upgraded connection (WebSocket): bytes flow both ways
+S_LINGER: Final = 3  # an error response was sent; reading and discarding until EOF or deadline
+S_CLOSED: Final = 4
+S_LANE: Final = 5  # a request in the fast lane (server/lane.py): sent, waiting for its answer
 
 # After an error response, keep reading (and discarding) this long before closing, so the
 # client receives the response instead of a reset caused by its own unread request bytes.
@@ -143,7 +146,7 @@ class ClientProtocol:
             # The whole head must arrive within Client seconds of its first byte.
             self.deadline = now + listener.spec.client_timeout
         try:
-            parsed = parse_request_head(buf, listener.limits, listener.methods)
+            parsed = _parse_request_head(buf, listener.limits, listener.methods)
         except HttpError as exc:
             self.buf = b""
             self.reject(exc.status, exc.reason)

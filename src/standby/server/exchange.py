@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from standby.cache.policy import head_fields, request_key
 from standby.control.api import metrics_snapshot
@@ -62,10 +62,10 @@ NOTHING_TRIED: frozenset[BackendSpec] = frozenset()
 
 # Bodies smaller than this are copied once to go out with their head in one write; larger
 # ones go out as a second buffer of the same writev.
-SMALL_BODY = 16 * 1024
+SMALL_BODY: Final = 16 * 1024
 
 # Statuses that carry Location worth rewriting (RewriteLocation).
-LOCATION_STATUSES = frozenset({201, 301, 302, 303, 307, 308})
+LOCATION_STATUSES: Final = frozenset({201, 301, 302, 303, 307, 308})
 
 
 class Exchange:

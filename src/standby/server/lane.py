@@ -23,7 +23,7 @@ should it ever be suspected in the field).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from standby.http1 import (
     BODY_CHUNKED,
@@ -45,8 +45,16 @@ if TYPE_CHECKING:
     from standby.upstream.protocol import UpstreamProtocol
 
 
+# What runs on every request, bound to Final names: compiled (standby/compiled.py), a Final
+# module attribute is a C static, while an imported name is a lookup in the module's dict
+# at each use.
+_forward_head: Final = forward_head
+_parse_response_head: Final = parse_response_head
+_chunked_end: Final = chunked_end
+_client_response_head: Final = client_response_head
+
 # How a chunked body ends when it has no trailer: a read that ends otherwise is not tried.
-LAST_CHUNK = b"0\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
 
 
 def lane_wanted() -> bool:
@@ -120,7 +128,7 @@ class Lane:
                 if client.write_paused:
                     conn.transport.pause_reading()
                 client.deadline = now + backend.timeout
-                conn.transport.write(forward_head(head, client.forwarding))
+                conn.transport.write(_forward_head(head, client.forwarding))
                 return
         # No service (the Exchange answers 503), or a special one: routing again is cheap
         # and has no side effect.
@@ -164,7 +172,7 @@ class Lane:
         srt = self.srt
         assert head is not None and srt is not None
         try:
-            parsed = parse_response_head(data, head.method)
+            parsed = _parse_response_head(data, head.method)
         except HttpError:
             parsed = None  # the Exchange says why, and answers 502
         if parsed is not None:
@@ -179,7 +187,7 @@ class Lane:
             elif kind == BODY_NONE:
                 end = used
             elif kind == BODY_CHUNKED and data.endswith(LAST_CHUNK):
-                end = chunked_end(data, used)
+                end = _chunked_end(data, used)
             else:
                 end = -1
             size = len(data)
@@ -206,7 +214,7 @@ class Lane:
                 # Exchange._keep_client(): the request was read whole (it has no body).
                 keep = client.keep_alive and not shared.stopping
                 client.keep_alive = keep
-                out = client_response_head(resp, keep, head.http11, None)
+                out = _client_response_head(resp, keep, head.http11, None)
                 if not client.closed:  # (the client's transport_write, inlined)
                     if kind == BODY_NONE:
                         client.transport.write(out)  # whatever follows the head is not ours

@@ -11,7 +11,7 @@ import errno
 import os
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from standby.model import BackendSpec
 from standby.upstream.protocol import UpstreamProtocol
@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 # An idle pooled connection is dropped after this long: shorter than Apache's default
 # KeepAliveTimeout (5 s), so we close it before the backend does and rarely race a close.
-POOL_IDLE_TIMEOUT = 4.0
+POOL_IDLE_TIMEOUT: Final = 4.0
 # Idle connections kept per backend; enough for the 50-connection benchmark with headroom.
-POOL_MAX_IDLE = 256
+POOL_MAX_IDLE: Final = 256
 # Local resource exhaustion is our problem, not the backend's: never mark a backend dead
 # because we ran out of file descriptors or memory.
 LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
