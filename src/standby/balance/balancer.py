@@ -70,8 +70,8 @@ class Balancer:
         )
 
     def _refresh(self) -> None:
-        self._regular = _make_tier(b for b in self.service.backends if self._usable(b))
-        self._emergency = _make_tier(b for b in self.service.emergencies if self._usable(b))
+        self._regular = _make_tier([b for b in self.service.backends if self._usable(b)])
+        self._emergency = _make_tier([b for b in self.service.emergencies if self._usable(b)])
         self._current = self._regular if self._regular.backends else self._emergency
         self._version = self._health.version
 
