@@ -28,7 +28,7 @@ from setuptools import Extension, setup
 # The hot path (src/standby/compiled.py names its modules; read without importing standby).
 _COMPILED = runpy.run_path("src/standby/compiled.py")
 HOT_PATH = _COMPILED["HOT_PATH"]
-STAMP = _COMPILED["STAMP_PATH"]
+STAMP = Path("src/standby") / _COMPILED["STAMP_NAME"]
 
 
 def can_compile() -> bool:
@@ -54,7 +54,7 @@ def compiled_modules() -> list[Extension]:
         name: sha256(Path(path).read_bytes()).hexdigest()
         for name, path in zip(HOT_PATH, sources, strict=True)
     }
-    Path(STAMP).write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+    STAMP.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
     return extensions
 
 

@@ -22,28 +22,23 @@ def loaded(name: str) -> Path:
     return Path(importlib.import_module(name).__file__ or "")
 
 
-def compiled_here() -> list[str]:
-    modules = [importlib.import_module(name) for name in compiled.HOT_PATH]
-    return [module.__name__ for module in modules if compiled.is_compiled(module)]
-
-
 def test_the_hot_path_is_compiled_where_the_build_must_be() -> None:
     # CI builds the compiled parts and insists on them (.ci/run), as for the C parsers.
     if os.environ.get("STANDBY_REQUIRE_SPEEDUPS") != "1":
         pytest.skip("the compiled parts are optional outside CI")
     if compiled.pure_wanted():
         pytest.skip("STANDBY_PURE=1: the source runs on purpose")
-    assert compiled_here() == list(compiled.HOT_PATH)
+    assert compiled.compiled_names() == list(compiled.HOT_PATH)
     assert compiled.describe() == "compiled (mypyc)"
 
 
 def test_no_compiled_module_is_older_than_its_source() -> None:
     # Python prefers the extension module to the .py beside it: after an edit, a stale one
     # would run (and be tested) instead of the edited code. `make` rebuilds; so must you.
-    names = compiled_here()
+    names = compiled.compiled_names()
     if not names:
         pytest.skip("nothing compiled")
-    stamp = Path(compiled.__file__).parent / Path(compiled.STAMP_PATH).name
+    stamp = Path(compiled.__file__).with_name(compiled.STAMP_NAME)
     assert stamp.exists(), f"no {stamp.name} beside the compiled modules: rebuild"
     built = json.loads(stamp.read_text())
     stale = []

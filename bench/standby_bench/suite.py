@@ -115,16 +115,22 @@ def choose_backend(kind: str) -> str:
     return kind
 
 
-def _version(argv: list[str], line: int = 0) -> str:
+def _version_lines(argv: list[str], count: int) -> list[str]:
+    """The first ``count`` lines a version command prints, one run; "unknown" for any it
+    does not print."""
     if shutil.which(argv[0]) is None and argv[0] != sys.executable:
-        return "not installed"
+        return ["not installed"] * count
+    lines: list[str] = []
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=30, check=False, env=child_env()
         )
-        lines = (done.stdout + done.stderr).strip().splitlines()
-        return lines[line].strip() if len(lines) > line else "unknown"
-    return "unknown"
+        lines = [line.strip() for line in (done.stdout + done.stderr).strip().splitlines()]
+    return (lines + ["unknown"] * count)[:count]
+
+
+def _version(argv: list[str]) -> str:
+    return _version_lines(argv, 1)[0]
 
 
 def _git_revision() -> str:
@@ -386,15 +392,15 @@ def render_header(opts: Options, backend: str, notes: Sequence[str]) -> str:
         else "the suite's built-in backend (Python, asyncio)"
     )
     targets = "\n".join(f"  - `{name}`: {TARGETS_BY_NAME[name].label}" for name in opts.targets)
+    # `standby -V`: the version, how the head parsers run, how the hot path runs.
+    standby, parsers, hot_path = _version_lines([sys.executable, "-m", "standby", "-V"], 3)
     lines = [
         f"# standby benchmark ({now})",
         "",
         f"- machine: {_cpu_model()}, {os.cpu_count()} CPUs, {_memory_gib()} RAM, "
         f"{platform.system()} {platform.release()}, {_python_build()}; "
         "client, backend and target share the CPUs",
-        f"- standby {_version([sys.executable, '-m', 'standby', '-V'])} "
-        f"({_version([sys.executable, '-m', 'standby', '-V'], line=1)}; "
-        f"{_version([sys.executable, '-m', 'standby', '-V'], line=2)}), commit "
+        f"- standby {standby} ({parsers}; {hot_path}), commit "
         f"{_git_revision()}; {_version(['haproxy', '-v'])}; {_version(['nginx', '-v'])}; "
         f"{_version(['wrk', '-v'])}",
         f"- backend: {backend_text}; everything on 127.0.0.1",

@@ -42,8 +42,9 @@ HOT_PATH = (
 )
 
 PURE_VARIABLE = "STANDBY_PURE"
-# setup.py records here, beside this file, the SHA-256 of each module's source as compiled.
-STAMP_PATH = "src/standby/_compiled.json"
+# setup.py writes this file beside this module: the SHA-256 of each module's source as
+# compiled.
+STAMP_NAME = "_compiled.json"
 
 
 def pure_wanted() -> bool:
@@ -82,14 +83,14 @@ def is_compiled(module: ModuleType) -> bool:
     return isinstance(getattr(module, "__loader__", None), importlib.machinery.ExtensionFileLoader)
 
 
-def compiled_count() -> int:
-    """How many ``HOT_PATH`` modules run compiled in this process (imports them)."""
-    return sum(is_compiled(importlib.import_module(name)) for name in HOT_PATH)
+def compiled_names() -> list[str]:
+    """The ``HOT_PATH`` modules that run compiled in this process (imports them all)."""
+    return [name for name in HOT_PATH if is_compiled(importlib.import_module(name))]
 
 
 def describe() -> str:
     """For ``standby -V``: how the hot path runs."""
-    count = compiled_count()
+    count = len(compiled_names())
     if count == len(HOT_PATH):
         return "compiled (mypyc)"
     if count == 0:
