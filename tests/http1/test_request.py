@@ -95,7 +95,7 @@ def test_chunked_and_length_framing() -> None:
     assert head.body == BODY_CHUNKED
     head = parse(req("Host: a", "Transfer-Encoding:  Chunked ", line1="POST / HTTP/1.1"))
     assert head.body == BODY_CHUNKED
-    head = parse(req("Host: a", "Content-Length: 0012", line1="POST / HTTP/1.1"))
+    head = parse(req("Host: a", "Content-Length: 12", line1="POST / HTTP/1.1"))
     assert (head.body, head.content_length) == (BODY_LENGTH, 12)
     head = parse(req("Host: a", "Content-Length: 0", line1="POST / HTTP/1.1"))
     assert (head.body, head.content_length) == (BODY_NONE, 0)
@@ -240,6 +240,50 @@ REJECTED = [
     # methods
     ("method not allowed", req("Host: a", line1="CONNECT a:443 HTTP/1.1"), 405),
     ("method case", req("Host: a", line1="get / HTTP/1.1"), 405),
+    # request-target (issue 12): no fragment, visible ASCII, a valid form
+    ("fragment", req("Host: a", line1="GET /a#b HTTP/1.1"), 400),
+    ("fragment alone", req("Host: a", line1="GET # HTTP/1.1"), 400),
+    ("obs-text in target", req("Host: a", line1="GET /caf\xe9 HTTP/1.1"), 400),
+    ("high byte in query", req("Host: a", line1="GET /?q=\xff HTTP/1.1"), 400),
+    ("no form", req("Host: a", line1="GET a/b HTTP/1.1"), 400),
+    ("asterisk outside OPTIONS", req("Host: a", line1="GET * HTTP/1.1"), 400),
+    ("authority-form outside CONNECT", req("Host: a", line1="GET a:80 HTTP/1.1"), 400),
+    ("CONNECT without port", req("Host: a", line1="CONNECT a HTTP/1.1"), 400),
+    ("CONNECT origin-form", req("Host: a", line1="CONNECT / HTTP/1.1"), 400),
+    ("scheme ftp", req("Host: a", line1="GET ftp://a/ HTTP/1.1"), 400),
+    ("scheme file", req("Host: a", line1="GET file:///etc/passwd HTTP/1.1"), 400),
+    ("scheme javascript", req("Host: a", line1="GET javascript://a/ HTTP/1.1"), 400),
+    ("empty authority", req("Host: a", line1="GET http:///x HTTP/1.1"), 400),
+    ("userinfo", req("Host: a", line1="GET http://u:p@a/ HTTP/1.1"), 400),
+    ("authority not Host", req("Host: a", line1="GET http://b/ HTTP/1.1"), 400),
+    ("authority port not Host", req("Host: a", line1="GET http://a:81/ HTTP/1.1"), 400),
+    ("https default port", req("Host: a", line1="GET https://a:80/ HTTP/1.1"), 400),
+    ("authority without Host", req("X: 1", line1="GET http://a/ HTTP/1.0"), 400),
+    ("authority bad", req("Host: a%", line1="GET http://a%/ HTTP/1.1"), 400),
+    ("authority bad port", req("Host: a:x", line1="GET http://a:x/ HTTP/1.1"), 400),
+    # Host (issue 12): uri-host [ ":" port ]
+    ("Host slash", req("Host: a/b"), 400),
+    ("Host at", req("Host: user@a"), 400),
+    ("Host space", req("Host: a b"), 400),
+    ("Host tab", req("Host: a\tb"), 400),
+    ("Host quote", req('Host: "a"'), 400),
+    ("Host backslash", req("Host: a\\b"), 400),
+    ("Host question", req("Host: a?b"), 400),
+    ("Host hash", req("Host: a#b"), 400),
+    ("Host obs-text", req("Host: caf\xe9"), 400),
+    ("Host two ports", req("Host: a:80:80"), 400),
+    ("Host port letters", req("Host: a:8o"), 400),
+    ("Host long port", req("Host: a:000080"), 400),
+    ("Host bad percent", req("Host: a%zz"), 400),
+    ("Host open bracket", req("Host: [::1"), 400),
+    ("Host bad literal", req("Host: [::g]"), 400),
+    ("Host zone id", req("Host: [fe80::1%25eth0]"), 400),
+    ("Host bare IPv6", req("Host: ::1"), 400),
+    ("Host list", req("Host: a, b"), 400),
+    # Content-Length (issue 12): canonical only
+    ("CL leading zero", req("Host: a", "Content-Length: 05", line1=POST), 400),
+    ("CL zeros", req("Host: a", "Content-Length: 00", line1=POST), 400),
+    ("CL zero-padded", req("Host: a", "Content-Length: 0012", line1=POST), 400),
 ]
 
 
@@ -388,17 +432,127 @@ def test_forward_upgrade_keeps_upgrade() -> None:
     )
 
 
-def test_connection_cannot_remove_framing_or_forwarding_headers() -> None:
+def test_connection_cannot_remove_framing_headers() -> None:
     got = forward(
         "Host: a",
         "Content-Length: 2",
-        "Connection: Content-Length, Host, X-Forwarded-For",
-        "X-Forwarded-For: 1.1.1.1",
+        "Connection: Content-Length, Host, Transfer-Encoding",
         line1=POST,
     )
-    assert got == req(
-        "Host: a", "Content-Length: 2", "X-Forwarded-For: 1.1.1.1, 10.0.0.9", *XF, line1=POST
+    assert got == req("Host: a", "Content-Length: 2", "X-Forwarded-For: 10.0.0.9", *XF, line1=POST)
+
+
+@pytest.mark.parametrize(
+    "connection", ["X-Forwarded-For", "close, x-forwarded-for", "keep-alive,X-FORWARDED-FOR"]
+)
+def test_connection_naming_x_forwarded_for_drops_the_clients_and_keeps_ours(
+    connection: str,
+) -> None:
+    got = forward(
+        "X-Forwarded-For: 1.1.1.1",
+        "Host: a",
+        f"Connection: {connection}",
+        "x-forwarded-for: 2.2.2.2",
+        "Accept: x",
     )
+    assert got == req("Host: a", "Accept: x", "X-Forwarded-For: 10.0.0.9", *XF)
+
+
+def test_connection_naming_x_forwarded_for_without_one_adds_ours() -> None:
+    got = forward("Host: a", "Connection: X-Forwarded-For, X-Forwarded-Proto")
+    assert got == req("Host: a", "X-Forwarded-For: 10.0.0.9", *XF)
+
+
+UNDERSCORE_NAMES = [
+    "Transfer_Encoding: chunked",
+    "Content_Length: 5",
+    "content_length: 5",
+    "Keep_Alive: 300",
+    "Proxy_Connection: close",
+    "X_Forwarded_For: 1.1.1.1",
+    "X-Forwarded_For: 1.1.1.1",
+    "x_forwarded-proto: https",
+    "X_Forwarded_Port: 1",
+    "HTTP2_Settings: AAMAAABkAARAAAAAAAIAAAAA",
+]
+
+
+@pytest.mark.parametrize("line", UNDERSCORE_NAMES)
+def test_framing_and_forwarding_names_spelt_with_underscores_are_dropped(line: str) -> None:
+    head = parse(req("Host: a", line, "X_Other: kept"))
+    assert (head.body, head.content_length) == (BODY_NONE, 0)
+    assert forward("Host: a", line, "X_Other: kept") == req(
+        "Host: a", "X_Other: kept", "X-Forwarded-For: 10.0.0.9", *XF
+    )
+
+
+def test_an_underscore_name_named_in_connection_is_dropped_once() -> None:
+    got = forward("Host: a", "Connection: keep_alive, X-Y", "Keep_Alive: 1", "X-Y: 2", "Z: 3")
+    assert got == req("Host: a", "Z: 3", "X-Forwarded-For: 10.0.0.9", *XF)
+
+
+@pytest.mark.parametrize("upgrade", ["h2c", "H2C", "h2c, websocket", "websocket, h2c/1.0", " h2c "])
+def test_an_h2c_upgrade_is_forwarded_as_a_plain_request(upgrade: str) -> None:
+    lines = ("Host: a", "Connection: Upgrade, HTTP2-Settings", f"Upgrade: {upgrade}")
+    head = parse(req(*lines, "HTTP2-Settings: AAMAAABkAAQAAP__"))
+    assert head.upgrade is None and head.keep_alive
+    assert forward(*lines, "HTTP2-Settings: AAMAAABkAAQAAP__") == req(
+        "Host: a", "X-Forwarded-For: 10.0.0.9", *XF
+    )
+
+
+def test_http2_settings_is_dropped_even_without_an_upgrade() -> None:
+    assert forward("Host: a", "HTTP2-Settings: AAMA", "X: 1") == req(
+        "Host: a", "X: 1", "X-Forwarded-For: 10.0.0.9", *XF
+    )
+
+
+def test_a_websocket_upgrade_still_goes_through() -> None:
+    head = parse(req("Host: a", "Connection: Upgrade", "Upgrade: websocket"))
+    assert head.upgrade == b"websocket"
+
+
+@pytest.mark.parametrize(
+    ("line1", "host"),
+    [
+        ("GET http://a/x HTTP/1.1", "a"),
+        ("GET HTTP://A/x?y HTTP/1.1", "a"),
+        ("GET http://a:80/ HTTP/1.1", "a"),
+        ("GET http://a/ HTTP/1.1", "A:80"),
+        ("GET http://a: HTTP/1.1", "a"),
+        ("GET https://a:443?q HTTP/1.1", "a"),
+        ("GET http://a:8080/ HTTP/1.1", "a:8080"),
+        ("GET http://[::1]:8080/ HTTP/1.1", "[::1]:8080"),
+        ("GET http://127.0.0.1/ HTTP/1.0", "127.0.0.1"),
+        ("OPTIONS * HTTP/1.1", "a"),
+        ("CONNECT a:443 HTTP/1.1", "a:443"),
+    ],
+)
+def test_other_target_forms_that_agree_with_host(line1: str, host: str) -> None:
+    methods = METHODS | {b"CONNECT", b"OPTIONS"}
+    result = parse_request_head(req(f"Host: {host}", line1=line1), LIMITS, methods)
+    assert result is not None
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "",
+        "a",
+        "www.example.com:8080",
+        "127.0.0.1",
+        "[::1]",
+        "[2001:db8::1]:443",
+        "[v1.fe80::a+en1]",
+        "my_host.local",
+        "a%20b",
+        "xn--caf-dma.example",
+        "a:",
+        "!$&'()*+,;=~",
+    ],
+)
+def test_valid_hosts(host: str) -> None:
+    assert parse(req(f"Host: {host}")).host == host.encode()
 
 
 def test_forward_keeps_request_line_and_everything_else_byte_for_byte() -> None:

@@ -12,8 +12,10 @@ import re
 TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
 # field-value characters: VCHAR, obs-text, SP and HTAB; no other control, no DEL.
 FIELD_CHAR = rb"\t\x20-\x7e\x80-\xff"
-# request-target characters: visible ASCII, and obs-text that sloppy clients send unencoded.
-TARGET_CHAR = rb"\x21-\x7e\x80-\xff"
+# request-target characters: visible ASCII but "#" (RFC 9112 3.2: a fragment is never sent,
+# and a backend may cut the target there while we route on all of it). No obs-text: a target
+# is a URI (RFC 3986), and raw 8-bit bytes in it are decoded differently by every backend.
+TARGET_CHAR = rb"\x21\x22\x24-\x7e"
 
 TOKEN = rb"[" + TCHAR + rb"]+"
 QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x20-\x7e\x80-\xff])*"'

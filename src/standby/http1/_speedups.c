@@ -12,7 +12,7 @@
  * Character classes are those of _grammar.py (RFC 9110/9112):
  *   tchar       !#$%&'*+-.^_`|~ DIGIT ALPHA
  *   field char  HTAB, SP..~, 0x80..0xff
- *   target char !..~, 0x80..0xff
+ *   target char !..~ but '#' (no fragment, no obs-text: request.py's rules)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,6 +24,7 @@
 #define C_FIELD 2
 #define C_TARGET 4
 #define C_DIGIT 8
+#define C_HOSTNAME 16
 
 static unsigned char cls[256];
 
@@ -56,10 +57,13 @@ static void init_classes(void)
             bits |= C_TCHAR;
         if (c == '\t' || (c >= 0x20 && c <= 0x7e) || c >= 0x80)
             bits |= C_FIELD;
-        if ((c >= 0x21 && c <= 0x7e) || c >= 0x80)
+        if (c >= 0x21 && c <= 0x7e && c != '#')
             bits |= C_TARGET;
         if (c >= '0' && c <= '9')
             bits |= C_DIGIT;
+        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            c == '.' || c == '-')
+            bits |= C_HOSTNAME;
         cls[c] = bits;
     }
     for (const char *p = tchar_extra; *p; p++)
@@ -83,11 +87,25 @@ static int name_is(const unsigned char *s, Py_ssize_t n, const char *lower, Py_s
 
 #define NAME_IS(s, n, lit) name_is((s), (n), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 
+/* The longest name request_name knows ("transfer-encoding", "x-forwarded-proto"). */
+#define MAX_REQUEST_NAME 17
+
 /* Request header names (request.py _INTERESTING_RE). */
 static enum name request_name(const unsigned char *s, Py_ssize_t n)
 {
+    if (memchr(s, '_', (size_t)n) != NULL) {
+        /* "Transfer_Encoding": CGI and WSGI read it as the real one; Python drops it. */
+        unsigned char dashed[MAX_REQUEST_NAME];
+        if (n > MAX_REQUEST_NAME)
+            return N_OTHER;
+        for (Py_ssize_t i = 0; i < n; i++)
+            dashed[i] = s[i] == '_' ? '-' : s[i];
+        return request_name(dashed, n) == N_OTHER ? N_OTHER : N_RARE;
+    }
     switch (s[0] | 0x20) {
     case 'h':
+        if (NAME_IS(s, n, "http2-settings"))
+            return N_RARE;
         return NAME_IS(s, n, "host") ? N_HOST : N_OTHER;
     case 'c':
         if (NAME_IS(s, n, "content-length"))
@@ -155,11 +173,11 @@ static void strip_ows(const unsigned char *p, Py_ssize_t *start, Py_ssize_t *end
         (*end)--;
 }
 
-/* Digits only, 1 to 18 of them; -1 otherwise. */
+/* Digits only, 1 to 18 of them, no leading zero; -1 otherwise. */
 static long long parse_length(const unsigned char *p, Py_ssize_t start, Py_ssize_t end)
 {
     Py_ssize_t n = end - start;
-    if (n < 1 || n > MAX_LENGTH_DIGITS)
+    if (n < 1 || n > MAX_LENGTH_DIGITS || (n > 1 && p[start] == '0'))
         return -1;
     long long v = 0;
     for (Py_ssize_t i = start; i < end; i++) {
@@ -207,6 +225,27 @@ static long long take_length(const unsigned char *p, Py_ssize_t value_start,
         return -1;
     strip_ows(p, &value_start, &value_end);
     return parse_length(p, value_start, value_end);
+}
+
+/* The longest port (request.py _HOST_RE). */
+#define MAX_PORT_DIGITS 5
+
+/* A Host value of the common shape: letters, digits, '.' and '-', then perhaps ':' and a
+ * port. Anything else (an IP literal, other reg-name characters, an invalid value) is
+ * left to Python, which knows every rule. */
+static int plain_host(const unsigned char *p, Py_ssize_t start, Py_ssize_t end)
+{
+    Py_ssize_t i = start;
+    while (i < end && (cls[p[i]] & C_HOSTNAME))
+        i++;
+    if (i == end)
+        return 1;
+    if (p[i] != ':' || end - i - 1 > MAX_PORT_DIGITS)
+        return 0;
+    for (i++; i < end; i++)
+        if (!(cls[p[i]] & C_DIGIT))
+            return 0;
+    return 1;
 }
 
 /* One header line at pos: name, ':', field chars, CRLF. Returns the position after its
@@ -410,12 +449,14 @@ static PyObject *request_impl(PyObject *buf, PyObject *methods, PyObject *packed
     const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(buf);
     const Py_ssize_t len = PyBytes_GET_SIZE(buf);
 
-    /* Request line: method SP target SP HTTP/1.x CRLF (leading empty lines: Python). */
+    /* Request line: method SP target SP HTTP/1.x CRLF (leading empty lines: Python), the
+     * target in origin-form (the other forms, and CONNECT's authority-form: Python). */
     Py_ssize_t i = 0;
     while (i < len && (cls[p[i]] & C_TCHAR))
         i++;
     const Py_ssize_t method_end = i;
-    if (method_end == 0 || i >= len || p[i] != ' ')
+    if (method_end == 0 || i + 1 >= len || p[i] != ' ' || p[i + 1] != '/' ||
+        NAME_IS(p, method_end, "connect"))
         Py_RETURN_NONE;
     const Py_ssize_t target_start = ++i;
     while (i < len && (cls[p[i]] & C_TARGET))
@@ -452,6 +493,8 @@ static PyObject *request_impl(PyObject *buf, PyObject *methods, PyObject *packed
             host_start = value_start;
             host_end = value_end;
             strip_ows(p, &host_start, &host_end);
+            if (!plain_host(p, host_start, host_end))
+                Py_RETURN_NONE;
             break;
         case N_CONTENT_LENGTH:
             length = take_length(p, value_start, value_end, length);

@@ -29,12 +29,33 @@ Decisions (RFC 9112 and issue 2 section 3):
   version-less request line included, is malformed -> 400.
 - Bare LF or bare CR anywhere in the head -> 400 (RFC 9112 2.2 allows rejecting them).
 - Up to ``max_head`` bytes of empty lines before the request line are skipped (2.2).
-- A ``Connection`` header that names Host, Content-Length, Transfer-Encoding or an
-  X-Forwarded-* header does not remove it: the framing we parsed is the framing we forward.
+- A ``Connection`` header that names Host, Content-Length or Transfer-Encoding does not
+  remove it: the framing we parsed is the framing we forward. One that names X-Forwarded-For
+  removes the client's, and ours is added after (issue 12: a client cannot keep its own by
+  naming it hop-by-hop, nor remove ours).
+
+Request validation (issue 12, each rule refused with 400 unless it says otherwise):
+
+- request-target (RFC 9112 3.2, RFC 3986): visible ASCII only, and no ``#`` (a fragment is
+  never sent); origin-form (``/...``), or ``*`` for OPTIONS, or authority-form for CONNECT, or
+  absolute-form with the scheme ``http`` or ``https``, no userinfo, and an authority equal to
+  the Host header (RFC 9112 3.2.2 lets a recipient trust either; they must not disagree).
+- Host (RFC 9110 7.2, RFC 3986 3.2.2): ``reg-name``, ``IP-literal`` or ``IPv4address``,
+  then an optional port of at most 5 digits; empty is allowed (RFC 9112 3.2).
+- Content-Length: canonical decimal only; a leading zero (``05``) is refused, never
+  forwarded as received.
+- A field name that spells a framing, routing or forwarding field with ``_`` for ``-``
+  (``Transfer_Encoding``, ``X_Forwarded_For``) is dropped: CGI and WSGI backends map both
+  spellings to one variable (HTTP_TRANSFER_ENCODING) and would read it as the real one.
+- ``Upgrade: h2c`` is not an upgrade: h2c would tunnel past every rule of the proxy, so the
+  Upgrade field is dropped and the request forwarded as a plain one; ``HTTP2-Settings`` is
+  always dropped (hop-by-hop by definition, RFC 7540 3.2.1). Other upgrades (WebSocket)
+  are forwarded.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Final
@@ -81,6 +102,7 @@ _REQUEST_HEAD_RE = re.compile(
     rb"(" + _T + rb") ([" + TARGET_CHAR + rb"]++) (HTTP/[0-9]\.[0-9])\r\n"
     rb"(?:[" + TCHAR + rb"]++:[" + FIELD_CHAR + rb"]*+\r\n)*+\r\n"
 )
+_T_RE = re.compile(_T)
 _REQUEST_LINE_RE = re.compile(rb"(" + _T + rb") ([" + TARGET_CHAR + rb"]+) (HTTP/[0-9]\.[0-9])")
 # What a request line can look like while it is still arriving.
 _REQUEST_LINE_PREFIX_RE = re.compile(
@@ -90,10 +112,11 @@ _REQUEST_LINE_PREFIX_RE = re.compile(
 # The headers that framing, routing and forwarding care about, as a trie behind a first-letter
 # lookahead (measured twice as fast as a plain alternation). The match starts at the LF
 # before the line and stops before its CR, so dropping (start - 1, end) leaves a valid block.
+# A name spelt with "_" for "-" matches too (its line is dropped: see the module docstring).
 _INTERESTING_RE = re.compile(
-    rb"\n(?=[CcEeHhKkPpTtUuXx])(?i:(c(?:ontent-length|onnection)|host|upgrade|expect"
-    rb"|t(?:e|railer|ransfer-encoding)|keep-alive|proxy-connection"
-    rb"|x-forwarded-(?:for|proto|port))):([^\r]*+)"
+    rb"\n(?=[CcEeHhKkPpTtUuXx])(?i:(c(?:ontent[-_]length|onnection)|h(?:ost|ttp2[-_]settings)"
+    rb"|upgrade|expect|t(?:e|railer|ransfer[-_]encoding)|keep[-_]alive|proxy[-_]connection"
+    rb"|x[-_]forwarded[-_](?:for|proto|port))):([^\r]*+)"
 )
 
 # Name codes for the headers above.
@@ -109,6 +132,7 @@ _NAME_CODE: dict[bytes, int] = {
     b"trailer": _HOP,
     b"keep-alive": _HOP,
     b"proxy-connection": _HOP,
+    b"http2-settings": _HOP,
     b"x-forwarded-for": _XFF,
     b"x-forwarded-proto": _XFREPLACE,
     b"x-forwarded-port": _XFREPLACE,
@@ -125,13 +149,29 @@ _HANDLED_OPTIONS = frozenset(
         b"host",
         b"content-length",
         b"transfer-encoding",
-        b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-port",
+        b"http2-settings",
         b"connection",
         b"expect",
     }
 )
+# Connection naming it removes the client's X-Forwarded-For before ours is added.
+_XFF_OPTION = b"x-forwarded-for"
+# The upgrade token of HTTP/2 over cleartext (RFC 7540 3.2), never forwarded.
+_H2C = b"h2c"
+
+# Host (RFC 3986 3.2.2): IP-literal, or reg-name (which includes IPv4address), then a port.
+# 5 digits hold every port; a longer one can only probe a backend's integer parsing.
+_REG_NAME = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*+"
+_HOST_RE = re.compile(rb"(?:\[([^\]]*)\]|" + _REG_NAME + rb")(?::([0-9]{0,5}))?")
+# IPvFuture inside brackets: "v" HEXDIG "." 1*( unreserved / sub-delims / ":" ).
+_IPV_FUTURE_RE = re.compile(rb"[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+")
+# absolute-form: scheme "://" authority, then the path and query (RFC 3986 3).
+_ABSOLUTE_RE = re.compile(rb"([A-Za-z][A-Za-z0-9+\-.]*)://([^/?]*)([/?].*)?", re.DOTALL)
+_SCHEMES = {b"http": b":80", b"https": b":443"}  # the schemes we forward, with default ports
+_CONNECT = b"CONNECT"
+_OPTIONS = b"OPTIONS"
 
 
 # Connection values browsers and tools send, decoded once: (close, keep-alive, upgrade).
@@ -295,6 +335,9 @@ def parse_request_head_python(
         raise HttpError(505, f"unsupported version {version!r}")
     if len(target) > limits.max_uri:
         raise HttpError(414, f"request target of {len(target)} bytes")
+    authority = None
+    if target[0] != 0x2F or method == _CONNECT:  # not origin-form, or must not be
+        authority = _target_authority(method, target)
 
     head = RequestHead()
     head.method = method
@@ -305,6 +348,8 @@ def parse_request_head_python(
     head._lines = None
     head._fields = None
     _interpret(head, raw, m.end(3) - start + 1, limits)
+    if authority is not None:
+        _check_authority_is_host(authority, head.host)
     if method not in methods:
         raise HttpError(405, f"method {method!r} not allowed")
     return head, stop
@@ -317,12 +362,15 @@ def _interpret(head: RequestHead, raw: bytes, first_lf: int, limits: Limits) -> 
     te_values: list[bytes] | None = None
     connection: list[bytes] | None = None
     upgrade: bytes | None = None
+    upgrades: list[bytes] | None = None
     expect = False
     drops: list[tuple[int, int]] | None = None
     upgrade_spans: list[tuple[int, int]] | None = None
+    xff_spans: list[tuple[int, int]] | None = None
     xff_end = -1
     for m in _INTERESTING_RE.finditer(raw, first_lf):
-        code = _NAME_CODE[m.group(1).lower()]
+        # A name spelt with "_" is not in the table: dropped as a hop-by-hop line is.
+        code = _NAME_CODE.get(m.group(1).lower(), _HOP)
         if code == _HOST:
             if host is not None:
                 raise HttpError(400, "duplicate Host")
@@ -346,20 +394,29 @@ def _interpret(head: RequestHead, raw: bytes, first_lf: int, limits: Limits) -> 
             upgrade = m.group(2).strip(OWS)
             if upgrade_spans is None:
                 upgrade_spans = []
+                upgrades = []
+            assert upgrades is not None
             upgrade_spans.append((m.start() - 1, m.end()))
+            upgrades.append(upgrade)
         elif code == _EXPECT:
             expect = m.group(2).strip(OWS).lower() == b"100-continue"
         elif code == _XFF:
             value = m.group(2)
             xff_end = m.end() - (len(value) - len(value.rstrip(OWS)))
+            if xff_spans is None:
+                xff_spans = []
+            xff_spans.append((m.start() - 1, m.end()))
         else:  # _HOP or _XFREPLACE
             if drops is None:
                 drops = []
             drops.append((m.start() - 1, m.end()))
 
     http11 = head.http11
-    if http11 and host is None:
-        raise HttpError(400, "missing Host")
+    if host is None:
+        if http11:
+            raise HttpError(400, "missing Host")
+    elif host and not _valid_host(host):
+        raise HttpError(400, f"invalid Host {host[:60]!r}")
     if te_values is not None:
         if content_length is not None:
             raise HttpError(400, "Content-Length with Transfer-Encoding")
@@ -394,6 +451,11 @@ def _interpret(head: RequestHead, raw: bytes, first_lf: int, limits: Limits) -> 
                     ka = True
                 elif option == b"upgrade":
                     wants_upgrade = True
+                elif option == _XFF_OPTION:
+                    if xff_spans is not None:  # the client's go; ours is added as for none
+                        assert drops is not None  # the Connection line itself is in drops
+                        drops.extend(xff_spans)
+                        xff_end = -1
                 elif option not in _HANDLED_OPTIONS:
                     if extra is None:
                         extra = []
@@ -402,14 +464,16 @@ def _interpret(head: RequestHead, raw: bytes, first_lf: int, limits: Limits) -> 
                 assert drops is not None  # the Connection line itself is in drops
                 drops.extend(_spans_of(raw, extra))
         keep_alive = not close and (http11 or ka)
-    if wants_upgrade and http11 and upgrade:
+    if wants_upgrade and http11 and upgrade and not (upgrades and _asks_h2c(upgrades)):
         head.upgrade = upgrade.lower()
     else:
         head.upgrade = None
         if upgrade_spans is not None:
             drops = upgrade_spans if drops is None else drops + upgrade_spans
     if drops is not None and len(drops) > 1:
-        drops.sort()
+        # A line can be dropped for two reasons (Connection names "Keep_Alive", which is
+        # dropped for its spelling too): each span once, in order.
+        drops = sorted(set(drops))
     head.keep_alive = keep_alive
     head.host = host
     head.expect_continue = expect and http11
@@ -422,7 +486,76 @@ def _content_length(value: bytes) -> int:
         raise HttpError(400, f"invalid Content-Length {value[:40]!r}")
     if len(value) > MAX_CONTENT_LENGTH_DIGITS:
         raise HttpError(400, "Content-Length too large")
+    if value[0] == 0x30 and len(value) > 1:  # "05": a backend may read it as octal, or refuse
+        raise HttpError(400, f"Content-Length with a leading zero {value[:40]!r}")
     return int(value)
+
+
+def _valid_host(value: bytes) -> bool:
+    """Whether ``value`` is a Host field value: ``uri-host [ ":" port ]`` (RFC 9110 7.2)."""
+    m = _HOST_RE.fullmatch(value)
+    if m is None:
+        return False
+    literal = m.group(1)
+    if literal is None:
+        return True
+    if _IPV_FUTURE_RE.fullmatch(literal):
+        return True
+    if b"%" in literal:  # a zone identifier is not part of a URI (RFC 6874 is not for HTTP)
+        return False
+    try:
+        ipaddress.IPv6Address(literal.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _target_authority(method: bytes, target: bytes) -> bytes | None:
+    """Check a request-target that is not in origin-form (RFC 9112 3.2); for absolute-form,
+    return the authority the Host field must equal (``scheme`` lower-cased, "://" joined)."""
+    if target == b"*":
+        if method != _OPTIONS:
+            raise HttpError(400, "asterisk-form target outside OPTIONS")
+        return None
+    if method == _CONNECT:
+        m = _HOST_RE.fullmatch(target)
+        if m is None or not m.group(2) or not _valid_host(target):
+            raise HttpError(400, f"CONNECT target is not host:port {target[:60]!r}")
+        return None
+    m = _ABSOLUTE_RE.fullmatch(target)
+    if m is None:
+        raise HttpError(400, f"request target in no valid form {target[:60]!r}")
+    scheme = m.group(1).lower()
+    if scheme not in _SCHEMES:
+        raise HttpError(400, f"absolute-form target with scheme {scheme[:20]!r}")
+    authority = m.group(2)
+    if not authority or b"@" in authority or not _valid_host(authority):
+        raise HttpError(400, f"absolute-form target with authority {authority[:60]!r}")
+    return scheme + b"://" + authority
+
+
+def _check_authority_is_host(authority: bytes, host: bytes | None) -> None:
+    """An absolute-form target and the Host field must name the same host and port."""
+    scheme, _, name = authority.partition(b"://")
+    default_port = _SCHEMES[scheme]
+    if host is None or _normal_host(name, default_port) != _normal_host(host, default_port):
+        raise HttpError(400, "absolute-form target and Host differ")
+
+
+def _normal_host(value: bytes, default_port: bytes) -> bytes:
+    value = value.lower()
+    if value.endswith(default_port):
+        value = value[: -len(default_port)]
+    return value.removesuffix(b":")  # an empty port is the default one (RFC 3986 3.2.3)
+
+
+def _asks_h2c(values: list[bytes]) -> bool:
+    """Whether an Upgrade field (all its lines) offers HTTP/2 over cleartext."""
+    for value in values:
+        for element in value.split(b","):
+            if element.strip(OWS).partition(b"/")[0].lower() == _H2C:
+                return True
+    return False
 
 
 def _list_elements(value: bytes, what: str) -> list[bytes]:
@@ -515,7 +648,7 @@ def _walk(buf: bytes | bytearray, start: int, stop: int, limits: Limits, *, comp
         if len(tail) > limits.max_request_line:
             raise HttpError(414, "request line too long")
         if not _REQUEST_LINE_PREFIX_RE.fullmatch(tail):
-            raise HttpError(400, "malformed request line")
+            raise HttpError(400, _request_line_problem(tail))
     else:
         if len(tail) > limits.max_header_line:
             raise HttpError(431, "header line too long")
@@ -532,12 +665,27 @@ def _check_request_line(line: bytes, limits: Limits) -> None:
         raise HttpError(414, f"request line of {len(line)} bytes")
     m = _REQUEST_LINE_RE.fullmatch(line)
     if m is None:
-        raise HttpError(400, f"malformed request line {line[:60]!r}")
+        raise HttpError(400, _request_line_problem(line))
     version = m.group(3)
     if version != V11 and version != V10:
         raise HttpError(505, f"unsupported version {version!r}")
-    if len(m.group(2)) > limits.max_uri:
-        raise HttpError(414, f"request target of {len(m.group(2))} bytes")
+    target = m.group(2)
+    if len(target) > limits.max_uri:
+        raise HttpError(414, f"request target of {len(target)} bytes")
+    if target[0] != 0x2F or m.group(1) == _CONNECT:
+        _target_authority(m.group(1), target)
+
+
+def _request_line_problem(line: bytes) -> str:
+    """Why a (perhaps partial) request line is malformed, for the log."""
+    parts = line.split(b" ")
+    if len(parts) >= 2 and _T_RE.fullmatch(parts[0]):
+        target = parts[1]
+        if b"#" in target:
+            return f"fragment in request target {target[:60]!r}"
+        if any(byte > 0x7E for byte in target):
+            return f"byte outside visible ASCII in request target {target[:60]!r}"
+    return f"malformed request line {line[:60]!r}"
 
 
 def _check_field_line(line: bytes, status: int = 400) -> None:
