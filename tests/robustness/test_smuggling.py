@@ -17,7 +17,11 @@ The invariant, for each example (its requests carry a unique token in their targ
   then closed, when that request's body is chunked (an error found inside it) or the client
   itself stopped sending mid-body;
 - the client got one backend answer per forwarded request, in order; and an error status
-  followed by the end of the connection when standby refused anything.
+  followed by the end of the connection when standby refused anything;
+- nothing a backend could read differently arrives (issue 12): no framing or forwarding
+  field spelt with ``_``, no h2c upgrade or HTTP2-Settings, and an X-Forwarded-For that ends
+  with the client's address (that address alone when the client named X-Forwarded-For in
+  Connection).
 """
 
 from __future__ import annotations
@@ -76,8 +80,15 @@ End
 OWS = b" \t"
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 TOKEN_RE = re.compile(_TOKEN)
-# Visible ASCII only: the generator never puts obs-text into a target.
-REQUEST_LINE_RE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) (HTTP/1\.[01])")
+# Visible ASCII only, no fragment (RFC 9112 3.2).
+REQUEST_LINE_RE = re.compile(rb"(" + _TOKEN + rb") ([\x21\x22\x24-\x7e]+) (HTTP/1\.[01])")
+# A Host value (RFC 3986 3.2.2), for what the generator makes: reg-name or an IPv6 literal of
+# hex digits and colons, then a port.
+_REG_NAME = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
+HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:]*:[0-9A-Fa-f:]*\]|" + _REG_NAME + rb")(?::[0-9]{0,5})?")
+# absolute-form with the schemes a gateway forwards: scheme, authority, the rest.
+ABSOLUTE_RE = re.compile(rb"(?i:(https?))://([^/?@]+)([/?].*)?")
+DEFAULT_PORTS = {b"http": b":80", b"https": b":443"}
 FIELD_RE = re.compile(
     rb"(" + _TOKEN + rb"):[ \t]*((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*"
 )
@@ -92,7 +103,7 @@ CHUNK_LINE_RE = re.compile(
     + _QUOTED
     + rb"))?)*)"
 )
-DIGITS_RE = re.compile(rb"[0-9]+")
+DIGITS_RE = re.compile(rb"0|[1-9][0-9]*")  # canonical: no leading zero
 # A Content-Length longer than this could overflow a signed 64-bit backend: refuse it.
 MAX_LENGTH_DIGITS = 18
 # A chunk size over 2**64 is refused by every sane parser: treat it as an error.
@@ -116,6 +127,10 @@ class Message:
     end: int = -1
     raw_body: bytes = b""
     body: bytes = b""
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def values(self, name: bytes) -> list[bytes]:
+        return [v for n, v in self.fields if n == name]
 
 
 @dataclass
@@ -160,6 +175,15 @@ def _head(data: bytes, start: int) -> Message | None:
     hosts = [v for n, v in fields if n == b"host"]
     if version == b"HTTP/1.1" and len(hosts) != 1:
         raise StrictError("HTTP/1.1 needs exactly one Host")
+    if len(hosts) > 1 or (hosts and not HOST_RE.fullmatch(hosts[0])):
+        raise StrictError(f"bad Host {hosts!r}")
+    if not target.startswith(b"/"):
+        am = ABSOLUTE_RE.fullmatch(target)
+        if am is None or not HOST_RE.fullmatch(am.group(2)):
+            raise StrictError(f"target in no form a gateway forwards {target[:60]!r}")
+        port = DEFAULT_PORTS[am.group(1).lower()]
+        if not hosts or same_host(am.group(2), port) != same_host(hosts[0], port):
+            raise StrictError("absolute-form target and Host differ")
     te = [v for n, v in fields if n == b"transfer-encoding"]
     cl = [v for n, v in fields if n == b"content-length"]
     framing, length = "none", 0
@@ -181,6 +205,11 @@ def _head(data: bytes, start: int) -> Message | None:
         length = int(cl[0])
         framing = "length" if length else "none"
     return Message(method, target, version, fields, framing, length, start, end + 4)
+
+
+def same_host(value: bytes, default_port: bytes) -> bytes:
+    value = value.lower()
+    return value[: -len(default_port)] if value.endswith(default_port) else value.rstrip(b":")
 
 
 def _line(data: bytes, pos: int) -> bytes | None:
@@ -234,8 +263,10 @@ def _chunked(data: bytes, msg: Message) -> Step:
         pos += len(line) + 2
         if not line:
             break
-        if FIELD_RE.fullmatch(line) is None:
+        tm = FIELD_RE.fullmatch(line)
+        if tm is None:
             return _body_error(data, msg, valid_until, body, f"bad trailer {line[:40]!r}")
+        msg.trailers.append((tm.group(1).lower(), tm.group(2)))
     msg.end = pos
     msg.raw_body = data[msg.head_end : pos]
     msg.body = bytes(body)
@@ -427,6 +458,35 @@ TRAILERS = ((),) * 8 + ((b"X-Trailer: 1",), (b"X-Trailer : 1",), (b" folded",))
 # Placeholder for a whole request hidden in a body (the classic smuggling payload).
 HIDDEN = b"\x00HIDDEN\x00"
 PAYLOADS = (b"", b"hello", b"0\r\n\r\n", HIDDEN, b"x" * 40)
+# How the target is written (issue 12); {t} is the path with the example's token.
+TARGET_FORMS = ("{t}",) * 24 + (
+    "{t}#frag",
+    "{t}\xe9",
+    "{t}?q=\xff",
+    "http://x{t}",
+    "HTTP://X:80{t}",
+    "https://x{t}",
+    "http://y{t}",
+    "ftp://x{t}",
+    "http://u@x{t}",
+    "//x{t}",
+)
+HOST_VALUES = (b"x",) * 24 + (b"X:80", b"x:", b"x/y", b"u@x", b"x y", b"[::1]", b"x:8o", b"")
+# Lines a backend could misread, each an ordered group (issue 12).
+EXTRA_LINES: tuple[tuple[bytes, ...], ...] = ((),) * 12 + (
+    (b"Transfer_Encoding: chunked",),
+    (b"Content_Length: 3",),
+    (b"X_Forwarded_For: 6.6.6.6",),
+    (b"x-forwarded_port: 1",),
+    (b"X_Plain: 1",),
+    (b"Connection: X-Forwarded-For", b"X-Forwarded-For: 6.6.6.6"),
+    (b"X-Forwarded-For: 6.6.6.6", b"Connection: keep-alive, x-forwarded-for"),
+    (b"X-Forwarded-For: 6.6.6.6",),
+    (b"Connection: Upgrade, HTTP2-Settings", b"Upgrade: h2c", b"HTTP2-Settings: AAMA"),
+    (b"Connection: Upgrade", b"Upgrade: websocket, h2c"),
+    (b"HTTP2-Settings: AAMA",),
+    (b"Connection: Upgrade", b"Upgrade: websocket"),
+)
 
 
 @dataclass(frozen=True)
@@ -456,21 +516,27 @@ class Case:
     last_chunk: bytes
     trailers: tuple[bytes, ...]
     append: bool
+    target_form: str = "{t}"
+    host_value: bytes = b"x"
+    extra: tuple[bytes, ...] = ()
 
     def render(self, token: str) -> bytes:
         t = token.encode()
+        target = self.target_form.format(t=f"/s/{token}/1").encode("latin-1")
         hidden = b"GET /s/" + t + b"/9 HTTP/1.1\r\nHost: x\r\n\r\n"
         payload = self.payload.replace(HIDDEN, hidden)
         chunked = bool(self.te) if self.chunked_body is None else self.chunked_body
         body = self._chunked(payload) if chunked else payload
         n = len(body)
-        lines: list[bytes] = [b"Host: x" + EOL] * self.host_lines
+        lines: list[bytes] = [b"Host: " + self.host_value + EOL] * self.host_lines
         for name, sep, value, end in self.te:
             lines.append(name + sep + value + end)
         for name, sep, form, end in self.cl:
             value = form.format(n=n, m=max(n - 1, 0), p=n + 1).encode()
             lines.append(name + sep + value + end)
         lines.append(b"X-Pad" + self.padding[0] + b"p" + self.padding[1])
+        if self.extra:
+            lines.append(b"".join(line + EOL for line in self.extra))  # moved as one
         # ``order`` names lines to move to the front, in that order (a cheap shuffle).
         first: list[int] = []
         for i in self.order:
@@ -480,9 +546,9 @@ class Case:
         out = (
             (EOL if self.leading_crlf else b"")
             + self.method
-            + b" /s/"
-            + t
-            + b"/1 "
+            + b" "
+            + target
+            + b" "
             + self.version
             + EOL
             + b"".join(ordered)
@@ -548,10 +614,38 @@ cases = st.builds(
     last_chunk=st.sampled_from(LAST_CHUNKS),
     trailers=st.sampled_from(TRAILERS),
     append=st.booleans(),
+    target_form=st.sampled_from(TARGET_FORMS),
+    host_value=st.sampled_from(HOST_VALUES),
+    extra=st.sampled_from(EXTRA_LINES),
 )
 
 
 # -- the recording backend --------------------------------------------------------------------
+
+# Fields a CGI or WSGI backend reads under the same name whether spelt with "-" or "_".
+SPECIAL_NAMES = {
+    b"content-length",
+    b"transfer-encoding",
+    b"keep-alive",
+    b"proxy-connection",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-port",
+    b"http2-settings",
+}
+
+
+def arrival_problem(msg: Message) -> str | None:
+    """What must never reach a backend in a request that is otherwise well-formed."""
+    for name, _ in msg.fields:
+        if b"_" in name and name.replace(b"_", b"-") in SPECIAL_NAMES:
+            return f"a field a CGI backend reads as {name.replace(b'_', b'-')!r}: {name!r}"
+    if msg.values(b"http2-settings"):
+        return "HTTP2-Settings forwarded"
+    for value in msg.values(b"upgrade"):
+        if any(e.strip(OWS).split(b"/")[0].lower() == b"h2c" for e in value.split(b",")):
+            return "an h2c upgrade forwarded"
+    return None
 
 
 def strict_responder(pending: bytes) -> Action | None:
@@ -569,6 +663,14 @@ def strict_responder(pending: bytes) -> Action | None:
         )
     msg = step.message
     assert msg is not None
+    problem = arrival_problem(msg)
+    if problem is not None:
+        return Action(
+            consumed=len(pending),
+            send=b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            then=Then.CLOSE,
+            error=f"{problem}; bytes {pending[:300]!r}",
+        )
     return Action(
         consumed=msg.end,
         send=b"HTTP/1.1 200 OK\r\nX-Token: " + msg.target + b"\r\nContent-Length: 0\r\n\r\n",
@@ -597,6 +699,8 @@ def env() -> Iterator[Env]:
 
 
 _tokens = itertools.count()
+# The client address standby adds to X-Forwarded-For.
+PEER = b"127.0.0.1"
 
 
 # -- one example ------------------------------------------------------------------------------
@@ -662,7 +766,7 @@ def check_example(env: Env, case: Case) -> None:
         env.checked[rec.index] = len(rec.requests)
         for msg in new:
             assert isinstance(msg, Message)
-            assert msg.target.startswith(marker), f"a request of another example: {msg.target!r}"
+            assert marker in msg.target, f"a request of another example: {msg.target!r}"
             forwarded.append(msg)
         if rec.pending and rec.index not in env.partial_seen:
             env.partial_seen.add(rec.index)
@@ -677,6 +781,7 @@ def check_example(env: Env, case: Case) -> None:
         assert (got.method, got.framing, got.length) == (want.method, want.framing, want.length)
         assert got.raw_body == want.raw_body, context
         assert got.body == want.body, context
+        assert got.values(b"x-forwarded-for") == forwarded_for(want), context
 
     answers = [r.header(b"x-token") for r in responses if r.header(b"x-token") is not None]
     refusals = [r for r in responses if r.header(b"x-token") is None]
@@ -711,6 +816,17 @@ def check_example(env: Env, case: Case) -> None:
             assert len(got.raw_body) < len(want.raw_body), context
     env.stats[f"strict reading {reading.outcome}"] += 1
     env.stats["requests forwarded"] += n
+
+
+def forwarded_for(msg: Message) -> list[bytes]:
+    """The X-Forwarded-For lines a backend must get for the client's request ``msg``: the
+    client's with our address appended to the last, or ours alone when it had none or
+    named X-Forwarded-For in Connection (hop-by-hop: it is not forwarded)."""
+    client = msg.values(b"x-forwarded-for")
+    options = {e.strip(OWS).lower() for v in msg.values(b"connection") for e in v.split(b",")}
+    if not client or b"x-forwarded-for" in options:
+        return [PEER]
+    return [*client[:-1], client[-1] + b", " + PEER]
 
 
 def test_forwarded_framing_matches_a_strict_reader(env: Env) -> None:
