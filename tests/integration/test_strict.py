@@ -5,7 +5,6 @@ byte by byte."""
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -82,20 +81,6 @@ BAD_HEADS = [
         431,
     ),
     ("method-outside-xhttp", b"DELETE / HTTP/1.1\r\n" + H + b"\r\n", 405),
-    # issue 12: request-target, Host and Content-Length rules
-    ("fragment", b"GET /a#b HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("obs-text-target", b"GET /caf\xc3\xa9 HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("no-target-form", b"GET x HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("asterisk-for-get", b"GET * HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("scheme-ftp", b"GET ftp://x/ HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("userinfo", b"GET http://u@x/ HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("authority-not-host", b"GET http://admin.internal/ HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("authority-without-host", b"GET http://x/ HTTP/1.0\r\n\r\n", 400),
-    ("host-slash", b"GET / HTTP/1.1\r\nHost: x/y\r\n\r\n", 400),
-    ("host-at", b"GET / HTTP/1.1\r\nHost: user@x\r\n\r\n", 400),
-    ("host-space", b"GET / HTTP/1.1\r\nHost: x y\r\n\r\n", 400),
-    ("host-port-letters", b"GET / HTTP/1.1\r\nHost: x:8o\r\n\r\n", 400),
-    ("cl-leading-zero", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 05\r\n\r\nhello", 400),
 ]
 
 CHUNKED = b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
@@ -118,44 +103,6 @@ BAD_LATER_CHUNK = [
 ]
 
 
-XF = b"X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: "
-
-# (id, request head, the head as the backend must get it without the port line's value)
-EDITED_HEADS = [
-    (
-        "underscore-names",
-        b"POST / HTTP/1.1\r\n" + H + b"Transfer_Encoding: chunked\r\nContent_Length: 3\r\n"
-        b"X_Forwarded_For: 6.6.6.6\r\nx-forwarded_proto: https\r\nX_Custom: kept\r\n\r\n",
-        b"POST / HTTP/1.1\r\n" + H + b"X_Custom: kept\r\n" + XF,
-    ),
-    (
-        "connection-names-xff",
-        b"GET / HTTP/1.1\r\n" + H + b"X-Forwarded-For: 6.6.6.6\r\n"
-        b"Connection: keep-alive, X-Forwarded-For\r\n\r\n",
-        b"GET / HTTP/1.1\r\n" + H + XF,
-    ),
-    (
-        "h2c-upgrade",
-        b"GET / HTTP/1.1\r\n" + H + b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-        b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
-        b"GET / HTTP/1.1\r\n" + H + XF,
-    ),
-    (
-        "absolute-form-equal-to-host",
-        b"GET HTTP://X:80/a?b HTTP/1.1\r\n" + H + b"\r\n",
-        b"GET HTTP://X:80/a?b HTTP/1.1\r\n" + H + XF,
-    ),
-    (
-        "websocket-upgrade",
-        b"GET /ws HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        b"GET /ws HTTP/1.1\r\n"
-        + H
-        + b"Upgrade: websocket\r\n"
-        + XF.replace(b"X-Forwarded-Proto", b"Connection: Upgrade\r\nX-Forwarded-Proto"),
-    ),
-]
-
-
 @pytest.fixture
 def recording() -> Iterator[tuple[RawBackend, ProxyThread]]:
     with RawBackend(respond_once(OK)) as raw:
@@ -165,23 +112,16 @@ def recording() -> Iterator[tuple[RawBackend, ProxyThread]]:
         assert proxy.errors == []
 
 
-def write(c: Client, data: bytes, bytewise: bool) -> None:
-    """Send ``data`` whole or one byte per write."""
-    try:
-        if bytewise:
-            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            for i in range(len(data)):
-                c.sock.sendall(data[i : i + 1])
-        else:
-            c.sock.sendall(data)
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the proxy may close before the rest; the answer is in our buffer
-
-
 def send(port: int, data: bytes, bytewise: bool) -> bytes:
     """Send ``data`` whole or one byte per write; return everything the proxy answered."""
     with Client(port) as c:
-        write(c, data, bytewise)
+        try:
+            if bytewise:
+                c.send_bytewise(data)
+            else:
+                c.send(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the proxy may close before the rest; the answer is in our buffer
         with contextlib.suppress(ConnectionResetError):
             return c.read_all()
         return c.buf
@@ -239,26 +179,6 @@ def test_bad_later_chunk_closes_the_backend_connection(
         assert data.partition(b"\r\n\r\n")[2].startswith(body)
     # ...and the backend connection that carried it is closed, never reused.
     wait_until(lambda: raw.ended == raw.accepted, DEADLINE, "backend connection closed")
-
-
-@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
-@pytest.mark.parametrize(
-    ("case", "data", "expected"), EDITED_HEADS, ids=[c[0] for c in EDITED_HEADS]
-)
-def test_what_a_backend_could_misread_is_removed_before_forwarding(
-    recording: tuple[RawBackend, ProxyThread],
-    case: str,
-    data: bytes,
-    expected: bytes,
-    bytewise: bool,
-) -> None:
-    raw, proxy = recording
-    with Client(proxy.port) as c:
-        write(c, data, bytewise)
-        assert c.response().status == 200
-    wait_until(lambda: b"\r\n\r\n" in raw.all_bytes(), DEADLINE, "the head reached the backend")
-    head = raw.all_bytes().partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
-    assert head == expected + str(proxy.port).encode() + b"\r\n\r\n"
 
 
 def test_good_request_after_refusals_still_works(

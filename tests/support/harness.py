@@ -181,6 +181,12 @@ class Client:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def send_bytewise(self, data: bytes) -> None:
+        """One byte per write (and per segment: no Nagle), as the slowest client sends."""
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(data)):
+            self.sock.sendall(data[i : i + 1])
+
     def _more(self) -> bool:
         data = self.sock.recv(65536)
         if not data:
