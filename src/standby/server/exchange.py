@@ -35,6 +35,8 @@ from standby.http1 import (
 from standby.http1.body import DechunkedBody
 from standby.http1.response import dechunked_head
 from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
+from standby.observe.access import refusal_line
+from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
 from standby.server.policy import ServicePolicy
 from standby.upstream.pool import ConnectFailed, Pool
@@ -430,9 +432,17 @@ class Exchange:
         self._drop_upstream(abort=True)
         self._cancel_task()
         if self.phase == R_WAIT:
-            self.client.reject(exc.status, exc.reason, head=self.head)
+            self.client.reject(exc.status, exc.reason, self.head)
         else:
-            self.client.abort()
+            # The answer is on its way: it is cut, and logged as far as it went.
+            client = self.client
+            where = self._backend_name()
+            log.log(
+                NOTICE, "%s", refusal_line(exc.status, client.peer, where, self.head, exc.reason)
+            )
+            self.phase = R_DONE
+            client.abort()
+            client.log_exchange(self)
 
     # -- response -----------------------------------------------------------------------
 
@@ -727,7 +737,7 @@ class Exchange:
                 # The client stopped sending its body.
                 self._drop_upstream(abort=True)
                 self._cancel_task()
-                self.client.reject(408, "request body timed out", head=self.head)
+                self.client.reject(408, "request body timed out", self.head)
                 return
             if self.upstream is not None:
                 self._observe_failure(f"no response within {self.timeout:g}s", http_level=False)
