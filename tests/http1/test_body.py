@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from standby.http1 import (
     MAX_CHUNK_LINE,
@@ -8,6 +10,12 @@ from standby.http1 import (
     ChunkedBody,
     LengthBody,
     UntilCloseBody,
+)
+from standby.http1.body import (
+    FORBIDDEN_TRAILER_FIELDS,
+    DechunkedBody,
+    chunked_end_python,
+    forbidden_trailer,
 )
 from tests.http1.feeding import bytewise, feed_body, pieces
 
@@ -39,7 +47,7 @@ VALID_CHUNKED = [
     b"A\r\n0123456789\r\n0\r\n\r\n",
     b"a;name=value\r\n0123456789\r\n0;last\r\n\r\n",
     b'3;q="quoted \\" string";x\r\nabc\r\n0\r\n\r\n',
-    b"000003\r\nabc\r\n0\r\nExpires: never\r\nX-Sum:\tabc\r\n\r\n",
+    b"000003\r\nabc\r\n0\r\nServer-Timing: db;dur=53\r\nX-Sum:\tabc\r\n\r\n",
     b"1\r\n\r\r\n1\r\n\n\r\n0\r\n\r\n",  # CR and LF inside chunk data are data
 ]
 
@@ -158,3 +166,160 @@ def test_chunked_body_refuses_more_after_an_error() -> None:
         body.feed(b"zz\r\n")
     assert body.done
     assert body.feed(b"0\r\n\r\n") == (b"", b"0\r\n\r\n")
+
+
+# -- trailer fields that must not be forwarded (RFC 9110 6.5.1) ---------------------------
+
+
+def _spellings(name: bytes) -> list[bytes]:
+    """``name`` as a backend may write it: lower, Title-Case, upper, with ``_`` for ``-``."""
+    title = b"-".join(part.capitalize() for part in name.split(b"-"))
+    return [name, title, name.upper(), name.replace(b"-", b"_"), title.replace(b"-", b"_")]
+
+
+@pytest.mark.parametrize("name", sorted(FORBIDDEN_TRAILER_FIELDS))
+def test_each_forbidden_trailer_field_is_recognised_in_every_spelling(name: bytes) -> None:
+    for spelling in _spellings(name):
+        assert forbidden_trailer(spelling), spelling
+
+
+@pytest.mark.parametrize(
+    "name",
+    [b"X-Forwarded-For", b"x_forwarded_proto", b"X-FORWARDED-HOST", b"X-Forwarded-Port"],
+)
+def test_x_forwarded_fields_are_forbidden_trailers(name: bytes) -> None:
+    assert forbidden_trailer(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [b"X-Sum", b"Server-Timing", b"Digest", b"ETag", b"X-Forwarded", b"Content-MD5", b"Hosts"],
+)
+def test_other_trailer_fields_are_kept(name: bytes) -> None:
+    assert not forbidden_trailer(name)
+
+
+@pytest.mark.parametrize("error_status", [400, 502])
+@pytest.mark.parametrize("name", sorted(FORBIDDEN_TRAILER_FIELDS))
+def test_a_forbidden_trailer_line_is_cut_whole_and_byte_by_byte(
+    name: bytes, error_status: int
+) -> None:
+    kept = b"5\r\nhello\r\n0\r\nX-Sum: 1\r\n"
+    for spelling in _spellings(name):
+        data = kept + spelling + b": smuggled\r\nServer-Timing: a\r\n\r\n"
+        expected = kept + b"Server-Timing: a\r\n\r\n"
+        for chunks in ([data + b"NEXT"], bytewise(data + b"NEXT")):
+            body = ChunkedBody(error_status=error_status)
+            forwarded, after, error = feed_body(body, chunks)
+            assert (forwarded, after, error) == (expected, b"NEXT", None), spelling
+            assert body.done and body.edited
+
+
+def test_a_trailer_of_allowed_fields_goes_out_as_received() -> None:
+    data = b"0\r\nX-Sum: 1\r\nServer-Timing: db;dur=1\r\n\r\n"
+    body = ChunkedBody()
+    assert feed_body(body, bytewise(data)) == (data, b"", None)
+    assert not body.edited
+
+
+def test_a_trailer_line_split_over_reads_is_cut_once_complete() -> None:
+    body = ChunkedBody()
+    assert body.feed(b"0\r\nContent-Le") == (b"0\r\n", b"")
+    assert body.feed(b"ngth: 5\r\nX-A: b\r\n") == (b"X-A: b\r\n", b"")
+    assert body.feed(b"\r\nGET") == (b"\r\n", b"GET")
+
+
+def test_chunked_end_leaves_a_trailer_to_cut_to_the_framer() -> None:
+    edited = b"5\r\nhello\r\n0\r\nSet-Cookie: a=b\r\n\r\n"
+    plain = b"5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"
+    assert chunked_end_python(b"HEAD" + edited, 4) == -1  # must not go out raw
+    assert chunked_end_python(b"HEAD" + plain, 4) == 4 + len(plain)
+
+
+# -- the decoding framer (a chunked body for an HTTP/1.0 client) ----------------------------
+
+
+@st.composite
+def chunked_messages(draw: st.DrawFn) -> tuple[bytes, bytes, bytes]:
+    """(wire, payload, wire as forwarded): a valid chunked body with extensions and a
+    trailer of allowed and forbidden fields in any spelling."""
+    payload = draw(st.binary(max_size=300))
+    out = []
+    rest = payload
+    while rest:
+        size = draw(st.integers(1, len(rest)))
+        ext = draw(st.sampled_from([b"", b";a", b";a=b", b';q="x y"']))
+        digits = draw(st.sampled_from([b"%x", b"%X", b"00%x"])) % size
+        out.append(digits + ext + b"\r\n" + rest[:size] + b"\r\n")
+        rest = rest[size:]
+    names = st.sampled_from(
+        [b"X-Sum", b"Server-Timing", b"X-Forwarded-For"]
+        + [n for name in sorted(FORBIDDEN_TRAILER_FIELDS)[:12] for n in _spellings(name)[:4:3]]
+    )
+    trailer = [
+        (name, draw(st.sampled_from([b"1", b"", b" v a l"])))
+        for name in draw(st.lists(names, max_size=4))
+    ]
+    lines = [name + b":" + value + b"\r\n" for name, value in trailer]
+    kept = [
+        line for (name, _), line in zip(trailer, lines, strict=True) if not forbidden_trailer(name)
+    ]
+    head = b"".join(out) + b"0\r\n"
+    return head + b"".join(lines) + b"\r\n", payload, head + b"".join(kept) + b"\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunked_messages(), st.lists(st.integers(0, 2000), max_size=8))
+@example((b"0\r\nHost: x\r\n\r\n", b"", b"0\r\n\r\n"), [])
+def test_forwarded_and_decoded_bodies_whole_in_pieces_and_byte_by_byte(
+    message: tuple[bytes, bytes, bytes], cuts: list[int]
+) -> None:
+    wire, payload, forwarded_wire = message
+    data = wire + b"NEXT"
+    for chunks in ([data], pieces(data, cuts), bytewise(data)):
+        assert feed_body(ChunkedBody(error_status=502), chunks) == (forwarded_wire, b"NEXT", None)
+        decoder = DechunkedBody(error_status=502)
+        assert feed_body(decoder, chunks) == (payload, b"NEXT", None)
+        assert decoder.done and decoder.received == len(payload)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60), st.lists(st.integers(0, 100), max_size=4))
+@example(b"5\r\nhel", [])
+@example(b"5;\r\nhello\r\n0\r\n\r\n", [])
+def test_the_decoder_refuses_and_stops_where_the_framer_does(data: bytes, cuts: list[int]) -> None:
+    """Whatever the bytes: the same verdict (error status, done or not, what follows), and
+    the decoded payload is the payload of the chunks the framer let through."""
+    for chunks in ([data], pieces(data, cuts), bytewise(data)):
+        framer, decoder = ChunkedBody(error_status=502), DechunkedBody(error_status=502)
+        forwarded, after, error = feed_body(framer, chunks)
+        decoded, decoded_after, decoded_error = feed_body(decoder, chunks)
+        assert (decoded_after, decoded_error, decoder.done) == (after, error, framer.done)
+        if error is None and framer.done:
+            assert decoded == _payload_of(forwarded)
+
+
+def _payload_of(wire: bytes) -> bytes:
+    """The payload of a complete, valid chunked body (a plain reference decoder)."""
+    out = bytearray()
+    pos = 0
+    while True:
+        nl = wire.index(b"\r\n", pos)
+        size = int(wire[pos:nl].split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += wire[nl + 2 : nl + 2 + size]
+        pos = nl + 2 + size + 2
+
+
+def test_the_decoder_drops_the_whole_trailer() -> None:
+    data = b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nX-Sum: 1\r\nHost: x\r\n\r\n"
+    assert feed_body(DechunkedBody(), bytewise(data)) == (b"hello world", b"", None)
+    assert feed_body(DechunkedBody(), [data]) == (b"hello world", b"", None)
+
+
+def test_the_decoder_keeps_the_body_limit() -> None:
+    data = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    # As ChunkedBody: what an erring read held is not given out; earlier reads were.
+    assert feed_body(DechunkedBody(max_body=10), [data]) == (b"", b"", 413)
+    assert feed_body(DechunkedBody(max_body=10), bytewise(data)) == (b"hello", b"", 413)

@@ -12,6 +12,7 @@ from standby.http1 import (
     client_response_head,
     parse_response_head,
 )
+from standby.http1.response import dechunked_head, parse_response_head_python
 from tests.http1.feeding import head_status
 
 
@@ -230,3 +231,43 @@ def test_lone_keep_alive_connection_header_is_kept_when_the_client_stays() -> No
     assert client_response_head(head, keep_alive=True, client_http11=True) is head.raw
     assert client(data, client_http11=False) == data
     assert client(data, keep_alive=False) == resp("Content-Length: 3", "Connection: close")
+
+
+# -- the status code range (RFC 9110 15: 100..599) -------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["000", "099", "600", "700", "999"])
+@pytest.mark.parametrize("framing", ["Content-Length: 2", "Transfer-Encoding: chunked"])
+def test_a_status_outside_100_to_599_is_a_bad_gateway(code: str, framing: str) -> None:
+    data = resp(framing, line1=f"HTTP/1.1 {code} Weird")
+    assert status(data) == 502  # whole and byte by byte
+    with pytest.raises(HttpError) as caught:
+        parse_response_head_python(data, b"GET")
+    assert caught.value.status == 502
+
+
+@pytest.mark.parametrize("code", [100, 199, 200, 418, 599])
+def test_the_bounds_of_the_status_range_are_statuses(code: int) -> None:
+    head = parse(resp("Content-Length: 0", line1=f"HTTP/1.1 {code} X"))
+    assert head.status == code
+
+
+# -- a chunked answer's head for a client that gets the body decoded ------------------------
+
+
+def test_the_dechunked_head_loses_transfer_encoding_and_may_gain_a_length() -> None:
+    head = b"HTTP/1.1 200 OK\r\nX-A: 1\r\ntransfer-ENCODING:  chunked\r\nX-B: 2\r\n\r\n"
+    assert dechunked_head(head, None) == b"HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: 2\r\n\r\n"
+    assert dechunked_head(head, 11) == (
+        b"HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: 2\r\nContent-Length: 11\r\n\r\n"
+    )
+
+
+def test_the_dechunked_head_of_a_parsed_answer() -> None:
+    data = resp("Transfer-Encoding: chunked", "Trailer: X-Sum", line1="HTTP/1.1 200 OK")
+    head = parse(data)
+    assert head.body == BODY_CHUNKED
+    closing = dechunked_head(client_response_head(head, False, False), None)
+    assert closing == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+    kept = dechunked_head(client_response_head(head, True, False), 0)
+    assert kept == b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"

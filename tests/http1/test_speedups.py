@@ -700,7 +700,7 @@ def test_the_chunked_end_cases() -> None:
     assert end(b"HEAD" + whole, 4) == 4 + len(whole)
     assert end(whole[:-1], 0) == -1  # more to come
     assert end(b"5\r\nhelloXY0\r\n\r\n", 0) == -1  # no CRLF after the data
-    assert end(b"0\r\nTrailer: x\r\n\r\n", 0) == len(b"0\r\nTrailer: x\r\n\r\n")  # Python's
+    assert end(b"0\r\nX-T: x\r\n\r\n", 0) == len(b"0\r\nX-T: x\r\n\r\n")  # Python's
     assert end(b"5;ext=1\r\nhello\r\n0\r\n\r\n", 0) == 21  # Python's
     assert end(b"0" * 16 + b"5\r\nhello\r\n0\r\n\r\n", 0) == -1  # 17 digits: refused
     assert end(b"0" * 15 + b"5\r\nhello\r\n0\r\n\r\n", 0) == 30  # 16: taken
@@ -713,3 +713,21 @@ def test_the_c_functions_stand_in_for_the_python_ones() -> None:
     # And they reach their reference for what they leave to it (a trailer, an escape).
     assert chunked_end(b"0\r\nT: v\r\n\r\n", 0) == 11
     assert request_line(b"GET", b'/"', b"HTTP/1.1") == 'GET /\\" HTTP/1.1'
+
+
+@pytest.mark.parametrize("code", [b"600", b"700", b"999"])
+def test_a_status_past_599_is_left_to_python_which_says_502(code: bytes) -> None:
+    head = b"HTTP/1.1 " + code + b" Weird\r\nContent-Length: 2\r\n\r\n"
+    assert _speedups.scan_response(head, False, 65536) is None
+    with pytest.raises(HttpError) as caught:
+        parse_response_head(head, b"GET")
+    assert caught.value.status == 502
+
+
+@SETTINGS
+@given(st.integers(0, 999), st.sampled_from([b"GET", b"HEAD"]))
+def test_every_status_code_the_scanner_and_python_agree(code: int, method: bytes) -> None:
+    head = b"HTTP/1.1 %03d X\r\nContent-Length: 0\r\n\r\n" % code
+    expected = python_response(head, method, 65536)
+    assert expected[0] == ("ok" if 100 <= code <= 599 else "error"), expected
+    check_response(head, method)

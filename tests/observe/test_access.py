@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from standby.model import BackendKind, BackendSpec, ListenerSpec, ServiceSpec
-from standby.observe.access import AccessLog, AccessRecord, anonymise_peer, clf_time, escape
+from standby.observe.access import (
+    AccessLog,
+    AccessRecord,
+    UnparsedRequest,
+    anonymise_peer,
+    clf_time,
+    escape,
+    refusal_line,
+)
 
 
 @dataclass
@@ -250,3 +258,57 @@ def test_the_regular_shortcut_writes_the_regular_line(
     log.log(record(peer=peer, request=head, status=status))
     log.log_regular(peer, head, status)
     assert len(lines) == 2 and lines[0] == lines[1]
+
+
+# -- refused requests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "known"),
+    [
+        (b"GARBAGE\r\n\r\n", b"GARBAGE"),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", b"GET / HTTP/2.0"),
+        (b"GET /a HTTP/1.1\nHost: x\n\n", b"GET /a HTTP/1.1"),  # a bare LF ends it too
+        (b"GET /" + b"a" * 100, b""),  # the line never ended
+        (b"GET /" + b"a" * 100 + b" HTTP/1.1\r\n", b""),  # it ended past the limit
+        (b"GET /" + b"a" * 50 + b" HTTP/1.1\r\n", b"GET /" + b"a" * 50 + b" HTTP/1.1"),
+        (b"", b""),
+    ],
+)
+def test_what_is_known_of_a_refused_request_line(head: bytes, known: bytes) -> None:
+    assert UnparsedRequest.of(head, 80).line == known
+
+
+def test_a_refused_request_in_each_format() -> None:
+    garbage = record(
+        request=UnparsedRequest(b'GAR"BAGE\x01'),
+        service=None,
+        backend=None,
+        status=400,
+        bytes_out=150,
+    )
+    assert line(1, garbage) == '192.0.2.7 GAR\\"BAGE\\x01 - 400'
+    assert line(2, garbage) == '192.0.2.7 GAR\\"BAGE\\x01 - 400 (-/- -> -) 0.123 sec'
+    combined = '192.0.2.7 - - [14/Nov/2023:22:13:20 +0000] "GAR\\"BAGE\\x01" 400 150 "-" "-"'
+    assert line(4, garbage) == combined
+    assert line(3, garbage) == "- " + combined
+    assert line(5, garbage) == "- " + combined + " (- -> -) 0.123 sec"
+    unknown = record(request=UnparsedRequest(b""), service=None, backend=None, status=414)
+    assert line(1, unknown) == "192.0.2.7 - - 414"
+
+
+def test_the_diagnostic_line_of_a_refusal() -> None:
+    assert (
+        refusal_line(400, "192.0.2.7", None, UnparsedRequest(b"GARBAGE"), "malformed")
+        == 'e400: 192.0.2.7: "GARBAGE": malformed'
+    )
+    assert (
+        refusal_line(408, "192.0.2.7", "127.0.0.1:8081", Head(method=b"POST"), "timed out")
+        == 'e408: 192.0.2.7 => 127.0.0.1:8081: "POST /index.html?q=1 HTTP/1.1": timed out'
+    )
+    assert refusal_line(431, "::1", None, UnparsedRequest(b""), "too large") == (
+        "e431: ::1: too large"
+    )
+    # A client cannot forge a line: the request line is escaped as in the access log.
+    forged = refusal_line(400, "::1", None, UnparsedRequest(b'x\n2 GET / "'), "r")
+    assert "\n" not in forged and forged == 'e400: ::1: "x\\x0a2 GET / \\"": r'

@@ -60,6 +60,7 @@ from standby.http1 import (
     BODY_CHUNKED,
     BODY_LENGTH,
     BODY_NONE,
+    BODY_UNTIL_CLOSE,
     HttpError,
     parse_response_head,
 )
@@ -160,6 +161,12 @@ class Capture:
         now = self._store.clock()
         entry = Entry(self._key, self._status, self._head, body, now, self._initial_age)
         return self._store._commit(entry)
+
+    def decoded(self) -> None:
+        """A chunked body goes to the client decoded (an HTTP/1.0 client): what ``feed``
+        gets from now on is the body itself, kept as it comes until ``finish``."""
+        if self._framing == BODY_CHUNKED:
+            self._framing = BODY_UNTIL_CLOSE  # the body as fed, complete at finish()
 
     def abort(self) -> None:
         """The response broke: drop the copy; the older one stays."""

@@ -593,7 +593,7 @@ static PyObject *response_impl(PyObject *buf, int head_request, Py_ssize_t max_h
         Py_RETURN_NONE;
     const int http11 = p[7] == '1';
     const int status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-    if (status < 200)
+    if (status < 200 || status > 599) /* 1xx to Python; past 599 Python says 502 */
         Py_RETURN_NONE;
     Py_ssize_t i = 12;
     if (p[i] == ' ') {

@@ -4,7 +4,9 @@
 forwarded are the bytes received (chunk framing included), so a body costs no copies beyond
 the slicing at its end. ``ChunkedBody`` forwards only validated bytes: an incomplete chunk-size
 or trailer line is held back until it is complete, so a message whose first chunk line is bad
-forwards nothing at all.
+forwards nothing at all. Two exceptions to "as received": a trailer field that may not be a
+trailer (``FORBIDDEN_TRAILER_FIELDS``) is cut out, and ``DechunkedBody`` gives the payload
+alone, for a client that cannot read chunked framing (HTTP/1.0).
 """
 
 from __future__ import annotations
@@ -35,6 +37,69 @@ _CHUNK_LINE_RE = re.compile(
     + QUOTED_STRING
     + rb"))?)*"
 )
+
+# Trailer fields never forwarded (RFC 9110 6.5.1: a field whose evaluation is needed before
+# the content, or that controls the message or the connection, must not be sent in, and
+# cannot be taken from, a trailer; a recipient that merged it into the header section would
+# be fooled). Matched case-insensitively, ``_`` read as ``-``: CGI and WSGI backends see
+# ``Content_Length`` as ``Content-Length``.
+FORBIDDEN_TRAILER_FIELDS: frozenset[bytes] = frozenset(
+    {
+        # message framing (RFC 9112 6)
+        b"transfer-encoding",
+        b"content-length",
+        b"trailer",
+        # routing
+        b"host",
+        b"forwarded",
+        b"http2-settings",
+        # request modifiers: controls (RFC 9110 7.6.2, 10.1, 13.1) and caching (RFC 9111)
+        b"cache-control",
+        b"expect",
+        b"max-forwards",
+        b"pragma",
+        b"range",
+        b"te",
+        b"if-match",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"if-range",
+        # authentication and state (RFC 9110 11, RFC 6265)
+        b"authorization",
+        b"proxy-authorization",
+        b"www-authenticate",
+        b"proxy-authenticate",
+        b"cookie",
+        b"set-cookie",
+        # response control data (RFC 9110 10.2, RFC 9111 5)
+        b"age",
+        b"expires",
+        b"date",
+        b"location",
+        b"retry-after",
+        b"vary",
+        b"warning",
+        # content metadata needed to process the content (RFC 9110 8)
+        b"content-encoding",
+        b"content-type",
+        b"content-range",
+        # hop-by-hop (RFC 9110 7.6.1)
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"upgrade",
+    }
+)
+# Every field with this prefix is set by proxies about the connection: never a trailer.
+FORBIDDEN_TRAILER_PREFIX = b"x-forwarded-"
+
+
+def forbidden_trailer(name: bytes) -> bool:
+    """Whether a trailer field named ``name`` must not be forwarded."""
+    key = name.lower().replace(b"_", b"-")
+    return key in FORBIDDEN_TRAILER_FIELDS or key.startswith(FORBIDDEN_TRAILER_PREFIX)
+
 
 # ChunkedBody states; _STEPS below is the transition table.
 _SIZE, _DATA, _DATA_CR, _DATA_LF, _TRAILER, _DONE = range(6)
@@ -84,14 +149,25 @@ class UntilCloseBody:
 
 
 class ChunkedBody:
-    """Chunked framing (RFC 9112 section 7.1), forwarded as received.
+    """Chunked framing (RFC 9112 section 7.1), forwarded as received, less the trailer
+    fields that must not be forwarded (``FORBIDDEN_TRAILER_FIELDS``).
 
     Errors raise HttpError(``error_status``): 400 for a request, 502 for a response. With
     ``max_body`` > 0, a chunk that would take the body past it raises 413 before any of its
-    bytes are forwarded.
+    bytes are forwarded. ``edited``: a trailer line was cut (what went out is not what came).
     """
 
-    __slots__ = ("_held", "_max_body", "_remaining", "_state", "_status", "_trailer", "received")
+    __slots__ = (
+        "_cuts",
+        "_held",
+        "_max_body",
+        "_remaining",
+        "_state",
+        "_status",
+        "_trailer",
+        "edited",
+        "received",
+    )
 
     def __init__(self, *, error_status: int = 400, max_body: int = 0) -> None:
         self._state = _SIZE
@@ -100,6 +176,8 @@ class ChunkedBody:
         self._status = error_status
         self._max_body = max_body
         self._trailer = 0  # trailer bytes seen
+        self._cuts: list[tuple[int, int]] | None = None  # spans of this feed's buffer to drop
+        self.edited = False
         self.received = 0  # chunk data bytes (the decoded body size)
 
     @property
@@ -118,13 +196,27 @@ class ChunkedBody:
             nxt = steps[self._state](self, buf, pos)
             if nxt < 0:  # an incomplete line: keep it for the next feed
                 self._held = buf[pos:]
-                return buf[:pos], b""
+                return self._out(buf, pos), b""
             pos = nxt
             if self._state == _DONE:
                 self._held = b""
-                return buf[:pos], buf[pos:]
+                return self._out(buf, pos), buf[pos:]
         self._held = b""
-        return (buf, b"") if pos == n else (buf[:pos], buf[pos:])
+        return self._out(buf, n), b""
+
+    def _out(self, buf: bytes, end: int) -> bytes:
+        """buf[:end], less the trailer lines cut from it."""
+        cuts = self._cuts
+        if cuts is None:
+            return buf if end == len(buf) else buf[:end]
+        self._cuts = None
+        pieces: list[bytes] = []
+        pos = 0
+        for start, stop in cuts:
+            pieces.append(buf[pos:start])
+            pos = stop
+        pieces.append(buf[pos:end])
+        return b"".join(pieces)
 
     def _fail(self, reason: str) -> HttpError:
         self._state = _DONE  # nothing more is accepted from this message
@@ -193,7 +285,49 @@ class ChunkedBody:
             self._state = _DONE
         elif not FIELD_LINE_RE.fullmatch(buf, pos, nl - 1):
             raise self._fail(f"bad trailer line {buf[pos : min(nl, pos + 40)]!r}")
+        elif forbidden_trailer(buf[pos : buf.index(b":", pos)]):
+            self.edited = True
+            if self._cuts is None:
+                self._cuts = [(pos, nl + 1)]
+            else:
+                self._cuts.append((pos, nl + 1))
         return nl + 1
+
+
+class DechunkedBody(ChunkedBody):
+    """Chunked framing validated as ``ChunkedBody`` does, decoded: ``feed`` gives the
+    payload alone (no chunk lines, no trailer), for a client that cannot read chunked
+    framing (HTTP/1.0, RFC 9112 7.1: a recipient that removes the coding may drop the
+    trailer fields)."""
+
+    __slots__ = ()
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes]:
+        if self._state == _DONE:
+            return b"", data
+        held = self._held
+        buf = held + data if held else data
+        n = len(buf)
+        pos = 0
+        steps = _STEPS
+        payload: list[bytes] = []
+        while pos < n:
+            state = self._state
+            nxt = steps[state](self, buf, pos)
+            if nxt < 0:
+                self._held = buf[pos:]
+                break
+            if state == _DATA:
+                payload.append(buf[pos:nxt])
+            pos = nxt
+            if self._state == _DONE:
+                self._held = b""
+                self._cuts = None
+                return b"".join(payload), buf[pos:]
+        else:
+            self._held = b""
+        self._cuts = None
+        return b"".join(payload), b""
 
 
 _STEPS: tuple[Callable[[ChunkedBody, bytes, int], int], ...] = (
@@ -207,14 +341,15 @@ _STEPS: tuple[Callable[[ChunkedBody, bytes, int], int], ...] = (
 
 def chunked_end_python(data: bytes, start: int) -> int:
     """Where the chunked body that starts at ``start`` ends (just past its last CRLF), when
-    it ends within ``data`` and is well framed; -1 otherwise (more to come, or an error:
-    whoever reads the body properly will say which)."""
+    it ends within ``data``, is well framed and can go out as received; -1 otherwise (more
+    to come, an error, or a trailer field to cut: whoever reads the body with a
+    ``ChunkedBody`` will say which, and cut it)."""
     body = ChunkedBody(error_status=502)
     try:
         _, extra = body.feed(data[start:])
     except HttpError:
         return -1
-    return len(data) - len(extra) if body.done else -1
+    return len(data) - len(extra) if body.done and not body.edited else -1
 
 
 # The C fast path (_speedups.c) takes the plain shape (no extension, no trailer) and calls

@@ -5,8 +5,9 @@ make us and the client disagree about where the response ends.
 
 Decisions:
 
-- Status line ``HTTP/1.x DDD[ reason]``; a missing reason (and its space) is accepted, since
-  RFC 9112 4 asks clients to accept it and it changes nothing about framing.
+- Status line ``HTTP/1.x DDD[ reason]``, DDD in 100..599 (RFC 9110 15: a status outside
+  it, ``999``, is no status a client can act on); a missing reason (and its space) is
+  accepted, since RFC 9112 4 asks clients to accept it and it changes nothing about framing.
 - Content-Length: digits only; several headers are accepted only when identical (RFC 9112
   6.3 allows that for responses), different values -> 502.
 - Transfer-Encoding: exactly ``chunked``; anything else (``chunked, chunked``, ``gzip,
@@ -51,6 +52,9 @@ from standby.http1.request import (
 MAX_RESPONSE_HEAD = 65536
 
 _BAD = 502
+# The range of status codes (RFC 9110 15); the C scanner checks the same bounds.
+MIN_STATUS = 100
+MAX_STATUS = 599
 
 _T = rb"[" + TCHAR + rb"]+"
 _RESPONSE_HEAD_RE = re.compile(
@@ -182,7 +186,7 @@ def parse_response_head_python(
     raw = buf if stop == len(buf) and isinstance(buf, bytes) else bytes(buf[:stop])
     version, status_bytes = m.groups()
     status = int(status_bytes)
-    if status < 100:
+    if not MIN_STATUS <= status <= MAX_STATUS:
         raise HttpError(_BAD, f"invalid status {status}")
     head = ResponseHead()
     head.status = status
@@ -420,3 +424,15 @@ def client_response_head_python(
 
 
 client_response_head = with_c("client_response_head", client_response_head_python)
+
+_TRANSFER_ENCODING_LINE_RE = re.compile(rb"\r\n(?i:transfer-encoding):[^\r]*")
+
+
+def dechunked_head(head: bytes, length: int | None) -> bytes:
+    """A client head (from ``client_response_head``) for a chunked body sent decoded:
+    without Transfer-Encoding, and with ``Content-Length: length`` when the whole body is
+    known (None: the body ends when the connection closes, which the head already says)."""
+    out = _TRANSFER_ENCODING_LINE_RE.sub(b"", head)
+    if length is None:
+        return out
+    return b"%sContent-Length: %d\r\n\r\n" % (out[:-2], length)

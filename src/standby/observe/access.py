@@ -12,6 +12,10 @@ that to syslog or stderr). Formats, as standby writes them:
 
 A missing value is ``-``. Text taken from the request is escaped (``"``, ``\\`` and
 non-printable bytes) so that a client cannot forge log lines or break the quoting.
+A refused request (one the proxy answers itself without a backend, such as a 400 for a
+malformed head) gets its access line too, with the request line as far as it arrived
+(``UnparsedRequest``) and no service or backend, and a diagnostic line (``refusal_line``)
+saying why, as Pound writes both.
 """
 
 from __future__ import annotations
@@ -69,6 +73,30 @@ class AccessRecord:
     bytes_out: int  # response body bytes sent to the client
     started: float  # wall-clock epoch seconds when the request arrived
     duration: float  # seconds from arrival to the end of the response
+
+
+class UnparsedRequest:
+    """A refused request whose head could not be parsed: its request line as received when
+    that line arrived whole (``b""``: unknown), and no header."""
+
+    __slots__ = ("line",)
+
+    method = target = version = b""  # (RequestView; the log shows ``line``)
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
+
+    def header(self, name: bytes) -> bytes | None:
+        return None
+
+    @classmethod
+    def of(cls, head: bytes, max_line: int) -> UnparsedRequest:
+        """What is known of the request line at the start of ``head`` (bytes of a refused
+        head): the line when its end arrived within ``max_line`` bytes."""
+        end = head.find(b"\n", 0, max_line + 2)
+        if end < 0:
+            return cls(b"")
+        return cls(head[: end - 1] if end and head[end - 1] == 0x0D else head[:end])
 
 
 def _escape_table() -> dict[int, str]:
@@ -135,7 +163,22 @@ request_line = with_c("request_line", request_line_python)
 def _request_line(request: RequestView | None) -> str:
     if request is None:
         return MISSING
+    if isinstance(request, UnparsedRequest):
+        return escape(request.line) if request.line else MISSING
     return request_line(request.method, request.target, request.version)
+
+
+def refusal_line(
+    status: int, peer: str, backend: str | None, request: RequestView | None, reason: str
+) -> str:
+    """The diagnostic line for a request refused with ``status``, in Pound's shape:
+    ``eSTATUS: PEER[ => BACKEND][: "REQUEST-LINE"]: REASON`` (the request line when known,
+    escaped like the access log's)."""
+    where = peer if backend is None else f"{peer} => {backend}"
+    line = _request_line(request)
+    if line == MISSING:
+        return f"e{status}: {where}: {reason}"
+    return f'e{status}: {where}: "{line}": {reason}'
 
 
 def _header(request: RequestView | None, name: bytes) -> str:

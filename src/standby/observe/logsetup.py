@@ -26,6 +26,13 @@ STDERR_FORMAT = "%(asctime)s " + SYSLOG_IDENT + "[%(process)d]: %(message)s"
 SYSLOG_FORMAT = "%(message)s"  # syslog adds its own time and host
 
 
+# Pound logs why it refused a request at syslog's "notice", between INFO and WARNING: a level
+# of that name, which the syslog handler maps to that priority.
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
+logging.handlers.SysLogHandler.priority_map.setdefault("NOTICE", "notice")
+
+
 class LogSetupError(Exception):
     """The configured destination cannot be used (for example an unknown facility)."""
 

@@ -15,16 +15,17 @@ from standby.http1 import (
     BODY_NONE,
     Forwarding,
     HttpError,
-    RequestHead,
     error_response,
     parse_request_head,
 )
-from standby.observe.access import REGULAR, AccessRecord
+from standby.observe.access import REGULAR, AccessRecord, UnparsedRequest, refusal_line
+from standby.observe.logsetup import NOTICE
 from standby.server.exchange import Exchange
 from standby.server.lane import Lane
 from standby.upstream.protocol import UNCONNECTED, UpstreamProtocol
 
 if TYPE_CHECKING:
+    from standby.observe.access import RequestView
     from standby.server.shared import ListenerRuntime, Shared
 
 log = logging.getLogger("standby.server")
@@ -149,7 +150,8 @@ class ClientProtocol:
             parsed = _parse_request_head(buf, listener.limits, listener.methods)
         except HttpError as exc:
             self.buf = b""
-            self.reject(exc.status, exc.reason)
+            line = UnparsedRequest.of(buf, listener.limits.max_request_line)
+            self.reject(exc.status, exc.reason, line)
             return
         if parsed is None:
             self.buf = buf
@@ -158,7 +160,7 @@ class ClientProtocol:
         self.buf = b""
         check = listener.spec.check_url
         if check is not None and check.search(head.target.decode("latin-1")) is None:
-            self.reject(400, "request target fails CheckURL", head=head)
+            self.reject(400, "request target fails CheckURL", head)
             return
         # False already only when a reload dropped this connection's listener: this answer
         # is its last, and says so (Connection: close).
@@ -326,19 +328,34 @@ class ClientProtocol:
         if not self.closed:
             self.transport.writelines((first, second))
 
-    def reject(self, status: int, reason: str, head: RequestHead | None = None) -> None:
-        """An error response for a request we will not handle; then close, lingering."""
+    def reject(
+        self, status: int, reason: str, request: RequestView | None, *, logged: bool = True
+    ) -> None:
+        """An error response for a request we will not handle; then close, lingering.
+
+        As Pound, a diagnostic line says why (at NOTICE, whatever the LogLevel) and the
+        access log has the request (``logged=False``: a head that never arrived whole has
+        none, as in Pound); the request is the exchange's when one runs."""
         if self.closed:
             return
-        log.debug("%s from %s: %s", status, self.peer, reason)
+        page = self.listener.spec.error_page(status)
+        response = error_response(status, body=page, close=True)
+        body_size = len(response) - response.index(b"\r\n\r\n") - 4
         exchange = self.exchange
         if exchange is not None:
             self.exchange = None
+            backend = exchange.backend
+            where = None if backend is None else backend.describe()
+            log.log(NOTICE, "%s", refusal_line(status, self.peer, where, exchange.head, reason))
             exchange.status = status
+            exchange.bytes_out = body_size
             exchange.close()
             self.log_exchange(exchange)
-        page = self.listener.spec.error_page(status)
-        self.transport.write(error_response(status, body=page, close=True))
+        else:
+            log.log(NOTICE, "%s", refusal_line(status, self.peer, None, request, reason))
+            if logged:
+                self.log_refused(request, status, body_size)
+        self.transport.write(response)
         self._linger()
 
     def _linger(self) -> None:
@@ -399,8 +416,11 @@ class ClientProtocol:
         self.deadline = float("inf")
         state = self.state
         if state == S_HEAD:
-            if self.buf:
-                self.reject(408, "request head not received in time")
+            buf = self.buf
+            if buf:
+                # Pound logs a head that timed out as dropped, with no access line.
+                line = UnparsedRequest.of(buf, self.listener.limits.max_request_line)
+                self.reject(408, "request head not received in time", line, logged=False)
             else:
                 self.state = S_CLOSED
                 self.transport.close()
@@ -417,6 +437,33 @@ class ClientProtocol:
             self.transport.close()
 
     # -- access log ---------------------------------------------------------------------
+
+    def log_refused(self, request: RequestView | None, status: int, bytes_out: int) -> None:
+        """The access line of a request refused before any exchange ran: no service, no
+        backend; its time counts from the head's first byte (when its deadline was set)."""
+        access = self.shared.access_log
+        if access is None or not access.level:
+            return
+        if access.level == REGULAR:
+            access.log_regular(self.peer, request, status)
+            return
+        timeout = self.listener.spec.client_timeout
+        duration = self.loop.time() - (self.deadline - timeout)
+        if not 0.0 <= duration <= timeout:
+            duration = 0.0  # (no head deadline running)
+        access.log(
+            AccessRecord(
+                self.peer,
+                self.listener.spec,
+                None,
+                None,
+                request,
+                status,
+                bytes_out,
+                time.time() - duration,
+                duration,
+            )
+        )
 
     def log_exchange(self, exchange: Exchange | Lane) -> None:
         access = self.shared.access_log

@@ -32,7 +32,11 @@ from standby.http1 import (
     parse_response_head,
     redirect_response,
 )
+from standby.http1.body import DechunkedBody
+from standby.http1.response import dechunked_head
 from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
+from standby.observe.access import refusal_line
+from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
 from standby.server.policy import ServicePolicy
 from standby.upstream.pool import ConnectFailed, Pool
@@ -428,9 +432,17 @@ class Exchange:
         self._drop_upstream(abort=True)
         self._cancel_task()
         if self.phase == R_WAIT:
-            self.client.reject(exc.status, exc.reason, head=self.head)
+            self.client.reject(exc.status, exc.reason, self.head)
         else:
-            self.client.abort()
+            # The answer is on its way: it is cut, and logged as far as it went.
+            client = self.client
+            where = self._backend_name()
+            log.log(
+                NOTICE, "%s", refusal_line(exc.status, client.peer, where, self.head, exc.reason)
+            )
+            self.phase = R_DONE
+            client.abort()
+            client.log_exchange(self)
 
     # -- response -----------------------------------------------------------------------
 
@@ -510,14 +522,17 @@ class Exchange:
         self.resp = resp
         self.status = status
         kind = resp.body
-        keep = self._keep_client(kind != BODY_UNTIL_CLOSE)
         rewrite = None
         if status in LOCATION_STATUSES and client.listener.spec.rewrite_location:
             rewrite = self._location_rewrite()
-        out = client_response_head(resp, keep, head.http11, rewrite)
         self.phase = R_BODY
         if self.stale_key is not None and srt.stale is not None:
             self.capture = srt.stale.begin(self.stale_key, status, resp.raw, method=head.method)
+        if kind == BODY_CHUNKED and not head.http11:
+            self._dechunked_response(resp, buf[used:], now, rewrite)
+            return
+        keep = self._keep_client(kind != BODY_UNTIL_CLOSE)
+        out = client_response_head(resp, keep, head.http11, rewrite)
         if kind == BODY_LENGTH:
             length = resp.content_length
             end = used + length
@@ -567,6 +582,49 @@ class Exchange:
             client.transport_write(out)
         if body.done:
             self._response_done(now, not extra)
+
+    def _dechunked_response(
+        self,
+        resp: ResponseHead,
+        data: bytes,
+        now: float,
+        rewrite: tuple[bytes, bytes] | None,
+    ) -> None:
+        """A chunked answer for an HTTP/1.0 client, which cannot read chunked framing
+        (RFC 9112 7.1): it gets the payload alone. When the whole body is in ``data`` (the
+        bytes after the head), with a Content-Length, and the connection stays as for any
+        answer; else streamed, the body ending with the connection."""
+        client = self.client
+        body = DechunkedBody(error_status=502)
+        capture = self.capture
+        if capture is not None:
+            capture.decoded()
+        try:
+            payload, extra = body.feed(data)
+        except HttpError as exc:
+            head = client_response_head(resp, self._keep_client(False), False, rewrite)
+            client.transport_write(dechunked_head(head, None))
+            self._response_broken(exc.reason)
+            return
+        self.bytes_out = len(payload)
+        if capture is not None and payload:
+            capture.feed(payload)
+        if body.done:
+            head = client_response_head(resp, self._keep_client(), False, rewrite)
+            out = dechunked_head(head, len(payload))
+            if len(payload) >= SMALL_BODY:
+                client.transport_writelines(out, payload)
+            else:
+                client.transport_write(out + payload)
+            self._response_done(now, not extra)
+            return
+        head = client_response_head(resp, self._keep_client(False), False, rewrite)
+        self.body_out = body
+        out = dechunked_head(head, None)
+        if payload:
+            client.transport_writelines(out, payload)
+        else:
+            client.transport_write(out)
 
     def _location_rewrite(self) -> tuple[bytes, bytes] | None:
         listener = self.client.listener
@@ -679,7 +737,7 @@ class Exchange:
                 # The client stopped sending its body.
                 self._drop_upstream(abort=True)
                 self._cancel_task()
-                self.client.reject(408, "request body timed out", head=self.head)
+                self.client.reject(408, "request body timed out", self.head)
                 return
             if self.upstream is not None:
                 self._observe_failure(f"no response within {self.timeout:g}s", http_level=False)

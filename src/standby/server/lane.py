@@ -3,11 +3,11 @@
 Most requests a busy site gets have the same shape: no body, a service with nothing special
 (no Metrics, no stale copies), a healthy regular backend with an idle pooled connection, and
 a final response that arrives whole in one read (framed by Content-Length, or chunked as
-dynamic pages usually are, or with no body) and needs no failover or Location rewrite. The
-general `Exchange` handles that shape through about a dozen methods, each a Python call;
-the lane handles it in two: `start` (route, choose, send the head on a pooled connection)
-and `upstream_data` (relay the answer, release the connection, ready the client for its
-next request).
+dynamic pages usually are, for an HTTP/1.1 client, or with no body) and needs no failover
+or Location rewrite. The general `Exchange` handles that shape through about a dozen
+methods, each a Python call; the lane handles it in two: `start` (route, choose, send the
+head on a pooled connection) and `upstream_data` (relay the answer, release the connection,
+ready the client for its next request).
 
 At the first sign of anything else the lane hands the request over to an `Exchange` at the
 point reached (`_promote`), and the Exchange decides everything from there, so the lane
@@ -186,7 +186,8 @@ class Lane:
                 end = used + resp.content_length
             elif kind == BODY_NONE:
                 end = used
-            elif kind == BODY_CHUNKED and data.endswith(LAST_CHUNK):
+            elif kind == BODY_CHUNKED and data.endswith(LAST_CHUNK) and head.http11:
+                # (An HTTP/1.0 client gets the body decoded: the Exchange does that.)
                 end = _chunked_end(data, used)
             else:
                 end = -1
