@@ -681,3 +681,25 @@ def test_the_c_functions_stand_in_for_the_python_ones() -> None:
     # And they reach their reference for what they leave to it (a trailer, an escape).
     assert chunked_end(b"0\r\nT: v\r\n\r\n", 0) == 11
     assert request_line(b"GET", b'/"', b"HTTP/1.1") == 'GET /\\" HTTP/1.1'
+
+
+# -- what the C entry points are given (issue 12: found or aimed at by tests/fuzz) ----------
+
+PLAIN_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+def parsed_response(head: bytes = PLAIN_200) -> ResponseHead:
+    parsed = parse_response_head(head, b"GET")
+    assert parsed is not None
+    return parsed[0]
+
+
+@pytest.mark.parametrize("status", [2**70, -(2**70), 2**63, -(2**63) - 1])
+def test_the_client_head_takes_a_status_beyond_a_c_long(status: int) -> None:
+    # client_head read the status with PyLong_AsLong and no overflow check: it then called
+    # the Python function with OverflowError set, and Python raised SystemError.
+    resp = parsed_response()
+    resp.status = status
+    for keep_alive, http11 in ((True, False), (False, True), (True, True)):
+        want = client_response_head_python(resp, keep_alive, http11)
+        assert client_response_head(resp, keep_alive, http11) == want

@@ -782,9 +782,10 @@ static PyObject *client_head(PyObject *self, PyObject *const *args, Py_ssize_t n
         goto fallback;
     if (nargs == 4 && args[3] != Py_None && SLOT(resp, RS_LOCATIONS) != Py_None)
         goto fallback;
-    const long status = PyLong_AsLong(status_obj);
-    if (status < 200)
-        goto fallback; /* 1xx (and 101): their own rules */
+    int overflow;
+    const long status = PyLong_AsLongAndOverflow(status_obj, &overflow);
+    if (overflow || status < 200)
+        goto fallback; /* 1xx (and 101): their own rules; beyond a long: Python's */
     const int keep_alive = PyObject_IsTrue(args[1]);
     const int http11 = PyObject_IsTrue(args[2]);
     if (keep_alive < 0 || http11 < 0)
