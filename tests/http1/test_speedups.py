@@ -703,3 +703,32 @@ def test_the_client_head_takes_a_status_beyond_a_c_long(status: int) -> None:
     for keep_alive, http11 in ((True, False), (False, True), (True, True)):
         want = client_response_head_python(resp, keep_alive, http11)
         assert client_response_head(resp, keep_alive, http11) == want
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        Limits(max_body=2**64),
+        Limits(max_head=2**63),
+        Limits(max_header_count=2**70, max_uri=10**30),
+        Limits(*(2**63 - 1,) * 6),  # the largest that fit: the scanner takes these itself
+    ],
+)
+def test_limits_beyond_a_c_size_are_left_to_python(limits: Limits) -> None:
+    # Limits takes any size; request_impl raised OverflowError for one beyond Py_ssize_t
+    # where the Python parser answers. It declines such limits instead.
+    for head in (WRK, FORM, BROWSER, b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n", WRK[:-1]):
+        assert c_request(head, limits) == python_request(head, limits)
+        check_request(head, limits)  # the scanner: None, or the very head Python makes
+
+
+def c_request(buf: bytes, limits: Limits) -> tuple[str, Any]:
+    """python_request's answer, from the C entry point."""
+    try:
+        parsed = parse_request_head(buf, limits, METHODS)
+    except HttpError as exc:
+        return "error", exc.status
+    if parsed is None:
+        return "incomplete", None
+    head, used = parsed
+    return "ok", (fields_of(head, REQUEST_FIELDS), used)

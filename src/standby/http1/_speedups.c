@@ -401,8 +401,10 @@ static PyObject *request_impl(PyObject *buf, PyObject *methods, PyObject *packed
     Py_ssize_t lim[6];
     for (int k = 0; k < 6; k++) {
         lim[k] = PyLong_AsSsize_t(PyTuple_GET_ITEM(packed, k));
-        if (lim[k] == -1 && PyErr_Occurred())
-            return NULL;
+        if (lim[k] == -1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* beyond Py_ssize_t (Limits takes any int), or no int: Python's */
+            Py_RETURN_NONE;
+        }
     }
     const Py_ssize_t max_request_line = lim[0], max_uri = lim[1], max_header_line = lim[2],
                      max_header_count = lim[3], max_head = lim[4], max_body = lim[5];
