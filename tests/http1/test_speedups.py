@@ -732,3 +732,26 @@ def c_request(buf: bytes, limits: Limits) -> tuple[str, Any]:
         return "incomplete", None
     head, used = parsed
     return "ok", (fields_of(head, REQUEST_FIELDS), used)
+
+
+def python_or_error(function: Any, *args: Any) -> Any:
+    """What a call gives: its value, HttpError's status, or the type of its exception."""
+    try:
+        return "value", function(*args)
+    except HttpError as exc:
+        return "HttpError", exc.status
+    except Exception as exc:
+        return "raise", type(exc)
+
+
+@pytest.mark.parametrize("max_head", [2**63, 2**70, -(2**70), 65536.0, 10.0])
+def test_a_response_max_head_beyond_a_c_size_is_left_to_python(max_head: Any) -> None:
+    # parse_response_head converted max_head with PyLong_AsSsize_t and raised its error
+    # (OverflowError, or TypeError for a float) where the Python parser answers.
+    for head in (NGINX, NGINX[:-1], b"HTTP/1.1 200 OK\r\nA: b\x00\r\n\r\n"):
+        got = python_or_error(parse_response_head, head, b"GET", max_head)
+        want = python_or_error(parse_response_head_python, head, b"GET", max_head)
+        if got[0] == "value" and got[1] is not None:
+            got = "value", (fields_of(got[1][0], RESPONSE_FIELDS), got[1][1])
+            want = "value", (fields_of(want[1][0], RESPONSE_FIELDS), want[1][1])
+        assert got == want

@@ -713,8 +713,10 @@ static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_s
     Py_ssize_t max_head = max_response_head;
     if (nargs == 3) {
         max_head = PyLong_AsSsize_t(args[2]);
-        if (max_head == -1 && PyErr_Occurred())
-            return NULL;
+        if (max_head == -1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* beyond Py_ssize_t, or no int: Python's */
+            return PyObject_Vectorcall(response_fallback, args, nargsf, kwnames);
+        }
     }
     const int head_request =
         PyBytes_GET_SIZE(args[1]) == 4 && memcmp(PyBytes_AS_STRING(args[1]), "HEAD", 4) == 0;
