@@ -755,3 +755,10 @@ def test_a_response_max_head_beyond_a_c_size_is_left_to_python(max_head: Any) ->
             got = "value", (fields_of(got[1][0], RESPONSE_FIELDS), got[1][1])
             want = "value", (fields_of(want[1][0], RESPONSE_FIELDS), want[1][1])
         assert got == want
+
+
+@pytest.mark.parametrize("start", [2**63, 2**70, -(2**70)])
+def test_a_chunked_start_beyond_a_c_size_is_left_to_python(start: int) -> None:
+    # chunked_end raised PyLong_AsSsize_t's OverflowError where Python says -1.
+    whole = b"5\r\nhello\r\n0\r\n\r\n"
+    assert _speedups.chunked_end(whole, start) == chunked_end_python(whole, start)

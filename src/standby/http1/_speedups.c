@@ -922,8 +922,10 @@ static PyObject *chunked_end(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1]))
         goto fallback;
     const Py_ssize_t start = PyLong_AsSsize_t(args[1]);
-    if (start == -1 && PyErr_Occurred())
-        return NULL;
+    if (start == -1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* beyond Py_ssize_t: Python's */
+        goto fallback;
+    }
     const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
     const Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
     if (start < 0 || start > n)
