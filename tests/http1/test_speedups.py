@@ -762,3 +762,55 @@ def test_a_chunked_start_beyond_a_c_size_is_left_to_python(start: int) -> None:
     # chunked_end raised PyLong_AsSsize_t's OverflowError where Python says -1.
     whole = b"5\r\nhello\r\n0\r\n\r\n"
     assert _speedups.chunked_end(whole, start) == chunked_end_python(whole, start)
+
+
+@pytest.mark.parametrize("which", ["request", "response"])
+def test_binding_refuses_slots_borrowed_from_another_class(which: str) -> None:
+    # bind_class took any writable member descriptor the class had as an attribute, even one
+    # of another class's layout: a class holding RequestHead's descriptors was accepted, and
+    # the scanner then filled its (smaller) instances at RequestHead's offsets, past their
+    # end (AddressSanitizer: heap-buffer-overflow in build()).
+    source = RequestHead if which == "request" else ResponseHead
+    fields = request_module._C_FIELDS if which == "request" else response_module._C_FIELDS
+    borrowed = type("Borrowed", (), {name: getattr(source, name) for name in fields})
+    try:
+        with pytest.raises(TypeError, match="not a writable slot"):
+            if which == "request":
+                _speedups.bind_request(
+                    borrowed, fields, b"HTTP/1.0", b"HTTP/1.1", parse_request_head_python
+                )
+            else:
+                _speedups.bind_response(
+                    borrowed, fields, parse_response_head_python, response_module.MAX_RESPONSE_HEAD
+                )
+    finally:  # never leave a bad binding to the tests after this one
+        rebind_heads()
+    assert check_request(WRK)
+    assert check_response(NGINX)
+
+
+def rebind_heads() -> None:
+    """The bindings request.py and response.py make at import."""
+    _speedups.bind_request(
+        RequestHead, request_module._C_FIELDS, b"HTTP/1.0", b"HTTP/1.1", parse_request_head_python
+    )
+    _speedups.bind_response(
+        ResponseHead,
+        response_module._C_FIELDS,
+        parse_response_head_python,
+        response_module.MAX_RESPONSE_HEAD,
+    )
+
+
+def test_binding_takes_a_subclass_of_the_head_class() -> None:
+    # The descriptors a subclass inherits are its own layout: that binding stays valid.
+    class Sub(RequestHead):
+        __slots__ = ()
+
+    fields = request_module._C_FIELDS
+    try:
+        _speedups.bind_request(Sub, fields, b"HTTP/1.0", b"HTTP/1.1", parse_request_head_python)
+        parsed = parse_request_head(WRK, LIMITS, METHODS)
+        assert parsed is not None and type(parsed[0]) is Sub and parsed[0].host == b"127.0.0.1:8080"
+    finally:
+        rebind_heads()

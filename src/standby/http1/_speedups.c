@@ -308,7 +308,10 @@ static int bind_class(head_class *cls_out, PyObject *type, PyObject *names, Py_s
         PyObject *descr = PyObject_GetAttr(type, PyTuple_GET_ITEM(names, k));
         if (descr == NULL)
             return -1;
+        /* A slot of this class or a base: a descriptor of another class (set on this one as
+         * an attribute) holds an offset into that class's layout, not this one's. */
         int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+                 PyType_IsSubtype((PyTypeObject *)type, PyDescr_TYPE(descr)) &&
                  ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX &&
                  !(((PyMemberDescrObject *)descr)->d_member->flags & READONLY);
         if (ok) {
