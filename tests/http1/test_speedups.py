@@ -814,3 +814,25 @@ def test_binding_takes_a_subclass_of_the_head_class() -> None:
         assert parsed is not None and type(parsed[0]) is Sub and parsed[0].host == b"127.0.0.1:8080"
     finally:
         rebind_heads()
+
+
+class PackedOnly:
+    """Not a Limits: a ``packed`` of the wrong shape, and no limit of its own."""
+
+    packed = (1, 2)
+
+
+class PackedRaises:
+    @property
+    def packed(self) -> tuple[int, ...]:
+        raise ValueError("no packed limits")
+
+
+@pytest.mark.parametrize("limits", [None, (1, 2, 3), PackedOnly(), PackedRaises()])
+def test_limits_that_are_no_limits_get_the_python_answer(limits: Any) -> None:
+    # parse_request_head read limits.packed itself and raised its own TypeError (or the
+    # error of reading it) where the Python parser raises AttributeError: whatever the
+    # scanner cannot read goes to Python now, which answers for any argument.
+    for head in (WRK, b"", WRK[:-1]):
+        want = python_or_error(parse_request_head_python, head, limits, METHODS)
+        assert python_or_error(parse_request_head, head, limits, METHODS) == want

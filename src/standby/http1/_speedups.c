@@ -691,8 +691,13 @@ static PyObject *parse_request_head(PyObject *self, PyObject *const *args, Py_ss
     if (kwnames != NULL || nargs != 3 || !PyBytes_CheckExact(args[0]) || !PyAnySet_Check(args[2]))
         return PyObject_Vectorcall(request_fallback, args, nargsf, kwnames);
     PyObject *packed = PyObject_GetAttr(args[1], str_packed);
-    if (packed == NULL)
-        return NULL;
+    if (packed == NULL || !PyTuple_CheckExact(packed) || PyTuple_GET_SIZE(packed) != 6) {
+        if (packed == NULL && !PyErr_ExceptionMatches(PyExc_Exception))
+            return NULL; /* KeyboardInterrupt and the like */
+        PyErr_Clear(); /* not a Limits: Python's answer, whatever it is */
+        Py_XDECREF(packed);
+        return PyObject_Vectorcall(request_fallback, args, nargsf, kwnames);
+    }
     Py_ssize_t stop = 0;
     PyObject *head = request_impl(args[0], args[2], packed, &stop);
     Py_DECREF(packed);
