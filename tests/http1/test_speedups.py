@@ -836,3 +836,30 @@ def test_limits_that_are_no_limits_get_the_python_answer(limits: Any) -> None:
     for head in (WRK, b"", WRK[:-1]):
         want = python_or_error(parse_request_head_python, head, limits, METHODS)
         assert python_or_error(parse_request_head, head, limits, METHODS) == want
+
+
+class Untestable:
+    """An object whose truth cannot be tested (numpy arrays are such)."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("no truth value")
+
+
+@pytest.mark.parametrize(
+    ("keep_alive", "http11"),
+    [
+        (Untestable(), Untestable()),
+        (Untestable(), True),
+        (False, Untestable()),
+        (True, Untestable()),
+    ],
+)
+def test_the_client_head_tests_the_flags_as_python_does(keep_alive: Any, http11: Any) -> None:
+    # client_head tested both flags at once: with keep_alive's error still set it called
+    # client_http11's __bool__ (SystemError: a result with an exception set), and it raised
+    # for client_http11 where the Python function never tests it (keep_alive false, or a
+    # keep-alive line of the backend's own). It tests them as Python does now.
+    for head in (PLAIN_200, NGINX):
+        resp = parsed_response(head)
+        want = python_or_error(client_response_head_python, resp, keep_alive, http11)
+        assert python_or_error(client_response_head, resp, keep_alive, http11) == want

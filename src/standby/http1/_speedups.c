@@ -799,8 +799,7 @@ static PyObject *client_head(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (overflow || status < 200)
         goto fallback; /* 1xx (and 101): their own rules; beyond a long: Python's */
     const int keep_alive = PyObject_IsTrue(args[1]);
-    const int http11 = PyObject_IsTrue(args[2]);
-    if (keep_alive < 0 || http11 < 0)
+    if (keep_alive < 0)
         return NULL;
     const int has_keep_alive_line = SLOT(resp, RS_KEEP_ALIVE_SPAN) != Py_None;
     if (!keep_alive) {
@@ -809,7 +808,12 @@ static PyObject *client_head(PyObject *self, PyObject *const *args, Py_ssize_t n
         static const char close_line[] = "Connection: close\r\n";
         return with_line(raw, close_line, sizeof close_line - 1);
     }
-    if (has_keep_alive_line || http11)
+    if (has_keep_alive_line)
+        return Py_NewRef(raw);
+    const int http11 = PyObject_IsTrue(args[2]); /* tested only here, as in Python */
+    if (http11 < 0)
+        return NULL;
+    if (http11)
         return Py_NewRef(raw);
     static const char keep_line[] = "Connection: keep-alive\r\n";
     return with_line(raw, keep_line, sizeof keep_line - 1);
