@@ -863,3 +863,17 @@ def test_the_client_head_tests_the_flags_as_python_does(keep_alive: Any, http11:
         resp = parsed_response(head)
         want = python_or_error(client_response_head_python, resp, keep_alive, http11)
         assert python_or_error(client_response_head, resp, keep_alive, http11) == want
+
+
+@pytest.mark.parametrize("slot", ["_keep_alive_span", "_drops", "_locations", "raw", "status"])
+def test_the_client_head_of_a_head_with_a_slot_unset(slot: str) -> None:
+    # A ResponseHead with _keep_alive_span never set made client_head take it for a
+    # keep-alive line (NULL is not None) and answer where Python raises AttributeError.
+    resp = parsed_response()
+    delattr(resp, slot)
+    for keep_alive, http11 in ((True, True), (True, False), (False, True)):
+        want = python_or_error(client_response_head_python, resp, keep_alive, http11)
+        assert python_or_error(client_response_head, resp, keep_alive, http11) == want
+        rewrite = (b"http://a", b"http://b")
+        want = python_or_error(client_response_head_python, resp, keep_alive, http11, rewrite)
+        assert python_or_error(client_response_head, resp, keep_alive, http11, rewrite) == want

@@ -790,8 +790,8 @@ static PyObject *client_head(PyObject *self, PyObject *const *args, Py_ssize_t n
     PyObject *status_obj = SLOT(resp, RS_STATUS);
     if (raw == NULL || status_obj == NULL || !PyBytes_CheckExact(raw) ||
         PyBytes_GET_SIZE(raw) < 2 || !PyLong_CheckExact(status_obj) ||
-        SLOT(resp, RS_DROPS) != Py_None)
-        goto fallback;
+        SLOT(resp, RS_DROPS) != Py_None || SLOT(resp, RS_KEEP_ALIVE_SPAN) == NULL)
+        goto fallback; /* ... or a slot never set: Python's AttributeError */
     if (nargs == 4 && args[3] != Py_None && SLOT(resp, RS_LOCATIONS) != Py_None)
         goto fallback;
     int overflow;
