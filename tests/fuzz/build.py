@@ -14,6 +14,7 @@ these under the same module name (tests/fuzz/harness.py). Run as
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -53,16 +54,19 @@ def _build(flags: tuple[str, ...], out_dir: Path) -> Path:
     target = out_dir / MODULE_FILE
     stamp = out_dir / "_speedups.stamp"
     include = sysconfig.get_paths()["include"]
-    argv = [CC, *COMMON, *flags, "-I", include, "-o", str(target), str(SOURCE)]
+    argv = [CC, *COMMON, *flags, "-I", include, str(SOURCE)]
     digest = hashlib.sha256(SOURCE.read_bytes() + "\0".join(argv).encode()).hexdigest()
     if target.exists() and stamp.exists() and stamp.read_text() == digest:
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # Built beside it, then renamed: a fuzz run loading the module never sees half a file.
+    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    done = subprocess.run([*argv, "-o", str(partial)], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"build failed ({' '.join(argv)}):\n{done.stderr}")
     if done.stderr.strip():  # warnings: worth seeing, not fatal (gcc builds the real one)
         print(done.stderr, file=sys.stderr)
+    os.replace(partial, target)
     stamp.write_text(digest)
     return target
 
