@@ -19,8 +19,10 @@ BUILT := $(VENV)/.standby-built
 BENCH_ARGS ?=
 # Extra arguments for `make robustness`, e.g. ROBUSTNESS_ARGS="-k slowloris".
 ROBUSTNESS_ARGS ?=
+# How long `make fuzz` runs, in seconds: `make fuzz FUZZ_SECONDS=3600` for an hour.
+FUZZ_SECONDS ?= 600
 
-.PHONY: demo test bench robustness demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
+.PHONY: demo test bench robustness fuzz demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
 	demo-status venv clean
 
 venv: $(BUILT)
@@ -59,6 +61,7 @@ demo-status: $(BUILT)
 	@$(BIN)/python -m standby.demo standby status
 
 # Any failing step fails the target; pytest's status 5 ("no tests collected") included.
+# pytest includes a bounded 60-second run of the fuzzer (tests/fuzz/test_fuzz.py).
 test: $(BUILT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -79,6 +82,13 @@ robustness: $(BUILT)
 	@$(BIN)/python -m tests.robustness.report --clear
 	@status=0; $(BIN)/pytest tests/robustness $(ROBUSTNESS_ARGS) || status=$$?; \
 		$(BIN)/python -m tests.robustness.report || status=1; exit $$status
+
+# The fuzzer of the C head parsers (tests/fuzz/run.py): _speedups.c built with ASan and
+# UBSan under libFuzzer (atheris), every C entry point against its Python reference. Needs
+# clang (Debian: clang libclang-rt-14-dev). Its corpus grows in build/fuzz/corpus from run
+# to run, crashes are kept in build/fuzz/crashes; the summary ends the output.
+fuzz: $(BUILT)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

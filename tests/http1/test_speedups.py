@@ -731,3 +731,199 @@ def test_every_status_code_the_scanner_and_python_agree(code: int, method: bytes
     expected = python_response(head, method, 65536)
     assert expected[0] == ("ok" if 100 <= code <= 599 else "error"), expected
     check_response(head, method)
+
+
+# -- what the C entry points are given (issue 12: found or aimed at by tests/fuzz) ----------
+
+PLAIN_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+def parsed_response(head: bytes = PLAIN_200) -> ResponseHead:
+    parsed = parse_response_head(head, b"GET")
+    assert parsed is not None
+    return parsed[0]
+
+
+@pytest.mark.parametrize("status", [2**70, -(2**70), 2**63, -(2**63) - 1])
+def test_the_client_head_takes_a_status_beyond_a_c_long(status: int) -> None:
+    # client_head read the status with PyLong_AsLong and no overflow check: it then called
+    # the Python function with OverflowError set, and Python raised SystemError.
+    resp = parsed_response()
+    resp.status = status
+    for keep_alive, http11 in ((True, False), (False, True), (True, True)):
+        want = client_response_head_python(resp, keep_alive, http11)
+        assert client_response_head(resp, keep_alive, http11) == want
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        Limits(max_body=2**64),
+        Limits(max_head=2**63),
+        Limits(max_header_count=2**70, max_uri=10**30),
+        Limits(*(2**63 - 1,) * 6),  # the largest that fit: the scanner takes these itself
+    ],
+)
+def test_limits_beyond_a_c_size_are_left_to_python(limits: Limits) -> None:
+    # Limits takes any size; request_impl raised OverflowError for one beyond Py_ssize_t
+    # where the Python parser answers. It declines such limits instead.
+    for head in (WRK, FORM, BROWSER, b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n", WRK[:-1]):
+        assert c_request(head, limits) == python_request(head, limits)
+        check_request(head, limits)  # the scanner: None, or the very head Python makes
+
+
+def c_request(buf: bytes, limits: Limits) -> tuple[str, Any]:
+    """python_request's answer, from the C entry point."""
+    try:
+        parsed = parse_request_head(buf, limits, METHODS)
+    except HttpError as exc:
+        return "error", exc.status
+    if parsed is None:
+        return "incomplete", None
+    head, used = parsed
+    return "ok", (fields_of(head, REQUEST_FIELDS), used)
+
+
+def python_or_error(function: Any, *args: Any) -> Any:
+    """What a call gives: its value, HttpError's status, or the type of its exception."""
+    try:
+        return "value", function(*args)
+    except HttpError as exc:
+        return "HttpError", exc.status
+    except Exception as exc:
+        return "raise", type(exc)
+
+
+@pytest.mark.parametrize("max_head", [2**63, 2**70, -(2**70), 65536.0, 10.0])
+def test_a_response_max_head_beyond_a_c_size_is_left_to_python(max_head: Any) -> None:
+    # parse_response_head converted max_head with PyLong_AsSsize_t and raised its error
+    # (OverflowError, or TypeError for a float) where the Python parser answers.
+    for head in (NGINX, NGINX[:-1], b"HTTP/1.1 200 OK\r\nA: b\x00\r\n\r\n"):
+        got = python_or_error(parse_response_head, head, b"GET", max_head)
+        want = python_or_error(parse_response_head_python, head, b"GET", max_head)
+        if got[0] == "value" and got[1] is not None:
+            got = "value", (fields_of(got[1][0], RESPONSE_FIELDS), got[1][1])
+            want = "value", (fields_of(want[1][0], RESPONSE_FIELDS), want[1][1])
+        assert got == want
+
+
+@pytest.mark.parametrize("start", [2**63, 2**70, -(2**70)])
+def test_a_chunked_start_beyond_a_c_size_is_left_to_python(start: int) -> None:
+    # chunked_end raised PyLong_AsSsize_t's OverflowError where Python says -1.
+    whole = b"5\r\nhello\r\n0\r\n\r\n"
+    assert _speedups.chunked_end(whole, start) == chunked_end_python(whole, start)
+
+
+@pytest.mark.parametrize("which", ["request", "response"])
+def test_binding_refuses_slots_borrowed_from_another_class(which: str) -> None:
+    # bind_class took any writable member descriptor the class had as an attribute, even one
+    # of another class's layout: a class holding RequestHead's descriptors was accepted, and
+    # the scanner then filled its (smaller) instances at RequestHead's offsets, past their
+    # end (AddressSanitizer: heap-buffer-overflow in build()).
+    source = RequestHead if which == "request" else ResponseHead
+    fields = request_module._C_FIELDS if which == "request" else response_module._C_FIELDS
+    borrowed = type("Borrowed", (), {name: getattr(source, name) for name in fields})
+    try:
+        with pytest.raises(TypeError, match="not a writable slot"):
+            if which == "request":
+                _speedups.bind_request(
+                    borrowed, fields, b"HTTP/1.0", b"HTTP/1.1", parse_request_head_python
+                )
+            else:
+                _speedups.bind_response(
+                    borrowed, fields, parse_response_head_python, response_module.MAX_RESPONSE_HEAD
+                )
+    finally:  # never leave a bad binding to the tests after this one
+        rebind_heads()
+    assert check_request(WRK)
+    assert check_response(NGINX)
+
+
+def rebind_heads() -> None:
+    """The bindings request.py and response.py make at import."""
+    _speedups.bind_request(
+        RequestHead, request_module._C_FIELDS, b"HTTP/1.0", b"HTTP/1.1", parse_request_head_python
+    )
+    _speedups.bind_response(
+        ResponseHead,
+        response_module._C_FIELDS,
+        parse_response_head_python,
+        response_module.MAX_RESPONSE_HEAD,
+    )
+
+
+def test_binding_takes_a_subclass_of_the_head_class() -> None:
+    # The descriptors a subclass inherits are its own layout: that binding stays valid.
+    class Sub(RequestHead):
+        __slots__ = ()
+
+    fields = request_module._C_FIELDS
+    try:
+        _speedups.bind_request(Sub, fields, b"HTTP/1.0", b"HTTP/1.1", parse_request_head_python)
+        parsed = parse_request_head(WRK, LIMITS, METHODS)
+        assert parsed is not None and type(parsed[0]) is Sub and parsed[0].host == b"127.0.0.1:8080"
+    finally:
+        rebind_heads()
+
+
+class PackedOnly:
+    """Not a Limits: a ``packed`` of the wrong shape, and no limit of its own."""
+
+    packed = (1, 2)
+
+
+class PackedRaises:
+    @property
+    def packed(self) -> tuple[int, ...]:
+        raise ValueError("no packed limits")
+
+
+@pytest.mark.parametrize("limits", [None, (1, 2, 3), PackedOnly(), PackedRaises()])
+def test_limits_that_are_no_limits_get_the_python_answer(limits: Any) -> None:
+    # parse_request_head read limits.packed itself and raised its own TypeError (or the
+    # error of reading it) where the Python parser raises AttributeError: whatever the
+    # scanner cannot read goes to Python now, which answers for any argument.
+    for head in (WRK, b"", WRK[:-1]):
+        want = python_or_error(parse_request_head_python, head, limits, METHODS)
+        assert python_or_error(parse_request_head, head, limits, METHODS) == want
+
+
+class Untestable:
+    """An object whose truth cannot be tested (numpy arrays are such)."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("no truth value")
+
+
+@pytest.mark.parametrize(
+    ("keep_alive", "http11"),
+    [
+        (Untestable(), Untestable()),
+        (Untestable(), True),
+        (False, Untestable()),
+        (True, Untestable()),
+    ],
+)
+def test_the_client_head_tests_the_flags_as_python_does(keep_alive: Any, http11: Any) -> None:
+    # client_head tested both flags at once: with keep_alive's error still set it called
+    # client_http11's __bool__ (SystemError: a result with an exception set), and it raised
+    # for client_http11 where the Python function never tests it (keep_alive false, or a
+    # keep-alive line of the backend's own). It tests them as Python does now.
+    for head in (PLAIN_200, NGINX):
+        resp = parsed_response(head)
+        want = python_or_error(client_response_head_python, resp, keep_alive, http11)
+        assert python_or_error(client_response_head, resp, keep_alive, http11) == want
+
+
+@pytest.mark.parametrize("slot", ["_keep_alive_span", "_drops", "_locations", "raw", "status"])
+def test_the_client_head_of_a_head_with_a_slot_unset(slot: str) -> None:
+    # A ResponseHead with _keep_alive_span never set made client_head take it for a
+    # keep-alive line (NULL is not None) and answer where Python raises AttributeError.
+    resp = parsed_response()
+    delattr(resp, slot)
+    for keep_alive, http11 in ((True, True), (True, False), (False, True)):
+        want = python_or_error(client_response_head_python, resp, keep_alive, http11)
+        assert python_or_error(client_response_head, resp, keep_alive, http11) == want
+        rewrite = (b"http://a", b"http://b")
+        want = python_or_error(client_response_head_python, resp, keep_alive, http11, rewrite)
+        assert python_or_error(client_response_head, resp, keep_alive, http11, rewrite) == want

@@ -347,7 +347,10 @@ static int bind_class(head_class *cls_out, PyObject *type, PyObject *names, Py_s
         PyObject *descr = PyObject_GetAttr(type, PyTuple_GET_ITEM(names, k));
         if (descr == NULL)
             return -1;
+        /* A slot of this class or a base: a descriptor of another class (set on this one as
+         * an attribute) holds an offset into that class's layout, not this one's. */
         int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+                 PyType_IsSubtype((PyTypeObject *)type, PyDescr_TYPE(descr)) &&
                  ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX &&
                  !(((PyMemberDescrObject *)descr)->d_member->flags & READONLY);
         if (ok) {
@@ -440,8 +443,10 @@ static PyObject *request_impl(PyObject *buf, PyObject *methods, PyObject *packed
     Py_ssize_t lim[6];
     for (int k = 0; k < 6; k++) {
         lim[k] = PyLong_AsSsize_t(PyTuple_GET_ITEM(packed, k));
-        if (lim[k] == -1 && PyErr_Occurred())
-            return NULL;
+        if (lim[k] == -1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* beyond Py_ssize_t (Limits takes any int), or no int: Python's */
+            Py_RETURN_NONE;
+        }
     }
     const Py_ssize_t max_request_line = lim[0], max_uri = lim[1], max_header_line = lim[2],
                      max_header_count = lim[3], max_head = lim[4], max_body = lim[5];
@@ -729,8 +734,13 @@ static PyObject *parse_request_head(PyObject *self, PyObject *const *args, Py_ss
     if (kwnames != NULL || nargs != 3 || !PyBytes_CheckExact(args[0]) || !PyAnySet_Check(args[2]))
         return PyObject_Vectorcall(request_fallback, args, nargsf, kwnames);
     PyObject *packed = PyObject_GetAttr(args[1], str_packed);
-    if (packed == NULL)
-        return NULL;
+    if (packed == NULL || !PyTuple_CheckExact(packed) || PyTuple_GET_SIZE(packed) != 6) {
+        if (packed == NULL && !PyErr_ExceptionMatches(PyExc_Exception))
+            return NULL; /* KeyboardInterrupt and the like */
+        PyErr_Clear(); /* not a Limits: Python's answer, whatever it is */
+        Py_XDECREF(packed);
+        return PyObject_Vectorcall(request_fallback, args, nargsf, kwnames);
+    }
     Py_ssize_t stop = 0;
     PyObject *head = request_impl(args[0], args[2], packed, &stop);
     Py_DECREF(packed);
@@ -754,8 +764,10 @@ static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_s
     Py_ssize_t max_head = max_response_head;
     if (nargs == 3) {
         max_head = PyLong_AsSsize_t(args[2]);
-        if (max_head == -1 && PyErr_Occurred())
-            return NULL;
+        if (max_head == -1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* beyond Py_ssize_t, or no int: Python's */
+            return PyObject_Vectorcall(response_fallback, args, nargsf, kwnames);
+        }
     }
     const int head_request =
         PyBytes_GET_SIZE(args[1]) == 4 && memcmp(PyBytes_AS_STRING(args[1]), "HEAD", 4) == 0;
@@ -821,16 +833,16 @@ static PyObject *client_head(PyObject *self, PyObject *const *args, Py_ssize_t n
     PyObject *status_obj = SLOT(resp, RS_STATUS);
     if (raw == NULL || status_obj == NULL || !PyBytes_CheckExact(raw) ||
         PyBytes_GET_SIZE(raw) < 2 || !PyLong_CheckExact(status_obj) ||
-        SLOT(resp, RS_DROPS) != Py_None)
-        goto fallback;
+        SLOT(resp, RS_DROPS) != Py_None || SLOT(resp, RS_KEEP_ALIVE_SPAN) == NULL)
+        goto fallback; /* ... or a slot never set: Python's AttributeError */
     if (nargs == 4 && args[3] != Py_None && SLOT(resp, RS_LOCATIONS) != Py_None)
         goto fallback;
-    const long status = PyLong_AsLong(status_obj);
-    if (status < 200)
-        goto fallback; /* 1xx (and 101): their own rules */
+    int overflow;
+    const long status = PyLong_AsLongAndOverflow(status_obj, &overflow);
+    if (overflow || status < 200)
+        goto fallback; /* 1xx (and 101): their own rules; beyond a long: Python's */
     const int keep_alive = PyObject_IsTrue(args[1]);
-    const int http11 = PyObject_IsTrue(args[2]);
-    if (keep_alive < 0 || http11 < 0)
+    if (keep_alive < 0)
         return NULL;
     const int has_keep_alive_line = SLOT(resp, RS_KEEP_ALIVE_SPAN) != Py_None;
     if (!keep_alive) {
@@ -839,7 +851,12 @@ static PyObject *client_head(PyObject *self, PyObject *const *args, Py_ssize_t n
         static const char close_line[] = "Connection: close\r\n";
         return with_line(raw, close_line, sizeof close_line - 1);
     }
-    if (has_keep_alive_line || http11)
+    if (has_keep_alive_line)
+        return Py_NewRef(raw);
+    const int http11 = PyObject_IsTrue(args[2]); /* tested only here, as in Python */
+    if (http11 < 0)
+        return NULL;
+    if (http11)
         return Py_NewRef(raw);
     static const char keep_line[] = "Connection: keep-alive\r\n";
     return with_line(raw, keep_line, sizeof keep_line - 1);
@@ -960,8 +977,10 @@ static PyObject *chunked_end(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1]))
         goto fallback;
     const Py_ssize_t start = PyLong_AsSsize_t(args[1]);
-    if (start == -1 && PyErr_Occurred())
-        return NULL;
+    if (start == -1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* beyond Py_ssize_t: Python's */
+        goto fallback;
+    }
     const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
     const Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
     if (start < 0 || start > n)
