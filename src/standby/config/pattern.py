@@ -38,7 +38,7 @@ from standby.config.posix_regex import (
 
 __all__ = ["BACKTRACK_BUDGET", "CompiledPattern", "RegexError", "compile_pattern"]
 
-# Modelled steps one backtracking search may take: about 10 ms of Python's re on this
+# Modelled steps one backtracking search may take: about 5 ms of Python's re on this
 # project's test machine for the worst shapes measured (tests/robustness/test_patterns.py).
 BACKTRACK_BUDGET = 10**8
 
