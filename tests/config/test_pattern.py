@@ -17,6 +17,7 @@ from standby.config.posix_regex import (
     backtracking,
     compile_ere,
     literal_re2,
+    required_re2,
     translate_re2,
 )
 from tests.config.test_posix_regex import LIBC, eres, libc_search
@@ -59,12 +60,26 @@ def patterns(draw: st.DrawFn, depth: int = 0) -> str:
     return body
 
 
+# The reference is Python's backtracking re: patterns and subjects whose modelled cost
+# (posix_regex.Backtracking) is above this are not generated, or a test could take hours.
+ORACLE_STEPS = 10**6
+
+
 def _valid(pattern: str) -> bool:
     try:
         compile_ere(pattern)
     except RegexError:
         return False
     return True
+
+
+def _cheap(pattern: str, subjects: list[bytes]) -> bool:
+    """Whether Python's re searches ``subjects`` within ORACLE_STEPS (modelled)."""
+    shape = backtracking(pattern)
+    steps = sum(
+        (len(s) + 1) ** (shape.degree + 2) << (len(s) if shape.exponential else 0) for s in subjects
+    )
+    return steps <= ORACLE_STEPS
 
 
 def python_search(pattern: str, ignore_case: bool, subject: bytes) -> bool:
@@ -93,6 +108,7 @@ def test_whole_subject_search_agrees_with_the_python_translation(
     pattern: str, subject: bytes, ignore_case: bool
 ) -> None:
     assume(_valid(pattern) and not _python_quirk(pattern, subject))
+    assume(_cheap(pattern, [subject]))
     compiled = compile_pattern(pattern, ignore_case)
     assume(_decided(compiled, [subject]))
     expected = python_search(pattern, ignore_case, subject)
@@ -109,11 +125,58 @@ _LINE = st.binary(min_size=1, max_size=8).map(
 def test_lines_search_agrees_with_searching_each_line(
     pattern: str, lines: list[bytes], ignore_case: bool
 ) -> None:
-    assume(_valid(pattern))
+    assume(_valid(pattern) and _cheap(pattern, lines))
     compiled = compile_pattern(pattern, ignore_case)
     assume(_decided(compiled, lines))
     expected = any(python_search(pattern, ignore_case, line) for line in lines)
     assert compiled.search_lines(b"\n".join(lines), not expected) is expected
+
+
+def _near(pattern: str) -> st.SearchStrategy[bytes]:
+    """Subjects made of the pattern's own characters (and a few others): matches happen."""
+    own = sorted({ord(c) for c in pattern if ord(c) < 0x100} | set(b"aAbx \n\xe9"))
+    return st.lists(st.sampled_from(own), max_size=16).map(bytes)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(patterns(), st.booleans(), st.booleans(), st.data())
+def test_the_prefilter_strings_are_in_every_match(
+    pattern: str, ignore_case: bool, lines: bool, data: st.DataObject
+) -> None:
+    assume(_valid(pattern))
+    subject = data.draw(_near(pattern))
+    if lines:
+        subject = subject.replace(b"\n", b"")
+    assume(_cheap(pattern, [subject]))
+    found = compile_ere(pattern, ignore_case).search(subject.decode("latin-1"))
+    assume(found is not None)
+    matched = found.group(0).encode("latin-1")
+    for needle in required_re2(pattern, ignore_case, lines):
+        assert needle in (matched.lower() if ignore_case else matched)
+    compiled = compile_pattern(pattern, ignore_case)
+    assume(_decided(compiled, [subject]))
+    if not _python_quirk(pattern, subject):
+        assert compiled.search(subject, False) is True
+        if lines and subject:  # one line
+            assert compiled.search_lines(subject, False) is True
+
+
+@pytest.mark.parametrize(
+    ("pattern", "icase", "needles"),
+    [
+        ("Host: .*site9\\.example\\.com", True, (b"site9.example.com", b"host: ")),
+        ("Host: .*site9.example.com", True, (b"example", b"host: ", b"site9", b"com")),
+        ("^/app9/[0-9]+$", False, (b"/app9/",)),
+        ("xa+?y", False, (b"x", b"y")),  # a+? is (a+)?: the a may be absent
+        ("ab+c", False, (b"ab", b"c")),
+        ("a|b", False, ()),
+        ("(ab|cd)xyz", False, (b"xyz",)),
+        ("[aA]bc", False, (b"bc",)),  # a pair is no byte without REG_ICASE
+        ("(a)\\1", False, ()),  # not RE2's
+    ],
+)
+def test_prefilter_strings(pattern: str, icase: bool, needles: tuple[bytes, ...]) -> None:
+    assert required_re2(pattern, icase) == needles
 
 
 @pytest.mark.skipif(LIBC is None, reason="no C library regcomp to compare with")

@@ -75,8 +75,9 @@ def command(test: str) -> str:
 
 def crafted_head(target: bytes, line: bytes) -> bytes:
     """A GET for ``target`` with as many copies of the header ``line`` as the limits allow
-    (MAX_HEAD bytes, MAX_HEADER_COUNT lines), the last one cut to fill the head."""
-    head = b"GET " + target + b" HTTP/1.1\r\nHost: www.example.com\r\n"
+    (MAX_HEAD bytes, MAX_HEADER_COUNT lines), the last one cut to fill the head. The Host
+    has none of the letters that end the patterns here (x, b, c): it matches none."""
+    head = b"GET " + target + b" HTTP/1.1\r\nHost: www.test.org\r\n"
     for _ in range(MAX_HEADER_COUNT - 1):
         room = MAX_HEAD - len(head) - 4  # this line's CRLF and the empty line's
         if room < len(line) // 2:
@@ -103,8 +104,10 @@ def _ms(seconds: float) -> float:
 
 
 def test_pathological_patterns_on_maximum_size_heads() -> None:
-    header_line = b"X-Crafted: " + b"a" * (MAX_HEADER_LINE - 16)
-    target = b"/" + b"a" * (MAX_URI - 1)
+    # Each holds the fixed parts of its pattern (so RE2 is called, not skipped by the
+    # search for them), and fails only at its last byte.
+    header_line = b"X-Crafted: " + b"a" * (MAX_HEADER_LINE - 16) + b"b!"
+    target = b"/" + b"a" * (MAX_URI - 3) + b"c!"
     header_head = crafted_head(b"/", header_line)
     url_head = crafted_head(target, b"X-Pad: " + b"a" * (MAX_HEADER_LINE - 16))
     with recorded(

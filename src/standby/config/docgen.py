@@ -82,9 +82,12 @@ linear in the input, keeping the semantics above: bytes are characters (a URL or
 byte above 127 is one character, as in Pound), only ASCII letters fold case, `.` matches a
 newline and `$` only the very end. An expression that is one fixed string (such as
 `Host: www\\.example\\.com`, where a trailing `.*` changes nothing) is searched for as
-that string. RE2 cannot match back-references (`\\1`..`\\9`, rare in practice; also a
-`\\<`/`\\>` not next to a single character, or a count above 1000): such an expression
-still loads, with a warning, and is searched by a backtracking engine within a bound of
+that string, and RE2 is not called for a subject that lacks a fixed part of the
+expression (`Host: ` in `Host: .*example.org`): both give RE2's answers.
+
+RE2 cannot match back-references (`\\1`..`\\9`, rare in practice; also a `\\<`/`\\>` not
+next to a single character, or a count above 1000): such an expression still loads, with
+a warning, and is searched by a backtracking engine within a bound of
 {budget:,} modelled steps per search, the steps growing with the subject's length to the
 power of the expression's choice points plus two (twice with each byte when a repetition
 repeats a choice, as in `(a*)*`). The warning says the longest subject the bound allows

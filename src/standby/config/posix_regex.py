@@ -44,7 +44,8 @@ folded into the single character next to it (``\\<a`` is ``\\b[a]``), raises
 An RE2 call costs about half a microsecond whatever it searches, four times a small
 ``re`` search: ``literal_re2`` recognises the expressions that are one fixed string, such
 as ``Host: www\\.example\\.com``, which bytes' own search answers exactly (see
-``Literal``).
+``Literal``), and ``required_re2`` the fixed strings every match contains, which a
+search can look for before calling RE2.
 """
 
 from __future__ import annotations
@@ -189,6 +190,36 @@ def literal_re2(pattern: str, ignore_case: bool = False, lines: bool = False) ->
     return _literal(translator.shape, lines)
 
 
+def required_re2(pattern: str, ignore_case: bool = False, lines: bool = False) -> tuple[bytes, ...]:
+    """Fixed strings that every match of ``pattern`` contains (lower-case with
+    ``ignore_case``: look for them in the lower-cased subject), longest first, one byte
+    long at the least (a search can skip RE2 when the subject lacks one)."""
+    translator = _Translator(pattern, re2=True, ignore_case=ignore_case, lines=lines)
+    try:
+        translator.run()
+    except Unsupported:
+        return ()
+    if translator.top_alternative:
+        return ()
+    needles = {
+        bytes(_needle_byte(mask, ignore_case) or 0 for mask in run) for run in translator.runs
+    }
+    return tuple(sorted(needles, key=lambda needle: (-len(needle), needle)))
+
+
+def _needle_byte(mask: int, fold: bool) -> int | None:
+    """The byte standing for a character of a fixed string: the only byte in ``mask``,
+    or with ``fold`` the lower case of an ASCII letter pair; None for other sets."""
+    if mask == 0:
+        return None
+    high = mask.bit_length() - 1
+    if mask == 1 << high and not (fold and 0x41 <= high <= 0x5A):
+        return high
+    if fold and mask == _fold(1 << high) and 0x61 <= high <= 0x7A:
+        return high
+    return None
+
+
 def _literal(shape: list[tuple[str, int]], lines: bool) -> Literal | None:
     start = bool(shape) and shape[0][0] == "^"
     end = bool(shape) and shape[-1][0] == "$"
@@ -293,6 +324,14 @@ class _Translator:
         # RE2 only: the expression as characters ("c", mask), repetitions ("r", least
         # count) and anchors ("^"/"$", 0) while it stays that simple (literal_re2), else None.
         self.shape: list[tuple[str, int]] | None = [] if re2 else None
+        # RE2 only: the fixed strings every match contains (required_re2), as runs of
+        # top-level characters: the run being read, the runs closed, whether the last atom
+        # ends the run, its least count, and whether there are top-level alternatives.
+        self.run_masks: list[int] = []
+        self.runs: list[list[int]] = []
+        self.in_run = False
+        self.atom_low = 1
+        self.top_alternative = False
         # Backtracking: the degree of each open group's finished atoms (and alternatives),
         # and of the last atom, which a repetition may still change.
         self.degrees: list[int] = [0]
@@ -318,6 +357,7 @@ class _Translator:
                 self.open_groups.append((len(self.out), self.groups))
                 self.out.append("(?:" if self.re2 else "(")
                 self.shape = None
+                self._close_run()
                 self.degrees.append(0)
             elif ch == ")":
                 if self.open_groups:
@@ -333,6 +373,8 @@ class _Translator:
                 self.degrees[-1] += 1
                 self.out.append("|")
                 self.shape = None
+                self._close_run()
+                self.top_alternative = self.top_alternative or not self.open_groups
             elif ch == "^":
                 self._anchor("^", "^")
             elif ch == "$":
@@ -348,25 +390,40 @@ class _Translator:
         if self.open_groups:
             raise RegexError("unmatched (")
         self._no_atom()
+        self._close_run()
         return "".join(self.out)
 
     def _no_atom(self) -> None:
         """Nothing here can take a repetition (and the last atom is final)."""
         if self.word_start:
             raise Unsupported(r"\< before something other than one character")
+        if self.in_run and self.repeated:  # a repeated character ends its run...
+            if self.atom_low == 0:  # ...and is not in it if it may be absent
+                self.run_masks.pop()
+            self._close_run()
+        self.in_run = False
+        self.atom_low = 1
         self.degrees[-1] += self.atom_degree
         self.atom_degree = 0
         self.atom = None
         self.atom_mask = None
         self.repeated = False
 
-    def _atom_from(self, start: int, degree: int = 0) -> None:
+    def _atom_from(self, start: int, degree: int = 0, char: bool = False) -> None:
         self._no_atom()
+        if not char:
+            self._close_run()
         self.atom = start
         self.atom_degree = degree
 
+    def _close_run(self) -> None:
+        if self.run_masks:
+            self.runs.append(self.run_masks)
+        self.run_masks = []
+
     def _anchor(self, python: str, name: str) -> None:
         self._no_atom()
+        self._close_run()
         self.out.append(_RE2_ANCHORS[name][self.lines] if self.re2 else python)
         if self.shape is not None:
             if name in "^$":
@@ -391,11 +448,16 @@ class _Translator:
             mask &= _WORD
             self.guarded = len(self.out)
             self.shape = None
-        self._atom_from(len(self.out))
+        self._atom_from(len(self.out), char=True)
         self.atom_mask = mask
         self.out.append(_re2_set(mask))
         if self.shape is not None:
             self.shape.append(("c", mask))
+        if not self.open_groups and _needle_byte(mask, self.ignore_case) is not None:
+            self.run_masks.append(mask)
+            self.in_run = True
+        else:
+            self._close_run()
 
     def _literal(self, ch: str) -> None:
         self._char_atom(re.escape(ch), _range_mask(ch, ch))
@@ -412,6 +474,7 @@ class _Translator:
             self.out.append(f"(?:{inner})")
         if self.shape is not None:
             self.shape.append(("r", low))
+        self.atom_low = self.atom_low * low if self.repeated else low
         self.out.append(text)
         self.repeated = True
         self.atom_mask = None
@@ -458,6 +521,7 @@ class _Translator:
                 self._anchor(_GNU_ESCAPES[ch][0], "")
             elif ch == "<":
                 self._no_atom()
+                self._close_run()
                 self.word_start = True
                 self.shape = None
             elif ch == ">":
@@ -485,6 +549,7 @@ class _Translator:
         del self.out[self.atom :]
         self.out.append(_re2_set(self.atom_mask & _WORD))
         self.shape = None
+        self._close_run()
         self._no_atom()
         self.out.append(r"\b")
 
