@@ -80,8 +80,9 @@ class Pattern(Protocol):
         """Whether the pattern matches anywhere in ``subject``."""
         ...
 
-    def search_lines(self, block: bytes, undecided: bool) -> bool:
-        """Whether it matches within one of the ``\\n``-separated lines of ``block``."""
+    def search_lines(self, block: bytes, lowered: bytes, undecided: bool) -> bool:
+        """Whether it matches within one of the ``\\n``-separated lines of ``block``;
+        ``lowered`` is ``block.lower()``, made once for all the conditions."""
         ...
 
 

@@ -16,7 +16,8 @@ RE2 in time linear in the subject; config/pattern.py):
   without a Host header never matches a HOST condition.
 - ``HEADER``: true when the pattern matches within at least one "Name: value" line (the
   config compiler makes these patterns case-insensitive). The lines are joined by ``\n``
-  once per request and searched in one pass (``Pattern.search_lines``).
+  (and lower-cased, for the patterns' search of their fixed parts) once per request, and
+  each condition searches them in one pass (``Pattern.search_lines``).
 - ``negate`` (``Not``, ``HeadDeny``) inverts the result.
 - A pattern RE2 cannot match (a back-reference) is searched by Python's ``re`` within a
   bound; when the bound leaves it undecided, the condition fails (a negated one too): an
@@ -64,9 +65,12 @@ class RequestView(Protocol):
 
 # A pattern's search: (subject, the answer when undecided) -> whether it matches.
 _Search = Callable[[bytes, bool], bool]
+# Its search of header lines: (joined lines, the same lower-cased, undecided answer).
+_SearchLines = Callable[[bytes, bytes, bool], bool]
 
-# A prepared condition: (kind, bound pattern search, lower-cased host or "", negate).
-_Check = tuple[ConditionKind, _Search, str, bool]
+# A prepared condition: (kind, bound pattern search, bound search of lines, lower-cased
+# host or "", negate); the search a kind does not use is a stand-in.
+_Check = tuple[ConditionKind, _Search, _SearchLines, str, bool]
 
 
 # The condition kinds as plain globals: an Enum member read through its class costs a
@@ -77,14 +81,19 @@ _HOST = ConditionKind.HOST
 
 
 def _no_regex(_: bytes, __: bool) -> bool:
-    """Stands in for the search of HOST conditions, which compare strings instead."""
+    """Stands in for the search of HOST and HEADER conditions."""
+    return False
+
+
+def _no_lines(_: bytes, __: bytes, ___: bool) -> bool:
+    """Stands in for the search of lines of the conditions other than HEADER."""
     return False
 
 
 def _prepare(condition: ConditionSpec) -> _Check:
     if condition.kind is ConditionKind.HOST:
         want = condition.pattern.strip(_OWS).lower()
-        return (condition.kind, _no_regex, want, condition.negate)
+        return (condition.kind, _no_regex, _no_lines, want, condition.negate)
     if condition.regex is None:
         # The compiler always provides a regex for these kinds; failing here, at start-up,
         # beats a condition that silently never matches.
@@ -93,8 +102,9 @@ def _prepare(condition: ConditionSpec) -> _Check:
             f"{condition.pattern!r} has no compiled regex"
         )
     regex = condition.regex
-    search = regex.search_lines if condition.kind is ConditionKind.HEADER else regex.search
-    return (condition.kind, search, "", condition.negate)
+    if condition.kind is ConditionKind.HEADER:
+        return (condition.kind, _no_regex, regex.search_lines, "", condition.negate)
+    return (condition.kind, regex.search, _no_lines, "", condition.negate)
 
 
 class _Entry:
@@ -131,10 +141,11 @@ class Router:
         host: str | None = None
         host_read = False
         block: bytes | None = None
+        lowered = b""
         for entry in self._entries:
             if entry.disabled:
                 continue
-            for kind, search, want_host, negate in entry.checks:
+            for kind, search, search_lines, want_host, negate in entry.checks:
                 # An undecided search answers `negate`: the condition fails either way.
                 if kind is _URL:
                     hit = search(req.target, negate)
@@ -151,7 +162,8 @@ class Router:
                 else:  # HEADER
                     if block is None:
                         block = "\n".join(req.header_lines()).encode("latin-1")
-                    hit = search(block, negate)
+                        lowered = block.lower()
+                    hit = search_lines(block, lowered, negate)
                 if hit == negate:
                     break
             else:

@@ -57,52 +57,52 @@ _NO_SPAN = (-1, -1)
 
 # A search: (subject, the answer when undecided) -> whether the pattern matches.
 Search = Callable[[bytes, bool], bool]
+# A search of header lines: (the lines joined by "\n", the same lower-cased, the answer
+# when undecided) -> whether the pattern matches within one line. The caller lowers the
+# block once for all the conditions that search it.
+SearchLines = Callable[[bytes, bytes, bool], bool]
+# RE2's search: (anchor, subject, start, end) -> the match's span first, (-1, -1) if none.
+_Match = Callable[[_re2.RE2.Anchor, bytes, int, int], list[tuple[int, int]]]
 
 
-def _re2_search(
-    expression: bytes, lines: bool, needles: tuple[bytes, ...], fold: bool
-) -> Search | None:
-    """RE2's search for ``expression``, or None if RE2 refuses it (a count above 1000).
-    A subject that lacks one of ``needles`` (``required_re2``: in the lower-cased subject
-    with ``fold``) cannot match: bytes' search says so faster than a call to RE2."""
+def _re2_match(expression: bytes) -> _Match | None:
+    """RE2's search for ``expression``, or None if RE2 refuses it (a count above 1000)."""
     compiled = _re2.RE2(expression, _OPTIONS)
-    if not compiled.ok():
+    return compiled.Match if compiled.ok() else None
+
+
+def _whole_search(source: str, ignore_case: bool) -> Search | None:
+    """A search in linear time, or None when only Python's ``re`` can match ``source``.
+    (``find``, not ``in``: ``in`` first tries the needle as an int, at the cost of an
+    exception raised and cleared on every call.)"""
+    literal = literal_re2(source, ignore_case)
+    if literal is not None:
+        return _literal_search(literal)
+    try:
+        match = _re2_match(translate_re2(source, ignore_case))
+    except Unsupported:
         return None
-    match = compiled.Match
+    if match is None:
+        return None
+    # A subject that lacks one of these (lower-cased with ignore_case) cannot match.
+    needles = required_re2(source, ignore_case)
 
     def search(subject: bytes, undecided: bool) -> bool:
         return match(_UNANCHORED, subject, 0, len(subject))[0] != _NO_SPAN
 
-    def search_with(subject: bytes, undecided: bool) -> bool:
+    def search_after(subject: bytes, undecided: bool) -> bool:
+        haystack = subject.lower() if ignore_case else subject
         for needle in needles:
-            if subject.find(needle) < 0:
+            if haystack.find(needle) < 0:
                 return False
         return match(_UNANCHORED, subject, 0, len(subject))[0] != _NO_SPAN
 
-    def search_folded(subject: bytes, undecided: bool) -> bool:
-        lowered = subject.lower()
-        for needle in needles:
-            if lowered.find(needle) < 0:
-                return False
-        return match(_UNANCHORED, subject, 0, len(subject))[0] != _NO_SPAN
-
-    def search_lines(block: bytes, undecided: bool) -> bool:
-        # No line, no match (though "^$" matches the empty block).
-        return bool(block) and match(_UNANCHORED, block, 0, len(block))[0] != _NO_SPAN
-
-    if not needles:
-        return search_lines if lines else search
-    return search_folded if fold else search_with
+    return search_after if needles else search
 
 
-def _literal_search(literal: Literal, lines: bool) -> Search:
-    """The search for an expression that is one fixed string: bytes' own, in C. In lines
-    form (never anchored) only the empty needle could match the empty block: not there.
-    (``find``, not ``in``: ``in`` first tries the needle as an int, at the cost of an
-    exception raised and cleared on every call.)"""
+def _literal_search(literal: Literal) -> Search:
+    """The search for an expression that is one fixed string: bytes' own, in C."""
     needle = literal.needle
-    if lines and not needle:
-        return lambda block, _: bool(block)
     if literal.start and literal.end:
         if literal.fold:
             return lambda subject, _: subject.lower() == needle
@@ -120,22 +120,38 @@ def _literal_search(literal: Literal, lines: bool) -> Search:
     return lambda subject, _: subject.find(needle) >= 0
 
 
-def _linear_search(source: str, ignore_case: bool, lines: bool) -> Search | None:
-    """A search in linear time, or None when only Python's ``re`` can match ``source``."""
-    literal = literal_re2(source, ignore_case, lines)
-    if literal is not None:
-        return _literal_search(literal, lines)
+def _lines_search(source: str, ignore_case: bool) -> SearchLines | None:
+    """A search of header lines in linear time, or None when only Python's ``re`` can.
+    No line (an empty block) never matches, though ``^$`` matches the empty block."""
+    literal = literal_re2(source, ignore_case, lines=True)
+    if literal is not None:  # never anchored in lines form
+        needle = literal.needle
+        if not needle:
+            return lambda block, lowered, _: bool(block)
+        if literal.fold:
+            return lambda block, lowered, _: lowered.find(needle) >= 0
+        return lambda block, lowered, _: block.find(needle) >= 0
     try:
-        expression = translate_re2(source, ignore_case, lines)
-        needles = required_re2(source, ignore_case, lines)
-        return _re2_search(expression, lines, needles, ignore_case)
+        match = _re2_match(translate_re2(source, ignore_case, lines=True))
     except Unsupported:
         return None
+    if match is None:
+        return None
+    needles = required_re2(source, ignore_case, lines=True)
+
+    def search_lines(block: bytes, lowered: bytes, undecided: bool) -> bool:
+        haystack = lowered if ignore_case else block
+        for needle in needles:
+            if haystack.find(needle) < 0:
+                return False
+        return bool(block) and match(_UNANCHORED, block, 0, len(block))[0] != _NO_SPAN
+
+    return search_lines
 
 
 class CompiledPattern:
     """One operator pattern: ``search(subject, undecided)`` and ``search_lines(block,
-    undecided)`` (model.Pattern) are functions chosen at construction, RE2's, a fixed
+    lowered, undecided)`` (model.Pattern) are functions chosen at construction, RE2's, a fixed
     string's or the bounded backtracking one. ``source`` is as written; equal sources and
     flags make equal patterns (a reloaded configuration compares its specs with the
     running ones)."""
@@ -159,14 +175,14 @@ class CompiledPattern:
         shape = backtracking(source)
         self.degree = shape.degree
         self.exponential = shape.exponential
-        whole = _linear_search(source, ignore_case, lines=False)
-        lines = _linear_search(source, ignore_case, lines=True)
+        whole = _whole_search(source, ignore_case)
+        lines = _lines_search(source, ignore_case)
         # Whether the searches run in linear time (else Python's re, within the budget).
         self.linear = whole is not None and lines is not None
         # The longest subject a backtracking search takes (0: any length, in linear time).
         self.limit = 0
         self.search: Search
-        self.search_lines: Search
+        self.search_lines: SearchLines
         if whole is not None and lines is not None:
             self.search = whole
             self.search_lines = lines
@@ -179,7 +195,7 @@ class CompiledPattern:
     def _search_backtracking(self, subject: bytes, undecided: bool) -> bool:
         return self._backtrack((subject,), undecided)
 
-    def _search_lines_backtracking(self, block: bytes, undecided: bool) -> bool:
+    def _search_lines_backtracking(self, block: bytes, lowered: bytes, undecided: bool) -> bool:
         return bool(block) and self._backtrack(block.split(b"\n"), undecided)
 
     def _backtrack(self, subjects: Iterable[bytes], undecided: bool) -> bool:
