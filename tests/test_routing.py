@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from standby.config.pattern import compile_pattern
+from standby.config.posix_regex import compile_ere
 from standby.model import ConditionKind, ConditionSpec, ListenerSpec, ServiceSpec
 from standby.routing import Router
 
@@ -33,11 +34,11 @@ class Req:
 
 
 def url(pattern: str, negate: bool = False) -> ConditionSpec:
-    return ConditionSpec(ConditionKind.URL, pattern, re.compile(pattern), negate)
+    return ConditionSpec(ConditionKind.URL, pattern, compile_pattern(pattern), negate)
 
 
 def path(pattern: str, negate: bool = False) -> ConditionSpec:
-    return ConditionSpec(ConditionKind.PATH, pattern, re.compile(pattern), negate)
+    return ConditionSpec(ConditionKind.PATH, pattern, compile_pattern(pattern), negate)
 
 
 def host(name: str, negate: bool = False) -> ConditionSpec:
@@ -46,7 +47,9 @@ def host(name: str, negate: bool = False) -> ConditionSpec:
 
 def header(pattern: str, negate: bool = False) -> ConditionSpec:
     # As the config compiler does: header conditions are case-insensitive.
-    return ConditionSpec(ConditionKind.HEADER, pattern, re.compile(pattern, re.I), negate)
+    return ConditionSpec(
+        ConditionKind.HEADER, pattern, compile_pattern(pattern, ignore_case=True), negate
+    )
 
 
 def svc(name: str, *conditions: ConditionSpec, disabled: bool = False) -> ServiceSpec:
@@ -166,6 +169,22 @@ def test_header_lines_are_fetched_lazily_and_once() -> None:
     assert req.header_calls == 1
 
 
+def test_an_undecided_backtracking_pattern_never_selects_its_service() -> None:
+    plain = svc("plain", url("(a)\\1"))
+    negated = svc("negated", url("(a)\\1", negate=True))
+    rest = svc("rest")
+    (condition,) = plain.conditions
+    assert condition.regex is not None and not condition.regex.linear
+    limit = condition.regex.limit
+    short, long = b"/" + b"x" * (limit - 1), b"/" + b"x" * limit
+    router = Router(listener(plain, negated, rest))
+    assert router.route(Req(target=short)) is negated
+    assert router.route(Req(target=b"/aa")) is plain
+    # Too long to search within the bound: neither the condition nor its negation holds.
+    assert router.route(Req(target=long)) is rest
+    assert router.route(Req(target=long + b"aa")) is rest
+
+
 def test_disabled_services_are_skipped_and_can_be_toggled() -> None:
     off_in_config = svc("off", disabled=True)
     first = svc("first", url("^/"))
@@ -206,6 +225,9 @@ CONDITIONS = [
     host("a.example", negate=True),
     header("^X-A:"),
     header("^user-agent: .*bot", negate=True),
+    header("curl$"),
+    header("^(x)-a: 1|(a)\\2"),  # back-references: Python's re, within its bound
+    url("(/)a\\1", negate=True),
 ]
 
 
@@ -214,14 +236,15 @@ def holds(condition: ConditionSpec, req: Req) -> bool:
         value = None if req.host is None else req.host.decode("latin-1").strip().lower()
         result = value == condition.pattern.lower()
     else:
-        assert condition.regex is not None
+        # The reference: each subject, as latin-1 text, searched by the Python translation.
+        regex = compile_ere(condition.pattern, condition.kind is ConditionKind.HEADER)
         if condition.kind is ConditionKind.URL:
             subjects = [req.target.decode("latin-1")]
         elif condition.kind is ConditionKind.PATH:
             subjects = [req.path]
         else:
             subjects = req.header_lines()
-        result = any(condition.regex.search(s) for s in subjects)
+        result = any(regex.search(s) for s in subjects)
     return result != condition.negate
 
 

@@ -14,8 +14,8 @@ This module is part of the pure core: it imports no I/O modules.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # Pound's defaults (seconds), named so that the compiler, the docs and the runtime agree.
 DEFAULT_ALIVE = 30.0
@@ -71,6 +71,21 @@ class Location:
 UNKNOWN_LOCATION = Location("<builtin>", 0, 0)
 
 
+class Pattern(Protocol):
+    """A compiled operator pattern (config/pattern.py): a POSIX ERE searched in bytes, each
+    byte one character. ``undecided`` is the answer when the search would exceed its
+    bound (only patterns RE2 cannot match have one)."""
+
+    def search(self, subject: bytes, undecided: bool) -> bool:
+        """Whether the pattern matches anywhere in ``subject``."""
+        ...
+
+    def search_lines(self, block: bytes, lowered: bytes, undecided: bool) -> bool:
+        """Whether it matches within one of the ``\\n``-separated lines of ``block``;
+        ``lowered`` is ``block.lower()``, made once for all the conditions."""
+        ...
+
+
 class ConditionKind(enum.Enum):
     """What a service condition matches against."""
 
@@ -87,7 +102,7 @@ class ConditionSpec:
 
     kind: ConditionKind
     pattern: str  # as written in the configuration, for messages and the control API
-    regex: re.Pattern[str] | None  # compiled Python regex (None for HOST)
+    regex: Pattern | None  # the compiled pattern (None for HOST)
     negate: bool
     location: Location = UNKNOWN_LOCATION
 
@@ -111,7 +126,7 @@ class HealthCheckSpec:
     path: bytes = DEFAULT_CHECK_PATH
     host: bytes | None = None  # the Host header; None: the backend's address
     statuses: tuple[tuple[int, int], ...] = DEFAULT_CHECK_STATUSES  # inclusive ranges
-    body: re.Pattern[str] | None = None  # searched in the body (decoded as Latin-1)
+    body: Pattern | None = None  # searched in the body's first MAX_CHECK_BODY bytes
     interval: float = DEFAULT_CHECK_INTERVAL
     timeout: float = DEFAULT_CHECK_TIMEOUT  # the whole check: connect, request, answer
     rise: int = DEFAULT_RISE
@@ -288,7 +303,7 @@ class ListenerSpec:
     client_timeout: float = DEFAULT_CLIENT_TIMEOUT
     max_request: int = 0  # largest request body in bytes; 0 = unlimited
     max_uri: int = 0  # longest request target in bytes; 0 = the built-in limit
-    check_url: re.Pattern[str] | None = None  # request targets must match or get 400
+    check_url: Pattern | None = None  # request targets must match or get 400
     error_pages: tuple[tuple[int, bytes], ...] = ()  # (status, HTML body) read at load time
     rewrite_location: int = 1  # 0 off, 1 on, 2 on and also compare the port
     services: tuple[ServiceSpec, ...] = ()

@@ -4,28 +4,32 @@ Pound's rule: services are tried in configuration order, the listener's own firs
 the global ones; the first service whose conditions all hold, and that is not disabled,
 answers. A service without conditions matches everything.
 
-Condition semantics:
+Condition semantics (every pattern is searched in bytes, each byte one character, by
+RE2 in time linear in the subject; config/pattern.py):
 
-- ``URL``: ``regex.search`` over the request target decoded as latin-1 (every byte maps
-  to one character, so decoding never fails and a regex sees exactly what was sent).
-- ``PATH``: ``regex.search`` over the request's path (``RequestView.path``).
+- ``URL``: the pattern searched in the request target as sent.
+- ``PATH``: the pattern searched in the request's path (``RequestView.path``).
 - ``HOST``: the Host header value, stripped of surrounding blanks, compared with the
   pattern exactly and case-insensitively. As in Pound, a ``:port`` suffix is *not*
   ignored: ``Host "example.com"`` does not match ``Host: example.com:8080``; write the
   port in the pattern, or use ``HeadRequire "Host: example.com(:[0-9]+)?$"``. A request
   without a Host header never matches a HOST condition.
-- ``HEADER``: true when ``regex.search`` holds for at least one "Name: value" line (the
-  config compiler makes these regexes case-insensitive).
+- ``HEADER``: true when the pattern matches within at least one "Name: value" line (the
+  config compiler makes these patterns case-insensitive). The lines are joined by ``\n``
+  (and lower-cased, for the patterns' search of their fixed parts) once per request, and
+  each condition searches them in one pass (``Pattern.search_lines``).
 - ``negate`` (``Not``, ``HeadDeny``) inverts the result.
+- A pattern RE2 cannot match (a back-reference) is searched by Python's ``re`` within a
+  bound; when the bound leaves it undecided, the condition fails (a negated one too): an
+  undecided pattern never selects a service.
 
 Everything that can be is prepared at construction; a request costs one pass over the
-services with lazily decoded inputs (the target is decoded, and the header lines fetched,
-at most once per request and only when a condition needs them).
+services with lazily prepared inputs (the path encoded, and the header lines joined, at
+most once per request and only when a condition needs them).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -54,14 +58,19 @@ class RequestView(Protocol):
         ...
 
     def header_lines(self) -> list[str]:
-        """Every header as a "Name: value" line, in the order received."""
+        """Every header as a "Name: value" line, in the order received (latin-1; no line
+        is empty or holds a line feed)."""
         ...
 
 
-_Search = Callable[[str], "re.Match[str] | None"]
+# A pattern's search: (subject, the answer when undecided) -> whether it matches.
+_Search = Callable[[bytes, bool], bool]
+# Its search of header lines: (joined lines, the same lower-cased, undecided answer).
+_SearchLines = Callable[[bytes, bytes, bool], bool]
 
-# A prepared condition: (kind, bound regex search, lower-cased host or "", negate).
-_Check = tuple[ConditionKind, _Search, str, bool]
+# A prepared condition: (kind, bound pattern search, bound search of lines, lower-cased
+# host or "", negate); the search a kind does not use is a stand-in.
+_Check = tuple[ConditionKind, _Search, _SearchLines, str, bool]
 
 
 # The condition kinds as plain globals: an Enum member read through its class costs a
@@ -71,15 +80,20 @@ _PATH = ConditionKind.PATH
 _HOST = ConditionKind.HOST
 
 
-def _no_regex(_: str) -> re.Match[str] | None:
-    """Stands in for the search of HOST conditions, which compare strings instead."""
-    return None
+def _no_regex(_: bytes, __: bool) -> bool:
+    """Stands in for the search of HOST and HEADER conditions."""
+    return False
+
+
+def _no_lines(_: bytes, __: bytes, ___: bool) -> bool:
+    """Stands in for the search of lines of the conditions other than HEADER."""
+    return False
 
 
 def _prepare(condition: ConditionSpec) -> _Check:
     if condition.kind is ConditionKind.HOST:
         want = condition.pattern.strip(_OWS).lower()
-        return (condition.kind, _no_regex, want, condition.negate)
+        return (condition.kind, _no_regex, _no_lines, want, condition.negate)
     if condition.regex is None:
         # The compiler always provides a regex for these kinds; failing here, at start-up,
         # beats a condition that silently never matches.
@@ -87,7 +101,10 @@ def _prepare(condition: ConditionSpec) -> _Check:
             f"{condition.location}: {condition.kind.value} condition "
             f"{condition.pattern!r} has no compiled regex"
         )
-    return (condition.kind, condition.regex.search, "", condition.negate)
+    regex = condition.regex
+    if condition.kind is ConditionKind.HEADER:
+        return (condition.kind, _no_regex, regex.search_lines, "", condition.negate)
+    return (condition.kind, regex.search, _no_lines, "", condition.negate)
 
 
 class _Entry:
@@ -120,20 +137,22 @@ class Router:
 
     def route(self, req: RequestView) -> ServiceSpec | None:
         """The first enabled service whose conditions all hold, or None (-> 503)."""
-        target: str | None = None
+        path: bytes | None = None
         host: str | None = None
         host_read = False
-        lines: list[str] | None = None
+        block: bytes | None = None
+        lowered = b""
         for entry in self._entries:
             if entry.disabled:
                 continue
-            for kind, search, want_host, negate in entry.checks:
+            for kind, search, search_lines, want_host, negate in entry.checks:
+                # An undecided search answers `negate`: the condition fails either way.
                 if kind is _URL:
-                    if target is None:
-                        target = req.target.decode("latin-1")
-                    hit = search(target) is not None
+                    hit = search(req.target, negate)
                 elif kind is _PATH:
-                    hit = search(req.path) is not None
+                    if path is None:
+                        path = req.path.encode("latin-1")
+                    hit = search(path, negate)
                 elif kind is _HOST:
                     if not host_read:
                         raw = req.host
@@ -141,13 +160,10 @@ class Router:
                         host_read = True
                     hit = host == want_host
                 else:  # HEADER
-                    if lines is None:
-                        lines = req.header_lines()
-                    hit = False
-                    for line in lines:  # a loop, not any(): no generator per request
-                        if search(line) is not None:
-                            hit = True
-                            break
+                    if block is None:
+                        block = "\n".join(req.header_lines()).encode("latin-1")
+                        lowered = block.lower()
+                    hit = search_lines(block, lowered, negate)
                 if hit == negate:
                     break
             else:

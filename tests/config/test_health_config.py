@@ -73,7 +73,7 @@ def test_a_health_check_with_every_keyword() -> None:
         b"www.example.com:8080",
     )
     assert check.statuses == ((200, 200), (204, 204), (301, 302))
-    assert check.body is not None and check.body.search("all fine")
+    assert check.body is not None and check.body.search(b"all fine", False)
     assert (check.interval, check.timeout, check.rise, check.fall) == (90.0, 2.5, 4, 5)
     assert check.location == model.Location("t.cfg", 5, 5)
     (backend,) = service.backends
@@ -334,5 +334,5 @@ def test_keywords_keep_their_meaning_per_section() -> None:
     text = svc('    Path "^/a(b|c)"\n    HealthCheck\n      Path "/a(b|c)"\n    End\n')
     service = load_config_text(text).listeners[0].services[0]
     (condition,) = service.conditions
-    assert condition.regex is not None and condition.regex.search("/ab")
+    assert condition.regex is not None and condition.regex.search(b"/ab", False)
     assert service.check is not None and service.check.path == b"/a(b|c)"

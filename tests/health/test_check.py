@@ -7,6 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from standby.config.pattern import compile_pattern
 from standby.health.board import passive_probe
 from standby.health.check import (
     MAX_CHECK_BODY,
@@ -59,7 +60,7 @@ def test_malformed_status_lines_fail() -> None:
 
 
 def test_the_body_pattern_is_searched_in_a_bounded_body() -> None:
-    check = HealthCheckSpec(method=b"GET", body=re.compile("ok|fine"))
+    check = HealthCheckSpec(method=b"GET", body=compile_pattern("ok|fine"))
     head = b"HTTP/1.1 200 OK\r\n\r\n"
     assert verdict(check, head, b"<p>all fine</p>").ok
     assert verdict(check, head, b"<p>error</p>") == Verdict(
@@ -92,7 +93,7 @@ def test_head_end_fed_byte_by_byte() -> None:
 
 @given(st.binary(max_size=200), st.binary(max_size=200))
 def test_verdict_never_raises_and_only_a_status_line_can_pass(head: bytes, body: bytes) -> None:
-    result = verdict(HealthCheckSpec(body=re.compile("a")), head, body)
+    result = verdict(HealthCheckSpec(body=compile_pattern("a")), head, body)
     assert isinstance(result, Verdict)
     if result.ok:
         assert re.match(rb"HTTP/1\.[01] [23][0-9]{2}", head)

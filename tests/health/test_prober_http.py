@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from tests.health.test_prober import FAST_ALIVE, RecordingBoard, run, wait_until
 
 from standby.clock import SystemClock
+from standby.config.pattern import compile_pattern
 from standby.health import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, HealthCheckSpec
@@ -131,7 +131,7 @@ def test_configured_checks_watch_live_backends_with_a_body_pattern(run: Run) -> 
         path=b"/health?deep=1",
         host=b"check.example:8080",
         statuses=((200, 200),),
-        body=re.compile("all good"),
+        body=compile_pattern("all good"),
         interval=0.05,
         timeout=5.0,
         rise=2,

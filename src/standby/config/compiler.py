@@ -21,6 +21,7 @@ from typing import cast
 from standby import model
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import describe_os_error
+from standby.config.pattern import CompiledPattern
 from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
 from standby.model import (
     BackendKind,
@@ -232,7 +233,7 @@ class _Compiler:
             )
         xhttp = _int(_value(node, "xHTTP"), 0)
         check_url = _value(node, "CheckURL")
-        assert check_url is None or isinstance(check_url, re.Pattern)
+        assert check_url is None or isinstance(check_url, CompiledPattern)
         return ListenerSpec(
             name=_str(node.values[0]),
             address=address,
@@ -381,7 +382,7 @@ class _Compiler:
         host = _str(get("Host"))
         statuses = get("Status")
         body = get("Body")
-        assert body is None or isinstance(body, re.Pattern)
+        assert body is None or isinstance(body, CompiledPattern)
         spec = HealthCheckSpec(
             method=model.DEFAULT_CHECK_METHOD
             if method is None
@@ -445,7 +446,7 @@ class _Compiler:
         name = directive.keyword.name
         kind = _CONDITION_KINDS[name]
         value = directive.values[0]
-        regex = value if isinstance(value, re.Pattern) else None
+        regex = value if isinstance(value, CompiledPattern) else None
         return ConditionSpec(
             kind=kind,
             pattern=directive.texts[0],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from standby.config import values
+from standby.config.pattern import BACKTRACK_BUDGET, compile_pattern
 from standby.config.posix_regex import POSIX_CLASSES
 from standby.config.schema import (
     KEYWORDS,
@@ -71,6 +72,31 @@ backslash makes the next punctuation character literal (`\\.`, `\\/`); the GNU e
 escaped letter or digit with no POSIX meaning, such as `\\d`, is an error (glibc would
 silently match the plain letter): write `[[:digit:]]`. Any invalid expression is
 reported as `bad regex` at its location.
+
+### The matching engine
+
+Patterns are matched against what clients and backends send, so a backtracking engine
+would let a crafted request hold a worker: `(a*)*b` against a long header line takes
+time that doubles with each byte. standby matches every expression with RE2, whose time is
+linear in the input, keeping the semantics above: bytes are characters (a URL or header
+byte above 127 is one character, as in Pound), only ASCII letters fold case, `.` matches a
+newline and `$` only the very end. An expression that is one fixed string (such as
+`Host: www\\.example\\.com`, where a trailing `.*` changes nothing) is searched for as
+that string, and RE2 is not called for a subject that lacks a fixed part of the
+expression (`Host: ` in `Host: .*example.org`): both give RE2's answers.
+
+RE2 cannot match back-references (`\\1`..`\\9`, rare in practice; also a `\\<`/`\\>` not
+next to a single character, or a count above 1000): such an expression still loads, with
+a warning, and is searched by a backtracking engine within a bound of
+{budget:,} modelled steps per search, the steps growing with the subject's length to the
+power of the expression's choice points plus two (twice with each byte when a repetition
+repeats a choice, as in `(a*)*`). The warning says the longest subject the bound allows
+({example_limit} bytes for `(.*)\\1x`); a longer URL or header line, or header lines
+beyond what one search's bound covers, are not searched. If no searched line matched, the
+condition then neither holds nor, negated (`Not`, `HeadDeny`), lets the request through:
+the service is not chosen. `CheckURL` answers 400 and a health check's `Body` fails the check
+the same way. docs/robustness.md gives the measured worst case ("back-reference bound")
+and the time of a pathological expression on a maximum-size request.
 """
 
 # An example for the health, resending and maintenance keywords; a test loads it.
@@ -223,7 +249,13 @@ def render_reference() -> str:
         parts.extend(_row(keyword) for keyword in KEYWORDS if section in keyword.sections)
         parts.append("")
     classes = ", ".join(f"`[:{name}:]`" for name in POSIX_CLASSES)
-    parts.append(_REGEX.format(classes=classes))
+    parts.append(
+        _REGEX.format(
+            classes=classes,
+            budget=BACKTRACK_BUDGET,
+            example_limit=compile_pattern("(.*)\\1x").limit,
+        )
+    )
     parts.append(_HEALTH.format(example=EXAMPLE))
     parts.append("## Values\n")
     parts.append(

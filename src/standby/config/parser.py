@@ -7,6 +7,7 @@ table, converts argument values and tracks ``Section ... End`` nesting.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from typing import TypeVar, cast
 from standby.config import values as conv
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import Line, LineReader, Token, TokenKind
-from standby.config.posix_regex import RegexError, compile_ere
+from standby.config.pattern import BACKTRACK_BUDGET, CompiledPattern, compile_pattern
+from standby.config.posix_regex import RegexError
 from standby.config.schema import (
     BACKENDS,
     KEYWORDS,
@@ -28,6 +30,8 @@ from standby.config.schema import (
 )
 from standby.config.tree import Directive, SectionNode, Value
 from standby.model import Location
+
+log = logging.getLogger(__name__)
 
 _CONDITIONS = ", ".join(keyword.name for keyword in KEYWORDS if keyword.condition)
 _T = TypeVar("_T")
@@ -181,11 +185,22 @@ class _Parser:
 
     def _convert(self, keyword: Keyword, arg: Arg, token: Token, section: Section) -> Value:
         try:
-            return self._value(keyword, arg, token.text, section)
+            value = self._value(keyword, arg, token.text, section)
         except RegexError as exc:
             raise ConfigError(token.location, f"bad regex {quote(token.text)}: {exc}") from None
         except ValueError as exc:
             raise ConfigError(token.location, str(exc)) from None
+        if isinstance(value, CompiledPattern) and not value.linear:
+            log.warning(
+                "%s: %s needs backtracking (a back-reference): it is searched only in "
+                "subjects of at most %d bytes (%d modelled steps); a longer one never "
+                "selects or admits anything",
+                token.location,
+                quote(token.text),
+                value.limit,
+                BACKTRACK_BUDGET,
+            )
+        return value
 
     def _value(self, keyword: Keyword, arg: Arg, text: str, section: Section) -> Value:
         name = f'"{keyword.name}"'
@@ -224,9 +239,9 @@ class _Parser:
                 f"bad size {quote(text)} for {name} (use e.g. 512, 64k, 10m, 1g)",
             )
         if kind is ArgKind.REGEX:
-            return compile_ere(text)
+            return compile_pattern(text)
         if kind is ArgKind.IREGEX:
-            return compile_ere(text, ignore_case=True)
+            return compile_pattern(text, ignore_case=True)
         if kind is ArgKind.FACILITY:
             return _convert(conv.parse_facility, text, f"unknown syslog facility {quote(text)}")
         if kind is ArgKind.LOG_LEVEL:

@@ -6,16 +6,16 @@ expressions are already translated and compiled.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from standby.config.pattern import CompiledPattern
 from standby.config.schema import Keyword
 from standby.model import Location
 
 StatusRanges = tuple[tuple[int, int], ...]  # ArgKind.STATUSES: inclusive ranges
 Words = tuple[str, ...]  # ArgKind.METHODS
 # None: an omitted optional argument.
-Value = str | int | float | bool | re.Pattern[str] | StatusRanges | Words | None
+Value = str | int | float | bool | CompiledPattern | StatusRanges | Words | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,7 +159,7 @@ class ClientProtocol:
         head, used = parsed
         self.buf = b""
         check = listener.spec.check_url
-        if check is not None and check.search(head.target.decode("latin-1")) is None:
+        if check is not None and not check.search(head.target, False):  # undecided: 400
             self.reject(400, "request target fails CheckURL", head)
             return
         # False already only when a reload dropped this connection's listener: this answer

@@ -1,0 +1,234 @@
+"""Operator patterns, compiled to match client and backend input in linear time.
+
+``URL``, ``Path``, ``CheckURL``, ``Header``/``HeadRequire``/``HeadDeny`` and a health
+check's ``Body`` are POSIX EREs (config/posix_regex.py) searched in what clients and
+backends send. Python's ``re`` backtracks: ``(a*)*b`` against a long header would hold a
+worker for minutes. So a pattern is matched by RE2 (the ``google-re2`` package), whose
+time is linear in the subject, whenever RE2 can express it: every ERE but those with a
+back-reference (and the rare ``\\<``/``\\>`` not next to a single character, or a count
+RE2 refuses, above 1000). Subjects are bytes, every byte one character (RE2's Latin-1
+mode; the Python side decodes as Latin-1).
+
+A call to RE2 costs about half a microsecond whatever the subject, several times a small
+``re`` search, so two exact shortcuts come first: an expression that is one fixed string
+is searched with bytes' own ``find`` (posix_regex.Literal), and a subject that lacks one
+of the fixed strings every match contains (posix_regex.required_re2) is not given to RE2.
+
+The rest is searched by Python's ``re``, which cannot be interrupted, within a bound
+decided at load: its work is modelled as ``(n + 1) ** (degree + 2)`` steps for a subject
+of ``n`` bytes (times ``2 ** n`` when exponential; see ``posix_regex.Backtracking``), and
+one search spends at most ``BACKTRACK_BUDGET`` of them. A subject too long for what is
+left is not searched: the answer is then the caller's ``undecided`` value, which the
+callers choose so that an undecided pattern never selects or admits anything (a URL
+condition does not hold, a ``HeadDeny`` denies, ``CheckURL`` rejects, a check fails).
+tests/robustness/test_patterns.py measures the worst time that allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import re2
+from re2 import _re2
+
+from standby.config.posix_regex import (
+    Literal,
+    RegexError,
+    Unsupported,
+    backtracking,
+    compile_ere,
+    literal_re2,
+    required_re2,
+    translate_re2,
+)
+
+__all__ = ["BACKTRACK_BUDGET", "CompiledPattern", "RegexError", "compile_pattern"]
+
+# Modelled steps one backtracking search may take: about 5 ms of Python's re on this
+# project's test machine for the worst shapes measured (tests/robustness/test_patterns.py).
+BACKTRACK_BUDGET = 10**8
+
+_OPTIONS = re2.Options()
+_OPTIONS.encoding = re2.Options.Encoding.LATIN1
+_OPTIONS.never_capture = True  # only "does it match": no group positions to track
+_OPTIONS.log_errors = False  # a pattern RE2 refuses goes to re, without noise on stderr
+_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+_NO_SPAN = (-1, -1)
+
+# A search: (subject, the answer when undecided) -> whether the pattern matches.
+Search = Callable[[bytes, bool], bool]
+# A search of header lines: (the lines joined by "\n", the same lower-cased, the answer
+# when undecided) -> whether the pattern matches within one line. The caller lowers the
+# block once for all the conditions that search it.
+SearchLines = Callable[[bytes, bytes, bool], bool]
+# RE2's search: (anchor, subject, start, end) -> the match's span first, (-1, -1) if none.
+_Match = Callable[[_re2.RE2.Anchor, bytes, int, int], list[tuple[int, int]]]
+
+
+def _re2_match(expression: bytes) -> _Match | None:
+    """RE2's search for ``expression``, or None if RE2 refuses it (a count above 1000)."""
+    compiled = _re2.RE2(expression, _OPTIONS)
+    return compiled.Match if compiled.ok() else None
+
+
+def _whole_search(source: str, ignore_case: bool) -> Search | None:
+    """A search in linear time, or None when only Python's ``re`` can match ``source``.
+    (``find``, not ``in``: ``in`` first tries the needle as an int, at the cost of an
+    exception raised and cleared on every call.)"""
+    literal = literal_re2(source, ignore_case)
+    if literal is not None:
+        return _literal_search(literal)
+    try:
+        match = _re2_match(translate_re2(source, ignore_case))
+    except Unsupported:
+        return None
+    if match is None:
+        return None
+    # A subject that lacks one of these (lower-cased with ignore_case) cannot match.
+    needles = required_re2(source, ignore_case)
+
+    def search(subject: bytes, undecided: bool) -> bool:
+        return match(_UNANCHORED, subject, 0, len(subject))[0] != _NO_SPAN
+
+    def search_after(subject: bytes, undecided: bool) -> bool:
+        haystack = subject.lower() if ignore_case else subject
+        for needle in needles:
+            if haystack.find(needle) < 0:
+                return False
+        return match(_UNANCHORED, subject, 0, len(subject))[0] != _NO_SPAN
+
+    return search_after if needles else search
+
+
+def _literal_search(literal: Literal) -> Search:
+    """The search for an expression that is one fixed string: bytes' own, in C."""
+    needle = literal.needle
+    if literal.start and literal.end:
+        if literal.fold:
+            return lambda subject, _: subject.lower() == needle
+        return lambda subject, _: subject == needle
+    if literal.start:
+        if literal.fold:
+            return lambda subject, _: subject[: len(needle)].lower() == needle
+        return lambda subject, _: subject.startswith(needle)
+    if literal.end:
+        if literal.fold:
+            return lambda subject, _: subject[len(subject) - len(needle) :].lower() == needle
+        return lambda subject, _: subject.endswith(needle)
+    if literal.fold:
+        return lambda subject, _: subject.lower().find(needle) >= 0
+    return lambda subject, _: subject.find(needle) >= 0
+
+
+def _lines_search(source: str, ignore_case: bool) -> SearchLines | None:
+    """A search of header lines in linear time, or None when only Python's ``re`` can.
+    No line (an empty block) never matches, though ``^$`` matches the empty block."""
+    literal = literal_re2(source, ignore_case, lines=True)
+    if literal is not None:  # never anchored in lines form
+        needle = literal.needle
+        if not needle:
+            return lambda block, lowered, _: bool(block)
+        if literal.fold:
+            return lambda block, lowered, _: lowered.find(needle) >= 0
+        return lambda block, lowered, _: block.find(needle) >= 0
+    try:
+        match = _re2_match(translate_re2(source, ignore_case, lines=True))
+    except Unsupported:
+        return None
+    if match is None:
+        return None
+    needles = required_re2(source, ignore_case, lines=True)
+
+    def search_lines(block: bytes, lowered: bytes, undecided: bool) -> bool:
+        haystack = lowered if ignore_case else block
+        for needle in needles:
+            if haystack.find(needle) < 0:
+                return False
+        return bool(block) and match(_UNANCHORED, block, 0, len(block))[0] != _NO_SPAN
+
+    return search_lines
+
+
+class CompiledPattern:
+    """One operator pattern: ``search(subject, undecided)`` and ``search_lines(block,
+    lowered, undecided)`` (model.Pattern) are functions chosen at construction, RE2's, a fixed
+    string's or the bounded backtracking one. ``source`` is as written; equal sources and
+    flags make equal patterns (a reloaded configuration compares its specs with the
+    running ones)."""
+
+    __slots__ = (
+        "_python",
+        "degree",
+        "exponential",
+        "ignore_case",
+        "limit",
+        "linear",
+        "search",
+        "search_lines",
+        "source",
+    )
+
+    def __init__(self, source: str, ignore_case: bool = False) -> None:
+        self.source = source
+        self.ignore_case = ignore_case
+        self._python = compile_ere(source, ignore_case)  # validates: RegexError
+        shape = backtracking(source)
+        self.degree = shape.degree
+        self.exponential = shape.exponential
+        whole = _whole_search(source, ignore_case)
+        lines = _lines_search(source, ignore_case)
+        # Whether the searches run in linear time (else Python's re, within the budget).
+        self.linear = whole is not None and lines is not None
+        # The longest subject a backtracking search takes (0: any length, in linear time).
+        self.limit = 0
+        self.search: Search
+        self.search_lines: SearchLines
+        if whole is not None and lines is not None:
+            self.search = whole
+            self.search_lines = lines
+        else:
+            while self._cost(self.limit + 1) <= BACKTRACK_BUDGET:
+                self.limit += 1
+            self.search = self._search_backtracking
+            self.search_lines = self._search_lines_backtracking
+
+    def _search_backtracking(self, subject: bytes, undecided: bool) -> bool:
+        return self._backtrack((subject,), undecided)
+
+    def _search_lines_backtracking(self, block: bytes, lowered: bytes, undecided: bool) -> bool:
+        return bool(block) and self._backtrack(block.split(b"\n"), undecided)
+
+    def _backtrack(self, subjects: Iterable[bytes], undecided: bool) -> bool:
+        budget = BACKTRACK_BUDGET
+        skipped = False
+        for subject in subjects:
+            cost = budget + 1 if len(subject) > self.limit else self._cost(len(subject))
+            if cost > budget:
+                skipped = True
+                continue
+            budget -= cost
+            if self._python.search(subject.decode("latin-1")) is not None:
+                return True
+        return undecided if skipped else False
+
+    def _cost(self, length: int) -> int:
+        """The modelled backtracking steps for a subject of ``length`` bytes."""
+        steps: int = (length + 1) ** (self.degree + 2)
+        return steps << length if self.exponential else steps
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CompiledPattern):
+            return NotImplemented
+        return self.source == other.source and self.ignore_case == other.ignore_case
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.ignore_case))
+
+    def __repr__(self) -> str:
+        flags = ", ignore_case=True" if self.ignore_case else ""
+        return f"CompiledPattern({self.source!r}{flags})"
+
+
+def compile_pattern(source: str, ignore_case: bool = False) -> CompiledPattern:
+    """Compile a POSIX ERE (``REG_ICASE`` with ``ignore_case``), or raise ``RegexError``."""
+    return CompiledPattern(source, ignore_case)
