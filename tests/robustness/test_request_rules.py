@@ -9,35 +9,23 @@ test in test_smuggling.py generates the same shapes mixed with framing mutations
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tests.robustness.report import Scenario
+from tests.support.configs import one_backend
 from tests.support.harness import (
-    DEADLINE,
     Client,
     ProxyThread,
     Response,
     config_with_ports,
-    wait_until,
 )
-from tests.support.peers import RawBackend, respond_once
+from tests.support.peers import RawBackend
 
 pytestmark = pytest.mark.timeout(300)
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-CONFIG = """\
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-  xHTTP 2
-  Service
-    BackEnd
-      Address 127.0.0.1
-      Port {port}
-    End
-  End
-End
-"""
 
 H = b"Host: x\r\n"
 GET = b"GET / HTTP/1.1\r\n"
@@ -194,11 +182,23 @@ def wanted(expected: bytes | tuple[bytes, bytes], port: int) -> bytes:
 
 def run_case(data: bytes, bytewise: bool, expected: Expected) -> tuple[Response, bool, bytes, int]:
     """One request on a fresh proxy and backend: the client's response, whether the proxy
-    then closed the connection, everything the backend received, the listener's port."""
-    with RawBackend(respond_once(OK)) as raw:
-        config, socks = config_with_ports(CONFIG.format(port=raw.port))
+    then closed the connection, everything the backend received, the listener's port.
+    The backend answers once it has all it must get (it never answers a refused one), so
+    an answer never races the rest of the request's body."""
+    size = [0]  # what the backend must receive, known once the listener's port is
+
+    def answer_when_whole(conn: socket.socket, received: bytes) -> bool:
+        if size[0] and len(received) >= size[0]:
+            size[0] = 0
+            conn.sendall(OK)
+        return True
+
+    with RawBackend(answer_when_whole) as raw:
+        config, socks = config_with_ports(one_backend(raw.port, "xHTTP 2"))
         with ProxyThread(config, socks) as proxy, Client(proxy.port) as c:
             port = proxy.port
+            if not isinstance(expected, int):
+                size[0] = len(wanted(expected, port))
             try:
                 if bytewise:
                     c.send_bytewise(data)
@@ -208,9 +208,6 @@ def run_case(data: bytes, bytewise: bool, expected: Expected) -> tuple[Response,
                 pass  # refused before the end: the answer is readable
             response = c.response()
             closed = response.status < 400 or c.closed_by_peer()
-            if not isinstance(expected, int):  # forwarded: wait for as much as it must be
-                size = len(wanted(expected, port))
-                wait_until(lambda: len(raw.all_bytes()) >= size, DEADLINE, "the request")
         assert proxy.errors == []
         return response, closed, raw.all_bytes(), port
 

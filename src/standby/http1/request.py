@@ -362,7 +362,6 @@ def _interpret(head: RequestHead, raw: bytes, first_lf: int, limits: Limits) -> 
     te_values: list[bytes] | None = None
     connection: list[bytes] | None = None
     upgrade: bytes | None = None
-    upgrades: list[bytes] | None = None
     expect = False
     drops: list[tuple[int, int]] | None = None
     upgrade_spans: list[tuple[int, int]] | None = None
@@ -394,10 +393,7 @@ def _interpret(head: RequestHead, raw: bytes, first_lf: int, limits: Limits) -> 
             upgrade = m.group(2).strip(OWS)
             if upgrade_spans is None:
                 upgrade_spans = []
-                upgrades = []
-            assert upgrades is not None
             upgrade_spans.append((m.start() - 1, m.end()))
-            upgrades.append(upgrade)
         elif code == _EXPECT:
             expect = m.group(2).strip(OWS).lower() == b"100-continue"
         elif code == _XFF:
@@ -464,7 +460,7 @@ def _interpret(head: RequestHead, raw: bytes, first_lf: int, limits: Limits) -> 
                 assert drops is not None  # the Connection line itself is in drops
                 drops.extend(_spans_of(raw, extra))
         keep_alive = not close and (http11 or ka)
-    if wants_upgrade and http11 and upgrade and not (upgrades and _asks_h2c(upgrades)):
+    if wants_upgrade and http11 and upgrade and not _asks_h2c(raw, upgrade_spans):
         head.upgrade = upgrade.lower()
     else:
         head.upgrade = None
@@ -549,10 +545,11 @@ def _normal_host(value: bytes, default_port: bytes) -> bytes:
     return value.removesuffix(b":")  # an empty port is the default one (RFC 3986 3.2.3)
 
 
-def _asks_h2c(values: list[bytes]) -> bool:
-    """Whether an Upgrade field (all its lines) offers HTTP/2 over cleartext."""
-    for value in values:
-        for element in value.split(b","):
+def _asks_h2c(raw: bytes, spans: list[tuple[int, int]] | None) -> bool:
+    """Whether the Upgrade field (its lines: ``spans`` of ``raw``) offers HTTP/2 over
+    cleartext."""
+    for start, end in spans or ():
+        for element in raw[start:end].partition(b":")[2].split(b","):
             if element.strip(OWS).partition(b"/")[0].lower() == _H2C:
                 return True
     return False
