@@ -58,9 +58,10 @@ class RawBackend:
             t.start()
 
     def _serve(self, conn: socket.socket, buf: bytearray) -> None:
-        conn.settimeout(DEADLINE)
         try:
+            # stop() may close the connection before this thread runs: inside the suppress.
             with contextlib.suppress(OSError), conn:
+                conn.settimeout(DEADLINE)
                 while True:
                     data = conn.recv(65536)
                     if not data:
