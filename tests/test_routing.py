@@ -25,12 +25,16 @@ class Req:
     def path(self) -> str:
         return self.target.split(b"?", 1)[0].decode("latin-1")
 
-    def header_lines(self) -> list[str]:
-        self.header_calls += 1
+    def lines(self) -> list[str]:
         lines = list(self.headers)
         if self.host is not None:
             lines.insert(0, "Host: " + self.host.decode("latin-1"))
         return lines
+
+    def header_block(self) -> tuple[bytes, bytes]:
+        self.header_calls += 1
+        block = "\n".join(self.lines()).encode("latin-1")
+        return block, block.lower()
 
 
 def url(pattern: str, negate: bool = False) -> ConditionSpec:
@@ -243,7 +247,7 @@ def holds(condition: ConditionSpec, req: Req) -> bool:
         elif condition.kind is ConditionKind.PATH:
             subjects = [req.path]
         else:
-            subjects = req.header_lines()
+            subjects = req.lines()
         result = any(regex.search(s) for s in subjects)
     return result != condition.negate
 

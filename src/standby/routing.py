@@ -16,8 +16,9 @@ RE2 in time linear in the subject; config/pattern.py):
   without a Host header never matches a HOST condition.
 - ``HEADER``: true when the pattern matches within at least one "Name: value" line (the
   config compiler makes these patterns case-insensitive). The lines are joined by ``\n``
-  (and lower-cased, for the patterns' search of their fixed parts) once per request, and
-  each condition searches them in one pass (``Pattern.search_lines``).
+  (and lower-cased, for the patterns' search of their fixed parts) once per request, in C
+  (``RequestView.header_block``), and each condition searches them in one pass
+  (``Pattern.search_lines``).
 - ``negate`` (``Not``, ``HeadDeny``) inverts the result.
 - A pattern RE2 cannot match (a back-reference) is searched by Python's ``re`` within a
   bound; when the bound leaves it undecided, the condition fails (a negated one too): an
@@ -57,9 +58,9 @@ class RequestView(Protocol):
         """The path part of the target (no query string)."""
         ...
 
-    def header_lines(self) -> list[str]:
-        """Every header as a "Name: value" line, in the order received (latin-1; no line
-        is empty or holds a line feed)."""
+    def header_block(self) -> tuple[bytes, bytes]:
+        """Every header as a "Name: value" line, in the order received, the lines joined by
+        LF (no line holds one); and the same lower-cased."""
         ...
 
 
@@ -161,8 +162,7 @@ class Router:
                     hit = host == want_host
                 else:  # HEADER
                     if block is None:
-                        block = "\n".join(req.header_lines()).encode("latin-1")
-                        lowered = block.lower()
+                        block, lowered = req.header_block()
                     hit = search_lines(block, lowered, negate)
                 if hit == negate:
                     break

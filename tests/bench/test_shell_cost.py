@@ -49,7 +49,7 @@ def test_the_seed_variant_routes_by_a_header_line() -> None:
     done = run("--seed", "--opcodes")
     assert done.returncode == 0, done.stderr
     assert "seed routing, a browser's request" in done.stdout
-    assert "RequestHead.header_lines" in done.stdout  # the HeadRequire condition looked
+    assert "RequestHead.header_block" in done.stdout  # the HeadRequire condition looked
 
 
 def test_the_chunked_variant_takes_the_lane() -> None:

@@ -16,7 +16,7 @@ its own byte, so mutating the payload does not reshuffle them), the rest is the 
 (the head, the body, the raw bytes). tests/fuzz/seeds.py writes the seed corpus this way.
 
 What "the same outcome" allows beyond exact agreement, and why:
-- ``field_lines(raw)`` refuses anything but bytes with TypeError (its own check; it has no
+- ``field_block(raw)`` refuses anything but bytes with TypeError (its own check; it has no
   Python fallback), where the Python function would also take a bytearray.
 - ``scan_request`` and ``scan_response`` have no reference of their own: they return None
   (decline) or exactly the head the Python parser makes from the same bytes and limits,
@@ -77,7 +77,7 @@ with atheris.instrument_imports(include=["standby.http1"]):
         V10,
         V11,
         RequestHead,
-        field_lines_python,
+        field_block_python,
         parse_request_head_python,
     )
     from standby.http1.response import (
@@ -539,14 +539,14 @@ def fuzz_chunked_end(opts: bytes, payload: bytes) -> None:
     same("chunked_end", speedups.chunked_end, chunked_end_python, call, kwargs)
 
 
-def fuzz_field_lines(opts: bytes, payload: bytes) -> None:
+def fuzz_field_block(opts: bytes, payload: bytes) -> None:
     raw = wrap(payload, opts[6] & 7)
-    got = call_c("field_lines", speedups.field_lines, [raw], {})
+    got = call_c("field_block", speedups.field_block, [raw], {})
     if not isinstance(raw, bytes) and got == ("raise", TypeError):
         return  # its own check: bytes only
-    want = outcome(field_lines_python, [raw], {})
+    want = outcome(field_block_python, [raw], {})
     if got != want:
-        raise Disagreement(f"field_lines({raw!r})\n  C:      {got!r}\n  Python: {want!r}")
+        raise Disagreement(f"field_block({raw!r})\n  C:      {got!r}\n  Python: {want!r}")
 
 
 def fuzz_request_line(opts: bytes, payload: bytes) -> None:
@@ -631,7 +631,7 @@ TARGETS = (
     fuzz_chunked_end,
     fuzz_scan_request,
     fuzz_scan_response,
-    fuzz_field_lines,
+    fuzz_field_block,
     fuzz_request_line,
     fuzz_bind,
 )

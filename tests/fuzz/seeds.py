@@ -24,7 +24,7 @@ CORPUS = HERE / "corpus"
     CHUNKED_END,
     SCAN_REQUEST,
     SCAN_RESPONSE,
-    FIELD_LINES,
+    FIELD_BLOCK,
     REQUEST_LINE,
     BIND,
 ) = range(9)
@@ -97,6 +97,20 @@ REQUESTS = {
     "connection-empty": b"GET / HTTP/1.1\r\nHost: a\r\nConnection:\r\nConnection: ,close,\r\n\r\n",
     "incomplete": b"GET /index.html HTTP/1.1\r\nHost: www.exa",
     "incomplete-line": b"GET /index.html HT",
+    # issue 12's request rules: each is refused or edited by Python, declined by C
+    "fragment": b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n",
+    "raw-utf8-target": b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+    "absolute-other-host": b"GET http://b/ HTTP/1.1\r\nHost: a\r\n\r\n",
+    "connect": b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+    "host-slash": b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+    "host-literal": b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+    "cl-leading-zero": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\n\r\n",
+    "underscore-names": b"GET / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\n"
+    b"X_Forwarded_For: 1.2.3.4\r\n\r\n",
+    "connection-xff": b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n"
+    b"Connection: X-Forwarded-For\r\n\r\n",
+    "h2c": b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+    b"Upgrade: h2c\r\nHTTP2-Settings: AAMA\r\n\r\n",
 }
 
 RESPONSES = {
@@ -167,7 +181,7 @@ def seeds() -> dict[str, bytes]:
     for name, head in REQUESTS.items():
         out[f"request-{name}"] = header(PARSE_REQUEST, 0, 0, 0, 0, 1) + head
         out[f"scan-request-{name}"] = header(SCAN_REQUEST) + head
-        out[f"field-lines-{name}"] = header(FIELD_LINES) + head
+        out[f"field-block-{name}"] = header(FIELD_BLOCK) + head
     wrk, browser, form = REQUESTS["wrk"], REQUESTS["browser"], REQUESTS["form"]
     # Limits: tight, the largest that fit in C, beyond a C size, field by field; no Limits.
     for profile in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15):

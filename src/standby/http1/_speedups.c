@@ -27,6 +27,8 @@
 #define C_HOSTNAME 16
 
 static unsigned char cls[256];
+/* bytes.lower() of each byte (field_block). */
+static unsigned char lower_of[256];
 
 /* BODY_* of request.py. */
 #define BODY_NONE 0
@@ -68,6 +70,8 @@ static void init_classes(void)
     }
     for (const char *p = tchar_extra; *p; p++)
         cls[(unsigned char)*p] |= C_TCHAR;
+    for (int c = 0; c < 256; c++) /* bytes.lower(): ASCII letters only */
+        lower_of[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
 }
 
 /* Case-insensitive compare of an ASCII name against a lower-case literal of equal length. */
@@ -864,38 +868,12 @@ fallback:
     return PyObject_Vectorcall(client_head_fallback, args, (size_t)nargs, kwnames);
 }
 
-/* field_lines(raw): the header lines of a head as HeadRequire matches them, "Name: value"
- * with the value's OWS stripped, latin-1: exactly what request._field_lines_python returns
- * (raw split at each CRLF, the request line and the two empty parts of the end left out, each
- * part cut at its first colon; a part without one is all name). For any bytes. */
+/* field_block(raw) -> (block, lowered): the header lines of a head as HeadRequire matches
+ * them, "Name: value" with the value's OWS stripped, joined by LF, and the same with ASCII
+ * letters lower-cased: exactly what request.field_block_python returns (raw split at each
+ * CRLF, the request line and the two empty parts of the end left out, each part cut at its
+ * first colon; a part without one is all name). For any bytes. */
 static int is_ows_byte(unsigned char c) { return c == ' ' || c == '\t'; }
-
-static PyObject *field_line_str(const char *p, Py_ssize_t n)
-{
-    const char *colon = memchr(p, ':', (size_t)n);
-    Py_ssize_t name_n = colon ? colon - p : n;
-    const char *v = colon ? colon + 1 : p + n;
-    const char *end = p + n;
-    while (v < end && is_ows_byte((unsigned char)*v))
-        v++;
-    while (end > v && is_ows_byte((unsigned char)end[-1]))
-        end--;
-    const Py_ssize_t value_n = end - v;
-    unsigned char top = 0;
-    for (Py_ssize_t i = 0; i < name_n; i++)
-        top |= (unsigned char)p[i];
-    for (Py_ssize_t i = 0; i < value_n; i++)
-        top |= (unsigned char)v[i];
-    PyObject *out = PyUnicode_New(name_n + 2 + value_n, top & 0x80 ? 255 : 127);
-    if (out == NULL)
-        return NULL;
-    Py_UCS1 *d = PyUnicode_1BYTE_DATA(out);
-    memcpy(d, p, (size_t)name_n);
-    d[name_n] = ':';
-    d[name_n + 1] = ' ';
-    memcpy(d + name_n + 2, v, (size_t)value_n);
-    return out;
-}
 
 /* Where the next CRLF starts at or after ``from`` (memchr does the scanning); n if none. */
 static Py_ssize_t next_crlf(const char *p, Py_ssize_t from, Py_ssize_t n)
@@ -912,37 +890,78 @@ static Py_ssize_t next_crlf(const char *p, Py_ssize_t from, Py_ssize_t n)
     return n;
 }
 
-static PyObject *field_lines(PyObject *self, PyObject *raw)
+/* The part p[0:n] as a line "Name: value": the name's length, and the value's span. */
+static Py_ssize_t field_parts(const char *p, Py_ssize_t n, const char **value, Py_ssize_t *value_n)
+{
+    const char *colon = memchr(p, ':', (size_t)n);
+    const Py_ssize_t name_n = colon ? colon - p : n;
+    const char *v = colon ? colon + 1 : p + n;
+    const char *end = p + n;
+    while (v < end && is_ows_byte((unsigned char)*v))
+        v++;
+    while (end > v && is_ows_byte((unsigned char)end[-1]))
+        end--;
+    *value = v;
+    *value_n = end - v;
+    return name_n;
+}
+
+/* Where the last CRLF starts before ``before``; -1 if none. CRLF cannot overlap itself, so
+ * the occurrences found from the end are those a split from the start finds. */
+static Py_ssize_t prev_crlf(const char *p, Py_ssize_t before)
+{
+    for (Py_ssize_t at = before - 2; at >= 0; at--)
+        if (p[at] == '\r' && p[at + 1] == '\n')
+            return at;
+    return -1;
+}
+
+static PyObject *field_block(PyObject *self, PyObject *raw)
 {
     (void)self;
     if (!PyBytes_Check(raw)) {
-        PyErr_SetString(PyExc_TypeError, "field_lines: raw must be bytes");
+        PyErr_SetString(PyExc_TypeError, "field_block: raw must be bytes");
         return NULL;
     }
     const char *p = PyBytes_AS_STRING(raw);
     const Py_ssize_t n = PyBytes_GET_SIZE(raw);
-    Py_ssize_t parts = 1;
-    for (Py_ssize_t at = next_crlf(p, 0, n); at < n; at = next_crlf(p, at + 2, n))
-        parts++;
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
+    /* The lines are the parts between the first CRLF and the last but one. */
+    const Py_ssize_t first = next_crlf(p, 0, n);
+    const Py_ssize_t last_but_one = first < n ? prev_crlf(p, prev_crlf(p, n)) : -1;
+    const Py_ssize_t span = last_but_one > first ? last_but_one - first - 2 : -1;
+    /* A part of L bytes gives at most L + 2 ("NoColon" -> "NoColon: "), and at most
+     * (span + 2) / 2 parts fit in the span: the block fits in this much. */
+    PyObject *block = PyBytes_FromStringAndSize(NULL, span < 0 ? 0 : span + (span + 2) / 2 + 1);
+    if (block == NULL)
         return NULL;
-    /* Parts 1 .. parts-3, as raw.split(b"\r\n")[1:-2]. */
-    Py_ssize_t start = 0;
-    for (Py_ssize_t index = 0; index <= parts - 3; index++) {
+    char *out = PyBytes_AS_STRING(block);
+    Py_ssize_t size = 0;
+    for (Py_ssize_t start = first + 2; span >= 0 && start <= last_but_one;) {
         const Py_ssize_t stop = next_crlf(p, start, n);
-        if (index >= 1) {
-            PyObject *line = field_line_str(p + start, stop - start);
-            if (line == NULL || PyList_Append(out, line) < 0) {
-                Py_XDECREF(line);
-                Py_DECREF(out);
-                return NULL;
-            }
-            Py_DECREF(line);
-        }
+        const char *value;
+        Py_ssize_t value_n;
+        const Py_ssize_t name_n = field_parts(p + start, stop - start, &value, &value_n);
+        if (size)
+            out[size++] = '\n';
+        memcpy(out + size, p + start, (size_t)name_n);
+        out[size + name_n] = ':';
+        out[size + name_n + 1] = ' ';
+        memcpy(out + size + name_n + 2, value, (size_t)value_n);
+        size += name_n + 2 + value_n;
         start = stop + 2;
     }
-    return out;
+    if (_PyBytes_Resize(&block, size) < 0)
+        return NULL;
+    PyObject *lowered = PyBytes_FromStringAndSize(NULL, size);
+    if (lowered == NULL) {
+        Py_DECREF(block);
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(block);
+    unsigned char *l = (unsigned char *)PyBytes_AS_STRING(lowered);
+    for (Py_ssize_t i = 0; i < size; i++)
+        l[i] = lower_of[b[i]];
+    return pair_of(block, lowered);
 }
 
 /* The Python chunked_end (body.py), for every body chunked_end leaves to it. */
@@ -1090,8 +1109,9 @@ static PyMethodDef methods[] = {
      "body that is not of the plain shape."},
     {"chunked_end", (PyCFunction)(void (*)(void))chunked_end, METH_FASTCALL,
      "chunked_end(data, start) -> int: where a chunked body ends in data, or -1."},
-    {"field_lines", field_lines, METH_O,
-     "field_lines(raw) -> list[str]: the header lines of a head as HeadRequire matches them."},
+    {"field_block", field_block, METH_O,
+     "field_block(raw) -> (block, lowered): the header lines of a head as HeadRequire "
+     "matches them, joined by LF, and the same lower-cased."},
     {"bind_request_line", bind_request_line, METH_O,
      "bind_request_line(fallback): the Python request_line, which request_line calls for "
      "every line with a byte to escape."},

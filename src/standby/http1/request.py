@@ -234,11 +234,16 @@ class RequestHead:
         return None
 
     def header_lines(self) -> list[str]:
-        """Header lines as ``"Name: value"`` (value stripped), latin-1, for HeadRequire."""
+        """Header lines as ``"Name: value"`` (value stripped), latin-1."""
         lines = self._lines
         if lines is None:
-            lines = self._lines = field_lines(self.raw)
+            lines = self._lines = field_lines_python(self.raw)
         return lines
+
+    def header_block(self) -> tuple[bytes, bytes]:
+        """The header lines joined by LF, as bytes, and the same lower-cased: what the
+        header conditions (HeadRequire, HeadDeny) search."""
+        return field_block(self.raw)
 
     @property
     def path(self) -> str:
@@ -283,13 +288,19 @@ def _split_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def field_lines_python(raw: bytes) -> list[str]:
-    """The header lines of ``raw`` as HeadRequire matches them (``field_lines`` is this
-    function, or its C version)."""
+    """The header lines of ``raw`` as HeadRequire matches them."""
     lines = []
     for line in raw.split(b"\r\n")[1:-2]:
         name, _, value = line.partition(b":")
         lines.append(f"{name.decode('latin-1')}: {value.strip(OWS).decode('latin-1')}")
     return lines
+
+
+def field_block_python(raw: bytes) -> tuple[bytes, bytes]:
+    """``field_lines_python(raw)`` joined by LF, as bytes, and the same lower-cased
+    (``field_block`` is this function, or its C version)."""
+    block = "\n".join(field_lines_python(raw)).encode("latin-1")
+    return block, block.lower()
 
 
 def parse_request_head_python(
@@ -707,13 +718,13 @@ ParseRequestHead = Callable[
     [bytes | bytearray, Limits, frozenset[bytes]], "tuple[RequestHead, int] | None"
 ]
 parse_request_head: ParseRequestHead
-field_lines: Callable[[bytes], list[str]] = field_lines_python
+field_block: Callable[[bytes], tuple[bytes, bytes]] = field_block_python
 if speedups is not None:
     speedups.bind_request(RequestHead, _C_FIELDS, V10, V11, parse_request_head_python)
     parse_request_head = speedups.parse_request_head
-    # Made for each request a HeadRequire condition looks at: 4 us in Python for a browser's
-    # fourteen header lines, a tenth of that in C.
-    field_lines = speedups.field_lines
+    # Made for each request a HeadRequire condition looks at: 5 us in Python for a browser's
+    # fourteen header lines, 0.2 us in C (no string object per line).
+    field_block = speedups.field_block
 else:  # pragma: no cover - depends on the install
     parse_request_head = parse_request_head_python
 
