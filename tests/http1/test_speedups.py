@@ -50,9 +50,11 @@ def fields_of(head: Any, names: list[str]) -> dict[str, Any]:
     return {name: getattr(head, name) for name in names}
 
 
-def python_request(buf: bytes, limits: Limits) -> tuple[str, Any]:
+def python_request(
+    buf: bytes, limits: Limits, parse: Any = parse_request_head_python
+) -> tuple[str, Any]:
     try:
-        parsed = parse_request_head_python(buf, limits, METHODS)
+        parsed = parse(buf, limits, METHODS)
     except HttpError as exc:
         return "error", exc.status
     if parsed is None:
@@ -776,14 +778,7 @@ def test_limits_beyond_a_c_size_are_left_to_python(limits: Limits) -> None:
 
 def c_request(buf: bytes, limits: Limits) -> tuple[str, Any]:
     """python_request's answer, from the C entry point."""
-    try:
-        parsed = parse_request_head(buf, limits, METHODS)
-    except HttpError as exc:
-        return "error", exc.status
-    if parsed is None:
-        return "incomplete", None
-    head, used = parsed
-    return "ok", (fields_of(head, REQUEST_FIELDS), used)
+    return python_request(buf, limits, parse_request_head)
 
 
 def python_or_error(function: Any, *args: Any) -> Any:

@@ -338,9 +338,17 @@ class Reading:
     """All the requests in a client's bytes: complete ones, then how the bytes end."""
 
     messages: list[Message] = field(default_factory=list)
-    outcome: str = "clean"  # "clean", "incomplete", "error", or "close" (HTTP/1.0 ends it)
+    outcome: str = "clean"  # "clean", "incomplete", "error", or "close" (a request ended it)
     failed: Message | None = None  # the request that did not complete, if its head was read
     reason: str = ""
+
+
+def persistent(msg: Message) -> bool:
+    """Whether the connection carries another request after ``msg`` (RFC 9112 9.3)."""
+    options = {e.strip(OWS).lower() for v in msg.values(b"connection") for e in v.split(b",")}
+    if b"close" in options:
+        return False
+    return msg.version == b"HTTP/1.1" or b"keep-alive" in options
 
 
 def read_stream(data: bytes) -> Reading:
@@ -360,7 +368,7 @@ def read_stream(data: bytes) -> Reading:
         assert step.message is not None
         reading.messages.append(step.message)
         pos = step.message.end
-        if step.message.version == b"HTTP/1.0":
+        if not persistent(step.message):
             reading.outcome = "close" if pos < len(data) else "clean"
             return reading
 
@@ -388,6 +396,13 @@ def test_reference_parser_reads_the_textbook_cases() -> None:
     late = read_stream(h + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n")
     assert late.outcome == "error" and late.failed is not None
     assert late.failed.raw_body == b"3\r\nabc"
+    kept = read_stream(
+        b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n"
+        b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert [m.target for m in kept.messages] == [b"/a", b"/b"] and kept.outcome == "close"
+    closing = read_stream(h + b"Connection: close\r\n\r\n" + h + b"\r\n")
+    assert len(closing.messages) == 1 and closing.outcome == "close"
     short = read_stream(h + b"Content-Length: 10\r\n\r\nabc")
     assert short.outcome == "incomplete" and short.failed is not None
 
