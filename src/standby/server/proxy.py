@@ -136,6 +136,7 @@ class Proxy:
         self._probe = probe
         self._prune: asyncio.TimerHandle | None = None
         self._control: ControlServer | None = None
+        self._reload_lock = asyncio.Lock()
         self.view = ProxyView(self, self.clock.wall())
         # Set by a worker process: a Metrics service then shows the whole service.
         self.metrics_source: MetricsSource | None = None
@@ -242,13 +243,19 @@ class Proxy:
         """Serve ``config`` from now on, without closing a listening socket that both
         configurations have and without failing a request: requests in flight finish under
         the old configuration, every connection takes the new one for its next request.
-        On error nothing changes and the reason is returned."""
+        On error nothing changes and the reason is returned. One reload at a time: each
+        waits in a thread for name resolution and must not interleave with another."""
+        async with self._reload_lock:
+            return await self._reload(config)
+
+    async def _reload(self, config: ConfigSpec) -> tuple[bool, str]:
         old = self._shared
         if old is None:
             return False, "not started"
         loop = old.loop
         try:
-            addresses = resolve_all(config, self._addresses)
+            # getaddrinfo blocks: in a thread, so that the loop keeps serving meanwhile.
+            addresses = await asyncio.to_thread(resolve_all, config, dict(self._addresses))
         except OSError as exc:
             return False, str(exc)
         keys = [listener_key(spec) for spec in config.listeners]
