@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from tests.support.backend import Backend
 from tests.support.configs import one_backend
 from tests.support.harness import (

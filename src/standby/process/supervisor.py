@@ -409,9 +409,7 @@ class Supervisor:
         if isinstance(message, ObservedDead):
             spec = self.specs.get(message.identity)
             if spec is not None:  # publishes if it changes; the prober then probes it
-                self.board.mark_dead(
-                    spec, message.reason, http_level=message.http_level, host=message.host
-                )
+                self._observed_dead(pid, spec, message)
         elif isinstance(message, Counts):
             self._gather.on_counts(pid, message)
         elif isinstance(message, CountsDone):
@@ -459,16 +457,37 @@ class Supervisor:
 
     # -- health: the single writer -----------------------------------------------------------
 
+    def _observed_dead(self, pid: int, spec: BackendSpec, message: ObservedDead) -> None:
+        """A worker's report; one made before the board's latest decision about the
+        backend (its epoch is older) is late news, ignored (``HealthBoard.report_dead``)."""
+        done = self.board.report_dead(
+            spec, message.reason, http_level=message.http_level, epoch=message.epoch
+        )
+        if done is None and message.epoch < self.board.epoch_of(spec):
+            log.debug(
+                "late report from worker pid %d ignored: %s %s (epoch %d < %d)",
+                pid,
+                spec.describe(),
+                message.reason,
+                message.epoch,
+                self.board.epoch_of(spec),
+            )
+
     def _publish(self, transition: Transition) -> None:
         self._transitions[transition.spec.identity] += 1
-        message = Health(transition.spec.identity, transition.alive, clip(transition.reason))
+        message = Health(
+            transition.spec.identity,
+            transition.alive,
+            clip(transition.reason),
+            transition.epoch,
+        )
         for channel in self._channels.values():
             channel.send(message)
 
     def _send_state(self, channel: Channel) -> None:
         for row in self.board.snapshot():
             if row.spec.kind is not BackendKind.REDIRECT:
-                channel.send(Health(row.spec.identity, row.alive, clip(row.reason)))
+                channel.send(Health(row.spec.identity, row.alive, clip(row.reason), row.epoch))
             if row.draining or not row.enabled:
                 channel.send(Operator(row.spec.identity, row.enabled, row.draining))
         for listener in sorted(self._listeners_off):
