@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from standby import __version__
 from standby.clock import SystemClock
 from standby.control.api import metrics_snapshot
-from standby.control.server import ControlSocketError
+from standby.control.server import BoundControl, ControlSocketError
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
@@ -135,9 +135,13 @@ class Supervisor:
         *,
         factory: ProxyFactory | None = None,
         loader: Loader | None = None,
+        control: BoundControl | None = None,
     ) -> None:
-        """``factory`` and ``loader`` make reload possible (without them it is refused)."""
+        """``factory`` and ``loader`` make reload possible (without them it is refused);
+        ``control``: the control socket bound at start-up, before privileges were dropped
+        (without it, ``open`` binds the configured one)."""
         self.loop = loop
+        self._control_socket = control
         self.notifier = notifier
         self.handler = handler
         self.factory = factory
@@ -196,8 +200,9 @@ class Supervisor:
         config = self.config
         if config.control is not None:
             view = SupervisorView(self, self._gather)
+            bound, self._control_socket = self._control_socket, None
             control = SupervisorControl(
-                config.control, view, mode=config.control_mode, clock=SystemClock()
+                config.control, view, mode=config.control_mode, clock=SystemClock(), bound=bound
             )
             try:
                 await control.start()
@@ -218,6 +223,9 @@ class Supervisor:
         if self._control is not None:
             await self._control.stop()
             self._control = None
+        bound, self._control_socket = self._control_socket, None
+        if bound is not None:  # bound at start-up, never served
+            bound.discard()
         if self._prober is not None:
             await self._prober.stop()
             self._prober = None
@@ -747,9 +755,11 @@ def supervise(
     *,
     factory: ProxyFactory | None = None,
     loader: Loader | None = None,
+    control: BoundControl | None = None,
 ) -> int:
     """Run the supervisor until it stops; returns the exit status. ``factory`` and
-    ``loader`` build the proxy and read the file again for a reload."""
+    ``loader`` build the proxy and read the file again for a reload; ``control`` is the
+    control socket bound at start-up."""
     loop = asyncio.SelectorEventLoop()
     asyncio.set_event_loop(loop)
     supervisor = Supervisor(
@@ -762,6 +772,7 @@ def supervise(
         handler,
         factory=factory,
         loader=loader,
+        control=control,
     )
     try:
         if not loop.run_until_complete(supervisor.open()):

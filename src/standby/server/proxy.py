@@ -17,7 +17,7 @@ from standby.cache.policy import CachePolicy, CookieMode
 from standby.cache.store import StaleStore
 from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, load_config
-from standby.control.server import ControlServer
+from standby.control.server import BoundControl, ControlServer
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.http1 import Limits
@@ -140,6 +140,8 @@ class Proxy:
         self.view = ProxyView(self, self.clock.wall())
         # Set by a worker process: a Metrics service then shows the whole service.
         self.metrics_source: MetricsSource | None = None
+        # Set by the runner: the control socket it bound before dropping privileges.
+        self.control_socket: BoundControl | None = None
         # The fast lane for common requests (server/lane.py); off only to test the
         # general path alone (STANDBY_LANE=0).
         self.lane = lane_wanted()
@@ -168,8 +170,13 @@ class Proxy:
         self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
         if self._probe and self.config.control is not None:
             # The health writer owns the control socket (in one process: this one).
+            bound, self.control_socket = self.control_socket, None
             self._control = ControlServer(
-                self.config.control, self.view, mode=self.config.control_mode, clock=self.clock
+                self.config.control,
+                self.view,
+                mode=self.config.control_mode,
+                clock=self.clock,
+                bound=bound,
             )
             await self._control.start()
 
