@@ -94,7 +94,7 @@ def test_a_late_observed_dead_does_not_knock_out_a_backend_brought_back() -> Non
         _, link.channel = await loop.create_unix_connection(
             lambda: Channel(link.on_message, link.on_lost), sock=theirs
         )
-        await supervisor._attach(WORKER_PID, ours)  # sends the state, then Synced
+        await supervisor._attach(WORKER_PID, ours, supervisor.gen)  # sends the state, then Synced
         try:
             async with asyncio.timeout(DEADLINE):
                 await link.synced.wait()
