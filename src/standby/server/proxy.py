@@ -276,6 +276,10 @@ class Proxy:
                 sock.close()
             return False, str(exc)
         self._addresses = addresses
+        control = (config.control, config.control_mode, config.control_owner)
+        old_control = (self.config.control, self.config.control_mode, self.config.control_owner)
+        if self._probe and control != old_control:
+            log.warning("a changed Control takes effect at the next start")
         self.board.adopt(all_backends(config))
         if self.access_log is not None:
             self.access_log.configure(config.log_level, config.anonymise)
