@@ -21,10 +21,12 @@ from standby.process.worker import WorkerLink
 TEXT = "# TYPE pound_uptime gauge\n" + "x" * 10_000 + "\n# EOF\n"  # several parts
 
 
-async def linked(answer: bool) -> tuple[WorkerLink, Channel, list[Message], asyncio.Event]:
-    """A WorkerLink on one end of a socket pair; on the other a supervisor's channel that
-    answers every MetricsAsk with TEXT when ``answer``, records what it got and sets the
-    event returned when a MetricsAsk arrives."""
+async def linked(
+    answer: bool, share: float = 0.0
+) -> tuple[WorkerLink, Channel, list[Message], asyncio.Event]:
+    """A WorkerLink (sharing a text for ``share`` seconds) on one end of a socket pair; on
+    the other a supervisor's channel that answers every MetricsAsk with TEXT when
+    ``answer``, records what it got and sets the event returned when a MetricsAsk arrives."""
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
     got: list[Message] = []
@@ -43,7 +45,7 @@ async def linked(answer: bool) -> tuple[WorkerLink, Channel, list[Message], asyn
         lambda: Channel(on_message, lambda: None), sock=theirs
     )
     proxy: Any = SimpleNamespace(board=HealthBoard(SystemClock()))
-    link = WorkerLink(proxy, [], lambda: None)
+    link = WorkerLink(proxy, [], lambda: None, metrics_share=share)
     _, link.channel = await loop.create_unix_connection(
         lambda: Channel(link.on_message, link.on_lost), sock=ours
     )
@@ -57,6 +59,21 @@ def test_the_text_comes_whole_and_twice() -> None:
             assert await link.whole_metrics() == TEXT
             assert await link.whole_metrics() == TEXT
             assert [m.serial for m in got if isinstance(m, MetricsAsk)] == [1, 2]
+        finally:
+            link.close()
+            supervisor.close()
+
+    uvloop.run(main())
+
+
+def test_scrapes_share_one_ask_and_its_text_within_the_interval() -> None:
+    async def main() -> None:
+        link, supervisor, got, _ = await linked(answer=True, share=3600.0)
+        try:
+            texts = await asyncio.gather(*(link.whole_metrics() for _ in range(16)))
+            assert texts == [TEXT] * 16
+            assert await link.whole_metrics() == TEXT  # later, within the interval
+            assert [m.serial for m in got if isinstance(m, MetricsAsk)] == [1]
         finally:
             link.close()
             supervisor.close()
