@@ -29,6 +29,7 @@ pytestmark = pytest.mark.timeout(180)
 DEADLINE = 60.0  # generous: forks and reloads on two noisy shared cores
 REQUESTS = 200  # the figure
 AFTER_RESTART = 20  # requests once the killed worker is replaced
+METRICS_REQUESTS = 20  # before the scrapes, so that the figures are not all zero
 RELOADED = "]: configuration reloaded"
 # How long the first `drain --wait` may wait while the worker is stopped: it must give up
 # and say why.
@@ -256,3 +257,24 @@ def test_counters_never_go_back_when_a_worker_is_killed_or_a_reload_retires_them
             target = reloaded["requests"] + AFTER_RESTART
             wait_until(lambda: totals(sock)["requests"] == target, DEADLINE, "counted after")
         assert "Traceback" not in running.stderr()
+
+
+def test_a_metrics_service_answers_503_rather_than_one_workers_figures(tmp_path: Path) -> None:
+    # Without the supervisor's sums, one worker's own counters would read as a reset of
+    # every counter to Prometheus: the scrape fails instead, and succeeds again after.
+    config = tmp_path / "pound.cfg"
+    port = free_port()
+    with Backend("a") as a:
+        metrics = 'Service "metrics"\n    URL "^/metrics$"\n    Metrics\n  End'
+        config.write_text(
+            one_backend(a.port, metrics, listen=port, global_extra="Alive 1\nLogLevel 0")
+        )
+        with standby(config, 2) as running:
+            for _ in range(METRICS_REQUESTS):
+                assert get(port).body == b"a"
+            with stopped(running.proc.pid):  # the supervisor: it answers nothing
+                scrape = get(port, "/metrics")
+                assert scrape.status == 503, scrape
+            wait_until(lambda: get(port, "/metrics").status == 200, DEADLINE, "scrapes again")
+            assert "no metrics within" in running.stderr()
+            assert "Traceback" not in running.stderr()
