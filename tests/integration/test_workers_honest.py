@@ -278,3 +278,43 @@ def test_a_metrics_service_answers_503_rather_than_one_workers_figures(tmp_path:
             wait_until(lambda: get(port, "/metrics").status == 200, DEADLINE, "scrapes again")
             assert "no metrics within" in running.stderr()
             assert "Traceback" not in running.stderr()
+
+
+def test_a_response_that_ends_on_a_retiring_worker_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The old worker's last counts reach the supervisor in its reports (every second, and
+    # once more when it stops), not in an answer to a control request: nobody asks
+    # between the release and its exit.
+    monkeypatch.setattr(process_harness, "DEADLINE", HOLD_LIMIT)
+    sock = tmp_path / "control.sock"
+    config = tmp_path / "pound.cfg"
+    port = free_port()
+    primary = HoldingBackend()
+    try:
+        config.write_text(one_backend(primary.port, listen=port, global_extra=globals_of(sock)))
+        with standby(config, 2) as running:
+            for _ in range(METRICS_REQUESTS):
+                assert http_get(port).endswith(b"hello")
+            wait_until(lambda: totals(sock)["responses"] == METRICS_REQUESTS, DEADLINE, "count")
+            held: list[bytes] = []
+            holder = threading.Thread(
+                target=lambda: held.append(http_get(port, HOLD_PATH, timeout=HOLD_LIMIT)),
+                daemon=True,
+            )
+            holder.start()
+            wait_until(primary.held.is_set, DEADLINE, "the held request at the primary")
+            old = children(running.proc.pid)
+            running.signal(signal.SIGHUP)
+            wait_until(lambda: RELOADED in running.stderr(), DEADLINE, "the reload")
+            primary.release.set()  # the old worker that holds it is draining now
+            holder.join(DEADLINE)
+            assert held and held[0].endswith(b"slow hello")
+            wait_until(lambda: not children(running.proc.pid) & old, DEADLINE, "old ones gone")
+            want = METRICS_REQUESTS + 1
+            wait_until(lambda: totals(sock)["responses"] == want, DEADLINE, "all counted")
+            final = totals(sock)
+            assert final["requests"] == want and final["latency"] == want, final
+            assert "Traceback" not in running.stderr()
+    finally:
+        primary.close()
