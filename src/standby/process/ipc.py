@@ -21,6 +21,11 @@ The operator's switches (control socket, in the supervisor) reach every worker a
 enabled or not); a (re)started worker gets them before ``Synced``. Counters are summed on
 demand: ``CountsAsk`` (supervisor -> worker), answered by one ``Counts`` per backend and
 then ``CountsDone`` with the same serial.
+
+Supervision: every worker sends ``Beat`` every second from its event loop; a worker silent
+too long is killed. While a slot has no serving worker, another worker of the same
+generation is told to ``Adopt`` its listening sockets, and to ``Release`` them once the
+slot's own worker serves again.
 """
 
 from __future__ import annotations
@@ -167,6 +172,29 @@ class MetricsEnd:
     serial: int
 
 
+# -- heartbeat and adoption (issue 13, point 1) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """Worker -> supervisor: my event loop runs (sent every ``HEARTBEAT_INTERVAL``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """Supervisor -> worker: also accept on the listening sockets of worker slot ``slot``
+    (its own worker is dead, restarting or starting), until ``Release``."""
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Supervisor -> worker: stop accepting on slot ``slot``'s sockets (its worker serves)."""
+
+    slot: int
+
+
 Message = (
     ObservedDead
     | Ready
@@ -181,6 +209,9 @@ Message = (
     | MetricsAsk
     | MetricsPart
     | MetricsEnd
+    | Beat
+    | Adopt
+    | Release
 )
 
 
@@ -198,6 +229,9 @@ class Tag(enum.IntEnum):
     METRICS_ASK = 11
     METRICS_PART = 12
     METRICS_END = 13
+    BEAT = 20
+    ADOPT = 21
+    RELEASE = 22
 
 
 # The layout table: tag -> (message class, its fields in wire order with their kinds).
@@ -234,6 +268,9 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
     Tag.METRICS_ASK: (MetricsAsk, (("serial", "u32"),)),
     Tag.METRICS_PART: (MetricsPart, (("serial", "u32"), ("text", "str"))),
     Tag.METRICS_END: (MetricsEnd, (("serial", "u32"),)),
+    Tag.BEAT: (Beat, ()),
+    Tag.ADOPT: (Adopt, (("slot", "u32"),)),
+    Tag.RELEASE: (Release, (("slot", "u32"),)),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 

@@ -78,6 +78,15 @@ class ProxyLike(Protocol):
     # A worker's Metrics service asks the supervisor for the whole service's figures.
     metrics_source: MetricsSource | None
 
+    # A supervised worker holds the other slots' listening sockets and accepts on one of
+    # them while the supervisor says so (its own worker is down): Adopt and Release.
+
+    def hold(self, sockets: list[socket.socket]) -> None: ...
+
+    async def serve_extra(self, tag: int, sockets: list[socket.socket]) -> None: ...
+
+    def release_extra(self, tag: int) -> None: ...
+
 
 class ProxyFactory(Protocol):
     """``Proxy``'s constructor. ``probe=False``: no prober in this process (a supervised

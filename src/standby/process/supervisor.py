@@ -21,6 +21,13 @@ ready the old ones get SIGTERM and drain within their Grace; a listening socket 
 configurations have is never closed, so no connection is refused. A new worker that dies
 before it is ready rolls the reload back: the old generation never stopped serving.
 
+Supervision: every worker beats (``Beat``) once a second; one silent for ``WorkerTimeout``
+(stopped, or stuck in a busy loop) is killed with SIGKILL, logged once, and restarted like
+any dead worker (the kill counts as a quick death for the back-off). While a slot has no
+serving worker (dead, waiting out its back-off, starting, killed), another serving worker of
+the same generation accepts on its sockets (``Adopt``, then ``Release`` once the slot's own
+worker is ready): the connections queued there are served meanwhile, not held.
+
 Forking: the supervisor's event loop (the standard selector loop, not uvloop: nothing of
 it is used by a child) is never running when it forks. ``supervise`` drives it in slices:
 ``next_work`` returns the slots to (re)start, they are forked from plain code, then the
@@ -40,7 +47,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from standby import __version__
 from standby.clock import SystemClock
@@ -55,7 +62,10 @@ from standby.observe.metrics import render_openmetrics
 from standby.process.channel import Channel
 from standby.process.control import CountsGather, SupervisorControl, SupervisorView
 from standby.process.daemon import StartupNotifier
+from standby.process.heartbeat import Heartbeats
 from standby.process.ipc import (
+    Adopt,
+    Beat,
     Counts,
     CountsDone,
     Failed,
@@ -66,6 +76,7 @@ from standby.process.ipc import (
     ObservedDead,
     Operator,
     Ready,
+    Release,
     Switch,
     Synced,
     clip,
@@ -74,7 +85,14 @@ from standby.process.ipc import (
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFactory, ProxyLike
 from standby.process.listeners import BindError, bind_slots
 from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
-from standby.process.supervision import Slot, SlotEvent, SlotState, backends_of, by_identity
+from standby.process.supervision import (
+    Slot,
+    SlotEvent,
+    SlotState,
+    backends_of,
+    by_identity,
+    plan_adoptions,
+)
 from standby.process.worker import FORK_BLOCKED, run_child
 
 log = logging.getLogger("standby.process")
@@ -103,6 +121,8 @@ class Generation:
     backends: list[BackendSpec]
     sockets: list[list[socket.socket]]  # per slot, one per listener in config order
     slots: list[Slot]
+    # Slots without a serving worker -> the slot whose worker accepts on their sockets.
+    adopted: dict[int, int] = field(default_factory=dict)
 
     def socket_ids(self) -> set[int]:
         return {id(sock) for group in self.sockets for sock in group}
@@ -161,6 +181,7 @@ class Supervisor:
         self._channels: dict[int, Channel] = {}  # by worker pid
         self._ipc_socks: dict[int, socket.socket] = {}  # supervisor ends, by worker pid
         self._failures: dict[int, str] = {}  # a worker's own account of a failed start, by pid
+        self._beats = Heartbeats()  # every live worker's last sign of life
         self._signals: list[int] = []
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()  # a worker became ready or exited (reload waits)
@@ -269,6 +290,7 @@ class Supervisor:
                 if signum != signal.SIGCHLD:
                     self._on_signal(signum)
             now = time.monotonic()
+            beat_deadline = self._check_heartbeats(now)
             wait: float | None = None
             if self.phase is Phase.STOPPING:
                 if not self._live_pids():
@@ -289,6 +311,10 @@ class Supervisor:
                 waiting = [s.restart_at for s in self.slots if s.state is SlotState.WAITING]
                 if waiting:
                     wait = max(0.0, min(waiting) - now)
+            if beat_deadline is not None:
+                wait = max(
+                    0.0, min(beat_deadline - now, wait if wait is not None else beat_deadline)
+                )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
@@ -348,10 +374,11 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            hung = self._beats.condemned(pid)
             self._forget(pid)
             for slot in self.slots:
                 if slot.pid == pid:
-                    self._on_exit(slot, pid, status)
+                    self._on_exit(slot, pid, status, hung=hung)
                     break
             else:
                 self._on_old_exit(pid, status)
@@ -363,6 +390,7 @@ class Supervisor:
             channel.close()
         self._ipc_socks.pop(pid, None)
         self._gather.on_gone(pid)
+        self._beats.forget(pid)
 
     def _on_old_exit(self, pid: int, status: int) -> None:
         """A worker of an earlier configuration (retiring, or still serving while a
@@ -377,13 +405,15 @@ class Supervisor:
                 if slot.pid == pid:
                     slot.exited(self.phase, time.monotonic())
                     log.warning("worker %d (pid %d) %s during a reload", slot.index, pid, how)
+                    self._rebalance(self._previous)
                     return
 
-    def _on_exit(self, slot: Slot, pid: int, status: int) -> None:
+    def _on_exit(self, slot: Slot, pid: int, status: int, *, hung: bool = False) -> None:
         how = describe_status(status)
         phase = self.phase
         ever_ready = slot.ever_ready
-        delay = slot.exited(phase, time.monotonic())
+        delay = slot.exited(phase, time.monotonic(), hung=hung)
+        self._rebalance(self.gen)
         why = self._failures.pop(pid, None)
         if phase is Phase.STOPPING:
             log.debug("worker %d (pid %d) %s", slot.index, pid, how)
@@ -397,6 +427,70 @@ class Supervisor:
             return
         log.warning("worker %d (pid %d) %s; restarting in %gs", slot.index, pid, how, delay)
 
+    # -- supervision: heartbeats and adoption ----------------------------------------------
+
+    def _name(self, pid: int) -> str:
+        """``worker N (pid P)``, whichever generation the worker belongs to."""
+        for gen in (self.gen, self._previous):
+            if gen is not None:
+                for slot in gen.slots:
+                    if slot.pid == pid:
+                        return f"worker {slot.index} (pid {pid})"
+        index = self._retiring.get(pid)
+        return f"worker {index} (pid {pid})" if index is not None else f"worker pid {pid}"
+
+    def _check_heartbeats(self, now: float) -> float | None:
+        """Kill every worker silent for WorkerTimeout; when the next one may be due."""
+        timeout = self.config.worker_timeout
+        killed = False
+        for pid in self._beats.overdue(now, timeout):
+            silence = self._beats.silence(pid, now)
+            self._beats.condemn(pid)
+            # SIGKILL: a stopped process cannot act on anything else; a stuck one would not.
+            log.error("%s sent no heartbeat for %.1fs: killed", self._name(pid), silence)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            killed = True
+        if killed:  # its sockets get an adopter now, not once the exit is reaped
+            for gen in (self.gen, self._previous):
+                if gen is not None:
+                    self._rebalance(gen)
+        return self._beats.next_deadline(timeout)
+
+    def _serving(self, slot: Slot) -> bool:
+        pid = slot.pid
+        return (
+            slot.state is SlotState.SERVING
+            and pid is not None
+            and pid in self._channels
+            and not self._beats.condemned(pid)
+        )
+
+    def _rebalance(self, gen: Generation) -> None:
+        """Have the slots of ``gen`` without a serving worker adopted by serving ones."""
+        if self.phase is not Phase.RUNNING:
+            return
+        plan = plan_adoptions([self._serving(slot) for slot in gen.slots], gen.adopted)
+        for orphan, adopter in gen.adopted.items():
+            if plan.get(orphan) != adopter:
+                self._tell(gen.slots[adopter], Release(orphan))
+                log.debug("worker %d serves its own sockets again", orphan)
+        for orphan, adopter in plan.items():
+            if gen.adopted.get(orphan) != adopter:
+                self._tell(gen.slots[adopter], Adopt(orphan))
+                log.info(
+                    "worker %d (pid %s) accepts worker %d's connections until it serves",
+                    adopter,
+                    gen.slots[adopter].pid,
+                    orphan,
+                )
+        gen.adopted = plan
+
+    def _tell(self, slot: Slot, message: Message) -> None:
+        channel = self._channels.get(slot.pid) if slot.pid is not None else None
+        if channel is not None:
+            channel.send(message)
+
     # -- messages from workers --------------------------------------------------------------
 
     def _slot_of(self, pid: int) -> Slot | None:
@@ -406,7 +500,9 @@ class Supervisor:
         return None
 
     def _on_message(self, pid: int, message: Message) -> None:
-        if isinstance(message, ObservedDead):
+        if isinstance(message, Beat):
+            self._beats.beat(pid, time.monotonic())
+        elif isinstance(message, ObservedDead):
             spec = self.specs.get(message.identity)
             if spec is not None:  # publishes if it changes; the prober then probes it
                 self.board.mark_dead(
@@ -427,6 +523,9 @@ class Supervisor:
                 log.debug("worker %d serving (pid %d)", slot.index, pid)
                 self._check_started()
                 self._changed.set()
+            for gen in (self.gen, self._previous):
+                if gen is not None and any(s.pid == pid for s in gen.slots):
+                    self._rebalance(gen)
         elif isinstance(message, Failed):
             self._failures[pid] = message.message
         else:
@@ -601,6 +700,7 @@ class Supervisor:
         failure = await self._wait_ready(new)
         self._previous = None
         if failure is None:
+            old.adopted = {}  # its workers stop accepting everything now
             for slot in old.slots:
                 if slot.pid is not None:
                     self._retiring[slot.pid] = slot.index
@@ -613,6 +713,7 @@ class Supervisor:
             )
         # Back to the old generation, which never stopped serving.
         self.gen = old
+        new.adopted = {}
         self._listeners_off, self._services_off = switches
         for slot in new.slots:
             slot.apply(Phase.STOPPING, SlotEvent.STOP)
@@ -623,6 +724,7 @@ class Supervisor:
         if self.phase is Phase.RUNNING:
             self._adopt(old)
             self._close_unused(new, old)
+            self._rebalance(old)
             self._wake.set()  # an old worker that died meanwhile is restarted
         return False, failure
 
@@ -680,12 +782,13 @@ class Supervisor:
                 slot.spawn_failed(time.monotonic())
             return
         if pid == 0:
-            own = {id(sock) for sock in gen.sockets[index]}
-            others = [sock for sock in self._all_sockets() if id(sock) not in own]
+            # The generation's sockets of every slot stay (for Adopt); older ones go.
+            ours_too = gen.socket_ids()
+            others = [sock for sock in self._all_sockets() if id(sock) not in ours_too]
             run_child(
                 index=index,
                 proxy=gen.proxy,
-                sockets=gen.sockets[index],
+                slot_sockets=gen.sockets,
                 ipc=theirs,
                 inherited=[*others, *self._ipc_socks.values(), ours],
                 descriptors=self._control.descriptors() if self._control is not None else [],
@@ -699,6 +802,7 @@ class Supervisor:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         slot.spawned(pid, time.monotonic())
+        self._beats.started(pid, time.monotonic())  # the fork counts as a beat
         self._ipc_socks[pid] = ours
         self.loop.run_until_complete(self._attach(pid, ours))
 

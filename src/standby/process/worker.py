@@ -13,6 +13,12 @@ with the worker's signal table, reporting readiness to the supervisor. ``WorkerL
 mirrors the supervisor's health decisions and the operator's switches into the proxy,
 reports the local observations (a connect failure marks the backend dead here at once)
 back, and answers the supervisor's requests for counters.
+
+Supervision: from the moment its channel is up, the worker sends ``Beat`` every
+``HEARTBEAT_INTERVAL`` from a timer on its event loop (a blocked loop stops beating, and
+the supervisor kills it). It keeps the listening sockets of every slot of its generation
+(the proxy holds them, and closes them when it stops accepting) but accepts only on its
+own, and on another slot's while the supervisor says ``Adopt`` (until ``Release``).
 """
 
 from __future__ import annotations
@@ -36,9 +42,12 @@ from standby.observe.logsetup import refresh_ident
 from standby.process.channel import Channel
 from standby.process.control import COUNTS_TIMEOUT
 from standby.process.daemon import StartupNotifier
+from standby.process.heartbeat import HEARTBEAT_INTERVAL
 from standby.process.ipc import (
     MAX_TEXT,
     SERIAL_MODULO,
+    Adopt,
+    Beat,
     Counts,
     CountsAsk,
     CountsDone,
@@ -51,6 +60,7 @@ from standby.process.ipc import (
     ObservedDead,
     Operator,
     Ready,
+    Release,
     Switch,
     Synced,
     clip,
@@ -85,9 +95,21 @@ class WorkerLink:
     (Ready/Failed go to the supervisor)."""
 
     def __init__(
-        self, proxy: ProxyLike, backends: Iterable[BackendSpec], on_lost: Callable[[], None]
+        self,
+        proxy: ProxyLike,
+        backends: Iterable[BackendSpec],
+        on_lost: Callable[[], None],
+        *,
+        index: int = 0,
+        slot_sockets: list[list[socket.socket]] | None = None,
     ) -> None:
+        """``index``: this worker's slot; ``slot_sockets``: every slot's listening sockets
+        of this generation (one per listener each), what ``Adopt`` names."""
         self.proxy = proxy
+        self.index = index
+        self.slot_sockets = slot_sockets or []
+        self._beat: asyncio.TimerHandle | None = None
+        self._adopting: set[asyncio.Task[None]] = set()
         self._metrics_serial = 0
         # Metrics texts being received from the supervisor, by serial: pieces and the
         # future that gets them joined (None if the supervisor is gone).
@@ -135,8 +157,34 @@ class WorkerLink:
                 pending[1].set_result("".join(pending[0]))
         elif isinstance(message, Synced):
             self.synced.set()
+        elif isinstance(message, Adopt):
+            self._adopt(message.slot)
+        elif isinstance(message, Release):
+            self.proxy.release_extra(message.slot)
+            log.debug("worker %d: no longer accepting for worker %d", self.index, message.slot)
         else:
             log.debug("unexpected message from the supervisor: %r", message)
+
+    # -- supervision: heartbeat and adoption ---------------------------------------------
+
+    def start_beats(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Beat now and every HEARTBEAT_INTERVAL, from this loop (until ``close``)."""
+        self._send(Beat())
+        self._beat = loop.call_later(HEARTBEAT_INTERVAL, self.start_beats, loop)
+
+    def _adopt(self, slot: int) -> None:
+        if slot == self.index or not 0 <= slot < len(self.slot_sockets):
+            log.debug("worker %d: adoption of slot %d ignored", self.index, slot)
+            return
+        log.debug("worker %d: accepting for worker %d too", self.index, slot)
+        task = asyncio.ensure_future(self.proxy.serve_extra(slot, self.slot_sockets[slot]))
+        self._adopting.add(task)
+        task.add_done_callback(self._adopted)
+
+    def _adopted(self, task: asyncio.Task[None]) -> None:
+        self._adopting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker %d cannot accept for another: %s", self.index, task.exception())
 
     def _switch(self, message: Switch) -> None:
         try:
@@ -224,6 +272,11 @@ class WorkerLink:
         self._send(Failed(clip(message)))
 
     def close(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+        for task in self._adopting:
+            task.cancel()
         self.board.unsubscribe(self._on_transition)
         if self.channel is not None:
             self.channel.close()
@@ -232,19 +285,29 @@ class WorkerLink:
 async def _worker(
     index: int,
     proxy: ProxyLike,
-    sockets: list[socket.socket],
+    slot_sockets: list[list[socket.socket]],
     ipc: socket.socket,
     grace: float,
     inbox: SignalInbox,
     backends: list[BackendSpec],
 ) -> int:
     loop = asyncio.get_running_loop()
+    sockets = slot_sockets[index]
+    own = {id(sock) for sock in sockets}
+    proxy.hold([sock for group in slot_sockets for sock in group if id(sock) not in own])
     # The supervisor gone means nobody will restart or stop us: drain and leave.
-    link = WorkerLink(proxy, backends, lambda: inbox.record(signal.SIGTERM))
+    link = WorkerLink(
+        proxy,
+        backends,
+        lambda: inbox.record(signal.SIGTERM),
+        index=index,
+        slot_sockets=slot_sockets,
+    )
     _, channel = await loop.create_unix_connection(
         lambda: Channel(link.on_message, link.on_lost), sock=ipc
     )
     link.channel = channel
+    link.start_beats(loop)
     proxy.metrics_source = link.whole_metrics
     try:
         try:
@@ -274,21 +337,23 @@ async def _worker(
 def serve_worker(
     index: int,
     proxy: ProxyLike,
-    sockets: list[socket.socket],
+    slot_sockets: list[list[socket.socket]],
     ipc: socket.socket,
     grace: float,
     backends: list[BackendSpec],
     mask: Iterable[int],
 ) -> int:
-    """Run one worker on a fresh uvloop loop; ``mask``: the signal mask to restore once
-    the handlers are installed."""
+    """Run one worker (slot ``index`` of ``slot_sockets``) on a fresh uvloop loop;
+    ``mask``: the signal mask to restore once the handlers are installed."""
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     inbox = SignalInbox()
     try:
         inbox.install(loop)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        return loop.run_until_complete(_worker(index, proxy, sockets, ipc, grace, inbox, backends))
+        return loop.run_until_complete(
+            _worker(index, proxy, slot_sockets, ipc, grace, inbox, backends)
+        )
     finally:
         inbox.uninstall(loop)
         loop.close()
@@ -298,7 +363,7 @@ def run_child(
     *,
     index: int,
     proxy: ProxyLike,
-    sockets: list[socket.socket],
+    slot_sockets: list[list[socket.socket]],
     ipc: socket.socket,
     inherited: Iterable[socket.socket],
     descriptors: Iterable[int] = (),
@@ -311,6 +376,8 @@ def run_child(
 ) -> NoReturn:
     """In the child right after fork: become an independent worker, serve, ``_exit``.
 
+    ``slot_sockets``: every slot's listening sockets of this worker's generation (it
+    serves slot ``index``'s, holds the others' for ``Adopt``);
     ``inherited``: the supervisor's sockets this worker must not hold; ``descriptors``:
     other descriptors of the supervisor's to close (its control socket and connections);
     ``keep``: the supervisor's event loop (kept referenced, never used)."""
@@ -330,7 +397,7 @@ def run_child(
         asyncio.set_event_loop(None)
         gc.freeze()
         refresh_ident(handler)
-        code = serve_worker(index, proxy, sockets, ipc, grace, backends, mask)
+        code = serve_worker(index, proxy, slot_sockets, ipc, grace, backends, mask)
     except BaseException:
         log.exception("worker %d failed", index)
     finally:
