@@ -152,6 +152,7 @@ def stuck_worker_is_replaced(
     assert replacement != victim
     killed = lines_with(running, f"(pid {victim}) sent no heartbeat for ")
     assert len(killed) == 1, running.stderr()
+    assert len(lines_with(running, "sent no heartbeat")) == 1  # the other one beats
     assert f"worker pid {victim}" not in killed[0]  # named by its slot
     assert lines_with(running, f"(pid {victim}) killed by SIGKILL; restarting in ")
     results = clients.wait()
@@ -261,6 +262,7 @@ def test_a_crash_looping_slot_does_not_hold_connections_for_its_back_off(
         assert unanswered(results) == [], running.stderr()
         assert children(supervisor) == {keeper}, "answered only once the slot restarted"
         assert lines_with(running, f"(pid {keeper}) accepts worker ")
+        assert not lines_with(running, "sent no heartbeat")  # killed here, never for silence
         # Once it does restart, its new worker serves and the keeper lets go.
         wait_for(lambda: len(children(supervisor)) == 2, "the slot's restart", DEADLINE)
         assert unanswered(Clients(port, CONNECTIONS).wait()) == []

@@ -117,13 +117,19 @@ class StandInProxy:
     def hold(self, sockets: list[socket.socket]) -> None:
         self.held.extend(sockets)
 
-    async def serve_extra(self, tag: int, sockets: list[socket.socket]) -> None:
+    def serve_extra(self, tag: int, sockets: list[socket.socket]) -> asyncio.Task[None] | None:
         if not self.accepting or tag in self.extra:
-            return
-        self.extra[tag] = []
+            return None
+        mine: list[asyncio.AbstractServer] = []
+        self.extra[tag] = mine
+        return asyncio.get_running_loop().create_task(self._open_extra(tag, mine, sockets))
+
+    async def _open_extra(
+        self, tag: int, mine: list[asyncio.AbstractServer], sockets: list[socket.socket]
+    ) -> None:
         servers = await self._listen([sock.dup() for sock in sockets])
-        if tag in self.extra and self.accepting:
-            self.extra[tag] = servers
+        if self.extra.get(tag) is mine:
+            mine.extend(servers)
         else:  # released or stopped meanwhile
             for server in servers:
                 server.close()

@@ -474,11 +474,14 @@ class Supervisor:
         for orphan, adopter in gen.adopted.items():
             if plan.get(orphan) != adopter:
                 self._tell(gen.slots[adopter], Release(orphan))
-                log.debug("worker %d serves its own sockets again", orphan)
+                log.debug("worker %d no longer accepts worker %d's connections", adopter, orphan)
         for orphan, adopter in plan.items():
             if gen.adopted.get(orphan) != adopter:
                 self._tell(gen.slots[adopter], Adopt(orphan))
-                log.info(
+                # Worth an operator's line when a slot lost its worker; not while a
+                # configuration's workers start one after the other.
+                log.log(
+                    logging.INFO if gen.slots[orphan].ever_ready else logging.DEBUG,
                     "worker %d (pid %s) accepts worker %d's connections until it serves",
                     adopter,
                     gen.slots[adopter].pid,

@@ -109,7 +109,7 @@ class WorkerLink:
         self.index = index
         self.slot_sockets = slot_sockets or []
         self._beat: asyncio.TimerHandle | None = None
-        self._adopting: set[asyncio.Task[None]] = set()
+        self._adopting: set[asyncio.Future[None]] = set()
         self._metrics_serial = 0
         # Metrics texts being received from the supervisor, by serial: pieces and the
         # future that gets them joined (None if the supervisor is gone).
@@ -177,11 +177,12 @@ class WorkerLink:
             log.debug("worker %d: adoption of slot %d ignored", self.index, slot)
             return
         log.debug("worker %d: accepting for worker %d too", self.index, slot)
-        task = asyncio.ensure_future(self.proxy.serve_extra(slot, self.slot_sockets[slot]))
-        self._adopting.add(task)
-        task.add_done_callback(self._adopted)
+        task = self.proxy.serve_extra(slot, self.slot_sockets[slot])
+        if task is not None:
+            self._adopting.add(task)
+            task.add_done_callback(self._adopted)
 
-    def _adopted(self, task: asyncio.Task[None]) -> None:
+    def _adopted(self, task: asyncio.Future[None]) -> None:
         self._adopting.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("worker %d cannot accept for another: %s", self.index, task.exception())

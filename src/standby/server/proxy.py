@@ -200,17 +200,24 @@ class Proxy:
         keeps no listening socket open."""
         self._held.extend(sockets)
 
-    async def serve_extra(self, tag: int, sockets: list[socket.socket]) -> None:
-        """Also accept on ``sockets`` (one per listener, in configuration order) until
-        ``release_extra(tag)``. Each server gets a duplicate descriptor, which is all that
-        closing it closes: the socket itself, with the connections waiting in its queue,
-        stays open for its own worker."""
+    def serve_extra(self, tag: int, sockets: list[socket.socket]) -> asyncio.Task[None] | None:
+        """Also accept on ``sockets`` (one per listener, in configuration order) from now on
+        until ``release_extra(tag)``, which undoes it even before the servers are open.
+        They open in the task returned (the caller keeps it; None: nothing to do, already
+        serving ``tag`` or stopped). Each server gets a duplicate descriptor, which is all
+        that closing it closes: the socket itself, with the connections waiting in its
+        queue, stays open for its own worker."""
         if not self._accepting or tag in self._extra or self._shared is None:
-            return
+            return None
         if len(sockets) != len(self.config.listeners):
             raise ValueError("one socket per listener is required")
         servers: list[asyncio.AbstractServer] = []
-        self._extra[tag] = servers
+        self._extra[tag] = servers  # now, so that a release from here on is honoured
+        return asyncio.get_running_loop().create_task(self._open_extra(tag, servers, sockets))
+
+    async def _open_extra(
+        self, tag: int, servers: list[asyncio.AbstractServer], sockets: list[socket.socket]
+    ) -> None:
         loop = asyncio.get_running_loop()
         for spec, sock in zip(self.config.listeners, sockets, strict=True):
             server = await loop.create_server(
