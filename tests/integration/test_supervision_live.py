@@ -13,11 +13,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.process.harness import IO_TIMEOUT, Backend, Standby, free_port, http_get, wait_for
+from tests.robustness.misbehaving import recorded
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,6 +34,7 @@ BACKOFF = 6.0
 MAX_KILLS = 12  # ...which the doubling back-off reaches long before this many kills
 SPIN_SIGNAL = signal.SIGUSR1  # standby does not handle it; the test's sitecustomize does
 RESTARTING = re.compile(r"worker (\d+) \(pid (\d+)\) killed by SIGKILL; restarting in ([\d.]+)s")
+SILENCE = re.compile(r"sent no heartbeat for ([\d.]+)s: killed")
 
 # Installed in every standby process of the busy-loop test through PYTHONPATH: SPIN_SIGNAL
 # makes the process run Python in a loop forever, as a worker stuck in a busy loop does
@@ -98,23 +101,42 @@ def lines_with(running: Standby, text: str) -> list[str]:
     return [line for line in list(running.lines) if text in line]
 
 
+def kills(running: Standby, pid: int | None = None) -> list[str]:
+    """The supervisor's lines about killing a silent worker (``pid``'s, or any)."""
+    who = f"(pid {pid}) " if pid is not None else ""
+    return [line for line in lines_with(running, who) if SILENCE.search(line)]
+
+
+def served_by(running: Standby, pid: int) -> bool:
+    """Whether ``pid`` wrote an access log line (``-e`` names the writer)."""
+    return bool(lines_with(running, f"standby[{pid}]: 127.0.0.1 GET "))
+
+
+def command(test: str) -> str:
+    return f"python -m pytest tests/integration/test_supervision_live.py::{test}"
+
+
 class Clients:
-    """``count`` requests, each on a new connection from its own thread, at once."""
+    """``count`` requests, each on a new connection from its own thread, at once; how long
+    the slowest took is a figure for the report, never checked."""
 
     def __init__(self, port: int, count: int) -> None:
         self.results: list[bytes] = []
+        self.slowest = 0.0
         self._lock = threading.Lock()
         self.threads = [threading.Thread(target=self._one, args=(port,)) for _ in range(count)]
         for thread in self.threads:
             thread.start()
 
     def _one(self, port: int) -> None:
+        start = time.monotonic()
         try:
             body = http_get(port, timeout=IO_TIMEOUT)
         except OSError as exc:
             body = f"error: {exc}".encode()
         with self._lock:
             self.results.append(body)
+            self.slowest = max(self.slowest, time.monotonic() - start)
 
     def wait(self) -> list[bytes]:
         for thread in self.threads:
@@ -134,10 +156,11 @@ def backend() -> Iterator[Backend]:
 
 
 def stuck_worker_is_replaced(
-    running: Standby, port: int, victim: int, stick: signal.Signals
+    running: Standby, port: int, victim: int, stick: signal.Signals, figures: dict[str, object]
 ) -> None:
     """Make ``victim`` stop beating with ``stick``; check it is killed and replaced and
     that every connection made meanwhile and after is answered."""
+    figures["WorkerTimeout (s)"] = WORKER_TIMEOUT
     supervisor = running.proc.pid
     workers = children(supervisor)
     (other,) = workers - {victim}
@@ -150,15 +173,22 @@ def stuck_worker_is_replaced(
     )
     (replacement,) = children(supervisor) - {other}
     assert replacement != victim
-    killed = lines_with(running, f"(pid {victim}) sent no heartbeat for ")
+    killed = kills(running, victim)
     assert len(killed) == 1, running.stderr()
-    assert len(lines_with(running, "sent no heartbeat")) == 1  # the other one beats
+    assert len(kills(running)) == 1  # the other one beats
+    silence = SILENCE.search(killed[0])
+    assert silence is not None, killed[0]
+    figures["silence when killed (s)"] = float(silence[1])
     assert f"worker pid {victim}" not in killed[0]  # named by its slot
     assert lines_with(running, f"(pid {victim}) killed by SIGKILL; restarting in ")
     results = clients.wait()
+    figures["connections while stuck"] = len(results)
+    figures["answered"] = len(results) - len(unanswered(results))
+    figures["slowest answer (s)"] = round(clients.slowest, 2)
     assert len(results) == CONNECTIONS
     assert unanswered(results) == [], running.stderr()
     after = Clients(port, CONNECTIONS).wait()
+    figures["connections after, answered"] = f"{CONNECTIONS - len(unanswered(after))}/{CONNECTIONS}"
     assert unanswered(after) == [], running.stderr()
     assert running.proc.poll() is None
     assert other in children(supervisor)  # the healthy worker was left alone
@@ -170,9 +200,13 @@ def test_a_stopped_worker_is_killed_and_replaced_and_its_queue_answered(
     port = free_port()
     path = tmp_path / "pound.cfg"
     path.write_text(config_text(port, backend.port))
-    with standby(path) as running:
+    name = "test_a_stopped_worker_is_killed_and_replaced_and_its_queue_answered"
+    with (
+        recorded("supervision: a stopped worker (SIGSTOP), Workers 2", command(name)) as figures,
+        standby(path) as running,
+    ):
         victim = min(children(running.proc.pid))
-        stuck_worker_is_replaced(running, port, victim, signal.SIGSTOP)
+        stuck_worker_is_replaced(running, port, victim, signal.SIGSTOP, figures)
 
 
 def test_a_worker_in_a_busy_loop_is_killed_and_replaced_and_its_queue_answered(
@@ -186,9 +220,13 @@ def test_a_worker_in_a_busy_loop_is_killed_and_replaced_and_its_queue_answered(
     (spin / "sitecustomize.py").write_text(SITECUSTOMIZE)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(spin), env.get("PYTHONPATH")]))
-    with standby(path, env) as running:
+    name = "test_a_worker_in_a_busy_loop_is_killed_and_replaced_and_its_queue_answered"
+    with (
+        recorded("supervision: a worker in a busy loop, Workers 2", command(name)) as figures,
+        standby(path, env) as running,
+    ):
         victim = max(children(running.proc.pid))
-        stuck_worker_is_replaced(running, port, victim, SPIN_SIGNAL)
+        stuck_worker_is_replaced(running, port, victim, SPIN_SIGNAL, figures)
 
 
 def test_a_reload_applies_a_new_worker_timeout(tmp_path: Path, backend: Backend) -> None:
@@ -212,12 +250,12 @@ def test_a_reload_applies_a_new_worker_timeout(tmp_path: Path, backend: Backend)
         victim = min(children(running.proc.pid))
         os.kill(victim, signal.SIGSTOP)
         wait_for(
-            lambda: bool(lines_with(running, f"(pid {victim}) sent no heartbeat for ")),
+            lambda: bool(kills(running, victim)),
             "the stopped worker to be killed",
             long_timeout,
         )
-        (line,) = lines_with(running, f"(pid {victim}) sent no heartbeat for ")
-        match = re.search(r"sent no heartbeat for ([\d.]+)s", line)
+        (line,) = kills(running, victim)
+        match = SILENCE.search(line)
         assert match is not None, line
         # Killed for the new timeout's silence, not the old one's.
         assert WORKER_TIMEOUT <= float(match[1]) < long_timeout
@@ -229,7 +267,11 @@ def test_a_crash_looping_slot_does_not_hold_connections_for_its_back_off(
     port = free_port()
     path = tmp_path / "pound.cfg"
     path.write_text(config_text(port, backend.port))
-    with standby(path) as running:
+    name = "test_a_crash_looping_slot_does_not_hold_connections_for_its_back_off"
+    with (
+        recorded("supervision: a crash-looping worker slot, Workers 2", command(name)) as figures,
+        standby(path) as running,
+    ):
         supervisor = running.proc.pid
         keeper = max(children(supervisor))
         delay = 0.0
@@ -258,11 +300,67 @@ def test_a_crash_looping_slot_does_not_hold_connections_for_its_back_off(
             delay = float(match[3])
         # The slot now waits `delay` seconds with no worker; its socket still takes about
         # half of the new connections. All are answered, and before its restart.
-        results = Clients(port, CONNECTIONS).wait()
+        clients = Clients(port, CONNECTIONS)
+        results = clients.wait()
+        restarted = children(supervisor) != {keeper}
+        figures["workers killed"] = kills
+        figures["restart delay (s)"] = delay
+        figures["connections during it"] = len(results)
+        figures["answered before the restart"] = (
+            0 if restarted else CONNECTIONS - len(unanswered(results))
+        )
+        figures["slowest answer (s)"] = round(clients.slowest, 2)
         assert unanswered(results) == [], running.stderr()
-        assert children(supervisor) == {keeper}, "answered only once the slot restarted"
+        assert not restarted, "answered only once the slot restarted"
         assert lines_with(running, f"(pid {keeper}) accepts worker ")
         assert not lines_with(running, "sent no heartbeat")  # killed here, never for silence
         # Once it does restart, its new worker serves and the keeper lets go.
         wait_for(lambda: len(children(supervisor)) == 2, "the slot's restart", DEADLINE)
         assert unanswered(Clients(port, CONNECTIONS).wait()) == []
+
+
+def test_a_worker_stalled_briefly_is_left_alone_and_its_queue_served_meanwhile(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """Two beats missed: another worker takes the quiet worker's connections at once,
+    long before WorkerTimeout; once it beats again it serves its own."""
+    port = free_port()
+    path = tmp_path / "pound.cfg"
+    long_timeout = 60  # far beyond this test's life: nothing may be killed
+    path.write_text(config_text(port, backend.port, timeout=long_timeout))
+    name = "test_a_worker_stalled_briefly_is_left_alone_and_its_queue_served_meanwhile"
+    with (
+        recorded(
+            "supervision: a worker stopped for a while, WorkerTimeout 60, Workers 2",
+            command(name),
+        ) as figures,
+        standby(path) as running,
+    ):
+        supervisor = running.proc.pid
+        victim = min(children(supervisor))
+        os.kill(victim, signal.SIGSTOP)
+        try:
+            clients = Clients(port, CONNECTIONS)
+            results = clients.wait()
+            figures["connections while it is stopped"] = len(results)
+            figures["answered"] = len(results) - len(unanswered(results))
+            figures["slowest answer (s)"] = round(clients.slowest, 2)
+            assert unanswered(results) == [], running.stderr()
+            assert victim in children(supervisor)  # answered by the other, nobody killed
+            assert lines_with(running, f"(pid {victim}) sent no heartbeat for ")
+            assert not kills(running)
+        finally:
+            os.kill(victim, signal.SIGCONT)
+        wait_for(
+            lambda: bool(lines_with(running, f"(pid {victim}) sends heartbeats again")),
+            "its heartbeats",
+            DEADLINE,
+        )
+
+        def victim_serves() -> bool:
+            assert http_get(port).endswith(b"\r\n\r\nhello")
+            return served_by(running, victim)
+
+        wait_for(victim_serves, "the worker to serve again", DEADLINE)
+        assert not kills(running)
+        assert children(supervisor) >= {victim}

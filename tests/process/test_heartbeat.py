@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from standby.config import ConfigError, load_config_text
 from standby.model import DEFAULT_WORKER_TIMEOUT, MIN_WORKER_TIMEOUT
 from standby.process import heartbeat
-from standby.process.heartbeat import HEARTBEAT_INTERVAL, Heartbeats
+from standby.process.heartbeat import HEARTBEAT_INTERVAL, QUIET_AFTER, Heartbeats
 from standby.process.ipc import (
     MAX_NUMBER,
     Adopt,
@@ -141,7 +141,42 @@ def test_overdue_is_exactly_the_pids_past_the_deadline(
         assert beats.overdue(deadline, timeout) != []
 
 
+def test_a_worker_goes_quiet_before_it_is_overdue_and_back_when_it_beats() -> None:
+    beats = Heartbeats()
+    beats.started(10, now=100.0)
+    beats.started(11, now=100.0)
+    beats.beat(11, now=101.5)
+    assert beats.quiet(101.9) == set()
+    assert beats.quiet(100.0 + QUIET_AFTER) == {10}
+    assert beats.overdue(100.0 + QUIET_AFTER, TIMEOUT) == []  # quiet is not dead
+    beats.beat(10, now=102.5)
+    assert beats.quiet(103.0) == set()
+    assert beats.quiet(103.6) == {11}
+
+
+def test_the_next_quiet_deadline_skips_workers_already_quiet() -> None:
+    """next_work waits for the next change, never for one already past (no busy wait)."""
+    beats = Heartbeats()
+    beats.started(10, now=100.0)
+    beats.started(11, now=101.0)
+    assert beats.next_deadline(QUIET_AFTER, now=100.5) == 100.0 + QUIET_AFTER
+    assert beats.next_deadline(QUIET_AFTER, now=102.5) == 101.0 + QUIET_AFTER
+    assert beats.next_deadline(QUIET_AFTER, now=103.5) is None
+    assert beats.next_deadline(TIMEOUT, now=103.5) == 105.0
+
+
+def test_a_condemned_worker_stays_quiet_whatever_it_sends() -> None:
+    beats = Heartbeats()
+    beats.started(10, now=100.0)
+    beats.started(11, now=100.0)
+    beats.condemn(10)
+    beats.beat(10, now=100.5)
+    assert beats.quiet(100.6) == {10}
+
+
 def test_the_timeout_leaves_room_for_late_beats() -> None:
+    assert QUIET_AFTER >= 2 * HEARTBEAT_INTERVAL
+    assert MIN_WORKER_TIMEOUT >= QUIET_AFTER
     assert MIN_WORKER_TIMEOUT >= 2 * HEARTBEAT_INTERVAL
     assert DEFAULT_WORKER_TIMEOUT >= MIN_WORKER_TIMEOUT
 

@@ -4,6 +4,10 @@ A worker sends ``Beat`` every ``HEARTBEAT_INTERVAL`` from a timer on its own eve
 a loop that is blocked (a busy loop, a stopped process) stops beating. The supervisor
 records the last beat of each worker process (the fork counts as one) and kills a worker
 that has been silent for ``WorkerTimeout`` seconds; ``Heartbeats`` says which and when.
+
+Before that, a worker silent for ``QUIET_AFTER`` is *quiet*: it is left alone, but another
+worker accepts on its sockets until it beats again, so that the connections queuing there
+wait about that long, not the whole (configurable, possibly long) ``WorkerTimeout``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from dataclasses import dataclass, field
 # A worker's beat period. One second: a silent worker is noticed within the timeout plus
 # this, and a beat a second per worker costs the supervisor nothing measurable.
 HEARTBEAT_INTERVAL = 1.0
+# Two beats missed: no loop that runs misses them, and a visitor whose connection queued on
+# a stuck worker's socket waits about this long before another worker takes it.
+QUIET_AFTER = 2.0 * HEARTBEAT_INTERVAL
 
 
 @dataclass(slots=True)
@@ -59,10 +66,22 @@ class Heartbeats:
             if pid not in self._condemned and last + timeout <= now
         )
 
-    def next_deadline(self, timeout: float) -> float | None:
-        """When the next worker becomes overdue if it stays silent; None without any."""
-        lasts = [last for pid, last in self._last.items() if pid not in self._condemned]
-        return min(lasts) + timeout if lasts else None
+    def next_deadline(self, timeout: float, now: float | None = None) -> float | None:
+        """When the next worker becomes silent for ``timeout`` if it stays silent (after
+        ``now`` if given: the ones already past it are not waited for); None without any."""
+        deadlines = [
+            last + timeout
+            for pid, last in self._last.items()
+            if pid not in self._condemned and (now is None or last + timeout > now)
+        ]
+        return min(deadlines) if deadlines else None
+
+    def quiet(self, now: float, after: float = QUIET_AFTER) -> set[int]:
+        """Workers silent for ``after`` seconds or more, and condemned ones (as good as
+        gone, whatever they still send)."""
+        return {
+            pid for pid, last in self._last.items() if last + after <= now or pid in self._condemned
+        }
 
     def __contains__(self, pid: object) -> bool:
         return pid in self._last

@@ -23,9 +23,9 @@ demand: ``CountsAsk`` (supervisor -> worker), answered by one ``Counts`` per bac
 then ``CountsDone`` with the same serial.
 
 Supervision: every worker sends ``Beat`` every second from its event loop; a worker silent
-too long is killed. While a slot has no serving worker, another worker of the same
-generation is told to ``Adopt`` its listening sockets, and to ``Release`` them once the
-slot's own worker serves again.
+too long is killed. While a slot has no serving worker (or one that missed two beats),
+another worker of the same generation is told to ``Adopt`` its listening sockets, and to
+``Release`` them once the slot's own worker serves (or beats) again.
 """
 
 from __future__ import annotations

@@ -24,9 +24,10 @@ before it is ready rolls the reload back: the old generation never stopped servi
 Supervision: every worker beats (``Beat``) once a second; one silent for ``WorkerTimeout``
 (stopped, or stuck in a busy loop) is killed with SIGKILL, logged once, and restarted like
 any dead worker (the kill counts as a quick death for the back-off). While a slot has no
-serving worker (dead, waiting out its back-off, starting, killed), another serving worker of
-the same generation accepts on its sockets (``Adopt``, then ``Release`` once the slot's own
-worker is ready): the connections queued there are served meanwhile, not held.
+serving worker (dead, waiting out its back-off, starting, killed, or *quiet*: silent for
+``QUIET_AFTER``, two beats), another serving worker of the same generation accepts on its
+sockets (``Adopt``, then ``Release`` once the slot's own worker is ready or beats again):
+the connections queued there are served meanwhile, not held until the timeout.
 
 Forking: the supervisor's event loop (the standard selector loop, not uvloop: nothing of
 it is used by a child) is never running when it forks. ``supervise`` drives it in slices:
@@ -62,7 +63,7 @@ from standby.observe.metrics import render_openmetrics
 from standby.process.channel import Channel
 from standby.process.control import CountsGather, SupervisorControl, SupervisorView
 from standby.process.daemon import StartupNotifier
-from standby.process.heartbeat import Heartbeats
+from standby.process.heartbeat import QUIET_AFTER, Heartbeats
 from standby.process.ipc import (
     Adopt,
     Beat,
@@ -182,6 +183,7 @@ class Supervisor:
         self._ipc_socks: dict[int, socket.socket] = {}  # supervisor ends, by worker pid
         self._failures: dict[int, str] = {}  # a worker's own account of a failed start, by pid
         self._beats = Heartbeats()  # every live worker's last sign of life
+        self._quiet: set[int] = set()  # pids silent for QUIET_AFTER: their sockets adopted
         self._signals: list[int] = []
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()  # a worker became ready or exited (reload waits)
@@ -391,6 +393,7 @@ class Supervisor:
         self._ipc_socks.pop(pid, None)
         self._gather.on_gone(pid)
         self._beats.forget(pid)
+        self._quiet.discard(pid)
 
     def _on_old_exit(self, pid: int, status: int) -> None:
         """A worker of an earlier configuration (retiring, or still serving while a
@@ -440,9 +443,10 @@ class Supervisor:
         return f"worker {index} (pid {pid})" if index is not None else f"worker pid {pid}"
 
     def _check_heartbeats(self, now: float) -> float | None:
-        """Kill every worker silent for WorkerTimeout; when the next one may be due."""
+        """Kill every worker silent for WorkerTimeout, have the sockets of quiet ones
+        adopted; returns when to look again."""
         timeout = self.config.worker_timeout
-        killed = False
+        changed = False
         for pid in self._beats.overdue(now, timeout):
             silence = self._beats.silence(pid, now)
             self._beats.condemn(pid)
@@ -450,12 +454,28 @@ class Supervisor:
             log.error("%s sent no heartbeat for %.1fs: killed", self._name(pid), silence)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            killed = True
-        if killed:  # its sockets get an adopter now, not once the exit is reaped
-            for gen in (self.gen, self._previous):
-                if gen is not None:
-                    self._rebalance(gen)
-        return self._beats.next_deadline(timeout)
+            changed = True
+        quiet = self._beats.quiet(now)
+        for pid in sorted(quiet - self._quiet - {p for p in quiet if self._beats.condemned(p)}):
+            log.warning(
+                "%s sent no heartbeat for %.1fs; another worker takes its connections, "
+                "and it is killed if silent for %gs",
+                self._name(pid),
+                self._beats.silence(pid, now),
+                timeout,
+            )
+        if quiet != self._quiet:
+            self._quiet = quiet
+            changed = True
+        if changed:  # sockets get an adopter now, not once an exit is reaped
+            self._rebalance_all()
+        due = [self._beats.next_deadline(timeout), self._beats.next_deadline(QUIET_AFTER, now)]
+        return min((d for d in due if d is not None), default=None)
+
+    def _rebalance_all(self) -> None:
+        for gen in (self.gen, self._previous):
+            if gen is not None:
+                self._rebalance(gen)
 
     def _serving(self, slot: Slot) -> bool:
         pid = slot.pid
@@ -463,7 +483,7 @@ class Supervisor:
             slot.state is SlotState.SERVING
             and pid is not None
             and pid in self._channels
-            and not self._beats.condemned(pid)
+            and pid not in self._quiet  # condemned ones are quiet too
         )
 
     def _rebalance(self, gen: Generation) -> None:
@@ -505,6 +525,10 @@ class Supervisor:
     def _on_message(self, pid: int, message: Message) -> None:
         if isinstance(message, Beat):
             self._beats.beat(pid, time.monotonic())
+            if pid in self._quiet and not self._beats.condemned(pid):
+                self._quiet.discard(pid)  # back: its sockets are its own again
+                log.info("%s sends heartbeats again", self._name(pid))
+                self._rebalance_all()
         elif isinstance(message, ObservedDead):
             spec = self.specs.get(message.identity)
             if spec is not None:  # publishes if it changes; the prober then probes it

@@ -2,8 +2,8 @@
 
 The supervisor forks while its own event loop is not running. The child first makes
 itself independent: default signal dispositions (signals stay blocked until its own
-handlers are in place), no wakeup fd, its copies of other slots' sockets, of every
-supervisor-side IPC end and of the daemon's status pipe closed (so that a supervisor's
+handlers are in place), no wakeup fd, its copies of an earlier generation's sockets, of
+every supervisor-side IPC end and of the daemon's status pipe closed (so that a supervisor's
 death reads as end-of-file here, and the starting command is not kept waiting). The
 supervisor's loop object is kept referenced and the garbage collector frozen: the child
 must never finalise an inherited object, whose file descriptors it does not own.
