@@ -8,7 +8,16 @@ from __future__ import annotations
 import asyncio
 import select
 import socket
+from typing import cast
 
+import uvloop
+
+from standby.clock import SystemClock
+from standby.health.board import HealthBoard
+from standby.process.channel import Channel
+from standby.process.ipc import Adopt, Beat, Message, Release
+from standby.process.lifecycle import ProxyLike
+from standby.process.worker import WorkerLink
 from standby.server.proxy import Proxy
 from tests.support.backend import Backend
 from tests.support.configs import one_backend
@@ -127,3 +136,67 @@ def test_a_stopping_proxy_closes_what_it_holds_and_adopts_no_more() -> None:
         thread.stop()
         assert [sock.fileno() for sock in held] == [-1, -1]
         assert proxy.serving_extra() == []
+
+
+# -- the worker's side of the channel ---------------------------------------------------------
+
+
+class RecordingProxy:
+    """What a WorkerLink asks of its proxy about other slots' sockets, recorded."""
+
+    def __init__(self, expected: int) -> None:
+        self.board = HealthBoard(SystemClock())
+        self.calls: list[tuple[str, int, int]] = []  # (what, slot, how many sockets)
+        self.expected = expected
+        self.done = asyncio.Event()  # set once ``expected`` calls came
+
+    def _call(self, what: str, tag: int, count: int) -> None:
+        self.calls.append((what, tag, count))
+        if len(self.calls) >= self.expected:
+            self.done.set()
+
+    def serve_extra(self, tag: int, sockets: list[socket.socket]) -> None:
+        self._call("serve", tag, len(sockets))
+
+    def release_extra(self, tag: int) -> None:
+        self._call("release", tag, 0)
+
+
+def test_a_worker_beats_from_its_loop_and_follows_adopt_and_release() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        got: list[Message] = []
+        beats = asyncio.Event()
+
+        def on_message(message: Message) -> None:
+            got.append(message)
+            if sum(isinstance(m, Beat) for m in got) >= 2:
+                beats.set()
+
+        _, supervisor = await loop.create_unix_connection(
+            lambda: Channel(on_message, lambda: None), sock=theirs
+        )
+        proxy = RecordingProxy(expected=3)
+        slots = [[listening_socket()] for _ in range(3)]
+        link = WorkerLink(cast("ProxyLike", proxy), [], lambda: None, index=1, slot_sockets=slots)
+        _, link.channel = await loop.create_unix_connection(
+            lambda: Channel(link.on_message, link.on_lost), sock=ours
+        )
+        try:
+            link.start_beats(loop)
+            async with asyncio.timeout(DEADLINE):
+                await beats.wait()  # one at once, the next a HEARTBEAT_INTERVAL later
+            for message in (Adopt(1), Adopt(7), Adopt(2), Release(2), Adopt(0)):
+                supervisor.send(message)
+            async with asyncio.timeout(DEADLINE):
+                await proxy.done.wait()
+            # Its own slot and one that does not exist are ignored.
+            assert proxy.calls == [("serve", 2, 1), ("release", 2, 0), ("serve", 0, 1)]
+        finally:
+            link.close()
+            supervisor.close()
+            for group in slots:
+                group[0].close()
+
+    uvloop.run(main())

@@ -313,10 +313,9 @@ class Supervisor:
                 waiting = [s.restart_at for s in self.slots if s.state is SlotState.WAITING]
                 if waiting:
                     wait = max(0.0, min(waiting) - now)
-            if beat_deadline is not None:
-                wait = max(
-                    0.0, min(beat_deadline - now, wait if wait is not None else beat_deadline)
-                )
+            if beat_deadline is not None:  # wake up when a worker may go quiet or overdue
+                until = max(0.0, beat_deadline - now)
+                wait = until if wait is None else min(wait, until)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()

@@ -177,7 +177,11 @@ class WorkerLink:
             log.debug("worker %d: adoption of slot %d ignored", self.index, slot)
             return
         log.debug("worker %d: accepting for worker %d too", self.index, slot)
-        task = self.proxy.serve_extra(slot, self.slot_sockets[slot])
+        try:
+            task = self.proxy.serve_extra(slot, self.slot_sockets[slot])
+        except (ValueError, OSError) as exc:  # never raise into the channel's callback
+            log.error("worker %d cannot accept for worker %d: %s", self.index, slot, exc)
+            return
         if task is not None:
             self._adopting.add(task)
             task.add_done_callback(self._adopted)
