@@ -365,3 +365,50 @@ def test_a_worker_stalled_briefly_is_left_alone_and_its_queue_served_meanwhile(
         wait_for(victim_serves, "the worker to serve again", DEADLINE)
         assert not kills(running)
         assert children(supervisor) >= {victim}
+
+
+def test_a_stopped_worker_does_not_hold_up_a_graceful_stop(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """SIGTERM while a worker is stopped: it cannot drain, so it is killed for its silence
+    (not after Grace and the stop's slack); the other drains and standby exits 0."""
+    port = free_port()
+    path = tmp_path / "pound.cfg"
+    path.write_text(config_text(port, backend.port))
+    with standby(path) as running:
+        workers = children(running.proc.pid)
+        victim = min(workers)
+        os.kill(victim, signal.SIGSTOP)
+        running.signal(signal.SIGTERM)
+        assert running.wait() == 0, running.stderr()
+        assert len(kills(running, victim)) == 1, running.stderr()
+        assert not lines_with(running, "did not exit after SIGKILL")
+
+
+def test_a_stopped_worker_of_the_previous_configuration_is_killed_too(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """A reload replaces the workers; an old one that is stopped never drains nor exits by
+    itself: its silence ends it, and only the new generation is left."""
+    port = free_port()
+    path = tmp_path / "pound.cfg"
+    path.write_text(config_text(port, backend.port))
+    with standby(path) as running:
+        supervisor = running.proc.pid
+        old = children(supervisor)
+        victim = min(old)
+        os.kill(victim, signal.SIGSTOP)
+        path.write_text(config_text(port, backend.port).replace("Grace 5", "Grace 4"))
+        running.signal(signal.SIGHUP)
+        wait_for(
+            lambda: bool(lines_with(running, "]: configuration reloaded")),
+            "the reload",
+            DEADLINE,
+        )
+        wait_for(
+            lambda: not children(supervisor) & old and len(children(supervisor)) == 2,
+            "only the new workers left",
+            WORKER_TIMEOUT + MARGIN,
+        )
+        assert len(kills(running, victim)) == 1, running.stderr()
+        assert unanswered(Clients(port, CONNECTIONS).wait()) == []
