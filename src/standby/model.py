@@ -24,6 +24,12 @@ DEFAULT_BACKEND_TIMEOUT = 15.0
 DEFAULT_WS_TIMEOUT = 600.0
 DEFAULT_GRACE = 30.0
 MAX_WORKERS = 256  # a sanity bound on `Workers`: far beyond any useful count of CPUs
+# `WorkerTimeout`: a worker that sends no heartbeat (one a second) for this long is killed
+# and replaced. Five beats: a loaded machine delays a beat by far less, and a stuck worker
+# holds its share of new connections for a few seconds at most.
+DEFAULT_WORKER_TIMEOUT = 5.0
+# Its floor: two beats, so that one late beat never kills a worker.
+MIN_WORKER_TIMEOUT = 2.0
 DEFAULT_LOG_LEVEL = 1
 DEFAULT_PRIORITY = 5
 MIN_PRIORITY = 1
@@ -336,6 +342,7 @@ class ConfigSpec:
     grace: float = DEFAULT_GRACE
     pid_file: str | None = None
     workers: int | None = None  # worker processes; None: one per CPU
+    worker_timeout: float = DEFAULT_WORKER_TIMEOUT  # a silent worker is killed after this
     anonymise: bool = False  # log client addresses with the last byte zeroed
     # Retry-After of our 503s: `RetryAfter`, else the Alive interval (no backend can be
     # seen back sooner). Services without their own inherit it.

@@ -41,10 +41,17 @@ HOLD_LIMIT = 150
 
 
 def globals_of(sock: Path) -> str:
-    """The global directives of these tests, one a line. With supervision by heartbeat
-    (issue 13, point 1), add `WorkerTimeout 120` here: a stopped worker must stay stopped
-    (not be replaced) for as long as these tests look at it."""
-    lines = ["Alive 1", "Grace 10", "LogLevel 0", f"TimeOut {HOLD_LIMIT}", f'Control "{sock}"']
+    """The global directives of these tests, one a line. `WorkerTimeout 120`: a stopped
+    worker must stay stopped (not be killed for its silence and replaced) for as long as
+    these tests look at it."""
+    lines = [
+        "Alive 1",
+        "Grace 10",
+        "LogLevel 0",
+        f"TimeOut {HOLD_LIMIT}",
+        f'Control "{sock}"',
+        "WorkerTimeout 120",
+    ]
     return "\n".join(lines)
 
 

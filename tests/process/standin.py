@@ -90,10 +90,18 @@ class StandInProxy:
         self.board = HealthBoard(SystemClock(), alive_interval=config.alive)
         self.access_log = access_log
         self.servers: list[asyncio.AbstractServer] = []
+        # A supervised worker's other slots' sockets, and the servers adopting some of them.
+        self.held: list[socket.socket] = []
+        self.extra: dict[int, list[asyncio.AbstractServer]] = {}
+        self.accepting = True
         self.tasks: set[asyncio.Task[None]] = set()
         self.writers: set[asyncio.StreamWriter] = set()
 
     async def start(self, sockets: list[socket.socket]) -> None:
+        self.servers.extend(await self._listen(sockets))
+
+    async def _listen(self, sockets: list[socket.socket]) -> list[asyncio.AbstractServer]:
+        servers = []
         for sock, spec in zip(sockets, self.config.listeners, strict=True):
 
             async def handle(
@@ -103,7 +111,32 @@ class StandInProxy:
             ) -> None:
                 await self._client(reader, writer, spec)
 
-            self.servers.append(await asyncio.start_server(handle, sock=sock))
+            servers.append(await asyncio.start_server(handle, sock=sock))
+        return servers
+
+    def hold(self, sockets: list[socket.socket]) -> None:
+        self.held.extend(sockets)
+
+    def serve_extra(self, tag: int, sockets: list[socket.socket]) -> asyncio.Task[None] | None:
+        if not self.accepting or tag in self.extra:
+            return None
+        mine: list[asyncio.AbstractServer] = []
+        self.extra[tag] = mine
+        return asyncio.get_running_loop().create_task(self._open_extra(tag, mine, sockets))
+
+    async def _open_extra(
+        self, tag: int, mine: list[asyncio.AbstractServer], sockets: list[socket.socket]
+    ) -> None:
+        servers = await self._listen([sock.dup() for sock in sockets])
+        if self.extra.get(tag) is mine:
+            mine.extend(servers)
+        else:  # released or stopped meanwhile
+            for server in servers:
+                server.close()
+
+    def release_extra(self, tag: int) -> None:
+        for server in self.extra.pop(tag, []):
+            server.close()
 
     async def _client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, spec: ListenerSpec
@@ -168,16 +201,24 @@ class StandInProxy:
     def counters_of(self, backend: BackendSpec) -> BackendCounters | None:
         return None
 
-    async def stop(self, grace: float, *, linger: float = 0.0) -> None:
+    def _stop_accepting(self) -> None:
+        self.accepting = False
         for server in self.servers:
             server.close()
+        for tag in list(self.extra):
+            self.release_extra(tag)
+        for sock in self.held:
+            sock.close()
+        self.held = []
+
+    async def stop(self, grace: float, *, linger: float = 0.0) -> None:
+        self._stop_accepting()
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=grace)
         self.abort()
 
     def abort(self) -> None:
-        for server in self.servers:
-            server.close()
+        self._stop_accepting()
         for writer in list(self.writers):
             with contextlib.suppress(Exception):
                 writer.transport.abort()

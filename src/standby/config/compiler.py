@@ -203,6 +203,7 @@ class _Compiler:
             grace=_float(_value(root, "Grace"), model.DEFAULT_GRACE),
             pid_file=_str(_value(root, "PIDFile")),
             workers=_optional_int(_value(root, "Workers")),
+            worker_timeout=_float(_value(root, "WorkerTimeout"), model.DEFAULT_WORKER_TIMEOUT),
             anonymise=anonymise is not None and _bool(anonymise.values[0], True),
             retry_after=defaults.retry_after,
             control=control,

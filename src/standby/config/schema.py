@@ -157,6 +157,14 @@ KEYWORDS: tuple[Keyword, ...] = (
             "supervisor process binds the sockets, probes the backends and restarts a "
             "worker that dies; `1` serves everything in one process. `--workers` "
             "overrides it.", default="the number of CPUs"),
+    Keyword("WorkerTimeout", frozenset({Section.TOP}),
+            (Arg("duration", ArgKind.DURATION, low=model.MIN_WORKER_TIMEOUT),), False,
+            "With more than one worker: each worker sends the supervisor a heartbeat "
+            "every second from its event loop; one silent this long (stopped, or stuck "
+            "in a busy loop) is killed with SIGKILL and replaced. Another worker accepts "
+            "its connections from the second missed heartbeat on. At least "
+            f"{model.MIN_WORKER_TIMEOUT:g} s; a reload applies a new value.",
+            default=_seconds(model.DEFAULT_WORKER_TIMEOUT)),
     Keyword("PIDFile", frozenset({Section.TOP}), (Arg("file", ArgKind.STRING),), False,
             "Write the process id to this file (`-p` overrides it)."),
     Keyword("Anonymise", frozenset({Section.TOP}),

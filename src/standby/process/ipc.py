@@ -22,6 +22,11 @@ enabled or not); a (re)started worker gets them before ``Synced``. Counters are 
 demand: ``CountsAsk`` (supervisor -> worker), answered by one ``Counts`` per backend and
 then ``CountsDone`` with the same serial; a worker also pushes its changed counters
 (``CountsPush``) for the supervisor's ledger (``process.ledger``).
+
+Supervision: every worker sends ``Beat`` every second from its event loop; a worker silent
+too long is killed. While a slot has no serving worker (or one that missed two beats),
+another worker of the same generation is told to ``Adopt`` its listening sockets, and to
+``Release`` them once the slot's own worker serves (or beats) again.
 """
 
 from __future__ import annotations
@@ -192,6 +197,29 @@ class CountsPush:
     latency_sum: float
 
 
+# -- heartbeat and adoption (issue 13, point 1) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """Worker -> supervisor: my event loop runs (sent every ``HEARTBEAT_INTERVAL``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """Supervisor -> worker: also accept on the listening sockets of worker slot ``slot``
+    (its own worker is dead, restarting or starting), until ``Release``."""
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Supervisor -> worker: stop accepting on slot ``slot``'s sockets (its worker serves)."""
+
+    slot: int
+
+
 Message = (
     ObservedDead
     | Ready
@@ -207,6 +235,9 @@ Message = (
     | MetricsPart
     | MetricsEnd
     | CountsPush
+    | Beat
+    | Adopt
+    | Release
 )
 
 
@@ -225,6 +256,9 @@ class Tag(enum.IntEnum):
     METRICS_PART = 12
     METRICS_END = 13
     COUNTS_PUSH = 30
+    BEAT = 20
+    ADOPT = 21
+    RELEASE = 22
 
 
 # The layout table: tag -> (message class, its fields in wire order with their kinds).
@@ -277,6 +311,9 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
             ("latency_sum", "f64"),
         ),
     ),
+    Tag.BEAT: (Beat, ()),
+    Tag.ADOPT: (Adopt, (("slot", "u32"),)),
+    Tag.RELEASE: (Release, (("slot", "u32"),)),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 

@@ -83,6 +83,17 @@ class ProxyLike(Protocol):
     # proxy to serve when it is the health writer (one process).
     control_socket: BoundControl | None
 
+    # A supervised worker holds the other slots' listening sockets and accepts on one of
+    # them while the supervisor says so (its own worker is down): Adopt and Release.
+
+    def hold(self, sockets: list[socket.socket]) -> None: ...
+
+    def serve_extra(
+        self, tag: int, sockets: list[socket.socket]
+    ) -> asyncio.Future[None] | None: ...
+
+    def release_extra(self, tag: int) -> None: ...
+
 
 class ProxyFactory(Protocol):
     """``Proxy``'s constructor. ``probe=False``: no prober in this process (a supervised

@@ -1,12 +1,14 @@
 """Decisions of the supervisor (pure: times are passed in, nothing here does I/O).
 
-How many workers, the life of one worker slot as a table, and the restart back-off that
-keeps a crash loop from spinning.
+How many workers, the life of one worker slot as a table, the restart back-off that
+keeps a crash loop from spinning, and which serving worker adopts the listening sockets of
+a slot that has none serving.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from standby.model import MAX_WORKERS, BackendSpec, ConfigSpec
@@ -84,11 +86,13 @@ class Slot:
         self.started_at = now
         self.apply(Phase.RUNNING, SlotEvent.SPAWNED)
 
-    def exited(self, phase: Phase, now: float) -> float:
-        """The process is gone; returns the restart delay (meaningful while RUNNING)."""
+    def exited(self, phase: Phase, now: float, *, hung: bool = False) -> float:
+        """The process is gone; returns the restart delay (meaningful while RUNNING).
+        ``hung``: it was killed for missing its heartbeat, which counts as a quick death
+        however long it had served (a worker that hangs again and again backs off)."""
         self.pid = None
         self.apply(phase, SlotEvent.EXITED)
-        delay = restart_delay(self.quick_deaths, now - self.started_at)
+        delay = restart_delay(self.quick_deaths, 0.0 if hung else now - self.started_at)
         self.quick_deaths = 0 if delay == 0.0 else self.quick_deaths + 1
         self.restart_at = now + delay
         return delay
@@ -109,6 +113,37 @@ def restart_delay(quick_deaths: int, ran_for: float) -> float:
         return 0.0
     doublings = min(quick_deaths, _MAX_DOUBLINGS)
     return min(RESTART_DELAY_MAX, RESTART_DELAY_FIRST * 2.0**doublings)
+
+
+def plan_adoptions(serving: Sequence[bool], current: Mapping[int, int]) -> dict[int, int]:
+    """Which serving slot accepts on the sockets of each slot that has no serving worker
+    (dead, waiting out its back-off, starting, or killed), as {orphan: adopter}.
+
+    ``serving[i]``: slot i has a worker that serves (said Ready, not condemned);
+    ``current``: the adoptions in force. One that still stands (the orphan still has none,
+    its adopter still serves) is kept, so that nothing moves needlessly; any other orphan
+    goes to the serving slot with the fewest adoptions (the lowest index on a tie). No
+    serving slot at all: nobody can adopt, the sockets' queues wait for a worker."""
+    adopters = [i for i, up in enumerate(serving) if up]
+    if not adopters:
+        return {}
+    plan = {
+        orphan: adopter
+        for orphan, adopter in current.items()
+        if 0 <= orphan < len(serving)
+        and not serving[orphan]
+        and 0 <= adopter < len(serving)
+        and serving[adopter]
+    }
+    load = {i: 0 for i in adopters}
+    for adopter in plan.values():
+        load[adopter] += 1
+    for orphan, up in enumerate(serving):
+        if not up and orphan not in plan:
+            adopter = min(adopters, key=lambda i: (load[i], i))
+            plan[orphan] = adopter
+            load[adopter] += 1
+    return plan
 
 
 def backends_of(config: ConfigSpec) -> list[BackendSpec]:

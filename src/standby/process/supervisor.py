@@ -25,6 +25,14 @@ serving); listener and service switches belong to a generation, so a rollback ke
 and a successful reload starts without any, as a reload in one process does. Backends'
 enable and drain are on the board, by identity: every generation keeps them.
 
+Supervision: every worker beats (``Beat``) once a second; one silent for ``WorkerTimeout``
+(stopped, or stuck in a busy loop) is killed with SIGKILL, logged once, and restarted like
+any dead worker (the kill counts as a quick death for the back-off). While a slot has no
+serving worker (dead, waiting out its back-off, starting, killed, or *quiet*: silent for
+``QUIET_AFTER``, two beats), another serving worker of the same generation accepts on its
+sockets (``Adopt``, then ``Release`` once the slot's own worker is ready or beats again):
+the connections queued there are served meanwhile, not held until the timeout.
+
 Forking: the supervisor's event loop (the standard selector loop, not uvloop: nothing of
 it is used by a child) is never running when it forks. ``supervise`` drives it in slices:
 ``next_work`` returns the slots to (re)start, they are forked from plain code, then the
@@ -65,7 +73,10 @@ from standby.process.control import (
     row_of,
 )
 from standby.process.daemon import StartupNotifier
+from standby.process.heartbeat import QUIET_AFTER, Heartbeats
 from standby.process.ipc import (
+    Adopt,
+    Beat,
     Counts,
     CountsDone,
     CountsPush,
@@ -77,6 +88,7 @@ from standby.process.ipc import (
     ObservedDead,
     Operator,
     Ready,
+    Release,
     Switch,
     Synced,
     clip,
@@ -86,7 +98,14 @@ from standby.process.ledger import Ledger
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFactory, ProxyLike
 from standby.process.listeners import BindError, bind_slots
 from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
-from standby.process.supervision import Slot, SlotEvent, SlotState, backends_of, by_identity
+from standby.process.supervision import (
+    Slot,
+    SlotEvent,
+    SlotState,
+    backends_of,
+    by_identity,
+    plan_adoptions,
+)
 from standby.process.worker import FORK_BLOCKED, run_child
 
 log = logging.getLogger("standby.process")
@@ -124,6 +143,8 @@ class Generation:
     # backends' are on the board, by identity.
     listeners_off: set[int] = field(default_factory=set)
     services_off: set[tuple[int | None, int]] = field(default_factory=set)
+    # Slots without a serving worker -> the slot whose worker accepts on their sockets.
+    adopted: dict[int, int] = field(default_factory=dict)
 
     def socket_ids(self) -> set[int]:
         return {id(sock) for group in self.sockets for sock in group}
@@ -182,6 +203,8 @@ class Supervisor:
         self._channels: dict[int, Channel] = {}  # by worker pid
         self._ipc_socks: dict[int, socket.socket] = {}  # supervisor ends, by worker pid
         self._failures: dict[int, str] = {}  # a worker's own account of a failed start, by pid
+        self._beats = Heartbeats()  # every live worker's last sign of life
+        self._quiet: set[int] = set()  # pids silent for QUIET_AFTER: their sockets adopted
         self._signals: list[int] = []
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()  # a worker became ready or exited (reload waits)
@@ -311,6 +334,7 @@ class Supervisor:
                 if signum != signal.SIGCHLD:
                     self._on_signal(signum)
             now = time.monotonic()
+            beat_deadline = self._check_heartbeats(now)
             wait: float | None = None
             if self.phase is Phase.STOPPING:
                 if not self._live_pids():
@@ -331,6 +355,9 @@ class Supervisor:
                 waiting = [s.restart_at for s in self.slots if s.state is SlotState.WAITING]
                 if waiting:
                     wait = max(0.0, min(waiting) - now)
+            if beat_deadline is not None:  # wake up when a worker may go quiet or overdue
+                until = max(0.0, beat_deadline - now)
+                wait = until if wait is None else min(wait, until)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
@@ -390,10 +417,11 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            hung = self._beats.condemned(pid)
             self._forget(pid)
             for slot in self.slots:
                 if slot.pid == pid:
-                    self._on_exit(slot, pid, status)
+                    self._on_exit(slot, pid, status, hung=hung)
                     break
             else:
                 self._on_old_exit(pid, status)
@@ -407,6 +435,8 @@ class Supervisor:
                 _read_rest(sock, channel)
             channel.close()
         self._gather.on_gone(pid)
+        self._beats.forget(pid)
+        self._quiet.discard(pid)
         # What it counted stays counted (by identity, for the backends still configured).
         self._ledger.retire(pid, self._configured())
 
@@ -430,13 +460,15 @@ class Supervisor:
                 if slot.pid == pid:
                     slot.exited(self.phase, time.monotonic())
                     log.warning("worker %d (pid %d) %s during a reload", slot.index, pid, how)
+                    self._rebalance(self._previous)
                     return
 
-    def _on_exit(self, slot: Slot, pid: int, status: int) -> None:
+    def _on_exit(self, slot: Slot, pid: int, status: int, *, hung: bool = False) -> None:
         how = describe_status(status)
         phase = self.phase
         ever_ready = slot.ever_ready
-        delay = slot.exited(phase, time.monotonic())
+        delay = slot.exited(phase, time.monotonic(), hung=hung)
+        self._rebalance(self.gen)
         why = self._failures.pop(pid, None)
         if phase is Phase.STOPPING:
             log.debug("worker %d (pid %d) %s", slot.index, pid, how)
@@ -450,6 +482,90 @@ class Supervisor:
             return
         log.warning("worker %d (pid %d) %s; restarting in %gs", slot.index, pid, how, delay)
 
+    # -- supervision: heartbeats and adoption ----------------------------------------------
+
+    def _name(self, pid: int) -> str:
+        """``worker N (pid P)``, whichever generation the worker belongs to."""
+        for gen in (self.gen, self._previous):
+            if gen is not None:
+                for slot in gen.slots:
+                    if slot.pid == pid:
+                        return f"worker {slot.index} (pid {pid})"
+        index = self._retiring.get(pid)
+        return f"worker {index} (pid {pid})" if index is not None else f"worker pid {pid}"
+
+    def _check_heartbeats(self, now: float) -> float | None:
+        """Kill every worker silent for WorkerTimeout, have the sockets of quiet ones
+        adopted; returns when to look again."""
+        timeout = self.config.worker_timeout
+        changed = False
+        for pid in self._beats.overdue(now, timeout):
+            silence = self._beats.silence(pid, now)
+            self._beats.condemn(pid)
+            # SIGKILL: a stopped process cannot act on anything else; a stuck one would not.
+            log.error("%s sent no heartbeat for %.1fs: killed", self._name(pid), silence)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            changed = True
+        quiet = self._beats.quiet(now)
+        for pid in sorted(quiet - self._quiet - {p for p in quiet if self._beats.condemned(p)}):
+            log.warning(
+                "%s sent no heartbeat for %.1fs; another worker takes its connections, "
+                "and it is killed if silent for %gs",
+                self._name(pid),
+                self._beats.silence(pid, now),
+                timeout,
+            )
+        if quiet != self._quiet:
+            self._quiet = quiet
+            changed = True
+        if changed:  # sockets get an adopter now, not once an exit is reaped
+            self._rebalance_all()
+        due = [self._beats.next_deadline(timeout), self._beats.next_deadline(QUIET_AFTER, now)]
+        return min((d for d in due if d is not None), default=None)
+
+    def _rebalance_all(self) -> None:
+        for gen in (self.gen, self._previous):
+            if gen is not None:
+                self._rebalance(gen)
+
+    def _serving(self, slot: Slot) -> bool:
+        pid = slot.pid
+        return (
+            slot.state is SlotState.SERVING
+            and pid is not None
+            and pid in self._channels
+            and pid not in self._quiet  # condemned ones are quiet too
+        )
+
+    def _rebalance(self, gen: Generation) -> None:
+        """Have the slots of ``gen`` without a serving worker adopted by serving ones."""
+        if self.phase is not Phase.RUNNING:
+            return
+        plan = plan_adoptions([self._serving(slot) for slot in gen.slots], gen.adopted)
+        for orphan, adopter in gen.adopted.items():
+            if plan.get(orphan) != adopter:
+                self._tell(gen.slots[adopter], Release(orphan))
+                log.debug("worker %d no longer accepts worker %d's connections", adopter, orphan)
+        for orphan, adopter in plan.items():
+            if gen.adopted.get(orphan) != adopter:
+                self._tell(gen.slots[adopter], Adopt(orphan))
+                # Worth an operator's line when a slot lost its worker; not while a
+                # configuration's workers start one after the other.
+                log.log(
+                    logging.INFO if gen.slots[orphan].ever_ready else logging.DEBUG,
+                    "worker %d (pid %s) accepts worker %d's connections until it serves",
+                    adopter,
+                    gen.slots[adopter].pid,
+                    orphan,
+                )
+        gen.adopted = plan
+
+    def _tell(self, slot: Slot, message: Message) -> None:
+        channel = self._channels.get(slot.pid) if slot.pid is not None else None
+        if channel is not None:
+            channel.send(message)
+
     # -- messages from workers --------------------------------------------------------------
 
     def _slot_of(self, pid: int) -> Slot | None:
@@ -459,7 +575,13 @@ class Supervisor:
         return None
 
     def _on_message(self, pid: int, message: Message) -> None:
-        if isinstance(message, ObservedDead):
+        if isinstance(message, Beat):
+            self._beats.beat(pid, time.monotonic())
+            if pid in self._quiet and not self._beats.condemned(pid):
+                self._quiet.discard(pid)  # back: its sockets are its own again
+                log.info("%s sends heartbeats again", self._name(pid))
+                self._rebalance_all()
+        elif isinstance(message, ObservedDead):
             spec = self.specs.get(message.identity)
             if spec is not None:  # publishes if it changes; the prober then probes it
                 self._observed_dead(pid, spec, message)
@@ -481,6 +603,9 @@ class Supervisor:
                 log.debug("worker %d serving (pid %d)", slot.index, pid)
                 self._check_started()
                 self._changed.set()
+            for gen in (self.gen, self._previous):
+                if gen is not None and any(s.pid == pid for s in gen.slots):
+                    self._rebalance(gen)
         elif isinstance(message, Failed):
             self._failures[pid] = message.message
         else:
@@ -682,6 +807,7 @@ class Supervisor:
         failure = await self._wait_ready(new)
         self._previous = None
         if failure is None:
+            old.adopted = {}  # its workers stop accepting everything now
             for slot in old.slots:
                 if slot.pid is not None:
                     self._retiring[slot.pid] = slot.index
@@ -696,6 +822,7 @@ class Supervisor:
             )
         # Back to the old generation, which never stopped serving.
         self.gen = old
+        new.adopted = {}
         for slot in new.slots:
             slot.apply(Phase.STOPPING, SlotEvent.STOP)
             if slot.pid is not None:
@@ -705,6 +832,7 @@ class Supervisor:
         if self.phase is Phase.RUNNING:
             self._adopt(old)
             self._close_unused(new, old)
+            self._rebalance(old)
             self._wake.set()  # an old worker that died meanwhile is restarted
         return False, failure
 
@@ -762,12 +890,13 @@ class Supervisor:
                 slot.spawn_failed(time.monotonic())
             return
         if pid == 0:
-            own = {id(sock) for sock in gen.sockets[index]}
-            others = [sock for sock in self._all_sockets() if id(sock) not in own]
+            # The generation's sockets of every slot stay (for Adopt); older ones go.
+            ours_too = gen.socket_ids()
+            others = [sock for sock in self._all_sockets() if id(sock) not in ours_too]
             run_child(
                 index=index,
                 proxy=gen.proxy,
-                sockets=gen.sockets[index],
+                slot_sockets=gen.sockets,
                 ipc=theirs,
                 inherited=[*others, *self._ipc_socks.values(), ours],
                 descriptors=self._control.descriptors() if self._control is not None else [],
@@ -781,6 +910,7 @@ class Supervisor:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         slot.spawned(pid, time.monotonic())
+        self._beats.started(pid, time.monotonic())  # the fork counts as a beat
         self._ipc_socks[pid] = ours
         self.loop.run_until_complete(self._attach(pid, ours, gen))
 

@@ -2,8 +2,8 @@
 
 The supervisor forks while its own event loop is not running. The child first makes
 itself independent: default signal dispositions (signals stay blocked until its own
-handlers are in place), no wakeup fd, its copies of other slots' sockets, of every
-supervisor-side IPC end and of the daemon's status pipe closed (so that a supervisor's
+handlers are in place), no wakeup fd, its copies of an earlier generation's sockets, of
+every supervisor-side IPC end and of the daemon's status pipe closed (so that a supervisor's
 death reads as end-of-file here, and the starting command is not kept waiting). The
 supervisor's loop object is kept referenced and the garbage collector frozen: the child
 must never finalise an inherited object, whose file descriptors it does not own.
@@ -17,6 +17,12 @@ every ``COUNTS_PUSH_INTERVAL`` and once more when it stops (the supervisor's led
 them when this worker is gone). A Metrics service's scrapes share one text from the
 supervisor per ``METRICS_SHARE_INTERVAL``: however many clients scrape, a worker asks the
 supervisor about once per interval.
+
+Supervision: from the moment its channel is up, the worker sends ``Beat`` every
+``HEARTBEAT_INTERVAL`` from a timer on its event loop (a blocked loop stops beating, and
+the supervisor kills it). It keeps the listening sockets of every slot of its generation
+(the proxy holds them, and closes them when it stops accepting) but accepts only on its
+own, and on another slot's while the supervisor says ``Adopt`` (until ``Release``).
 """
 
 from __future__ import annotations
@@ -40,8 +46,11 @@ from standby.observe.logsetup import refresh_ident
 from standby.process.channel import Channel
 from standby.process.control import COUNTS_PUSH_INTERVAL, COUNTS_TIMEOUT, METRICS_SHARE_INTERVAL
 from standby.process.daemon import StartupNotifier
+from standby.process.heartbeat import HEARTBEAT_INTERVAL
 from standby.process.ipc import (
     SERIAL_MODULO,
+    Adopt,
+    Beat,
     Counts,
     CountsAsk,
     CountsDone,
@@ -56,6 +65,7 @@ from standby.process.ipc import (
     ObservedDead,
     Operator,
     Ready,
+    Release,
     Switch,
     Synced,
     clip,
@@ -97,8 +107,16 @@ class WorkerLink:
         on_lost: Callable[[], None],
         *,
         metrics_share: float = METRICS_SHARE_INTERVAL,
+        index: int = 0,
+        slot_sockets: list[list[socket.socket]] | None = None,
     ) -> None:
+        """``index``: this worker's slot; ``slot_sockets``: every slot's listening sockets
+        of this generation (one per listener each), what ``Adopt`` names."""
         self.proxy = proxy
+        self.index = index
+        self.slot_sockets = slot_sockets or []
+        self._beat: asyncio.TimerHandle | None = None
+        self._adopting: set[asyncio.Future[None]] = set()
         self._metrics_serial = 0
         self._metrics_share = metrics_share
         # The last whole-service text and when it came (loop time); the ask under way.
@@ -156,8 +174,39 @@ class WorkerLink:
                 pending[1].set_result("".join(pending[0]))
         elif isinstance(message, Synced):
             self.synced.set()
+        elif isinstance(message, Adopt):
+            self._adopt(message.slot)
+        elif isinstance(message, Release):
+            self.proxy.release_extra(message.slot)
+            log.debug("worker %d: no longer accepting for worker %d", self.index, message.slot)
         else:
             log.debug("unexpected message from the supervisor: %r", message)
+
+    # -- supervision: heartbeat and adoption ---------------------------------------------
+
+    def start_beats(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Beat now and every HEARTBEAT_INTERVAL, from this loop (until ``close``)."""
+        self._send(Beat())
+        self._beat = loop.call_later(HEARTBEAT_INTERVAL, self.start_beats, loop)
+
+    def _adopt(self, slot: int) -> None:
+        if slot == self.index or not 0 <= slot < len(self.slot_sockets):
+            log.debug("worker %d: adoption of slot %d ignored", self.index, slot)
+            return
+        log.debug("worker %d: accepting for worker %d too", self.index, slot)
+        try:
+            task = self.proxy.serve_extra(slot, self.slot_sockets[slot])
+        except (ValueError, OSError) as exc:  # never raise into the channel's callback
+            log.error("worker %d cannot accept for worker %d: %s", self.index, slot, exc)
+            return
+        if task is not None:
+            self._adopting.add(task)
+            task.add_done_callback(self._adopted)
+
+    def _adopted(self, task: asyncio.Future[None]) -> None:
+        self._adopting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker %d cannot accept for another: %s", self.index, task.exception())
 
     def _switch(self, message: Switch) -> None:
         try:
@@ -299,6 +348,11 @@ class WorkerLink:
         self._send(Failed(clip(message)))
 
     def close(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+        for task in self._adopting:
+            task.cancel()
         self.board.unsubscribe(self._on_transition)
         if self.channel is not None:
             self.channel.close()
@@ -313,19 +367,29 @@ def _mark(counters: BackendCounters) -> tuple[int, int, int, int]:
 async def _worker(
     index: int,
     proxy: ProxyLike,
-    sockets: list[socket.socket],
+    slot_sockets: list[list[socket.socket]],
     ipc: socket.socket,
     grace: float,
     inbox: SignalInbox,
     backends: list[BackendSpec],
 ) -> int:
     loop = asyncio.get_running_loop()
+    sockets = slot_sockets[index]
+    own = {id(sock) for sock in sockets}
+    proxy.hold([sock for group in slot_sockets for sock in group if id(sock) not in own])
     # The supervisor gone means nobody will restart or stop us: drain and leave.
-    link = WorkerLink(proxy, backends, lambda: inbox.record(signal.SIGTERM))
+    link = WorkerLink(
+        proxy,
+        backends,
+        lambda: inbox.record(signal.SIGTERM),
+        index=index,
+        slot_sockets=slot_sockets,
+    )
     _, channel = await loop.create_unix_connection(
         lambda: Channel(link.on_message, link.on_lost), sock=ipc
     )
     link.channel = channel
+    link.start_beats(loop)
     proxy.metrics_source = link.whole_metrics
     pusher: asyncio.Task[None] | None = None
     try:
@@ -362,21 +426,23 @@ async def _worker(
 def serve_worker(
     index: int,
     proxy: ProxyLike,
-    sockets: list[socket.socket],
+    slot_sockets: list[list[socket.socket]],
     ipc: socket.socket,
     grace: float,
     backends: list[BackendSpec],
     mask: Iterable[int],
 ) -> int:
-    """Run one worker on a fresh uvloop loop; ``mask``: the signal mask to restore once
-    the handlers are installed."""
+    """Run one worker (slot ``index`` of ``slot_sockets``) on a fresh uvloop loop;
+    ``mask``: the signal mask to restore once the handlers are installed."""
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     inbox = SignalInbox()
     try:
         inbox.install(loop)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        return loop.run_until_complete(_worker(index, proxy, sockets, ipc, grace, inbox, backends))
+        return loop.run_until_complete(
+            _worker(index, proxy, slot_sockets, ipc, grace, inbox, backends)
+        )
     finally:
         inbox.uninstall(loop)
         loop.close()
@@ -386,7 +452,7 @@ def run_child(
     *,
     index: int,
     proxy: ProxyLike,
-    sockets: list[socket.socket],
+    slot_sockets: list[list[socket.socket]],
     ipc: socket.socket,
     inherited: Iterable[socket.socket],
     descriptors: Iterable[int] = (),
@@ -399,6 +465,8 @@ def run_child(
 ) -> NoReturn:
     """In the child right after fork: become an independent worker, serve, ``_exit``.
 
+    ``slot_sockets``: every slot's listening sockets of this worker's generation (it
+    serves slot ``index``'s, holds the others' for ``Adopt``);
     ``inherited``: the supervisor's sockets this worker must not hold; ``descriptors``:
     other descriptors of the supervisor's to close (its control socket and connections);
     ``keep``: the supervisor's event loop (kept referenced, never used)."""
@@ -418,7 +486,7 @@ def run_child(
         asyncio.set_event_loop(None)
         gc.freeze()
         refresh_ident(handler)
-        code = serve_worker(index, proxy, sockets, ipc, grace, backends, mask)
+        code = serve_worker(index, proxy, slot_sockets, ipc, grace, backends, mask)
     except BaseException:
         log.exception("worker %d failed", index)
     finally:

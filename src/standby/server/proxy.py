@@ -130,6 +130,11 @@ class Proxy:
         self._pools: dict[object, Pool] = {}
         self._sockets: dict[ListenerKey, socket.socket] = {}
         self._servers: dict[ListenerKey, asyncio.AbstractServer] = {}
+        # A supervised worker: other slots' listening sockets it holds (``hold``) and the
+        # servers on those it accepts on for now (``serve_extra``), by slot.
+        self._held: list[socket.socket] = []
+        self._extra: dict[int, list[asyncio.AbstractServer]] = {}
+        self._accepting = True
         self._shared: Shared | None = None
         self._retired: list[Shared] = []  # older generations with connections still busy
         self._prober: Prober | None = None
@@ -180,19 +185,66 @@ class Proxy:
             )
             await self._control.start()
 
-    async def _serve(self, key: ListenerKey, loop: asyncio.AbstractEventLoop) -> None:
+    def _client_factory(self, key: ListenerKey) -> Callable[[], asyncio.Protocol]:
         def new_client() -> ClientProtocol:
             # The newest configuration serves every new connection.
             shared = self._shared
             assert shared is not None
             return ClientProtocol(shared, shared.listener_by_key[key])
 
+        # An asyncio protocol by its methods (see ClientProtocol).
+        return cast("Callable[[], asyncio.Protocol]", new_client)
+
+    async def _serve(self, key: ListenerKey, loop: asyncio.AbstractEventLoop) -> None:
         self._servers[key] = await loop.create_server(
-            # An asyncio protocol by its methods (see ClientProtocol).
-            cast("Callable[[], asyncio.Protocol]", new_client),
-            sock=self._sockets[key],
-            backlog=LISTEN_BACKLOG,
+            self._client_factory(key), sock=self._sockets[key], backlog=LISTEN_BACKLOG
         )
+
+    # -- another worker slot's sockets (a supervised worker) ------------------------------
+
+    def hold(self, sockets: list[socket.socket]) -> None:
+        """Keep ``sockets`` (listening sockets of other worker slots, for ``serve_extra``);
+        they are closed here when this proxy stops accepting, so that a stopping worker
+        keeps no listening socket open."""
+        self._held.extend(sockets)
+
+    def serve_extra(self, tag: int, sockets: list[socket.socket]) -> asyncio.Task[None] | None:
+        """Also accept on ``sockets`` (one per listener, in configuration order) from now on
+        until ``release_extra(tag)``, which undoes it even before the servers are open.
+        They open in the task returned (the caller keeps it; None: nothing to do, already
+        serving ``tag`` or stopped). Each server gets a duplicate descriptor, which is all
+        that closing it closes: the socket itself, with the connections waiting in its
+        queue, stays open for its own worker."""
+        if not self._accepting or tag in self._extra or self._shared is None:
+            return None
+        if len(sockets) != len(self.config.listeners):
+            raise ValueError("one socket per listener is required")
+        servers: list[asyncio.AbstractServer] = []
+        self._extra[tag] = servers  # now, so that a release from here on is honoured
+        return asyncio.get_running_loop().create_task(self._open_extra(tag, servers, sockets))
+
+    async def _open_extra(
+        self, tag: int, servers: list[asyncio.AbstractServer], sockets: list[socket.socket]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        for spec, sock in zip(self.config.listeners, sockets, strict=True):
+            server = await loop.create_server(
+                self._client_factory(listener_key(spec)), sock=sock.dup(), backlog=LISTEN_BACKLOG
+            )
+            if self._extra.get(tag) is not servers:  # released or stopped meanwhile
+                server.close()
+                return
+            servers.append(server)
+
+    def release_extra(self, tag: int) -> None:
+        """Stop accepting on the sockets of ``serve_extra(tag)``; connections already
+        accepted carry on."""
+        for server in self._extra.pop(tag, []):
+            server.close()
+
+    def serving_extra(self) -> list[int]:
+        """The tags whose sockets this proxy accepts on besides its own."""
+        return sorted(self._extra)
 
     async def _build(self, config: ConfigSpec, loop: asyncio.AbstractEventLoop) -> Shared:
         """Everything connections need for ``config``; pools, counters and health of
@@ -385,9 +437,16 @@ class Proxy:
     # -- stopping -----------------------------------------------------------------------
 
     def _stop_accepting(self) -> None:
+        self._accepting = False
         for server in self._servers.values():
             server.close()
         self._servers = {}
+        for tag in list(self._extra):
+            self.release_extra(tag)
+        for sock in self._held:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._held = []
 
     async def stop(self, grace: float, *, linger: float = 0.0) -> None:
         """Stop accepting; let requests in flight finish within ``grace`` seconds; close.
