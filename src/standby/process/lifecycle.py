@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from standby.health.board import HealthBoard
     from standby.model import BackendSpec, ServiceSpec
     from standby.observe.access import AccessLog
+    from standby.process.tables import Table, TableListener
     from standby.server.shared import MetricsSource
     from standby.server.stats import BackendCounters
 
@@ -77,6 +78,13 @@ class ProxyLike(Protocol):
 
     # A worker's Metrics service asks the supervisor for the whole service's figures.
     metrics_source: MetricsSource | None
+
+    # Shared tables (the stale stores), replicated by a worker (process/tables.py).
+    def table_names(self) -> list[str]: ...
+
+    def table(self, name: str) -> Table | None: ...
+
+    on_table_change: TableListener | None
 
 
 class ProxyFactory(Protocol):

@@ -9,6 +9,12 @@ Workers report connect failures (``ObservedDead``); the supervisor applies them 
 board, and every transition of the board, whoever caused it, is published to every
 worker. A (re)started worker first receives the whole current state, then ``Synced``.
 
+The stale copies belong to the proxy: the supervisor owns one store per service with
+``StaleFallback`` (by name, ``cache.services``; it loads ``Directory`` and alone writes it),
+keeps them across worker restarts and reloads, and replicates them to every worker
+(``process.tables``: a new worker gets them all before it serves; a worker's capture goes
+to the others through here).
+
 With ``Control``, the supervisor serves the control socket (``process.control``): the
 operator's switches go to its board and to every worker (``Operator``, ``Switch``, also
 part of a new worker's initial state); counters are summed over the workers on demand.
@@ -43,6 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from standby import __version__
+from standby.cache.services import stale_services
+from standby.cache.store import StaleStore
 from standby.clock import SystemClock
 from standby.control.api import metrics_snapshot
 from standby.control.server import ControlSocketError
@@ -68,6 +76,8 @@ from standby.process.ipc import (
     Ready,
     Switch,
     Synced,
+    TablePart,
+    TableTouch,
     clip,
     metrics_parts,
 )
@@ -75,6 +85,7 @@ from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFa
 from standby.process.listeners import BindError, bind_slots
 from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
 from standby.process.supervision import Slot, SlotEvent, SlotState, backends_of, by_identity
+from standby.process.tables import TableOwner
 from standby.process.worker import FORK_BLOCKED, run_child
 
 log = logging.getLogger("standby.process")
@@ -175,6 +186,9 @@ class Supervisor:
         self._escalated = False
         self._exit_code = EXIT_OK
         self._listening = True
+        # The stale stores, by name: the authoritative copies every worker replicates.
+        self._stale: dict[str, StaleStore] = {}
+        self._tables = TableOwner(self._stale.get)
 
     @property
     def config(self) -> ConfigSpec:
@@ -191,6 +205,7 @@ class Supervisor:
         for sig in (*HANDLED_SIGNALS, signal.SIGCHLD):
             self.loop.add_signal_handler(sig, self._record, int(sig))
         self.board.subscribe(self._publish)
+        await self._configure_stale(self.config)  # before the first worker forks
         self._prober = Prober(self.board, SystemClock())
         self._prober.start()  # logs every transition, once, here
         config = self.config
@@ -228,6 +243,8 @@ class Supervisor:
             channel.abort()
         self._channels.clear()
         self._close_listeners()
+        for store in self._stale.values():
+            store.close()  # the last copies reach the directory
 
     def _record(self, signum: int) -> None:
         self._signals.append(signum)
@@ -363,6 +380,7 @@ class Supervisor:
             channel.close()
         self._ipc_socks.pop(pid, None)
         self._gather.on_gone(pid)
+        self._tables.detach(pid)
 
     def _on_old_exit(self, pid: int, status: int) -> None:
         """A worker of an earlier configuration (retiring, or still serving while a
@@ -429,6 +447,10 @@ class Supervisor:
                 self._changed.set()
         elif isinstance(message, Failed):
             self._failures[pid] = message.message
+        elif isinstance(message, TablePart):
+            self._tables.on_part(pid, message)
+        elif isinstance(message, TableTouch):
+            self._tables.on_touch(pid, message)
         else:
             log.debug("unexpected message from worker pid %d: %r", pid, message)
 
@@ -562,7 +584,34 @@ class Supervisor:
             new = await self._prepare(config, old)
         except (OSError, ValueError, BindError) as exc:
             return False, str(exc)
-        return await self._switch_to(new, old)
+        await self._configure_stale(config)  # stores that stay are kept
+        ok, message = await self._switch_to(new, old)
+        self._retain_stale(self.gen.config)
+        return ok, message
+
+    # -- stale copies: the authoritative stores -------------------------------------------------
+
+    async def _configure_stale(self, config: ConfigSpec) -> None:
+        """A store for each stale service of ``config``: kept if it was there with the
+        same section, else new (``Directory`` loaded, the old one's copies taken over)."""
+        for name, (_, policy) in stale_services(config).items():
+            old = self._stale.get(name)
+            if old is not None and old.policy == policy:
+                continue
+            store = StaleStore(policy, time.time)
+            count = await asyncio.to_thread(store.load)
+            if count:
+                log.info("stale fallback %s: %d copies loaded", name, count)
+            if old is not None:
+                store.adopt(old)
+                old.close()
+            self._stale[name] = store
+
+    def _retain_stale(self, config: ConfigSpec) -> None:
+        """Close the stores ``config`` (the one in force) no longer has."""
+        names = stale_services(config)
+        for name in [n for n in self._stale if n not in names]:
+            self._stale.pop(name).close()
 
     async def _prepare(self, config: ConfigSpec, old: Generation) -> Generation:
         """The new generation: its proxy (resolving backend names) and its sockets, the
@@ -716,6 +765,8 @@ class Supervisor:
         # Register and send the snapshot in one step: later transitions follow it.
         self._channels[pid] = channel
         self._send_state(channel)
+        # Then the stale copies its configuration serves, whole (it waits for them).
+        self._tables.attach(pid, channel, stale_services(self.gen.config))
 
 
 def supervise(

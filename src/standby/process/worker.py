@@ -12,7 +12,9 @@ Then it runs the very same ``Lifecycle`` as a single process, on its own uvloop 
 with the worker's signal table, reporting readiness to the supervisor. ``WorkerLink``
 mirrors the supervisor's health decisions and the operator's switches into the proxy,
 reports the local observations (a connect failure marks the backend dead here at once)
-back, and answers the supervisor's requests for counters.
+back, and answers the supervisor's requests for counters. Its ``TableReplica`` fills the
+proxy's stale stores from the supervisor's (the worker serves only once it has them all,
+``TableSynced``) and shares the worker's captures (``process/tables.py``).
 """
 
 from __future__ import annotations
@@ -53,11 +55,15 @@ from standby.process.ipc import (
     Ready,
     Switch,
     Synced,
+    TablePart,
+    TableSynced,
+    TableTouch,
     clip,
 )
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, Lifecycle, ProxyLike, SignalInbox
 from standby.process.signals import HANDLED_SIGNALS, WORKER_TRANSITIONS
 from standby.process.supervision import by_identity
+from standby.process.tables import SYNC_TABLES_TIMEOUT, TableReplica
 
 log = logging.getLogger("standby.process")
 
@@ -95,6 +101,8 @@ class WorkerLink:
         self.board = proxy.board
         self.specs = by_identity(list(backends))
         self.synced = asyncio.Event()
+        self.tables_synced = asyncio.Event()  # every shared table received whole
+        self.replica: TableReplica | None = None
         self.lost = False
         self.channel: Channel | None = None
         self._on_lost = on_lost
@@ -135,6 +143,14 @@ class WorkerLink:
                 pending[1].set_result("".join(pending[0]))
         elif isinstance(message, Synced):
             self.synced.set()
+        elif isinstance(message, TablePart):
+            if self.replica is not None:
+                self.replica.on_part(message)
+        elif isinstance(message, TableTouch):
+            if self.replica is not None:
+                self.replica.on_touch(message)
+        elif isinstance(message, TableSynced):
+            self.tables_synced.set()
         else:
             log.debug("unexpected message from the supervisor: %r", message)
 
@@ -197,6 +213,7 @@ class WorkerLink:
             if not done.done():
                 done.set_result(None)
         self.synced.set()  # nothing more will come: stop waiting for it
+        self.tables_synced.set()
         self._on_lost()
 
     def _on_transition(self, transition: Transition) -> None:
@@ -216,6 +233,21 @@ class WorkerLink:
     def _send(self, message: Message) -> None:
         if self.channel is not None:
             self.channel.send(message)
+
+    def share_tables(self) -> None:
+        """Replicate the proxy's shared tables (stale stores) through ``channel``."""
+        assert self.channel is not None
+        replica = TableReplica(self.proxy.table, self.channel, self.proxy.table_names())
+        self.replica = replica
+        self.proxy.on_table_change = replica.changed
+
+    async def wait_tables(self, index: int) -> None:
+        """Until every shared table came whole (bounded: serve without the rest)."""
+        try:
+            async with asyncio.timeout(SYNC_TABLES_TIMEOUT):
+                await self.tables_synced.wait()
+        except TimeoutError:
+            log.warning("worker %d: serving before every stale copy arrived", index)
 
     def ready(self) -> None:
         self._send(Ready())
@@ -241,10 +273,10 @@ async def _worker(
     loop = asyncio.get_running_loop()
     # The supervisor gone means nobody will restart or stop us: drain and leave.
     link = WorkerLink(proxy, backends, lambda: inbox.record(signal.SIGTERM))
-    _, channel = await loop.create_unix_connection(
-        lambda: Channel(link.on_message, link.on_lost), sock=ipc
-    )
+    channel = Channel(link.on_message, link.on_lost)
     link.channel = channel
+    link.share_tables()  # before the first message can arrive: the tables come right away
+    await loop.create_unix_connection(lambda: channel, sock=ipc)
     proxy.metrics_source = link.whole_metrics
     try:
         try:
@@ -253,6 +285,9 @@ async def _worker(
         except TimeoutError:
             log.error("worker %d: no health state from the supervisor", index)
             return EXIT_FAILURE
+        if link.lost:
+            return EXIT_OK
+        await link.wait_tables(index)
         if link.lost:
             return EXIT_OK
         lifecycle = Lifecycle(
