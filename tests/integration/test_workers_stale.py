@@ -230,3 +230,113 @@ def test_a_capture_keeps_being_served_after_later_copies_of_other_pages(tmp_path
             for _ in range(3):
                 assert all_served()
             assert "Traceback" not in running.stderr()
+
+
+# -- a stuck worker and a flood of copies: the supervisor's memory stays bounded ------------
+
+FLOOD_PAGES = 600
+FLOOD_PAGE = 64 * 1024  # bytes per page: 600 of them are about 38 MiB of copies
+# The supervisor holds its own store (Size 2m here), at most HIGH_WATER plus one frame
+# towards the stopped worker and a bounded list of keys; unbounded, it would buffer every
+# copy for the stopped worker (about 38 MiB). Allocator slack included.
+MAX_SUPERVISOR_GROWTH = 16 * 1024 * 1024
+
+
+def rss(pid: int, field: str = "VmRSS") -> int:
+    with open(f"/proc/{pid}/status") as src:
+        for line in src:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def owner_of(client: socket.socket, listen_port: int, pids: set[int]) -> int:
+    """The worker holding the server side of ``client``'s connection."""
+    client_port = client.getsockname()[1]
+    inode = None
+    with open("/proc/net/tcp") as src:
+        for line in src.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if local.endswith(f":{listen_port:04X}") and remote.endswith(f":{client_port:04X}"):
+                inode = fields[9]
+    assert inode is not None, "connection not found"
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return pid
+    raise AssertionError("no worker holds the connection")
+
+
+def keep_alive_get(sock: socket.socket, target: str) -> tuple[int, int]:
+    """One request on a kept-alive connection: (status, body length)."""
+    sock.sendall(f"GET {target} HTTP/1.1\r\nHost: www.example.com\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed"
+        body += chunk
+    return int(head.split(b" ", 2)[1]), len(body)
+
+
+def test_a_stopped_worker_and_a_flood_of_copies_keep_the_supervisor_bounded(
+    tmp_path: Path,
+) -> None:
+    from tests.robustness.misbehaving import recorded
+
+    port = free_port()
+    config = tmp_path / "pound.cfg"
+    with (
+        recorded(
+            "stopped worker, flood of stale copies: supervisor memory bounded",
+            "pytest tests/integration/test_workers_stale.py"
+            "::test_a_stopped_worker_and_a_flood_of_copies_keep_the_supervisor_bounded",
+            notes=f"Workers 2, Size 2m; {FLOOD_PAGES} distinct {FLOOD_PAGE} B pages captured "
+            "by one worker while the other is SIGSTOPped",
+        ) as figures,
+        Backend("primary") as backend,
+    ):
+        config.write_text(config_text(port, backend.port, size="2m"))
+        with standby(config, 2) as running:
+            supervisor = running.proc.pid
+            workers = children(supervisor)
+            assert len(workers) == 2
+            with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as client:
+                assert keep_alive_get(client, "/size/10")[0] == 200
+                serving = owner_of(client, port, workers)
+                (stopped,) = workers - {serving}
+                os.kill(stopped, signal.SIGSTOP)
+                try:
+                    before = rss(supervisor)
+                    for i in range(FLOOD_PAGES):
+                        status, length = keep_alive_get(client, f"/size/{FLOOD_PAGE + i}")
+                        assert (status, length) == (200, FLOOD_PAGE + i)
+                    peak = rss(supervisor, "VmHWM")
+                    figures.update(
+                        flood_mib=round(FLOOD_PAGES * FLOOD_PAGE / 2**20, 1),
+                        supervisor_rss_before_mib=round(before / 2**20, 1),
+                        supervisor_peak_mib=round(peak / 2**20, 1),
+                        growth_mib=round((peak - before) / 2**20, 1),
+                    )
+                    assert peak - before < MAX_SUPERVISOR_GROWTH, figures
+                finally:
+                    os.kill(stopped, signal.SIGCONT)
+            # The stopped worker reads its backlog (or, had its channel been closed, is
+            # replaced): every new connection is answered again.
+            wait_until(lambda: batch_ok(port, 10), DEADLINE, "both workers answering")
+            assert "Traceback" not in running.stderr()
+
+
+def batch_ok(port: int, count: int) -> bool:
+    return all(fetch(port, "/size/10")[0] == 200 for _ in range(count))
