@@ -340,3 +340,24 @@ def test_a_stopped_worker_and_a_flood_of_copies_keep_the_supervisor_bounded(
 
 def batch_ok(port: int, count: int) -> bool:
     return all(fetch(port, "/size/10")[0] == 200 for _ in range(count))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_reload_that_changes_the_section_carries_the_copies_over(
+    tmp_path: Path, workers: int
+) -> None:
+    port = free_port()
+    config = tmp_path / "pound.cfg"
+    directory = tmp_path / "stale"
+    with Backend("primary") as backend:
+        config.write_text(config_text(port, backend.port))
+        with standby(config, workers) as running:
+            served_then_down(port, backend)
+            every_connection_gets_the_copy(port, 10)
+            # Another Size and a Directory: a new store, holding the copies of the old one.
+            config.write_text(config_text(port, backend.port, directory, size="2m"))
+            running.signal(signal.SIGHUP)
+            wait_until(lambda: RELOADED in running.stderr(), DEADLINE, "reload")
+            assert batch(port, 10) == [200] * 10
+            wait_until(lambda: any(directory.glob("*.stale")), DEADLINE, "copy on disk")
+            assert "Traceback" not in running.stderr()
