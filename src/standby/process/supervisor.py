@@ -586,6 +586,8 @@ class Supervisor:
             return False, str(exc)
         await self._configure_stale(config)  # stores that stay are kept
         ok, message = await self._switch_to(new, old)
+        if not ok:  # rolled back: the old sections again (copies taken over both ways)
+            await self._configure_stale(self.gen.config)
         self._retain_stale(self.gen.config)
         return ok, message
 
