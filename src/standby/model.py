@@ -53,7 +53,8 @@ DEFAULT_STALE_SIZE = 64 << 20
 DEFAULT_STALE_MAX_OBJECT = 1 << 20
 DEFAULT_STALE_MAX_AGE = 86400.0
 MAX_STALE_OBJECT = (1 << 31) - 1  # the stale store's files keep lengths in 32 bits
-DEFAULT_CONTROL_MODE = 0o600  # only the owner (root or User) may drive the proxy
+# Only the socket's owner (the user who started standby, normally root) may drive the proxy.
+DEFAULT_CONTROL_MODE = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +342,9 @@ class ConfigSpec:
     retry_after: int = int(DEFAULT_ALIVE)
     control: str | None = None  # `Control`: the UNIX socket of the control API
     control_mode: int = DEFAULT_CONTROL_MODE
+    # `ChangeOwner` in a Control section: the socket file goes to User/Group (as in Pound),
+    # else it stays the starting user's.
+    control_owner: bool = False
     # poundctl numbering: the Control socket counts as a listener where it appears, i.e.
     # after this many ListenHTTP sections (None without Control).
     control_index: int | None = None

@@ -188,6 +188,22 @@ def test_control_socket_and_its_place_among_listeners(tmp_path: Path) -> None:
     )
 
 
+def test_pounds_control_section(tmp_path: Path) -> None:
+    text = svc("") + 'Control\n  Socket "ctl.sock"\n  Mode 660\n  ChangeOwner true\nEnd\n'
+    spec = load_config_text(text, "t.cfg", str(tmp_path))
+    assert (spec.control, spec.control_mode, spec.control_owner, spec.control_index) == (
+        str(tmp_path / "ctl.sock"),
+        0o660,
+        True,
+        1,
+    )
+    plain = load_config_text('Control\n  Socket "/run/s.sock"\nEnd\n' + svc(""))
+    assert (plain.control, plain.control_mode, plain.control_owner) == ("/run/s.sock", 0o600, False)
+    # The one-line form never changes the owner: the starting user's, mode 0600.
+    line = load_config_text('User "nobody"\nControl "/run/s.sock"\n' + svc(""))
+    assert (line.control_mode, line.control_owner) == (0o600, False)
+
+
 def test_a_metrics_service_needs_no_backend() -> None:
     text = "ListenHTTP\n  Address 127.0.0.1\n  Port 80\n  Service\n    metrics\n  End\nEnd\n"
     (service,) = load_config_text(text).listeners[0].services
@@ -314,13 +330,23 @@ CASES = [
         'Control "/s"\nControlMode 0800\n',
         't.cfg:2.13: bad mode "0800" for "ControlMode" (use octal, e.g. 0600)',
     ),
-    ("Control\n", 't.cfg:1.1: missing argument for "Control": expected socket'),
+    ("Control\n", 't.cfg:1.1: missing "End" for "Control"'),
+    ("Control\nEnd\n" + svc(""), 't.cfg:1.1: the Control section needs a "Socket"'),
+    (
+        'Control\n  Socket "/s"\n  Mode 660\nEnd\nControlMode 0600\n' + svc(""),
+        't.cfg:5.1: "ControlMode" and the Control section\'s "Mode": give one',
+    ),
+    (
+        'Control\n  Socket "/s"\n  Mode 0900\nEnd\n',
+        't.cfg:3.8: bad mode "0900" for "Mode" (use octal, e.g. 0600)',
+    ),
+    ('Control "/s"\n  Mode 660\n', 't.cfg:2.3: "Mode" is not allowed at the top level'),
     (svc('    Control "/s"\n'), 't.cfg:5.5: "Control" is not allowed in Service'),
     (
         svc("    RetryAfter 0\n"),
         't.cfg:5.16: duration for "RetryAfter" must be more than 0 seconds',
     ),
-    ("Mode 0600\n", 't.cfg:1.1: "Mode" is not supported yet'),
+    ("Mode 0600\n", 't.cfg:1.1: "Mode" is not allowed at the top level'),
 ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from standby.control.server import ControlServer, ControlSocketError
+from standby.control.server import ControlServer, ControlSocketError, bind_control
 from standby.control.view import ObjectPath
 from tests.control.fakes import RICH_CFG, FakeView, busy_seed_view, load
 from tests.control.harness import exchange, run, serving, short_dir, split
@@ -107,6 +107,44 @@ def test_stop_leaves_a_socket_that_replaced_ours(sock: Path) -> None:
         assert sock.exists()  # not ours: left alone
 
     run(scenario())
+
+
+def test_a_socket_bound_at_start_up_is_the_one_served_and_removed(sock: Path) -> None:
+    # The runner binds it before dropping privileges; the server only serves it.
+    bound = bind_control(str(sock), 0o640)
+    st = os.stat(sock)
+    assert bound.inode == (st.st_dev, st.st_ino) and stat.S_IMODE(st.st_mode) == 0o640
+
+    async def scenario() -> None:
+        server = ControlServer(str(sock), busy_seed_view(), bound=bound)
+        await server.start()
+        try:
+            assert server.descriptors() == [bound.sock.fileno()]
+            assert split(await exchange(sock, GET_ROOT))[0] == 200
+            assert os.stat(sock).st_ino == st.st_ino  # not bound again
+        finally:
+            await server.stop()
+        assert not sock.exists()
+
+    run(scenario())
+
+
+def test_a_socket_bound_but_never_served_is_closed_and_removed(sock: Path) -> None:
+    bound = bind_control(str(sock))
+    run(ControlServer(str(sock), busy_seed_view(), bound=bound).stop())
+    assert not sock.exists() and bound.sock.fileno() == -1
+    again = bind_control(str(sock))  # and the path is free again
+    again.discard()
+    assert not sock.exists()
+
+
+def test_the_owner_asked_for_is_given(sock: Path) -> None:
+    bound = bind_control(str(sock), owner=(-1, os.getgid()))  # a group any user may set
+    try:
+        st = os.stat(sock)
+        assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getgid())
+    finally:
+        bound.discard()
 
 
 def test_requests_fed_byte_by_byte(sock: Path) -> None:

@@ -71,13 +71,8 @@ def test_the_body_pattern_is_searched_in_a_bounded_body() -> None:
 
 
 def test_the_passive_probe_accepts_any_status_below_500() -> None:
-    probe = passive_probe(b"www.nire.com", 7.0, spec())
-    assert (probe.method, probe.path, probe.host, probe.timeout) == (
-        b"HEAD",
-        b"/",
-        b"www.nire.com",
-        7.0,
-    )
+    probe = passive_probe(7.0, spec())
+    assert (probe.method, probe.path, probe.host, probe.timeout) == (b"HEAD", b"/", None, 7.0)
     assert all(verdict(probe, b"HTTP/1.1 %d x\r\n\r\n" % s).ok for s in (100, 200, 404, 499))
     assert not any(verdict(probe, b"HTTP/1.1 %d x\r\n\r\n" % s).ok for s in (500, 503, 599))
 

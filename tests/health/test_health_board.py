@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from standby.clock import FAKE_WALL_EPOCH, FakeClock
 from standby.health import BackendHealth, HealthBoard, State, Transition
 from standby.health.board import INITIAL_REASON, RISE_RECHECK_INTERVAL, Cause
+from standby.health.check import check_request
 from standby.model import BackendKind, BackendSpec, HealthCheckSpec
 
 ALIVE = 10.0
@@ -61,7 +62,7 @@ def test_fall_failures_in_a_row_take_a_backend_out() -> None:
     assert board.observe_failure(spec, "status 503", http_level=True) is None
     assert board.is_alive(spec) and row_of(board, spec).failures == 2
     clock.advance(2)
-    out = board.observe_failure(spec, "status 503", http_level=True, host=b"www.example.com")
+    out = board.observe_failure(spec, "status 503", http_level=True)
     assert out == Transition(
         spec,
         False,
@@ -69,7 +70,7 @@ def test_fall_failures_in_a_row_take_a_backend_out() -> None:
         FAKE_WALL_EPOCH + 2,
         Cause.PASSIVE,
         http_level=True,
-        host=b"www.example.com",
+        epoch=1,
     )
     assert out.message() == "backend 127.0.0.1:80 is dead: status 503 (3 failures in a row)"
     assert seen == [out]
@@ -228,14 +229,17 @@ def test_any_event_sequence_follows_the_rules(events: list[str], rise: int, fall
 # -- how a down backend is probed -----------------------------------------------------------
 
 
-def test_http_level_deaths_are_probed_with_head_and_the_failing_host() -> None:
+def test_http_level_deaths_are_probed_with_head_and_the_backends_own_host() -> None:
+    # Never the Host of the client request that failed: a client chooses it, and could
+    # pick one the backend answers with 5xx to keep the backend out (issue 13 point 6c).
     board, _ = make()
     spec = backend(fall=1)
     assert board.probe_check(spec) is None  # alive, no HealthCheck: nothing to check
-    board.observe_failure(spec, "status 503", http_level=True, host=b"www.nire.com")
+    board.observe_failure(spec, "status 503", http_level=True)
     check = board.probe_check(spec)
     assert check is not None
-    assert (check.method, check.path, check.host) == (b"HEAD", b"/", b"www.nire.com")
+    assert (check.method, check.path, check.host) == (b"HEAD", b"/", None)
+    assert b"\r\nHost: 127.0.0.1\r\n" in check_request(check, spec)  # its address (port 80)
     assert check.accepts(200) and check.accepts(404) and check.accepts(499)
     assert not check.accepts(500) and not check.accepts(503)
     assert check.timeout == spec.timeout
@@ -253,7 +257,7 @@ def test_a_configured_check_is_always_used() -> None:
     check = HealthCheckSpec(method=b"GET", path=b"/health")
     spec = backend(check=check, fall=1)
     assert board.probe_check(spec) is check
-    board.observe_failure(spec, "status 503", http_level=True, host=b"x")
+    board.observe_failure(spec, "status 503", http_level=True)
     assert board.probe_check(spec) is check
 
 
@@ -471,10 +475,10 @@ def test_snapshot_reports_health_detail() -> None:
         None,
     )
     clock.advance(3)
-    board.observe_failure(spec, "response timed out", http_level=True, host=b"a.example")
+    board.observe_failure(spec, "response timed out", http_level=True)
     row = row_of(board, spec)
     assert (row.failures, row.last_result, row.last_ok) == (1, "response timed out", False)
-    board.observe_failure(spec, "response timed out", http_level=True, host=b"a.example")
+    board.observe_failure(spec, "response timed out", http_level=True)
     clock.advance(ALIVE)
     board.probe_started(spec)
     clock.advance(1)

@@ -101,7 +101,7 @@ def test_a_backend_answering_503_stays_down_then_returns_after_rise(run: Run) ->
 
         async def steps() -> None:
             # What the shell reports when the primary answers 503 (WordPress maintenance).
-            board.observe_failure(spec, "status 503", http_level=True, host=b"www.nire.com")
+            board.observe_failure(spec, "status 503", http_level=True)
             await wait_until(lambda: len(board.probe_results(spec)) >= 3, "3 checks ran")
             assert not board.is_alive(spec)  # a TCP connect would have brought it back
             assert all(r == (False, "check got status 503") for r in board.probe_results(spec))
@@ -112,7 +112,8 @@ def test_a_backend_answering_503_stays_down_then_returns_after_rise(run: Run) ->
         await server.close()
         head = server.heads[0].decode()
         assert head.startswith("HEAD / HTTP/1.1\r\n")
-        assert "\r\nHost: www.nire.com\r\n" in head
+        # The backend's own address: never a Host a client chose (issue 13 point 6c).
+        assert f"\r\nHost: 127.0.0.1:{spec.port}\r\n" in head
         assert "\r\nConnection: close\r\n" in head
         assert board.probe_results(spec)[-2:] == [(True, "check got status 200")] * 2
 

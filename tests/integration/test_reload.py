@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from tests.support.backend import Backend
 from tests.support.configs import one_backend
 from tests.support.harness import (
@@ -22,6 +25,9 @@ from tests.support.harness import (
 from tests.support.load import Load
 
 from standby.config import load_config
+from standby.model import BackendSpec
+from standby.server import proxy as proxy_module
+from standby.upstream.pool import resolve as real_resolve
 
 TEMPLATE = """
 Alive 1
@@ -164,4 +170,60 @@ def test_a_listener_dropped_by_a_reload_finishes_its_connections(tmp_path: Path)
             last = client.response()
             assert (last.body, last.header(b"connection")) == (b"a", b"close")
             assert client.closed_by_peer()
+        assert proxy.errors == []
+
+
+SLOW_NAME = "slow-to-resolve.test"  # a backend name whose resolution the test holds
+BY_NAME = """
+ListenHTTP
+  Address 127.0.0.1
+  Port {port}
+  Service
+    BackEnd
+      Address {name}
+      Port {backend}
+    End
+  End
+End
+"""
+
+
+def test_a_reload_resolves_names_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reload adds a backend by host name; its resolution is held until the test lets it
+    # go. Meanwhile the proxy keeps answering: the loop is not the thread that resolves.
+    path = tmp_path / "standby.cfg"
+    started = threading.Event()
+    release = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def held_resolve(spec: BackendSpec) -> tuple[int, object]:
+        if spec.address != SLOW_NAME:
+            return real_resolve(spec)
+        outcome["thread"] = threading.current_thread().name
+        started.set()
+        outcome["released"] = release.wait(60)  # False: nobody released it (loop blocked)
+        return real_resolve(replace(spec, address="127.0.0.1"))
+
+    monkeypatch.setattr(proxy_module, "resolve", held_resolve)
+    with Backend("a") as a, Backend("b") as b:
+        _, socks = config_with_ports(one_backend(a.port))
+        port = socks[0].getsockname()[1]
+        path.write_text(one_backend(a.port, listen=port))
+        with ProxyThread(load_config(str(path)), socks) as proxy:
+            assert proxy.loop is not None and proxy.proxy is not None
+            loop_thread = proxy.call(lambda: threading.current_thread().name)
+            path.write_text(BY_NAME.format(port=port, name=SLOW_NAME, backend=b.port))
+            reloading = asyncio.run_coroutine_threadsafe(
+                proxy.proxy.reload_from_source(), proxy.loop
+            )
+            assert started.wait(60), "the reload never resolved the new backend"
+            for _ in range(5):  # answered while the name is still being resolved
+                assert get(port).body == b"a"
+            assert not release.is_set() and "released" not in outcome
+            release.set()
+            assert reloading.result(60) == (True, "reloaded")
+            assert outcome["released"] is True and outcome["thread"] != loop_thread
+            assert get(port).body == b"b"
         assert proxy.errors == []

@@ -70,10 +70,10 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(MetricsPart, u32, texts),
     st.builds(MetricsEnd, u32),
     st.builds(CountsDone, u32),
-    st.builds(ObservedDead, identities, texts, st.booleans(), st.none() | st.binary(max_size=80)),
+    st.builds(ObservedDead, identities, texts, st.booleans(), u32),
     st.just(Ready()),
     st.builds(Failed, texts),
-    st.builds(Health, identities, st.booleans(), texts),
+    st.builds(Health, identities, st.booleans(), texts, u32),
     st.just(Synced()),
     # shared tables (stale copies)
     st.builds(TablePart, texts, st.binary(max_size=300), st.booleans()),
@@ -109,9 +109,9 @@ def test_any_split_of_the_stream_gives_the_same_messages(
 
 def test_byte_by_byte() -> None:
     sent: list[Message] = [
-        Health(("inet", "127.0.0.1", 8080), False, "connect failed: Connection refused"),
+        Health(("inet", "127.0.0.1", 8080), False, "connect failed: Connection refused", 7),
         ObservedDead(("unix", "/run/app.sock", None), "refused \u00e9"),
-        ObservedDead(("inet", "::1", 80), "502", http_level=True, host=b"www.nire.com"),
+        ObservedDead(("inet", "::1", 80), "502", http_level=True, epoch=0xFFFFFFFF),
         Synced(),
     ]
     decoder = FrameDecoder()
@@ -170,7 +170,8 @@ def test_garbage_either_decodes_or_raises_ipc_error(data: bytes) -> None:
         Failed("x" * (MAX_TEXT + 1)),
         ObservedDead(("inet", "a", MAX_NUMBER + 1), "r"),
         ObservedDead(("inet", "a", -1), "r"),
-        ObservedDead(("inet", "a", 1), "r", True, b"h" * (MAX_TEXT + 1)),
+        ObservedDead(("inet", "a", 1), "r", True, MAX_NUMBER + 1),
+        Health(("inet", "a", 1), True, "r", -1),
         CountsAsk(MAX_NUMBER + 1),
         Switch(-1, None, True),
         Counts(1, ("inet", "a", 1), MAX_COUNT + 1, 0, 0, 0, (), (), 0.0),

@@ -176,10 +176,17 @@ class _Compiler:
         if not listeners:
             raise ConfigError(Location(source, 1, 1), "no ListenHTTP section: nothing to listen on")
         facility = _str(_value(root, "LogFacility"))
-        control, control_index = self._control(root)
+        control, control_index, section_mode, control_owner = self._control(root)
         mode = _first(root, "ControlMode")
         if mode is not None and control is None:
             raise ConfigError(mode.location, '"ControlMode" needs a "Control" socket')
+        if mode is not None and section_mode is not None:
+            raise ConfigError(
+                mode.location, '"ControlMode" and the Control section\'s "Mode": give one'
+            )
+        control_mode = model.DEFAULT_CONTROL_MODE if mode is None else _int(mode.values[0], 0)
+        if section_mode is not None:
+            control_mode = section_mode
         return ConfigSpec(
             source=source,
             user=_str(_value(root, "User")),
@@ -199,23 +206,33 @@ class _Compiler:
             anonymise=anonymise is not None and _bool(anonymise.values[0], True),
             retry_after=defaults.retry_after,
             control=control,
-            control_mode=model.DEFAULT_CONTROL_MODE if mode is None else _int(mode.values[0], 0),
+            control_mode=control_mode,
+            control_owner=control_owner,
             control_index=control_index,
             listeners=listeners,
             services=global_services,
         )
 
     @staticmethod
-    def _control(root: SectionNode) -> tuple[str | None, int | None]:
-        """The Control socket and how many listeners precede it (poundctl's numbering)."""
+    def _control(root: SectionNode) -> tuple[str | None, int | None, int | None, bool]:
+        """The Control socket, how many listeners precede it (poundctl's numbering), and
+        from Pound's section form its ``Mode`` (None when not given) and ``ChangeOwner``."""
         listeners = 0
         for child in root.body:
-            if isinstance(child, SectionNode):
-                if child.keyword is not None and child.keyword.name == "ListenHTTP":
-                    listeners += 1
-            elif child.keyword.name == "Control":
-                return _str(child.values[0]), listeners
-        return None, None
+            name = None if child.keyword is None else child.keyword.name
+            if isinstance(child, Directive):
+                if name == "Control":
+                    return _str(child.values[0]), listeners, None, False
+            elif name == "ListenHTTP":
+                listeners += 1
+            elif name == "Control":
+                socket_path = _str(_value(child, "Socket"))
+                if socket_path is None:
+                    raise ConfigError(child.location, 'the Control section needs a "Socket"')
+                mode = _value(child, "Mode")
+                owner = _bool(_value(child, "ChangeOwner"), False)
+                return socket_path, listeners, None if mode is None else _int(mode, 0), owner
+        return None, None, None, False
 
     def _listener(
         self, node: SectionNode, defaults: _Defaults, has_global_services: bool

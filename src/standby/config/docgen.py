@@ -154,10 +154,11 @@ With none of the keywords below, a Pound configuration gets:
   backend out at once, as in Pound. Response timeouts, resets before the response head
   and answers with a `FailoverStatus` (502, 503, 504) count too: `Fall` (3) of them in a
   row take the backend out. A backend taken out that way is probed with `HEAD /` (with
-  the `Host` of the request that failed) and must answer below 500, so a server that
-  still answers 503 stays out; one taken out for a refused connection gets Pound's
-  connect probe every `Alive` seconds. Either way it takes traffic again only after
-  `Rise` (2) good probes in a row (checked again one second apart after the first).
+  the backend's own address as `Host`: a client's could be chosen to keep it out) and
+  must answer below 500, so a server that still answers 503 stays out; one taken out
+  for a refused connection gets Pound's connect probe every `Alive` seconds. Either way
+  it takes traffic again only after `Rise` (2) good probes in a row (checked again one
+  second apart after the first).
 - **Safe resending.** A GET, HEAD or OPTIONS request whose backend failed before any
   byte of the response reached the client goes to the next backend, then the Emergency
   tier; each backend is tried once. A request with a body is resent only if the body was

@@ -111,7 +111,7 @@ class _Parser:
             frame.seen[keyword.name] = first.location
         if keyword.name == "Include":
             self.reader.include(texts[0], first.location)
-        elif keyword.opens is not None:
+        elif keyword.opens is not None and not (keyword.inline and values[0] is not None):
             self.stack.append(_Open(keyword, keyword.opens, values, first.location))
         else:
             directive = Directive(keyword, values, texts, locations, start, negate)

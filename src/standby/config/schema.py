@@ -25,6 +25,7 @@ class Section(enum.Enum):
     EMERGENCY = "Emergency"
     HEALTH_CHECK = "HealthCheck"
     STALE_FALLBACK = "StaleFallback"
+    CONTROL = "Control"
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -80,6 +81,9 @@ class Keyword:
     opens: Section | None = None  # a section keyword: what its body is
     aliases: tuple[str, ...] = ()
     condition: bool = False  # may follow Not
+    # A section keyword that is a one-line directive when given its first argument
+    # (Pound's `Control "file"` and `Control` ... `End`).
+    inline: bool = False
     default: str = ""  # for the docs
 
 
@@ -242,14 +246,27 @@ KEYWORDS: tuple[Keyword, ...] = (
             False, "The `Retry-After` of the 503 sent when no backend can answer (and by "
             "`ReadOnlyEmergency`), in whole seconds (rounded up): `RetryAfter 2m`. Global: "
             "the default for services.", default="the Alive interval"),
-    Keyword("Control", frozenset({Section.TOP}), (Arg("socket", ArgKind.FILE),), False,
+    Keyword("Control", frozenset({Section.TOP}), (Arg("socket", ArgKind.FILE, optional=True),),
+            False,
             "Serve the control API (Pound's REST/JSON endpoints, standby's drain, health, "
             "reload and metrics) on this UNIX socket: `Control \"/run/standby.sock\"`. "
-            "Like Pound, it counts as a listener where it appears, for `standbyctl` "
-            "addresses."),
+            "It is made at start, before privileges are dropped: it belongs to the user "
+            "who started standby, mode 0600. Without an argument, a section up to `End` "
+            "(Pound's form) with `Socket`, `Mode` and `ChangeOwner`. Like Pound, it counts "
+            "as a listener where it appears, for `standbyctl` addresses.",
+            opens=Section.CONTROL, inline=True),
     Keyword("ControlMode", frozenset({Section.TOP}), (Arg("mode", ArgKind.MODE),), False,
-            "Permissions of the `Control` socket, in octal: `ControlMode 0660`.",
-            default="0600"),
+            "Permissions of the `Control` socket, in octal: `ControlMode 0660` (the "
+            "section form says `Mode`).", default="0600"),
+    Keyword("Socket", frozenset({Section.CONTROL}), (Arg("file", ArgKind.FILE),), False,
+            "The control socket's file (required)."),
+    Keyword("Mode", frozenset({Section.CONTROL}), (Arg("mode", ArgKind.MODE),), False,
+            "Permissions of the control socket, in octal: `Mode 660`.", default="0600"),
+    Keyword("ChangeOwner", frozenset({Section.CONTROL}), (Arg("bool", ArgKind.BOOL),), False,
+            "Give the socket file to `User` and `Group` (each when set) instead of the "
+            "user who started standby. Whoever may write to the socket controls the "
+            "proxy: with `ChangeOwner` and a mode other than 0600 that includes the "
+            "service user and that group.", default="0"),
     Keyword("HealthCheck", CHECK_PARENTS, (), False,
             "An active HTTP check, up to `End` (see *Health checks, resending and "
             "maintenance* below). In a Service it applies to all its backends; in a "
@@ -342,14 +359,14 @@ KEYWORDS: tuple[Keyword, ...] = (
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
     "ACL", "ACME", "AddHeader", "Balancer", "BasicAuth", "CAlist",
-    "ChangeOwner", "Cert", "Ciphers", "ClientCert", "CombineHeaders",
+    "Cert", "Ciphers", "ClientCert", "CombineHeaders",
     "CRLlist", "DeleteHeader", "DHParams", "Disable", "DynScale", "ECDHcurve", "Else",
     "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove", "HeaderAdd",
     "HeaderOption", "HeaderRemove", "HTTPS", "ID", "IgnoreCase", "IncludeDir",
-    "ListenHTTPS", "LogFormat", "LogSuppress", "Match", "Mode", "NoHTTPS11",
+    "ListenHTTPS", "LogFormat", "LogSuppress", "Match", "NoHTTPS11",
     "Query", "QueryParam", "RegexType", "Resolve", "Resolver", "Rewrite",
     "RewriteDestination", "RewriteErrors", "ServerName", "Session", "SetHeader", "SetPath",
-    "SetQuery", "SetQueryParam", "SetURL", "Socket", "SocketFrom", "SSLAllowClientRenegotiation",
+    "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLAllowClientRenegotiation",
     "SSLEngine", "SSLHonorCipherOrder", "StringMatch", "Supervisor", "Threads", "TrustedIP",
     "TTL", "Type", "UseBackend", "VerifyList", "WorkerIdleTimeout", "WorkerMaxCount",
     "WorkerMinCount",

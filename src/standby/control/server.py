@@ -4,10 +4,18 @@
 does), parses each request head with ``standby.http1``, reads a small body, lets
 ``control.api`` decide, runs a reload when the API asks for one, writes the answer and closes.
 
-At start a stale socket file (one nobody listens on, left by a crash) is removed; a socket
-somebody still listens on, or a path that is not a socket, is an error (``ControlSocketError``)
-so that a second instance never steals the first one's socket. At stop the file is removed
-if it is still ours (same inode).
+The socket is bound by ``bind_control`` at start-up, in Pound's order: with the listeners,
+before privileges are dropped, so that it can live in a directory only root may write to
+(``/run``) and belongs to the user who started standby (``ChangeOwner`` gives it to
+``User``/``Group`` instead, as in Pound). ``ControlServer`` then serves that socket (or binds
+one itself when given none: tests, embedding).
+
+At start a stale socket file (one nobody listens on, left by a crash, or by a stop that had
+no permission left to remove it) is removed; a socket somebody still listens on, or a path
+that is not a socket, is an error (``ControlSocketError``) so that a second instance never
+steals the first one's socket. At stop the file is removed if it is still ours (same inode)
+and the process may still remove it: after privileges were dropped it usually may not, and
+the next start removes it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import logging
 import os
 import socket
 import stat
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from standby.clock import Clock, SystemClock
@@ -41,6 +50,55 @@ class ControlSocketError(Exception):
     """The control socket cannot be set up; the message names the path and why."""
 
 
+@dataclass(frozen=True, slots=True)
+class BoundControl:
+    """A control socket bound and listening, not yet served."""
+
+    sock: socket.socket
+    path: str
+    inode: tuple[int, int]  # (st_dev, st_ino) of the file bound: removed only if still it
+
+    def discard(self) -> None:
+        """Close it and remove its file (a start-up that failed after binding)."""
+        self.sock.close()
+        _remove_if_ours(self.path, self.inode)
+
+
+def bind_control(
+    path: str, mode: int = DEFAULT_MODE, owner: tuple[int, int] | None = None
+) -> BoundControl:
+    """Bind and listen on ``path`` with permissions ``mode``; ``owner``: (uid, gid) to give
+    the file (-1 keeps one), else it stays the binding process's. Raises
+    ControlSocketError."""
+    _remove_stale(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bound = False
+    try:
+        # The file is created by bind() with the umask applied: no moment where it is
+        # more open than ``mode``. chmod after, for modes the umask cannot express.
+        old = os.umask(~mode & 0o777)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        bound = True
+        os.chmod(path, mode)
+        if owner is not None:
+            os.chown(path, owner[0], owner[1])
+        st = os.stat(path)
+        sock.listen()
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        if bound:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise ControlSocketError(
+            f"cannot listen on control socket {path}: {exc.strerror or exc}"
+        ) from None
+    return BoundControl(sock, path, (st.st_dev, st.st_ino))
+
+
 class ControlServer:
     """Serves ``control.api`` for ``view`` on the UNIX socket ``path``."""
 
@@ -51,9 +109,13 @@ class ControlServer:
         *,
         mode: int = DEFAULT_MODE,
         clock: Clock | None = None,
+        bound: BoundControl | None = None,
     ) -> None:
+        """``bound``: the socket bound at start-up (``bind_control``); without it
+        ``start`` binds ``path`` with ``mode``."""
         self.path = path
         self.mode = mode
+        self._bound = bound
         self._view = view
         self._clock: Clock = clock or SystemClock()
         self._server: asyncio.AbstractServer | None = None
@@ -75,31 +137,25 @@ class ControlServer:
         return sorted(fd for fd in fds if fd >= 0)
 
     async def start(self) -> None:
-        """Bind and listen; raises ControlSocketError."""
-        _remove_stale(self.path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        """Serve the socket bound at start-up, or bind one now; raises
+        ControlSocketError."""
+        bound, self._bound = self._bound, None
+        if bound is None:
+            bound = bind_control(self.path, self.mode)
+        self._inode = bound.inode
         try:
-            # The file is created by bind() with the umask applied: no moment where it is
-            # more open than ``mode``. chmod after, for modes the umask cannot express.
-            old = os.umask(~self.mode & 0o777)
-            try:
-                sock.bind(self.path)
-            finally:
-                os.umask(old)
-            os.chmod(self.path, self.mode)
-            st = os.stat(self.path)
-            self._inode = (st.st_dev, st.st_ino)
-            sock.listen()
-            sock.setblocking(False)
-            self._server = await asyncio.start_unix_server(self._accept, sock=sock)
+            self._server = await asyncio.start_unix_server(self._accept, sock=bound.sock)
         except OSError as exc:
-            sock.close()
+            bound.discard()
             raise ControlSocketError(
                 f"cannot listen on control socket {self.path}: {exc.strerror or exc}"
             ) from None
 
     async def stop(self) -> None:
         """Stop listening, abandon requests in progress, remove the socket file."""
+        bound, self._bound = self._bound, None
+        if bound is not None:  # bound at start-up, never served
+            bound.discard()
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -110,10 +166,7 @@ class ControlServer:
         if server is not None:
             await server.wait_closed()
         if self._inode is not None:
-            with contextlib.suppress(OSError):
-                st = os.lstat(self.path)
-                if (st.st_dev, st.st_ino) == self._inode:
-                    os.unlink(self.path)
+            _remove_if_ours(self.path, self._inode)
             self._inode = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -206,6 +259,20 @@ def _serialise(reply: api.Reply) -> bytes:
     lines.append(b"Cache-Control: no-store\r\nConnection: close\r\n\r\n")
     lines.append(reply.body)
     return b"".join(lines)
+
+
+def _remove_if_ours(path: str, inode: tuple[int, int]) -> None:
+    """Remove ``path`` if it is still the file we bound. Without the right to (standby
+    dropped privileges and the directory is root's) it stays: nobody listens on it, so
+    the next start removes it (``_remove_stale``)."""
+    try:
+        st = os.lstat(path)
+        if (st.st_dev, st.st_ino) == inode:
+            os.unlink(path)
+    except PermissionError:
+        log.info("control socket %s left in place (no permission to remove it)", path)
+    except OSError:
+        pass  # gone already, or replaced: not ours to touch
 
 
 def _remove_stale(path: str) -> None:

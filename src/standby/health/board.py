@@ -129,9 +129,10 @@ class Transition:
     at: float  # wall-clock seconds
     cause: Cause = Cause.REPORTED
     # Down for an HTTP-level reason (a bad status, a timeout, a reset): it accepts
-    # connections, so without a HealthCheck it is probed with HEAD / and this Host.
+    # connections, so without a HealthCheck it is probed with HEAD /.
     http_level: bool = False
-    host: bytes | None = None
+    # The backend's decision count after this change (see HealthBoard.epoch_of).
+    epoch: int = 0
 
     def message(self) -> str:
         """One log line: the backend's address, its new state and why."""
@@ -157,6 +158,7 @@ class BackendHealth:
     failures: int = 0  # failures in a row while alive (towards fall)
     successes: int = 0  # good checks in a row while dead (towards rise)
     probe: str = "none"  # how it is checked now: "http" (a HealthCheck or HEAD /), "tcp"
+    epoch: int = 0  # changes between alive and dead so far (HealthBoard.epoch_of)
 
 
 class _Entry:
@@ -165,6 +167,7 @@ class _Entry:
         "cause",
         "checking",
         "draining",
+        "epoch",
         "fails",
         "http_probe",
         "last_check",
@@ -173,7 +176,6 @@ class _Entry:
         "next_probe",
         "operator_disabled",
         "passes",
-        "probe_host",
         "probe_wanted",
         "reason",
         "since",
@@ -191,7 +193,7 @@ class _Entry:
         # Probe only servers that some configured spec uses (Pound skips disabled ones).
         self.probe_wanted = _wants_probe(spec)
         self.http_probe = False  # dead for an HTTP-level reason
-        self.probe_host: bytes | None = None  # the Host of the request that failed
+        self.epoch = 0  # changes between alive and dead so far
         self.reason = INITIAL_REASON
         self.cause = Cause.REPORTED
         self.since = now_wall
@@ -214,13 +216,16 @@ def _wants_probe(spec: BackendSpec) -> bool:
 TransitionCallback = Callable[[Transition], None]
 
 
-def passive_probe(host: bytes | None, timeout: float, spec: BackendSpec) -> HealthCheckSpec:
+def passive_probe(timeout: float, spec: BackendSpec) -> HealthCheckSpec:
     """The check of a backend taken out for an HTTP-level reason without a configured
-    HealthCheck: ``HEAD /`` with the Host that failed, any status below 500 passes."""
+    HealthCheck: ``HEAD /``, any status below 500 passes. Its Host is the backend's own
+    address (``check.host_header``), never the Host of the client request that failed:
+    a client chooses that one, and could pick a name the backend answers badly to keep
+    the backend out."""
     return HealthCheckSpec(
         method=DEFAULT_CHECK_METHOD,
         path=DEFAULT_CHECK_PATH,
-        host=host,
+        host=None,
         statuses=((100, PASSIVE_PROBE_BELOW - 1),),
         timeout=timeout,
         rise=spec.rise,
@@ -322,16 +327,32 @@ class HealthBoard:
         reason: str,
         *,
         http_level: bool = False,
-        host: bytes | None = None,
     ) -> Transition | None:
         """``spec`` is out at once: a connect failed (Pound's behaviour), or the single
-        writer decided so (``http_level``/``host`` as in its Transition). Transition if
-        it was alive."""
+        writer decided so (``http_level`` as in its Transition). Transition if it was
+        alive."""
         if spec.kind is BackendKind.REDIRECT:
             return None
-        return self._apply(
-            self._entry(spec), Event.DOWN, reason, 0, Cause.REPORTED, http_level, host
-        )
+        return self._apply(self._entry(spec), Event.DOWN, reason, 0, Cause.REPORTED, http_level)
+
+    def report_dead(
+        self, spec: BackendSpec, reason: str, *, http_level: bool, epoch: int
+    ) -> Transition | None:
+        """Another process saw ``spec`` fail (a worker's ``ObservedDead``) while it knew
+        the decision numbered ``epoch``. An observation made before the board's latest
+        decision about ``spec`` (e.g. a request that failed before the backend was
+        brought back, reported late) says nothing about the backend now: ignored.
+        Otherwise as ``mark_dead``."""
+        entry = self._entries.get(spec.identity)
+        if entry is not None and epoch < entry.epoch:
+            return None
+        return self.mark_dead(spec, reason, http_level=http_level)
+
+    def epoch_of(self, spec: BackendSpec) -> int:
+        """How many times ``spec`` changed between alive and dead on this board: the
+        number of the decision in force, which workers echo in their observations."""
+        entry = self._entries.get(spec.identity)
+        return 0 if entry is None else entry.epoch
 
     def mark_alive(self, spec: BackendSpec, reason: str) -> Transition | None:
         """``spec`` is back at once (the single writer's or the operator's decision).
@@ -341,16 +362,16 @@ class HealthBoard:
         return self._apply(self._entry(spec), Event.UP, reason, 0, Cause.REPORTED)
 
     def observe_failure(
-        self, spec: BackendSpec, reason: str, http_level: bool, host: bytes | None = None
+        self, spec: BackendSpec, reason: str, http_level: bool
     ) -> Transition | None:
         """A request saw ``spec`` fail after connecting: a response timeout, a reset before
         the response head, or a FailoverStatus answer (``http_level``: it answered or
-        accepted, so it is probed with HTTP; ``host``: the request's Host). ``fall`` in a
-        row take it out. Nothing when the spec's service turned passive checks off."""
+        accepted, so it is probed with HTTP). ``fall`` in a row take it out. Nothing when
+        the spec's service turned passive checks off."""
         if not spec.passive or spec.kind is BackendKind.REDIRECT:
             return None
         entry = self._entry(spec)
-        return self._apply(entry, Event.FAIL, reason, spec.fall, Cause.PASSIVE, http_level, host)
+        return self._apply(entry, Event.FAIL, reason, spec.fall, Cause.PASSIVE, http_level)
 
     def observe_success(self, spec: BackendSpec) -> None:
         """A request to ``spec`` got a good answer: its run of failures ends. The hot
@@ -426,7 +447,6 @@ class HealthBoard:
         threshold: int,
         cause: Cause,
         http_level: bool = False,
-        host: bytes | None = None,
     ) -> Transition | None:
         was_alive = entry.alive
         if event is Event.FAIL:
@@ -458,12 +478,14 @@ class HealthBoard:
         entry.reason = reason
         entry.cause = cause
         entry.since = now_wall
+        entry.epoch += 1
         if not step.alive:
             entry.http_probe = http_level
-            entry.probe_host = host
             self._schedule(entry)
         self.version += 1
-        transition = Transition(entry.spec, step.alive, reason, now_wall, cause, http_level, host)
+        transition = Transition(
+            entry.spec, step.alive, reason, now_wall, cause, http_level, entry.epoch
+        )
         for callback in tuple(self._subscribers):
             callback(transition)
         return transition
@@ -511,7 +533,7 @@ class HealthBoard:
         if current.check is not None:
             return current.check
         if entry is not None and not entry.alive and entry.http_probe:
-            return passive_probe(entry.probe_host, current.timeout, current)
+            return passive_probe(current.timeout, current)
         return None
 
     # -- control API ------------------------------------------------------------------------
@@ -548,4 +570,5 @@ class HealthBoard:
             failures=e.fails,
             successes=e.passes,
             probe=probe,
+            epoch=e.epoch,
         )

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from standby import __version__
 from standby.clock import Clock
-from standby.control.server import ControlServer
+from standby.control.server import BoundControl, ControlServer
 from standby.control.view import (
     BackendState,
     CoreInfo,
@@ -250,8 +250,16 @@ class SupervisorControl(ControlServer):
     and knows its file descriptors (a worker forked meanwhile must close them: a control
     connection held open by a child would never reach end-of-file for the client)."""
 
-    def __init__(self, path: str, view: SupervisorView, *, mode: int, clock: Clock) -> None:
-        super().__init__(path, view, mode=mode, clock=clock)
+    def __init__(
+        self,
+        path: str,
+        view: SupervisorView,
+        *,
+        mode: int,
+        clock: Clock,
+        bound: BoundControl | None = None,
+    ) -> None:
+        super().__init__(path, view, mode=mode, clock=clock, bound=bound)
         self._supervisor_view = view
 
     async def before_request(self) -> None:

@@ -71,12 +71,14 @@ class IpcError(Exception):
 @dataclass(frozen=True, slots=True)
 class ObservedDead:
     """Worker -> supervisor: this backend failed here. ``http_level``: it accepted the
-    connection but answered badly (probe it with HTTP, with ``host`` as the Host)."""
+    connection but answered badly (probe it with HTTP). ``epoch``: that of the last
+    ``Health`` of this backend the worker had applied when it saw the failure (the
+    supervisor ignores an observation older than its latest decision)."""
 
     identity: Identity
     reason: str
     http_level: bool = False
-    host: bytes | None = None
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +95,13 @@ class Failed:
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    """Supervisor -> worker: the backend is alive or dead, and why."""
+    """Supervisor -> worker: the backend is alive or dead, and why. ``epoch``: the
+    number of this decision (``HealthBoard.epoch_of``), echoed in ``ObservedDead``."""
 
     identity: Identity
     alive: bool
     reason: str
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,11 +254,14 @@ class Tag(enum.IntEnum):
 _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
     Tag.OBSERVED_DEAD: (
         ObservedDead,
-        (("identity", "identity"), ("reason", "str"), ("http_level", "bool"), ("host", "bytes?")),
+        (("identity", "identity"), ("reason", "str"), ("http_level", "bool"), ("epoch", "u32")),
     ),
     Tag.READY: (Ready, ()),
     Tag.FAILED: (Failed, (("message", "str"),)),
-    Tag.HEALTH: (Health, (("identity", "identity"), ("alive", "bool"), ("reason", "str"))),
+    Tag.HEALTH: (
+        Health,
+        (("identity", "identity"), ("alive", "bool"), ("reason", "str"), ("epoch", "u32")),
+    ),
     Tag.SYNCED: (Synced, ()),
     Tag.OPERATOR: (
         Operator,

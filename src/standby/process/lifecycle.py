@@ -30,6 +30,7 @@ from standby.process.signals import (
 )
 
 if TYPE_CHECKING:
+    from standby.control.server import BoundControl
     from standby.health.board import HealthBoard
     from standby.model import BackendSpec, ServiceSpec
     from standby.observe.access import AccessLog
@@ -78,6 +79,10 @@ class ProxyLike(Protocol):
 
     # A worker's Metrics service asks the supervisor for the whole service's figures.
     metrics_source: MetricsSource | None
+
+    # The control socket bound at start-up (before privileges are dropped) for the
+    # proxy to serve when it is the health writer (one process).
+    control_socket: BoundControl | None
 
     # Shared tables (the stale stores), replicated by a worker (process/tables.py).
     def table_names(self) -> list[str]: ...

@@ -1,7 +1,9 @@
 """The entry point the CLI calls: start-up in Pound's order, then serve or supervise.
 
-Start-up order matters, and follows Pound: bind (as root, so ports below 1024 work), open
-the log, build the proxy (it resolves backend host names), detach, write the PID file,
+Start-up order matters, and follows Pound: bind the listeners and the control socket (as
+root, so ports below 1024 and a control socket in a directory only root may write to work;
+the control socket stays the starting user's unless ``ChangeOwner``), open the log, build
+the proxy (it resolves backend host names), detach, write the PID file,
 chroot, drop privileges, then serve. With ``Workers 1`` the process serves itself
 (``lifecycle.serve``, the prober in-process); with more, the same steps bind one socket set
 per worker slot, the proxy is built once without a prober, and ``supervisor.supervise``
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from standby.control.server import BoundControl, ControlSocketError, bind_control
 from standby.model import ConfigSpec
 from standby.observe.access import AccessLog
 from standby.observe.logsetup import (
@@ -103,6 +106,21 @@ class _Startup:
         return EXIT_FAILURE
 
 
+def control_owner(config: ConfigSpec) -> tuple[int, int] | None:
+    """Who gets the control socket file: with ``ChangeOwner`` (Pound's), ``User`` and
+    ``Group`` as resolved for dropping privileges (-1 for one not set); otherwise None:
+    it stays the starting user's, so that the service user cannot drive the proxy."""
+    if not config.control_owner:
+        return None
+    identity = resolve_identity(config.user, config.group)
+    if not identity.changes:
+        return None
+    return (
+        -1 if identity.uid is None else identity.uid,
+        -1 if identity.gid is None else identity.gid,
+    )
+
+
 def default_loader() -> Callable[[str], ConfigSpec]:
     """``standby.config.load_config``, imported when a reload needs it."""
     from standby.config import load_config
@@ -139,6 +157,14 @@ def run(
     except (PrivilegeError, BindError) as exc:
         return startup.fail(str(exc))
     all_sockets = [sock for group in slots for sock in group]
+    control: BoundControl | None = None
+    if config.control is not None:
+        try:
+            control = bind_control(config.control, config.control_mode, control_owner(config))
+        except ControlSocketError as exc:
+            for sock in all_sockets:
+                sock.close()
+            return startup.fail(str(exc))
     for spec in config.listeners:
         log.debug("listening on %s", describe(spec))
     access_log = AccessLog(config.log_level, config.anonymise, access_emitter())
@@ -151,6 +177,8 @@ def run(
     except (OSError, ValueError) as exc:  # e.g. a backend host name that does not resolve
         for sock in all_sockets:
             sock.close()
+        if control is not None:
+            control.discard()
         return startup.fail(str(exc))
     if config.daemon and not options.foreground:
         startup.notifier = daemonize()
@@ -168,7 +196,9 @@ def run(
             enter_jail(config.root_jail)
         drop_privileges(identity)
         if workers == 1:
+            proxy.control_socket, control = control, None  # the proxy serves it now
             return serve(proxy, slots[0], config.grace, startup.notifier)
+        bound, control = control, None  # the supervisor serves it now
         return supervise(
             config,
             slots,
@@ -178,10 +208,13 @@ def run(
             handler,
             factory=proxy_factory,
             loader=loader or default_loader(),
+            control=bound,
         )
     except PrivilegeError as exc:
         for sock in all_sockets:
             sock.close()
+        if control is not None:
+            control.discard()
         with contextlib.suppress(Exception):  # nothing was started; best effort
             proxy.abort()
         return startup.fail(str(exc))

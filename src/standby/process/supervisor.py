@@ -26,6 +26,10 @@ and a new worker per slot is forked on the same slot sockets. Once every new wor
 ready the old ones get SIGTERM and drain within their Grace; a listening socket both
 configurations have is never closed, so no connection is refused. A new worker that dies
 before it is ready rolls the reload back: the old generation never stopped serving.
+Until the new workers are ready the operator sees and switches the old generation (the one
+serving); listener and service switches belong to a generation, so a rollback keeps them
+and a successful reload starts without any, as a reload in one process does. Backends'
+enable and drain are on the board, by identity: every generation keeps them.
 
 Forking: the supervisor's event loop (the standard selector loop, not uvloop: nothing of
 it is used by a child) is never running when it forks. ``supervise`` drives it in slices:
@@ -46,14 +50,14 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from standby import __version__
 from standby.cache.services import stale_services
 from standby.cache.store import StaleStore
 from standby.clock import SystemClock
 from standby.control.api import metrics_snapshot
-from standby.control.server import ControlSocketError
+from standby.control.server import BoundControl, ControlSocketError
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
@@ -114,6 +118,11 @@ class Generation:
     backends: list[BackendSpec]
     sockets: list[list[socket.socket]]  # per slot, one per listener in config order
     slots: list[Slot]
+    # The operator's switches of this configuration's listeners and services, by its
+    # indexes (a new generation starts with none, as a reload in one process does);
+    # backends' are on the board, by identity.
+    listeners_off: set[int] = field(default_factory=set)
+    services_off: set[tuple[int | None, int]] = field(default_factory=set)
 
     def socket_ids(self) -> set[int]:
         return {id(sock) for group in self.sockets for sock in group}
@@ -146,9 +155,13 @@ class Supervisor:
         *,
         factory: ProxyFactory | None = None,
         loader: Loader | None = None,
+        control: BoundControl | None = None,
     ) -> None:
-        """``factory`` and ``loader`` make reload possible (without them it is refused)."""
+        """``factory`` and ``loader`` make reload possible (without them it is refused);
+        ``control``: the control socket bound at start-up, before privileges were dropped
+        (without it, ``open`` binds the configured one)."""
         self.loop = loop
+        self._control_socket = control
         self.notifier = notifier
         self.handler = handler
         self.factory = factory
@@ -164,10 +177,6 @@ class Supervisor:
         self.started_wall = time.time()
         self.phase = Phase.RUNNING
         self.started = False
-        # The operator's switches of listeners and services (a reload resets them, as it
-        # does in one process); backends' are on the board.
-        self._listeners_off: set[int] = set()
-        self._services_off: set[tuple[int | None, int]] = set()
         self._transitions: Counter[Identity] = Counter()
         self._channels: dict[int, Channel] = {}  # by worker pid
         self._ipc_socks: dict[int, socket.socket] = {}  # supervisor ends, by worker pid
@@ -191,8 +200,16 @@ class Supervisor:
         self._tables = TableOwner(self._stale.get)
 
     @property
+    def serving(self) -> Generation:
+        """The generation in force: while a reload waits for its new workers, the old
+        one, which still serves every connection; it is what the operator sees and
+        switches (a switch made meanwhile survives a rollback, and a successful reload
+        resets it like any other)."""
+        return self._previous if self._previous is not None else self.gen
+
+    @property
     def config(self) -> ConfigSpec:
-        return self.gen.config
+        return self.serving.config
 
     @property
     def slots(self) -> list[Slot]:
@@ -211,8 +228,9 @@ class Supervisor:
         config = self.config
         if config.control is not None:
             view = SupervisorView(self, self._gather)
+            bound, self._control_socket = self._control_socket, None
             control = SupervisorControl(
-                config.control, view, mode=config.control_mode, clock=SystemClock()
+                config.control, view, mode=config.control_mode, clock=SystemClock(), bound=bound
             )
             try:
                 await control.start()
@@ -233,6 +251,9 @@ class Supervisor:
         if self._control is not None:
             await self._control.stop()
             self._control = None
+        bound, self._control_socket = self._control_socket, None
+        if bound is not None:  # bound at start-up, never served
+            bound.discard()
         if self._prober is not None:
             await self._prober.stop()
             self._prober = None
@@ -427,9 +448,7 @@ class Supervisor:
         if isinstance(message, ObservedDead):
             spec = self.specs.get(message.identity)
             if spec is not None:  # publishes if it changes; the prober then probes it
-                self.board.mark_dead(
-                    spec, message.reason, http_level=message.http_level, host=message.host
-                )
+                self._observed_dead(pid, spec, message)
         elif isinstance(message, Counts):
             self._gather.on_counts(pid, message)
         elif isinstance(message, CountsDone):
@@ -481,21 +500,43 @@ class Supervisor:
 
     # -- health: the single writer -----------------------------------------------------------
 
+    def _observed_dead(self, pid: int, spec: BackendSpec, message: ObservedDead) -> None:
+        """A worker's report; one made before the board's latest decision about the
+        backend (its epoch is older) is late news, ignored (``HealthBoard.report_dead``)."""
+        done = self.board.report_dead(
+            spec, message.reason, http_level=message.http_level, epoch=message.epoch
+        )
+        if done is None and message.epoch < self.board.epoch_of(spec):
+            log.debug(
+                "late report from worker pid %d ignored: %s %s (epoch %d < %d)",
+                pid,
+                spec.describe(),
+                message.reason,
+                message.epoch,
+                self.board.epoch_of(spec),
+            )
+
     def _publish(self, transition: Transition) -> None:
         self._transitions[transition.spec.identity] += 1
-        message = Health(transition.spec.identity, transition.alive, clip(transition.reason))
+        message = Health(
+            transition.spec.identity,
+            transition.alive,
+            clip(transition.reason),
+            transition.epoch,
+        )
         for channel in self._channels.values():
             channel.send(message)
 
-    def _send_state(self, channel: Channel) -> None:
+    def _send_state(self, channel: Channel, gen: Generation) -> None:
+        """Everything a new worker of ``gen`` must know before it serves."""
         for row in self.board.snapshot():
             if row.spec.kind is not BackendKind.REDIRECT:
-                channel.send(Health(row.spec.identity, row.alive, clip(row.reason)))
+                channel.send(Health(row.spec.identity, row.alive, clip(row.reason), row.epoch))
             if row.draining or not row.enabled:
                 channel.send(Operator(row.spec.identity, row.enabled, row.draining))
-        for listener in sorted(self._listeners_off):
+        for listener in sorted(gen.listeners_off):
             channel.send(Switch(listener, None, False))
-        for scope, service in sorted(self._services_off, key=lambda k: (k[0] is None, k)):
+        for scope, service in sorted(gen.services_off, key=lambda k: (k[0] is None, k)):
             channel.send(Switch(scope, service, False))
         channel.send(Synced())
 
@@ -510,22 +551,24 @@ class Supervisor:
 
     def _current_channels(self) -> list[Channel]:
         """Channels of the workers serving the configuration in force (indexes in
-        ``Switch`` name its objects; older workers have other ones)."""
-        return [self._channels[s.pid] for s in self.slots if s.pid in self._channels]
+        ``Switch`` name its objects; workers of another generation have other ones)."""
+        slots = self.serving.slots
+        return [self._channels[s.pid] for s in slots if s.pid in self._channels]
 
     def listener_on(self, index: int) -> bool:
-        return index not in self._listeners_off
+        return index not in self.serving.listeners_off
 
     def service_on(self, listener: int | None, service: int) -> bool:
-        return (listener, service) not in self._services_off
+        return (listener, service) not in self.serving.services_off
 
     def switch(self, listener: int | None, service: int | None, enabled: bool) -> None:
+        gen = self.serving
         if service is None:
             assert listener is not None
-            (self._listeners_off.discard if enabled else self._listeners_off.add)(listener)
+            (gen.listeners_off.discard if enabled else gen.listeners_off.add)(listener)
         else:
             key = (listener, service)
-            (self._services_off.discard if enabled else self._services_off.add)(key)
+            (gen.services_off.discard if enabled else gen.services_off.add)(key)
         for channel in self._current_channels():
             channel.send(Switch(listener, service, enabled))
 
@@ -578,7 +621,8 @@ class Supervisor:
             return False, str(exc)
         if config.workers is not None and config.workers != len(old.slots):
             log.warning("Workers %d takes effect at the next start", config.workers)
-        if config.control != old.config.control or config.control_mode != old.config.control_mode:
+        control = (config.control, config.control_mode, config.control_owner)
+        if control != (old.config.control, old.config.control_mode, old.config.control_owner):
             log.warning("a changed Control takes effect at the next start")
         try:
             new = await self._prepare(config, old)
@@ -643,8 +687,6 @@ class Supervisor:
             self._prober.wake()
 
     async def _switch_to(self, new: Generation, old: Generation) -> tuple[bool, str]:
-        switches = (self._listeners_off, self._services_off)
-        self._listeners_off, self._services_off = set(), set()
         self._adopt(new)
         self._previous, self.gen = old, new
         self._reload_failure = None
@@ -664,7 +706,6 @@ class Supervisor:
             )
         # Back to the old generation, which never stopped serving.
         self.gen = old
-        self._listeners_off, self._services_off = switches
         for slot in new.slots:
             slot.apply(Phase.STOPPING, SlotEvent.STOP)
             if slot.pid is not None:
@@ -751,9 +792,9 @@ class Supervisor:
         theirs.close()
         slot.spawned(pid, time.monotonic())
         self._ipc_socks[pid] = ours
-        self.loop.run_until_complete(self._attach(pid, ours))
+        self.loop.run_until_complete(self._attach(pid, ours, gen))
 
-    async def _attach(self, pid: int, sock: socket.socket) -> None:
+    async def _attach(self, pid: int, sock: socket.socket, gen: Generation) -> None:
         _, channel = await self.loop.create_unix_connection(
             lambda: Channel(
                 functools.partial(self._on_message, pid),
@@ -766,9 +807,9 @@ class Supervisor:
             return
         # Register and send the snapshot in one step: later transitions follow it.
         self._channels[pid] = channel
-        self._send_state(channel)
+        self._send_state(channel, gen)
         # Then the stale copies its configuration serves, whole (it waits for them).
-        self._tables.attach(pid, channel, stale_services(self.gen.config))
+        self._tables.attach(pid, channel, stale_services(gen.config))
 
 
 def supervise(
@@ -781,9 +822,11 @@ def supervise(
     *,
     factory: ProxyFactory | None = None,
     loader: Loader | None = None,
+    control: BoundControl | None = None,
 ) -> int:
     """Run the supervisor until it stops; returns the exit status. ``factory`` and
-    ``loader`` build the proxy and read the file again for a reload."""
+    ``loader`` build the proxy and read the file again for a reload; ``control`` is the
+    control socket bound at start-up."""
     loop = asyncio.SelectorEventLoop()
     asyncio.set_event_loop(loop)
     supervisor = Supervisor(
@@ -796,6 +839,7 @@ def supervise(
         handler,
         factory=factory,
         loader=loader,
+        control=control,
     )
     try:
         if not loop.run_until_complete(supervisor.open()):

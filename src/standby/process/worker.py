@@ -39,13 +39,13 @@ from standby.process.channel import Channel
 from standby.process.control import COUNTS_TIMEOUT
 from standby.process.daemon import StartupNotifier
 from standby.process.ipc import (
-    MAX_TEXT,
     SERIAL_MODULO,
     Counts,
     CountsAsk,
     CountsDone,
     Failed,
     Health,
+    Identity,
     Message,
     MetricsAsk,
     MetricsEnd,
@@ -107,6 +107,9 @@ class WorkerLink:
         self.channel: Channel | None = None
         self._on_lost = on_lost
         self._applying = False
+        # The supervisor's decision number per backend (``Health.epoch``), echoed in
+        # ObservedDead so that it can tell a late observation from a fresh one.
+        self.epochs: dict[Identity, int] = {}
         self.board.subscribe(self._on_transition)
 
     def on_message(self, message: Message) -> None:
@@ -115,6 +118,7 @@ class WorkerLink:
             if spec is None:
                 log.debug("health of an unknown backend %r ignored", message.identity)
                 return
+            self.epochs[message.identity] = message.epoch
             # The supervisor's decision, applied here: not an observation to echo back.
             self._applying = True
             try:
@@ -221,12 +225,13 @@ class WorkerLink:
         # runs in a worker); comebacks are the supervisor's to decide.
         if self._applying or transition.alive:
             return
-        host = transition.host
-        if host is not None and len(host) > MAX_TEXT:
-            host = None  # no Host header that long reaches a backend; probe without it
+        identity = transition.spec.identity
         self._send(
             ObservedDead(
-                transition.spec.identity, clip(transition.reason), transition.http_level, host
+                identity,
+                clip(transition.reason),
+                transition.http_level,
+                self.epochs.get(identity, 0),
             )
         )
 

@@ -371,9 +371,7 @@ class Exchange:
     def _observe_failure(self, reason: str, *, http_level: bool) -> None:
         backend = self.backend
         if backend is not None and self.policy.passive:
-            self.client.shared.board.observe_failure(
-                backend, reason, http_level=http_level, host=self.head.host
-            )
+            self.client.shared.board.observe_failure(backend, reason, http_level=http_level)
 
     # -- request body -------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from standby.cache.services import stale_services
 from standby.cache.store import StaleStore
 from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, load_config
-from standby.control.server import ControlServer
+from standby.control.server import BoundControl, ControlServer
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.http1 import Limits
@@ -140,9 +140,12 @@ class Proxy:
         self._probe = probe
         self._prune: asyncio.TimerHandle | None = None
         self._control: ControlServer | None = None
+        self._reload_lock = asyncio.Lock()
         self.view = ProxyView(self, self.clock.wall())
         # Set by a worker process: a Metrics service then shows the whole service.
         self.metrics_source: MetricsSource | None = None
+        # Set by the runner: the control socket it bound before dropping privileges.
+        self.control_socket: BoundControl | None = None
         # The fast lane for common requests (server/lane.py); off only to test the
         # general path alone (STANDBY_LANE=0).
         self.lane = lane_wanted()
@@ -171,8 +174,13 @@ class Proxy:
         self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
         if self._probe and self.config.control is not None:
             # The health writer owns the control socket (in one process: this one).
+            bound, self.control_socket = self.control_socket, None
             self._control = ControlServer(
-                self.config.control, self.view, mode=self.config.control_mode, clock=self.clock
+                self.config.control,
+                self.view,
+                mode=self.config.control_mode,
+                clock=self.clock,
+                bound=bound,
             )
             await self._control.start()
 
@@ -293,13 +301,19 @@ class Proxy:
         """Serve ``config`` from now on, without closing a listening socket that both
         configurations have and without failing a request: requests in flight finish under
         the old configuration, every connection takes the new one for its next request.
-        On error nothing changes and the reason is returned."""
+        On error nothing changes and the reason is returned. One reload at a time: each
+        waits in a thread for name resolution and must not interleave with another."""
+        async with self._reload_lock:
+            return await self._reload(config)
+
+    async def _reload(self, config: ConfigSpec) -> tuple[bool, str]:
         old = self._shared
         if old is None:
             return False, "not started"
         loop = old.loop
         try:
-            addresses = resolve_all(config, self._addresses)
+            # getaddrinfo blocks: in a thread, so that the loop keeps serving meanwhile.
+            addresses = await asyncio.to_thread(resolve_all, config, dict(self._addresses))
         except OSError as exc:
             return False, str(exc)
         keys = [listener_key(spec) for spec in config.listeners]
@@ -313,6 +327,10 @@ class Proxy:
                 sock.close()
             return False, str(exc)
         self._addresses = addresses
+        control = (config.control, config.control_mode, config.control_owner)
+        old_control = (self.config.control, self.config.control_mode, self.config.control_owner)
+        if self._probe and control != old_control:
+            log.warning("a changed Control takes effect at the next start")
         self.board.adopt(all_backends(config))
         if self.access_log is not None:
             self.access_log.configure(config.log_level, config.anonymise)
