@@ -129,6 +129,8 @@ class FakeView:
     reload_result: tuple[bool, str] = (True, "configuration reloaded")
     reloads: int = 0
     state_reads: int = 0
+    silent: tuple[int, ...] = ()  # workers that did not answer (see ``make_silent``)
+    known: dict[ObjectPath, int] = field(default_factory=dict)  # in flight while silent
 
     def __post_init__(self) -> None:
         for path in paths(self.cfg):
@@ -149,7 +151,9 @@ class FakeView:
         return self.cfg
 
     def core(self) -> CoreInfo:
-        return CoreInfo(pid=4242, version="0.1.0", started=STARTED, workers=2)
+        return CoreInfo(
+            pid=4242, version="0.1.0", started=STARTED, workers=2, unanswered=self.silent
+        )
 
     def listener_enabled(self, listener: int) -> bool:
         return self.listeners.get(listener, True)
@@ -181,6 +185,15 @@ class FakeView:
 
     def update(self, path: ObjectPath, **changes: object) -> None:
         self.states[path] = dataclasses.replace(self.states[path], **changes)  # type: ignore[arg-type]
+
+    def make_silent(self, *pids: int) -> None:
+        """As a supervisor reads when workers ``pids`` did not answer (none: all did)."""
+        self.silent = pids
+        for path, state in self.states.items():
+            if state.in_flight is not None:
+                self.known[path] = state.in_flight
+            known = self.known.get(path, 0)
+            self.update(path, in_flight=None if pids else known, unanswered=pids)
 
 
 def busy_seed_view() -> FakeView:

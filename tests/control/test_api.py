@@ -94,7 +94,46 @@ def test_full_listing_shape() -> None:
 
 
 def test_core_endpoint() -> None:
-    assert get_json(busy_seed_view(), "/core")["workers"] == {"count": 2}
+    assert get_json(busy_seed_view(), "/core")["workers"] == {"count": 2, "unanswered": []}
+
+
+def test_a_worker_that_did_not_answer_makes_in_flight_unknown_never_zero() -> None:
+    view = busy_seed_view()
+    view.make_silent(777)
+    backend = get_json(view, "/listener/0/service/0/backend/0")
+    assert backend["in_flight"] is None and backend["unanswered"] == [777]
+    assert backend["requests"] == 1200  # counters: as the workers last reported them
+    assert get_json(view, "/core")["workers"] == {"count": 2, "unanswered": [777]}
+    text = call(view, "GET", "/metrics").body.decode()
+    assert "standby_workers_unanswered 1\n" in text
+    assert "standby_backend_in_flight{" not in text  # no sample rather than a zero
+    assert 'pound_backend_requests{listener="0",service="0",backend="0"} 1200' in text
+    view.make_silent()
+    text = call(view, "GET", "/metrics").body.decode()
+    assert "standby_workers_unanswered 0\n" in text
+    assert 'standby_backend_in_flight{listener="0",service="0",backend="0"} 3' in text
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "expected"),
+    [
+        ("GET", "/metrics", True),
+        ("GET", "/metrics/", True),
+        ("GET", "/metrics?name=x", True),
+        ("GET", "/%6detrics", True),  # the same path, percent-encoded
+        ("PUT", "/metrics", False),
+        ("GET", "/metrics/x", False),
+        ("GET", "/", False),
+        ("GET", "metrics", False),
+    ],
+)
+def test_is_metrics_names_what_the_api_answers_with_metrics(
+    method: str, target: str, expected: bool
+) -> None:
+    assert api.is_metrics(method, target) is expected
+    reply = api.handle(busy_seed_view(), method, target, b"", NOW)
+    assert isinstance(reply, api.Reply)
+    assert (reply.status == 200 and reply.content_type == CONTENT_TYPE) is expected
 
 
 def test_backend_json_carries_live_state() -> None:

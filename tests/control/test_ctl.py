@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from standby.config import ConfigError, load_config_text
 from standby.control import api, ctl
-from standby.control.view import ObjectPath
+from standby.control.view import BackendState, ObjectPath
 from tests.control.fakes import (
     NOW,
     RICH_CFG,
@@ -153,6 +154,105 @@ def test_drain_wait_gives_up_after_its_timeout(
     )
     assert (code, out) == (1, "")
     assert err == "standbyctl: /0/0/0 still has 3 requests in flight after 0.3 s\n"
+
+
+def test_the_table_shows_an_unknown_in_flight_and_who_did_not_answer() -> None:
+    view = busy_seed_view()
+    view.make_silent(777, 778)
+    table = ctl.render_table(listing(view))
+    rows = {line.split()[0]: line.split() for line in table.splitlines()}
+    assert rows["/0/0/0"][4] == "?" and rows["/0/0/1"][4] == "?"
+    assert table.splitlines()[-1] == (
+        "?: unknown, workers pid 777, pid 778 did not answer (requests as they last reported them)"
+    )
+    view.make_silent()
+    assert "did not answer" not in ctl.render_table(listing(view))
+
+
+def test_drain_without_wait_says_unknown(sock: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    view = busy_seed_view()
+    view.make_silent(777)
+    code, out, _ = ctl_run(view, sock, ["drain", "/0/0/0"], capsys)
+    assert (code, out) == (
+        0,
+        "draining /0/0/0: requests in flight unknown (worker pid 777 did not answer)\n",
+    )
+
+
+def test_drain_wait_never_says_drained_while_a_worker_does_not_answer(
+    sock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    view = busy_seed_view()
+    view.update(ObjectPath(0, 0, 0), in_flight=0)
+    view.make_silent(777)  # the others have nothing in flight; 777 did not answer
+    code, out, err = ctl_run(view, sock, ["drain", "/0/0/0", "--wait", "--timeout", "0.3"], capsys)
+    assert (code, out) == (1, "")
+    assert err == (
+        "standbyctl: /0/0/0: worker pid 777 did not answer; waiting\n"
+        "standbyctl: /0/0/0 not known to be drained after 0.3 s: worker pid 777 did not "
+        "answer, requests in flight unknown\n"
+    )
+
+
+def test_drain_wait_goes_on_until_every_worker_confirmed(
+    sock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    view = busy_seed_view()
+    view.update(ObjectPath(0, 0, 0), in_flight=0)
+    view.make_silent(777)
+
+    async def scenario() -> int:
+        async with serving(view, sock):
+            client = asyncio.create_task(
+                asyncio.to_thread(ctl.main, ["-s", str(sock), "drain", "/0/0/0", "--wait"])
+            )
+            reads = view.state_reads
+            await wait_until(lambda: view.state_reads >= reads + 3, "standbyctl to poll")
+            assert not client.done()
+            view.make_silent()  # 777 answers: nothing in flight there either
+            return await client
+
+    assert run(scenario()) == 0
+    out, err = capsys.readouterr()
+    assert out == "drained /0/0/0: no request in flight\n"
+    assert err == "standbyctl: /0/0/0: worker pid 777 did not answer; waiting\n"
+
+
+class StaleAtDrain(FakeView):
+    """The answer to the drain itself was counted before the workers got it (as the
+    supervisor's is): it says 0 while a request started just before the drain arrived."""
+
+    def set_draining(self, path: ObjectPath, draining: bool) -> None:
+        super().set_draining(path, draining)
+        self.stale_reads = 1
+
+    def backend_state(self, path: ObjectPath) -> BackendState:
+        state = super().backend_state(path)
+        if getattr(self, "stale_reads", 0):
+            self.stale_reads -= 1
+            return dataclasses.replace(state, in_flight=0)
+        return state
+
+
+def test_drain_wait_asks_again_after_the_drain(
+    sock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    view = StaleAtDrain(load(SEED_CFG))
+    view.update(ObjectPath(0, 0, 0), in_flight=1)
+
+    async def scenario() -> int:
+        async with serving(view, sock):
+            client = asyncio.create_task(
+                asyncio.to_thread(ctl.main, ["-s", str(sock), "drain", "/0/0/0", "--wait"])
+            )
+            reads = view.state_reads
+            await wait_until(lambda: view.state_reads >= reads + 3, "standbyctl to poll")
+            assert not client.done()  # the stale 0 of the drain's own answer was not believed
+            view.update(ObjectPath(0, 0, 0), in_flight=0)
+            return await client
+
+    assert run(scenario()) == 0
+    assert capsys.readouterr().out == "drained /0/0/0: no request in flight\n"
 
 
 def test_reload(sock: Path, capsys: pytest.CaptureFixture[str]) -> None:

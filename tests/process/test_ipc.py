@@ -18,6 +18,7 @@ from standby.process.ipc import (
     Counts,
     CountsAsk,
     CountsDone,
+    CountsPush,
     Failed,
     FrameDecoder,
     Health,
@@ -61,7 +62,19 @@ counts = st.builds(
     st.lists(u64, max_size=20).map(tuple),
     st.floats(allow_nan=False),
 )
+pushes = st.builds(
+    CountsPush,
+    identities,
+    u64,
+    u64,
+    u64,
+    u64,
+    st.lists(st.tuples(u32, u64), max_size=20).map(tuple),
+    st.lists(u64, max_size=20).map(tuple),
+    st.floats(allow_nan=False),
+)
 messages: st.SearchStrategy[Message] = st.one_of(
+    pushes,
     st.builds(Operator, identities, st.booleans(), st.booleans()),
     st.builds(Switch, st.none() | u32, st.none() | u32, st.booleans()),
     st.builds(CountsAsk, u32),

@@ -267,7 +267,8 @@ def backend_json(index: int, spec: BackendSpec, state: BackendState) -> Json:
         emergency=spec.emergency,
         state=backend_state_word(state),
         draining=state.draining,
-        in_flight=state.in_flight,
+        in_flight=state.in_flight,  # null: unknown, a worker in `unanswered` did not answer
+        unanswered=list(state.unanswered),
         requests=state.requests,
         transition={"time": iso_time(state.since), "reason": state.reason},
         health={
@@ -366,7 +367,7 @@ def core_json(core: CoreInfo, now: float) -> Json:
         "version": core.version,
         "uptime": max(0, round((now - core.started) * 1_000_000)),  # microseconds, as Pound
         "timestamp": iso_time(now),
-        "workers": {"count": core.workers},
+        "workers": {"count": core.workers, "unanswered": list(core.unanswered)},
     }
 
 
@@ -456,6 +457,7 @@ def metrics_snapshot(view: RuntimeView, now: float) -> MetricsSnapshot:
     return MetricsSnapshot(
         uptime=max(0.0, now - core.started),
         workers=core.workers,
+        unanswered=len(core.unanswered),
         listeners=listeners,
         services=services,
         backends=backends,
@@ -471,6 +473,16 @@ def json_reply(status: int, obj: Json) -> Reply:
 
 def error_reply(status: int, message: str, allow: tuple[str, ...] = ()) -> Reply:
     return Reply(status, (json.dumps({"error": message}) + "\n").encode(), allow=allow)
+
+
+def metrics_reply(text: str) -> Reply:
+    return Reply(200, text.encode(), METRICS_CONTENT_TYPE)
+
+
+def is_metrics(method: str, target: str) -> bool:
+    """Whether the request asks for the metrics text (a shell may answer it from a shared
+    rendering without deciding anything else)."""
+    return method == "GET" and target.startswith("/") and _parts(target) == ["metrics"]
 
 
 def reload_reply(ok: bool, message: str) -> Reply:
@@ -506,14 +518,19 @@ class _MethodNotAllowed(ApiError):
 def _route(view: RuntimeView, method: str, target: str, body: bytes, now: float) -> Reply | _Reload:
     if not target.startswith("/"):
         raise ApiError(400, "the request target must be a path")
+    try:
+        return _dispatch(view, method, _parts(target), body, now)
+    except _MethodNotAllowed as exc:
+        return error_reply(405, exc.message, exc.allow)
+
+
+def _parts(target: str) -> list[str]:
+    """The path segments of ``target`` (which starts with a slash), unquoted."""
     path = target.partition("?")[0]
     parts = [unquote(p) for p in path.split("/")[1:]]
     if parts and parts[-1] == "":
         parts.pop()  # a trailing slash names the same object
-    try:
-        return _dispatch(view, method, parts, body, now)
-    except _MethodNotAllowed as exc:
-        return error_reply(405, exc.message, exc.allow)
+    return parts
 
 
 def _dispatch(
@@ -527,8 +544,7 @@ def _dispatch(
         return json_reply(200, core_json(view.core(), now))
     if parts == ["metrics"]:
         _only(method, ("GET",))
-        text = render_openmetrics(metrics_snapshot(view, now))
-        return Reply(200, text.encode(), METRICS_CONTENT_TYPE)
+        return metrics_reply(render_openmetrics(metrics_snapshot(view, now)))
     if parts == ["reload"]:
         _only(method, ("POST",))
         return RELOAD

@@ -17,6 +17,10 @@ Objects are addressed as in poundctl: ``/L/S/B`` with ordinal numbers in configu
 as L names the global services. Without ``-s`` the socket is the ``Control`` path of the
 configuration file (``-f``, default ``/etc/pound.cfg``).
 
+With several workers, a worker that does not answer the supervisor in time makes the
+number of requests in flight unknown (``null`` in JSON, ``?`` in the table, never 0):
+``drain --wait`` only says drained once every live worker has confirmed it.
+
 Exit status 0 on success, 1 on any error with one line on stderr; never a traceback.
 """
 
@@ -193,6 +197,12 @@ def render_table(obj: Json, parts: Sequence[str] = ()) -> str:
         raise CtlError(f"cannot show an object of kind {kind!r}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    silent = unanswered_of(obj)
+    if silent:
+        lines.append(
+            f"{UNKNOWN}: unknown, {describe_unanswered(silent)} "
+            "(requests as they last reported them)"
+        )
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -219,6 +229,41 @@ def _service_rows(rows: list[tuple[str, ...]], prefix: str, service: Json) -> No
         _backend_rows(rows, label, backend)
 
 
+UNKNOWN = "?"  # the table's in-flight cell when a worker did not answer
+
+
+def in_flight_cell(backend: Json) -> str:
+    """``?`` when the server says the number is unknown (null), else the number."""
+    if "in_flight" not in backend:
+        return ""
+    value = backend["in_flight"]
+    return UNKNOWN if value is None else str(value)
+
+
+def unanswered_of(obj: Json) -> list[int]:
+    """Worker pids that did not answer, named anywhere in a listing or one object."""
+    found: set[int] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            pids = node.get("unanswered")
+            if isinstance(pids, list):
+                found.update(p for p in pids if isinstance(p, int))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(obj)
+    return sorted(found)
+
+
+def describe_unanswered(pids: Sequence[int]) -> str:
+    workers = ", ".join(f"pid {pid}" for pid in pids)
+    return f"worker{'s' if len(pids) > 1 else ''} {workers} did not answer"
+
+
 def _backend_rows(rows: list[tuple[str, ...]], prefix: str, backend: Json) -> None:
     kind = str(backend.get("type", "backend"))
     if kind == "redirect":
@@ -238,7 +283,7 @@ def _backend_rows(rows: list[tuple[str, ...]], prefix: str, backend: Json) -> No
             kind,
             what,
             str(backend.get("state", "")),
-            str(backend.get("in_flight", "")),
+            in_flight_cell(backend),
             str(backend.get("requests", "")),
             last,
         )
@@ -297,6 +342,13 @@ def cmd_disable(sock: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def in_flight_of(obj: Json) -> int | None:
+    """A backend's requests in flight; None when the server does not know (a worker did
+    not answer). A server that predates the field counts as 0, as it always did."""
+    value = obj.get("in_flight", 0)
+    return None if value is None else int(value)
+
+
 def cmd_drain(
     sock: str,
     args: argparse.Namespace,
@@ -312,11 +364,28 @@ def cmd_drain(
     if args.wait:
         target = object_target(object_parts(args.object))
         deadline = None if args.timeout is None else monotonic() + args.timeout
-        while int(obj.get("in_flight", 0)) > 0:
+        # The change's answer was counted as the drain was applied; a request may have
+        # started on a worker just before it got the drain. Counts asked for now come after
+        # it on every worker's channel: only those can say drained.
+        obj = checked(request(sock, "GET", target)).json()
+        told = False
+        while (in_flight := in_flight_of(obj)) != 0:
+            silent = unanswered_of(obj)
             if deadline is not None and monotonic() >= deadline:
+                if in_flight is None:
+                    raise CtlError(
+                        f"{args.object} not known to be drained after {args.timeout:g} s: "
+                        f"{describe_unanswered(silent)}, requests in flight unknown"
+                    )
                 raise CtlError(
-                    f"{args.object} still has {obj.get('in_flight')} requests in flight "
+                    f"{args.object} still has {in_flight} requests in flight "
                     f"after {args.timeout:g} s"
+                )
+            if in_flight is None and not told:
+                told = True  # once: the operator knows why the wait goes on
+                print(
+                    f"{PROG}: {args.object}: {describe_unanswered(silent)}; waiting",
+                    file=sys.stderr,
                 )
             sleep(DRAIN_POLL_INTERVAL)  # polling a socket server: nothing to wait on
             obj = checked(request(sock, "GET", target)).json()
@@ -325,7 +394,12 @@ def cmd_drain(
     elif args.wait:
         _print(f"drained {args.object}: no request in flight")
     else:
-        _print(f"draining {args.object}: {obj.get('in_flight', 0)} requests in flight")
+        in_flight = in_flight_of(obj)
+        if in_flight is None:
+            who = describe_unanswered(unanswered_of(obj))
+            _print(f"draining {args.object}: requests in flight unknown ({who})")
+        else:
+            _print(f"draining {args.object}: {in_flight} requests in flight")
     return EXIT_OK
 
 

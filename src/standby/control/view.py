@@ -61,7 +61,9 @@ class BackendState:
     alive: bool
     enabled: bool  # not disabled by the operator nor by `Disabled 1`
     draining: bool  # no new requests or sessions; in-flight ones finish
-    in_flight: int
+    # Requests in flight to it now; None when unknown: a worker did not answer (then its
+    # pid is in ``unanswered``), and it may be serving some.
+    in_flight: int | None
     requests: int  # requests sent to it since start (or since it was configured)
     since: float  # wall time of its last transition (or of its registration)
     reason: str  # why that transition happened
@@ -71,6 +73,9 @@ class BackendState:
     resends: int = 0  # requests it received as a resend
     transitions: int = 0  # alive <-> dead transitions since start
     latency: LatencyHistogram | None = None  # response-head latency, when measured
+    # Worker processes (pids) that did not answer for this reading: its in-flight count is
+    # unknown, and its counters are as that worker last reported them.
+    unanswered: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class CoreInfo:
     version: str
     started: float  # wall time of start
     workers: int  # worker processes (1 when the proxy runs in-process)
+    unanswered: tuple[int, ...] = ()  # workers (pids) that did not answer for this reading
 
 
 class RuntimeView(Protocol):

@@ -13,7 +13,9 @@ them as gauges, which keeps the exact sample lines Pound users query and stays v
 ``pound_backend_request_time_*`` are not produced (we keep a histogram instead).
 
 standby's own families (``standby_*``): requests by backend and status, failovers, resends,
-health transitions, in-flight requests, draining, and a response latency histogram.
+health transitions, in-flight requests, draining, and a response latency histogram; and
+``standby_workers_unanswered``: workers that did not answer for this reading (then the
+in-flight samples, unknown, are left out rather than written as zero).
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ class BackendSample:
     enabled: bool
     draining: bool
     emergency: bool
-    in_flight: int
+    in_flight: int | None  # None: unknown (a worker did not answer); no sample then
     requests: int
     statuses: Mapping[int, int] = field(default_factory=dict)
     failovers: int = 0
@@ -146,6 +148,9 @@ class BackendSample:
 class MetricsSnapshot:
     uptime: float  # seconds since start
     workers: int
+    # Workers that did not answer for this reading: their requests in flight are unknown
+    # (those samples are left out), their counters as they last reported them.
+    unanswered: int = 0
     listeners: Sequence[ListenerSample] = ()
     services: Sequence[ServiceSample] = ()
     backends: Sequence[BackendSample] = ()
@@ -158,6 +163,13 @@ def render_openmetrics(snap: MetricsSnapshot) -> str:
     out.append(f"pound_uptime {_num(round(snap.uptime * 1000))}")
     _family(out, "pound_workers", "gauge", "Worker processes.")
     out.append(f'pound_workers{{type="count"}} {snap.workers}')
+    _family(
+        out,
+        "standby_workers_unanswered",
+        "gauge",
+        "Workers that did not answer for this reading (requests in flight unknown).",
+    )
+    out.append(f"standby_workers_unanswered {snap.unanswered}")
 
     _family(out, "pound_listener_enabled", "gauge", "Whether a listener is enabled.")
     for lst in snap.listeners:
@@ -207,7 +219,8 @@ def render_openmetrics(snap: MetricsSnapshot) -> str:
         out.append(f"standby_backend_emergency{_blabels(b)} {int(b.emergency)}")
     _family(out, "standby_backend_in_flight", "gauge", "Requests in flight to a backend.")
     for b in snap.backends:
-        out.append(f"standby_backend_in_flight{_blabels(b)} {b.in_flight}")
+        if b.in_flight is not None:  # unknown is no sample, never a zero
+            out.append(f"standby_backend_in_flight{_blabels(b)} {b.in_flight}")
     _family(out, "standby_backend_responses", "counter", "Backend responses by status.")
     for b in snap.backends:
         for status in sorted(b.statuses):

@@ -3,13 +3,24 @@
 With several workers the supervisor answers the control socket. What it knows itself it
 answers at once: the configuration in force, health (its board is the single writer),
 the operator's switches (it keeps them, and tells every worker). What only the workers
-know, the per-backend counters, it asks them for before each control request
-(``CountsGather``: one ``CountsAsk`` per worker, a bounded wait, the answers summed); a
-worker that does not answer in time counts as zero, and the log says so.
+know it reads two ways:
+
+- Counters (requests, failovers, resends, statuses, latency) from its ``Ledger``
+  (``process.ledger``): every worker's latest report plus what exited workers counted, so
+  they never go down when a worker is restarted or a reload retires the old ones.
+- Requests in flight, a gauge, fresh from every worker before each control request
+  (``CountsGather``: one ``CountsAsk`` per worker, a bounded wait). A worker that does not
+  answer in time makes the figure *unknown* (``None``), never zero: the answer names the
+  workers that did not answer, and the log says so. ``standbyctl drain --wait`` keeps
+  waiting until every live worker has confirmed that nothing is in flight.
 
 The IPC channel of a worker is ordered: counters asked for after a drain was sent are
 counted after the worker applied it, so ``standbyctl drain --wait`` never sees a stale
 zero.
+
+Metrics cost the supervisor a bounded amount however many scrape them (``SharedMetrics``):
+one collection at a time, and one rendering shared by every scrape (control socket
+``/metrics`` and a Metrics service's ``MetricsAsk``) within ``METRICS_SHARE_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -17,13 +28,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from standby import __version__
-from standby.clock import Clock
-from standby.control.server import BoundControl, ControlServer
+from standby.clock import Clock, SystemClock
+from standby.control import api
+from standby.control.server import BoundControl, ControlServer, _Request
 from standby.control.view import (
     BackendState,
     CoreInfo,
@@ -33,62 +45,67 @@ from standby.control.view import (
 )
 from standby.health.board import HealthBoard
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
-from standby.observe.metrics import LatencyHistogram
 from standby.process.channel import Channel
-from standby.process.ipc import SERIAL_MODULO, Counts, CountsAsk, CountsDone, Identity
+from standby.process.ipc import SERIAL_MODULO, Counts, CountsAsk, CountsDone, CountsPush, Identity
+from standby.process.ledger import Ledger, Row, Tally
 
 log = logging.getLogger("standby.process")
 
-# How long a control request waits for the workers' counters: they answer from their event
-# loop within milliseconds; a worker stuck longer is reported as zero rather than blocking
-# the operator.
+# How long a control request waits for the workers' answers: they answer from their event
+# loop within milliseconds; a worker stuck longer is reported as not answering (its
+# requests in flight unknown) rather than blocking the operator.
 COUNTS_TIMEOUT = 2.0
+# How often a worker sends the counters that changed since its last report: what the
+# supervisor's ledger may lose of a worker that is killed (SIGKILL, a crash); a report of
+# a few backends a second costs the worker and the supervisor next to nothing.
+COUNTS_PUSH_INTERVAL = 1.0
+# Scrapes within this long of a collection share its rendering: no scraper needs fresher
+# figures (Prometheus scrapes every 15 s or more), and however many clients scrape, the
+# supervisor (which also runs the health checks) collects and renders at most about once
+# per interval.
+METRICS_SHARE_INTERVAL = 1.0
 
 
-@dataclass(slots=True)
-class Summed:
-    """One backend's counters summed over the workers."""
-
-    in_flight: int = 0
-    requests: int = 0
-    failovers: int = 0
-    resends: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-
-    def add(self, counts: Counts) -> None:
-        self.in_flight += counts.in_flight
-        self.requests += counts.requests
-        self.failovers += counts.failovers
-        self.resends += counts.resends
-        self.statuses.update(dict(counts.statuses))
-        self.latency.merge(histogram(counts.latency, counts.latency_sum))
+def row_of(message: Counts | CountsPush) -> Row:
+    """The ledger's row from a worker's report."""
+    return Row(
+        requests=message.requests,
+        failovers=message.failovers,
+        resends=message.resends,
+        statuses=message.statuses,
+        latency=message.latency,
+        latency_sum=message.latency_sum,
+    )
 
 
-def histogram(buckets: tuple[int, ...], total: float) -> LatencyHistogram:
-    """A worker's latency histogram rebuilt from its per-bucket counts (a different
-    bucket layout, from a worker of another version, is dropped rather than mislabelled)."""
-    return LatencyHistogram.from_counts(buckets, total) or LatencyHistogram()
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """The workers' answers to one ``CountsAsk``."""
+
+    in_flight: dict[Identity, int]  # summed over the workers that answered
+    unanswered: tuple[int, ...]  # pids of live workers that did not answer in time
 
 
 @dataclass(slots=True)
 class _Gathering:
     serial: int
     waiting: set[int]  # pids that have not finished answering
-    replies: dict[int, list[Counts]]  # by pid, kept only once that worker is done
+    replies: dict[int, list[Counts]]  # by pid
     done: asyncio.Event
 
 
 class CountsGather:
-    """Asks every worker for its counters and sums the answers (several at a time)."""
+    """Asks every worker for its counters and sums the requests in flight of those that
+    answered (several gatherings at a time)."""
 
     def __init__(self, timeout: float = COUNTS_TIMEOUT) -> None:
         self.timeout = timeout
         self._serial = 0
         self._open: dict[int, _Gathering] = {}
 
-    async def gather(self, channels: dict[int, Channel]) -> dict[Identity, Summed]:
-        """Counters by backend identity, summed over the workers of ``channels`` (by pid)."""
+    async def gather(self, channels: dict[int, Channel]) -> Gathered:
+        """Requests in flight by backend identity over the workers of ``channels`` (by
+        pid), and the workers that did not answer within ``timeout``."""
         self._serial = (self._serial + 1) % SERIAL_MODULO
         serial = self._serial
         waiting = {pid for pid, channel in channels.items() if channel.open}
@@ -102,19 +119,20 @@ class CountsGather:
                     await gathering.done.wait()
         except TimeoutError:
             log.warning(
-                "workers %s did not report their counters within %gs; counted as zero",
+                "workers %s did not report their counters within %gs; "
+                "requests in flight reported as unknown",
                 ", ".join(f"pid {pid}" for pid in sorted(gathering.waiting)),
                 self.timeout,
             )
         finally:
             del self._open[serial]
-        sums: dict[Identity, Summed] = {}
+        in_flight: dict[Identity, int] = {}
         for pid, rows in gathering.replies.items():
             if pid in gathering.waiting:
-                continue  # an incomplete answer: the whole worker counts as zero
+                continue  # an incomplete answer: that worker did not answer
             for row in rows:
-                sums.setdefault(row.identity, Summed()).add(row)
-        return sums
+                in_flight[row.identity] = in_flight.get(row.identity, 0) + row.in_flight
+        return Gathered(in_flight, tuple(sorted(gathering.waiting)))
 
     def on_counts(self, pid: int, message: Counts) -> None:
         gathering = self._open.get(message.serial)
@@ -127,7 +145,8 @@ class CountsGather:
             self._finished(gathering, pid)
 
     def on_gone(self, pid: int) -> None:
-        """A worker exited: what it counted left with it."""
+        """A worker exited: nothing of it is in flight any more (its counters are in the
+        ledger)."""
         for gathering in self._open.values():
             gathering.replies.pop(pid, None)
             self._finished(gathering, pid)
@@ -137,6 +156,54 @@ class CountsGather:
         gathering.waiting.discard(pid)
         if not gathering.waiting:
             gathering.done.set()
+
+
+class SharedMetrics:
+    """The OpenMetrics text of the whole service, shared by concurrent scrapes: one
+    collection at a time (a scrape arriving while one runs waits for it), and its text
+    reused for ``interval`` seconds after it completed."""
+
+    def __init__(
+        self,
+        collect: Callable[[], Awaitable[str]],
+        *,
+        interval: float = METRICS_SHARE_INTERVAL,
+        clock: Clock | None = None,
+    ) -> None:
+        self._collect = collect
+        self._interval = interval
+        self._clock: Clock = clock or SystemClock()
+        self._text: str | None = None
+        self._at = 0.0
+        self._running: asyncio.Task[str] | None = None
+        self.collections = 0  # how many collections ran (for tests and figures)
+
+    async def text(self) -> str:
+        if self._text is not None and self._clock.monotonic() - self._at < self._interval:
+            return self._text
+        running = self._running
+        if running is None:
+            running = asyncio.get_running_loop().create_task(self._run())
+            # Waiters may all be cancelled: the outcome is retrieved here, never lost.
+            running.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._running = running
+        # A waiter cancelled (its client left) does not cancel the others' collection.
+        return await asyncio.shield(running)
+
+    async def _run(self) -> str:
+        try:
+            text = await self._collect()
+        finally:
+            self._running = None
+        self.collections += 1
+        self._text, self._at = text, self._clock.monotonic()
+        return text
+
+    async def close(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
 
 
 class Operated(Protocol):
@@ -169,17 +236,24 @@ class Operated(Protocol):
 
 
 class SupervisorView:
-    """``RuntimeView`` of a supervisor: health and switches from it, counters summed over
-    its workers at the last ``refresh``."""
+    """``RuntimeView`` of a supervisor: health and switches from it, counters from its
+    ledger and requests in flight from its workers, as of the last ``refresh``."""
 
-    def __init__(self, supervisor: Operated, gather: CountsGather) -> None:
+    def __init__(self, supervisor: Operated, gather: CountsGather, ledger: Ledger) -> None:
         self._sup = supervisor
         self._gather = gather
-        self._counts: dict[Identity, Summed] = {}
+        self._ledger = ledger
+        self._counts: dict[Identity, Tally] = {}
+        self._in_flight: dict[Identity, int] = {}
+        self._unanswered: tuple[int, ...] = ()
 
     async def refresh(self) -> None:
-        """Ask every worker for its counters now (bounded wait)."""
-        self._counts = await self._gather.gather(self._sup.worker_channels())
+        """Ask every worker for its counters now (bounded wait); their answers update the
+        ledger, which is read after."""
+        gathered = await self._gather.gather(self._sup.worker_channels())
+        self._in_flight = gathered.in_flight
+        self._unanswered = gathered.unanswered
+        self._counts = self._ledger.reading()
 
     def config(self) -> ConfigSpec:
         return self._sup.config
@@ -190,6 +264,7 @@ class SupervisorView:
             version=__version__,
             started=self._sup.started_wall,
             workers=self._sup.worker_count,
+            unanswered=self._unanswered,
         )
 
     def listener_enabled(self, listener: int) -> bool:
@@ -205,12 +280,14 @@ class SupervisorView:
         assert isinstance(spec, BackendSpec)
         board = self._sup.board
         row = board.health_of(spec)
-        summed = self._counts.get(spec.identity) or Summed()
+        summed = self._counts.get(spec.identity) or Tally()
+        # Unknown, not zero, while a worker has not answered: it may be serving some.
+        in_flight = None if self._unanswered else self._in_flight.get(spec.identity, 0)
         return BackendState(
             alive=board.is_alive(spec),
             enabled=board.is_enabled(spec),
             draining=board.is_draining(spec),
-            in_flight=summed.in_flight,
+            in_flight=in_flight,
             requests=summed.requests,
             since=row.since if row else self._sup.started_wall,
             reason=row.reason if row else "configured",
@@ -225,6 +302,7 @@ class SupervisorView:
             resends=summed.resends,
             transitions=self._sup.transitions_of(spec),
             latency=summed.latency,
+            unanswered=self._unanswered,
         )
 
     def set_enabled(self, path: ObjectPath, enabled: bool) -> None:
@@ -246,14 +324,16 @@ class SupervisorView:
 
 
 class SupervisorControl(ControlServer):
-    """``ControlServer`` that refreshes the workers' counters before deciding each request,
-    and knows its file descriptors (a worker forked meanwhile must close them: a control
-    connection held open by a child would never reach end-of-file for the client)."""
+    """``ControlServer`` that refreshes the workers' counters before deciding each request
+    and answers ``GET /metrics`` with the shared rendering; it knows its file descriptors
+    (a worker forked meanwhile must close them: a control connection held open by a child
+    would never reach end-of-file for the client)."""
 
     def __init__(
         self,
         path: str,
         view: SupervisorView,
+        metrics: SharedMetrics,
         *,
         mode: int,
         clock: Clock,
@@ -261,6 +341,16 @@ class SupervisorControl(ControlServer):
     ) -> None:
         super().__init__(path, view, mode=mode, clock=clock, bound=bound)
         self._supervisor_view = view
+        self._metrics = metrics
 
     async def before_request(self) -> None:
         await self._supervisor_view.refresh()
+
+    async def _decide(self, request: _Request) -> api.Reply:
+        if not api.is_metrics(request.method, request.target):
+            return await super()._decide(request)
+        try:
+            return api.metrics_reply(await self._metrics.text())
+        except Exception as exc:  # as for any request: the control socket stays up
+            log.exception("control request GET /metrics failed")
+            return api.error_reply(500, f"internal error: {type(exc).__name__}: {exc}")

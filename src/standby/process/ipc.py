@@ -20,7 +20,8 @@ The operator's switches (control socket, in the supervisor) reach every worker a
 ``Operator`` (a backend's enable and drain state) and ``Switch`` (a listener or service
 enabled or not); a (re)started worker gets them before ``Synced``. Counters are summed on
 demand: ``CountsAsk`` (supervisor -> worker), answered by one ``Counts`` per backend and
-then ``CountsDone`` with the same serial.
+then ``CountsDone`` with the same serial; a worker also pushes its changed counters
+(``CountsPush``) for the supervisor's ledger (``process.ledger``).
 
 Shared tables (issue 13: state that belongs to the proxy; today the stale copies): records
 travel both ways as ``TablePart`` pieces (``blob``: a 4-byte length and the bytes, bounded
@@ -182,6 +183,26 @@ class MetricsEnd:
     serial: int
 
 
+# -- honest counters (issue 13): tags 30-39 ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CountsPush:
+    """Worker -> supervisor, unasked: one backend's counters, sent when they changed since
+    the worker last reported them (every ``COUNTS_PUSH_INTERVAL``) and once more when it
+    stops gracefully, so that the supervisor's ledger loses little when a worker dies.
+    The fields of ``Counts`` without a serial; ``in_flight`` is informative only."""
+
+    identity: Identity
+    in_flight: int
+    requests: int
+    failovers: int
+    resends: int
+    statuses: tuple[tuple[int, int], ...]
+    latency: tuple[int, ...]
+    latency_sum: float
+
+
 # -- shared tables (issue 13, stale copies; tags 40-49) -----------------------------------
 
 
@@ -225,6 +246,7 @@ Message = (
     | MetricsAsk
     | MetricsPart
     | MetricsEnd
+    | CountsPush
     | TablePart
     | TableTouch
     | TableSynced
@@ -245,6 +267,7 @@ class Tag(enum.IntEnum):
     METRICS_ASK = 11
     METRICS_PART = 12
     METRICS_END = 13
+    COUNTS_PUSH = 30
     TABLE_PART = 40
     TABLE_TOUCH = 41
     TABLE_SYNCED = 42
@@ -287,6 +310,19 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
     Tag.METRICS_ASK: (MetricsAsk, (("serial", "u32"),)),
     Tag.METRICS_PART: (MetricsPart, (("serial", "u32"), ("text", "str"))),
     Tag.METRICS_END: (MetricsEnd, (("serial", "u32"),)),
+    Tag.COUNTS_PUSH: (
+        CountsPush,
+        (
+            ("identity", "identity"),
+            ("in_flight", "u64"),
+            ("requests", "u64"),
+            ("failovers", "u64"),
+            ("resends", "u64"),
+            ("statuses", "counts"),
+            ("latency", "u64s"),
+            ("latency_sum", "f64"),
+        ),
+    ),
     Tag.TABLE_PART: (TablePart, (("table", "str"), ("data", "blob"), ("last", "bool"))),
     Tag.TABLE_TOUCH: (
         TableTouch,

@@ -65,11 +65,18 @@ from standby.observe.access import AccessLog
 from standby.observe.logsetup import access_emitter
 from standby.observe.metrics import render_openmetrics
 from standby.process.channel import Channel
-from standby.process.control import CountsGather, SupervisorControl, SupervisorView
+from standby.process.control import (
+    CountsGather,
+    SharedMetrics,
+    SupervisorControl,
+    SupervisorView,
+    row_of,
+)
 from standby.process.daemon import StartupNotifier
 from standby.process.ipc import (
     Counts,
     CountsDone,
+    CountsPush,
     Failed,
     Health,
     Identity,
@@ -85,6 +92,7 @@ from standby.process.ipc import (
     clip,
     metrics_parts,
 )
+from standby.process.ledger import Ledger
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFactory, ProxyLike
 from standby.process.listeners import BindError, bind_slots
 from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
@@ -99,6 +107,10 @@ KILL_WAIT = 5.0  # after SIGKILL, how long to wait for the kernel to report thei
 # A reload's new workers must all be serving within this long, or the reload is rolled
 # back (they sync and start in well under a second; generous for two noisy cores).
 RELOAD_READY_TIMEOUT = 30.0
+# Reads of what an exited worker left unread in its socket (its last counters), at most
+# READ_REST_SIZE bytes each: a socket buffer holds a few hundred kilobytes at most.
+READ_REST_COUNT = 64
+READ_REST_SIZE = 64 * 1024
 
 Loader = Callable[[str], ConfigSpec]  # standby.config.load_config; raises on a bad file
 ListenerKey = tuple[str, int]
@@ -190,6 +202,9 @@ class Supervisor:
         self._metrics_tasks: set[asyncio.Task[None]] = set()  # answers to MetricsAsk
         self._prober: Prober | None = None
         self._gather = CountsGather()
+        # The workers' counters: monotonic across their restarts and reloads.
+        self._ledger = Ledger()
+        self._metrics = SharedMetrics(self._collect_metrics)
         self._control: SupervisorControl | None = None
         self._deadline: float | None = None  # while stopping: when to escalate
         self._escalated = False
@@ -227,10 +242,15 @@ class Supervisor:
         self._prober.start()  # logs every transition, once, here
         config = self.config
         if config.control is not None:
-            view = SupervisorView(self, self._gather)
+            view = SupervisorView(self, self._gather, self._ledger)
             bound, self._control_socket = self._control_socket, None
             control = SupervisorControl(
-                config.control, view, mode=config.control_mode, clock=SystemClock(), bound=bound
+                config.control,
+                view,
+                self._metrics,
+                mode=config.control_mode,
+                clock=SystemClock(),
+                bound=bound,
             )
             try:
                 await control.start()
@@ -248,6 +268,7 @@ class Supervisor:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self._metrics.close()
         if self._control is not None:
             await self._control.stop()
             self._control = None
@@ -397,11 +418,22 @@ class Supervisor:
 
     def _forget(self, pid: int) -> None:
         channel = self._channels.pop(pid, None)
+        sock = self._ipc_socks.pop(pid, None)
         if channel is not None:
+            if sock is not None:
+                _read_rest(sock, channel)
             channel.close()
-        self._ipc_socks.pop(pid, None)
         self._gather.on_gone(pid)
+        # What it counted stays counted (by identity, for the backends still configured).
+        self._ledger.retire(pid, self._configured())
         self._tables.detach(pid)
+
+    def _configured(self) -> set[Identity]:
+        """Backends of the configuration in force, and of the one a reload may return to."""
+        identities = set(self.specs)
+        if self._previous is not None:
+            identities.update(spec.identity for spec in self._previous.backends)
+        return identities
 
     def _on_old_exit(self, pid: int, status: int) -> None:
         """A worker of an earlier configuration (retiring, or still serving while a
@@ -450,7 +482,10 @@ class Supervisor:
             if spec is not None:  # publishes if it changes; the prober then probes it
                 self._observed_dead(pid, spec, message)
         elif isinstance(message, Counts):
+            self._ledger.update(pid, message.identity, row_of(message))
             self._gather.on_counts(pid, message)
+        elif isinstance(message, CountsPush):
+            self._ledger.update(pid, message.identity, row_of(message))
         elif isinstance(message, CountsDone):
             self._gather.on_done(pid, message)
         elif isinstance(message, MetricsAsk):
@@ -474,16 +509,20 @@ class Supervisor:
             log.debug("unexpected message from worker pid %d: %r", pid, message)
 
     async def _answer_metrics(self, pid: int, serial: int) -> None:
-        """A worker's Metrics service asks for the whole service's figures: every worker's
-        counters summed (as the control socket's /metrics shows them), in pieces."""
-        view = SupervisorView(self, self._gather)
-        await view.refresh()
-        text = render_openmetrics(metrics_snapshot(view, time.time()))
+        """A worker's Metrics service asks for the whole service's figures (as the control
+        socket's /metrics shows them, the same shared rendering), in pieces."""
+        text = await self._metrics.text()
         channel = self._channels.get(pid)
         if channel is None or not channel.open:
             return  # the worker left meanwhile
         for part in metrics_parts(serial, text):
             channel.send(part)
+
+    async def _collect_metrics(self) -> str:
+        """One collection: every worker asked, the ledger read, the text rendered."""
+        view = SupervisorView(self, self._gather, self._ledger)
+        await view.refresh()
+        return render_openmetrics(metrics_snapshot(view, time.time()))
 
     def _on_lost(self, pid: int) -> None:
         self._wake.set()  # its exit follows; SIGCHLD tells
@@ -700,6 +739,8 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(slot.pid, signal.SIGTERM)  # drain within Grace, then exit
             self._close_unused(old, new)
+            # Counters of backends the new configuration dropped are forgotten.
+            self._ledger.keep_only(self.specs)
             return True, (
                 f"configuration reloaded: {len(new.config.listeners)} listeners, "
                 f"{len(new.backends)} backends, {len(new.slots)} new workers"
@@ -807,9 +848,22 @@ class Supervisor:
             return
         # Register and send the snapshot in one step: later transitions follow it.
         self._channels[pid] = channel
+        self._ledger.open(pid)
         self._send_state(channel, gen)
         # Then the stale copies its configuration serves, whole (it waits for them).
         self._tables.attach(pid, channel, stale_services(gen.config))
+
+
+def _read_rest(sock: socket.socket, channel: Channel) -> None:
+    """Hand ``channel`` what its exited worker wrote that was not read yet: its exit can be
+    reaped before the loop reads the socket, and its last words are its final counters."""
+    with contextlib.suppress(OSError):
+        sock.setblocking(False)
+        for _ in range(READ_REST_COUNT):
+            data = sock.recv(READ_REST_SIZE)
+            if not data:
+                return
+            channel.data_received(data)
 
 
 def supervise(

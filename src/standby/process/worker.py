@@ -12,7 +12,11 @@ Then it runs the very same ``Lifecycle`` as a single process, on its own uvloop 
 with the worker's signal table, reporting readiness to the supervisor. ``WorkerLink``
 mirrors the supervisor's health decisions and the operator's switches into the proxy,
 reports the local observations (a connect failure marks the backend dead here at once)
-back, and answers the supervisor's requests for counters. Its ``TableReplica`` fills the
+back, answers the supervisor's requests for counters, and pushes the counters that changed
+every ``COUNTS_PUSH_INTERVAL`` and once more when it stops (the supervisor's ledger keeps
+them when this worker is gone). A Metrics service's scrapes share one text from the
+supervisor per ``METRICS_SHARE_INTERVAL``: however many clients scrape, a worker asks the
+supervisor about once per interval. Its ``TableReplica`` fills the
 proxy's stale stores from the supervisor's (the worker serves only once it has them all,
 ``TableSynced``) and shares the worker's captures (``process/tables.py``).
 """
@@ -36,13 +40,14 @@ from standby.health.board import Transition
 from standby.model import BackendSpec, ServiceSpec
 from standby.observe.logsetup import refresh_ident
 from standby.process.channel import Channel
-from standby.process.control import COUNTS_TIMEOUT
+from standby.process.control import COUNTS_PUSH_INTERVAL, COUNTS_TIMEOUT, METRICS_SHARE_INTERVAL
 from standby.process.daemon import StartupNotifier
 from standby.process.ipc import (
     SERIAL_MODULO,
     Counts,
     CountsAsk,
     CountsDone,
+    CountsPush,
     Failed,
     Health,
     Identity,
@@ -64,6 +69,7 @@ from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, Lifecycle, ProxyLik
 from standby.process.signals import HANDLED_SIGNALS, WORKER_TRANSITIONS
 from standby.process.supervision import by_identity
 from standby.process.tables import SYNC_TABLES_TIMEOUT, TableReplica
+from standby.server.stats import BackendCounters
 
 log = logging.getLogger("standby.process")
 
@@ -91,10 +97,21 @@ class WorkerLink:
     (Ready/Failed go to the supervisor)."""
 
     def __init__(
-        self, proxy: ProxyLike, backends: Iterable[BackendSpec], on_lost: Callable[[], None]
+        self,
+        proxy: ProxyLike,
+        backends: Iterable[BackendSpec],
+        on_lost: Callable[[], None],
+        *,
+        metrics_share: float = METRICS_SHARE_INTERVAL,
     ) -> None:
         self.proxy = proxy
         self._metrics_serial = 0
+        self._metrics_share = metrics_share
+        # The last whole-service text and when it came (loop time); the ask under way.
+        self._shared: tuple[str, float] | None = None
+        self._asking: asyncio.Task[str | None] | None = None
+        # What the supervisor last got of each backend's counters, to push only changes.
+        self._reported: dict[Identity, tuple[int, int, int, int]] = {}
         # Metrics texts being received from the supervisor, by serial: pieces and the
         # future that gets them joined (None if the supervisor is gone).
         self._metrics: dict[int, tuple[list[str], asyncio.Future[str | None]]] = {}
@@ -175,6 +192,7 @@ class WorkerLink:
             counters = self.proxy.counters_of(spec)
             if counters is None:
                 continue
+            self._reported[identity] = _mark(counters)
             buckets = counters.latency.counts()
             self._send(
                 Counts(
@@ -191,12 +209,64 @@ class WorkerLink:
             )
         self._send(CountsDone(serial))
 
+    def push_counts(self) -> None:
+        """Send the counters of every backend whose counters changed since the supervisor
+        last got them."""
+        for identity, spec in self.specs.items():
+            counters = self.proxy.counters_of(spec)
+            if counters is None:
+                continue
+            mark = _mark(counters)
+            if self._reported.get(identity) == mark:
+                continue
+            self._reported[identity] = mark
+            self._send(
+                CountsPush(
+                    identity,
+                    in_flight=max(0, counters.in_flight),
+                    requests=counters.requests,
+                    failovers=counters.failovers,
+                    resends=counters.resends,
+                    statuses=tuple(counters.statuses().items()),
+                    latency=counters.latency.counts(),
+                    latency_sum=float(counters.latency.total),
+                )
+            )
+
+    async def push_periodically(self, interval: float = COUNTS_PUSH_INTERVAL) -> None:
+        """``push_counts`` every ``interval`` while the supervisor is there."""
+        while not self.lost:
+            await asyncio.sleep(interval)  # a periodic report, not a synchronisation
+            self.push_counts()
+
     async def whole_metrics(self) -> str | None:
         """The OpenMetrics text of the whole service from the supervisor: every worker's
         counters summed, as a Metrics service must show them whichever worker answers.
+        Scrapes share one ask under way, and its text for ``metrics_share`` seconds after.
         None when the supervisor is gone or does not answer within METRICS_TIMEOUT."""
         if self.channel is None or self.lost:
             return None
+        loop = asyncio.get_running_loop()
+        shared = self._shared
+        if shared is not None and loop.time() - shared[1] < self._metrics_share:
+            return shared[0]
+        asking = self._asking
+        if asking is None:
+            asking = loop.create_task(self._ask_metrics())
+            self._asking = asking
+        # A scrape whose client left is cancelled; the ask goes on for the others.
+        return await asyncio.shield(asking)
+
+    async def _ask_metrics(self) -> str | None:
+        try:
+            text = await self._ask_supervisor()
+        finally:
+            self._asking = None
+        if text is not None:
+            self._shared = (text, asyncio.get_running_loop().time())
+        return text
+
+    async def _ask_supervisor(self) -> str | None:
         self._metrics_serial = (self._metrics_serial + 1) % SERIAL_MODULO
         serial = self._metrics_serial
         done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
@@ -266,6 +336,12 @@ class WorkerLink:
             self.channel.close()
 
 
+def _mark(counters: BackendCounters) -> tuple[int, int, int, int]:
+    """What changes whenever a backend's reported counters do (every response observes a
+    latency; in flight is a gauge the supervisor reads fresh)."""
+    return (counters.requests, counters.failovers, counters.resends, counters.latency.count)
+
+
 async def _worker(
     index: int,
     proxy: ProxyLike,
@@ -283,6 +359,7 @@ async def _worker(
     link.share_tables()  # before the first message can arrive: the tables come right away
     await loop.create_unix_connection(lambda: channel, sock=ipc)
     proxy.metrics_source = link.whole_metrics
+    pusher: asyncio.Task[None] | None = None
     try:
         try:
             async with asyncio.timeout(SYNC_TIMEOUT):
@@ -295,6 +372,7 @@ async def _worker(
         await link.wait_tables(index)
         if link.lost:
             return EXIT_OK
+        pusher = loop.create_task(link.push_periodically())
         lifecycle = Lifecycle(
             proxy,
             sockets,
@@ -308,6 +386,11 @@ async def _worker(
         )
         return await lifecycle.run()
     finally:
+        if pusher is not None:
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
+            link.push_counts()  # what it served since the last report, before it goes
         link.close()
 
 

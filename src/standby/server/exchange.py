@@ -818,7 +818,8 @@ class Exchange:
 
     def _metrics(self) -> None:
         """A `Metrics` service: the figures in OpenMetrics text; with several workers the
-        whole service's, from the supervisor (this worker's alone if it cannot answer)."""
+        whole service's, from the supervisor (503 if it cannot answer: this worker's own
+        figures would read as a counter reset)."""
         source = self.client.shared.metrics_source
         if source is None:
             self._send_metrics(self._local_metrics())
@@ -830,7 +831,10 @@ class Exchange:
         self.task = None
         if self.client.closed:
             return
-        self._send_metrics(self._local_metrics() if text is None else text)
+        if text is None:
+            self.local_response(503, "no metrics from the supervisor")
+            return
+        self._send_metrics(text)
 
     def _local_metrics(self) -> str:
         view = self.client.shared.view
