@@ -2,7 +2,7 @@
 """Per-request Python cost of the proxy shell, without syscalls.
 
     python bench/shell_cost.py [--requests N] [--rounds R] [--profile] [--opcodes] [--log FILE]
-                               [--seed] [--chunked] [--pure]
+                               [--seed] [--chunked] [--stale] [--pure]
 
 One keep-alive client connection and one pooled backend connection, both on fake
 transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
@@ -18,7 +18,10 @@ turns on the ``LogLevel 1`` access log, written to FILE as with ``-e`` and stder
 redirected to a file; ``--seed`` routes as the seed configuration does (a ``HeadRequire``
 on the Host line, which looks at every header line) a browser's request (14 header lines)
 instead of wrk's (3); ``--chunked`` has the backend answer chunked, as dynamic pages
-usually come (the same page, whole in one read). ``--pure`` runs the hot path interpreted
+usually come (the same page, whole in one read). ``--stale`` gives the service a
+``StaleFallback`` section (a replica as in a worker: no directory): the page is storable,
+so a request is captured whenever the copy is older than the store's refresh interval.
+``--pure`` runs the hot path interpreted
 (``STANDBY_PURE=1``; see src/standby/compiled.py), as ``--profile`` and ``--opcodes`` must.
 
 The listening socket is bound on loopback and never accepts; the proxy is stopped cleanly
@@ -75,6 +78,7 @@ ListenHTTP
   End
 End
 """
+STALE_SERVICE = "    StaleFallback\n    End\n"
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n"
 # The seed's service condition, and what a browser sends (the lines HeadRequire looks at).
 SEED_SERVICE = '    HeadRequire "Host: 127\\.0\\.0\\.1.*"\n'
@@ -168,7 +172,11 @@ class Rig:
 
     @classmethod
     async def start(
-        cls, access_log: AccessLog | None, seed: bool = False, chunked: bool = False
+        cls,
+        access_log: AccessLog | None,
+        seed: bool = False,
+        chunked: bool = False,
+        stale: bool = False,
     ) -> Rig:
         loop = asyncio.get_running_loop()
         level = 0 if access_log is None else access_log.level
@@ -176,7 +184,7 @@ class Rig:
             CONFIG.format(
                 log_level=level,
                 backend_port=BACKEND_PORT,
-                service_extra=SEED_SERVICE if seed else "",
+                service_extra=(SEED_SERVICE if seed else "") + (STALE_SERVICE if stale else ""),
             )
         )
         proxy = Proxy(config, access_log=access_log, probe=False)
@@ -273,7 +281,7 @@ def count_opcodes(rig: Rig, n: int, out: TextIO) -> None:
 
 
 async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> None:
-    rig = await Rig.start(access_log, seed=args.seed, chunked=args.chunked)
+    rig = await Rig.start(access_log, seed=args.seed, chunked=args.chunked, stale=args.stale)
     try:
         rig.run(WARMUP_REQUESTS)
         if args.profile:
@@ -288,6 +296,8 @@ async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> Non
         what += "; seed routing, a browser's request"
     if args.chunked:
         what += "; a chunked answer"
+    if args.stale:
+        what += "; StaleFallback"
     what += "; hot path " + compiled.describe()
     print(f"{best / args.requests * 1e6:.2f} us per request (min of {args.rounds}; {what})")
 
@@ -305,6 +315,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seed", action="store_true", help="HeadRequire routing and a browser's request"
     )
     parser.add_argument("--chunked", action="store_true", help="the backend answers chunked")
+    parser.add_argument("--stale", action="store_true", help="the service has StaleFallback")
     parser.add_argument(
         "--pure",
         action="store_true",

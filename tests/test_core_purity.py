@@ -32,6 +32,7 @@ PURE_GLOBS = (
     "cache/__init__.py",
     "cache/policy.py",
     "cache/entry.py",
+    "cache/services.py",
     "control/view.py",
     "control/api.py",
     "observe/__init__.py",

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from standby.cache.entry import ENTRY_OVERHEAD
 from standby.cache.policy import CachePolicy, request_key
-from standby.cache.store import StaleStore
+from standby.cache.store import REFRESH_INTERVAL, StaleStore
 from standby.clock import FakeClock
 from standby.http1 import parse_response_head
 
@@ -136,9 +136,12 @@ def test_a_bodiless_response_is_captured(store: StaleStore) -> None:
 
 
 @pytest.mark.parametrize("ending", ["abort", "short", "bad-chunk", "unfinished-chunk"])
-def test_a_broken_response_never_replaces_a_good_copy(store: StaleStore, ending: str) -> None:
+def test_a_broken_response_never_replaces_a_good_copy(
+    store: StaleStore, clock: FakeClock, ending: str
+) -> None:
     k = key_for("/a")
     assert put(store, k, b"good copy")
+    clock.advance(REFRESH_INTERVAL)
     if ending in ("bad-chunk", "unfinished-chunk"):
         capture = store.begin(k, 200, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
         assert capture is not None

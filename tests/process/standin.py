@@ -16,6 +16,7 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from standby import cli
@@ -199,6 +200,15 @@ class StandInProxy:
         pass
 
     def counters_of(self, backend: BackendSpec) -> BackendCounters | None:
+        return None
+
+    # No stale stores in the stand-in: no shared tables to replicate.
+    on_table_change: Callable[[str, bytes, bool], None] | None = None
+
+    def table_names(self) -> list[str]:
+        return []
+
+    def table(self, name: str) -> None:
         return None
 
     def _stop_accepting(self) -> None:

@@ -14,6 +14,7 @@ from standby.process.ipc import (
     MAX_ITEMS,
     MAX_NUMBER,
     MAX_TEXT,
+    TABLE_PART_SIZE,
     Counts,
     CountsAsk,
     CountsDone,
@@ -31,6 +32,9 @@ from standby.process.ipc import (
     Ready,
     Switch,
     Synced,
+    TablePart,
+    TableSynced,
+    TableTouch,
     Tag,
     clip,
     decode_body,
@@ -84,6 +88,10 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Failed, texts),
     st.builds(Health, identities, st.booleans(), texts, u32),
     st.just(Synced()),
+    # shared tables (stale copies)
+    st.builds(TablePart, texts, st.binary(max_size=300), st.booleans()),
+    st.builds(TableTouch, texts, st.binary(max_size=300), st.floats(allow_nan=False), u32),
+    st.just(TableSynced()),
 )
 
 
@@ -210,3 +218,11 @@ def test_metrics_text_of_any_size_goes_in_parts_that_fit(serial: int, text: str)
         assert len(encode(part)) <= MAX_FRAME  # each encodes: its text fits MAX_TEXT
     pieces = [p.text for p in parts[:-1] if isinstance(p, MetricsPart) and p.serial == serial]
     assert "".join(pieces) == text and len(pieces) == len(parts) - 1
+
+
+def test_a_table_part_of_full_size_with_the_longest_name_fits_a_frame() -> None:
+    part = TablePart("n" * MAX_TEXT, b"x" * TABLE_PART_SIZE, True)
+    assert len(encode(part)) <= MAX_FRAME + 4
+    assert decode_body(encode(part)[4:]) == part
+    with pytest.raises(IpcError):
+        encode(TablePart("n", b"x" * MAX_FRAME, True))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 
 # Hop-by-hop (RFC 9110 7.6.1) and framing headers, plus Age: recomputed by render().
@@ -168,7 +169,15 @@ def render(
 
 def encode(entry: Entry) -> bytes:
     """The file contents of an entry."""
-    record = b"".join(
+    record = pack(entry)
+    return record + hashlib.sha256(record).digest()
+
+
+def pack(entry: Entry) -> bytes:
+    """An entry as a record for another process: the file format without its checksum (a
+    socketpair neither tears nor flips bytes; hashing every copy in every process would
+    cost the supervisor for nothing)."""
+    return b"".join(
         (
             FILE_MAGIC,
             _FILE_HEADER.pack(
@@ -184,7 +193,6 @@ def encode(entry: Entry) -> bytes:
             entry.body,
         )
     )
-    return record + hashlib.sha256(record).digest()
 
 
 def decode_stored_at(prefix: bytes) -> float | None:
@@ -202,6 +210,12 @@ def decode(data: bytes) -> Entry:
     record, digest = data[:-_DIGEST_SIZE], data[-_DIGEST_SIZE:]
     if hashlib.sha256(record).digest() != digest:
         raise CorruptEntry("checksum mismatch")
+    return _decode_record(record)
+
+
+def _decode_record(record: bytes) -> Entry:
+    if len(record) < FILE_PREFIX_SIZE or not record.startswith(FILE_MAGIC):
+        raise CorruptEntry("not a stale fallback entry")
     stored_at, initial_age, status, key_len, head_len, body_len = _FILE_HEADER.unpack_from(
         record, len(FILE_MAGIC)
     )
@@ -214,3 +228,28 @@ def decode(data: bytes) -> Entry:
     if not head.startswith(b"HTTP/1.1 ") or not head.endswith(b"\r\n"):
         raise CorruptEntry("not a response head")
     return Entry(key, status, head, body, stored_at, initial_age)
+
+
+def unpack(record: bytes) -> Entry:
+    """The entry a record holds; CorruptEntry for anything else."""
+    return _decode_record(record)
+
+
+def body_digest(body: bytes) -> int:
+    """A short fingerprint of a body: which version of a copy a freshness message confirms
+    (not a security measure: a collision only misdates one copy)."""
+    return zlib.crc32(body)
+
+
+def same_content(old: Entry, new: Entry) -> bool:
+    """True when ``new`` says what ``old`` says: same status, body and header lines but
+    for ``Date`` (which changes on every response): it only makes ``old`` fresher."""
+    if old.status != new.status or old.body != new.body:
+        return False
+    if old.head == new.head:
+        return True
+    return _without_date(old.head) == _without_date(new.head)
+
+
+def _without_date(head: bytes) -> list[bytes]:
+    return [line for line in head.split(b"\r\n") if line[:5].lower() != b"date:"]

@@ -20,9 +20,18 @@ How the exchange uses it::
 ``load()`` reads ``Directory`` before serving; ``close()`` finishes the disk work at exit.
 Create the store in the process that uses it (after fork): its thread starts lazily.
 
-Several worker processes may share one ``Directory``: writes are atomic (a unique temporary
-file renamed over the entry), and an evicted entry's file is removed only if it holds no
-newer copy than the one evicted (wall-clock ``stored_at`` in the file).
+With several workers the copies belong to the proxy, not to one worker: the supervisor owns
+one store per service (with its ``Directory``: it is the only writer) and every worker holds
+a replica without one (``process/tables.py`` moves the copies). For that a store is also a
+*shared table*: ``keys``, ``record`` (a copy as bytes for another process), ``absorb`` (a
+copy from another process: the one stored last wins), ``freshness``/``touch`` (a capture
+that only confirmed a copy travels as its key, time and body digest), and ``on_commit``
+tells the worker's replica about each capture. A copy younger than ``REFRESH_INTERVAL`` is
+not captured again, which bounds that traffic (and the copying) for hot pages.
+
+Writes to a directory are atomic (a unique temporary file renamed over the entry), and an
+evicted entry's file is removed only if it holds no newer copy than the one evicted
+(wall-clock ``stored_at`` in the file).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from standby.cache.entry import (
@@ -42,12 +52,16 @@ from standby.cache.entry import (
     FILE_PREFIX_SIZE,
     CorruptEntry,
     Entry,
+    body_digest,
     dechunk,
     decode,
     decode_stored_at,
     encode,
+    pack,
     render,
+    same_content,
     stored_head,
+    unpack,
 )
 from standby.cache.policy import (
     STORABLE_STATUSES,
@@ -76,6 +90,18 @@ WRITER_THREADS = 1
 # Removals of keys no longer stored, while the disk lags: bounded so a stuck disk cannot grow
 # memory; a file left behind is removed by the size limit at the next load.
 MAX_QUEUED_REMOVALS = 65536
+# A copy younger than this is not replaced by a new capture: Age counts whole seconds, so a
+# copy made within the last second is as good as a new one, and a page asked for a thousand
+# times a second is copied (and shared with the other workers) once a second, not a
+# thousand times.
+REFRESH_INTERVAL = 1.0
+# A key is made of request head fields, so it is never longer than the largest head; a
+# record from another process with more is broken, not a copy to assemble.
+MAX_KEY = 65536
+
+# Told after a capture stored its copy: the key, and False when the content is the same as
+# the copy it replaced (only fresher).
+CommitListener = Callable[[bytes, bool], None]
 
 _CAPTURING, _GAVE_UP, _ENDED = range(3)
 
@@ -186,6 +212,7 @@ class StaleStore:
         self.clock = clock
         self._entries: OrderedDict[bytes, Entry] = OrderedDict()  # least recently used first
         self._used = 0
+        self.on_commit: CommitListener | None = None  # a worker's replica shares captures
         self._disk: _Disk | None = None
         if policy.directory is not None:
             self._disk = _Disk(Path(policy.directory))
@@ -215,6 +242,9 @@ class StaleStore:
             return None
         if status not in STORABLE_STATUSES:
             return None  # the common refusals (failover statuses, 304) without parsing
+        current = self._entries.get(key)
+        if current is not None and 0.0 <= self.clock() - current.stored_at < REFRESH_INTERVAL:
+            return None  # as good as new (see REFRESH_INTERVAL)
         robots = is_robots_key(key)
         if not response_storable(status, head_fields(raw_head), self.policy, robots=robots):
             return None
@@ -281,15 +311,82 @@ class StaleStore:
             self._disk.flush()
 
     def close(self) -> None:
-        """Finish pending disk work and stop the writer thread."""
+        """Finish pending disk work and stop the writer thread; the copies in memory stay
+        readable, later changes no longer reach the directory."""
         if self._disk is not None:
             self._disk.close()
+            self._disk = None
 
     def _commit(self, entry: Entry) -> bool:
         if entry.object_size > self.object_limit(entry.key):
             return False
+        old = self._entries.get(entry.key)
+        changed = old is None or not same_content(old, entry)
+        self._insert(entry, persist=True)
+        if self.on_commit is not None:
+            self.on_commit(entry.key, changed)
+        return True
+
+    # -- as a shared table (process/tables.py) ---------------------------------------------
+
+    def keys(self) -> list[bytes]:
+        """Every key, least recently used first (a replica built in this order evicts the
+        same copies first)."""
+        return list(self._entries)
+
+    def record(self, key: bytes) -> bytes | None:
+        """The copy of ``key`` as bytes for another process; None if there is none now."""
+        entry = self._entries.get(key)
+        return None if entry is None else pack(entry)
+
+    def max_record(self) -> int:
+        """The largest record a copy of this store can make (a bigger one is broken)."""
+        return FILE_PREFIX_SIZE + MAX_KEY + self.policy.max_object
+
+    def absorb(self, record: bytes) -> bytes | None:
+        """A copy from another process; its key if it was stored (the copy stored last
+        wins, so the supervisor and the workers agree whatever order copies cross in)."""
+        try:
+            entry = unpack(record)
+        except CorruptEntry as exc:
+            log.warning("stale fallback: broken copy from another process: %s", exc)
+            return None
+        return entry.key if self.put(entry) else None
+
+    def put(self, entry: Entry) -> bool:
+        """Store ``entry`` unless the copy held is newer, too big or too old."""
+        if entry.object_size > self.object_limit(entry.key):
+            return False
+        if entry.age(self.clock()) > self.policy.max_age:
+            return False
+        old = self._entries.get(entry.key)
+        if old is not None and old.stored_at > entry.stored_at:
+            return False
         self._insert(entry, persist=True)
         return True
+
+    def freshness(self, key: bytes) -> tuple[float, int] | None:
+        """(stored_at, body digest) of the copy of ``key``: what a ``touch`` elsewhere
+        needs to confirm the same copy; None if there is none."""
+        entry = self._entries.get(key)
+        return None if entry is None else (entry.stored_at, body_digest(entry.body))
+
+    def touch(self, key: bytes, stamp: float, digest: int) -> bool:
+        """Another process confirmed the copy whose body has ``digest`` at ``stamp``:
+        the copy held becomes that fresh, if it is that copy and older."""
+        entry = self._entries.get(key)
+        if entry is None or entry.stored_at >= stamp or body_digest(entry.body) != digest:
+            return False
+        self._insert(replace(entry, stored_at=stamp), persist=True)
+        return True
+
+    def adopt(self, other: StaleStore) -> int:
+        """Take the copies of ``other`` (the store this one replaces after a reload that
+        changed the section): those that fit this policy, oldest first; returns how many."""
+        taken = 0
+        for entry in list(other._entries.values()):
+            taken += self.put(entry)
+        return taken
 
     def _insert(self, entry: Entry, *, persist: bool) -> None:
         old = self._entries.pop(entry.key, None)

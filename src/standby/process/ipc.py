@@ -27,6 +27,11 @@ Supervision: every worker sends ``Beat`` every second from its event loop; a wor
 too long is killed. While a slot has no serving worker (or one that missed two beats),
 another worker of the same generation is told to ``Adopt`` its listening sockets, and to
 ``Release`` them once the slot's own worker serves (or beats) again.
+
+Shared tables (issue 13: state that belongs to the proxy; today the stale copies): records
+travel both ways as ``TablePart`` pieces (``blob``: a 4-byte length and the bytes, bounded
+by the frame), a freshness confirmation as ``TableTouch``; ``TableSynced`` tells a new
+worker it has every table whole. ``process/tables.py`` drives them.
 """
 
 from __future__ import annotations
@@ -57,6 +62,12 @@ _NUMBER = struct.Struct("!I")
 _COUNT = struct.Struct("!Q")
 _FLOAT = struct.Struct("!d")
 _PAIR = struct.Struct("!IQ")
+
+
+# The bytes of a record carried by one TablePart: a frame also holds the tag, the table's
+# name (text, at most MAX_TEXT) and the field lengths.
+TABLE_PART_SIZE = MAX_FRAME - MAX_TEXT - 64
+_BLOB_LENGTH = struct.Struct("!I")
 
 
 class IpcError(Exception):
@@ -220,6 +231,35 @@ class Release:
     slot: int
 
 
+# -- shared tables (issue 13, stale copies; tags 40-49) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TablePart:
+    """Both ways: the next piece of one record of table ``table``; ``last`` ends it. The
+    pieces of one record follow each other on a channel (other messages may come between)."""
+
+    table: str
+    data: bytes
+    last: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TableTouch:
+    """Both ways: the copy of ``key`` whose value has ``digest`` was confirmed at ``stamp``
+    (a capture with the same content: only the time travels)."""
+
+    table: str
+    key: bytes
+    stamp: float
+    digest: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableSynced:
+    """Supervisor -> worker: every record of every table the worker serves has been sent."""
+
+
 Message = (
     ObservedDead
     | Ready
@@ -238,6 +278,9 @@ Message = (
     | Beat
     | Adopt
     | Release
+    | TablePart
+    | TableTouch
+    | TableSynced
 )
 
 
@@ -259,6 +302,9 @@ class Tag(enum.IntEnum):
     BEAT = 20
     ADOPT = 21
     RELEASE = 22
+    TABLE_PART = 40
+    TABLE_TOUCH = 41
+    TABLE_SYNCED = 42
 
 
 # The layout table: tag -> (message class, its fields in wire order with their kinds).
@@ -314,6 +360,12 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
     Tag.BEAT: (Beat, ()),
     Tag.ADOPT: (Adopt, (("slot", "u32"),)),
     Tag.RELEASE: (Release, (("slot", "u32"),)),
+    Tag.TABLE_PART: (TablePart, (("table", "str"), ("data", "blob"), ("last", "bool"))),
+    Tag.TABLE_TOUCH: (
+        TableTouch,
+        (("table", "str"), ("key", "blob"), ("stamp", "f64"), ("digest", "u32")),
+    ),
+    Tag.TABLE_SYNCED: (TableSynced, ()),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 
@@ -425,6 +477,13 @@ def _put_counts(out: bytearray, value: object) -> None:
         out += _PAIR.pack(_int(item[0], MAX_NUMBER), _int(item[1], MAX_COUNT))
 
 
+def _put_blob(out: bytearray, value: object) -> None:
+    if not isinstance(value, bytes):
+        raise IpcError(f"expected bytes, got {type(value).__name__}")
+    out += _BLOB_LENGTH.pack(len(value))  # the frame's own bound (MAX_FRAME) limits it
+    out += value
+
+
 _PUT: dict[str, Callable[[bytearray, object], None]] = {
     "str": _put_str,
     "bool": _put_bool,
@@ -436,6 +495,7 @@ _PUT: dict[str, Callable[[bytearray, object], None]] = {
     "f64": _put_f64,
     "u64s": _put_u64s,
     "counts": _put_counts,
+    "blob": _put_blob,
 }
 
 
@@ -519,6 +579,10 @@ class _Reader:
     def u64s(self) -> tuple[int, ...]:
         return tuple(self.u64() for _ in range(self._length()))
 
+    def blob(self) -> bytes:
+        (length,) = _BLOB_LENGTH.unpack(self.take(_BLOB_LENGTH.size))
+        return self.take(length)
+
     def counts(self) -> tuple[tuple[int, int], ...]:
         pairs = []
         for _ in range(self._length()):
@@ -538,6 +602,7 @@ _GET: dict[str, Callable[[_Reader], object]] = {
     "f64": _Reader.f64,
     "u64s": _Reader.u64s,
     "counts": _Reader.counts,
+    "blob": _Reader.blob,
 }
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from standby.health.board import HealthBoard
     from standby.model import BackendSpec, ServiceSpec
     from standby.observe.access import AccessLog
+    from standby.process.tables import Table, TableListener
     from standby.server.shared import MetricsSource
     from standby.server.stats import BackendCounters
 
@@ -93,6 +94,13 @@ class ProxyLike(Protocol):
     ) -> asyncio.Future[None] | None: ...
 
     def release_extra(self, tag: int) -> None: ...
+
+    # Shared tables (the stale stores), replicated by a worker (process/tables.py).
+    def table_names(self) -> list[str]: ...
+
+    def table(self, name: str) -> Table | None: ...
+
+    on_table_change: TableListener | None
 
 
 class ProxyFactory(Protocol):

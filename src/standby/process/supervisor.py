@@ -9,6 +9,12 @@ Workers report connect failures (``ObservedDead``); the supervisor applies them 
 board, and every transition of the board, whoever caused it, is published to every
 worker. A (re)started worker first receives the whole current state, then ``Synced``.
 
+The stale copies belong to the proxy: the supervisor owns one store per service with
+``StaleFallback`` (by name, ``cache.services``; it loads ``Directory`` and alone writes it),
+keeps them across worker restarts and reloads, and replicates them to every worker
+(``process.tables``: a new worker gets them all before it serves; a worker's capture goes
+to the others through here).
+
 With ``Control``, the supervisor serves the control socket (``process.control``): the
 operator's switches go to its board and to every worker (``Operator``, ``Switch``, also
 part of a new worker's initial state); counters are summed over the workers on demand.
@@ -55,6 +61,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from standby import __version__
+from standby.cache.services import stale_services
+from standby.cache.store import StaleStore
 from standby.clock import SystemClock
 from standby.control.api import metrics_snapshot
 from standby.control.server import BoundControl, ControlSocketError
@@ -91,6 +99,8 @@ from standby.process.ipc import (
     Release,
     Switch,
     Synced,
+    TablePart,
+    TableTouch,
     clip,
     metrics_parts,
 )
@@ -106,6 +116,7 @@ from standby.process.supervision import (
     by_identity,
     plan_adoptions,
 )
+from standby.process.tables import TableOwner
 from standby.process.worker import FORK_BLOCKED, run_child
 
 log = logging.getLogger("standby.process")
@@ -222,6 +233,9 @@ class Supervisor:
         self._escalated = False
         self._exit_code = EXIT_OK
         self._listening = True
+        # The stale stores, by name: the authoritative copies every worker replicates.
+        self._stale: dict[str, StaleStore] = {}
+        self._tables = TableOwner(self._stale.get)
 
     @property
     def serving(self) -> Generation:
@@ -246,6 +260,7 @@ class Supervisor:
         for sig in (*HANDLED_SIGNALS, signal.SIGCHLD):
             self.loop.add_signal_handler(sig, self._record, int(sig))
         self.board.subscribe(self._publish)
+        await self._configure_stale(self.config)  # before the first worker forks
         self._prober = Prober(self.board, SystemClock())
         self._prober.start()  # logs every transition, once, here
         config = self.config
@@ -293,6 +308,8 @@ class Supervisor:
             channel.abort()
         self._channels.clear()
         self._close_listeners()
+        for store in self._stale.values():
+            store.close()  # the last copies reach the directory
 
     def _record(self, signum: int) -> None:
         self._signals.append(signum)
@@ -439,6 +456,7 @@ class Supervisor:
         self._quiet.discard(pid)
         # What it counted stays counted (by identity, for the backends still configured).
         self._ledger.retire(pid, self._configured())
+        self._tables.detach(pid)
 
     def _configured(self) -> set[Identity]:
         """Backends of the configuration in force, and of the one a reload may return to."""
@@ -608,6 +626,10 @@ class Supervisor:
                     self._rebalance(gen)
         elif isinstance(message, Failed):
             self._failures[pid] = message.message
+        elif isinstance(message, TablePart):
+            self._tables.on_part(pid, message)
+        elif isinstance(message, TableTouch):
+            self._tables.on_touch(pid, message)
         else:
             log.debug("unexpected message from worker pid %d: %r", pid, message)
 
@@ -770,7 +792,36 @@ class Supervisor:
             new = await self._prepare(config, old)
         except (OSError, ValueError, BindError) as exc:
             return False, str(exc)
-        return await self._switch_to(new, old)
+        await self._configure_stale(config)  # stores that stay are kept
+        ok, message = await self._switch_to(new, old)
+        if not ok:  # rolled back: the old sections again (copies taken over both ways)
+            await self._configure_stale(self.gen.config)
+        self._retain_stale(self.gen.config)
+        return ok, message
+
+    # -- stale copies: the authoritative stores -------------------------------------------------
+
+    async def _configure_stale(self, config: ConfigSpec) -> None:
+        """A store for each stale service of ``config``: kept if it was there with the
+        same section, else new (``Directory`` loaded, the old one's copies taken over)."""
+        for name, (_, policy) in stale_services(config).items():
+            old = self._stale.get(name)
+            if old is not None and old.policy == policy:
+                continue
+            store = StaleStore(policy, time.time)
+            count = await asyncio.to_thread(store.load)
+            if count:
+                log.info("stale fallback %s: %d copies loaded", name, count)
+            if old is not None:
+                store.adopt(old)
+                old.close()
+            self._stale[name] = store
+
+    def _retain_stale(self, config: ConfigSpec) -> None:
+        """Close the stores ``config`` (the one in force) no longer has."""
+        names = stale_services(config)
+        for name in [n for n in self._stale if n not in names]:
+            self._stale.pop(name).close()
 
     async def _prepare(self, config: ConfigSpec, old: Generation) -> Generation:
         """The new generation: its proxy (resolving backend names) and its sockets, the
@@ -929,6 +980,8 @@ class Supervisor:
         self._channels[pid] = channel
         self._ledger.open(pid)
         self._send_state(channel, gen)
+        # Then the stale copies its configuration serves, whole (it waits for them).
+        self._tables.attach(pid, channel, stale_services(gen.config))
 
 
 def _read_rest(sock: socket.socket, channel: Channel) -> None:

@@ -16,7 +16,9 @@ back, answers the supervisor's requests for counters, and pushes the counters th
 every ``COUNTS_PUSH_INTERVAL`` and once more when it stops (the supervisor's ledger keeps
 them when this worker is gone). A Metrics service's scrapes share one text from the
 supervisor per ``METRICS_SHARE_INTERVAL``: however many clients scrape, a worker asks the
-supervisor about once per interval.
+supervisor about once per interval. Its ``TableReplica`` fills the
+proxy's stale stores from the supervisor's (the worker serves only once it has them all,
+``TableSynced``) and shares the worker's captures (``process/tables.py``).
 
 Supervision: from the moment its channel is up, the worker sends ``Beat`` every
 ``HEARTBEAT_INTERVAL`` from a timer on its event loop (a blocked loop stops beating, and
@@ -68,11 +70,15 @@ from standby.process.ipc import (
     Release,
     Switch,
     Synced,
+    TablePart,
+    TableSynced,
+    TableTouch,
     clip,
 )
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, Lifecycle, ProxyLike, SignalInbox
 from standby.process.signals import HANDLED_SIGNALS, WORKER_TRANSITIONS
 from standby.process.supervision import by_identity
+from standby.process.tables import SYNC_TABLES_TIMEOUT, TableReplica
 from standby.server.stats import BackendCounters
 
 log = logging.getLogger("standby.process")
@@ -130,6 +136,8 @@ class WorkerLink:
         self.board = proxy.board
         self.specs = by_identity(list(backends))
         self.synced = asyncio.Event()
+        self.tables_synced = asyncio.Event()  # every shared table received whole
+        self.replica: TableReplica | None = None
         self.lost = False
         self.channel: Channel | None = None
         self._on_lost = on_lost
@@ -179,6 +187,14 @@ class WorkerLink:
         elif isinstance(message, Release):
             self.proxy.release_extra(message.slot)
             log.debug("worker %d: no longer accepting for worker %d", self.index, message.slot)
+        elif isinstance(message, TablePart):
+            if self.replica is not None:
+                self.replica.on_part(message)
+        elif isinstance(message, TableTouch):
+            if self.replica is not None:
+                self.replica.on_touch(message)
+        elif isinstance(message, TableSynced):
+            self.tables_synced.set()
         else:
             log.debug("unexpected message from the supervisor: %r", message)
 
@@ -320,6 +336,7 @@ class WorkerLink:
             if not done.done():
                 done.set_result(None)
         self.synced.set()  # nothing more will come: stop waiting for it
+        self.tables_synced.set()
         self._on_lost()
 
     def _on_transition(self, transition: Transition) -> None:
@@ -340,6 +357,21 @@ class WorkerLink:
     def _send(self, message: Message) -> None:
         if self.channel is not None:
             self.channel.send(message)
+
+    def share_tables(self) -> None:
+        """Replicate the proxy's shared tables (stale stores) through ``channel``."""
+        assert self.channel is not None
+        replica = TableReplica(self.proxy.table, self.channel, self.proxy.table_names())
+        self.replica = replica
+        self.proxy.on_table_change = replica.changed
+
+    async def wait_tables(self, index: int) -> None:
+        """Until every shared table came whole (bounded: serve without the rest)."""
+        try:
+            async with asyncio.timeout(SYNC_TABLES_TIMEOUT):
+                await self.tables_synced.wait()
+        except TimeoutError:
+            log.warning("worker %d: serving before every stale copy arrived", index)
 
     def ready(self) -> None:
         self._send(Ready())
@@ -385,10 +417,10 @@ async def _worker(
         index=index,
         slot_sockets=slot_sockets,
     )
-    _, channel = await loop.create_unix_connection(
-        lambda: Channel(link.on_message, link.on_lost), sock=ipc
-    )
+    channel = Channel(link.on_message, link.on_lost)
     link.channel = channel
+    link.share_tables()  # before the first message can arrive: the tables come right away
+    await loop.create_unix_connection(lambda: channel, sock=ipc)
     link.start_beats(loop)
     proxy.metrics_source = link.whole_metrics
     pusher: asyncio.Task[None] | None = None
@@ -399,6 +431,9 @@ async def _worker(
         except TimeoutError:
             log.error("worker %d: no health state from the supervisor", index)
             return EXIT_FAILURE
+        if link.lost:
+            return EXIT_OK
+        await link.wait_tables(index)
         if link.lost:
             return EXIT_OK
         pusher = loop.create_task(link.push_periodically())

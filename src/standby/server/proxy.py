@@ -2,18 +2,27 @@
 
 ``Proxy`` is what the process runner drives: construct it (resolving backend names, before
 any chroot), ``start`` it on bound sockets, ``stop`` it gracefully or ``abort`` it.
+
+The stale stores are kept by name (``cache.services``) across reloads, as pools are kept by
+backend identity. In one process the proxy owns them with their ``Directory``; in a
+supervised worker (``probe`` False) they are replicas without one, filled and shared by the
+worker's link (``table``, ``on_table_change``) with the supervisor, which owns them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from standby.balance import Balancer
-from standby.cache.policy import CachePolicy, CookieMode
+from standby.cache.policy import CachePolicy
+from standby.cache.services import stale_services
 from standby.cache.store import StaleStore
 from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, load_config
@@ -27,7 +36,6 @@ from standby.model import (
     ConfigSpec,
     ListenerSpec,
     ServiceSpec,
-    StaleSpec,
 )
 from standby.routing import Router
 from standby.server.client import ClientProtocol
@@ -46,8 +54,6 @@ from standby.server.view import ProxyView
 from standby.upstream.pool import Pool, resolve
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from standby.observe.access import AccessLog
 
 log = logging.getLogger("standby.server")
@@ -58,15 +64,8 @@ POOL_PRUNE_INTERVAL = 1.0
 LISTEN_BACKLOG = 1024
 
 
-def cache_policy(spec: StaleSpec) -> CachePolicy:
-    """The stale store's policy for a ``StaleFallback`` section."""
-    return CachePolicy(
-        size=spec.size,
-        max_object=spec.max_object,
-        directory=spec.directory,
-        cookies=CookieMode.KEY if spec.key_cookies else CookieMode.SKIP,
-        max_age=spec.max_age,
-    )
+# Told of a capture in a stale store: (store name, key, False if only its time changed).
+TableListener = Callable[[str, bytes, bool], None]
 
 
 def listener_limits(spec: ListenerSpec) -> Limits:
@@ -128,6 +127,11 @@ class Proxy:
         # Carried across reloads by backend identity: health (the board), counters, pools.
         self._counters: dict[object, BackendCounters] = {}
         self._pools: dict[object, Pool] = {}
+        # Stale stores by name, kept across reloads; the configuration's, by name.
+        self._stale: dict[str, StaleStore] = {}
+        self._stale_specs = stale_services(config)
+        # A supervised worker's link: told of every capture, to share it.
+        self.on_table_change: TableListener | None = None
         self._sockets: dict[ListenerKey, socket.socket] = {}
         self._servers: dict[ListenerKey, asyncio.AbstractServer] = {}
         # A supervised worker: other slots' listening sockets it holds (``hold``) and the
@@ -256,12 +260,12 @@ class Proxy:
             reaper=Reaper(loop),
             access_log=self.access_log,
         )
+        names = {id(service): name for name, (service, _) in self._stale_specs.items()}
         for service in all_services(config):
             store = None
-            if service.stale is not None:
-                store = StaleStore(cache_policy(service.stale), self.clock.wall)
-                # Before serving (nothing else uses the store yet); may read many files.
-                await asyncio.to_thread(store.load)
+            name = names.get(id(service))
+            if name is not None:
+                store = await self._stale_store(name, self._stale_specs[name][1])
             shared.services[id(service)] = ServiceRuntime(
                 spec=service,
                 balancer=Balancer(service, self.board),
@@ -295,6 +299,53 @@ class Proxy:
             shared.listeners.append(runtime)
             shared.listener_by_key[listener_key(spec)] = runtime
         return shared
+
+    # -- stale stores, kept by name ----------------------------------------------------------
+
+    def _policy_here(self, policy: CachePolicy) -> CachePolicy:
+        # A supervised worker holds a replica: the supervisor alone writes the directory.
+        return policy if self._probe else replace(policy, directory=None)
+
+    def _new_store(self, name: str, policy: CachePolicy) -> StaleStore:
+        store = StaleStore(policy, self.clock.wall)
+        store.on_commit = functools.partial(self._stale_committed, name)
+        return store
+
+    async def _stale_store(self, name: str, policy: CachePolicy) -> StaleStore:
+        """The store of ``name``: the one kept from before if its section is unchanged,
+        else a new one (its directory loaded) holding what the old one had that fits."""
+        policy = self._policy_here(policy)
+        old = self._stale.get(name)
+        if old is not None and old.policy == policy:
+            return old
+        store = self._new_store(name, policy)
+        # Before serving it (nothing else uses the store yet); may read many files.
+        await asyncio.to_thread(store.load)
+        if old is not None:
+            store.adopt(old)  # the copies in memory are newer than the directory's
+            old.close()
+        self._stale[name] = store
+        return store
+
+    def table_names(self) -> list[str]:
+        """The names of this configuration's stale stores."""
+        return list(self._stale_specs)
+
+    def table(self, name: str) -> StaleStore | None:
+        """The stale store of ``name`` (made now, empty, if it was not yet: a worker fills
+        its replicas before it starts serving); None if the configuration has none."""
+        store = self._stale.get(name)
+        if store is None:
+            found = self._stale_specs.get(name)
+            if found is None:
+                return None
+            store = self._new_store(name, self._policy_here(found[1]))
+            self._stale[name] = store
+        return store
+
+    def _stale_committed(self, name: str, key: bytes, changed: bool) -> None:
+        if self.on_table_change is not None:
+            self.on_table_change(name, key, changed)
 
     # -- reload -------------------------------------------------------------------------
 
@@ -335,6 +386,7 @@ class Proxy:
         self.board.adopt(all_backends(config))
         if self.access_log is not None:
             self.access_log.configure(config.log_level, config.anonymise)
+        self._stale_specs = stale_services(config)
         shared = await self._build(config, loop)
         self.config = config
         self._shared = shared
@@ -381,12 +433,13 @@ class Proxy:
             self._pools.pop(key).close()
         for key in [k for k in self._counters if k not in used]:
             del self._counters[key]
+        for name in [n for n in self._stale if n not in self._stale_specs]:
+            self._stale.pop(name).close()  # an old generation may still read it: memory stays
         still = []
         for generation in self._retired:
             if len(generation.reaper):
                 still.append(generation)
             else:
-                generation.close_stale_stores()
                 generation.reaper.close()
         self._retired = still
 
@@ -487,6 +540,8 @@ class Proxy:
             shared.reaper.close()
         for pool in self._pools.values():
             pool.close()
+        for store in self._stale.values():
+            store.close()
         if self._prune is not None:
             self._prune.cancel()
             self._prune = None
