@@ -179,8 +179,8 @@ class ControlServer:
         try:
             async with asyncio.timeout(READ_TIMEOUT):  # reading only: a reload may take longer
                 request = await self._read(reader, writer)
-            if isinstance(request, _Request):
-                request = await self._decide(request)
+            if isinstance(request, ControlRequest):
+                request = await self.decide(request)
             if request is not None:
                 writer.write(_serialise(request))
                 await writer.drain()
@@ -195,7 +195,7 @@ class ControlServer:
 
     async def _read(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> _Request | api.Reply | None:
+    ) -> ControlRequest | api.Reply | None:
         """One request, or the error answer it gets, or None when the client left first."""
         buf = b""
         try:
@@ -225,9 +225,11 @@ class ControlServer:
             body = body[: head.content_length]
         else:
             body = b""
-        return _Request(head.method.decode("ascii"), head.target.decode("latin-1"), body)
+        return ControlRequest(head.method.decode("ascii"), head.target.decode("latin-1"), body)
 
-    async def _decide(self, request: _Request) -> api.Reply:
+    async def decide(self, request: ControlRequest) -> api.Reply:
+        """The reply to one request (a subclass may answer some itself: the supervisor's
+        shared metrics)."""
         method, target, body = request
         try:
             await self.before_request()
@@ -242,7 +244,9 @@ class ControlServer:
             return api.error_reply(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
-class _Request(NamedTuple):
+class ControlRequest(NamedTuple):
+    """One request read from the control socket."""
+
     method: str
     target: str
     body: bytes

@@ -35,7 +35,7 @@ from typing import Protocol
 from standby import __version__
 from standby.clock import Clock, SystemClock
 from standby.control import api
-from standby.control.server import BoundControl, ControlServer, _Request
+from standby.control.server import BoundControl, ControlRequest, ControlServer
 from standby.control.view import (
     BackendState,
     CoreInfo,
@@ -346,9 +346,9 @@ class SupervisorControl(ControlServer):
     async def before_request(self) -> None:
         await self._supervisor_view.refresh()
 
-    async def _decide(self, request: _Request) -> api.Reply:
+    async def decide(self, request: ControlRequest) -> api.Reply:
         if not api.is_metrics(request.method, request.target):
-            return await super()._decide(request)
+            return await super().decide(request)
         try:
             return api.metrics_reply(await self._metrics.text())
         except Exception as exc:  # as for any request: the control socket stays up

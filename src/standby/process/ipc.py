@@ -2,13 +2,13 @@
 
 A frame is a 4-byte big-endian body length, then the body: one tag byte and the message's
 fields in order. Field kinds: ``str`` (2-byte length, UTF-8), ``bool`` (one byte, 0 or 1),
-``bytes?`` (a presence byte, then a 2-byte length and the bytes), ``identity``
-(``BackendSpec.identity``: two ``str`` and an optional number, a presence byte then 4
-bytes), ``u32``, ``u32?`` (a presence byte, then 4 bytes), ``u64``, ``f64``, ``u64s`` (a
-2-byte count, then 8 bytes each) and ``counts`` (a 2-byte count, then pairs of a 4-byte key
-and an 8-byte count). Backends are named by identity, never by position, so both sides
-agree whatever order they built their tables in; listeners and services by configuration
-indexes, which both sides of one worker share (a reload starts new workers).
+``identity`` (``BackendSpec.identity``: two ``str`` and an optional number, a presence byte
+then 4 bytes), ``u32``, ``u32?`` (a presence byte, then 4 bytes), ``u64``, ``f64``, ``u64s``
+(a 2-byte count, then 8 bytes each), ``counts`` (a 2-byte count, then pairs of a 4-byte key
+and an 8-byte count) and ``blob`` (a 4-byte length and the bytes). Backends are named by
+identity, never by position, so both sides agree whatever order they built their tables in;
+listeners and services by configuration indexes, which both sides of one worker share (a
+reload starts new workers).
 
 Worker -> supervisor: ``ObservedDead`` (the worker's board took a backend out: a refused
 connect, or ``fall`` failures in a row seen by its requests; an observation to the writer),
@@ -397,19 +397,6 @@ def _put_bool(out: bytearray, value: object) -> None:
     out.append(1 if value else 0)
 
 
-def _put_optional_bytes(out: bytearray, value: object) -> None:
-    if value is None:
-        out.append(0)
-        return
-    if not isinstance(value, bytes):
-        raise IpcError(f"expected bytes, got {type(value).__name__}")
-    if len(value) > MAX_TEXT:
-        raise IpcError(f"{len(value)} bytes exceed {MAX_TEXT}")
-    out.append(1)
-    out += _TEXT_LENGTH.pack(len(value))
-    out += value
-
-
 def _put_identity(out: bytearray, value: object) -> None:
     if not isinstance(value, tuple) or len(value) != 3:
         raise IpcError("an identity is (kind, address, number or None)")
@@ -487,7 +474,6 @@ def _put_blob(out: bytearray, value: object) -> None:
 _PUT: dict[str, Callable[[bytearray, object], None]] = {
     "str": _put_str,
     "bool": _put_bool,
-    "bytes?": _put_optional_bytes,
     "identity": _put_identity,
     "u32": _put_u32,
     "u32?": _put_optional_u32,
@@ -541,12 +527,6 @@ class _Reader:
             raise IpcError(f"bad boolean byte {byte}")
         return byte == 1
 
-    def optional_bytes(self) -> bytes | None:
-        if not self.flag():
-            return None
-        (length,) = _TEXT_LENGTH.unpack(self.take(_TEXT_LENGTH.size))
-        return self.take(length)
-
     def identity(self) -> Identity:
         kind = self.text()
         address = self.text()
@@ -594,7 +574,6 @@ class _Reader:
 _GET: dict[str, Callable[[_Reader], object]] = {
     "str": _Reader.text,
     "bool": _Reader.flag,
-    "bytes?": _Reader.optional_bytes,
     "identity": _Reader.identity,
     "u32": _Reader.u32,
     "u32?": _Reader.optional_u32,
