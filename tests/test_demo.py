@@ -33,6 +33,7 @@ from standby.demo.settings import (
     render_config,
     rundir_from_env,
 )
+from tests.support.harness import free_port
 
 # Generous bounds: the machine has two noisy shared cores.
 START_DEADLINE = 60.0  # interpreter start-up of three processes and the first answer
@@ -45,12 +46,13 @@ POLL = 0.05  # pause between two attempts while waiting for a condition
 
 
 def free_ports(count: int) -> list[int]:
-    """Ports that are free right now (bound together so they differ, then released)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
+    """Ports that are free right now, all different (see ``free_port``)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def get(port: int, path: str = "/") -> tuple[int, dict[str, str], str]:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.harness import free_port as support_free_port
+
 DEADLINE = 30.0  # generous: two noisy shared cores; only an upper bound, never a timing check
 POLL = 0.02  # seconds between checks of a condition
 IO_TIMEOUT = 30.0  # socket operations in tests
@@ -35,10 +37,7 @@ def wait_for(condition: Callable[[], bool], what: str, deadline: float = DEADLIN
         time.sleep(POLL)  # polling interval of a condition wait, not a synchronisation sleep
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = support_free_port  # outside the ephemeral range (tests/support/harness.py)
 
 
 @contextlib.contextmanager

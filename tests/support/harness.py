@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import subprocess
 import sys
@@ -44,7 +45,38 @@ def listening_socket(host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
+# Ports for listeners the tests start are chosen below the kernel's ephemeral range: a port
+# from that range (what bind(0) gives) can be taken as the local port of any outgoing
+# connection (the tests' own clients, the proxy's to its backends) between the moment it is
+# chosen and the moment a standby process binds it, and that bind then fails.
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10000  # well above the well-known and registered services of a test machine
+PORT_TRIES = 200
+
+
+def _listener_ports() -> range:
+    """The ports below the ephemeral range (empty if there are too few)."""
+    try:
+        first = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    return range(LOWEST_PORT, first) if first - LOWEST_PORT >= 1000 else range(0)
+
+
+_rng = random.Random()  # seeded from the OS: parallel test runs pick different ports
+
+
 def free_port() -> int:
+    """A loopback TCP port free now, outside the ephemeral range where one exists."""
+    ports = _listener_ports()
+    for _ in range(PORT_TRIES if ports else 0):
+        port = _rng.choice(ports)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
