@@ -18,6 +18,9 @@ BUILT := $(VENV)/.standby-built
 # Extra arguments for `make bench`, e.g. BENCH_ARGS="--duration 5 --rounds 1".
 BENCH_ARGS ?=
 # Extra arguments for `make robustness`, e.g. ROBUSTNESS_ARGS="-k slowloris".
+# Tests outside tests/robustness whose scenarios record figures for docs/robustness.md
+# (real processes with several workers: a stuck worker, a flood towards a stopped one).
+ROBUSTNESS_ALSO := tests/integration/test_supervision_live.py tests/integration/test_workers_stale.py
 ROBUSTNESS_ARGS ?=
 # How long `make fuzz` runs, in seconds: `make fuzz FUZZ_SECONDS=3600` for an hour.
 FUZZ_SECONDS ?= 600
@@ -80,7 +83,7 @@ bench: $(BUILT)
 # scenario fails, and the target fails then. Soak: `make robustness STANDBY_SOAK=1 STANDBY_SOAK_SECONDS=1800`.
 robustness: $(BUILT)
 	@$(BIN)/python -m tests.robustness.report --clear
-	@status=0; $(BIN)/pytest tests/robustness $(ROBUSTNESS_ARGS) || status=$$?; \
+	@status=0; $(BIN)/pytest tests/robustness $(ROBUSTNESS_ALSO) $(ROBUSTNESS_ARGS) || status=$$?; \
 		$(BIN)/python -m tests.robustness.report || status=1; exit $$status
 
 # The fuzzer of the C head parsers (tests/fuzz/run.py): _speedups.c built with ASan and

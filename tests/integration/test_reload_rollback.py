@@ -14,8 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,12 +22,11 @@ from tests.integration.test_workers_ops import (
     DEADLINE,
     A,
     B,
-    children,
     ctl,
     lines_with,
     two_backends,
 )
-from tests.process.harness import Standby
+from tests.process.harness import Standby, children, running_standby
 from tests.support.backend import Backend
 from tests.support.harness import free_port, get, wait_until
 from tests.support.load import Load
@@ -71,29 +68,8 @@ def hooked_standby(config: Path, hooks: Path) -> Iterator[Standby]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(hooks), env.get("PYTHONPATH")) if p)
     env["STANDBY_TEST_HOLD"] = str(hooks / "hold")
     env["STANDBY_TEST_DIE"] = str(hooks / "die")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "standby", "-f", str(config), "-e", "--workers", str(WORKERS)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=str(config.parent),
-        env=env,
-    )
-    running = Standby(proc)
-    try:
-        wait_until(
-            lambda: " started (pid " in running.stderr() or proc.poll() is not None,
-            DEADLINE,
-            "start",
-        )
-        assert proc.poll() is None, running.stderr()
+    with running_standby(config, WORKERS, env=env, deadline=DEADLINE) as running:
         yield running
-    finally:
-        pids = children(proc.pid)
-        running.kill()
-        for pid in pids:  # never leave a worker behind, whatever the test did
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def service_enabled(sock: Path) -> bool:

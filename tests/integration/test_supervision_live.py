@@ -12,15 +12,22 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.process.harness import IO_TIMEOUT, Backend, Standby, free_port, http_get, wait_for
+from tests.process.harness import (
+    IO_TIMEOUT,
+    Backend,
+    Standby,
+    children,
+    free_port,
+    http_get,
+    running_standby,
+    wait_for,
+)
 from tests.robustness.misbehaving import recorded
 
 pytestmark = pytest.mark.timeout(180)
@@ -62,40 +69,12 @@ def config_text(port: int, backend: int, timeout: float = WORKER_TIMEOUT) -> str
     return "\n".join(lines) + "\n"
 
 
-def children(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as src:
-            return {int(p) for p in src.read().split()}
-    except (FileNotFoundError, ProcessLookupError):
-        return set()
-
-
 @contextlib.contextmanager
 def standby(path: Path, env: dict[str, str] | None = None) -> Iterator[Standby]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "standby", "-f", str(path), "-e"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=str(path.parent),
-        env=env,
-    )
-    running = Standby(proc)
-    try:
-        wait_for(
-            lambda: " started (pid " in running.stderr() or proc.poll() is not None,
-            "start",
-            DEADLINE,
-        )
-        assert proc.poll() is None, running.stderr()
-        wait_for(lambda: len(children(proc.pid)) == 2, "two workers", DEADLINE)
+    """standby on ``path`` (its ``Workers 2``), once both workers are forked."""
+    with running_standby(path, env=env, deadline=DEADLINE) as running:
+        wait_for(lambda: len(children(running.proc.pid)) == 2, "two workers", DEADLINE)
         yield running
-    finally:
-        pids = children(proc.pid)
-        running.kill()
-        for pid in pids:  # never leave a worker behind (a stopped one least of all)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def lines_with(running: Standby, text: str) -> list[str]:

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.process.harness import HOLD_PATH, Standby, http_get, refuses
+from tests.process.harness import HOLD_PATH, Standby, children, http_get, refuses, running_standby
 from tests.process.harness import Backend as HoldingBackend
 from tests.support.backend import Backend
 from tests.support.configs import one_backend, primary_and_emergency
@@ -53,38 +51,8 @@ def two_backends(
     return "\n".join(lines) + "\n"
 
 
-def children(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as src:
-            return {int(p) for p in src.read().split()}
-    except (FileNotFoundError, ProcessLookupError):
-        return set()
-
-
-@contextlib.contextmanager
-def standby(config: Path, workers: int) -> Iterator[Standby]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "standby", "-f", str(config), "-e", "--workers", str(workers)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=str(config.parent),
-    )
-    running = Standby(proc)
-    try:
-        wait_until(
-            lambda: " started (pid " in running.stderr() or proc.poll() is not None,
-            DEADLINE,
-            "start",
-        )
-        assert proc.poll() is None, running.stderr()
-        yield running
-    finally:
-        pids = children(proc.pid)
-        running.kill()
-        for pid in pids:  # never leave a worker behind, whatever the test did
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+def standby(config: Path, workers: int) -> contextlib.AbstractContextManager[Standby]:
+    return running_standby(config, workers, deadline=DEADLINE)
 
 
 def ctl(sock: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,13 +9,10 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.process.harness import Standby
+from tests.process.harness import Standby, children, running_standby
 from tests.support.backend import Backend
 from tests.support.harness import free_port, wait_until
 
@@ -49,38 +46,8 @@ def config_text(port: int, backend: int, directory: Path | None = None, size: st
     return "\n".join(lines) + "\n"
 
 
-def children(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as src:
-            return {int(p) for p in src.read().split()}
-    except (FileNotFoundError, ProcessLookupError):
-        return set()
-
-
-@contextlib.contextmanager
-def standby(config: Path, workers: int) -> Iterator[Standby]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "standby", "-f", str(config), "-e", "--workers", str(workers)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=str(config.parent),
-    )
-    running = Standby(proc)
-    try:
-        wait_until(
-            lambda: " started (pid " in running.stderr() or proc.poll() is not None,
-            DEADLINE,
-            "start",
-        )
-        assert proc.poll() is None, running.stderr()
-        yield running
-    finally:
-        pids = children(proc.pid)
-        running.kill()
-        for pid in pids:  # never leave a worker behind, whatever the test did
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+def standby(config: Path, workers: int) -> contextlib.AbstractContextManager[Standby]:
+    return running_standby(config, workers, deadline=DEADLINE)
 
 
 def fetch(port: int, target: str = PAGE) -> tuple[int, bytes, bytes]:

@@ -326,3 +326,51 @@ def in_flight(port: int, path: bytes = HOLD_PATH) -> tuple[threading.Thread, lis
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (a supervisor's workers)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as src:
+            return {int(p) for p in src.read().split()}
+    except (FileNotFoundError, ProcessLookupError):
+        return set()
+
+
+@contextlib.contextmanager
+def running_standby(
+    config: Path,
+    workers: int | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    deadline: float = DEADLINE,
+) -> Iterator[Standby]:
+    """The installed program on ``config`` (``--workers`` if given, else the file's or the
+    default count), logging to stderr, until the block ends; started means it said so.
+    Every process it forked is killed at the end, whatever the test did to them."""
+    command = [sys.executable, "-m", "standby", "-f", str(config), "-e"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=str(config.parent),
+        env=env,
+    )
+    running = Standby(proc)
+    try:
+        wait_for(
+            lambda: " started (pid " in running.stderr() or proc.poll() is not None,
+            "start",
+            deadline,
+        )
+        assert proc.poll() is None, running.stderr()
+        yield running
+    finally:
+        pids = children(proc.pid)
+        running.kill()
+        for pid in pids:  # never leave a worker behind (a stopped one least of all)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

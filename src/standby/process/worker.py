@@ -242,20 +242,7 @@ class WorkerLink:
             if counters is None:
                 continue
             self._reported[identity] = _mark(counters)
-            buckets = counters.latency.counts()
-            self._send(
-                Counts(
-                    serial,
-                    identity,
-                    in_flight=max(0, counters.in_flight),
-                    requests=counters.requests,
-                    failovers=counters.failovers,
-                    resends=counters.resends,
-                    statuses=tuple(counters.statuses().items()),
-                    latency=buckets,
-                    latency_sum=float(counters.latency.total),
-                )
-            )
+            self._send(Counts(serial, identity, *_figures(counters)))
         self._send(CountsDone(serial))
 
     def push_counts(self) -> None:
@@ -269,18 +256,7 @@ class WorkerLink:
             if self._reported.get(identity) == mark:
                 continue
             self._reported[identity] = mark
-            self._send(
-                CountsPush(
-                    identity,
-                    in_flight=max(0, counters.in_flight),
-                    requests=counters.requests,
-                    failovers=counters.failovers,
-                    resends=counters.resends,
-                    statuses=tuple(counters.statuses().items()),
-                    latency=counters.latency.counts(),
-                    latency_sum=float(counters.latency.total),
-                )
-            )
+            self._send(CountsPush(identity, *_figures(counters)))
 
     async def push_periodically(self, interval: float = COUNTS_PUSH_INTERVAL) -> None:
         """``push_counts`` every ``interval`` while the supervisor is there."""
@@ -388,6 +364,23 @@ class WorkerLink:
         self.board.unsubscribe(self._on_transition)
         if self.channel is not None:
             self.channel.close()
+
+
+Figures = tuple[int, int, int, int, tuple[tuple[int, int], ...], tuple[int, ...], float]
+
+
+def _figures(counters: BackendCounters) -> Figures:
+    """The fields ``Counts`` and ``CountsPush`` share, in their order after the identity:
+    in flight, requests, failovers, resends, statuses, latency buckets, latency sum."""
+    return (
+        max(0, counters.in_flight),
+        counters.requests,
+        counters.failovers,
+        counters.resends,
+        tuple(counters.statuses().items()),
+        counters.latency.counts(),
+        float(counters.latency.total),
+    )
 
 
 def _mark(counters: BackendCounters) -> tuple[int, int, int, int]:
