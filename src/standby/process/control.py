@@ -55,10 +55,6 @@ log = logging.getLogger("standby.process")
 # loop within milliseconds; a worker stuck longer is reported as not answering (its
 # requests in flight unknown) rather than blocking the operator.
 COUNTS_TIMEOUT = 2.0
-# How often a worker sends the counters that changed since its last report: what the
-# supervisor's ledger may lose of a worker that is killed (SIGKILL, a crash); a report of
-# a few backends a second costs the worker and the supervisor next to nothing.
-COUNTS_PUSH_INTERVAL = 1.0
 # Scrapes within this long of a collection share its rendering: no scraper needs fresher
 # figures (Prometheus scrapes every 15 s or more), and however many clients scrape, the
 # supervisor (which also runs the health checks) collects and renders at most about once

@@ -194,7 +194,7 @@ class MetricsEnd:
 @dataclass(frozen=True, slots=True)
 class CountsPush:
     """Worker -> supervisor, unasked: one backend's counters, sent when they changed since
-    the worker last reported them (every ``COUNTS_PUSH_INTERVAL``) and once more when it
+    the worker last reported them (with each ``Beat``: every second) and once more when it
     stops gracefully, so that the supervisor's ledger loses little when a worker dies.
     The fields of ``Counts`` without a serial; ``in_flight`` is informative only."""
 

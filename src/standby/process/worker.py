@@ -13,7 +13,7 @@ with the worker's signal table, reporting readiness to the supervisor. ``WorkerL
 mirrors the supervisor's health decisions and the operator's switches into the proxy,
 reports the local observations (a connect failure marks the backend dead here at once)
 back, answers the supervisor's requests for counters, and pushes the counters that changed
-every ``COUNTS_PUSH_INTERVAL`` and once more when it stops (the supervisor's ledger keeps
+with every heartbeat and once more when it stops (the supervisor's ledger keeps
 them when this worker is gone). A Metrics service's scrapes share one text from the
 supervisor per ``METRICS_SHARE_INTERVAL``: however many clients scrape, a worker asks the
 supervisor about once per interval. Its ``TableReplica`` fills the
@@ -46,7 +46,11 @@ from standby.health.board import Transition
 from standby.model import BackendSpec, ServiceSpec
 from standby.observe.logsetup import refresh_ident
 from standby.process.channel import Channel
-from standby.process.control import COUNTS_PUSH_INTERVAL, COUNTS_TIMEOUT, METRICS_SHARE_INTERVAL
+from standby.process.control import (
+    COUNTS_TIMEOUT,
+    METRICS_SHARE_INTERVAL,
+    SharedMetrics,
+)
 from standby.process.daemon import StartupNotifier
 from standby.process.heartbeat import HEARTBEAT_INTERVAL
 from standby.process.ipc import (
@@ -101,6 +105,10 @@ METRICS_TIMEOUT = COUNTS_TIMEOUT + 2.0
 _INHERITED: list[object] = []
 
 
+class _NoMetrics(Exception):
+    """The supervisor sent no metrics text (gone, or too slow)."""
+
+
 class WorkerLink:
     """The worker's side of the IPC: applies ``Health``, ``Operator`` and ``Switch``,
     answers ``CountsAsk``, reports local deaths, and is the ``Lifecycle``'s notifier
@@ -124,12 +132,11 @@ class WorkerLink:
         self._beat: asyncio.TimerHandle | None = None
         self._adopting: set[asyncio.Future[None]] = set()
         self._metrics_serial = 0
-        self._metrics_share = metrics_share
-        # The last whole-service text and when it came (loop time); the ask under way.
-        self._shared: tuple[str, float] | None = None
-        self._asking: asyncio.Task[str | None] | None = None
+        # Scrapes share one ask under way, and its text for ``metrics_share`` seconds.
+        self._whole = SharedMetrics(self._collect_metrics, interval=metrics_share)
         # What the supervisor last got of each backend's counters, to push only changes.
         self._reported: dict[Identity, tuple[int, int, int, int]] = {}
+        self.pushing = False  # counters go with the beats once the worker serves
         # Metrics texts being received from the supervisor, by serial: pieces and the
         # future that gets them joined (None if the supervisor is gone).
         self._metrics: dict[int, tuple[list[str], asyncio.Future[str | None]]] = {}
@@ -201,8 +208,12 @@ class WorkerLink:
     # -- supervision: heartbeat and adoption ---------------------------------------------
 
     def start_beats(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Beat now and every HEARTBEAT_INTERVAL, from this loop (until ``close``)."""
+        """Beat now and every HEARTBEAT_INTERVAL, from this loop (until ``close``); once
+        serving, each beat brings the counters that changed (what the supervisor's ledger
+        may lose of a worker that is killed: about a beat's worth)."""
         self._send(Beat())
+        if self.pushing:
+            self.push_counts()
         self._beat = loop.call_later(HEARTBEAT_INTERVAL, self.start_beats, loop)
 
     def _adopt(self, slot: int) -> None:
@@ -258,37 +269,23 @@ class WorkerLink:
             self._reported[identity] = mark
             self._send(CountsPush(identity, *_figures(counters)))
 
-    async def push_periodically(self, interval: float = COUNTS_PUSH_INTERVAL) -> None:
-        """``push_counts`` every ``interval`` while the supervisor is there."""
-        while not self.lost:
-            await asyncio.sleep(interval)  # a periodic report, not a synchronisation
-            self.push_counts()
-
     async def whole_metrics(self) -> str | None:
         """The OpenMetrics text of the whole service from the supervisor: every worker's
         counters summed, as a Metrics service must show them whichever worker answers.
-        Scrapes share one ask under way, and its text for ``metrics_share`` seconds after.
-        None when the supervisor is gone or does not answer within METRICS_TIMEOUT."""
+        Scrapes share one ask under way, and its text for ``metrics_share`` seconds after
+        (``SharedMetrics``, as in the supervisor). None when the supervisor is gone or does
+        not answer within METRICS_TIMEOUT."""
         if self.channel is None or self.lost:
             return None
-        loop = asyncio.get_running_loop()
-        shared = self._shared
-        if shared is not None and loop.time() - shared[1] < self._metrics_share:
-            return shared[0]
-        asking = self._asking
-        if asking is None:
-            asking = loop.create_task(self._ask_metrics())
-            self._asking = asking
-        # A scrape whose client left is cancelled; the ask goes on for the others.
-        return await asyncio.shield(asking)
-
-    async def _ask_metrics(self) -> str | None:
         try:
-            text = await self._ask_supervisor()
-        finally:
-            self._asking = None
-        if text is not None:
-            self._shared = (text, asyncio.get_running_loop().time())
+            return await self._whole.text()
+        except _NoMetrics:
+            return None
+
+    async def _collect_metrics(self) -> str:
+        text = await self._ask_supervisor()
+        if text is None:
+            raise _NoMetrics  # not kept: the next scrape asks again
         return text
 
     async def _ask_supervisor(self) -> str | None:
@@ -416,7 +413,6 @@ async def _worker(
     await loop.create_unix_connection(lambda: channel, sock=ipc)
     link.start_beats(loop)
     proxy.metrics_source = link.whole_metrics
-    pusher: asyncio.Task[None] | None = None
     try:
         try:
             async with asyncio.timeout(SYNC_TIMEOUT):
@@ -429,7 +425,7 @@ async def _worker(
         await link.wait_tables(index)
         if link.lost:
             return EXIT_OK
-        pusher = loop.create_task(link.push_periodically())
+        link.pushing = True
         lifecycle = Lifecycle(
             proxy,
             sockets,
@@ -443,10 +439,7 @@ async def _worker(
         )
         return await lifecycle.run()
     finally:
-        if pusher is not None:
-            pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pusher
+        if link.pushing:
             link.push_counts()  # what it served since the last report, before it goes
         link.close()
 
