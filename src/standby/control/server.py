@@ -34,6 +34,7 @@ from standby.control import api
 from standby.control.view import RuntimeView
 from standby.http1 import BODY_CHUNKED, BODY_LENGTH, HttpError, Limits, parse_request_head
 from standby.http1.messages import reason_phrase
+from standby.model import ConfigSpec
 
 log = logging.getLogger("standby.control")
 
@@ -62,6 +63,13 @@ class BoundControl:
         """Close it and remove its file (a start-up that failed after binding)."""
         self.sock.close()
         _remove_if_ours(self.path, self.inode)
+
+
+def control_changed(old: ConfigSpec, new: ConfigSpec) -> bool:
+    """Whether a reload to ``new`` asks for another control socket (path, mode or
+    owner): bound once at start-up, it takes effect at the next start only."""
+    before = (old.control, old.control_mode, old.control_owner)
+    return before != (new.control, new.control_mode, new.control_owner)
 
 
 def bind_control(

@@ -65,7 +65,7 @@ from standby.cache.services import stale_services
 from standby.cache.store import StaleStore
 from standby.clock import SystemClock
 from standby.control.api import metrics_snapshot
-from standby.control.server import BoundControl, ControlSocketError
+from standby.control.server import BoundControl, ControlSocketError, control_changed
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
@@ -785,8 +785,7 @@ class Supervisor:
             return False, str(exc)
         if config.workers is not None and config.workers != len(old.slots):
             log.warning("Workers %d takes effect at the next start", config.workers)
-        control = (config.control, config.control_mode, config.control_owner)
-        if control != (old.config.control, old.config.control_mode, old.config.control_owner):
+        if control_changed(old.config, config):
             log.warning("a changed Control takes effect at the next start")
         try:
             new = await self._prepare(config, old)

@@ -26,7 +26,7 @@ from standby.cache.services import stale_services
 from standby.cache.store import StaleStore
 from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, load_config
-from standby.control.server import BoundControl, ControlServer
+from standby.control.server import BoundControl, ControlServer, control_changed
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.http1 import Limits
@@ -379,9 +379,7 @@ class Proxy:
                 sock.close()
             return False, str(exc)
         self._addresses = addresses
-        control = (config.control, config.control_mode, config.control_owner)
-        old_control = (self.config.control, self.config.control_mode, self.config.control_owner)
-        if self._probe and control != old_control:
+        if self._probe and control_changed(self.config, config):
             log.warning("a changed Control takes effect at the next start")
         self.board.adopt(all_backends(config))
         if self.access_log is not None:
