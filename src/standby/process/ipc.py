@@ -307,6 +307,16 @@ class Tag(enum.IntEnum):
     TABLE_SYNCED = 42
 
 
+# One backend's counters, the fields ``Counts`` (asked) and ``CountsPush`` (pushed) share.
+_BACKEND_FIGURES: tuple[tuple[str, str], ...] = (
+    ("in_flight", "u64"),
+    ("requests", "u64"),
+    ("failovers", "u64"),
+    ("resends", "u64"),
+    ("statuses", "counts"),
+    ("latency", "u64s"),
+    ("latency_sum", "f64"),
+)
 # The layout table: tag -> (message class, its fields in wire order with their kinds).
 _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
     Tag.OBSERVED_DEAD: (
@@ -326,37 +336,12 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
     ),
     Tag.SWITCH: (Switch, (("listener", "u32?"), ("service", "u32?"), ("enabled", "bool"))),
     Tag.COUNTS_ASK: (CountsAsk, (("serial", "u32"),)),
-    Tag.COUNTS: (
-        Counts,
-        (
-            ("serial", "u32"),
-            ("identity", "identity"),
-            ("in_flight", "u64"),
-            ("requests", "u64"),
-            ("failovers", "u64"),
-            ("resends", "u64"),
-            ("statuses", "counts"),
-            ("latency", "u64s"),
-            ("latency_sum", "f64"),
-        ),
-    ),
+    Tag.COUNTS: (Counts, (("serial", "u32"), ("identity", "identity"), *_BACKEND_FIGURES)),
     Tag.COUNTS_DONE: (CountsDone, (("serial", "u32"),)),
     Tag.METRICS_ASK: (MetricsAsk, (("serial", "u32"),)),
     Tag.METRICS_PART: (MetricsPart, (("serial", "u32"), ("text", "str"))),
     Tag.METRICS_END: (MetricsEnd, (("serial", "u32"),)),
-    Tag.COUNTS_PUSH: (
-        CountsPush,
-        (
-            ("identity", "identity"),
-            ("in_flight", "u64"),
-            ("requests", "u64"),
-            ("failovers", "u64"),
-            ("resends", "u64"),
-            ("statuses", "counts"),
-            ("latency", "u64s"),
-            ("latency_sum", "f64"),
-        ),
-    ),
+    Tag.COUNTS_PUSH: (CountsPush, (("identity", "identity"), *_BACKEND_FIGURES)),
     Tag.BEAT: (Beat, ()),
     Tag.ADOPT: (Adopt, (("slot", "u32"),)),
     Tag.RELEASE: (Release, (("slot", "u32"),)),
