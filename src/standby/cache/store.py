@@ -36,6 +36,7 @@ evicted entry's file is removed only if it holds no newer copy than the one evic
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -405,6 +406,23 @@ class StaleStore:
         self._used -= entry.cost
         if self._disk is not None:
             self._disk.remove(entry)
+
+
+async def renewed(
+    old: StaleStore | None, policy: CachePolicy, make: Callable[[CachePolicy], StaleStore]
+) -> tuple[StaleStore, int]:
+    """The store for ``policy`` after a (re)load of the configuration: ``old`` itself if its
+    section is unchanged, else ``make(policy)`` with its ``Directory`` read (in a thread: it
+    may read many files) and then ``old``'s copies, newer than the directory's, taken over
+    (``old`` is closed). Also returns how many copies the directory gave."""
+    if old is not None and old.policy == policy:
+        return old, 0
+    store = make(policy)
+    loaded = await asyncio.to_thread(store.load)
+    if old is not None:
+        store.adopt(old)
+        old.close()
+    return store, loaded
 
 
 class _Disk:

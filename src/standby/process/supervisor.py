@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, replace
 
 from standby import __version__
 from standby.cache.services import stale_services
-from standby.cache.store import StaleStore
+from standby.cache.store import StaleStore, renewed
 from standby.clock import SystemClock
 from standby.control.api import metrics_snapshot
 from standby.control.server import BoundControl, ControlSocketError, control_changed
@@ -804,16 +804,10 @@ class Supervisor:
         """A store for each stale service of ``config``: kept if it was there with the
         same section, else new (``Directory`` loaded, the old one's copies taken over)."""
         for name, (_, policy) in stale_services(config).items():
-            old = self._stale.get(name)
-            if old is not None and old.policy == policy:
-                continue
-            store = StaleStore(policy, time.time)
-            count = await asyncio.to_thread(store.load)
+            make = functools.partial(StaleStore, clock=time.time)
+            store, count = await renewed(self._stale.get(name), policy, make)
             if count:
                 log.info("stale fallback %s: %d copies loaded", name, count)
-            if old is not None:
-                store.adopt(old)
-                old.close()
             self._stale[name] = store
 
     def _retain_stale(self, config: ConfigSpec) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, cast
 from standby.balance import Balancer
 from standby.cache.policy import CachePolicy
 from standby.cache.services import stale_services
-from standby.cache.store import StaleStore
+from standby.cache.store import StaleStore, renewed
 from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, load_config
 from standby.control.server import BoundControl, ControlServer, control_changed
@@ -314,16 +314,8 @@ class Proxy:
     async def _stale_store(self, name: str, policy: CachePolicy) -> StaleStore:
         """The store of ``name``: the one kept from before if its section is unchanged,
         else a new one (its directory loaded) holding what the old one had that fits."""
-        policy = self._policy_here(policy)
-        old = self._stale.get(name)
-        if old is not None and old.policy == policy:
-            return old
-        store = self._new_store(name, policy)
-        # Before serving it (nothing else uses the store yet); may read many files.
-        await asyncio.to_thread(store.load)
-        if old is not None:
-            store.adopt(old)  # the copies in memory are newer than the directory's
-            old.close()
+        make = functools.partial(self._new_store, name)
+        store, _ = await renewed(self._stale.get(name), self._policy_here(policy), make)
         self._stale[name] = store
         return store
 
