@@ -114,6 +114,23 @@ class ConditionSpec:
     location: Location = UNKNOWN_LOCATION
 
 
+class TlsProtocol(enum.IntEnum):
+    """SSL and TLS protocol versions, oldest first, by Pound's `Disable` names: disabling
+    one disables it and every older one, so a setting is the oldest version allowed."""
+
+    SSLv2 = 0
+    SSLv3 = 1
+    TLSv1 = 2
+    TLSv1_1 = 3
+    TLSv1_2 = 4
+    TLSv1_3 = 5
+
+
+# The oldest protocol allowed when the configuration says nothing: TLS 1.0 and 1.1 are
+# deprecated (RFC 8996) and every browser and crawler of today speaks TLS 1.2.
+DEFAULT_MIN_TLS = TlsProtocol.TLSv1_2
+
+
 class BackendKind(enum.Enum):
     PROXY = "proxy"  # a real server: Address/Port
     REDIRECT = "redirect"  # answer with a redirect (Service's `Redirect [code] "url"`)
