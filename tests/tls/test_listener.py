@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,113 @@ def test_tls11_is_refused_by_default(ca: trustme.CA, tmp_path: Path) -> None:
         old.maximum_version = ssl.TLSVersion.TLSv1_1
         with pytest.raises((ssl.SSLError, ConnectionError)):
             TlsClient(proxy.port, old).close()
+
+
+def _openssl(cert_pem: bytes, *args: str) -> str:
+    """What the openssl command prints for ``cert_pem`` (an independent oracle)."""
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", *args], input=cert_pem, capture_output=True, check=True
+    )
+    return out.stdout.decode().strip()
+
+
+def _fields(echoed: bytes) -> dict[bytes, bytes]:
+    lines = echoed.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]
+    return {k.lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines)}
+
+
+def test_client_certificate_headers_as_pound_sends_them(ca: trustme.CA, tmp_path: Path) -> None:
+    server = write_cert(ca, tmp_path / "www.pem", "www.example.com")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    person = ca.issue_cert(
+        "alice@example.com", common_name="Alice, Example", organization_name="Ex+ample"
+    )
+    extra = f'  ClientCert 1 3\n  VerifyList "{tmp_path / "ca.pem"}"\n'
+    ctx = client_context(ca)
+    person.configure_cert(ctx)
+    forged = "X-SSL-Subject: CN = mallory\r\nx-ssl-CERTIFICATE: forged\r\n"
+    with (
+        Backend("b") as backend,
+        running_proxy(https_config(backend.port, [server], extra)) as proxy,
+        TlsClient(proxy.port, ctx) as client,
+    ):
+        response = client.request("/echo", headers=forged)
+        cipher = client.tls.cipher()
+        version = client.tls.version()
+    fields = _fields(response.body)
+    pem = person.cert_chain_pems[0].bytes()
+    expected_subject = _openssl(pem, "-subject", "-nameopt", "oneline,-esc_msb")
+    assert b"subject=" + fields[b"x-ssl-subject"] == expected_subject.encode()
+    expected_issuer = _openssl(pem, "-issuer", "-nameopt", "oneline,-esc_msb")
+    assert b"issuer=" + fields[b"x-ssl-issuer"] == expected_issuer.encode()
+    assert b"notBefore=" + fields[b"x-ssl-notbefore"] == _openssl(pem, "-startdate").encode()
+    assert b"notAfter=" + fields[b"x-ssl-notafter"] == _openssl(pem, "-enddate").encode()
+    serial = int(_openssl(pem, "-serial").partition("=")[2], 16)
+    assert fields[b"x-ssl-serial"] == str(serial).encode()
+    assert fields[b"x-ssl-certificate"] == b" ".join(pem.split())
+    assert cipher is not None and version is not None
+    assert fields[b"x-ssl-cipher"].startswith(f"{version}/{cipher[0]} ".encode())
+    # What the client sent under those names never reaches the backend.
+    assert b"mallory" not in response.body and b"forged" not in response.body
+    assert response.body.lower().count(b"\r\nx-ssl-subject:") == 1
+
+
+def test_no_client_certificate_means_cipher_line_only(ca: trustme.CA, tmp_path: Path) -> None:
+    server = write_cert(ca, tmp_path / "www.pem", "www.example.com")
+    forged = "X-Ssl-Issuer: forged\r\n"
+    with (
+        Backend("b") as backend,
+        running_proxy(https_config(backend.port, [server])) as proxy,
+        TlsClient(proxy.port, client_context(ca)) as client,
+    ):
+        fields = _fields(client.request("/echo", headers=forged).body)
+    assert [k for k in fields if k.startswith(b"x-ssl-")] == [b"x-ssl-cipher"]
+
+
+def test_required_client_certificate_refuses_a_client_without(
+    ca: trustme.CA, tmp_path: Path
+) -> None:
+    server = write_cert(ca, tmp_path / "www.pem", "www.example.com")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    extra = f'  ClientCert 2\n  VerifyList "{tmp_path / "ca.pem"}"\n'
+    with (
+        running_proxy(https_config(1, [server], extra)) as proxy,
+        pytest.raises((ssl.SSLError, ConnectionError)),
+        TlsClient(proxy.port, client_context(ca)) as client,
+    ):
+        client.request("/")  # TLS 1.3: the refusal arrives with the first read
+
+
+def test_location_is_rewritten_to_https(ca: trustme.CA, tmp_path: Path) -> None:
+    server = write_cert(ca, tmp_path / "www.pem", "www.example.com")
+    with (
+        Backend("b") as backend,
+        running_proxy(https_config(backend.port, [server])) as proxy,
+        TlsClient(proxy.port, client_context(ca)) as client,
+    ):
+        response = client.request("/location", host="www.example.com")
+    assert response.header(b"location") == b"https://www.example.com/moved"
+
+
+@pytest.mark.parametrize(
+    ("mode", "agent", "kept"),
+    [
+        (0, "MSIE 6.0", True),
+        (1, "curl", False),
+        (2, "Mozilla/4.0 (MSIE 6.0)", False),
+        (2, "curl", True),
+    ],
+)
+def test_no_https11(ca: trustme.CA, tmp_path: Path, mode: int, agent: str, kept: bool) -> None:
+    server = write_cert(ca, tmp_path / "www.pem", "www.example.com")
+    extra = f"  NoHTTPS11 {mode}\n"
+    with (
+        Backend("b") as backend,
+        running_proxy(https_config(backend.port, [server], extra)) as proxy,
+        TlsClient(proxy.port, client_context(ca)) as client,
+    ):
+        response = client.request("/", headers=f"User-Agent: {agent}\r\n")
+        assert response.status == 200
+        assert (response.header(b"connection") != b"close") is kept
+        if not kept:
+            assert client.closed_by_peer()

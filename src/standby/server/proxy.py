@@ -328,6 +328,9 @@ class Proxy:
                 methods=spec.methods,
                 port=str(spec.port).encode("ascii"),
                 proto=b"http" if spec.tls is None else b"https",
+                tls=spec.tls is not None,
+                client_certs=spec.tls is not None and spec.tls.client_cert != 0,
+                no_https11=0 if spec.tls is None else spec.tls.no_https11,
                 lane=self.lane,
             )
             shared.listeners.append(runtime)

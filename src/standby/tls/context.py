@@ -68,31 +68,42 @@ def base_context(spec: ListenerTlsSpec) -> ssl.SSLContext:
             ctx.load_dh_params(spec.dh_params)
         except (OSError, ssl.SSLError) as exc:
             raise TlsSetupError("DHParams", f"cannot load {spec.dh_params!r}: {exc}") from None
-    trust = spec.verify_list or spec.ca_list
-    if spec.client_cert != model.CLIENT_CERT_NONE and trust is not None:
+    trust = trust_files(spec)
+    if spec.client_cert != model.CLIENT_CERT_NONE and (spec.verify_list or spec.ca_list):
         try:
-            ctx.load_verify_locations(cafile=trust)
-            if spec.verify_list is not None and spec.ca_list is not None:
-                ctx.load_verify_locations(cafile=spec.ca_list)
-            if spec.crl_list is not None:
-                ctx.load_verify_locations(cafile=spec.crl_list)
-                ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+            for name in trust:
+                ctx.load_verify_locations(cafile=name)
         except (OSError, ssl.SSLError) as exc:
             raise TlsSetupError("VerifyList", f"cannot load the CA files: {exc}") from None
+        if spec.crl_list is not None:
+            ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         required = spec.client_cert == model.CLIENT_CERT_REQUIRE
         ctx.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
     return ctx
+
+
+def trust_files(spec: ListenerTlsSpec) -> tuple[str, ...]:
+    """The CA and CRL files client certificates are verified with. Every certificate's
+    context loads them too: OpenSSL verifies with the store of the context the SNI
+    callback chose, not the base context's."""
+    if spec.client_cert == model.CLIENT_CERT_NONE:
+        return ()
+    files = (spec.verify_list, spec.ca_list, spec.crl_list)
+    return tuple(name for name in files if name is not None)
 
 
 def _proc_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def cert_context(bundle: Bundle, source: str) -> ssl.SSLContext:
-    """A context holding one certificate (key, certificate, chain). It is loaded from
-    memory (a memfd) so that what OpenSSL loads is exactly what ``bundle`` checked; where
-    /proc is missing (a RootJail) from ``source``, the file the bundle was read from."""
+def cert_context(bundle: Bundle, source: str, trust: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """A context holding one certificate (key, certificate, chain) and the ``trust``
+    files. The certificate is loaded from memory (a memfd) so that what OpenSSL loads is
+    exactly what ``bundle`` checked; where /proc is missing (a RootJail) from ``source``,
+    the file the bundle was read from."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    for name in trust:
+        ctx.load_verify_locations(cafile=name)
     fd = -1
     try:
         with contextlib.suppress(OSError, AttributeError):

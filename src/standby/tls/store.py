@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from standby.config.errors import quote
 from standby.config.lexer import describe_os_error
 from standby.model import CertSpec, ListenerTlsSpec
-from standby.tls.context import base_context, cert_context
+from standby.tls.context import base_context, cert_context, trust_files
 from standby.tls.names import NameIndex
 from standby.tls.pem import Bundle, PemError, parse_bundle
 
@@ -65,7 +65,7 @@ class Entry:
     context: ssl.SSLContext | None = None
 
 
-def load(path: str) -> tuple[Bundle, ssl.SSLContext]:
+def load(path: str, trust: tuple[str, ...] = ()) -> tuple[Bundle, ssl.SSLContext]:
     """Read, check and load one PEM file; raises CertLoadError with the reason."""
     try:
         with open(path, "rb") as file:
@@ -74,7 +74,7 @@ def load(path: str) -> tuple[Bundle, ssl.SSLContext]:
         raise CertLoadError(f"cannot read {quote(path)}: {describe_os_error(exc)}") from None
     try:
         bundle = parse_bundle(data)
-        return bundle, cert_context(bundle, path)
+        return bundle, cert_context(bundle, path, trust)
     except (PemError, ssl.SSLError, OSError) as exc:
         raise CertLoadError(f"{quote(path)}: {exc}") from None
 
@@ -83,25 +83,38 @@ class CertStore:
     """The certificates of one listener, in configuration order (the first loaded one is
     the default)."""
 
-    def __init__(self, certs: tuple[CertSpec, ...], previous: CertStore | None = None) -> None:
+    def __init__(
+        self,
+        certs: tuple[CertSpec, ...],
+        previous: CertStore | None = None,
+        trust: tuple[str, ...] = (),
+    ) -> None:
         """Load every file; a file ``previous`` holds unchanged is taken from it without a
         read. Raises CertLoadError for a file that does not load, unless ``previous`` has
-        it (its old certificate stays, logged) or it is managed (not there yet)."""
+        it (its old certificate stays, logged) or it is managed (not there yet).
+        ``trust``: CA and CRL files every certificate's context loads (client
+        certificates are verified with the chosen context's store)."""
+        self.trust = trust
         kept = {} if previous is None else {e.spec.path: e for e in previous.entries}
+        same_trust = previous is not None and previous.trust == trust
         self.entries: list[Entry] = []
         for spec in certs:
             old = kept.get(spec.path)
             now = signature(spec.path)
             if old is not None and old.bundle is not None and old.seen == now:
-                self.entries.append(Entry(spec, now, old.bundle, old.context))
+                context = old.context
+                if not same_trust or context is None:
+                    context = self._context(old.bundle, spec)
+                self.entries.append(Entry(spec, now, old.bundle, context))
                 continue
             entry = Entry(spec, now)
             try:
-                entry.bundle, entry.context = load(spec.path)
+                entry.bundle, entry.context = load(spec.path, trust)
             except CertLoadError as exc:
                 if old is not None and old.bundle is not None:
                     log.error("%s: %s; the certificate loaded before stays", spec.location, exc)
-                    entry.bundle, entry.context = old.bundle, old.context
+                    entry.bundle = old.bundle
+                    entry.context = old.context if same_trust else self._context(old.bundle, spec)
                 elif spec.managed and now is None:
                     log.info(
                         "%s: %s not there yet; it is loaded when it appears",
@@ -112,6 +125,12 @@ class CertStore:
                     raise CertLoadError(f"{spec.location}: {exc}") from None
             self.entries.append(entry)
         self._reindex()
+
+    def _context(self, bundle: Bundle, spec: CertSpec) -> ssl.SSLContext:
+        try:
+            return cert_context(bundle, spec.path, self.trust)
+        except (ssl.SSLError, OSError) as exc:
+            raise CertLoadError(f"{spec.location}: {quote(spec.path)}: {exc}") from None
 
     def _reindex(self) -> None:
         loaded = [e for e in self.entries if e.context is not None]
@@ -141,7 +160,7 @@ class CertStore:
                 continue
             entry.seen = now
             try:
-                bundle, context = load(entry.spec.path)
+                bundle, context = load(entry.spec.path, self.trust)
             except CertLoadError as exc:
                 log.error("%s: %s; the certificate loaded before stays", entry.spec.location, exc)
                 continue
@@ -176,7 +195,9 @@ class TlsListener:
         again); ``context``: a base context to reuse (same settings), which asks this
         listener's certificates only once ``activate`` is called."""
         self.spec = spec
-        self.store: CertStore = CertStore(spec.certs, None if previous is None else previous.store)
+        self.store: CertStore = CertStore(
+            spec.certs, None if previous is None else previous.store, trust_files(spec)
+        )
         if context is None:
             self.context = base_context(spec)
             self.activate()
