@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import trustme
 
-from tests.support.harness import DEADLINE, Client
+from tests.support.harness import DEADLINE, Client, wait_until
 
 
 def write_cert(ca: trustme.CA, path: Path, *names: str, **kw: object) -> Path:
@@ -61,3 +66,43 @@ def https_config(backend_port: int, certs: list[Path], extra: str = "") -> str:
         + "  Service\n    BackEnd\n      Address 127.0.0.1\n"
         + f"      Port {backend_port}\n    End\n  End\nEnd\n"
     )
+
+
+STANDBY = Path(sys.executable).with_name("standby")
+
+
+def handshake_names(port: int, ctx: ssl.SSLContext, server_name: str | None) -> list[str] | None:
+    """The DNS names of the certificate a new connection gets; None if it fails."""
+    try:
+        with TlsClient(port, ctx, server_name=server_name, timeout=5.0) as client:
+            return client.peer_names()
+    except (OSError, ssl.SSLError):
+        return None
+
+
+@contextlib.contextmanager
+def standby_process(
+    config: Path, port: int, ctx: ssl.SSLContext
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The installed ``standby`` (default worker count) on ``config``, in the foreground
+    and logging to stderr, until it answers a TLS handshake on ``port``; stopped after."""
+    proc = subprocess.Popen(
+        [str(STANDBY), "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_until(
+            lambda: proc.poll() is not None or handshake_names(port, ctx, None) is not None,
+            what="standby to answer TLS",
+        )
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(DEADLINE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
+from dataclasses import replace
 
 from standby import model
 from standby.model import ListenerTlsSpec, TlsProtocol
@@ -47,6 +48,15 @@ class TlsSetupError(ValueError):
 def base_context(spec: ListenerTlsSpec) -> ssl.SSLContext:
     """The listener's context (no certificate: the SNI callback always sets one)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    configure(ctx, spec)
+    return ctx
+
+
+def configure(ctx: ssl.SSLContext, spec: ListenerTlsSpec) -> None:
+    """Apply ``spec``'s settings. Both the base context and every certificate's get them:
+    a connection keeps the options, versions and verify mode of the context it started
+    with, but OpenSSL reads the cipher list, ALPN choice, groups and trust store from the
+    context the SNI callback set."""
     ctx.minimum_version = _VERSIONS[max(spec.min_protocol, model.DEFAULT_MIN_TLS)]
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     if spec.honor_cipher_order:
@@ -69,7 +79,7 @@ def base_context(spec: ListenerTlsSpec) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise TlsSetupError("DHParams", f"cannot load {spec.dh_params!r}: {exc}") from None
     trust = trust_files(spec)
-    if spec.client_cert != model.CLIENT_CERT_NONE and (spec.verify_list or spec.ca_list):
+    if trust and (spec.verify_list or spec.ca_list):
         try:
             for name in trust:
                 ctx.load_verify_locations(cafile=name)
@@ -79,7 +89,11 @@ def base_context(spec: ListenerTlsSpec) -> ssl.SSLContext:
             ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         required = spec.client_cert == model.CLIENT_CERT_REQUIRE
         ctx.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
-    return ctx
+
+
+def settings(spec: ListenerTlsSpec) -> ListenerTlsSpec:
+    """``spec`` less its certificates and location: what ``configure`` applies."""
+    return replace(spec, certs=(), location=model.UNKNOWN_LOCATION)
 
 
 def trust_files(spec: ListenerTlsSpec) -> tuple[str, ...]:
@@ -96,14 +110,13 @@ def _proc_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def cert_context(bundle: Bundle, source: str, trust: tuple[str, ...] = ()) -> ssl.SSLContext:
-    """A context holding one certificate (key, certificate, chain) and the ``trust``
-    files. The certificate is loaded from memory (a memfd) so that what OpenSSL loads is
-    exactly what ``bundle`` checked; where /proc is missing (a RootJail) from ``source``,
-    the file the bundle was read from."""
+def cert_context(bundle: Bundle, source: str, spec: ListenerTlsSpec) -> ssl.SSLContext:
+    """A context holding one certificate (key, certificate, chain) with the listener's
+    settings. The certificate is loaded from memory (a memfd) so that what OpenSSL loads
+    is exactly what ``bundle`` checked; where /proc is missing (a RootJail) from
+    ``source``, the file the bundle was read from."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    for name in trust:
-        ctx.load_verify_locations(cafile=name)
+    configure(ctx, spec)
     fd = -1
     try:
         with contextlib.suppress(OSError, AttributeError):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from standby.config.errors import quote
 from standby.config.lexer import describe_os_error
 from standby.model import CertSpec, ListenerTlsSpec
-from standby.tls.context import base_context, cert_context, trust_files
+from standby.tls.context import base_context, cert_context, settings
 from standby.tls.names import NameIndex
 from standby.tls.pem import Bundle, PemError, parse_bundle
 
@@ -65,7 +65,7 @@ class Entry:
     context: ssl.SSLContext | None = None
 
 
-def load(path: str, trust: tuple[str, ...] = ()) -> tuple[Bundle, ssl.SSLContext]:
+def load(path: str, spec: ListenerTlsSpec) -> tuple[Bundle, ssl.SSLContext]:
     """Read, check and load one PEM file; raises CertLoadError with the reason."""
     try:
         with open(path, "rb") as file:
@@ -74,7 +74,7 @@ def load(path: str, trust: tuple[str, ...] = ()) -> tuple[Bundle, ssl.SSLContext
         raise CertLoadError(f"cannot read {quote(path)}: {describe_os_error(exc)}") from None
     try:
         bundle = parse_bundle(data)
-        return bundle, cert_context(bundle, path, trust)
+        return bundle, cert_context(bundle, path, spec)
     except (PemError, ssl.SSLError, OSError) as exc:
         raise CertLoadError(f"{quote(path)}: {exc}") from None
 
@@ -85,36 +85,35 @@ class CertStore:
 
     def __init__(
         self,
-        certs: tuple[CertSpec, ...],
+        tls: ListenerTlsSpec,
         previous: CertStore | None = None,
-        trust: tuple[str, ...] = (),
     ) -> None:
         """Load every file; a file ``previous`` holds unchanged is taken from it without a
         read. Raises CertLoadError for a file that does not load, unless ``previous`` has
         it (its old certificate stays, logged) or it is managed (not there yet).
-        ``trust``: CA and CRL files every certificate's context loads (client
-        certificates are verified with the chosen context's store)."""
-        self.trust = trust
+        Every certificate's context has the listener's settings (``tls``): contexts of
+        kept files are made again when those changed."""
+        self.tls = tls
         kept = {} if previous is None else {e.spec.path: e for e in previous.entries}
-        same_trust = previous is not None and previous.trust == trust
+        same_settings = previous is not None and settings(previous.tls) == settings(tls)
         self.entries: list[Entry] = []
-        for spec in certs:
+        for spec in tls.certs:
             old = kept.get(spec.path)
             now = signature(spec.path)
             if old is not None and old.bundle is not None and old.seen == now:
                 context = old.context
-                if not same_trust or context is None:
+                if not same_settings or context is None:
                     context = self._context(old.bundle, spec)
                 self.entries.append(Entry(spec, now, old.bundle, context))
                 continue
             entry = Entry(spec, now)
             try:
-                entry.bundle, entry.context = load(spec.path, trust)
+                entry.bundle, entry.context = load(spec.path, tls)
             except CertLoadError as exc:
                 if old is not None and old.bundle is not None:
                     log.error("%s: %s; the certificate loaded before stays", spec.location, exc)
                     entry.bundle = old.bundle
-                    entry.context = old.context if same_trust else self._context(old.bundle, spec)
+                    entry.context = old.context if same_settings else self._context(old.bundle, spec)
                 elif spec.managed and now is None:
                     log.info(
                         "%s: %s not there yet; it is loaded when it appears",
@@ -128,7 +127,7 @@ class CertStore:
 
     def _context(self, bundle: Bundle, spec: CertSpec) -> ssl.SSLContext:
         try:
-            return cert_context(bundle, spec.path, self.trust)
+            return cert_context(bundle, spec.path, self.tls)
         except (ssl.SSLError, OSError) as exc:
             raise CertLoadError(f"{spec.location}: {quote(spec.path)}: {exc}") from None
 
@@ -160,7 +159,7 @@ class CertStore:
                 continue
             entry.seen = now
             try:
-                bundle, context = load(entry.spec.path, self.trust)
+                bundle, context = load(entry.spec.path, self.tls)
             except CertLoadError as exc:
                 log.error("%s: %s; the certificate loaded before stays", entry.spec.location, exc)
                 continue
@@ -195,9 +194,7 @@ class TlsListener:
         again); ``context``: a base context to reuse (same settings), which asks this
         listener's certificates only once ``activate`` is called."""
         self.spec = spec
-        self.store: CertStore = CertStore(
-            spec.certs, None if previous is None else previous.store, trust_files(spec)
-        )
+        self.store: CertStore = CertStore(spec, None if previous is None else previous.store)
         if context is None:
             self.context = base_context(spec)
             self.activate()
