@@ -69,6 +69,7 @@ def https_config(backend_port: int, certs: list[Path], extra: str = "") -> str:
 
 
 STANDBY = Path(sys.executable).with_name("standby")
+NAME = "www.example.com"  # the server name the tests' certificates answer
 
 
 def handshake_names(port: int, ctx: ssl.SSLContext, server_name: str | None) -> list[str] | None:
@@ -91,7 +92,7 @@ def standby_process(
     )
     try:
         wait_until(
-            lambda: proc.poll() is not None or handshake_names(port, ctx, None) is not None,
+            lambda: proc.poll() is not None or handshake_names(port, ctx, NAME) is not None,
             what="standby to answer TLS",
         )
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
