@@ -266,10 +266,10 @@ KEYWORDS: tuple[Keyword, ...] = (
              Arg("depth", ArgKind.INT, optional=True, low=1,
                  high=model.MAX_CLIENT_CERT_DEPTH)), False,
             "Client certificates: 0 never asked, 1 asked and verified when sent, 2 required "
-            "and verified, 3 asked and not verified (standby then verifies it when a "
-            "`VerifyList` is given and ignores a bad one; see docs/tls.md). `depth`: the "
-            "longest chain of CAs: `ClientCert 2 3`. 1 and 2 need `VerifyList` or "
-            "`CAlist`.", default="0"),
+            "and verified, 3 asked and not verified (Python's ssl cannot: it acts as 1 with "
+            "a `VerifyList` or `CAlist`, else as 0; see docs/tls.md). `depth`: the longest "
+            "chain of CAs (accepted; OpenSSL's own limit applies): `ClientCert 2 3`. 1 and "
+            "2 need `VerifyList` or `CAlist`.", default="0"),
     Keyword("CAlist", HTTPS, (Arg("file", ArgKind.FILE),), False,
             "CA certificates (PEM) named to clients when their certificate is asked "
             '(and used to verify it when there is no `VerifyList`): `CAlist "/etc/ca.pem"`.'),
