@@ -113,7 +113,9 @@ class CertStore:
                 if old is not None and old.bundle is not None:
                     log.error("%s: %s; the certificate loaded before stays", spec.location, exc)
                     entry.bundle = old.bundle
-                    entry.context = old.context if same_settings else self._context(old.bundle, spec)
+                    entry.context = old.context
+                    if not same_settings:
+                        entry.context = self._context(old.bundle, spec)
                 elif spec.managed and now is None:
                     log.info(
                         "%s: %s not there yet; it is loaded when it appears",
