@@ -38,6 +38,12 @@ PURE_GLOBS = (
     "observe/__init__.py",
     "control/__init__.py",
     "observe/metrics.py",
+    "acme/__init__.py",
+    "acme/challenge.py",
+    "acme/jws.py",
+    "acme/problems.py",
+    "acme/order.py",
+    "acme/schedule.py",
 )
 FORBIDDEN = frozenset({"asyncio", "socket", "ssl", "time", "select", "selectors", "threading"})
 ALLOWED = {"standby.clock": frozenset({"time"})}  # SystemClock lives there, and only there
@@ -51,6 +57,10 @@ SHELL = (
     "standby.__main__",
     "standby.health.prober",
     "standby.cache.store",
+    "standby.acme.responder",
+    "standby.acme.store",
+    "standby.acme.session",
+    "standby.acme.manager",
 )
 
 

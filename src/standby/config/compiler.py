@@ -13,17 +13,20 @@ values apply to the whole file wherever they are written.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 from standby import model
+from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
 from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
 from standby.model import (
+    AcmeClientSpec,
     BackendKind,
     BackendSpec,
     ConditionKind,
@@ -43,6 +46,10 @@ from standby.model import (
 MAX_ERROR_PAGE_BYTES = 1 << 20
 
 _REDIRECT_URL = re.compile(r"https?://[^/?#\s]+", re.ASCII | re.IGNORECASE)
+
+# What an ACMEClient's Server may be: the protocol runs over HTTPS (RFC 8555 6.1).
+_ACME_SERVER = re.compile(r"https://[^/?#\s]+(/\S*)?", re.ASCII | re.IGNORECASE)
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+", re.ASCII)
 
 _CONDITION_KINDS = {
     "URL": ConditionKind.URL,
@@ -148,6 +155,7 @@ def _bool(value: Value, default: bool) -> bool:
 class _Compiler:
     def __init__(self, read: Callable[[str], bytes]) -> None:
         self.read = read
+        self.acme_client: AcmeClientSpec | None = None
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
         timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
@@ -163,6 +171,7 @@ class _Compiler:
             ),
         )
         anonymise = _first(root, "Anonymise")
+        self.acme_client = _acme_client(root)
         global_services = tuple(
             self._service(node, defaults)
             for node in root.sections()
@@ -212,6 +221,7 @@ class _Compiler:
             control_index=control_index,
             listeners=listeners,
             services=global_services,
+            acme=self.acme_client,
         )
 
     @staticmethod
@@ -245,6 +255,9 @@ class _Compiler:
         if port is None:
             raise ConfigError(node.location, 'ListenHTTP needs a "Port"')
         services = tuple(self._service(child, defaults) for child in node.sections())
+        challenges = _challenge_service(node, self.acme_client)
+        if challenges is not None:  # ahead of the listener's own services, as in Pound
+            services = (challenges, *services)
         if not services and not has_global_services:
             raise ConfigError(
                 node.location, "ListenHTTP has no Service (and there is no global Service)"
@@ -530,3 +543,57 @@ class _Compiler:
             passive=passive.enabled,
             location=node.location,
         )
+
+
+def _acme_client(root: SectionNode) -> AcmeClientSpec | None:
+    """The ACMEClient section (certificates are added from the listeners' AutoCert)."""
+    node = _section(root, "ACMEClient")
+    if node is None:
+        return None
+    server = _first(node, "Server")
+    if server is None:
+        raise ConfigError(node.location, 'ACMEClient needs a "Server" (the directory URL)')
+    url = _str(server.values[0])
+    assert url is not None
+    if _ACME_SERVER.fullmatch(url) is None:
+        raise ConfigError(server.arg_locations[0], f"not an https:// URL: {quote(url)}")
+    store = _str(_value(node, "Store"))
+    if store is None:
+        raise ConfigError(node.location, 'ACMEClient needs a "Store" directory')
+    email_directive = _first(node, "Email")
+    email = None if email_directive is None else _str(email_directive.values[0])
+    if email is not None and _EMAIL.fullmatch(email) is None:
+        assert email_directive is not None
+        raise ConfigError(
+            email_directive.arg_locations[0], f"not an e-mail address: {quote(email)}"
+        )
+    return AcmeClientSpec(
+        server=url,
+        store=store,
+        email=email,
+        ca_file=_str(_value(node, "CAlist")),
+        location=node.location,
+    )
+
+
+def _challenge_service(node: SectionNode, client: AcmeClientSpec | None) -> ServiceSpec | None:
+    """The service that answers ACME HTTP-01 challenges on a plain listener: from its own
+    ``ACME "DIR"`` (Pound's), and from the ACMEClient's challenge directory, in that order."""
+    directories: list[str] = []
+    directive = _first(node, "ACME")
+    if directive is not None:
+        directory = _str(directive.values[0])
+        assert directory is not None
+        if not os.path.isdir(directory):
+            raise ConfigError(directive.arg_locations[0], f"not a directory: {quote(directory)}")
+        directories.append(directory)
+    if client is not None:
+        directories.append(client.challenges)
+    if not directories:
+        return None
+    pattern = CompiledPattern(CHALLENGE_PATTERN)
+    condition = ConditionSpec(ConditionKind.PATH, CHALLENGE_PATTERN, pattern, negate=False)
+    location = node.location if directive is None else directive.location
+    return ServiceSpec(
+        name=None, conditions=(condition,), acme=tuple(directories), location=location
+    )

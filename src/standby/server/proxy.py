@@ -271,7 +271,7 @@ class Proxy:
                 balancer=Balancer(service, self.board),
                 policy=service_policy(service, config),
                 stale=store,
-                special=service.metrics or store is not None,
+                special=service.metrics or bool(service.acme) or store is not None,
             )
         for backend in all_backends(config):
             key = backend.identity
