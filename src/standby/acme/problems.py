@@ -79,16 +79,3 @@ def problem(status: int, body: bytes, retry_after: float | None) -> AcmeError:
             name = sub.get("identifier", {}).get("value", "?")
             detail += f"; {name}: {sub.get('detail', '')}"
     return AcmeError(kind, detail[:MAX_DETAIL], status=status, retry_after=retry_after)
-
-
-def retry_after_seconds(value: str | None, now: float, parse_date: float | None) -> float | None:
-    """Retry-After (RFC 9110 10.2.3) as seconds from ``now``: delta-seconds, or an
-    HTTP-date already parsed by the caller into ``parse_date`` (epoch seconds)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    if parse_date is not None:
-        return max(0.0, parse_date - now)
-    return None

@@ -42,10 +42,15 @@ def next_issue(now: float, current: Lifetime | None, names: frozenset[str]) -> f
     return renew_at(current)
 
 
-def backoff(failures: int, rand: float, retry_after: float | None = None) -> float:
+def backoff(
+    failures: int,
+    rand: float,
+    retry_after: float | None = None,
+    delays: tuple[float, ...] = BACKOFF_DELAYS,
+) -> float:
     """The delay after the ``failures``-th failure in a row (1 or more); ``rand`` in
     [0, 1) draws the jitter; a server's Retry-After, when longer, wins."""
-    base = BACKOFF_DELAYS[min(max(failures, 1), len(BACKOFF_DELAYS)) - 1]
+    base = delays[min(max(failures, 1), len(delays)) - 1]
     delay = base * (1.0 + BACKOFF_JITTER * (2.0 * rand - 1.0))
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER))

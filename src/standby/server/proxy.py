@@ -28,6 +28,8 @@ from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, load_config
 from standby.control.server import BoundControl, ControlServer, control_changed
 from standby.health.board import HealthBoard, Transition
+from standby.acme.manager import AcmeManager
+from standby.acme.manager import follow as follow_acme
 from standby.health.prober import Prober
 from standby.http1 import Limits
 from standby.model import (
@@ -143,6 +145,7 @@ class Proxy:
         self._retired: list[Shared] = []  # older generations with connections still busy
         self._prober: Prober | None = None
         self._probe = probe
+        self.acme: AcmeManager | None = None  # the ACME client, in the health owner
         self._prune: asyncio.TimerHandle | None = None
         self._control: ControlServer | None = None
         self._reload_lock = asyncio.Lock()
@@ -174,6 +177,7 @@ class Proxy:
         if self._probe:
             self._prober = Prober(self.board, self.clock)
             self._prober.start()
+            self.acme = await follow_acme(None, self.config.acme)
         for key in self._sockets:
             await self._serve(key, loop)
         self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
@@ -396,6 +400,8 @@ class Proxy:
         self._forget_unused(shared)
         if self._prober is not None:
             self._prober.wake()
+        if self._probe:
+            self.acme = await follow_acme(self.acme, config.acme)
         log.info(
             "configuration reloaded: %d listeners, %d backends",
             len(config.listeners),
@@ -545,6 +551,7 @@ class Proxy:
         if self._prober is not None:
             await self._prober.stop()
             self._prober = None
+        self.acme = await follow_acme(self.acme, None)
         self.abort()
 
 
