@@ -118,3 +118,29 @@ def test_challenge_names() -> None:
         b"/.well-known/acme-challenge/a b",
     ):
         assert challenge_name(bad) is None, bad
+
+
+def test_the_reference_example_loads(tmp_path: Path) -> None:
+    from standby.config.docgen import ACME_EXAMPLE
+
+    (tmp_path / "challenges").mkdir()
+    text = ACME_EXAMPLE.replace("/var/lib/certbot/acme-challenge", str(tmp_path / "challenges"))
+    spec = load_config_text(text)
+    assert spec.acme is not None and spec.acme.email == "admin@example.com"
+    assert spec.listeners[0].services[0].acme == (
+        str(tmp_path / "challenges"),
+        "/var/lib/standby/acme/challenges",
+    )
+
+
+def test_acme_client_errors() -> None:
+    base = 'ListenHTTP\n Address 127.0.0.1\n Port 1\n Service\n  Redirect "http://a"\n End\nEnd\n'
+    cases = {
+        'ACMEClient\n Store "/s"\nEnd\n': 'needs a "Server"',
+        'ACMEClient\n Server "http://ca/dir"\n Store "/s"\nEnd\n': "not an https:// URL",
+        'ACMEClient\n Server "https://ca/dir"\nEnd\n': 'needs a "Store"',
+        'ACMEClient\n Server "https://ca/dir"\n Store "/s"\n Email "x"\nEnd\n': "not an e-mail",
+    }
+    for text, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config_text(base + text)
