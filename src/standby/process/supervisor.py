@@ -61,14 +61,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from standby import __version__
+from standby.acme.manager import AcmeManager
+from standby.acme.manager import follow as follow_acme
 from standby.cache.services import stale_services
 from standby.cache.store import StaleStore, renewed
 from standby.clock import SystemClock
 from standby.control.api import metrics_snapshot
 from standby.control.server import BoundControl, ControlSocketError, control_changed
 from standby.health.board import HealthBoard, Transition
-from standby.acme.manager import AcmeManager
-from standby.acme.manager import follow as follow_acme
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
 from standby.observe.access import AccessLog

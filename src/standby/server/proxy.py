@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
+from standby.acme.manager import AcmeManager
+from standby.acme.manager import follow as follow_acme
 from standby.balance import Balancer
 from standby.cache.policy import CachePolicy
 from standby.cache.services import stale_services
@@ -28,8 +30,6 @@ from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, load_config
 from standby.control.server import BoundControl, ControlServer, control_changed
 from standby.health.board import HealthBoard, Transition
-from standby.acme.manager import AcmeManager
-from standby.acme.manager import follow as follow_acme
 from standby.health.prober import Prober
 from standby.http1 import Limits
 from standby.model import (
