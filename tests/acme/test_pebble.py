@@ -205,3 +205,61 @@ def test_pebble_down_backs_off_serving_goes_on_then_issues(
         loop.close()
     finally:
         pebble.stop()
+
+
+def https_config(plain: int, https: int, backend: int, server: str, store: Path, ca: Path) -> str:
+    return (
+        config_text(plain, backend, server, store, ca)
+        + f"""
+ListenHTTPS
+    Address 127.0.0.1
+    Port {https}
+    AutoCert "www.example.test" "example.test"
+    Service
+        BackEnd
+            Address 127.0.0.1
+            Port {backend}
+        End
+    End
+End
+"""
+    )
+
+
+def handshake(port: int, root: bytes, name: str) -> dict[str, object] | None:
+    """The certificate standby's HTTPS listener presents for ``name``, verified under
+    ``root`` (None: the handshake failed)."""
+    context = ssl.create_default_context(cadata=root.decode("ascii"))
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            return tls.getpeercert()
+    except (ssl.SSLError, OSError):
+        return None
+
+
+def test_autocert_listener_starts_without_its_certificate_and_serves_it_once_issued(
+    tmp_path: Path, backend: Backend, listener: socket.socket
+) -> None:
+    store = tmp_path / "store"
+    plain = listener.getsockname()[1]
+    https_socket = listening_socket()
+    https = https_socket.getsockname()[1]
+    with Pebble(tmp_path, plain) as pebble:
+        text = https_config(plain, https, backend.port, pebble.directory_url, store, pebble.ca_file)
+        config = standby.config.load_config_text(text)
+        assert config.acme is not None and len(config.acme.certificates) == 1
+        with ProxyThread(config, [listener, https_socket]) as proxy:
+            root = pebble.root()
+            peer: list[dict[str, object] | None] = [None]
+
+            def served() -> bool:
+                peer[0] = handshake(https, root, "www.example.test")
+                return peer[0] is not None
+
+            wait_until(served, ISSUE_DEADLINE, "the issued certificate on the HTTPS listener")
+            assert ("DNS", "example.test") in peer[0]["subjectAltName"]  # type: ignore[index,operator]
+            assert get(proxy.port, "/").status == 200  # the plain listener serves on
+            assert proxy.errors == []

@@ -278,6 +278,13 @@ class _Parser:
                 text,
                 f"bad method {quote(text)} for {name} (methods are upper-case tokens, e.g. GET)",
             )
+        if kind is ArgKind.DOMAINS:
+            return _convert(
+                conv.parse_domain,
+                text,
+                f"bad name {quote(text)} for {name} (a DNS name such as www.example.com; "
+                "no wildcard or address: HTTP-01 cannot validate them)",
+            )
         if kind is ArgKind.MODE:
             return _convert(
                 conv.parse_mode, text, f"bad mode {quote(text)} for {name} (use octal, e.g. 0600)"
@@ -294,6 +301,10 @@ class _Parser:
                 text,
                 f"bad path {quote(text)} for {name} (expected an absolute path such as /health)",
             )
+        if kind is ArgKind.CIPHERS:
+            if not text:
+                raise ValueError(f"empty cipher list for {name}")
+            return (text,)
         if kind is ArgKind.HOST_HEADER:
             return _convert(
                 conv.parse_host_header,

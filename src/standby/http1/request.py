@@ -731,15 +731,42 @@ else:  # pragma: no cover - depends on the install
 
 class Forwarding:
     """The lines forward_request_head adds for one client connection, made once per
-    connection rather than once per request."""
+    connection rather than once per request. ``extra``: more lines (each ending in CRLF),
+    such as an HTTPS connection's ``X-SSL-*``; ``strip_ssl``: the client's own ``X-SSL-*``
+    lines are left out (an HTTPS listener: nobody may forge what the proxy vouches for)."""
 
-    __slots__ = ("for_line", "peer", "rest", "with_for")
+    __slots__ = ("extra", "for_line", "peer", "rest", "strip_ssl", "with_for")
 
-    def __init__(self, peer: bytes, proto: bytes, port: bytes) -> None:
+    def __init__(
+        self, peer: bytes, proto: bytes, port: bytes, extra: bytes = b"", strip_ssl: bool = False
+    ) -> None:
         self.peer = peer
+        self.extra = extra
+        self.strip_ssl = strip_ssl
         self.for_line = b"X-Forwarded-For: " + peer + b"\r\n"
-        self.rest = b"X-Forwarded-Proto: " + proto + b"\r\nX-Forwarded-Port: " + port + b"\r\n\r\n"
+        self.rest = (
+            b"X-Forwarded-Proto: "
+            + proto
+            + b"\r\nX-Forwarded-Port: "
+            + port
+            + b"\r\n"
+            + extra
+            + b"\r\n"
+        )
         self.with_for = self.for_line + self.rest
+
+
+# A client's X-SSL-* field line (from its CRLF to the next): dropped on HTTPS listeners.
+_X_SSL_LINE = re.compile(rb"\r\n[Xx]-[Ss][Ss][Ll]-[^\r\n]*")
+
+
+def _ssl_drops(head: RequestHead) -> list[tuple[int, int]] | None:
+    """``head``'s drops with the client's X-SSL-* lines added; None when it has none."""
+    raw = head.raw
+    spans = [(m.start() + 2, m.end() + 2) for m in _X_SSL_LINE.finditer(raw, 0, len(raw) - 2)]
+    if not spans:
+        return None
+    return sorted((head._drops or []) + spans)
 
 
 def forward_request_head(head: RequestHead, peer: bytes, proto: bytes, port: bytes) -> bytes:
@@ -757,6 +784,10 @@ def forward_request_head(head: RequestHead, peer: bytes, proto: bytes, port: byt
 def forward_head(head: RequestHead, fwd: Forwarding) -> bytes:
     """forward_request_head with the connection's lines made beforehand."""
     raw = head.raw
+    if fwd.strip_ssl:
+        drops = _ssl_drops(head)
+        if drops is not None:
+            return forward_spliced(head, fwd, drops)
     if head.upgrade is None and head._xff_end < 0:
         drops = head._drops
         if drops is None:
@@ -768,11 +799,15 @@ def forward_head(head: RequestHead, fwd: Forwarding) -> bytes:
     return forward_spliced(head, fwd)
 
 
-def forward_spliced(head: RequestHead, fwd: Forwarding) -> bytes:
-    """forward_head in general: any drops, an X-Forwarded-For to extend, an upgrade."""
+def forward_spliced(
+    head: RequestHead, fwd: Forwarding, drops: list[tuple[int, int]] | None = None
+) -> bytes:
+    """forward_head in general: any drops, an X-Forwarded-For to extend, an upgrade.
+    ``drops``: instead of the head's own."""
     raw = head.raw
     xff_end = head._xff_end
-    drops = head._drops
+    if drops is None:
+        drops = head._drops
     added = fwd.rest if head.upgrade is None else b"Connection: Upgrade\r\n" + fwd.rest
     if xff_end < 0:
         added = fwd.for_line + added

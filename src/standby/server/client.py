@@ -22,6 +22,8 @@ from standby.observe.access import REGULAR, AccessRecord, UnparsedRequest, refus
 from standby.observe.logsetup import NOTICE
 from standby.server.exchange import Exchange
 from standby.server.lane import Lane
+from standby.tls.peer import ssl_lines
+from standby.tls.policy import forced_http10
 from standby.upstream.protocol import UNCONNECTED, UpstreamProtocol
 
 if TYPE_CHECKING:
@@ -112,9 +114,12 @@ class ClientProtocol:
         else:
             self.peer = "unix"
         listener = self.listener
-        self.forwarding = Forwarding(
-            self.peer.encode("ascii", "replace"), listener.proto, listener.port
-        )
+        peer_bytes = self.peer.encode("ascii", "replace")
+        if listener.tls:  # the handshake is done: its X-SSL-* lines, once per connection
+            extra = ssl_lines(transport.get_extra_info("ssl_object"), listener.client_certs)
+            self.forwarding = Forwarding(peer_bytes, listener.proto, listener.port, extra, True)
+        else:
+            self.forwarding = Forwarding(peer_bytes, listener.proto, listener.port)
         shared = self.shared
         self.deadline = shared.loop.time() + self.listener.spec.client_timeout
         shared.reaper.add(self)
@@ -165,6 +170,8 @@ class ClientProtocol:
         # False already only when a reload dropped this connection's listener: this answer
         # is its last, and says so (Connection: close).
         self.keep_alive = self.keep_alive and head.keep_alive
+        if listener.no_https11 and forced_http10(listener.no_https11, head.header(b"user-agent")):
+            self.keep_alive = False  # NoHTTPS11: one request per TLS connection
         rest = buf[used:] if used < len(buf) else b""
         if head.body == BODY_NONE and listener.lane:
             lane = self.lane
@@ -297,7 +304,8 @@ class ClientProtocol:
         shared.reaper.discard(self)
         self.shared = newest
         self.listener = runtime
-        self.forwarding = Forwarding(self.forwarding.peer, runtime.proto, runtime.port)
+        fwd = self.forwarding
+        self.forwarding = Forwarding(fwd.peer, runtime.proto, runtime.port, fwd.extra, runtime.tls)
         newest.reaper.add(self)
 
     def _resume_pipeline(self, data: bytes) -> None:
