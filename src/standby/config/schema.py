@@ -63,7 +63,7 @@ class ArgKind(enum.Enum):
 
 
 # Argument kinds whose values are tuples, so that a ``many`` argument can collect them.
-TUPLE_KINDS = frozenset({ArgKind.STATUSES, ArgKind.METHODS, ArgKind.CIPHERS})
+TUPLE_KINDS = frozenset({ArgKind.STATUSES, ArgKind.METHODS, ArgKind.CIPHERS, ArgKind.DOMAINS})
 
 
 @dataclass(frozen=True, slots=True)
