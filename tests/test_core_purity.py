@@ -38,6 +38,12 @@ PURE_GLOBS = (
     "observe/__init__.py",
     "control/__init__.py",
     "observe/metrics.py",
+    "acme/__init__.py",
+    "acme/challenge.py",
+    "acme/jws.py",
+    "acme/problems.py",
+    "acme/order.py",
+    "acme/schedule.py",
     "tls/__init__.py",
     "tls/names.py",
     "tls/pem.py",
@@ -55,6 +61,10 @@ SHELL = (
     "standby.__main__",
     "standby.health.prober",
     "standby.cache.store",
+    "standby.acme.responder",
+    "standby.acme.store",
+    "standby.acme.session",
+    "standby.acme.manager",
 )
 
 

@@ -264,6 +264,9 @@ class ServiceSpec:
     stale: StaleSpec | None = None  # StaleFallback; None: off
     read_only_emergency: frozenset[bytes] | None = None  # methods allowed on Emergency
     metrics: bool = False  # `Metrics`: this service answers with OpenMetrics
+    # Pound's `ACME "DIR"` (and the ACMEClient's challenges): this service answers
+    # /.well-known/acme-challenge/NAME from the file NAME of the first of these directories.
+    acme: tuple[str, ...] = ()
     location: Location = UNKNOWN_LOCATION
 
 
@@ -399,6 +402,38 @@ class ListenerSpec:
         return None
 
 
+# The ACMEClient store's layout: the account key and the challenge directory every plain
+# listener serves; each certificate is `<store>/<first name>.pem`.
+ACME_ACCOUNT_KEY = "account.key"
+ACME_CHALLENGES = "challenges"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoCertSpec:
+    """An `AutoCert` line: one certificate for these names, obtained and renewed by the
+    ACME client, kept in ``file``."""
+
+    names: tuple[str, ...]
+    file: str
+    location: Location = UNKNOWN_LOCATION
+
+
+@dataclass(frozen=True, slots=True)
+class AcmeClientSpec:
+    """The `ACMEClient` section (standby's own; Pound has no ACME client)."""
+
+    server: str  # the ACME directory URL
+    store: str  # account key, certificates, challenges
+    email: str | None = None
+    ca_file: str | None = None  # trust for the ACME server; None: the system's
+    certificates: tuple[AutoCertSpec, ...] = ()  # from every listener's AutoCert
+    location: Location = UNKNOWN_LOCATION
+
+    @property
+    def challenges(self) -> str:
+        return f"{self.store}/{ACME_CHALLENGES}"
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigSpec:
     """A whole configuration file after ``Include`` expansion and compilation."""
@@ -433,3 +468,4 @@ class ConfigSpec:
     control_index: int | None = None
     listeners: tuple[ListenerSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()  # global services, tried after a listener's own
+    acme: AcmeClientSpec | None = None  # `ACMEClient`: automatic HTTPS

@@ -54,7 +54,7 @@ CASES = [
     (backend('      Redirect "http://x"\n'), 't.cfg:6.7: "Redirect" is not allowed in BackEnd'),
     ("Session\n", 't.cfg:1.1: "Session" is not supported yet'),
     (service("    session\n"), 't.cfg:5.5: "Session" is not supported yet'),
-    ('ListenHTTPS\n  ACME "/x"\n', 't.cfg:2.3: "ACME" is not supported yet'),
+    ('ListenHTTPS\n  ACME "/x"\n', 't.cfg:2.3: "ACME" is not allowed in ListenHTTPS'),
     ('ListenHTTP\n  Cert "/x"\n', 't.cfg:2.3: "Cert" is not allowed in ListenHTTP'),
     (service('    HeadRemove "X-A"\n'), 't.cfg:5.5: "HeadRemove" is not supported yet'),
     (backend("      HTTPS\n"), 't.cfg:6.7: "HTTPS" is not supported yet'),

@@ -19,15 +19,18 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from standby import model
+from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
 from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
 from standby.model import (
+    AcmeClientSpec,
+    AutoCertSpec,
     BackendKind,
     BackendSpec,
     CertSpec,
@@ -53,6 +56,10 @@ log = logging.getLogger(__name__)
 MAX_ERROR_PAGE_BYTES = 1 << 20
 
 _REDIRECT_URL = re.compile(r"https?://[^/?#\s]+", re.ASCII | re.IGNORECASE)
+
+# What an ACMEClient's Server may be: the protocol runs over HTTPS (RFC 8555 6.1).
+_ACME_SERVER = re.compile(r"https://[^/?#\s]+(/\S*)?", re.ASCII | re.IGNORECASE)
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+", re.ASCII)
 
 _CONDITION_KINDS = {
     "URL": ConditionKind.URL,
@@ -176,6 +183,8 @@ class _Compiler:
     def __init__(self, read: Callable[[str], bytes], now: datetime.datetime | None) -> None:
         self.read = read
         self.now = now
+        self.acme_client: AcmeClientSpec | None = None
+        self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
         timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
@@ -191,6 +200,7 @@ class _Compiler:
             ),
         )
         anonymise = _first(root, "Anonymise")
+        self.acme_client = _acme_client(root)
         global_services = tuple(
             self._service(node, defaults)
             for node in root.sections()
@@ -242,6 +252,9 @@ class _Compiler:
             control_index=control_index,
             listeners=listeners,
             services=global_services,
+            acme=None
+            if self.acme_client is None
+            else replace(self.acme_client, certificates=tuple(self.auto_certs.values())),
         )
 
     @staticmethod
@@ -277,6 +290,9 @@ class _Compiler:
         if port is None:
             raise ConfigError(node.location, f'{label} needs a "Port"')
         services = tuple(self._service(child, defaults) for child in node.sections())
+        challenges = _challenge_service(node, self.acme_client if label == "ListenHTTP" else None)
+        if challenges is not None:  # ahead of the listener's own services, as in Pound
+            services = (challenges, *services)
         if not services and not has_global_services:
             raise ConfigError(
                 node.location, f"{label} has no Service (and there is no global Service)"
@@ -303,13 +319,33 @@ class _Compiler:
 
     # -- ListenHTTPS ----------------------------------------------------------------------
 
+    def _auto_cert(self, directive: Directive) -> CertSpec:
+        """An ``AutoCert``: a managed certificate file (it may not exist yet) in the
+        ACMEClient's store, and the order for it (one per set of names, however many
+        listeners ask)."""
+        client = self.acme_client
+        if client is None:
+            raise ConfigError(directive.location, '"AutoCert" needs an "ACMEClient" section')
+        names = tuple(dict.fromkeys(cast(Words, directive.values[0])))
+        file = f"{client.store}/{names[0]}.pem"
+        known = self.auto_certs.get(file)
+        if known is not None and known.names != names:
+            raise ConfigError(
+                directive.location,
+                f"{quote(names[0])} already names another certificate (at {known.location})",
+            )
+        self.auto_certs.setdefault(file, AutoCertSpec(names, file, directive.location))
+        return CertSpec(path=file, location=directive.location, managed=True)
+
     def _tls(self, node: SectionNode) -> ListenerTlsSpec:
         certs: list[CertSpec] = []
         for directive in node.directives():
             if directive.keyword.name == "Cert":
                 certs.extend(self._certs(directive))
+            elif directive.keyword.name == "AutoCert":
+                certs.append(self._auto_cert(directive))
         if not certs:
-            raise ConfigError(node.location, 'ListenHTTPS needs a "Cert"')
+            raise ConfigError(node.location, 'ListenHTTPS needs a "Cert" or an "AutoCert"')
         ciphers, suites = self._ciphers(_first(node, "Ciphers"))
         disable = _first(node, "Disable")
         minimum = model.DEFAULT_MIN_TLS
@@ -729,3 +765,57 @@ class _Compiler:
             passive=passive.enabled,
             location=node.location,
         )
+
+
+def _acme_client(root: SectionNode) -> AcmeClientSpec | None:
+    """The ACMEClient section (certificates are added from the listeners' AutoCert)."""
+    node = _section(root, "ACMEClient")
+    if node is None:
+        return None
+    server = _first(node, "Server")
+    if server is None:
+        raise ConfigError(node.location, 'ACMEClient needs a "Server" (the directory URL)')
+    url = _str(server.values[0])
+    assert url is not None
+    if _ACME_SERVER.fullmatch(url) is None:
+        raise ConfigError(server.arg_locations[0], f"not an https:// URL: {quote(url)}")
+    store = _str(_value(node, "Store"))
+    if store is None:
+        raise ConfigError(node.location, 'ACMEClient needs a "Store" directory')
+    email_directive = _first(node, "Email")
+    email = None if email_directive is None else _str(email_directive.values[0])
+    if email is not None and _EMAIL.fullmatch(email) is None:
+        assert email_directive is not None
+        raise ConfigError(
+            email_directive.arg_locations[0], f"not an e-mail address: {quote(email)}"
+        )
+    return AcmeClientSpec(
+        server=url,
+        store=store,
+        email=email,
+        ca_file=_str(_value(node, "CAlist")),
+        location=node.location,
+    )
+
+
+def _challenge_service(node: SectionNode, client: AcmeClientSpec | None) -> ServiceSpec | None:
+    """The service that answers ACME HTTP-01 challenges on a plain listener: from its own
+    ``ACME "DIR"`` (Pound's), and from the ACMEClient's challenge directory, in that order."""
+    directories: list[str] = []
+    directive = _first(node, "ACME")
+    if directive is not None:
+        directory = _str(directive.values[0])
+        assert directory is not None
+        if not os.path.isdir(directory):
+            raise ConfigError(directive.arg_locations[0], f"not a directory: {quote(directory)}")
+        directories.append(directory)
+    if client is not None:
+        directories.append(client.challenges)
+    if not directories:
+        return None
+    pattern = CompiledPattern(CHALLENGE_PATTERN)
+    condition = ConditionSpec(ConditionKind.PATH, CHALLENGE_PATTERN, pattern, negate=False)
+    location = node.location if directive is None else directive.location
+    return ServiceSpec(
+        name=None, conditions=(condition,), acme=tuple(directories), location=location
+    )

@@ -145,6 +145,42 @@ ListenHTTP
 End
 """
 
+# An example for the automatic HTTPS keywords; a test loads it (with real directories).
+ACME_EXAMPLE = """\
+ACMEClient
+  Server "https://acme-v02.api.letsencrypt.org/directory"
+  Email "admin@example.com"
+  Store "/var/lib/standby/acme"
+End
+
+ListenHTTP
+  Address 0.0.0.0
+  Port 80
+  ACME "/var/lib/certbot/acme-challenge"
+  Service
+    Redirect 301 "https://www.example.com"
+  End
+End
+"""
+
+_ACME = """\
+## Automatic HTTPS
+
+`ACME "DIR"` (Pound 4) makes a plain listener answer
+`/.well-known/acme-challenge/NAME` with the file NAME of DIR, ahead of its services, for an
+ACME client outside standby (certbot's `--webroot`, dehydrated, lego) that writes the
+challenge files there. `ACMEClient` is standby's own client (RFC 8555, HTTP-01): it keeps
+its account key and the certificates in `Store`, and every `ListenHTTP` answers its
+challenges from `Store/challenges` (after its own `ACME` directory, if any); an HTTPS
+listener asks it for a certificate with `AutoCert`. docs/tls.md, *Automatic HTTPS*, has
+the whole story (renewal, back-off, several workers, choice of library).
+
+Example:
+
+```
+{example}```
+"""
+
 _HEALTH = """\
 ## Health checks, resending and maintenance
 
@@ -258,6 +294,7 @@ def render_reference() -> str:
         )
     )
     parts.append(_HEALTH.format(example=EXAMPLE))
+    parts.append(_ACME.format(example=ACME_EXAMPLE))
     parts.append("## Values\n")
     parts.append(
         "`LogFacility` names: "

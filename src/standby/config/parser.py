@@ -278,6 +278,13 @@ class _Parser:
                 text,
                 f"bad method {quote(text)} for {name} (methods are upper-case tokens, e.g. GET)",
             )
+        if kind is ArgKind.DOMAINS:
+            return _convert(
+                conv.parse_domain,
+                text,
+                f"bad name {quote(text)} for {name} (a DNS name such as www.example.com; "
+                "no wildcard or address: HTTP-01 cannot validate them)",
+            )
         if kind is ArgKind.MODE:
             return _convert(
                 conv.parse_mode, text, f"bad mode {quote(text)} for {name} (use octal, e.g. 0600)"

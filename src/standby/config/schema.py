@@ -27,6 +27,7 @@ class Section(enum.Enum):
     HEALTH_CHECK = "HealthCheck"
     STALE_FALLBACK = "StaleFallback"
     CONTROL = "Control"
+    ACME_CLIENT = "ACMEClient"
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -57,11 +58,12 @@ class ArgKind(enum.Enum):
     WORD = "word"  # one of ``Arg.words``
     REQUEST_PATH = "path"  # an absolute request path such as /health
     HOST_HEADER = "host"  # a Host header value: a name or address, optionally with :port
+    DOMAINS = "DNS name"  # a DNS name a certificate is asked for (no wildcard, no address)
     CIPHERS = "cipher list"  # OpenSSL's cipher list syntax, or Pound's -cipherlist/-ciphersuites
 
 
 # Argument kinds whose values are tuples, so that a ``many`` argument can collect them.
-TUPLE_KINDS = frozenset({ArgKind.STATUSES, ArgKind.METHODS, ArgKind.CIPHERS})
+TUPLE_KINDS = frozenset({ArgKind.STATUSES, ArgKind.METHODS, ArgKind.CIPHERS, ArgKind.DOMAINS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +391,37 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("Metrics", frozenset({Section.SERVICE}), (), False,
             "This service answers with OpenMetrics (Pound 4's metric families and "
             "standby's) instead of proxying; it takes no BackEnd, Emergency or Redirect."),
+    # --- automatic HTTPS (issue 14): Pound 4's ACME, standby's own ACMEClient -----------
+    Keyword("ACME", frozenset({Section.LISTEN_HTTP}), (Arg("directory", ArgKind.FILE),),
+            False, "Answer ACME HTTP-01 challenges (`/.well-known/acme-challenge/NAME`) "
+            "with the file NAME of this directory, which an outside ACME client such as "
+            "certbot writes, before any Service of the listener: "
+            '`ACME "/var/lib/standby/acme-challenge"`. GET and HEAD only; names with a '
+            "slash or starting with a dot, and symbolic links, are not served (404)."),
+    Keyword("ACMEClient", frozenset({Section.TOP}), (), False,
+            "standby's own ACME client (RFC 8555, HTTP-01), up to `End`: it obtains and "
+            "renews the certificates that HTTPS listeners ask for with `AutoCert`, and "
+            "every ListenHTTP answers its challenges (see *Automatic HTTPS* in "
+            "docs/tls.md).", opens=Section.ACME_CLIENT),
+    Keyword("AutoCert", HTTPS, (Arg("name", ArgKind.DOMAINS, many=True),), True,
+            "One certificate for these names, obtained and renewed by the `ACMEClient` "
+            'and kept as `Store/NAME.pem` (NAME: the first): `AutoCert "www.example.com" '
+            '"example.com"`. Served like a `Cert` given at this place (the first of them is '
+            "the default); the listener starts before the file exists. Each name must "
+            "reach a ListenHTTP of this server on port 80 (HTTP-01); no wildcards."),
+    Keyword("Server", frozenset({Section.ACME_CLIENT}), (Arg("url", ArgKind.STRING),), False,
+            "The ACME server's directory URL (https), required: "
+            '`Server "https://acme-v02.api.letsencrypt.org/directory"`.'),
+    Keyword("Email", frozenset({Section.ACME_CLIENT}), (Arg("address", ArgKind.STRING),),
+            False, "Contact address for the ACME account (expiry notices).",
+            default="no contact"),
+    Keyword("Store", frozenset({Section.ACME_CLIENT}), (Arg("directory", ArgKind.FILE),),
+            False, "Directory for the account key, the certificates (`NAME.pem`, mode "
+            "0600) and the challenge files, required; made with mode 0700 if absent. "
+            "It must be writable by `User`."),
+    Keyword("CAlist", frozenset({Section.ACME_CLIENT}), (Arg("file", ArgKind.FILE),), False,
+            "PEM file of the certificate authorities trusted for the ACME server's own "
+            "HTTPS (a test server such as pebble).", default="the system's"),
     # --- HealthCheck -------------------------------------------------------------------
     Keyword("Method", frozenset({Section.HEALTH_CHECK}), (Arg("method", ArgKind.METHODS),),
             False, "The method of the check request: `Method GET` (needed for `Body`).",
@@ -432,7 +465,7 @@ KEYWORDS: tuple[Keyword, ...] = (
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
-    "ACL", "ACME", "AddHeader", "Balancer", "BasicAuth", "CombineHeaders", "DeleteHeader",
+    "ACL", "AddHeader", "Balancer", "BasicAuth", "CombineHeaders", "DeleteHeader",
     "DynScale", "Else", "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove",
     "HeaderAdd", "HeaderOption", "HeaderRemove", "HTTPS", "ID", "IgnoreCase", "IncludeDir",
     "LogFormat", "LogSuppress", "Match", "Query", "QueryParam", "RegexType", "Resolve",

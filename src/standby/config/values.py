@@ -194,3 +194,22 @@ def parse_host_header(text: str) -> str:
     if len(text) > MAX_HOST_HEADER or _HOST_HEADER.fullmatch(text) is None:
         raise ValueError("bad host")
     return text
+
+
+# A DNS name (RFC 1035 2.3.4 lengths, RFC 1123 letters, digits and hyphens): what an ACME
+# order may ask for by HTTP-01 (no wildcard, no IP address).
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+MAX_DOMAIN = 253
+
+
+def parse_domain(text: str) -> tuple[str, ...]:
+    name = text.lower().rstrip(".")
+    labels = name.split(".")
+    if (
+        len(name) > MAX_DOMAIN
+        or len(labels) < 2
+        or not all(_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        raise ValueError("bad domain")
+    return (name,)

@@ -61,6 +61,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from standby import __version__
+from standby.acme.manager import AcmeManager
+from standby.acme.manager import follow as follow_acme
 from standby.cache.services import stale_services
 from standby.cache.store import StaleStore, renewed
 from standby.clock import SystemClock
@@ -224,6 +226,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task[tuple[bool, str]]] = set()
         self._metrics_tasks: set[asyncio.Task[None]] = set()  # answers to MetricsAsk
         self._prober: Prober | None = None
+        self.acme: AcmeManager | None = None  # the ACME client: here, not in the workers
         self._gather = CountsGather()
         # The workers' counters: monotonic across their restarts and reloads.
         self._ledger = Ledger()
@@ -264,6 +267,7 @@ class Supervisor:
         self._prober = Prober(self.board, SystemClock())
         self._prober.start()  # logs every transition, once, here
         config = self.config
+        self.acme = await follow_acme(None, config.acme)
         if config.control is not None:
             view = SupervisorView(self, self._gather, self._ledger)
             bound, self._control_socket = self._control_socket, None
@@ -301,6 +305,7 @@ class Supervisor:
         if self._prober is not None:
             await self._prober.stop()
             self._prober = None
+        self.acme = await follow_acme(self.acme, None)
         for sig in (*HANDLED_SIGNALS, signal.SIGCHLD):
             with contextlib.suppress(Exception):
                 self.loop.remove_signal_handler(sig)
@@ -795,6 +800,7 @@ class Supervisor:
         ok, message = await self._switch_to(new, old)
         if not ok:  # rolled back: the old sections again (copies taken over both ways)
             await self._configure_stale(self.gen.config)
+        self.acme = await follow_acme(self.acme, self.gen.config.acme)
         self._retain_stale(self.gen.config)
         return ok, message
 

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Final
 
+from standby.acme.responder import ALLOW, answer_challenge, challenge_ok
 from standby.cache.policy import head_fields, request_key
 from standby.control.api import metrics_snapshot
 from standby.http1 import (
@@ -176,6 +177,9 @@ class Exchange:
         if srt.special:
             if service.metrics:
                 self._metrics()
+                return
+            if service.acme:
+                self.task = client.loop.create_task(self._challenge(service.acme))
                 return
             stale = srt.stale
             if stale is not None:
@@ -815,6 +819,22 @@ class Exchange:
         keep = self._keep_client()
         response = redirect_response(backend.redirect_code, target, close=not keep)
         self._answered(backend.redirect_code, self._for_method(response), 0)
+
+    async def _challenge(self, directories: tuple[str, ...]) -> None:
+        """An ACME HTTP-01 challenge (``ACME "DIR"``, acme/responder.py)."""
+        status, body = await answer_challenge(directories, self.head.method, self.head.target)
+        self.task = None
+        if self.client.closed:
+            return
+        if status == 405:
+            keep = self._keep_client()
+            self._answered(405, error_response(405, close=not keep, extra=(ALLOW,)), 0)
+        elif status != 200:
+            self.local_response(status, "ACME challenge")
+        else:
+            self._answered(
+                200, self._for_method(challenge_ok(body, self._keep_client())), len(body)
+            )
 
     def _metrics(self) -> None:
         """A `Metrics` service: the figures in OpenMetrics text; with several workers the

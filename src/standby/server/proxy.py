@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
+from standby.acme.manager import AcmeManager
+from standby.acme.manager import follow as follow_acme
 from standby.balance import Balancer
 from standby.cache.policy import CachePolicy
 from standby.cache.services import stale_services
@@ -148,6 +150,7 @@ class Proxy:
         self._retired: list[Shared] = []  # older generations with connections still busy
         self._prober: Prober | None = None
         self._probe = probe
+        self.acme: AcmeManager | None = None  # the ACME client, in the health owner
         self._prune: asyncio.TimerHandle | None = None
         self._control: ControlServer | None = None
         self._reload_lock = asyncio.Lock()
@@ -179,6 +182,7 @@ class Proxy:
         if self._probe:
             self._prober = Prober(self.board, self.clock)
             self._prober.start()
+            self.acme = await follow_acme(None, self.config.acme)
         for key in self._sockets:
             await self._serve(key, loop)
         self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
@@ -304,7 +308,7 @@ class Proxy:
                 balancer=Balancer(service, self.board),
                 policy=service_policy(service, config),
                 stale=store,
-                special=service.metrics or store is not None,
+                special=service.metrics or bool(service.acme) or store is not None,
             )
         for backend in all_backends(config):
             key = backend.identity
@@ -449,6 +453,8 @@ class Proxy:
         self._forget_unused(shared)
         if self._prober is not None:
             self._prober.wake()
+        if self._probe:
+            self.acme = await follow_acme(self.acme, config.acme)
         log.info(
             "configuration reloaded: %d listeners, %d backends",
             len(config.listeners),
@@ -601,6 +607,7 @@ class Proxy:
         if self._prober is not None:
             await self._prober.stop()
             self._prober = None
+        self.acme = await follow_acme(self.acme, None)
         self.abort()
 
 
