@@ -38,6 +38,9 @@ PURE_GLOBS = (
     "observe/__init__.py",
     "control/__init__.py",
     "observe/metrics.py",
+    "tls/__init__.py",
+    "tls/names.py",
+    "tls/pem.py",
 )
 FORBIDDEN = frozenset({"asyncio", "socket", "ssl", "time", "select", "selectors", "threading"})
 ALLOWED = {"standby.clock": frozenset({"time"})}  # SystemClock lives there, and only there

@@ -315,9 +315,67 @@ def methods_for_xhttp(level: int) -> frozenset[bytes]:
     return allowed
 
 
+# --- HTTPS listeners (ListenHTTPS) -------------------------------------------------------
+
+# Pound's `ClientCert` modes.
+CLIENT_CERT_NONE = 0  # never ask
+CLIENT_CERT_ASK = 1  # ask; a client without one is fine
+CLIENT_CERT_REQUIRE = 2  # ask; fail the handshake without one
+CLIENT_CERT_UNVERIFIED = 3  # ask, do not verify (see docs/tls.md for what standby does)
+# OpenSSL's default verification depth, and Pound's: the peer and up to nine CAs.
+DEFAULT_CLIENT_CERT_DEPTH = 9
+MAX_CLIENT_CERT_DEPTH = 9
+# `SSLAllowClientRenegotiation`: 0 none (the default), 1 secure, 2 also insecure.
+DEFAULT_RENEGOTIATION = 0
+# `NoHTTPS11`: 0 keep-alive for every HTTPS client (Pound 4.23's default), 1 one request
+# per TLS connection, 2 one request per connection for MSIE user agents.
+DEFAULT_NO_HTTPS11 = 0
+# Mozilla's "intermediate" TLS 1.2 cipher list (server-side TLS guidelines, v5.7): forward
+# secret AEAD ciphers only. TLS 1.3 suites are OpenSSL's defaults, all of them strong.
+DEFAULT_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CertSpec:
+    """One certificate a listener serves: a PEM file with its key, certificate and chain
+    (any order). ``Cert`` names a file, a directory (every file in it) or a glob; the
+    compiler expands the last two into one CertSpec per file. ``managed``: the file may
+    not exist yet (an ACME client writes it later); the listener starts without it."""
+
+    path: str
+    location: Location = UNKNOWN_LOCATION
+    managed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerTlsSpec:
+    """The TLS part of a ``ListenHTTPS`` section (Pound's keywords, Pound's meaning)."""
+
+    certs: tuple[CertSpec, ...]  # the first is the default (no SNI, or no name matched)
+    min_protocol: TlsProtocol = DEFAULT_MIN_TLS  # `Disable P`: the protocol after P
+    ciphers: str = DEFAULT_CIPHERS  # TLS 1.2 and older (OpenSSL cipher list syntax)
+    ciphersuites: str | None = None  # TLS 1.3 suites; None: OpenSSL's defaults
+    honor_cipher_order: bool = False
+    renegotiation: int = DEFAULT_RENEGOTIATION
+    ecdh_curve: str | None = None  # None: OpenSSL's default groups (X25519, P-256...)
+    dh_params: str | None = None  # a PEM file of DH parameters, for DHE ciphers
+    no_https11: int = DEFAULT_NO_HTTPS11
+    client_cert: int = CLIENT_CERT_NONE
+    client_cert_depth: int = DEFAULT_CLIENT_CERT_DEPTH
+    ca_list: str | None = None  # CAs named to the client in the certificate request
+    verify_list: str | None = None  # CAs that verify client certificates
+    crl_list: str | None = None  # revocation lists checked for client certificates
+    location: Location = UNKNOWN_LOCATION
+
+
 @dataclass(frozen=True, slots=True)
 class ListenerSpec:
-    """A ``ListenHTTP`` section."""
+    """A ``ListenHTTP`` or ``ListenHTTPS`` section."""
 
     name: str | None
     address: str
@@ -331,6 +389,7 @@ class ListenerSpec:
     error_pages: tuple[tuple[int, bytes], ...] = ()  # (status, HTML body) read at load time
     rewrite_location: int = 1  # 0 off, 1 on, 2 on and also compare the port
     services: tuple[ServiceSpec, ...] = ()
+    tls: ListenerTlsSpec | None = None  # ListenHTTPS; None: plain HTTP
     location: Location = UNKNOWN_LOCATION
 
     def error_page(self, status: int) -> bytes | None:

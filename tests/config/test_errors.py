@@ -54,7 +54,8 @@ CASES = [
     (backend('      Redirect "http://x"\n'), 't.cfg:6.7: "Redirect" is not allowed in BackEnd'),
     ("Session\n", 't.cfg:1.1: "Session" is not supported yet'),
     (service("    session\n"), 't.cfg:5.5: "Session" is not supported yet'),
-    ("ListenHTTPS\n", 't.cfg:1.1: "ListenHTTPS" is not supported yet'),
+    ('ListenHTTPS\n  ACME "/x"\n', 't.cfg:2.3: "ACME" is not supported yet'),
+    ('ListenHTTP\n  Cert "/x"\n', 't.cfg:2.3: "Cert" is not allowed in ListenHTTP'),
     (service('    HeadRemove "X-A"\n'), 't.cfg:5.5: "HeadRemove" is not supported yet'),
     (backend("      HTTPS\n"), 't.cfg:6.7: "HTTPS" is not supported yet'),
     ('Backend "shared"\n', 't.cfg:1.1: "BackEnd" is not supported yet'),
@@ -168,8 +169,8 @@ CASES = [
         't.cfg:7.7: duplicate "Port" (first given at t.cfg:6.7)',
     ),
     # required sections and keywords
-    ("", "t.cfg:1.1: no ListenHTTP section: nothing to listen on"),
-    ("Alive 5\n", "t.cfg:1.1: no ListenHTTP section: nothing to listen on"),
+    ("", "t.cfg:1.1: no ListenHTTP or ListenHTTPS section: nothing to listen on"),
+    ("Alive 5\n", "t.cfg:1.1: no ListenHTTP or ListenHTTPS section: nothing to listen on"),
     (
         "ListenHTTP\n  Address 127.0.0.1\n  Port 1\nEnd\n",
         "t.cfg:1.1: ListenHTTP has no Service (and there is no global Service)",

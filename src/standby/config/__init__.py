@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 
+from standby.clock import SystemClock
 from standby.config.compiler import compile_config
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import LineReader, decode, describe_os_error, read_bytes
@@ -27,7 +29,7 @@ def load_config(path: str) -> ConfigSpec:
         ) from None
     directory = os.path.dirname(path) or "."
     reader = LineReader(decode(data, path), path, directory, real=os.path.realpath(path))
-    return compile_config(parse(reader, Location(path, 1, 1)), path, read_bytes)
+    return compile_config(parse(reader, Location(path, 1, 1)), path, read_bytes, _now())
 
 
 def load_config_text(
@@ -37,4 +39,9 @@ def load_config_text(
     relative ``Include``/``ErrorFile`` names are taken from ``base_dir`` (default: the
     current directory)."""
     reader = LineReader(text, filename, "." if base_dir is None else base_dir)
-    return compile_config(parse(reader, Location(filename, 1, 1)), filename, read_bytes)
+    return compile_config(parse(reader, Location(filename, 1, 1)), filename, read_bytes, _now())
+
+
+def _now() -> datetime.datetime:
+    """When certificates must be valid (their expiry is a warning, never an error)."""
+    return datetime.datetime.fromtimestamp(SystemClock().wall(), datetime.UTC)

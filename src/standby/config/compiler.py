@@ -12,7 +12,11 @@ values apply to the whole file wherever they are written.
 
 from __future__ import annotations
 
+import datetime
+import glob
+import logging
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,17 +30,23 @@ from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Wor
 from standby.model import (
     BackendKind,
     BackendSpec,
+    CertSpec,
     ConditionKind,
     ConditionSpec,
     ConfigSpec,
     HealthCheckSpec,
     ListenerSpec,
+    ListenerTlsSpec,
     Location,
     PassiveSpec,
     ResendSpec,
     ServiceSpec,
     StaleSpec,
+    TlsProtocol,
 )
+from standby.tls.pem import PemError, parse_bundle, parse_certificates
+
+log = logging.getLogger(__name__)
 
 # Error pages are kept in memory and sent with every error response; a bigger file is a
 # mistake (a wrong path), not a page.
@@ -63,13 +73,30 @@ class _Defaults:
     retry_after: int
 
 
+_LISTENERS = ("ListenHTTP", "ListenHTTPS")
+_GLOB_CHARS = frozenset("*?[")
+# A certificate that expires within this many days gets a warning at load time: enough
+# for an operator who runs `standby -c` from a weekly job to renew it.
+EXPIRY_WARNING_DAYS = 14
+_PROTOCOLS = {protocol.name.lower(): protocol for protocol in TlsProtocol}
+_CIPHER_LIST = "-cipherlist"
+_CIPHER_SUITES = "-ciphersuites"
+
+
 # Methods whose responses carry no body: a HealthCheck `Body` pattern could never match.
 _BODILESS_METHODS = frozenset({b"HEAD"})
 
 
-def compile_config(root: SectionNode, source: str, read: Callable[[str], bytes]) -> ConfigSpec:
-    """Build the ``ConfigSpec`` of a parsed file; ``read`` loads error page files."""
-    return _Compiler(read).run(root, source)
+def compile_config(
+    root: SectionNode,
+    source: str,
+    read: Callable[[str], bytes],
+    now: datetime.datetime | None = None,
+) -> ConfigSpec:
+    """Build the ``ConfigSpec`` of a parsed file; ``read`` loads error pages and checks
+    certificate files; ``now`` (UTC) is when certificates must be valid (None: no expiry
+    warnings)."""
+    return _Compiler(read, now).run(root, source)
 
 
 def _first(node: SectionNode, name: str) -> Directive | None:
@@ -146,8 +173,9 @@ def _bool(value: Value, default: bool) -> bool:
 
 
 class _Compiler:
-    def __init__(self, read: Callable[[str], bytes]) -> None:
+    def __init__(self, read: Callable[[str], bytes], now: datetime.datetime | None) -> None:
         self.read = read
+        self.now = now
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
         timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
@@ -171,10 +199,12 @@ class _Compiler:
         listeners = tuple(
             self._listener(node, defaults, bool(global_services))
             for node in root.sections()
-            if node.keyword is not None and node.keyword.name == "ListenHTTP"
+            if node.keyword is not None and node.keyword.name in _LISTENERS
         )
         if not listeners:
-            raise ConfigError(Location(source, 1, 1), "no ListenHTTP section: nothing to listen on")
+            raise ConfigError(
+                Location(source, 1, 1), "no ListenHTTP or ListenHTTPS section: nothing to listen on"
+            )
         facility = _str(_value(root, "LogFacility"))
         control, control_index, section_mode, control_owner = self._control(root)
         mode = _first(root, "ControlMode")
@@ -224,7 +254,7 @@ class _Compiler:
             if isinstance(child, Directive):
                 if name == "Control":
                     return _str(child.values[0]), listeners, None, False
-            elif name == "ListenHTTP":
+            elif name in _LISTENERS:
                 listeners += 1
             elif name == "Control":
                 socket_path = _str(_value(child, "Socket"))
@@ -238,16 +268,18 @@ class _Compiler:
     def _listener(
         self, node: SectionNode, defaults: _Defaults, has_global_services: bool
     ) -> ListenerSpec:
+        assert node.keyword is not None
+        label = node.keyword.name
         address = _str(_value(node, "Address"))
         if address is None:
-            raise ConfigError(node.location, 'ListenHTTP needs an "Address"')
+            raise ConfigError(node.location, f'{label} needs an "Address"')
         port = _value(node, "Port")
         if port is None:
-            raise ConfigError(node.location, 'ListenHTTP needs a "Port"')
+            raise ConfigError(node.location, f'{label} needs a "Port"')
         services = tuple(self._service(child, defaults) for child in node.sections())
         if not services and not has_global_services:
             raise ConfigError(
-                node.location, "ListenHTTP has no Service (and there is no global Service)"
+                node.location, f"{label} has no Service (and there is no global Service)"
             )
         xhttp = _int(_value(node, "xHTTP"), 0)
         check_url = _value(node, "CheckURL")
@@ -265,8 +297,175 @@ class _Compiler:
             error_pages=self._error_pages(node),
             rewrite_location=_int(_value(node, "RewriteLocation"), 1),
             services=services,
+            tls=self._tls(node) if label == "ListenHTTPS" else None,
             location=node.location,
         )
+
+    # -- ListenHTTPS ----------------------------------------------------------------------
+
+    def _tls(self, node: SectionNode) -> ListenerTlsSpec:
+        certs: list[CertSpec] = []
+        for directive in node.directives():
+            if directive.keyword.name == "Cert":
+                certs.extend(self._certs(directive))
+        if not certs:
+            raise ConfigError(node.location, 'ListenHTTPS needs a "Cert"')
+        ciphers, suites = self._ciphers(_first(node, "Ciphers"))
+        disable = _first(node, "Disable")
+        minimum = model.DEFAULT_MIN_TLS
+        if disable is not None:
+            disabled = _PROTOCOLS[_str(disable.values[0]) or ""]
+            minimum = max(minimum, TlsProtocol(disabled + 1))
+        renegotiation = _int(_value(node, "SSLAllowClientRenegotiation"), 0)
+        if renegotiation:
+            at = _first(node, "SSLAllowClientRenegotiation")
+            assert at is not None
+            log.warning(
+                "%s: SSLAllowClientRenegotiation %d: standby never allows client-initiated "
+                "renegotiation (a denial of service lever; TLS 1.3 has none); it acts as 0",
+                at.location,
+                renegotiation,
+            )
+        client_cert = _first(node, "ClientCert")
+        mode = model.CLIENT_CERT_NONE if client_cert is None else _int(client_cert.values[0], 0)
+        depth = (
+            model.DEFAULT_CLIENT_CERT_DEPTH
+            if client_cert is None
+            else _int(client_cert.values[1], model.DEFAULT_CLIENT_CERT_DEPTH)
+        )
+        ca_list = self._ca_file(node, "CAlist")
+        verify_list = self._ca_file(node, "VerifyList")
+        crl_list = self._pem_file(node, "CRLlist", b"-----BEGIN X509 CRL-----", "revocation list")
+        verifies = mode in (model.CLIENT_CERT_ASK, model.CLIENT_CERT_REQUIRE)
+        if client_cert is not None and verifies and verify_list is None and ca_list is None:
+            raise ConfigError(
+                client_cert.location,
+                f'"ClientCert {mode}" verifies client certificates: it needs a '
+                '"VerifyList" (or a "CAlist") of the CAs that issue them',
+            )
+        return ListenerTlsSpec(
+            certs=tuple(certs),
+            min_protocol=minimum,
+            ciphers=ciphers,
+            ciphersuites=suites,
+            honor_cipher_order=_bool(_value(node, "SSLHonorCipherOrder"), False),
+            renegotiation=renegotiation,
+            ecdh_curve=_str(_value(node, "ECDHcurve")),
+            dh_params=self._pem_file(
+                node, "DHParams", b"-----BEGIN DH PARAMETERS-----", "DH parameters"
+            ),
+            no_https11=_int(_value(node, "NoHTTPS11"), model.DEFAULT_NO_HTTPS11),
+            client_cert=mode,
+            client_cert_depth=depth,
+            ca_list=ca_list,
+            verify_list=verify_list,
+            crl_list=crl_list,
+            location=node.location,
+        )
+
+    @staticmethod
+    def _ciphers(directive: Directive | None) -> tuple[str, str | None]:
+        """Pound's ``Ciphers [-cipherlist] "list" [-ciphersuites "suites"]``."""
+        if directive is None:
+            return model.DEFAULT_CIPHERS, None
+        lists: dict[str, list[str]] = {_CIPHER_LIST: [], _CIPHER_SUITES: []}
+        current = _CIPHER_LIST
+        for word in cast(Words, directive.values[0]):
+            if word.lower() in lists:
+                current = word.lower()
+            else:
+                lists[current].append(word)
+        ciphers = ":".join(lists[_CIPHER_LIST])
+        suites = ":".join(lists[_CIPHER_SUITES])
+        if suites:
+            log.warning(
+                "%s: TLS 1.3 cipher suites cannot be chosen (Python's ssl module has no "
+                "call for it): %s is ignored; OpenSSL's defaults, all strong, are used",
+                directive.location,
+                quote(suites),
+            )
+        return ciphers or model.DEFAULT_CIPHERS, suites or None
+
+    def _read_tls_file(self, path: str, at: Location) -> bytes:
+        try:
+            return self.read(path)
+        except OSError as exc:
+            raise ConfigError(at, f"cannot read {quote(path)}: {describe_os_error(exc)}") from None
+
+    def _ca_file(self, node: SectionNode, name: str) -> str | None:
+        directive = _first(node, name)
+        if directive is None:
+            return None
+        path = _str(directive.values[0])
+        assert path is not None
+        try:
+            parse_certificates(self._read_tls_file(path, directive.location))
+        except PemError as exc:
+            raise ConfigError(directive.location, f"{quote(path)}: {exc}") from None
+        return path
+
+    def _pem_file(self, node: SectionNode, name: str, marker: bytes, what: str) -> str | None:
+        directive = _first(node, name)
+        if directive is None:
+            return None
+        path = _str(directive.values[0])
+        assert path is not None
+        if marker not in self._read_tls_file(path, directive.location):
+            raise ConfigError(directive.location, f"{quote(path)}: no PEM {what} in the file")
+        return path
+
+    def _certs(self, directive: Directive) -> list[CertSpec]:
+        """One CertSpec per file ``Cert`` names (a file, a directory, a glob), each checked:
+        key and certificate present and matching; an expired one is a warning."""
+        path = _str(directive.values[0])
+        assert path is not None
+        at = directive.location
+        if os.path.isdir(path):
+            files = sorted(
+                os.path.join(path, entry)
+                for entry in os.listdir(path)
+                if os.path.isfile(os.path.join(path, entry))
+            )
+            if not files:
+                raise ConfigError(at, f"no certificate file in directory {quote(path)}")
+        elif _GLOB_CHARS & set(os.path.basename(path)) and not os.path.exists(path):
+            files = sorted(name for name in glob.glob(path) if os.path.isfile(name))
+            if not files:
+                raise ConfigError(at, f"no certificate file matches {quote(path)}")
+        else:
+            files = [path]
+        for name in files:
+            self._check_cert(name, at)
+        return [CertSpec(path=name, location=at) for name in files]
+
+    def _check_cert(self, path: str, at: Location) -> None:
+        try:
+            bundle = parse_bundle(self._read_tls_file(path, at))
+        except PemError as exc:
+            raise ConfigError(at, f"{quote(path)}: {exc}") from None
+        if self.now is None:
+            return
+        if bundle.expired(self.now):
+            log.warning(
+                "%s: warning: the certificate in %s expired on %s",
+                at,
+                quote(path),
+                bundle.not_after.strftime("%Y-%m-%d %H:%M UTC"),
+            )
+        elif bundle.not_after - self.now < datetime.timedelta(days=EXPIRY_WARNING_DAYS):
+            log.warning(
+                "%s: warning: the certificate in %s expires on %s",
+                at,
+                quote(path),
+                bundle.not_after.strftime("%Y-%m-%d %H:%M UTC"),
+            )
+        elif bundle.not_yet_valid(self.now):
+            log.warning(
+                "%s: warning: the certificate in %s is not valid before %s",
+                at,
+                quote(path),
+                bundle.not_before.strftime("%Y-%m-%d %H:%M UTC"),
+            )
 
     def _error_pages(self, node: SectionNode) -> tuple[tuple[int, bytes], ...]:
         pages: dict[int, bytes] = {}

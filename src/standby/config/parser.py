@@ -294,6 +294,10 @@ class _Parser:
                 text,
                 f"bad path {quote(text)} for {name} (expected an absolute path such as /health)",
             )
+        if kind is ArgKind.CIPHERS:
+            if not text:
+                raise ValueError(f"empty cipher list for {name}")
+            return (text,)
         if kind is ArgKind.HOST_HEADER:
             return _convert(
                 conv.parse_host_header,

@@ -20,6 +20,7 @@ class Section(enum.Enum):
 
     TOP = "top level"
     LISTEN_HTTP = "ListenHTTP"
+    LISTEN_HTTPS = "ListenHTTPS"
     SERVICE = "Service"
     BACKEND = "BackEnd"
     EMERGENCY = "Emergency"
@@ -30,6 +31,9 @@ class Section(enum.Enum):
 
 ALL_SECTIONS = frozenset(Section)
 BACKENDS = frozenset({Section.BACKEND, Section.EMERGENCY})
+# Every ListenHTTP keyword is a ListenHTTPS keyword too (Pound's rule).
+LISTENERS = frozenset({Section.LISTEN_HTTP, Section.LISTEN_HTTPS})
+HTTPS = frozenset({Section.LISTEN_HTTPS})
 
 
 class ArgKind(enum.Enum):
@@ -53,10 +57,11 @@ class ArgKind(enum.Enum):
     WORD = "word"  # one of ``Arg.words``
     REQUEST_PATH = "path"  # an absolute request path such as /health
     HOST_HEADER = "host"  # a Host header value: a name or address, optionally with :port
+    CIPHERS = "cipher list"  # OpenSSL's cipher list syntax, or Pound's -cipherlist/-ciphersuites
 
 
 # Argument kinds whose values are tuples, so that a ``many`` argument can collect them.
-TUPLE_KINDS = frozenset({ArgKind.STATUSES, ArgKind.METHODS})
+TUPLE_KINDS = frozenset({ArgKind.STATUSES, ArgKind.METHODS, ArgKind.CIPHERS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,8 @@ PORT = Arg("port", ArgKind.INT, low=1, high=65535)
 POSITIVE_DURATION = Arg("duration", ArgKind.DURATION, low=1e-3)
 THRESHOLD = Arg("n", ArgKind.INT, low=1, high=model.MAX_RISE_FALL)
 CHECK_PARENTS = frozenset({Section.SERVICE}) | BACKENDS
+# `Disable` names (every protocol but the newest, which cannot be disabled).
+TLS_PROTOCOL_WORDS = tuple(p.name.lower() for p in model.TlsProtocol)[:-1]
 ERROR_CODES = (400, 401, 403, 404, 405, 413, 414, 500, 501, 503)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_XHTTP = len(model.XHTTP_METHODS) - 1
@@ -104,7 +111,7 @@ MAX_REWRITE_LOCATION = 2
 def _error_page(code: int) -> Keyword:
     return Keyword(
         f"Err{code}",
-        frozenset({Section.LISTEN_HTTP}),
+        LISTENERS,
         (Arg("file", ArgKind.FILE),),
         False,
         f'Old spelling of `ErrorFile {code} "file"`.',
@@ -134,7 +141,7 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("Alive", frozenset({Section.TOP}), (POSITIVE_DURATION,), False,
             "How often dead backends are probed for resurrection.",
             default=_seconds(model.DEFAULT_ALIVE)),
-    Keyword("Client", frozenset({Section.TOP, Section.LISTEN_HTTP}), (POSITIVE_DURATION,),
+    Keyword("Client", frozenset({Section.TOP}) | LISTENERS, (POSITIVE_DURATION,),
             False, "How long to wait for a client to send a request (idle connection, and "
             "the deadline for a whole request head). Global: the default for listeners.",
             default=_seconds(model.DEFAULT_CLIENT_TIMEOUT)),
@@ -177,41 +184,100 @@ KEYWORDS: tuple[Keyword, ...] = (
             "match in sorted order (no match includes nothing)."),
     Keyword("ListenHTTP", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING, True),),
             True, "A plain HTTP listener, up to `End`.", opens=Section.LISTEN_HTTP),
-    Keyword("Service", frozenset({Section.TOP, Section.LISTEN_HTTP}),
+    Keyword("ListenHTTPS", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING, True),),
+            True, "An HTTPS listener, up to `End`: every `ListenHTTP` keyword, and at least "
+            "one `Cert`. Without any other TLS keyword it speaks TLS 1.2 and 1.3 only, with "
+            "Mozilla's \"intermediate\" ciphers, no compression, no client-initiated "
+            "renegotiation and ALPN `http/1.1` (see docs/tls.md).",
+            opens=Section.LISTEN_HTTPS),
+    Keyword("Service", frozenset({Section.TOP}) | LISTENERS,
             (Arg("name", ArgKind.STRING, True),), True,
             "A service, up to `End`. Inside a listener it serves that listener only; at the "
             "top level it serves every listener, after the listener's own services.",
             opens=Section.SERVICE),
     # --- listener ----------------------------------------------------------------------
-    Keyword("Address", frozenset({Section.LISTEN_HTTP}) | BACKENDS,
+    Keyword("Address", LISTENERS | BACKENDS,
             (Arg("address", ArgKind.ADDRESS),), False,
             "Listener: the IP address or host name to listen on. Backend: an IPv4 or "
             "IPv6 address, a host name, or the path of a UNIX socket (starting with `/`)."),
-    Keyword("Port", frozenset({Section.LISTEN_HTTP}) | BACKENDS, (PORT,), False,
+    Keyword("Port", LISTENERS | BACKENDS, (PORT,), False,
             "TCP port (1..65535); required unless the address is a UNIX socket."),
-    Keyword("xHTTP", frozenset({Section.LISTEN_HTTP}),
+    Keyword("xHTTP", LISTENERS,
             (Arg("level", ArgKind.INT, low=0, high=MAX_XHTTP),), False,
             "Allowed methods: 0 GET, POST, HEAD; 1 adds PUT, PATCH, DELETE; 2 adds the "
             "WebDAV methods; 3 adds the MS WebDAV extensions; 4 adds RPC_IN_DATA and "
             "RPC_OUT_DATA.", default="0"),
-    Keyword("MaxRequest", frozenset({Section.LISTEN_HTTP}), (Arg("size", ArgKind.SIZE),),
+    Keyword("MaxRequest", LISTENERS, (Arg("size", ArgKind.SIZE),),
             False, "Largest request body accepted (413 beyond); 0 means unlimited.",
             default="0"),
-    Keyword("MaxURI", frozenset({Section.LISTEN_HTTP}), (Arg("size", ArgKind.SIZE),), False,
+    Keyword("MaxURI", LISTENERS, (Arg("size", ArgKind.SIZE),), False,
             "Longest request target accepted (414 beyond); 0 means the built-in limit.",
             default="0"),
-    Keyword("CheckURL", frozenset({Section.LISTEN_HTTP}), (Arg("regex", ArgKind.REGEX),),
+    Keyword("CheckURL", LISTENERS, (Arg("regex", ArgKind.REGEX),),
             False, "Request targets that do not match get 400."),
-    Keyword("ErrorFile", frozenset({Section.LISTEN_HTTP}),
+    Keyword("ErrorFile", LISTENERS,
             (Arg("status", ArgKind.INT, choices=ERROR_CODES), Arg("file", ArgKind.FILE)),
             True, "The body sent with this status (one of "
             + ", ".join(str(code) for code in ERROR_CODES)
             + "), read once at start-up."),
     *(_error_page(code) for code in ERROR_CODES),
-    Keyword("RewriteLocation", frozenset({Section.LISTEN_HTTP}),
+    Keyword("RewriteLocation", LISTENERS,
             (Arg("mode", ArgKind.INT, low=0, high=MAX_REWRITE_LOCATION),), False,
             "Rewrite `Location:` headers that point at a backend: 0 never, 1 when the "
             "backend or this listener is named, 2 also comparing the port.", default="1"),
+    # --- ListenHTTPS ---------------------------------------------------------------------
+    Keyword("Cert", HTTPS, (Arg("file", ArgKind.FILE),), True,
+            "A PEM file with the private key, the certificate and its chain, in any order: "
+            '`Cert "/etc/ssl/private/www.pem"`. Given several times, each answers the names '
+            "of its subjectAltName (its CN when it has none, wildcards included) and the "
+            "first is the default. A directory names every file in it, a glob (`*.pem`) "
+            "every match, in sorted order. Files are read at start-up, before privileges "
+            "are dropped, and watched: a changed file is loaded without a restart."),
+    Keyword("Ciphers", HTTPS, (Arg("ciphers", ArgKind.CIPHERS, many=True),), False,
+            "TLS 1.2 ciphers in OpenSSL's syntax: `Ciphers \"ECDHE+AESGCM:!aNULL\"`; "
+            "Pound's `-cipherlist` and `-ciphersuites` prefixes are accepted (the TLS 1.3 "
+            "suites cannot be chosen from Python: a `-ciphersuites` list is ignored, with "
+            "a warning).", default="Mozilla intermediate"),
+    Keyword("Disable", HTTPS,
+            (Arg("proto", ArgKind.WORD, words=TLS_PROTOCOL_WORDS),), False,
+            "Disable this protocol and every older one: `Disable TLSv1_2` leaves TLS 1.3 "
+            "only (SSLv2, SSLv3, TLSv1, TLSv1_1, TLSv1_2). TLS 1.0 and 1.1 stay off "
+            "whatever it says.", default="TLSv1_1"),
+    Keyword("SSLHonorCipherOrder", HTTPS, (Arg("bool", ArgKind.BOOL),), False,
+            "Prefer the server's cipher order to the client's: `SSLHonorCipherOrder 1`.",
+            default="0"),
+    Keyword("SSLAllowClientRenegotiation", HTTPS,
+            (Arg("mode", ArgKind.INT, low=0, high=2),), False,
+            "Client-initiated renegotiation: 0 refused. 1 and 2 (Pound: secure, and also "
+            "insecure, renegotiation) act as 0, with a warning: renegotiation is a denial "
+            "of service lever, and TLS 1.3 has none.", default="0"),
+    Keyword("ECDHcurve", HTTPS, (Arg("curve", ArgKind.STRING),), False,
+            "The one elliptic curve for ECDHE key exchange: `ECDHcurve prime256v1`.",
+            default="OpenSSL's groups (X25519, P-256, ...)"),
+    Keyword("DHParams", HTTPS, (Arg("file", ArgKind.FILE),), False,
+            "Diffie-Hellman parameters (PEM) for DHE ciphers: "
+            '`DHParams "/etc/ssl/dh2048.pem"`.', default="OpenSSL's"),
+    Keyword("NoHTTPS11", HTTPS, (Arg("mode", ArgKind.INT, low=0, high=2),), False,
+            "Behave as an HTTP/1.0 server on this listener (one request per connection): "
+            "0 never, 1 always, 2 only for user agents with `MSIE` in `User-Agent`: "
+            "`NoHTTPS11 2`.", default=str(model.DEFAULT_NO_HTTPS11)),
+    Keyword("ClientCert", HTTPS,
+            (Arg("mode", ArgKind.INT, low=0, high=3),
+             Arg("depth", ArgKind.INT, optional=True, low=1,
+                 high=model.MAX_CLIENT_CERT_DEPTH)), False,
+            "Client certificates: 0 never asked, 1 asked and verified when sent, 2 required "
+            "and verified, 3 asked and not verified (standby then verifies it when a "
+            "`VerifyList` is given and ignores a bad one; see docs/tls.md). `depth`: the "
+            "longest chain of CAs: `ClientCert 2 3`. 1 and 2 need `VerifyList` or "
+            "`CAlist`.", default="0"),
+    Keyword("CAlist", HTTPS, (Arg("file", ArgKind.FILE),), False,
+            "CA certificates (PEM) named to clients when their certificate is asked "
+            '(and used to verify it when there is no `VerifyList`): `CAlist "/etc/ca.pem"`.'),
+    Keyword("VerifyList", HTTPS, (Arg("file", ArgKind.FILE),), False,
+            'CA certificates (PEM) that verify client certificates: `VerifyList "/etc/ca.pem"`.'),
+    Keyword("CRLlist", HTTPS, (Arg("file", ArgKind.FILE),), False,
+            "Certificate revocation lists (PEM), checked for client certificates: "
+            '`CRLlist "/etc/crl.pem"`.'),
     # --- service -----------------------------------------------------------------------
     Keyword("URL", frozenset({Section.SERVICE}), (Arg("regex", ArgKind.REGEX),), True,
             "Match the request target (path and query), case-sensitive.", condition=True),
@@ -366,24 +432,21 @@ KEYWORDS: tuple[Keyword, ...] = (
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
-    "ACL", "ACME", "AddHeader", "Balancer", "BasicAuth", "CAlist",
-    "Cert", "Ciphers", "ClientCert", "CombineHeaders",
-    "CRLlist", "DeleteHeader", "DHParams", "Disable", "DynScale", "ECDHcurve", "Else",
-    "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove", "HeaderAdd",
-    "HeaderOption", "HeaderRemove", "HTTPS", "ID", "IgnoreCase", "IncludeDir",
-    "ListenHTTPS", "LogFormat", "LogSuppress", "Match", "NoHTTPS11",
-    "Query", "QueryParam", "RegexType", "Resolve", "Resolver", "Rewrite",
-    "RewriteDestination", "RewriteErrors", "ServerName", "Session", "SetHeader", "SetPath",
-    "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLAllowClientRenegotiation",
-    "SSLEngine", "SSLHonorCipherOrder", "StringMatch", "Supervisor", "Threads", "TrustedIP",
-    "TTL", "Type", "UseBackend", "VerifyList", "WorkerIdleTimeout", "WorkerMaxCount",
-    "WorkerMinCount",
+    "ACL", "ACME", "AddHeader", "Balancer", "BasicAuth", "CombineHeaders", "DeleteHeader",
+    "DynScale", "Else", "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove",
+    "HeaderAdd", "HeaderOption", "HeaderRemove", "HTTPS", "ID", "IgnoreCase", "IncludeDir",
+    "LogFormat", "LogSuppress", "Match", "Query", "QueryParam", "RegexType", "Resolve",
+    "Resolver", "Rewrite", "RewriteDestination", "RewriteErrors", "ServerName", "Session",
+    "SetHeader", "SetPath", "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLEngine",
+    "StringMatch", "Supervisor", "Threads", "TrustedIP", "TTL", "Type", "UseBackend",
+    "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
 )  # fmt: skip
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.
 UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
     Section.TOP: ("BackEnd",),  # named global backends (Pound 4)
     Section.LISTEN_HTTP: ("LogLevel",),  # per-listener log format (Pound 4)
+    Section.LISTEN_HTTPS: ("LogLevel",),
 }
 
 # One spelling may name different keywords in different sections (`Path` is a condition in

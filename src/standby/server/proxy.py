@@ -51,6 +51,7 @@ from standby.server.shared import (
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.server.view import ProxyView
+from standby.tls.store import CERT_POLL_INTERVAL, TlsListener
 from standby.upstream.pool import Pool, resolve
 
 if TYPE_CHECKING:
@@ -124,6 +125,10 @@ class Proxy:
         self.board = HealthBoard(self.clock, alive_interval=config.alive)
         self.board.register_all(all_backends(config))
         self._addresses = resolve_all(config, {})
+        # HTTPS listeners' contexts and certificates, by listener: loaded here, before
+        # privileges are dropped (a key only root may read) and before workers fork.
+        self._tls: dict[ListenerKey, TlsListener] = tls_listeners(config, {})
+        self._cert_poll: asyncio.TimerHandle | None = None
         # Carried across reloads by backend identity: health (the board), counters, pools.
         self._counters: dict[object, BackendCounters] = {}
         self._pools: dict[object, Pool] = {}
@@ -177,6 +182,7 @@ class Proxy:
         for key in self._sockets:
             await self._serve(key, loop)
         self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
+        self._cert_poll = loop.call_later(CERT_POLL_INTERVAL, self._poll_certs)
         if self._probe and self.config.control is not None:
             # The health writer owns the control socket (in one process: this one).
             bound, self.control_socket = self.control_socket, None
@@ -200,9 +206,38 @@ class Proxy:
         return cast("Callable[[], asyncio.Protocol]", new_client)
 
     async def _serve(self, key: ListenerKey, loop: asyncio.AbstractEventLoop) -> None:
-        self._servers[key] = await loop.create_server(
-            self._client_factory(key), sock=self._sockets[key], backlog=LISTEN_BACKLOG
+        self._servers[key] = await self._create_server(key, self._sockets[key], loop)
+
+    async def _create_server(
+        self, key: ListenerKey, sock: socket.socket, loop: asyncio.AbstractEventLoop
+    ) -> asyncio.AbstractServer:
+        tls = self._tls.get(key)
+        if tls is None:
+            return await loop.create_server(
+                self._client_factory(key), sock=sock, backlog=LISTEN_BACKLOG
+            )
+        # A handshake is bounded by the listener's Client timeout, as a request head is.
+        return await loop.create_server(
+            self._client_factory(key),
+            sock=sock,
+            backlog=LISTEN_BACKLOG,
+            ssl=tls.context,
+            ssl_handshake_timeout=self._client_timeout(key),
         )
+
+    def _client_timeout(self, key: ListenerKey) -> float:
+        for spec in self.config.listeners:
+            if listener_key(spec) == key:
+                return spec.client_timeout
+        return self.config.client_timeout
+
+    def _poll_certs(self) -> None:
+        """Load certificate files that changed (each process looks for itself)."""
+        for tls in self._tls.values():
+            tls.poll()
+        shared = self._shared
+        if shared is not None and self._accepting:
+            self._cert_poll = shared.loop.call_later(CERT_POLL_INTERVAL, self._poll_certs)
 
     # -- another worker slot's sockets (a supervised worker) ------------------------------
 
@@ -232,9 +267,7 @@ class Proxy:
     ) -> None:
         loop = asyncio.get_running_loop()
         for spec, sock in zip(self.config.listeners, sockets, strict=True):
-            server = await loop.create_server(
-                self._client_factory(listener_key(spec)), sock=sock.dup(), backlog=LISTEN_BACKLOG
-            )
+            server = await self._create_server(listener_key(spec), sock.dup(), loop)
             if self._extra.get(tag) is not servers:  # released or stopped meanwhile
                 server.close()
                 return
@@ -294,6 +327,7 @@ class Proxy:
                 limits=listener_limits(spec),
                 methods=spec.methods,
                 port=str(spec.port).encode("ascii"),
+                proto=b"http" if spec.tls is None else b"https",
                 lane=self.lane,
             )
             shared.listeners.append(runtime)
@@ -361,6 +395,12 @@ class Proxy:
         except OSError as exc:
             return False, str(exc)
         keys = [listener_key(spec) for spec in config.listeners]
+        try:
+            # Certificates are read here: a file that does not load fails the reload,
+            # unless the running configuration had it (its certificate then stays).
+            tls, restart = await asyncio.to_thread(renewed_tls, config, self._tls)
+        except ValueError as exc:
+            return False, str(exc)
         opened: dict[ListenerKey, socket.socket] = {}
         try:
             for spec, key in zip(config.listeners, keys, strict=True):
@@ -383,6 +423,16 @@ class Proxy:
         old.successor = shared
         self._retired.append(old)
         self._sockets.update(opened)
+        self._tls = tls
+        for listener in tls.values():
+            listener.activate()  # a kept base context now asks the new certificates
+        for key in restart:
+            if key in self._servers and key not in opened:
+                # New TLS settings: a new server with the new base context on the same
+                # socket (a duplicate: closing the old server closes only its own).
+                old_server = self._servers[key]
+                self._servers[key] = await self._create_server(key, self._sockets[key].dup(), loop)
+                old_server.close()
         for key in opened:
             await self._serve(key, loop)
         for key in [k for k in self._sockets if k not in keys]:
@@ -535,6 +585,9 @@ class Proxy:
         if self._prune is not None:
             self._prune.cancel()
             self._prune = None
+        if self._cert_poll is not None:
+            self._cert_poll.cancel()
+            self._cert_poll = None
 
     async def _shutdown(self) -> None:
         if self.access_log is not None:
@@ -560,6 +613,36 @@ def resolve_all(
             if key not in out:
                 out[key] = known[key] if key in known else resolve(backend)
     return out
+
+
+def tls_listeners(
+    config: ConfigSpec, running: dict[ListenerKey, TlsListener]
+) -> dict[ListenerKey, TlsListener]:
+    """The TLS side of every HTTPS listener of ``config`` (new ones loaded)."""
+    return renewed_tls(config, running)[0]
+
+
+def renewed_tls(
+    config: ConfigSpec, running: dict[ListenerKey, TlsListener]
+) -> tuple[dict[ListenerKey, TlsListener], list[ListenerKey]]:
+    """For a reload: the TLS listeners of ``config``, and the keys whose settings changed
+    (their server must restart with the new base context). A listener whose settings
+    are unchanged keeps its base context; its certificates are renewed only when the
+    reload is committed (files that did not change are not read again)."""
+    out: dict[ListenerKey, TlsListener] = {}
+    restart: list[ListenerKey] = []
+    for spec in config.listeners:
+        if spec.tls is None:
+            continue
+        key = listener_key(spec)
+        old = running.get(key)
+        if old is not None and old.same_settings(spec.tls):
+            out[key] = old.renewed(spec.tls)
+        else:
+            out[key] = TlsListener(spec.tls, old)
+            if old is not None:
+                restart.append(key)
+    return out, restart
 
 
 def bind_listener(spec: ListenerSpec) -> socket.socket:

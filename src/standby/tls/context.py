@@ -1,0 +1,108 @@
+"""``ssl.SSLContext`` objects for an HTTPS listener (the shell side of ``tls``).
+
+A listener has one *base* context, the one its server is created with: protocol versions,
+ciphers, options, ALPN, client certificate verification and the SNI callback live there,
+and OpenSSL copies them into each connection when it starts. Each certificate has its own
+small context that only carries the key and chain: the SNI callback sets it on the
+connection (``ssl_object.context = ...``), which changes the certificate and nothing else.
+
+What Python's ssl module cannot do that Pound does (docs/tls.md says it to operators):
+- ``-ciphersuites`` (TLS 1.3 suites): no call for it; OpenSSL's defaults serve.
+- ``ClientCert 3`` (ask, do not verify): there is no verify callback; it acts as 1
+  (asked, verified when sent), or as 0 without a CA file to verify with.
+- the ``ClientCert`` depth: no call for it; OpenSSL's limit (100) applies.
+- ``CAlist`` names sent to the client: no call for it; its certificates verify instead.
+- ``SSLAllowClientRenegotiation 1|2``: renegotiation stays off (``OP_NO_RENEGOTIATION``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+
+from standby import model
+from standby.model import ListenerTlsSpec, TlsProtocol
+from standby.tls.pem import Bundle
+
+_VERSIONS = {
+    TlsProtocol.SSLv2: ssl.TLSVersion.MINIMUM_SUPPORTED,
+    TlsProtocol.SSLv3: ssl.TLSVersion.SSLv3,
+    TlsProtocol.TLSv1: ssl.TLSVersion.TLSv1,
+    TlsProtocol.TLSv1_1: ssl.TLSVersion.TLSv1_1,
+    TlsProtocol.TLSv1_2: ssl.TLSVersion.TLSv1_2,
+    TlsProtocol.TLSv1_3: ssl.TLSVersion.TLSv1_3,
+}
+ALPN = ["http/1.1"]
+
+
+class TlsSetupError(ValueError):
+    """A TLS setting OpenSSL refuses; ``keyword`` names the configuration keyword."""
+
+    def __init__(self, keyword: str, message: str) -> None:
+        super().__init__(message)
+        self.keyword = keyword
+
+
+def base_context(spec: ListenerTlsSpec) -> ssl.SSLContext:
+    """The listener's context (no certificate: the SNI callback always sets one)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _VERSIONS[max(spec.min_protocol, model.DEFAULT_MIN_TLS)]
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    if spec.honor_cipher_order:
+        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    else:
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    try:
+        ctx.set_ciphers(spec.ciphers)
+    except ssl.SSLError:
+        raise TlsSetupError("Ciphers", f"OpenSSL knows no cipher in {spec.ciphers!r}") from None
+    ctx.set_alpn_protocols(ALPN)
+    if spec.ecdh_curve is not None:
+        try:
+            ctx.set_ecdh_curve(spec.ecdh_curve)
+        except ValueError:
+            raise TlsSetupError("ECDHcurve", f"unknown curve {spec.ecdh_curve!r}") from None
+    if spec.dh_params is not None:
+        try:
+            ctx.load_dh_params(spec.dh_params)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsSetupError("DHParams", f"cannot load {spec.dh_params!r}: {exc}") from None
+    trust = spec.verify_list or spec.ca_list
+    if spec.client_cert != model.CLIENT_CERT_NONE and trust is not None:
+        try:
+            ctx.load_verify_locations(cafile=trust)
+            if spec.verify_list is not None and spec.ca_list is not None:
+                ctx.load_verify_locations(cafile=spec.ca_list)
+            if spec.crl_list is not None:
+                ctx.load_verify_locations(cafile=spec.crl_list)
+                ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsSetupError("VerifyList", f"cannot load the CA files: {exc}") from None
+        required = spec.client_cert == model.CLIENT_CERT_REQUIRE
+        ctx.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
+    return ctx
+
+
+def _proc_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+def cert_context(bundle: Bundle, source: str) -> ssl.SSLContext:
+    """A context holding one certificate (key, certificate, chain). It is loaded from
+    memory (a memfd) so that what OpenSSL loads is exactly what ``bundle`` checked; where
+    /proc is missing (a RootJail) from ``source``, the file the bundle was read from."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    fd = -1
+    try:
+        with contextlib.suppress(OSError, AttributeError):
+            fd = os.memfd_create("standby-cert", os.MFD_CLOEXEC)
+        if fd >= 0 and os.path.exists(_proc_path(fd)):
+            os.write(fd, bundle.pem())
+            ctx.load_cert_chain(_proc_path(fd))
+        else:
+            ctx.load_cert_chain(source)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return ctx
