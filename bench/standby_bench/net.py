@@ -273,7 +273,10 @@ def tls_probe(
         status, _ = parse_response_head(received[: end + 4])
         cipher = sock.cipher()
         probe = TlsProbe(
-            status, sock.version() or "?", cipher[0] if cipher else "?", sock.session_reused
+            status,
+            sock.version() or "?",
+            cipher[0] if cipher else "?",
+            bool(sock.session_reused),
         )
         return probe, sock.session
 

@@ -556,7 +556,8 @@ def _render_tls(
     partial: Callable[[str, dict[str, object]], list[str]],
 ) -> list[str]:
     """The TLS part of the report (issue 14 §7): its goals, then one table per scenario."""
-    names = [s.name for s in (*TLS_LOAD_SCENARIOS, *HANDSHAKE_SCENARIOS)] + [*TLS_IDLE.values()]
+    names = [s.name for s in TLS_LOAD_SCENARIOS] + [s.name for s in HANDSHAKE_SCENARIOS]
+    names += TLS_IDLE.values()
     if not any(
         n in results.load or n in results.handshakes or n in results.tls_idle or failed(n)
         for n in names

@@ -419,20 +419,20 @@ def _measure_all(
                 continue
             results.idle[target.name] = held
             log(f"idle {target.name}: {held.kib_per_connection:.1f} KiB per connection")
-    for key, scenario in TLS_IDLE.items():
-        if scenario not in opts.scenarios:
+    for key, idle_scenario in TLS_IDLE.items():
+        if idle_scenario not in opts.scenarios:
             continue
         for target in targets:
             if target.name not in IDLE_TARGETS or key not in target.tls_ports:
                 continue
-            log(f"{scenario}: {opts.tls_idle_connections:,} connections to {target.name}")
+            log(f"{idle_scenario}: {opts.tls_idle_connections:,} connections to {target.name}")
             try:
                 idle = measure_tls_idle(target, key, certs[key], opts.tls_idle_connections)
             except BenchError as exc:
-                _failed(results, scenario, target, exc)
+                _failed(results, idle_scenario, target, exc)
                 continue
-            results.tls_idle.setdefault(scenario, {})[target.name] = idle
-            log(f"{scenario} {target.name}: {idle.kib_per_connection:.1f} KiB per connection")
+            results.tls_idle.setdefault(idle_scenario, {})[target.name] = idle
+            log(f"{idle_scenario} {target.name}: {idle.kib_per_connection:.1f} KiB per connection")
 
 
 def _failed(results: stats.Results, scenario: str, target: Server, exc: BenchError) -> None:
