@@ -535,7 +535,9 @@ def render_header(opts: Options, backend: str, notes: Sequence[str]) -> str:
         "each connection's resumed flag is counted, and a resumed run fails unless "
         f"{stats.MIN_RESUMED_SHARE:.0%} resumed), each with one HTTP/1.0 request; CPU per "
         f"{stats.PER_CONNECTIONS:,} connections; idle TLS: {opts.tls_idle_connections:,} "
-        "connections, each after a handshake and one keep-alive request, held open; one round",
+        "connections, each after a handshake and one keep-alive request, held open; one round; "
+        "the RSA run follows the ECDSA one in the same processes, which reuse the memory the "
+        "first freed, so its growth is a lower bound (the ECDSA figure is the one to judge)",
         "- targets:",
         targets,
     ]
