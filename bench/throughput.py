@@ -10,7 +10,10 @@ of it (standby with one worker, with access logging, with the default workers; H
 one thread and default threads; nginx as a proxy with one and `auto` workers), and drives
 them in alternation with wrk: a small and a 64 KiB page, 50 and 1 connections, keep-alive
 and a new connection per request; then a streamed 100 MiB upload and download, and 10,000
-idle keep-alive connections. It writes markdown tables (medians of the rounds, ratios to the
+idle keep-alive connections. Over TLS (the same ECDSA P-256 and RSA 2048 certificates,
+made by the bench, on every proxy): the keep-alive small page (wrk over https), new
+connections per second with full and with resumed handshakes (openssl s_time), and
+2,000 idle TLS connections. It writes markdown tables (medians of the rounds, ratios to the
 direct backend and to HAProxy with one thread) to bench/results/latest.md.
 
 As root it installs wrk, nginx-light and haproxy with apt-get when missing (unless
@@ -42,6 +45,8 @@ ROUNDS = (3, 1)  # odd, so the median is one real run
 WARMUP = (2, 1)  # s of load on each target before measuring (pools, caches)
 TRANSFER_MIB = (100, 8)  # size of the streamed upload and download
 IDLE_CONNECTIONS = (10_000, 500)
+# Idle TLS connections are opened one after another (a handshake each): fewer of them.
+TLS_IDLE_CONNECTIONS = (2_000, 200)
 
 
 def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -67,6 +72,9 @@ def parse_args(argv: list[str]) -> tuple[Options, Path]:
     parser.add_argument("--warmup", type=int, help=f"s of warm-up per target ({WARMUP[0]})")
     parser.add_argument("--transfer-mib", type=int, help=f"upload/download MiB ({TRANSFER_MIB[0]})")
     parser.add_argument("--idle-connections", type=int, help=f"({IDLE_CONNECTIONS[0]:,})")
+    parser.add_argument(
+        "--tls-idle-connections", type=int, help=f"idle TLS ({TLS_IDLE_CONNECTIONS[0]:,})"
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIO_NAMES), help="comma-separated")
     parser.add_argument(
         "--targets", default=",".join(t.name for t in TARGETS), help="comma-separated"
@@ -93,13 +101,15 @@ def parse_args(argv: list[str]) -> tuple[Options, Path]:
         warmup=pick(args.warmup, WARMUP),
         transfer_size=pick(args.transfer_mib, TRANSFER_MIB) * 1024 * 1024,
         idle_connections=pick(args.idle_connections, IDLE_CONNECTIONS),
+        tls_idle_connections=pick(args.tls_idle_connections, TLS_IDLE_CONNECTIONS),
         scenarios=scenarios,
         targets=targets,
         backend=args.backend,
         install=args.install,
         command=shlex.join(["python", "bench/throughput.py", *argv]),
     )
-    if min(opts.duration, opts.rounds, opts.warmup, opts.transfer_size, opts.idle_connections) < 1:
+    sizes = (opts.transfer_size, opts.idle_connections, opts.tls_idle_connections)
+    if min(opts.duration, opts.rounds, opts.warmup, *sizes) < 1:
         parser.error("durations, rounds, sizes and counts must be at least 1")
     return opts, args.output or (QUICK_OUTPUT if args.quick else FULL_OUTPUT)
 

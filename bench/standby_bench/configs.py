@@ -7,6 +7,8 @@ X-Forwarded-For like standby does, and keep upstream connections alive (a pool).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from standby_bench.net import HOST
@@ -24,6 +26,18 @@ IDLE_KEEPALIVE = 300  # s every server keeps an idle client connection: longer t
 MAX_CONNECTIONS = 30_000  # per server: room for 10,000 idle connections and the load
 UPSTREAM_KEEPALIVE = 64  # nginx-as-proxy idle upstream connections per worker (a pool)
 STANDBY_GRACE = 2  # s standby waits for in-flight requests when stopped: keeps exits quick
+# TLS, the same for every target: TLS 1.2 and 1.3 (what standby allows by default), session
+# tickets on (each program's default) and a server-side session cache for TLS 1.2 IDs.
+TLS_SESSION_CACHE_MIB = 10  # nginx's shared cache (HAProxy's default holds 20,000 sessions)
+TLS_SESSION_TIMEOUT = 3600  # s a session may be resumed: longer than any run
+
+
+@dataclass(frozen=True, slots=True)
+class TlsListen:
+    """One TLS listener of a target: its port and the PEM file (key and certificate)."""
+
+    port: int
+    pem: Path
 
 
 def _nginx_common(prefix: Path, workers: int | None) -> str:
@@ -72,41 +86,80 @@ def nginx_backend(prefix: Path, port: int) -> str:
     )
 
 
-def nginx_proxy(prefix: Path, port: int, backend_port: int, workers: int | None) -> str:
+_NGINX_PROXY_LOCATION = """    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;{extra}
+      proxy_request_buffering off;
+      proxy_max_temp_file_size 0;
+    }}"""
+
+
+def nginx_proxy(
+    prefix: Path,
+    port: int,
+    backend_port: int,
+    workers: int | None,
+    tls: Sequence[TlsListen] = (),
+) -> str:
     """nginx as a reverse proxy: upstream keep-alive, request bodies streamed (not spooled),
-    responses never spooled to disk."""
+    responses never spooled to disk. Each ``tls`` listener is a server of its own that also
+    sends X-Forwarded-Proto (as standby and Pound do on HTTPS listeners)."""
+    servers = [
+        f"  server {{\n    listen {HOST}:{port};\n{_NGINX_PROXY_LOCATION.format(extra='')}\n  }}"
+    ]
+    for listen in tls:
+        forwarded = "\n      proxy_set_header X-Forwarded-Proto https;"
+        servers.append(
+            f"""  server {{
+    listen {HOST}:{listen.port} ssl;
+    ssl_certificate {listen.pem};
+    ssl_certificate_key {listen.pem};
+{_NGINX_PROXY_LOCATION.format(extra=forwarded)}
+  }}"""
+        )
+    tls_common = (
+        f"""  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:SSL:{TLS_SESSION_CACHE_MIB}m;
+  ssl_session_timeout {TLS_SESSION_TIMEOUT}s;
+"""
+        if tls
+        else ""
+    )
     return (
         _nginx_common(prefix, workers)
+        + tls_common
         + f"""  upstream backend {{
     server {HOST}:{backend_port};
     keepalive {UPSTREAM_KEEPALIVE};
     keepalive_requests 1000000;
   }}
-  server {{
-    listen {HOST}:{port};
-    location / {{
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_request_buffering off;
-      proxy_max_temp_file_size 0;
-    }}
-  }}
-}}
 """
+        + "\n".join(servers)
+        + "\n}\n"
     )
 
 
-def haproxy(port: int, backend_port: int, threads: int | None) -> str:
-    """HAProxy in HTTP mode, server-side keep-alive (its default ``http-reuse safe``)."""
-    nbthread = f"  nbthread {threads}\n" if threads else ""
+def haproxy(
+    port: int, backend_port: int, threads: int | None, tls: Sequence[TlsListen] = ()
+) -> str:
+    """HAProxy in HTTP mode, server-side keep-alive (its default ``http-reuse safe``); the
+    ``tls`` listeners are more binds of the same frontend (X-Forwarded-Proto on them)."""
+    global_lines = f"  nbthread {threads}\n" if threads else ""
+    binds = "".join(
+        f"  bind {HOST}:{listen.port} ssl crt {listen.pem} alpn http/1.1\n" for listen in tls
+    )
+    if tls:
+        binds += "  http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
+        global_lines += "  ssl-default-bind-options ssl-min-ver TLSv1.2\n"
+        global_lines += f"  tune.ssl.lifetime {TLS_SESSION_TIMEOUT}\n"
     return f"""global
   maxconn {MAX_CONNECTIONS}
   # It wants 2 descriptors per maxconn; the bench's idle clients need far fewer, so a
   # lower open-file limit (containers) is a warning, not a refusal to start.
   no strict-limits
-{nbthread}
+{global_lines}
 defaults
   mode http
   option forwardfor
@@ -117,24 +170,18 @@ defaults
 
 frontend bench
   bind {HOST}:{port}
-  default_backend origin
+{binds}  default_backend origin
 
 backend origin
   server origin {HOST}:{backend_port}
 """
 
 
-def standby(port: int, backend_port: int, log_level: int) -> str:
-    """standby in the foreground; the access log (LogLevel >= 1) goes to stderr with -e."""
-    return f"""Daemon 0
-LogLevel {log_level}
-LogFacility -
-Client {IDLE_KEEPALIVE}
-Grace {STANDBY_GRACE}
-ListenHTTP
+def _standby_listener(head: str, port: int, backend_port: int, extra: str = "") -> str:
+    return f"""{head}
   Address {HOST}
   Port {port}
-  Service
+{extra}  Service
     BackEnd
       Address {HOST}
       Port {backend_port}
@@ -142,3 +189,18 @@ ListenHTTP
   End
 End
 """
+
+
+def standby(port: int, backend_port: int, log_level: int, tls: Sequence[TlsListen] = ()) -> str:
+    """standby in the foreground; the access log (LogLevel >= 1) goes to stderr with -e.
+    Each ``tls`` listener is a ``ListenHTTPS`` with Pound's ``Cert`` and standby's defaults."""
+    text = f"""Daemon 0
+LogLevel {log_level}
+LogFacility -
+Client {IDLE_KEEPALIVE}
+Grace {STANDBY_GRACE}
+""" + _standby_listener("ListenHTTP", port, backend_port)
+    for listen in tls:
+        cert = f'  Cert "{listen.pem}"\n'
+        text += _standby_listener("ListenHTTPS", listen.port, backend_port, cert)
+    return text

@@ -9,8 +9,11 @@ import contextlib
 import http.client
 import selectors
 import socket
+import ssl
 import subprocess
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"  # loopback only: the benchmark never sends traffic anywhere else
@@ -204,7 +207,7 @@ def open_idle(port: int, count: int) -> list[socket.socket]:
     return held
 
 
-def count_open(socks: list[socket.socket]) -> int:
+def count_open(socks: Sequence[socket.socket]) -> int:
     """How many of the idle connections the peer has not closed (nor written to)."""
     with selectors.DefaultSelector() as sel:
         for sock in socks:
@@ -212,6 +215,119 @@ def count_open(socks: list[socket.socket]) -> int:
         return len(socks) - len(sel.select(timeout=0))
 
 
-def close_all(socks: list[socket.socket]) -> None:
+def close_all(socks: Sequence[socket.socket]) -> None:
     for sock in socks:
         sock.close()
+
+
+# --- TLS ----------------------------------------------------------------------------------------
+
+# The request of a handshake run (what `openssl s_time -www /` sends): HTTP/1.0, no Host, so
+# the server closes after its answer.
+HANDSHAKE_REQUEST = b"GET / HTTP/1.0\r\n\r\n"
+TLS_TIMEOUT = 30.0  # s one TLS handshake and its answer may take in a probe
+
+
+@dataclass(frozen=True, slots=True)
+class TlsProbe:
+    """One TLS connection with one request, as a client saw it."""
+
+    status: int
+    version: str  # e.g. "TLSv1.3"
+    cipher: str
+    resumed: bool
+
+
+def client_context(pem: Path) -> ssl.SSLContext:
+    """A client that trusts exactly the bench's certificate ``pem`` (self-signed) and checks
+    that it names 127.0.0.1: every target must serve that very certificate."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.load_verify_locations(cadata=_certificates_only(pem.read_text()))
+    return context
+
+
+def _certificates_only(pem_text: str) -> str:
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    start = pem_text.index(begin)
+    return pem_text[start : pem_text.index(end, start) + len(end)] + "\n"
+
+
+def tls_probe(
+    port: int, context: ssl.SSLContext, session: ssl.SSLSession | None = None
+) -> tuple[TlsProbe, ssl.SSLSession | None]:
+    """One TLS connection, HANDSHAKE_REQUEST, the whole answer; the session for a resumption
+    (TLS 1.3 tickets arrive after the handshake, so it is taken after the answer)."""
+    with (
+        socket.create_connection((HOST, port), timeout=TLS_TIMEOUT) as raw,
+        context.wrap_socket(raw, server_hostname=HOST, session=session) as sock,
+    ):
+        sock.sendall(HANDSHAKE_REQUEST)
+        received = b""
+        while data := sock.recv(TRANSFER_CHUNK):
+            received += data
+            if len(received) > MAX_HEAD + TRANSFER_CHUNK:
+                break
+        end = received.find(b"\r\n\r\n")
+        if end < 0:
+            raise BenchError(f"no HTTP answer over TLS on port {port}: {received[:80]!r}")
+        status, _ = parse_response_head(received[: end + 4])
+        cipher = sock.cipher()
+        probe = TlsProbe(
+            status,
+            sock.version() or "?",
+            cipher[0] if cipher else "?",
+            bool(sock.session_reused),
+        )
+        return probe, sock.session
+
+
+def wait_tls_answering(
+    port: int, context: ssl.SSLContext, proc: subprocess.Popen[bytes], log: Path
+) -> TlsProbe:
+    """Wait until a TLS connection to ``port`` answers 200 (the server's plain port already
+    answers, so this is only the TLS listener's own start)."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{proc.args!r} exited with {proc.returncode}:\n{tail(log)}")
+        try:
+            probe, _ = tls_probe(port, context)
+            if probe.status == 200:
+                return probe
+            last = probe
+        except (OSError, BenchError) as exc:
+            last = exc
+        time.sleep(READY_POLL)
+    raise BenchError(f"no TLS answer 200 on {HOST}:{port} (last: {last!r}):\n{tail(log)}")
+
+
+def open_idle_tls(port: int, count: int, context: ssl.SSLContext) -> list[ssl.SSLSocket]:
+    """``count`` TLS keep-alive connections, each after one complete GET / exchange, held
+    open and idle (one at a time: the handshakes, not this loop, are what take time). On
+    failure every one opened so far is closed."""
+    request = request_head("GET", "/")
+    held: list[ssl.SSLSocket] = []
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    try:
+        while len(held) < count:
+            if time.monotonic() > deadline:
+                raise BenchError(f"only {len(held)} of {count} idle TLS connections opened in time")
+            raw = socket.create_connection((HOST, port), timeout=TLS_TIMEOUT)
+            try:
+                sock = context.wrap_socket(raw, server_hostname=HOST)
+            except BaseException:
+                raw.close()
+                raise
+            held.append(sock)
+            sock.sendall(request)
+            received = b""
+            while not response_complete(received):
+                data = sock.recv(TRANSFER_CHUNK)
+                if not data:
+                    raise BenchError("the target closed a TLS connection before answering")
+                received += data
+    except BaseException:
+        close_all(list(held))
+        raise
+    return held

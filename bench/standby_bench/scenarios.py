@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from standby_bench.certs import KEY_KINDS, KEY_LABELS
 from standby_bench.configs import PAGE_64K_PATH, SMALL_PATH
 
 DIRECT = "direct"  # the backend without a proxy: the ceiling
@@ -19,6 +20,7 @@ class LoadScenario:
     path: str
     connections: int
     close: bool  # a new connection per request (Connection: close)
+    key: str | None = None  # over TLS with the certificate of this key kind; None: plain
 
 
 LOAD_SCENARIOS: tuple[LoadScenario, ...] = tuple(
@@ -37,10 +39,59 @@ LOAD_SCENARIOS: tuple[LoadScenario, ...] = tuple(
     for conns in (50, 1)
     for close in (False, True)
 )
+# Over TLS (issue 14 §7), once per key kind: the keep-alive small page (wrk over https).
+TLS_LOAD_SCENARIOS: tuple[LoadScenario, ...] = tuple(
+    LoadScenario(
+        f"tls-{key}-small-c50-ka",
+        f"TLS ({KEY_LABELS[key]}): small page (96 B), 50 connections, keep-alive",
+        SMALL_PATH,
+        50,
+        False,
+        key,
+    )
+    for key in KEY_KINDS
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeScenario:
+    """New TLS connections as fast as a few clients make them, each with one request."""
+
+    name: str
+    title: str
+    key: str  # the certificate's key kind
+    resume: bool  # False: full handshakes only; True: every one resumes the first's session
+
+
+HANDSHAKE_SCENARIOS: tuple[HandshakeScenario, ...] = tuple(
+    HandshakeScenario(
+        f"tls-{key}-{'resumed' if resume else 'full'}",
+        f"TLS ({KEY_LABELS[key]}): new connections, "
+        f"{'resumed sessions' if resume else 'full handshakes'}",
+        key,
+        resume,
+    )
+    for key in KEY_KINDS
+    for resume in (False, True)
+)
+# Idle TLS connections held open, once per key kind: RSS per connection.
+TLS_IDLE = {key: f"tls-{key}-idle" for key in KEY_KINDS}
+# Targets the TLS scenarios run against: every proxy that has a TLS listener in the bench.
+TLS_TARGETS = (HEADLINE, "standby", PEER, "haproxy", "nginx-w1", "nginx")
 UPLOAD = "upload"  # one streamed POST of the transfer size, timed, memory sampled
 DOWNLOAD = "download"  # one GET of a file of the transfer size
 TRANSFERS = (UPLOAD, DOWNLOAD)
 IDLE = "idle"  # many idle keep-alive client connections held open
-SCENARIO_NAMES: tuple[str, ...] = (*(s.name for s in LOAD_SCENARIOS), *TRANSFERS, IDLE)
+SCENARIO_NAMES: tuple[str, ...] = (
+    *(s.name for s in LOAD_SCENARIOS),
+    *TRANSFERS,
+    IDLE,
+    *(s.name for s in TLS_LOAD_SCENARIOS),
+    *(s.name for s in HANDSHAKE_SCENARIOS),
+    *TLS_IDLE.values(),
+)
+TLS_SCENARIO_NAMES = frozenset(
+    (*(s.name for s in TLS_LOAD_SCENARIOS), *(s.name for s in HANDSHAKE_SCENARIOS))
+) | frozenset(TLS_IDLE.values())
 # Targets the idle scenario runs against (it is slow: one round each).
 IDLE_TARGETS = (HEADLINE, "standby", PEER, "nginx-w1")

@@ -10,13 +10,22 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from standby_bench import configs
-from standby_bench.net import BenchError, free_port, wait_answering
+from standby_bench.configs import TlsListen
+from standby_bench.net import (
+    BenchError,
+    TlsProbe,
+    client_context,
+    free_port,
+    wait_answering,
+    wait_tls_answering,
+)
 from standby_bench.procfs import die_with_parent, process_tree
-from standby_bench.scenarios import DIRECT, HEADLINE, LOGGED, PEER
+from standby_bench.scenarios import DIRECT, HEADLINE, LOGGED, PEER, TLS_TARGETS
 
 STOP_TIMEOUT = 20.0  # s from SIGTERM to exit before SIGKILL (standby's Grace is set to 2 s)
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -148,6 +157,7 @@ class Direct:
         self.name = spec.name
         self.backend = backend
         self.port = backend.port
+        self.tls_ports: dict[str, int] = {}  # the backend speaks plain HTTP only
 
     def alive(self) -> bool:
         return self.backend.alive()
@@ -163,6 +173,25 @@ class Target(Spawned):
     def __init__(self, spec: TargetSpec, workdir: Path) -> None:
         super().__init__(spec.name, workdir)
         self.spec = spec
+        self.tls_ports: dict[str, int] = {}  # key kind -> port of its TLS listener
+        self.tls_probes: dict[str, TlsProbe] = {}  # what a client negotiated on each
+        self.tls_note: str | None = None  # why it has no TLS listeners, when it has none
+
+    def listen_tls(self, certs: Mapping[str, Path]) -> list[TlsListen]:
+        """Ports for one TLS listener per certificate (key kind)."""
+        self.tls_ports = {kind: free_port() for kind in certs}
+        return [TlsListen(self.tls_ports[kind], pem) for kind, pem in certs.items()]
+
+    def wait_tls(self, certs: Mapping[str, Path]) -> None:
+        """Wait until each TLS listener answers, and keep what it negotiated."""
+        assert self.proc is not None
+        try:
+            for kind, port in self.tls_ports.items():
+                context = client_context(certs[kind])
+                self.tls_probes[kind] = wait_tls_answering(port, context, self.proc, self.log)
+        except BaseException:
+            self.stop()
+            raise
 
 
 def standby_has_workers_option() -> bool:
@@ -178,30 +207,60 @@ def standby_has_workers_option() -> bool:
     return "--workers" in done.stdout
 
 
+def standby_refuses(cfg: Path) -> str | None:
+    """What ``standby -c`` says against ``cfg`` (its first line), or None when it loads."""
+    done = subprocess.run(
+        [sys.executable, "-m", "standby", "-c", "-f", str(cfg)],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
+    if done.returncode == 0:
+        return None
+    return ((done.stderr or done.stdout).strip().splitlines() or ["refused"])[0]
+
+
 def start_target(
-    spec: TargetSpec, backend: Spawned, workdir: Path, *, workers_option: bool
+    spec: TargetSpec,
+    backend: Spawned,
+    workdir: Path,
+    *,
+    workers_option: bool,
+    certs: Mapping[str, Path] | None = None,
 ) -> Direct | Target:
+    """Start one target; with ``certs`` (key kind -> PEM) and a target in TLS_TARGETS, also
+    one TLS listener per certificate beside its plain one (a standby that refuses
+    ``ListenHTTPS`` starts without them, and says why in ``tls_note``)."""
     if spec.kind == "direct":
         return Direct(spec, backend)
     target = Target(spec, workdir)
+    certs = certs if certs and spec.name in TLS_TARGETS else {}
+    tls = target.listen_tls(certs)
     if spec.kind == "standby":
         cfg = workdir / f"{spec.name}.cfg"
-        cfg.write_text(configs.standby(target.port, backend.port, spec.log_level))
+        cfg.write_text(configs.standby(target.port, backend.port, spec.log_level, tls))
+        if tls and (refused := standby_refuses(cfg)) is not None:
+            target.tls_note = f"standby refuses its TLS listeners: {refused}"
+            target.tls_ports, tls = {}, []
+            cfg.write_text(configs.standby(target.port, backend.port, spec.log_level))
         argv = [sys.executable, "-m", "standby", "-e", "-f", str(cfg)]
         if workers_option and spec.workers is not None:
             argv += ["--workers", str(spec.workers)]
         target.spawn(argv)
     elif spec.kind == "haproxy":
         cfg = workdir / f"{spec.name}.cfg"
-        cfg.write_text(configs.haproxy(target.port, backend.port, spec.workers))
+        cfg.write_text(configs.haproxy(target.port, backend.port, spec.workers, tls))
         target.spawn([shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(cfg)])
     elif spec.kind == "nginx":
         _nginx(
             target,
-            configs.nginx_proxy(workdir / spec.name, target.port, backend.port, spec.workers),
+            configs.nginx_proxy(workdir / spec.name, target.port, backend.port, spec.workers, tls),
         )
     else:
         raise BenchError(f"unknown target kind {spec.kind!r}")
+    target.wait_tls(certs if tls else {})
     return target
 
 

@@ -7,19 +7,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from standby_bench.certs import KEY_KINDS, KEY_LABELS
+from standby_bench.handshakes import HandshakeCount
 from standby_bench.scenarios import (
     DIRECT,
     DOWNLOAD,
+    HANDSHAKE_SCENARIOS,
     HEADLINE,
     IDLE,
     LOAD_SCENARIOS,
     LOGGED,
     PEER,
+    TLS_IDLE,
+    TLS_LOAD_SCENARIOS,
     UPLOAD,
 )
 from standby_bench.wrk import WrkResult
 
 PER_REQUESTS = 10_000  # CPU is reported per this many requests
+PER_CONNECTIONS = 1_000  # a handshake's CPU is reported per this many connections
+# Share of a resumed run's connections that must really have resumed for its figure to
+# count (s_time's first connection is a full handshake and is not printed).
+MIN_RESUMED_SHARE = 0.99
+# Issue 14 §7: at most this much RSS per idle TLS connection.
+MAX_TLS_IDLE_KIB = 64.0
 KIB = 1024
 MIB = 1024 * 1024
 
@@ -69,12 +80,54 @@ class IdleRun:
         return (self.rss_with_idle_kib - self.rss_before_kib) / max(self.connections, 1)
 
 
+@dataclass(frozen=True, slots=True)
+class HandshakeRun:
+    """New TLS connections made against one target for a while, with its CPU meanwhile."""
+
+    count: HandshakeCount
+    seconds: float
+    cpu_seconds: float
+    round_no: int = 0
+
+    @property
+    def per_s(self) -> float:
+        return self.count.connections / max(self.seconds, 1e-9)
+
+    @property
+    def cpu_per_connections(self) -> float:
+        return self.cpu_seconds * PER_CONNECTIONS / max(self.count.connections, 1)
+
+    @property
+    def resumed_share(self) -> float:
+        return self.count.resumed / max(self.count.connections, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsIdleRun:
+    """Idle TLS keep-alive connections held open against one target."""
+
+    connections: int
+    still_open: int
+    rss_before_kib: int
+    rss_with_idle_kib: int
+
+    @property
+    def kib_per_connection(self) -> float:
+        return (self.rss_with_idle_kib - self.rss_before_kib) / max(self.connections, 1)
+
+
 @dataclass(slots=True)
 class Results:
     load: dict[str, dict[str, list[LoadRun]]] = field(default_factory=dict)
     transfer: dict[str, dict[str, list[TransferRun]]] = field(default_factory=dict)
     idle: dict[str, IdleRun] = field(default_factory=dict)
+    handshakes: dict[str, dict[str, list[HandshakeRun]]] = field(default_factory=dict)
+    tls_idle: dict[str, dict[str, TlsIdleRun]] = field(default_factory=dict)  # scenario, target
+    tls_negotiated: dict[str, dict[str, str]] = field(default_factory=dict)  # target, key kind
     failures: dict[tuple[str, str], str] = field(default_factory=dict)  # (scenario, target)
+
+    def add_handshakes(self, scenario: str, target: str, run: HandshakeRun) -> None:
+        self.handshakes.setdefault(scenario, {}).setdefault(target, []).append(run)
 
     def add_load(self, scenario: str, target: str, run: LoadRun) -> None:
         self.load.setdefault(scenario, {}).setdefault(target, []).append(run)
@@ -84,6 +137,7 @@ class Results:
 
 
 _T = TypeVar("_T")
+_Run = TypeVar("_Run", LoadRun, HandshakeRun)  # runs measured round by round
 
 
 def median(runs: Sequence[_T], value: Callable[[_T], float]) -> float:
@@ -210,6 +264,74 @@ def render_idle(runs: dict[str, IdleRun], order: Sequence[str], failures: dict[s
     return "\n".join(lines)
 
 
+# --- TLS: new connections, idle connections, what was negotiated ------------------------------
+
+
+def render_handshakes(
+    by_target: dict[str, list[HandshakeRun]], order: Sequence[str], failures: dict[str, str]
+) -> str:
+    peer = by_target.get(PEER)
+    peer_rate = median(peer, _per_s) if peer else None
+    peer_cpu = median(peer, _cpu_per_connection) if peer else None
+    lines = [
+        f"| target | connections/s | x {PEER} | CPU s / {PER_CONNECTIONS:,} connections "
+        f"| CPU x {PEER} | resumed % | connections |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in order:
+        runs = by_target.get(name)
+        if not runs:
+            if name in failures:
+                lines.append(_failed_row(name, failures[name], 7))
+            continue
+        rate, cpu = median(runs, _per_s), median(runs, _cpu_per_connection)
+        resumed = sum(r.count.resumed for r in runs)
+        total = sum(r.count.connections for r in runs)
+        lines.append(
+            f"| {name} | {rate:,.0f} | {_fmt(ratio(rate, peer_rate), '.2f')} | {cpu:.3f} "
+            f"| {_fmt(ratio(cpu, peer_cpu), '.2f')} | {100 * resumed / max(total, 1):.1f} "
+            f"| {total:,} |"
+        )
+    return "\n".join(lines)
+
+
+def render_tls_idle(
+    runs: dict[str, TlsIdleRun], order: Sequence[str], failures: dict[str, str]
+) -> str:
+    peer = runs.get(PEER)
+    lines = [
+        "| target | idle TLS connections | still open after | RSS before MiB "
+        f"| RSS with idle MiB | KiB per connection | x {PEER} |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in order:
+        run = runs.get(name)
+        if run is None:
+            if name in failures:
+                lines.append(_failed_row(name, failures[name], 7))
+            continue
+        per = run.kib_per_connection
+        lines.append(
+            f"| {name} | {run.connections:,} | {run.still_open:,} "
+            f"| {run.rss_before_kib / KIB:.1f} | {run.rss_with_idle_kib / KIB:.1f} | {per:.1f} "
+            f"| {_fmt(ratio(per, peer.kib_per_connection if peer else None), '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
+def render_negotiated(negotiated: dict[str, dict[str, str]], order: Sequence[str]) -> str:
+    """What a Python client (OpenSSL, default preferences) negotiated with each target."""
+    lines = [
+        "| target | " + " | ".join(KEY_LABELS[k] for k in KEY_KINDS) + " |",
+        "|---|" + "---|" * len(KEY_KINDS),
+    ]
+    for name in order:
+        if name in negotiated:
+            cells = " | ".join(negotiated[name].get(k, "-") for k in KEY_KINDS)
+            lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines)
+
+
 # --- issue 3 §3 -------------------------------------------------------------------------------
 
 
@@ -240,9 +362,9 @@ def _goal(
 
 
 def per_round(
-    runs: Sequence[LoadRun] | None,
-    reference: Sequence[LoadRun] | None,
-    value: Callable[[LoadRun], float],
+    runs: Sequence[_Run] | None,
+    reference: Sequence[_Run] | None,
+    value: Callable[[_Run], float],
 ) -> tuple[float, ...]:
     """value(run) / value(reference run) for each round both were measured in, in round
     order."""
@@ -308,9 +430,80 @@ def goals(results: Results) -> list[Goal]:
     ]
 
 
-def render_goals(items: Sequence[Goal]) -> str:
+def _versus_peer(
+    what: str,
+    runs: Sequence[_Run] | None,
+    peer: Sequence[_Run] | None,
+    value: Callable[[_Run], float],
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+) -> Goal:
+    """The median of ``value`` over ``runs`` against the peer's, and the same round by round."""
+    measured = ratio(median(runs, value) if runs else None, median(peer, value) if peer else None)
+    return _goal(what, measured, at_least, at_most, per_round(runs, peer, value))
+
+
+def _per_s(run: HandshakeRun) -> float:
+    return run.per_s
+
+
+def _cpu_per_connection(run: HandshakeRun) -> float:
+    return run.cpu_per_connections
+
+
+def tls_goals(results: Results) -> list[Goal]:
+    """The targets of issue 14 §7 for each key kind, evaluated on this run's medians."""
+    items: list[Goal] = []
+    for key in KEY_KINDS:
+        load = next(s.name for s in TLS_LOAD_SCENARIOS if s.key == key)
+        runs = results.load.get(load, {})
+        items.append(
+            _versus_peer(
+                f"{load}: {HEADLINE} req/s vs {PEER}",
+                runs.get(HEADLINE),
+                runs.get(PEER),
+                _rate_of,
+                at_least=1.0,
+            )
+        )
+        items.append(
+            _versus_peer(
+                f"{load}: {HEADLINE} CPU per request vs {PEER}",
+                runs.get(HEADLINE),
+                runs.get(PEER),
+                _cpu_of,
+                at_most=1.1,
+            )
+        )
+        for scenario in HANDSHAKE_SCENARIOS:
+            if scenario.key != key:
+                continue
+            made = results.handshakes.get(scenario.name, {})
+            items.append(
+                _versus_peer(
+                    f"{scenario.name}: {HEADLINE} connections/s vs {PEER}",
+                    made.get(HEADLINE),
+                    made.get(PEER),
+                    _per_s,
+                    at_least=1.0,
+                )
+            )
+        idle = results.tls_idle.get(TLS_IDLE[key], {}).get(HEADLINE)
+        items.append(
+            _goal(
+                f"{TLS_IDLE[key]}: {HEADLINE} KiB of RSS per idle TLS connection",
+                idle.kib_per_connection if idle else None,
+                None,
+                MAX_TLS_IDLE_KIB,
+            )
+        )
+    return items
+
+
+def render_goals(items: Sequence[Goal], title: str = "goal (issue 3 §3)") -> str:
     lines = [
-        "| goal (issue 3 §3) | measured (median) | round by round | wanted | met |",
+        f"| {title} | measured (median) | round by round | wanted | met |",
         "|---|---:|---:|---:|---|",
     ]
     for g in items:
@@ -352,4 +545,44 @@ def render_results(results: Results, order: Sequence[str]) -> str:
     if results.idle or failed(IDLE):
         parts += ["", f"## Idle keep-alive connections (`{IDLE}`)", ""]
         parts.append(render_idle(results.idle, order, failed(IDLE)))
+    parts += _render_tls(results, order, failed, partial)
     return "\n".join(parts) + "\n"
+
+
+def _render_tls(
+    results: Results,
+    order: Sequence[str],
+    failed: Callable[[str], dict[str, str]],
+    partial: Callable[[str, dict[str, object]], list[str]],
+) -> list[str]:
+    """The TLS part of the report (issue 14 §7): its goals, then one table per scenario."""
+    names = [s.name for s in TLS_LOAD_SCENARIOS] + [s.name for s in HANDSHAKE_SCENARIOS]
+    names += TLS_IDLE.values()
+    if not any(
+        n in results.load or n in results.handshakes or n in results.tls_idle or failed(n)
+        for n in names
+    ):
+        return []
+    parts = ["", "## Goals of issue 14 §7 (TLS)", ""]
+    parts.append(render_goals(tls_goals(results), "goal (issue 14 §7)"))
+    if results.tls_negotiated:
+        parts += ["", "## TLS negotiated by a default OpenSSL client (Python's ssl)", ""]
+        parts.append(render_negotiated(results.tls_negotiated, order))
+    for key in KEY_KINDS:
+        for scenario in TLS_LOAD_SCENARIOS:
+            if scenario.key == key and (scenario.name in results.load or failed(scenario.name)):
+                parts += ["", f"## {scenario.title} (`{scenario.name}`)", ""]
+                measured = results.load.get(scenario.name, {})
+                parts.append(render_load(measured, order, failed(scenario.name)))
+                parts += partial(scenario.name, dict(measured))
+        for shake in HANDSHAKE_SCENARIOS:
+            if shake.key == key and (shake.name in results.handshakes or failed(shake.name)):
+                parts += ["", f"## {shake.title} (`{shake.name}`)", ""]
+                made = results.handshakes.get(shake.name, {})
+                parts.append(render_handshakes(made, order, failed(shake.name)))
+                parts += partial(shake.name, dict(made))
+        idle = TLS_IDLE[key]
+        if idle in results.tls_idle or failed(idle):
+            parts += ["", f"## TLS ({KEY_LABELS[key]}): idle connections (`{idle}`)", ""]
+            parts.append(render_tls_idle(results.tls_idle.get(idle, {}), order, failed(idle)))
+    return parts

@@ -18,24 +18,33 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from standby_bench import stats
+from standby_bench.certs import write_certificates
 from standby_bench.configs import BIG_PATH, SMALL_PATH, UPLOAD_PATH
+from standby_bench.handshakes import S_TIME_CLIENTS, run_s_time
 from standby_bench.net import (
     BenchError,
+    client_context,
     close_all,
     count_open,
     download,
     open_idle,
+    open_idle_tls,
     tail,
     upload,
 )
 from standby_bench.procfs import RssSampler, cpu_seconds, raise_nofile, rss_kib
 from standby_bench.scenarios import (
+    HANDSHAKE_SCENARIOS,
     HEADLINE,
     IDLE,
     IDLE_TARGETS,
     LOAD_SCENARIOS,
+    TLS_IDLE,
+    TLS_LOAD_SCENARIOS,
+    TLS_SCENARIO_NAMES,
     TRANSFERS,
     UPLOAD,
+    HandshakeScenario,
     LoadScenario,
 )
 from standby_bench.servers import (
@@ -58,7 +67,7 @@ IDLE_LOAD_CONNECTIONS = 4  # the "light" load run next to the idle connections
 TRANSFER_TIMEOUT = 120.0  # s any single send/recv of a big transfer may block
 WARMUP_CONNECTIONS = 50  # warm-up load: fills pools and caches before the measured runs
 # Debian packages that provide each tool the suite runs.
-TOOL_PACKAGES = {"wrk": "wrk", "nginx": "nginx-light", "haproxy": "haproxy"}
+TOOL_PACKAGES = {"wrk": "wrk", "nginx": "nginx-light", "haproxy": "haproxy", "openssl": "openssl"}
 
 Server = Direct | Target
 
@@ -70,6 +79,7 @@ class Options:
     warmup: int  # s of load on each target before the first round
     transfer_size: int  # bytes of the streamed upload and download
     idle_connections: int
+    tls_idle_connections: int  # idle TLS connections (opened one by one: fewer)
     scenarios: tuple[str, ...]
     targets: tuple[str, ...]
     backend: str  # "auto", "nginx" or "builtin"
@@ -190,15 +200,59 @@ def _check_alive(target: Server) -> None:
         raise BenchError(f"{target.name} is not running any more:\n{tail(log_file)}")
 
 
+def _port(target: Server, key: str | None) -> int:
+    return target.port if key is None else target.tls_ports[key]
+
+
 def measure_load(target: Server, scenario: LoadScenario, duration: int) -> stats.LoadRun:
     _check_alive(target)
     pids = target.pids()
     before = cpu_seconds(pids)
     with RssSampler(lambda: pids) as sampler:
         result = run_wrk(
-            target.port, scenario.path, duration, scenario.connections, close=scenario.close
+            _port(target, scenario.key),
+            scenario.path,
+            duration,
+            scenario.connections,
+            close=scenario.close,
+            tls=scenario.key is not None,
         )
     return stats.LoadRun(result, cpu_seconds(pids) - before, sampler.peak_kib)
+
+
+def measure_handshakes(
+    target: Server, scenario: HandshakeScenario, duration: int
+) -> stats.HandshakeRun:
+    """New TLS connections with s_time; fails when the run is not what it claims (a full
+    run with a resumed session, a resumed run whose sessions were not resumed)."""
+    _check_alive(target)
+    pids = target.pids()
+    before = cpu_seconds(pids)
+    count, seconds = run_s_time(target.tls_ports[scenario.key], duration, resume=scenario.resume)
+    run = stats.HandshakeRun(count, seconds, cpu_seconds(pids) - before)
+    if scenario.resume and run.resumed_share < stats.MIN_RESUMED_SHARE:
+        raise BenchError(
+            f"only {count.resumed} of {count.connections} connections resumed their session: "
+            "not a resumption figure"
+        )
+    if not scenario.resume and count.resumed:
+        raise BenchError(f"{count.resumed} connections resumed in a run of full handshakes")
+    return run
+
+
+def measure_tls_idle(target: Server, key: str, pem: Path, connections: int) -> stats.TlsIdleRun:
+    _check_alive(target)
+    rss_before = rss_kib(target.pids())
+    try:
+        held = open_idle_tls(target.tls_ports[key], connections, client_context(pem))
+    except OSError as exc:
+        raise BenchError(f"opening idle TLS connections to {target.name} failed: {exc}") from exc
+    try:
+        rss_with_idle = rss_kib(target.pids())
+        still_open = count_open(held)
+    finally:
+        close_all(held)
+    return stats.TlsIdleRun(connections, still_open, rss_before, rss_with_idle)
 
 
 def measure_transfer(target: Server, kind: str, size: int) -> stats.TransferRun:
@@ -242,6 +296,8 @@ def measure_idle(target: Server, connections: int, duration: int) -> stats.IdleR
 def _tools_needed(opts: Options, backend: str) -> list[str]:
     kinds = {TARGETS_BY_NAME[name].kind for name in opts.targets}
     needed = ["wrk"]
+    if any(s.name in opts.scenarios for s in HANDSHAKE_SCENARIOS):
+        needed.append("openssl")
     if backend in ("auto", "nginx") or "nginx" in kinds:
         needed.append("nginx")
     if "haproxy" in kinds:
@@ -250,7 +306,13 @@ def _tools_needed(opts: Options, backend: str) -> list[str]:
 
 
 def _start_targets(
-    opts: Options, backend: Spawned, workdir: Path, stack: contextlib.ExitStack, notes: list[str]
+    opts: Options,
+    backend: Spawned,
+    workdir: Path,
+    stack: contextlib.ExitStack,
+    notes: list[str],
+    certs: dict[str, Path],
+    results: stats.Results,
 ) -> list[Server]:
     workers_option = standby_has_workers_option()
     targets: list[Server] = []
@@ -262,13 +324,21 @@ def _start_targets(
             continue
         log(f"starting {name}")
         try:
-            target = start_target(spec, backend, workdir, workers_option=workers_option)
+            target = start_target(
+                spec, backend, workdir, workers_option=workers_option, certs=certs
+            )
         except BenchError as exc:
             notes.append(f"`{name}` not run: it did not start ({str(exc).splitlines()[0]})")
             log(str(exc))
             continue
         stack.callback(target.stop)
         targets.append(target)
+        if isinstance(target, Target):
+            if target.tls_note:
+                notes.append(f"`{name}`: no TLS figures: {target.tls_note}")
+            for kind, probe in target.tls_probes.items():
+                negotiated = f"{probe.version} {probe.cipher}"
+                results.tls_negotiated.setdefault(name, {})[kind] = negotiated
     if not workers_option:
         notes.append(
             f"`{HEADLINE}`: this standby has no Workers setting yet, so it runs as its single "
@@ -283,14 +353,19 @@ def _rotated(targets: Sequence[Server], round_no: int) -> list[Server]:
     return [*targets[shift:], *targets[:shift]]
 
 
-def _measure_all(opts: Options, targets: list[Server], results: stats.Results) -> None:
-    load = [s for s in LOAD_SCENARIOS if s.name in opts.scenarios]
+def _measure_all(
+    opts: Options, targets: list[Server], results: stats.Results, certs: dict[str, Path]
+) -> None:
+    load = [s for s in (*LOAD_SCENARIOS, *TLS_LOAD_SCENARIOS) if s.name in opts.scenarios]
     transfers = [k for k in TRANSFERS if k in opts.scenarios]
+    shakes = [s for s in HANDSHAKE_SCENARIOS if s.name in opts.scenarios]
     for round_no in range(opts.rounds):
         where = f"round {round_no + 1}/{opts.rounds}"
         for scenario in load:
             for target in _rotated(targets, round_no):
-                if not target.spec.runs_in(scenario.name):
+                if not target.spec.runs_in(scenario.name) or (
+                    scenario.key is not None and scenario.key not in target.tls_ports
+                ):
                     continue
                 try:
                     run = measure_load(target, scenario, opts.duration)
@@ -316,6 +391,22 @@ def _measure_all(opts: Options, targets: list[Server], results: stats.Results) -
                     f"{where} {kind} {target.name}: {moved.seconds:.2f} s, "
                     f"peak RSS {moved.peak_rss_kib / 1024:.1f} MiB"
                 )
+        for shake in shakes:
+            for target in _rotated(targets, round_no):
+                if shake.key not in target.tls_ports:
+                    continue
+                try:
+                    made = measure_handshakes(target, shake, opts.duration)
+                except BenchError as exc:
+                    _failed(results, shake.name, target, exc)
+                    continue
+                made = dataclasses.replace(made, round_no=round_no)
+                results.add_handshakes(shake.name, target.name, made)
+                log(
+                    f"{where} {shake.name} {target.name}: {made.per_s:,.0f} connections/s "
+                    f"({made.count.resumed} of {made.count.connections} resumed), "
+                    f"{made.cpu_per_connections:.3f} CPU s/1k"
+                )
     if IDLE in opts.scenarios:
         for target in targets:
             if target.name not in IDLE_TARGETS:
@@ -328,6 +419,20 @@ def _measure_all(opts: Options, targets: list[Server], results: stats.Results) -
                 continue
             results.idle[target.name] = held
             log(f"idle {target.name}: {held.kib_per_connection:.1f} KiB per connection")
+    for key, idle_scenario in TLS_IDLE.items():
+        if idle_scenario not in opts.scenarios:
+            continue
+        for target in targets:
+            if target.name not in IDLE_TARGETS or key not in target.tls_ports:
+                continue
+            log(f"{idle_scenario}: {opts.tls_idle_connections:,} connections to {target.name}")
+            try:
+                idle = measure_tls_idle(target, key, certs[key], opts.tls_idle_connections)
+            except BenchError as exc:
+                _failed(results, idle_scenario, target, exc)
+                continue
+            results.tls_idle.setdefault(idle_scenario, {})[target.name] = idle
+            log(f"{idle_scenario} {target.name}: {idle.kib_per_connection:.1f} KiB per connection")
 
 
 def _failed(results: stats.Results, scenario: str, target: Server, exc: BenchError) -> None:
@@ -372,9 +477,13 @@ def run(opts: Options) -> str:
         log(f"starting the {backend_kind} backend")
         backend = start_backend(backend_kind, workdir, opts.transfer_size)
         stack.callback(backend.stop)
-        targets = _start_targets(opts, backend, workdir, stack, notes)
+        certs: dict[str, Path] = {}
+        if TLS_SCENARIO_NAMES.intersection(opts.scenarios):
+            (workdir / "certs").mkdir(mode=0o755)
+            certs = write_certificates(workdir / "certs")
+        targets = _start_targets(opts, backend, workdir, stack, notes, certs, results)
         _warm_up(opts, targets)
-        _measure_all(opts, targets, results)
+        _measure_all(opts, targets, results, certs)
     notes.append(
         f"the run took {(time.monotonic() - started) / 60:.1f} min; 1-minute load average "
         f"{load_before} at its start and {_load_average()} at its end (on {os.cpu_count()} "
@@ -418,6 +527,17 @@ def render_header(opts: Options, backend: str, notes: Sequence[str]) -> str:
         f"- idle: {opts.idle_connections:,} keep-alive connections, each after one request, "
         f"held open; RSS growth per connection; light load ({IDLE_LOAD_CONNECTIONS} "
         "connections) before and while they are held; one round",
+        "- TLS: every target serves the same self-signed certificate for 127.0.0.1, made by "
+        "the bench (ECDSA P-256 and RSA 2048, one listener each), TLS 1.2 and 1.3, session "
+        "tickets and caches at each program's defaults; keep-alive load is wrk over https; "
+        f"new connections are {S_TIME_CLIENTS} `openssl s_time -www /` clients at once "
+        "(`-new`: full handshakes, `-reuse`: every connection offers the first one's session; "
+        "each connection's resumed flag is counted, and a resumed run fails unless "
+        f"{stats.MIN_RESUMED_SHARE:.0%} resumed), each with one HTTP/1.0 request; CPU per "
+        f"{stats.PER_CONNECTIONS:,} connections; idle TLS: {opts.tls_idle_connections:,} "
+        "connections, each after a handshake and one keep-alive request, held open; one round; "
+        "the RSA run follows the ECDSA one in the same processes, which reuse the memory the "
+        "first freed, so its growth is a lower bound (the ECDSA figure is the one to judge)",
         "- targets:",
         targets,
     ]

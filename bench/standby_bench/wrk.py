@@ -56,18 +56,23 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def wrk_argv(port: int, path: str, duration: int, connections: int, *, close: bool) -> list[str]:
+def wrk_argv(
+    port: int, path: str, duration: int, connections: int, *, close: bool, tls: bool = False
+) -> list[str]:
     """wrk's command line; ``close`` sends ``Connection: close`` (a new connection per
-    request: wrk reconnects whenever the server ends the connection)."""
+    request: wrk reconnects whenever the server ends the connection); ``tls``: over https
+    (wrk checks no certificate and never resumes a session)."""
     argv = ["wrk", f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{duration}s"]
     argv += ["--latency", "--timeout", WRK_REQUEST_TIMEOUT]
     if close:
         argv += ["-H", "Connection: close"]
-    return [*argv, f"http://{HOST}:{port}{path}"]
+    return [*argv, f"{'https' if tls else 'http'}://{HOST}:{port}{path}"]
 
 
-def run_wrk(port: int, path: str, duration: int, connections: int, *, close: bool) -> WrkResult:
-    argv = wrk_argv(port, path, duration, connections, close=close)
+def run_wrk(
+    port: int, path: str, duration: int, connections: int, *, close: bool, tls: bool = False
+) -> WrkResult:
+    argv = wrk_argv(port, path, duration, connections, close=close, tls=tls)
     try:
         done = subprocess.run(
             argv,

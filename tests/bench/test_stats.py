@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from standby_bench import stats
+from standby_bench.handshakes import HandshakeCount
 from standby_bench.scenarios import DIRECT, HEADLINE, IDLE, LOGGED, PEER
 from standby_bench.wrk import WrkResult
 
@@ -166,3 +167,39 @@ def test_goals_show_each_round_paired_by_round() -> None:
     assert by_what[f"{IDLE}: {HEADLINE} KiB of RSS per idle connection"].rounds == ()
     table = stats.render_goals(list(by_what.values()))
     assert "| 1.00, 0.50 |" in table
+
+
+def _shake(
+    full: int, resumed: int, seconds: float, cpu: float, round_no: int = 0
+) -> stats.HandshakeRun:
+    return stats.HandshakeRun(HandshakeCount(full, resumed), seconds, cpu, round_no)
+
+
+def test_handshake_rate_cpu_and_resumed_share() -> None:
+    run = _shake(0, 2000, 2.0, 0.5)
+    assert run.per_s == 1000 and run.cpu_per_connections == pytest.approx(0.25)
+    assert run.resumed_share == 1.0
+    table = stats.render_handshakes(
+        {HEADLINE: [run], PEER: [_shake(0, 1000, 2.0, 0.5)]}, [HEADLINE, PEER], {}
+    )
+    row = next(line for line in table.splitlines() if line.startswith(f"| {HEADLINE} "))
+    assert "| 1,000 | 2.00 | 0.250 | 0.50 | 100.0 | 2,000 |" in row
+
+
+def test_tls_goals_and_sections() -> None:
+    results = stats.Results()
+    for round_no in range(3):
+        results.add_handshakes("tls-ecdsa-full", HEADLINE, _shake(500, 0, 1.0, 0.5, round_no))
+        results.add_handshakes("tls-ecdsa-full", PEER, _shake(1000, 0, 1.0, 0.5, round_no))
+    results.tls_idle["tls-ecdsa-idle"] = {HEADLINE: stats.TlsIdleRun(1000, 1000, 0, 80 * 1000)}
+    results.tls_negotiated[HEADLINE] = {"ecdsa": "TLSv1.3 TLS_AES_256_GCM_SHA384"}
+    goals = {g.what: g for g in stats.tls_goals(results)}
+    full = goals[f"tls-ecdsa-full: {HEADLINE} connections/s vs {PEER}"]
+    assert full.measured == 0.5 and full.met is False and full.rounds == (0.5, 0.5, 0.5)
+    idle = goals[f"tls-ecdsa-idle: {HEADLINE} KiB of RSS per idle TLS connection"]
+    assert idle.measured == 80 and idle.met is False
+    assert goals[f"tls-rsa-full: {HEADLINE} connections/s vs {PEER}"].met is None
+    report = stats.render_results(results, [HEADLINE, PEER])
+    assert "## Goals of issue 14 §7 (TLS)" in report and "(`tls-ecdsa-full`)" in report
+    assert "TLSv1.3 TLS_AES_256_GCM_SHA384" in report and "(`tls-ecdsa-idle`)" in report
+    assert "(`tls-rsa-full`)" not in report  # nothing measured, nothing shown

@@ -78,3 +78,33 @@ def test_quick_run_of_one_scenario_writes_the_table(tmp_path: Path) -> None:
     assert set(rows) == {"direct", "standby-w1"}
     assert "failed" not in rows["standby-w1"]
     assert "(`upload`)" not in report  # only the scenario asked for
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None or shutil.which("openssl") is None,
+    reason="wrk or openssl is not installed",
+)
+def test_quick_tls_run_measures_resumed_handshakes(tmp_path: Path) -> None:
+    out = tmp_path / "quick.md"
+    argv = ["--quick", "--scenarios", "tls-ecdsa-small-c50-ka,tls-ecdsa-resumed"]
+    argv += ["--targets", "standby-w1", "--backend", "builtin", "--no-install"]
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *argv, "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = out.read_text()
+    assert "standby refuses" not in report
+    for scenario in ("tls-ecdsa-small-c50-ka", "tls-ecdsa-resumed"):
+        rows = [
+            line
+            for line in report.split(f"(`{scenario}`)")[1].split("\n## ")[0].splitlines()
+            if line.startswith("| standby-w1 ")
+        ]
+        assert len(rows) == 1 and "failed" not in rows[0], report
+    # Every connection of the resumed run resumed its session (the column says 100.0).
+    resumed = report.split("(`tls-ecdsa-resumed`)")[1].split("\n## ")[0]
+    assert "| 100.0 |" in resumed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.support.harness import Client
@@ -64,8 +65,10 @@ class Canary:
         target: str = "/",
         expect: int = 200,
         host: str = "www.example.com",
+        connect: Callable[..., Client] = Client,
     ) -> None:
         self.port = port
+        self.connect = connect  # opens its connection: plain by default, or a TLS client
         self.interval = 1.0 / rate
         self.target = target
         self.expect = expect
@@ -86,7 +89,7 @@ class Canary:
             failure = None
             try:
                 if client is None:
-                    client = Client(self.port, timeout=REQUEST_TIMEOUT)
+                    client = self.connect(self.port, timeout=REQUEST_TIMEOUT)
                 resp = client.request(self.target, self.host)
                 if resp.status != self.expect:
                     failure = f"status {resp.status}"

@@ -131,24 +131,34 @@ def can_connect(port: int) -> bool:
 
 
 class ProxyProcess:
-    """standby as its own process (one worker) on a configuration text whose listener port
-    is written ``{port}``; stderr goes to a file (a pipe nobody reads could block it)."""
+    """standby as its own process (one worker; ``workers=None``: its default count) on a
+    configuration text whose listener port is written ``{port}``; stderr goes to a file (a
+    pipe nobody reads could block it)."""
 
-    def __init__(self, config_text: str, workdir: Path, *, nofile: int | None = None) -> None:
+    def __init__(
+        self,
+        config_text: str,
+        workdir: Path,
+        *,
+        nofile: int | None = None,
+        workers: int | None = 1,
+    ) -> None:
         self.port = free_port()
         self.workdir = workdir
         self.config_path = workdir / "standby.cfg"
         self.config_path.write_text(config_text.replace("{port}", str(self.port)))
         self.stderr_path = workdir / "standby.stderr"
         self.nofile = nofile
+        self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self.returncode: int | None = None
 
     def start(self) -> ProxyProcess:
         self._stderr = self.stderr_path.open("wb")
+        workers = [] if self.workers is None else ["--workers", str(self.workers)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "standby", "-e", "--workers", "1", "-f", str(self.config_path)],
+            [sys.executable, "-m", "standby", "-e", *workers, "-f", str(self.config_path)],
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
