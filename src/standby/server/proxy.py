@@ -52,6 +52,7 @@ from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.server.view import ProxyView
 from standby.upstream.pool import Pool, resolve
+from standby.upstream.tls import prepare as prepare_backend_tls
 
 if TYPE_CHECKING:
     from standby.observe.access import AccessLog
@@ -124,6 +125,8 @@ class Proxy:
         self.board = HealthBoard(self.clock, alive_interval=config.alive)
         self.board.register_all(all_backends(config))
         self._addresses = resolve_all(config, {})
+        # HTTPS backends' contexts, client certificates read now (before privileges drop).
+        prepare_backend_tls(all_backends(config))
         # Carried across reloads by backend identity: health (the board), counters, pools.
         self._counters: dict[object, BackendCounters] = {}
         self._pools: dict[object, Pool] = {}
@@ -280,6 +283,10 @@ class Proxy:
             )
             if backend.kind is BackendKind.PROXY:
                 pool = self._pools.get(key)
+                if pool is not None and pool.spec.tls != backend.tls:
+                    # Other TLS settings: connections made under the old ones are not kept.
+                    self._pools.pop(key).close()
+                    pool = None
                 if pool is None:
                     pool = Pool(backend, loop, address=self._addresses[key])
                     self._pools[key] = pool
@@ -358,7 +365,8 @@ class Proxy:
         try:
             # getaddrinfo blocks: in a thread, so that the loop keeps serving meanwhile.
             addresses = await asyncio.to_thread(resolve_all, config, dict(self._addresses))
-        except OSError as exc:
+            await asyncio.to_thread(prepare_backend_tls, all_backends(config))
+        except (OSError, ValueError) as exc:
             return False, str(exc)
         keys = [listener_key(spec) for spec in config.listeners]
         opened: dict[ListenerKey, socket.socket] = {}
