@@ -6,6 +6,7 @@ the health probes and checks over TLS."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import ssl
@@ -18,6 +19,8 @@ import pytest
 import trustme
 from tests.support.backend import Backend
 from tests.support.harness import Client, ProxyThread, config_with_ports, get, wait_until
+
+from standby.config import load_config_text
 
 BACKEND_NAME = "backend.test"
 CLIENT_NAME = "proxy.test"
@@ -377,5 +380,66 @@ def test_a_health_check_fails_on_a_certificate_the_calist_refuses(
         reason = health_of(proxy, tls_backend.port)[1]
         assert "certificate verify failed" in reason, reason
         assert tls_backend.requests == 0
+    finally:
+        proxy.stop()
+
+
+# -- reload --------------------------------------------------------------------------------
+
+
+def reload_to(proxy: ProxyThread, text: str) -> tuple[bool, str]:
+    config = load_config_text(text.format(L0=proxy.port))
+
+    async def run() -> tuple[bool, str]:
+        assert proxy.proxy is not None
+        return await proxy.proxy.reload(config)
+
+    assert proxy.loop is not None
+    return asyncio.run_coroutine_threadsafe(run(), proxy.loop).result(60)
+
+
+def test_a_reload_that_turns_https_on_never_reuses_a_plain_pooled_connection() -> None:
+    with Backend("plain") as plain:
+        proxy = start(service(backend(plain.port, "ConnTO 1")))
+        try:
+            with Client(proxy.port) as client:
+                assert client.request("/").status == 200  # a plain connection is pooled
+                assert reload_to(proxy, service(backend(plain.port, "HTTPS\nConnTO 1"))) == (
+                    True,
+                    "reloaded",
+                )
+                # HTTPS now: a TLS handshake with a plain server, never the pooled one.
+                assert client.request("/").status == 503
+            assert plain.requests == 1
+        finally:
+            proxy.stop()
+
+
+def test_a_reload_that_changes_tls_settings_makes_new_connections(tls_backend: Backend) -> None:
+    proxy = start(service(backend(tls_backend.port, 'HTTPS\nServerName "one.test"')))
+    try:
+        with Client(proxy.port) as client:
+            for _ in range(3):
+                assert client.request("/").status == 200
+            changed = service(backend(tls_backend.port, 'HTTPS\nServerName "two.test"'))
+            assert reload_to(proxy, changed) == (True, "reloaded")
+            for _ in range(3):
+                assert client.request("/").status == 200
+        assert tls_backend.sni == ["one.test", "two.test"]
+        assert len(tls_backend.tls_connections) == 2
+        assert health_of(proxy, tls_backend.port)[0]
+    finally:
+        proxy.stop()
+
+
+def test_a_reload_with_a_cipher_list_openssl_refuses_changes_nothing(
+    tls_backend: Backend,
+) -> None:
+    proxy = start(service(backend(tls_backend.port, "HTTPS")))
+    try:
+        ok, message = reload_to(proxy, service(backend(tls_backend.port, 'HTTPS\nCiphers "NONE"')))
+        assert not ok
+        assert message.endswith(': no cipher matches "NONE"'), message
+        assert body_of(proxy.port) == "200 secure"
     finally:
         proxy.stop()
