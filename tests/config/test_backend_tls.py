@@ -206,3 +206,15 @@ def test_standby_c_reports_a_bad_client_certificate(
     assert main(["-c", "-f", str(path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f'{path}:9.12: cannot read "{tmp_path}/missing.pem": No such file or directory'
+
+
+def test_the_documented_example_loads(tmp_path: Path, client_pem: Path, ca: trustme.CA) -> None:
+    from standby.config import load_config_text
+    from standby.config.docgen import HTTPS_EXAMPLE
+
+    ca.cert_pem.write_to_path(str(tmp_path / "internal-ca.pem"))
+    config = load_config_text(HTTPS_EXAMPLE, "example.cfg", str(tmp_path))
+    service = config.listeners[0].services[0]
+    regular, emergency = service.backends[0], service.emergencies[0]
+    assert regular.tls is not None and regular.tls.verify and regular.tls.cert == str(client_pem)
+    assert emergency.tls is not None and not emergency.tls.verify
