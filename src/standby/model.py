@@ -196,6 +196,30 @@ class StaleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendTlsSpec:
+    """``HTTPS`` in a ``BackEnd`` or ``Emergency``: the backend speaks TLS. Pound 2 writes
+    the client certificate as ``HTTPS "file"``, Pound 4 as ``Cert "file"``; ``ServerName``,
+    ``Ciphers`` and ``Disable`` are Pound 4's. ``CAlist`` (standby's) verifies the
+    backend's certificate and name; without it, as in Pound, the backend is not verified."""
+
+    cert: str | None = None  # client certificate: a PEM file with its key (and chain)
+    server_name: str | None = None  # SNI (and, with ca_pem, the name verified)
+    ca_pem: bytes | None = None  # CAlist's certificates (PEM), read at load time
+    ca_file: str | None = None  # CAlist's file name, for messages
+    ciphers: str | None = None  # TLS 1.2 and older (OpenSSL syntax); None: OpenSSL's
+    min_protocol: TlsProtocol = DEFAULT_MIN_TLS  # `Disable P`: the protocol after P
+    # Where each was written, for messages; not compared: a reload that only moves lines
+    # keeps the backend's pool.
+    location: Location = field(default=UNKNOWN_LOCATION, compare=False)  # HTTPS
+    cert_location: Location = field(default=UNKNOWN_LOCATION, compare=False)
+    ciphers_location: Location = field(default=UNKNOWN_LOCATION, compare=False)
+
+    @property
+    def verify(self) -> bool:
+        return self.ca_pem is not None
+
+
+@dataclass(frozen=True, slots=True)
 class BackendSpec:
     """A ``BackEnd`` or ``Emergency`` section, or a ``Redirect``."""
 
@@ -220,6 +244,7 @@ class BackendSpec:
     rise: int = DEFAULT_RISE
     fall: int = DEFAULT_FALL
     passive: bool = True
+    tls: BackendTlsSpec | None = None  # `HTTPS`; None: plain HTTP
     location: Location = UNKNOWN_LOCATION
     # Computed once: the hot path looks health up by it without building a tuple.
     _identity: tuple[str, str, int | None] = field(
@@ -230,7 +255,13 @@ class BackendSpec:
         if self.kind is BackendKind.REDIRECT:
             key: tuple[str, str, int | None] = ("redirect", self.redirect_url, self.redirect_code)
         else:
-            key = ("unix" if self.unix else "inet", self.address, self.port)
+            # TLS on or off is part of the identity: the same port spoken to in plain
+            # HTTP and in TLS are two servers (pools, health and counters of their own; a
+            # reload that turns HTTPS on never reuses a plain pooled connection). Other TLS
+            # settings are not: a reload that changes them keeps health and counters, and
+            # the proxy replaces the pool (see Proxy._build).
+            kind = "unix" if self.unix else "inet"
+            key = (kind if self.tls is None else kind + "+tls", self.address, self.port)
         object.__setattr__(self, "_identity", key)
 
     @property

@@ -57,7 +57,10 @@ CASES = [
     ('ListenHTTPS\n  ACME "/x"\n', 't.cfg:2.3: "ACME" is not allowed in ListenHTTPS'),
     ('ListenHTTP\n  Cert "/x"\n', 't.cfg:2.3: "Cert" is not allowed in ListenHTTP'),
     (service('    HeadRemove "X-A"\n'), 't.cfg:5.5: "HeadRemove" is not supported yet'),
-    (backend("      HTTPS\n"), 't.cfg:6.7: "HTTPS" is not supported yet'),
+    (
+        backend('      Address 127.0.0.1\n      Port 8081\n      Cert "c.pem"\n'),
+        't.cfg:8.7: "Cert" must come after "HTTPS"',
+    ),
     ('Backend "shared"\n', 't.cfg:1.1: "BackEnd" is not supported yet'),
     ("ListenHTTP\n  LogLevel 2\n", 't.cfg:2.3: "LogLevel" is not supported yet'),
     # arguments

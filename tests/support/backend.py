@@ -28,6 +28,7 @@ import socket
 import struct
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 CHUNK = 64 * 1024
@@ -76,6 +77,15 @@ class _Conn(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.backend.conns.add(self)
+        if self.backend.ssl is not None:  # made after the handshake: what the client did
+            ssl_object = transport.get_extra_info("ssl_object")
+            self.backend.tls_connections.append(
+                TlsSeen(
+                    peer_cert=transport.get_extra_info("peercert"),
+                    resumed=bool(ssl_object.session_reused),
+                    version=ssl_object.version(),
+                )
+            )
         self.task = asyncio.get_running_loop().create_task(self.serve())
 
     def data_received(self, data: bytes) -> None:
@@ -298,11 +308,27 @@ class _Conn(asyncio.Protocol):
         raise AssertionError(f"unknown mode {mode}")
 
 
-class Backend:
-    """A test backend on 127.0.0.1, run in its own thread with its own event loop."""
+@dataclass(frozen=True)
+class TlsSeen:
+    """What a TLS backend saw of one connection's handshake."""
 
-    def __init__(self, name: str, port: int = 0, host: str = "127.0.0.1") -> None:
+    peer_cert: dict[str, Any] | None  # the client certificate, when one was verified
+    resumed: bool  # the client offered a session and the backend resumed it
+    version: str | None
+
+
+class Backend:
+    """A test backend on 127.0.0.1, run in its own thread with its own event loop.
+    With ``ssl`` (a server context) it speaks HTTPS and records each TLS connection in
+    ``tls_connections`` and each name a client sent (SNI, None for none) in ``sni``."""
+
+    def __init__(self, name: str, port: int = 0, host: str = "127.0.0.1", ssl: Any = None) -> None:
         self.name = name
+        self.ssl = ssl
+        self.tls_connections: list[TlsSeen] = []
+        self.sni: list[str | None] = []
+        if ssl is not None:
+            ssl.sni_callback = lambda _obj, server_name, _ctx: self.sni.append(server_name)
         self.host = host
         self.port = port
         self.heads: list[bytes] = []
@@ -328,7 +354,7 @@ class Backend:
 
     async def serve_forever(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Conn(self), sock=sock)
+        self._server = await loop.create_server(lambda: _Conn(self), sock=sock, ssl=self.ssl)
         self._ready.set()
         await self._server.serve_forever()
 

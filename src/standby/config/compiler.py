@@ -24,6 +24,7 @@ from typing import cast
 
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
+from standby.config.backend_tls import backend_tls
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
@@ -763,6 +764,7 @@ class _Compiler:
             rise=passive.rise if check is None else check.rise,
             fall=passive.fall if check is None else check.fall,
             passive=passive.enabled,
+            tls=backend_tls(node, self.read),
             location=node.location,
         )
 

@@ -224,6 +224,59 @@ Example:
 {example}```
 """
 
+# Checked by tests/config/test_backend_tls.py (with the two files made by the test).
+HTTPS_EXAMPLE = """\
+ListenHTTP
+  Address 0.0.0.0
+  Port 80
+  Service
+    BackEnd
+      Address 10.0.0.5
+      Port 443
+      HTTPS
+      Cert "client.pem"
+      ServerName "app.internal"
+      CAlist "internal-ca.pem"
+      Disable TLSv1_2
+    End
+    Emergency
+      Address 10.0.0.9
+      Port 8443
+      HTTPS
+    End
+  End
+End
+"""
+
+_HTTPS_BACKENDS = """\
+## HTTPS backends
+
+`HTTPS` in a `BackEnd` or `Emergency` makes standby speak TLS to that backend; the
+options come after it. Pound 2's `HTTPS "client.pem"` is the same as Pound 4's `HTTPS`
+followed by `Cert "client.pem"`. As in Pound, the backend's certificate is **not
+verified** by default (backends often have self-signed certificates); `CAlist` (standby's
+addition) verifies it against the CAs in that file and its name against `ServerName`, or
+the `Address` without one. Without `ServerName` no name is sent (SNI), as in Pound.
+Unlike Pound 4, `ServerName` does not rewrite the `Host` header yet.
+
+The TLS handshake counts within `ConnTO`: a backend that fails the handshake (a wrong
+certificate with `CAlist`, a plain HTTP server, a stalled handshake) is taken out as if
+it had refused the connection, and the request goes to the next backend whatever its
+method, since nothing of it was sent. Keep-alive connections are pooled as for plain
+backends; a new connection offers the backend's last TLS session, so most handshakes
+after the first are resumed. Health probes, `HEAD /` re-probes and `HealthCheck` make
+the same handshake, and pass only if it does. Client certificates and CA lists are read
+at start-up (before privileges are dropped) and at each reload; `standby -c` reports a
+missing, unreadable or malformed file, an encrypted key, or a key that does not match
+its certificate.
+
+Example (the regular backend is verified and gets a client certificate, TLS 1.3 only; the
+emergency one is reached over TLS without verification):
+
+```
+{example}```
+"""
+
 _DIFFERENCES = """\
 ## Differences from Pound
 
@@ -295,6 +348,7 @@ def render_reference() -> str:
     )
     parts.append(_HEALTH.format(example=EXAMPLE))
     parts.append(_ACME.format(example=ACME_EXAMPLE))
+    parts.append(_HTTPS_BACKENDS.format(example=HTTPS_EXAMPLE))
     parts.append("## Values\n")
     parts.append(
         "`LogFacility` names: "

@@ -108,6 +108,10 @@ ERROR_CODES = (400, 401, 403, 404, 405, 413, 414, 500, 501, 503)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_XHTTP = len(model.XHTTP_METHODS) - 1
 MAX_REWRITE_LOCATION = 2
+# `Disable` in a backend: Pound's names up to TLSv1_2 (disabling TLS 1.3 too leaves none).
+BACKEND_DISABLE_WORDS = tuple(
+    p.name.lower() for p in model.TlsProtocol if p < model.TlsProtocol.TLSv1_3
+)
 
 
 def _error_page(code: int) -> Keyword:
@@ -317,6 +321,40 @@ KEYWORDS: tuple[Keyword, ...] = (
             (Arg("n", ArgKind.INT, low=model.MIN_PRIORITY, high=model.MAX_PRIORITY),), False,
             "Weight in the random choice among alive backends.",
             default=str(model.DEFAULT_PRIORITY)),
+    # --- HTTPS backends (issue 14) --------------------------------------------------------
+    Keyword("HTTPS", BACKENDS, (Arg("file", ArgKind.FILE, optional=True),), False,
+            "The backend speaks HTTPS: `HTTPS`. Pound 2's `HTTPS \"client.pem\"` also "
+            "presents that client certificate (Pound 4's `Cert`). As in Pound, the "
+            "backend's certificate is not verified unless `CAlist` is given; the TLS "
+            "handshake counts within `ConnTO`, and health probes and checks use TLS too. "
+            "`Cert`, `ServerName`, `CAlist`, `Ciphers` and `Disable` come after it.",
+            default="plain HTTP"),
+    Keyword("Cert", BACKENDS, (Arg("file", ArgKind.FILE),), False,
+            "After `HTTPS`: the client certificate presented to the backend, a PEM file "
+            "with its private key (and chain), read at start-up before privileges are "
+            "dropped: `Cert \"/etc/standby/client.pem\"`."),
+    Keyword("ServerName", BACKENDS, (Arg("name", ArgKind.STRING),), False,
+            "After `HTTPS`: the name sent in the TLS handshake (SNI) and, with "
+            "`CAlist`, the name the backend's certificate must carry: "
+            "`ServerName \"app.internal\"`. (Pound 4 also sends it as the `Host` "
+            "header; standby does not yet: use it where Host already matches.)",
+            default="no SNI; with CAlist the Address is verified"),
+    Keyword("CAlist", BACKENDS, (Arg("file", ArgKind.FILE),), False,
+            "After `HTTPS` (standby's, not Pound's): verify the backend's certificate "
+            "against these CAs (PEM) and its name against `ServerName` (else the "
+            "`Address`); a backend that fails is a failed connect: "
+            "`CAlist \"/etc/standby/internal-ca.pem\"`.",
+            default="no verification (Pound's behaviour)"),
+    Keyword("Ciphers", BACKENDS, (Arg("ciphers", ArgKind.STRING),), False,
+            "After `HTTPS`: the TLS 1.2 (and older) ciphers offered, in OpenSSL's syntax: "
+            "`Ciphers \"ECDHE+AESGCM:!aNULL\"`. TLS 1.3 suites are OpenSSL's.",
+            default="OpenSSL's"),
+    Keyword("Disable", BACKENDS,
+            (Arg("protocol", ArgKind.WORD, words=BACKEND_DISABLE_WORDS),), False,
+            "After `HTTPS`: refuse this protocol and every older one (SSLv2, SSLv3, "
+            "TLSv1, TLSv1_1, TLSv1_2): `Disable TLSv1_2` speaks TLS 1.3 only. It sets the "
+            "oldest version allowed, so `Disable TLSv1` allows TLS 1.1 again for an old "
+            "backend.", default="TLS 1.2 and 1.3 only (as `Disable TLSv1_1`)"),
     # --- issue 4: health, resending, stale fallback, control ------------------------------
     Keyword("RetryAfter", frozenset({Section.TOP, Section.SERVICE}), (POSITIVE_DURATION,),
             False, "The `Retry-After` of the 503 sent when no backend can answer (and by "
@@ -467,9 +505,9 @@ KEYWORDS: tuple[Keyword, ...] = (
 UNSUPPORTED: tuple[str, ...] = (
     "ACL", "AddHeader", "Balancer", "BasicAuth", "CombineHeaders", "DeleteHeader",
     "DynScale", "Else", "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove",
-    "HeaderAdd", "HeaderOption", "HeaderRemove", "HTTPS", "ID", "IgnoreCase", "IncludeDir",
+    "HeaderAdd", "HeaderOption", "HeaderRemove", "ID", "IgnoreCase", "IncludeDir",
     "LogFormat", "LogSuppress", "Match", "Query", "QueryParam", "RegexType", "Resolve",
-    "Resolver", "Rewrite", "RewriteDestination", "RewriteErrors", "ServerName", "Session",
+    "Resolver", "Rewrite", "RewriteDestination", "RewriteErrors", "Session",
     "SetHeader", "SetPath", "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLEngine",
     "StringMatch", "Supervisor", "Threads", "TrustedIP", "TTL", "Type", "UseBackend",
     "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",

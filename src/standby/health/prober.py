@@ -6,7 +6,9 @@ decides (``check_passed``/``check_failed``). What a check is comes from
 ``HEAD /`` for a backend down for an HTTP-level reason, else Pound's bare connect (inet or
 UNIX socket) every ``Alive`` seconds, bounded by the backend's ``ConnTO``. An HTTP check is
 one HTTP/1.1 request with ``Connection: close``, bounded as a whole by its TimeOut (and its
-connect also by ``ConnTO``); the answer is judged by ``standby.health.check``. Checks of
+connect also by ``ConnTO``); the answer is judged by ``standby.health.check``. For an
+HTTPS backend every one of them makes the TLS handshake a request would (the pool's
+context, name and verification) within ``ConnTO``: a failed handshake fails it. Checks of
 different backends run concurrently. While running, the prober also logs every transition
 of the board (whoever reported it) once, on the ``standby.health`` logger: WARNING when a
 backend goes dead, INFO when it comes back. Run one prober per board writer (the
@@ -22,6 +24,8 @@ import contextlib
 import functools
 import logging
 import os
+import ssl
+from typing import Any
 
 from standby.clock import Clock
 from standby.health.board import HealthBoard, Identity, Transition
@@ -33,6 +37,8 @@ from standby.health.check import (
     verdict,
 )
 from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendSpec, HealthCheckSpec
+from standby.upstream import tls
+from standby.upstream.pool import HANDSHAKE_TIMEOUT_SLACK as tls_slack
 
 LOGGER_NAME = "standby.health"
 PROBE_OK = "probe connected"
@@ -121,6 +127,8 @@ class Prober:
                 await _connect(spec)
         except TimeoutError:
             self._board.check_failed(spec, f"probe timed out after {timeout:g} s")
+        except _TlsFailed as exc:
+            self._board.check_failed(spec, f"probe failed: {exc}")
         except OSError as exc:
             self._board.check_failed(spec, f"probe failed: {_os_reason(exc)}")
         except asyncio.CancelledError:
@@ -140,7 +148,7 @@ class Prober:
             self._board.check_failed(spec, f"check timed out after {check.timeout:g} s")
         except OSError as exc:
             self._board.check_failed(spec, f"check failed: {_os_reason(exc)}")
-        except _BadAnswer as exc:
+        except (_BadAnswer, _TlsFailed) as exc:
             self._board.check_failed(spec, f"check failed: {exc}")
         except asyncio.CancelledError:
             self._board.probe_cancelled(spec)
@@ -159,30 +167,66 @@ class _BadAnswer(Exception):
     """The backend's answer to a check cannot be judged (too long, or cut short)."""
 
 
+class _TlsFailed(Exception):
+    """The TLS handshake with an HTTPS backend failed; the message says why."""
+
+
 def _os_reason(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
+def _tls_args(spec: BackendSpec) -> dict[str, Any]:
+    """For an HTTPS backend, the TLS arguments of a connection (the pool's context and
+    name: a probe passes only if the handshake a request would make passes too)."""
+    if spec.tls is None:
+        return {}
+    return {
+        "ssl": tls.client_context(spec),
+        "server_hostname": tls.server_hostname(spec),
+        "ssl_handshake_timeout": _connect_timeout(spec) + tls_slack,
+    }
+
+
+def _connect_timeout(spec: BackendSpec) -> float:
+    return spec.conn_timeout if spec.conn_timeout > 0 else DEFAULT_BACKEND_TIMEOUT
+
+
 async def _connect(spec: BackendSpec) -> None:
-    """Open and close one connection to ``spec``; raises on failure."""
+    """Open and close one connection to ``spec`` (for HTTPS, with its TLS handshake);
+    raises on failure."""
     loop = asyncio.get_running_loop()
-    if spec.unix:
-        transport, _ = await loop.create_unix_connection(asyncio.Protocol, spec.address)
-    elif spec.port is None:
-        raise ValueError(f"backend {spec.address} has no port")
-    else:
-        transport, _ = await loop.create_connection(asyncio.Protocol, spec.address, spec.port)
+    extra = _tls_args(spec)
+    try:
+        if spec.unix:
+            transport, _ = await loop.create_unix_connection(
+                asyncio.Protocol, spec.address, **extra
+            )
+        elif spec.port is None:
+            raise ValueError(f"backend {spec.address} has no port")
+        else:
+            transport, _ = await loop.create_connection(
+                asyncio.Protocol, spec.address, spec.port, **extra
+            )
+    except ssl.SSLError as exc:
+        raise _TlsFailed(tls.handshake_failure(exc)) from None
     transport.close()
 
 
 async def _open(spec: BackendSpec) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    timeout = spec.conn_timeout if spec.conn_timeout > 0 else DEFAULT_BACKEND_TIMEOUT
-    async with asyncio.timeout(timeout):
-        if spec.unix:
-            return await asyncio.open_unix_connection(spec.address, limit=MAX_CHECK_HEAD)
-        if spec.port is None:
-            raise ValueError(f"backend {spec.address} has no port")
-        return await asyncio.open_connection(spec.address, spec.port, limit=MAX_CHECK_HEAD)
+    extra = _tls_args(spec)
+    try:
+        async with asyncio.timeout(_connect_timeout(spec)):
+            if spec.unix:
+                return await asyncio.open_unix_connection(
+                    spec.address, limit=MAX_CHECK_HEAD, **extra
+                )
+            if spec.port is None:
+                raise ValueError(f"backend {spec.address} has no port")
+            return await asyncio.open_connection(
+                spec.address, spec.port, limit=MAX_CHECK_HEAD, **extra
+            )
+    except ssl.SSLError as exc:
+        raise _TlsFailed(tls.handshake_failure(exc)) from None
 
 
 async def _exchange(spec: BackendSpec, check: HealthCheckSpec) -> tuple[bytes, bytes]:

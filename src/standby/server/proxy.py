@@ -55,6 +55,7 @@ from standby.server.timers import Reaper
 from standby.server.view import ProxyView
 from standby.tls.store import CERT_POLL_INTERVAL, TlsListener
 from standby.upstream.pool import Pool, resolve
+from standby.upstream.tls import prepare as prepare_backend_tls
 
 if TYPE_CHECKING:
     from standby.observe.access import AccessLog
@@ -131,6 +132,8 @@ class Proxy:
         # privileges are dropped (a key only root may read) and before workers fork.
         self._tls: dict[ListenerKey, TlsListener] = tls_listeners(config, {})
         self._cert_poll: asyncio.TimerHandle | None = None
+        # HTTPS backends' contexts, client certificates read now (before privileges drop).
+        prepare_backend_tls(all_backends(config))
         # Carried across reloads by backend identity: health (the board), counters, pools.
         self._counters: dict[object, BackendCounters] = {}
         self._pools: dict[object, Pool] = {}
@@ -317,6 +320,10 @@ class Proxy:
             )
             if backend.kind is BackendKind.PROXY:
                 pool = self._pools.get(key)
+                if pool is not None and pool.spec.tls != backend.tls:
+                    # Other TLS settings: connections made under the old ones are not kept.
+                    self._pools.pop(key).close()
+                    pool = None
                 if pool is None:
                     pool = Pool(backend, loop, address=self._addresses[key])
                     self._pools[key] = pool
@@ -399,7 +406,8 @@ class Proxy:
         try:
             # getaddrinfo blocks: in a thread, so that the loop keeps serving meanwhile.
             addresses = await asyncio.to_thread(resolve_all, config, dict(self._addresses))
-        except OSError as exc:
+            await asyncio.to_thread(prepare_backend_tls, all_backends(config))
+        except (OSError, ValueError) as exc:
             return False, str(exc)
         keys = [listener_key(spec) for spec in config.listeners]
         try:

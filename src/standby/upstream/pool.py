@@ -14,6 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Final, cast
 
 from standby.model import BackendSpec
+from standby.upstream import tls
 from standby.upstream.protocol import UpstreamProtocol
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ POOL_MAX_IDLE: Final = 256
 # Local resource exhaustion is our problem, not the backend's: never mark a backend dead
 # because we ran out of file descriptors or memory.
 LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# asyncio's own bound on a TLS handshake, set beyond ConnTO so that ConnTO (which covers
+# the TCP connect and the handshake together) is always the one that fires.
+HANDSHAKE_TIMEOUT_SLACK: Final = 1.0
 
 
 class ConnectFailed(Exception):
@@ -56,7 +60,7 @@ def resolve(spec: BackendSpec) -> tuple[int, object]:
 class Pool:
     """Idle keep-alive connections to one backend, most recently used first."""
 
-    __slots__ = ("_family", "_idle", "_loop", "_sockaddr", "spec")
+    __slots__ = ("_family", "_idle", "_loop", "_server_hostname", "_sockaddr", "spec", "tls")
 
     def __init__(
         self,
@@ -68,6 +72,9 @@ class Pool:
         self._loop = loop
         self._family, self._sockaddr = address if address is not None else resolve(spec)
         self._idle: deque[UpstreamProtocol] = deque()
+        # HTTPS: connections are TLS, made with the backend's context (upstream/tls.py).
+        self.tls = spec.tls is not None
+        self._server_hostname = tls.server_hostname(spec) if self.tls else ""
 
     def acquire(self, now: float) -> UpstreamProtocol | None:
         """An idle connection that is still open and fresh, or None. ``now``: the loop's
@@ -87,6 +94,8 @@ class Pool:
         """Keep ``conn`` for reuse, idle since ``now`` (the loop's time)."""
         if conn.closed:
             return
+        if self.tls and not conn.reused:  # its first request: the backend's session
+            tls.keep_session(conn.transport.get_extra_info("ssl_object"))
         idle = self._idle
         if len(idle) >= POOL_MAX_IDLE:
             conn.close()
@@ -107,7 +116,11 @@ class Pool:
     async def connect(
         self, factory: Callable[[], UpstreamProtocol], timeout: float
     ) -> tuple[asyncio.Transport, UpstreamProtocol]:
-        """A new connection within ``timeout`` seconds, or ConnectFailed."""
+        """A new connection within ``timeout`` seconds (for HTTPS, the TLS handshake
+        included), or ConnectFailed. A handshake that fails or stalls is a connect
+        failure: no request byte has left."""
+        if self.tls:
+            return await self._connect_tls(factory, timeout)
         try:
             sock = socket.socket(self._family, socket.SOCK_STREAM)
         except OSError as exc:
@@ -135,3 +148,47 @@ class Pool:
             sock.close()
             raise
         return transport, cast(UpstreamProtocol, protocol)
+
+    async def _connect_tls(
+        self, factory: Callable[[], UpstreamProtocol], timeout: float
+    ) -> tuple[asyncio.Transport, UpstreamProtocol]:
+        try:
+            context = tls.client_context(self.spec)
+        except ValueError as exc:  # a certificate file that went bad since start-up
+            raise ConnectFailed(f"TLS set-up failed: {exc}", local=True) from None
+        try:
+            sock = socket.socket(self._family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ConnectFailed(exc.strerror or str(exc), local=True) from None
+        handshaking = False
+        try:
+            sock.setblocking(False)
+            if self._family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            async with asyncio.timeout(timeout):
+                await self._loop.sock_connect(sock, self._sockaddr)  # type: ignore[arg-type]
+                handshaking = True
+                transport, protocol = await self._loop.create_connection(
+                    cast("Callable[[], asyncio.Protocol]", factory),
+                    sock=sock,
+                    ssl=context,
+                    server_hostname=self._server_hostname,
+                    ssl_handshake_timeout=timeout + HANDSHAKE_TIMEOUT_SLACK,
+                )
+        except TimeoutError:
+            sock.close()
+            what = "TLS handshake" if handshaking else "connect"
+            raise ConnectFailed(f"{what} timed out after {timeout:g}s") from None
+        except OSError as exc:  # ssl.SSLError is one
+            sock.close()
+            if handshaking:
+                raise ConnectFailed(tls.handshake_failure(exc)) from None
+            local = exc.errno in LOCAL_ERRNOS
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConnectFailed(f"connect failed: {reason}", local=local) from None
+        except BaseException:
+            sock.close()
+            raise
+        conn = cast(UpstreamProtocol, protocol)
+        conn.tls = True
+        return transport, conn

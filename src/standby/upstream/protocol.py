@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from standby.upstream.tls import keep_session
+
 
 class UpstreamUser(Protocol):
     """The exchange currently using an upstream connection."""
@@ -45,7 +47,7 @@ class UpstreamProtocol:
     class can only be native, its attributes struct fields, if its bases are native too,
     and asyncio.Protocol is not. asyncio and uvloop only call the methods."""
 
-    __slots__ = ("closed", "idle_since", "reused", "transport", "user")
+    __slots__ = ("closed", "idle_since", "reused", "tls", "transport", "user")
 
     def __init__(self) -> None:
         self.transport = UNCONNECTED
@@ -53,6 +55,7 @@ class UpstreamProtocol:
         self.closed = False
         self.idle_since = 0.0
         self.reused = False
+        self.tls = False  # an HTTPS backend's connection (set by the pool)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -74,6 +77,8 @@ class UpstreamProtocol:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.tls and exc is None:  # a clean end: its session can be resumed
+            keep_session(self.transport.get_extra_info("ssl_object"))
         self.closed = True
         user = self.user
         self.user = None
