@@ -10,12 +10,15 @@ Imports run one way: client -> exchange, lane -> seam; this module imports none 
 
 A native base class rather than a `typing.Protocol`: compiled by mypyc (compiled.py), an
 attribute of a native class is a struct field and a method a vtable call, where anything
-reached through a Protocol is a generic (dictionary) lookup.
+reached through a Protocol is a generic (dictionary) lookup. Its abstract methods (no
+ABCMeta: a native class's metaclass must be plain) still make mypy check that a connection
+implements the whole seam.
 """
 
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Final
 
 from standby.http1 import Forwarding
@@ -37,7 +40,7 @@ _NOT_CONNECTED: Final = Forwarding(b"-", b"http", b"-")
 
 class ClientSide:
     """The connection an exchange serves. The attributes are the exchange's to read; those
-    it may set are ``deadline`` and ``keep_alive``. The methods that raise here are the
+    it may set are ``deadline`` and ``keep_alive``. The abstract methods are the
     connection's to implement."""
 
     __slots__ = (
@@ -67,53 +70,64 @@ class ClientSide:
 
     # -- output ---------------------------------------------------------------------------
 
+    @abstractmethod
     def transport_write(self, data: bytes) -> None:
         """Send response bytes (nothing once closed)."""
         raise NotImplementedError
 
+    @abstractmethod
     def transport_writelines(self, first: bytes, second: bytes) -> None:
         """Send two buffers as one write (a head and its body)."""
         raise NotImplementedError
 
     # -- the exchange's end ---------------------------------------------------------------
 
+    @abstractmethod
     def exchange_done(self, exchange: object) -> None:
         """``exchange`` (if still the current one) sent its whole response: log it, then
         close or wait for the next request."""
         raise NotImplementedError
 
+    @abstractmethod
     def after_request(self, req_done: bool) -> None:
         """The current request is over and logged (``req_done``: it was read whole): close,
         linger, or wait for the next request."""
         raise NotImplementedError
 
+    @abstractmethod
     def adopt(self, exchange: object) -> None:
         """The fast lane hands its request over to ``exchange`` (an Exchange)."""
         raise NotImplementedError
 
+    @abstractmethod
     def enter_tunnel(self) -> None:
         """101 Switching Protocols went out: client bytes go to the exchange unparsed."""
         raise NotImplementedError
 
+    @abstractmethod
     def reject(
         self, status: int, reason: str, request: RequestView | None, *, logged: bool = True
     ) -> None:
         """An error response for a request that will not be handled; then close."""
         raise NotImplementedError
 
+    @abstractmethod
     def abort(self) -> None:
         """Break the connection (a truncated response must not look complete)."""
         raise NotImplementedError
 
     # -- reading --------------------------------------------------------------------------
 
+    @abstractmethod
     def hold_pipelined(self, data: bytes) -> None:
         """Bytes of a next request, kept until the current exchange is done."""
         raise NotImplementedError
 
+    @abstractmethod
     def pause_reading_for(self, reason: int) -> None:
         raise NotImplementedError
 
+    @abstractmethod
     def resume_reading_for(self, reason: int) -> None:
         raise NotImplementedError
 
