@@ -10,9 +10,8 @@ Imports run one way: client -> exchange, lane -> seam; this module imports none 
 
 A native base class rather than a `typing.Protocol`: compiled by mypyc (compiled.py), an
 attribute of a native class is a struct field and a method a vtable call, where anything
-reached through a Protocol is a generic (dictionary) lookup. Its abstract methods (no
-ABCMeta: a native class's metaclass must be plain) still make mypy check that a connection
-implements the whole seam.
+reached through a Protocol is a generic (dictionary) lookup. Its methods that a connection
+implements are abstract: mypy checks that a connection implements the whole seam.
 """
 
 from __future__ import annotations
@@ -61,7 +60,7 @@ class ClientSide:
         self.loop = shared.loop
         self.listener = listener
         self.peer = "-"  # the client's address, as logged
-        self.forwarding = _NOT_CONNECTED  # what X-Forwarded-* and X-SSL-* say about it
+        self.forwarding = _NOT_CONNECTED  # what the forwarded headers say about it
         self.deadline = 0.0  # loop time when on_deadline fires (server/timers.py)
         self.keep_alive = True  # whether the connection outlives the current answer
         self.paused = 0  # PAUSE_* reasons reading is paused for
