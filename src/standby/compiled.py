@@ -25,6 +25,7 @@ from types import ModuleType
 # native (their bases, if any, also listed here) and is never monkeypatched; what its
 # functions read per request from module level is Final (a C static, not a dict lookup).
 HOT_PATH = (
+    "standby.server.seam",
     "standby.server.lane",
     "standby.server.client",
     "standby.server.exchange",

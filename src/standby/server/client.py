@@ -22,6 +22,7 @@ from standby.observe.access import REGULAR, AccessRecord, UnparsedRequest, refus
 from standby.observe.logsetup import NOTICE
 from standby.server.exchange import Exchange
 from standby.server.lane import Lane
+from standby.server.seam import PAUSE_CONNECT, PAUSE_PIPELINE, PAUSE_UPSTREAM, ClientSide
 from standby.tls.peer import ssl_lines
 from standby.tls.policy import forced_http10
 from standby.upstream.protocol import UNCONNECTED, UpstreamProtocol
@@ -48,58 +49,25 @@ S_LANE: Final = 5  # a request in the fast lane (server/lane.py): sent, waiting 
 LINGER_TIMEOUT = 2.0
 # SO_LINGER on with a zero timeout: close() sends RST.
 _LINGER_RESET = struct.pack("ii", 1, 0)
-# What a connection forwards before connection_made tells its peer (never sent).
-_NOT_CONNECTED = Forwarding(b"-", b"http", b"-")
 # Pipelined bytes held while the current exchange runs; reading pauses past this.
 PIPELINE_HIGH_WATER = 64 * 1024
 
 
-class ClientProtocol:
+class ClientProtocol(ClientSide):
     """asyncio protocol for one accepted client connection (by its methods, not by
-    inheritance: see UpstreamProtocol for why)."""
+    inheriting asyncio.Protocol: see UpstreamProtocol for why), plain or TLS; the client
+    seam (server/seam.py) of the exchanges it runs, one at a time."""
 
-    # Reasons to stop reading from the client (a bit set: reading resumes when all clear).
-    PAUSE_PIPELINE = 1  # bytes of a next request wait behind the current exchange
-    PAUSE_CONNECT = 2  # no upstream yet to take the request body
-    PAUSE_UPSTREAM = 4  # the upstream's write buffer is full
-
-    __slots__ = (
-        "buf",
-        "client_eof",
-        "closed",
-        "deadline",
-        "exchange",
-        "forwarding",
-        "keep_alive",
-        "lane",
-        "listener",
-        "loop",
-        "paused",
-        "peer",
-        "pending",
-        "shared",
-        "state",
-        "transport",
-        "write_paused",
-    )
+    __slots__ = ("buf", "client_eof", "exchange", "lane", "pending", "state", "transport")
 
     def __init__(self, shared: Shared, listener: ListenerRuntime) -> None:
-        self.shared = shared
-        self.loop = shared.loop
-        self.listener = listener
+        super().__init__(shared, listener)
         self.transport = UNCONNECTED
-        self.peer = "-"
-        self.forwarding = _NOT_CONNECTED
         self.buf = b""
         self.pending = b""
         self.state = S_HEAD
-        self.deadline = 0.0
         self.exchange: Exchange | None = None
         self.lane: Lane | None = None  # made at the first request that takes it
-        self.keep_alive = True
-        self.paused = 0
-        self.write_paused = False
-        self.closed = False
         self.client_eof = False
 
     # -- asyncio callbacks ----------------------------------------------------------------
@@ -238,21 +206,23 @@ class ClientProtocol:
         """Bytes of a next request, kept until the current exchange is done."""
         self.pending += data
         if len(self.pending) > PIPELINE_HIGH_WATER:
-            self.pause_reading_for(self.PAUSE_PIPELINE)
+            self.pause_reading_for(PAUSE_PIPELINE)
 
-    def adopt(self, exchange: Exchange) -> None:
+    def adopt(self, exchange: object) -> None:
         """The lane hands its request over to ``exchange``."""
+        assert isinstance(exchange, Exchange)
         self.exchange = exchange
         self.state = S_EXCHANGE
 
-    def exchange_done(self, exchange: Exchange) -> None:
+    def exchange_done(self, exchange: object) -> None:
         """The current exchange finished sending its response."""
-        if self.exchange is not exchange:
+        current = self.exchange
+        if current is not exchange or current is None:
             return
         self.exchange = None
         if self.shared.access_log is not None:
-            self.log_exchange(exchange)
-        self.after_request(exchange.req_done)
+            current.log()
+        self.after_request(current.req_done)
 
     def after_request(self, req_done: bool) -> None:
         """Close, linger, or wait for the next request (``req_done``: the request was read
@@ -264,7 +234,7 @@ class ClientProtocol:
             self._move_to_successor()  # changes self.shared
         # Whatever paused reading for this exchange is over with it.
         if self.paused:
-            self.resume_reading_for(self.PAUSE_CONNECT | self.PAUSE_UPSTREAM)
+            self.resume_reading_for(PAUSE_CONNECT | PAUSE_UPSTREAM)
         if not self.keep_alive or self.shared.stopping or (self.client_eof and not self.pending):
             if req_done:
                 self.state = S_CLOSED
@@ -279,7 +249,7 @@ class ClientProtocol:
         if self.pending:
             data = self.pending
             self.pending = b""
-            self.resume_reading_for(self.PAUSE_PIPELINE)
+            self.resume_reading_for(PAUSE_PIPELINE)
             # Later, not now: a run of pipelined requests answered locally must not recurse.
             self.shared.loop.call_soon(self._resume_pipeline, data)
 
@@ -321,7 +291,7 @@ class ClientProtocol:
         if self.pending:
             data = self.pending
             self.pending = b""
-            self.resume_reading_for(self.PAUSE_PIPELINE)
+            self.resume_reading_for(PAUSE_PIPELINE)
             exchange = self.exchange
             assert exchange is not None
             exchange.client_data(data)
@@ -358,7 +328,7 @@ class ClientProtocol:
             exchange.status = status
             exchange.bytes_out = body_size
             exchange.close()
-            self.log_exchange(exchange)
+            exchange.log()
         else:
             log.log(NOTICE, "%s", refusal_line(status, self.peer, None, request, reason))
             if logged:
@@ -400,10 +370,6 @@ class ClientProtocol:
         return False
 
     # -- flow control -------------------------------------------------------------------
-
-    @property
-    def upstream_full(self) -> bool:
-        return bool(self.paused & self.PAUSE_UPSTREAM)
 
     def pause_reading_for(self, reason: int) -> None:
         if not self.paused and not self.closed:
@@ -470,28 +436,5 @@ class ClientProtocol:
                 bytes_out,
                 time.time() - duration,
                 duration,
-            )
-        )
-
-    def log_exchange(self, exchange: Exchange | Lane) -> None:
-        access = self.shared.access_log
-        if access is None or not access.level:
-            return
-        if access.level == REGULAR:  # Pound's default: no record, no clock readings
-            access.log_regular(self.peer, exchange.head, exchange.status)
-            return
-        duration = self.loop.time() - exchange.started
-        # Positional, in field order: a dataclass built with keywords costs twice as much.
-        access.log(
-            AccessRecord(
-                self.peer,  # peer
-                self.listener.spec,  # listener
-                exchange.service,  # service
-                exchange.backend,  # backend
-                exchange.head,  # request
-                exchange.status,  # status
-                exchange.bytes_out,  # bytes_out
-                time.time() - duration,  # started
-                duration,  # duration
             )
         )

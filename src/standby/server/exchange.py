@@ -40,12 +40,12 @@ from standby.observe.access import refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
 from standby.server.policy import ServicePolicy
+from standby.server.seam import PAUSE_CONNECT, PAUSE_UPSTREAM, ClientSide
 from standby.upstream.pool import ConnectFailed, Pool
 from standby.upstream.protocol import UpstreamProtocol
 
 if TYPE_CHECKING:
     from standby.cache.store import Capture
-    from standby.server.client import ClientProtocol
     from standby.server.shared import BackendRuntime, MetricsSource, ServiceRuntime
 
 log = logging.getLogger("standby.server")
@@ -107,7 +107,7 @@ class Exchange:
         "upstream",
     )
 
-    def __init__(self, client: ClientProtocol, head: RequestHead, started: float) -> None:
+    def __init__(self, client: ClientSide, head: RequestHead, started: float) -> None:
         self.client = client
         self.head = head
         self.started = started  # wall clock, for the access log
@@ -157,6 +157,12 @@ class Exchange:
     def policy(self) -> ServicePolicy:
         srt = self.srt
         return NO_SERVICE_POLICY if srt is None else srt.policy
+
+    def log(self) -> None:
+        """The access line of this exchange, as far as it went."""
+        self.client.log_exchange(
+            self.head, self.service, self.backend, self.status, self.bytes_out, self.started
+        )
 
     # -- start ------------------------------------------------------------------------
 
@@ -253,7 +259,7 @@ class Exchange:
 
     def _start_connect(self, backend: BackendSpec, pool: Pool) -> None:
         client = self.client
-        client.pause_reading_for(client.PAUSE_CONNECT)
+        client.pause_reading_for(PAUSE_CONNECT)
         # The connect attempt times out first (ConnTO) and then selection runs again.
         client.deadline = client.loop.time() + backend.conn_timeout + CONNECT_SLACK
         self.task = client.loop.create_task(self._connect(backend, pool))
@@ -288,7 +294,7 @@ class Exchange:
         """Send the request on ``conn`` (``now``: the loop's time)."""
         client = self.client
         if client.paused:
-            client.resume_reading_for(client.PAUSE_CONNECT)
+            client.resume_reading_for(PAUSE_CONNECT)
         brt = self.brt
         assert brt is not None
         counters = brt.counters
@@ -361,7 +367,7 @@ class Exchange:
         self.resp = None
         self.head_sent = False
         self.held = list(self.replay) if self.replay else None
-        self.client.resume_reading_for(self.client.PAUSE_UPSTREAM)
+        self.client.resume_reading_for(PAUSE_UPSTREAM)
         self.dispatch(following)
         return True
 
@@ -444,7 +450,7 @@ class Exchange:
             )
             self.phase = R_DONE
             client.abort()
-            client.log_exchange(self)
+            self.log()
 
     # -- response -----------------------------------------------------------------------
 
@@ -718,10 +724,10 @@ class Exchange:
         self._start_connect(backend, brt.pool)
 
     def upstream_pause_writing(self) -> None:
-        self.client.pause_reading_for(self.client.PAUSE_UPSTREAM)
+        self.client.pause_reading_for(PAUSE_UPSTREAM)
 
     def upstream_resume_writing(self) -> None:
-        self.client.resume_reading_for(self.client.PAUSE_UPSTREAM)
+        self.client.resume_reading_for(PAUSE_UPSTREAM)
 
     # -- endings ------------------------------------------------------------------------
 
@@ -791,7 +797,7 @@ class Exchange:
         self._drop_upstream(abort=True)
         self.phase = R_DONE
         self.client.abort()
-        self.client.log_exchange(self)
+        self.log()
 
     def _backend_name(self) -> str:
         return self.backend.describe() if self.backend is not None else "-"

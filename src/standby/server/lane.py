@@ -37,10 +37,9 @@ from standby.http1 import (
     parse_response_head,
 )
 from standby.server.exchange import LOCATION_STATUSES, SMALL_BODY, Exchange
+from standby.server.seam import PAUSE_UPSTREAM, ClientSide
 
 if TYPE_CHECKING:
-    from standby.model import BackendSpec, ServiceSpec
-    from standby.server.client import ClientProtocol
     from standby.server.shared import BackendRuntime, ServiceRuntime
     from standby.upstream.protocol import UpstreamProtocol
 
@@ -66,29 +65,15 @@ class Lane:
     """A client connection's fast lane (one per connection, made at its first request and
     reused for each request that takes it)."""
 
-    __slots__ = ("brt", "bytes_out", "client", "conn", "head", "srt", "started", "status")
+    __slots__ = ("brt", "client", "conn", "head", "srt", "started")
 
-    def __init__(self, client: ClientProtocol) -> None:
+    def __init__(self, client: ClientSide) -> None:
         self.client = client
         self.head: RequestHead | None = None
         self.conn: UpstreamProtocol | None = None  # set while a request is in the lane
         self.srt: ServiceRuntime | None = None
         self.brt: BackendRuntime | None = None
         self.started = 0.0  # the loop's time when the request was sent
-        self.status = 0
-        self.bytes_out = 0
-
-    # What the access log reads (as from an Exchange).
-
-    @property
-    def service(self) -> ServiceSpec | None:
-        srt = self.srt
-        return None if srt is None else srt.spec
-
-    @property
-    def backend(self) -> BackendSpec | None:
-        brt = self.brt
-        return None if brt is None else brt.spec
 
     # -- the request --------------------------------------------------------------------
 
@@ -216,15 +201,14 @@ class Lane:
                 keep = client.keep_alive and not shared.stopping
                 client.keep_alive = keep
                 out = _client_response_head(resp, keep, head.http11, None)
-                if not client.closed:  # (the client's transport_write, inlined)
-                    if kind == BODY_NONE:
-                        client.transport.write(out)  # whatever follows the head is not ours
-                    elif size == end and out is resp.raw:
-                        client.transport.write(data)  # the backend's very bytes, no copy
-                    elif length >= SMALL_BODY:
-                        client.transport.writelines((out, data[used:end]))
-                    else:
-                        client.transport.write(out + data[used:end])
+                if kind == BODY_NONE:
+                    client.transport_write(out)  # whatever follows the head is not ours
+                elif size == end and out is resp.raw:
+                    client.transport_write(data)  # the backend's very bytes, no copy
+                elif length >= SMALL_BODY:
+                    client.transport_writelines(out, data[used:end])
+                else:
+                    client.transport_write(out + data[used:end])
                 conn = self.conn
                 assert conn is not None
                 self.conn = None
@@ -239,9 +223,7 @@ class Lane:
                 else:
                     conn.close()  # out of step, or the backend closes it
                 if shared.access_log is not None:
-                    self.status = status
-                    self.bytes_out = length
-                    client.log_exchange(self)
+                    client.log_exchange(head, srt.spec, brt.spec, status, length, self.started)
                 self.head = None  # an idle connection keeps no request
                 client.after_request(True)
                 return
@@ -254,12 +236,10 @@ class Lane:
         self._promote().upstream_lost(exc)
 
     def upstream_pause_writing(self) -> None:
-        client = self.client
-        client.pause_reading_for(client.PAUSE_UPSTREAM)
+        self.client.pause_reading_for(PAUSE_UPSTREAM)
 
     def upstream_resume_writing(self) -> None:
-        client = self.client
-        client.resume_reading_for(client.PAUSE_UPSTREAM)
+        self.client.resume_reading_for(PAUSE_UPSTREAM)
 
     # -- from the client ----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from standby import __version__
 from standby.control.view import (
@@ -19,15 +19,32 @@ from standby.control.view import (
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 
 if TYPE_CHECKING:
-    from standby.server.proxy import Proxy
+    from standby.health.board import HealthBoard
+    from standby.server.stats import BackendCounters
 
 Reloader = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+class Viewed(Protocol):
+    """What the view asks of its proxy (server/proxy.py's, which makes the view: typed here,
+    so that no import runs back to it)."""
+
+    config: ConfigSpec
+    board: HealthBoard
+
+    def listener_enabled(self, index: int) -> bool: ...
+    def set_listener_enabled(self, index: int, enabled: bool) -> None: ...
+    def service_disabled(self, service: ServiceSpec) -> bool: ...
+    def set_service_enabled(self, service: ServiceSpec, enabled: bool) -> None: ...
+    def set_backend_enabled(self, backend: BackendSpec, enabled: bool) -> None: ...
+    def counters_of(self, backend: BackendSpec) -> BackendCounters | None: ...
+    async def reload_from_source(self) -> tuple[bool, str]: ...
 
 
 class ProxyView:
     """``RuntimeView`` over one ``Proxy``: health from its board, counts from its shell."""
 
-    def __init__(self, proxy: Proxy, started: float, reloader: Reloader | None = None) -> None:
+    def __init__(self, proxy: Viewed, started: float, reloader: Reloader | None = None) -> None:
         self._proxy = proxy
         self._started = started
         self._reloader = reloader
