@@ -119,62 +119,39 @@ class Pool:
         """A new connection within ``timeout`` seconds (for HTTPS, the TLS handshake
         included), or ConnectFailed. A handshake that fails or stalls is a connect
         failure: no request byte has left."""
+        context = None
         if self.tls:
-            return await self._connect_tls(factory, timeout)
-        try:
-            sock = socket.socket(self._family, socket.SOCK_STREAM)
-        except OSError as exc:
-            raise ConnectFailed(exc.strerror or str(exc), local=True) from None
-        try:
-            sock.setblocking(False)
-            if self._family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            async with asyncio.timeout(timeout):
-                await self._loop.sock_connect(sock, self._sockaddr)  # type: ignore[arg-type]
-            # (UpstreamProtocol has the methods of an asyncio.Protocol but, being a native
-            # class when compiled, cannot derive from it: see its docstring.)
-            transport, protocol = await self._loop.create_connection(
-                cast("Callable[[], asyncio.Protocol]", factory), sock=sock
-            )
-        except TimeoutError:
-            sock.close()
-            raise ConnectFailed(f"connect timed out after {timeout:g}s") from None
-        except OSError as exc:
-            sock.close()
-            local = exc.errno in LOCAL_ERRNOS
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise ConnectFailed(f"connect failed: {reason}", local=local) from None
-        except BaseException:
-            sock.close()
-            raise
-        return transport, cast(UpstreamProtocol, protocol)
-
-    async def _connect_tls(
-        self, factory: Callable[[], UpstreamProtocol], timeout: float
-    ) -> tuple[asyncio.Transport, UpstreamProtocol]:
-        try:
-            context = tls.client_context(self.spec)
-        except ValueError as exc:  # a certificate file that went bad since start-up
-            raise ConnectFailed(f"TLS set-up failed: {exc}", local=True) from None
+            try:
+                context = tls.client_context(self.spec)
+            except ValueError as exc:  # a certificate file that went bad since start-up
+                raise ConnectFailed(f"TLS set-up failed: {exc}", local=True) from None
         try:
             sock = socket.socket(self._family, socket.SOCK_STREAM)
         except OSError as exc:
             raise ConnectFailed(exc.strerror or str(exc), local=True) from None
         handshaking = False
+        # (UpstreamProtocol has the methods of an asyncio.Protocol but, being a native
+        # class when compiled, cannot derive from it: see its docstring.)
+        protocol_factory = cast("Callable[[], asyncio.Protocol]", factory)
         try:
             sock.setblocking(False)
             if self._family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             async with asyncio.timeout(timeout):
                 await self._loop.sock_connect(sock, self._sockaddr)  # type: ignore[arg-type]
-                handshaking = True
-                transport, protocol = await self._loop.create_connection(
-                    cast("Callable[[], asyncio.Protocol]", factory),
-                    sock=sock,
-                    ssl=context,
-                    server_hostname=self._server_hostname,
-                    ssl_handshake_timeout=timeout + HANDSHAKE_TIMEOUT_SLACK,
-                )
+                if context is None:
+                    transport, protocol = await self._loop.create_connection(
+                        protocol_factory, sock=sock
+                    )
+                else:
+                    handshaking = True
+                    transport, protocol = await self._loop.create_connection(
+                        protocol_factory,
+                        sock=sock,
+                        ssl=context,
+                        server_hostname=self._server_hostname,
+                        ssl_handshake_timeout=timeout + HANDSHAKE_TIMEOUT_SLACK,
+                    )
         except TimeoutError:
             sock.close()
             what = "TLS handshake" if handshaking else "connect"
@@ -190,5 +167,5 @@ class Pool:
             sock.close()
             raise
         conn = cast(UpstreamProtocol, protocol)
-        conn.tls = True
+        conn.tls = context is not None
         return transport, conn
