@@ -7,6 +7,7 @@ Errors are one line on stderr and exit status 1; never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -90,10 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_api() -> tuple[Callable[[str], ConfigSpec], type[Exception]]:
-    """``standby.config.load_config`` and ``ConfigError``, looked up at run time."""
+    """``standby.config.load_config`` (HTTPS listeners' settings tried on OpenSSL, so
+    that ``-c`` catches what it refuses) and ``ConfigError``, looked up at run time."""
     from standby.config import ConfigError, load_config
+    from standby.tls.context import check_settings
 
-    return load_config, ConfigError
+    return functools.partial(load_config, check_tls=check_settings), ConfigError
 
 
 def _proxy_factory() -> ProxyFactory:

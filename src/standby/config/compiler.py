@@ -25,7 +25,7 @@ from typing import cast
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config.backend_tls import backend_tls
-from standby.config.errors import ConfigError, quote
+from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
 from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
@@ -81,6 +81,8 @@ class _Defaults:
     retry_after: int
 
 
+# Tries a listener's TLS settings; raises SettingError naming the keyword refused.
+TlsCheck = Callable[[ListenerTlsSpec], None]
 _LISTENERS = ("ListenHTTP", "ListenHTTPS")
 _GLOB_CHARS = frozenset("*?[")
 # A certificate that expires within this many days gets a warning at load time: enough
@@ -100,11 +102,13 @@ def compile_config(
     source: str,
     read: Callable[[str], bytes],
     now: datetime.datetime | None = None,
+    check_tls: TlsCheck | None = None,
 ) -> ConfigSpec:
     """Build the ``ConfigSpec`` of a parsed file; ``read`` loads error pages and checks
     certificate files; ``now`` (UTC) is when certificates must be valid (None: no expiry
-    warnings)."""
-    return _Compiler(read, now).run(root, source)
+    warnings); ``check_tls`` tries each HTTPS listener's settings on the TLS library (the
+    shell's ``standby.tls.context.check_settings``; this package imports no ``ssl``)."""
+    return _Compiler(read, now, check_tls).run(root, source)
 
 
 def _first(node: SectionNode, name: str) -> Directive | None:
@@ -181,9 +185,15 @@ def _bool(value: Value, default: bool) -> bool:
 
 
 class _Compiler:
-    def __init__(self, read: Callable[[str], bytes], now: datetime.datetime | None) -> None:
+    def __init__(
+        self,
+        read: Callable[[str], bytes],
+        now: datetime.datetime | None,
+        check_tls: TlsCheck | None,
+    ) -> None:
         self.read = read
         self.now = now
+        self.check_tls = check_tls
         self.acme_client: AcmeClientSpec | None = None
         self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
 
@@ -380,7 +390,7 @@ class _Compiler:
                 f'"ClientCert {mode}" verifies client certificates: it needs a '
                 '"VerifyList" (or a "CAlist") of the CAs that issue them',
             )
-        return ListenerTlsSpec(
+        spec = ListenerTlsSpec(
             certs=tuple(certs),
             min_protocol=minimum,
             ciphers=ciphers,
@@ -399,6 +409,13 @@ class _Compiler:
             crl_list=crl_list,
             location=node.location,
         )
+        if self.check_tls is not None:
+            try:
+                self.check_tls(spec)
+            except SettingError as exc:
+                at = _first(node, exc.keyword)
+                raise ConfigError(node.location if at is None else at.location, str(exc)) from None
+        return spec
 
     @staticmethod
     def _ciphers(directive: Directive | None) -> tuple[str, str | None]:

@@ -23,6 +23,16 @@ class ConfigError(Exception):
         return f"{self.file}:{self.line}.{self.col}: {self.message}"
 
 
+class SettingError(ValueError):
+    """A value the configuration accepts but the library that applies it refuses (an
+    OpenSSL cipher list, curve or DH parameters file); ``keyword`` names the keyword, so
+    the compiler reports it at that keyword as a ``ConfigError``."""
+
+    def __init__(self, keyword: str, message: str) -> None:
+        super().__init__(message)
+        self.keyword = keyword
+
+
 def quote(text: str) -> str:
     """``text`` in double quotes with control characters escaped, so that every
     message stays on one line whatever the input was."""

@@ -15,8 +15,10 @@ refusing include loops.
 from __future__ import annotations
 
 import enum
+import errno
 import glob
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -110,8 +112,16 @@ def decode(data: bytes, filename: str) -> str:
 
 
 def read_bytes(path: str) -> bytes:
-    """Read a whole file; the default reader of ``LineReader`` and the compiler."""
-    with open(path, "rb") as handle:
+    """Read a whole file; the default reader of ``LineReader`` and the compiler. Only a
+    regular file is read: a FIFO (or a device) named by mistake would block ``standby -c``
+    or a serving process forever, so it is opened without waiting and refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
         return handle.read()
 
 

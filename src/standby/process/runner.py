@@ -13,6 +13,7 @@ forks the workers, each starting its own copy of that proxy.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import logging.handlers
 import os
@@ -122,10 +123,12 @@ def control_owner(config: ConfigSpec) -> tuple[int, int] | None:
 
 
 def default_loader() -> Callable[[str], ConfigSpec]:
-    """``standby.config.load_config``, imported when a reload needs it."""
+    """``standby.config.load_config`` (TLS settings tried on OpenSSL, as ``standby -c``
+    does), imported when a reload needs it."""
     from standby.config import load_config
+    from standby.tls.context import check_settings
 
-    return load_config
+    return functools.partial(load_config, check_tls=check_settings)
 
 
 def run(

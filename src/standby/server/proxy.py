@@ -53,6 +53,7 @@ from standby.server.shared import (
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.server.view import ProxyView
+from standby.tls.context import check_settings
 from standby.tls.store import CERT_POLL_INTERVAL, TlsListener
 from standby.upstream.pool import Pool, resolve
 from standby.upstream.tls import prepare as prepare_backend_tls
@@ -474,7 +475,7 @@ class Proxy:
         """Re-read the configuration file this proxy was started with, then ``reload``.
         A file that does not load leaves the running configuration untouched."""
         try:
-            config = await asyncio.to_thread(load_config, self.config.source)
+            config = await asyncio.to_thread(load_config, self.config.source, check_settings)
         except ConfigError as exc:
             log.error("reload rejected, the running configuration stays: %s", exc)
             return False, str(exc)

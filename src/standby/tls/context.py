@@ -23,6 +23,7 @@ import ssl
 from dataclasses import replace
 
 from standby import model
+from standby.config.errors import SettingError, quote
 from standby.model import ListenerTlsSpec, TlsProtocol
 from standby.tls.pem import Bundle
 
@@ -37,12 +38,8 @@ _VERSIONS = {
 ALPN = ["http/1.1"]
 
 
-class TlsSetupError(ValueError):
+class TlsSetupError(SettingError):
     """A TLS setting OpenSSL refuses; ``keyword`` names the configuration keyword."""
-
-    def __init__(self, keyword: str, message: str) -> None:
-        super().__init__(message)
-        self.keyword = keyword
 
 
 def base_context(spec: ListenerTlsSpec) -> ssl.SSLContext:
@@ -50,6 +47,13 @@ def base_context(spec: ListenerTlsSpec) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     configure(ctx, spec)
     return ctx
+
+
+def check_settings(spec: ListenerTlsSpec) -> None:
+    """What ``standby -c`` and a reload ask of a listener's settings: that OpenSSL takes
+    them (its cipher list syntax, curve names and DH files are its own), so that a value
+    it refuses is a configuration error at its keyword, not a failure at start-up."""
+    base_context(spec)
 
 
 def configure(ctx: ssl.SSLContext, spec: ListenerTlsSpec) -> None:
@@ -66,18 +70,22 @@ def configure(ctx: ssl.SSLContext, spec: ListenerTlsSpec) -> None:
     try:
         ctx.set_ciphers(spec.ciphers)
     except ssl.SSLError:
-        raise TlsSetupError("Ciphers", f"OpenSSL knows no cipher in {spec.ciphers!r}") from None
+        raise TlsSetupError(
+            "Ciphers", f"OpenSSL knows no cipher in {quote(spec.ciphers)}"
+        ) from None
     ctx.set_alpn_protocols(ALPN)
     if spec.ecdh_curve is not None:
         try:
             ctx.set_ecdh_curve(spec.ecdh_curve)
-        except ValueError:
-            raise TlsSetupError("ECDHcurve", f"unknown curve {spec.ecdh_curve!r}") from None
+        except (ValueError, ssl.SSLError):
+            raise TlsSetupError(
+                "ECDHcurve", f"OpenSSL knows no curve {quote(spec.ecdh_curve)}"
+            ) from None
     if spec.dh_params is not None:
         try:
             ctx.load_dh_params(spec.dh_params)
         except (OSError, ssl.SSLError) as exc:
-            raise TlsSetupError("DHParams", f"cannot load {spec.dh_params!r}: {exc}") from None
+            raise TlsSetupError("DHParams", f"cannot load {quote(spec.dh_params)}: {exc}") from None
     trust = trust_files(spec)
     if trust and (spec.verify_list or spec.ca_list):
         try:

@@ -28,7 +28,7 @@ import ssl
 from dataclasses import dataclass, replace
 
 from standby.config.errors import quote
-from standby.config.lexer import describe_os_error
+from standby.config.lexer import describe_os_error, read_bytes
 from standby.model import CertSpec, ListenerTlsSpec
 from standby.tls.context import base_context, cert_context, settings
 from standby.tls.names import NameIndex
@@ -68,8 +68,7 @@ class Entry:
 def load(path: str, spec: ListenerTlsSpec) -> tuple[Bundle, ssl.SSLContext]:
     """Read, check and load one PEM file; raises CertLoadError with the reason."""
     try:
-        with open(path, "rb") as file:
-            data = file.read()
+        data = read_bytes(path)  # a regular file only: a FIFO would stall the event loop
     except OSError as exc:
         raise CertLoadError(f"cannot read {quote(path)}: {describe_os_error(exc)}") from None
     try:
