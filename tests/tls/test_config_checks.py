@@ -294,7 +294,7 @@ def test_reload_changes_tls_settings_and_keeps_open_connections(ca: trustme.CA, 
     with Backend("b") as backend:
         text = https_config(backend.port, [good])
         with running_proxy(text) as proxy, TlsClient(proxy.port, tls12) as kept:
-            port = proxy.port  # the harness's socket object is not the one served after
+            port = proxy.port  # the harness's socket object is detached by the first restart
             assert kept.request("/").status == 200
             assert kept.tls.version() == "TLSv1.2"
             assert reload_to(
@@ -311,3 +311,8 @@ def test_reload_changes_tls_settings_and_keeps_open_connections(ca: trustme.CA, 
             # The keep-alive connection opened before the reload keeps its TLS 1.2 session.
             assert kept.request("/").status == 200
             assert kept.tls.version() == "TLSv1.2"
+            # A second change of settings (TLS 1.2 allowed again) restarts the server on the
+            # same listening socket once more.
+            assert reload_to(proxy, port, text) == (True, "reloaded")
+            with TlsClient(port, tls12) as again:
+                assert again.request("/").status == 200

@@ -445,10 +445,14 @@ class Proxy:
         for key in restart:
             if key in self._servers and key not in opened:
                 # New TLS settings: a new server with the new base context on the same
-                # socket (a duplicate: closing the old server closes only its own).
+                # listening socket through a duplicate descriptor, which becomes the one
+                # kept: closing the old server closes the old descriptor, never the socket
+                # (nor the connections waiting in its queue).
                 old_server = self._servers[key]
-                self._servers[key] = await self._create_server(key, self._sockets[key].dup(), loop)
+                duplicate = self._sockets[key].dup()
+                self._servers[key] = await self._create_server(key, duplicate, loop)
                 old_server.close()
+                self._sockets[key] = duplicate
         for key in opened:
             await self._serve(key, loop)
         for key in [k for k in self._sockets if k not in keys]:
