@@ -39,24 +39,24 @@ Reader = Callable[[str], bytes]
 
 def backend_tls(node: SectionNode, read: Reader) -> BackendTlsSpec | None:
     """The TLS settings of a BackEnd or Emergency section ``node``; None without HTTPS."""
-    https = _first(node, "HTTPS")
+    https = node.first("HTTPS")
     for name in _AFTER_HTTPS:
-        directive = _first(node, name)
+        directive = node.first(name)
         if directive is None:
             continue
         if https is None or _before(directive.location, https.location):
             raise ConfigError(directive.location, f'"{name}" must come after "HTTPS"')
     if https is None:
         return None
-    if _first(node, "ServerName") is None and _first(node, "CAlist") is not None:
-        address = _first(node, "Address")
+    if node.first("ServerName") is None and node.first("CAlist") is not None:
+        address = node.first("Address")
         if address is not None and _text(address).startswith("/"):
             raise ConfigError(
                 https.location,
                 '"CAlist" on a UNIX socket backend needs "ServerName" (the name to verify)',
             )
     cert_at = https if https.values[0] is not None else None
-    cert = _first(node, "Cert")
+    cert = node.first("Cert")
     if cert is not None:
         if cert_at is not None:
             raise ConfigError(
@@ -67,23 +67,23 @@ def backend_tls(node: SectionNode, read: Reader) -> BackendTlsSpec | None:
     cert_path: str | None = None
     cert_location = https.location
     if cert_at is not None:
-        cert_path = _path(cert_at)
+        cert_path = _text(cert_at)
         cert_location = cert_at.arg_locations[0]
         data = _read(read, cert_at)
         try:
             check_client_cert(cert_path, data)
         except ValueError as exc:
             raise ConfigError(cert_location, str(exc)) from None
-    ca = _first(node, "CAlist")
-    ca_pem = None if ca is None else check_ca_list(_path(ca), _read(read, ca), ca)
-    ciphers = _first(node, "Ciphers")
-    disable = _first(node, "Disable")
-    server_name = _first(node, "ServerName")
+    ca = node.first("CAlist")
+    ca_pem = None if ca is None else check_ca_list(_text(ca), _read(read, ca), ca)
+    ciphers = node.first("Ciphers")
+    disable = node.first("Disable")
+    server_name = node.first("ServerName")
     return BackendTlsSpec(
         cert=cert_path,
         server_name=None if server_name is None else _text(server_name),
         ca_pem=ca_pem,
-        ca_file=None if ca is None else _path(ca),
+        ca_file=None if ca is None else _text(ca),
         ciphers=None if ciphers is None else _text(ciphers),
         min_protocol=model.DEFAULT_MIN_TLS
         if disable is None
@@ -140,7 +140,7 @@ def _spki(public_key: object) -> bytes:
 
 
 def _read(read: Reader, at: Directive) -> bytes:
-    path = _path(at)
+    path = _text(at)
     try:
         data = read(path)
     except OSError as exc:
@@ -161,24 +161,12 @@ def _protocol_name(word: str) -> str:
     raise AssertionError(word)  # the schema allows only these words
 
 
-def _first(node: SectionNode, name: str) -> Directive | None:
-    for directive in node.directives():
-        if directive.keyword.name == name:
-            return directive
-    return None
-
-
 def _before(a: Location, b: Location) -> bool:
     return a.file == b.file and (a.line, a.col) < (b.line, b.col)
 
 
-def _path(directive: Directive) -> str:
-    value = directive.values[0]
-    assert isinstance(value, str)
-    return value
-
-
 def _text(directive: Directive) -> str:
+    """The directive's one string argument (a path, a name, a cipher list)."""
     value = directive.values[0]
     assert isinstance(value, str)
     return value

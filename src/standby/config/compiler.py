@@ -111,15 +111,8 @@ def compile_config(
     return _Compiler(read, now, check_tls).run(root, source)
 
 
-def _first(node: SectionNode, name: str) -> Directive | None:
-    for directive in node.directives():
-        if directive.keyword.name == name:
-            return directive
-    return None
-
-
 def _value(node: SectionNode, name: str, index: int = 0) -> Value:
-    directive = _first(node, name)
+    directive = node.first(name)
     return None if directive is None else directive.values[index]
 
 
@@ -164,7 +157,7 @@ def _section(node: SectionNode, name: str) -> SectionNode | None:
 def _layered(nodes: Sequence[SectionNode], name: str) -> Directive | None:
     """The first ``name`` directive in ``nodes``, most specific first."""
     for node in nodes:
-        directive = _first(node, name)
+        directive = node.first(name)
         if directive is not None:
             return directive
     return None
@@ -210,7 +203,7 @@ class _Compiler:
                 )
             ),
         )
-        anonymise = _first(root, "Anonymise")
+        anonymise = root.first("Anonymise")
         self.acme_client = _acme_client(root)
         global_services = tuple(
             self._service(node, defaults)
@@ -228,7 +221,7 @@ class _Compiler:
             )
         facility = _str(_value(root, "LogFacility"))
         control, control_index, section_mode, control_owner = self._control(root)
-        mode = _first(root, "ControlMode")
+        mode = root.first("ControlMode")
         if mode is not None and control is None:
             raise ConfigError(mode.location, '"ControlMode" needs a "Control" socket')
         if mode is not None and section_mode is not None:
@@ -357,15 +350,15 @@ class _Compiler:
                 certs.append(self._auto_cert(directive))
         if not certs:
             raise ConfigError(node.location, 'ListenHTTPS needs a "Cert" or an "AutoCert"')
-        ciphers, suites = self._ciphers(_first(node, "Ciphers"))
-        disable = _first(node, "Disable")
+        ciphers, suites = self._ciphers(node.first("Ciphers"))
+        disable = node.first("Disable")
         minimum = model.DEFAULT_MIN_TLS
         if disable is not None:
             disabled = _PROTOCOLS[_str(disable.values[0]) or ""]
             minimum = max(minimum, TlsProtocol(disabled + 1))
         renegotiation = _int(_value(node, "SSLAllowClientRenegotiation"), 0)
         if renegotiation:
-            at = _first(node, "SSLAllowClientRenegotiation")
+            at = node.first("SSLAllowClientRenegotiation")
             assert at is not None
             log.warning(
                 "%s: SSLAllowClientRenegotiation %d: standby never allows client-initiated "
@@ -373,7 +366,7 @@ class _Compiler:
                 at.location,
                 renegotiation,
             )
-        client_cert = _first(node, "ClientCert")
+        client_cert = node.first("ClientCert")
         mode = model.CLIENT_CERT_NONE if client_cert is None else _int(client_cert.values[0], 0)
         depth = (
             model.DEFAULT_CLIENT_CERT_DEPTH
@@ -413,7 +406,7 @@ class _Compiler:
             try:
                 self.check_tls(spec)
             except SettingError as exc:
-                at = _first(node, exc.keyword)
+                at = node.first(exc.keyword)
                 raise ConfigError(node.location if at is None else at.location, str(exc)) from None
         return spec
 
@@ -447,7 +440,7 @@ class _Compiler:
             raise ConfigError(at, f"cannot read {quote(path)}: {describe_os_error(exc)}") from None
 
     def _ca_file(self, node: SectionNode, name: str) -> str | None:
-        directive = _first(node, name)
+        directive = node.first(name)
         if directive is None:
             return None
         path = _str(directive.values[0])
@@ -459,7 +452,7 @@ class _Compiler:
         return path
 
     def _pem_file(self, node: SectionNode, name: str, marker: bytes, what: str) -> str | None:
-        directive = _first(node, name)
+        directive = node.first(name)
         if directive is None:
             return None
         path = _str(directive.values[0])
@@ -581,7 +574,7 @@ class _Compiler:
                 conditions.append(self._condition(child))
             elif child.keyword.name == "Redirect":
                 backends.append(self._redirect(child))
-        metrics = _first(node, "Metrics")
+        metrics = node.first("Metrics")
         if metrics is not None and (backends or emergencies):
             raise ConfigError(
                 metrics.location,
@@ -589,7 +582,7 @@ class _Compiler:
             )
         if not backends and not emergencies and metrics is None:
             raise ConfigError(node.location, f"{label} has no BackEnd, Emergency or Redirect")
-        read_only = _first(node, "ReadOnlyEmergency")
+        read_only = node.first("ReadOnlyEmergency")
         if read_only is not None and not emergencies:
             raise ConfigError(
                 read_only.location, f'"ReadOnlyEmergency" needs an Emergency backend in {label}'
@@ -684,14 +677,14 @@ class _Compiler:
         if section is None:
             return None
         size = _int(_value(section, "Size"), model.DEFAULT_STALE_SIZE)
-        size_at = _first(section, "Size")
+        size_at = section.first("Size")
         if size == 0 and size_at is not None:
             raise ConfigError(
                 size_at.arg_locations[0],
                 '"Size" must be more than 0 (remove StaleFallback to turn it off)',
             )
         max_object = _int(_value(section, "MaxObject"), model.DEFAULT_STALE_MAX_OBJECT)
-        max_object_at = _first(section, "MaxObject")
+        max_object_at = section.first("MaxObject")
         if max_object_at is not None and not 0 < max_object <= size:
             raise ConfigError(
                 max_object_at.arg_locations[0],
@@ -756,7 +749,7 @@ class _Compiler:
         if address is None:
             raise ConfigError(node.location, f'{label} needs an "Address"')
         unix = address.startswith("/")
-        port_directive = _first(node, "Port")
+        port_directive = node.first("Port")
         if unix and port_directive is not None:
             raise ConfigError(
                 port_directive.location, '"Port" cannot be used with a UNIX socket address'
@@ -791,7 +784,7 @@ def _acme_client(root: SectionNode) -> AcmeClientSpec | None:
     node = _section(root, "ACMEClient")
     if node is None:
         return None
-    server = _first(node, "Server")
+    server = node.first("Server")
     if server is None:
         raise ConfigError(node.location, 'ACMEClient needs a "Server" (the directory URL)')
     url = _str(server.values[0])
@@ -801,7 +794,7 @@ def _acme_client(root: SectionNode) -> AcmeClientSpec | None:
     store = _str(_value(node, "Store"))
     if store is None:
         raise ConfigError(node.location, 'ACMEClient needs a "Store" directory')
-    email_directive = _first(node, "Email")
+    email_directive = node.first("Email")
     email = None if email_directive is None else _str(email_directive.values[0])
     if email is not None and _EMAIL.fullmatch(email) is None:
         assert email_directive is not None
@@ -821,7 +814,7 @@ def _challenge_service(node: SectionNode, client: AcmeClientSpec | None) -> Serv
     """The service that answers ACME HTTP-01 challenges on a plain listener: from its own
     ``ACME "DIR"`` (Pound's), and from the ACMEClient's challenge directory, in that order."""
     directories: list[str] = []
-    directive = _first(node, "ACME")
+    directive = node.first("ACME")
     if directive is not None:
         directory = _str(directive.values[0])
         assert directory is not None

@@ -38,5 +38,12 @@ class SectionNode:
     def directives(self) -> tuple[Directive, ...]:
         return tuple(node for node in self.body if isinstance(node, Directive))
 
+    def first(self, name: str) -> Directive | None:
+        """The first directive of keyword ``name`` in this section (not in subsections)."""
+        for node in self.body:
+            if isinstance(node, Directive) and node.keyword.name == name:
+                return node
+        return None
+
     def sections(self) -> tuple[SectionNode, ...]:
         return tuple(node for node in self.body if isinstance(node, SectionNode))
