@@ -27,15 +27,17 @@ from standby.config.errors import SettingError, quote
 from standby.model import ListenerTlsSpec, TlsProtocol
 from standby.tls.pem import Bundle
 
-_VERSIONS = {
+# The oldest version allowed, by Pound's name (the listener's and the backends' contexts).
+# SSL 2 and 3 are not built into any OpenSSL we run on: the oldest it has is the floor.
+VERSIONS = {
     TlsProtocol.SSLv2: ssl.TLSVersion.MINIMUM_SUPPORTED,
-    TlsProtocol.SSLv3: ssl.TLSVersion.SSLv3,
+    TlsProtocol.SSLv3: ssl.TLSVersion.MINIMUM_SUPPORTED,
     TlsProtocol.TLSv1: ssl.TLSVersion.TLSv1,
     TlsProtocol.TLSv1_1: ssl.TLSVersion.TLSv1_1,
     TlsProtocol.TLSv1_2: ssl.TLSVersion.TLSv1_2,
     TlsProtocol.TLSv1_3: ssl.TLSVersion.TLSv1_3,
 }
-ALPN = ["http/1.1"]
+ALPN = ["http/1.1"]  # HTTP/1.1 is what standby speaks, to clients and to backends
 
 
 class TlsSetupError(SettingError):
@@ -61,7 +63,7 @@ def configure(ctx: ssl.SSLContext, spec: ListenerTlsSpec) -> None:
     a connection keeps the options, versions and verify mode of the context it started
     with, but OpenSSL reads the cipher list, ALPN choice, groups and trust store from the
     context the SNI callback set."""
-    ctx.minimum_version = _VERSIONS[max(spec.min_protocol, model.DEFAULT_MIN_TLS)]
+    ctx.minimum_version = VERSIONS[max(spec.min_protocol, model.DEFAULT_MIN_TLS)]
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     if spec.honor_cipher_order:
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE

@@ -20,22 +20,10 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Iterable
-from typing import Final
 
 from standby.config.errors import quote
-from standby.model import BackendSpec, BackendTlsSpec, Location, TlsProtocol
-
-# Pound's `Disable` names the newest version refused; OpenSSL wants the oldest allowed.
-# SSL 2 and 3 are not built into any OpenSSL we run on: the oldest it has is the floor.
-_MINIMUM: Final = {
-    TlsProtocol.SSLv2: ssl.TLSVersion.MINIMUM_SUPPORTED,
-    TlsProtocol.SSLv3: ssl.TLSVersion.MINIMUM_SUPPORTED,
-    TlsProtocol.TLSv1: ssl.TLSVersion.TLSv1,
-    TlsProtocol.TLSv1_1: ssl.TLSVersion.TLSv1_1,
-    TlsProtocol.TLSv1_2: ssl.TLSVersion.TLSv1_2,
-    TlsProtocol.TLSv1_3: ssl.TLSVersion.TLSv1_3,
-}
-ALPN: Final = ["http/1.1"]
+from standby.model import BackendSpec, BackendTlsSpec, Location
+from standby.tls.context import ALPN, VERSIONS
 
 Key = tuple[tuple[str, str, int | None], BackendTlsSpec]  # (backend identity, its TLS)
 
@@ -128,7 +116,7 @@ def make_context(spec: BackendSpec) -> BackendContext:
     tls = spec.tls
     assert tls is not None
     context = BackendContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = _MINIMUM[tls.min_protocol]
+    context.minimum_version = VERSIONS[tls.min_protocol]
     context.options |= ssl.OP_NO_COMPRESSION
     context.set_alpn_protocols(ALPN)
     if tls.ciphers is not None:
