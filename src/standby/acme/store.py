@@ -15,19 +15,17 @@ import os
 import tempfile
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from standby.acme.jws import new_account_key
 from standby.acme.schedule import Lifetime
 from standby.model import ACME_ACCOUNT_KEY, ACME_CHALLENGES
+from standby.tls.pem import MAX_BUNDLE_BYTES, PemError, parse_bundle
 
 STORE_MODE = 0o700  # only standby's user may read keys or list certificates
 SECRET_MODE = 0o600  # keys, and certificate files holding a key
 CHALLENGE_MODE = 0o644  # a key authorisation is public: the CA reads it over plain HTTP
-# A certificate file bigger than this is not one of ours (a chain is a few KiB).
-MAX_PEM = 1 << 20
 
 
 def write_atomically(path: Path, data: bytes, mode: int) -> None:
@@ -52,24 +50,18 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
         os.close(directory)
 
 
-def certificate_names(certificate: x509.Certificate) -> frozenset[str]:
-    try:
-        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return frozenset()
-    return frozenset(name.lower() for name in extension.value.get_values_for_type(x509.DNSName))
-
-
 def lifetime_of(pem: bytes) -> Lifetime | None:
-    """The first certificate's validity and names, None when there is none to read."""
+    """The validity and names of the certificate a ``Cert`` file serves (the one of its
+    key), None when the file is not one the HTTPS listener would load (it is then issued
+    again rather than left to fail handshakes until its renewal)."""
     try:
-        certificate = x509.load_pem_x509_certificate(pem)
-    except ValueError:
+        bundle = parse_bundle(pem)
+    except PemError:
         return None
     return Lifetime(
-        not_before=certificate.not_valid_before_utc.timestamp(),
-        not_after=certificate.not_valid_after_utc.timestamp(),
-        names=certificate_names(certificate),
+        not_before=bundle.not_before.timestamp(),
+        not_after=bundle.not_after.timestamp(),
+        names=frozenset(name.lower() for name in bundle.names),
     )
 
 
@@ -111,7 +103,7 @@ class AcmeStore:
         """The certificate in ``file``: None when absent or unreadable (it is then issued)."""
         try:
             with open(file, "rb") as handle:
-                data = handle.read(MAX_PEM)
+                data = handle.read(MAX_BUNDLE_BYTES + 1)  # parse_bundle refuses more
         except OSError:
             return None
         return lifetime_of(data)
