@@ -25,7 +25,7 @@ import datetime
 import logging
 import os
 import ssl
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from standby.config.errors import quote
 from standby.config.lexer import describe_os_error, read_bytes
@@ -218,7 +218,7 @@ class TlsListener:
     def same_settings(self, spec: ListenerTlsSpec) -> bool:
         """Whether ``spec`` differs from this listener's only in its certificates (then a
         reload swaps the store and keeps the base context and its server)."""
-        return replace(spec, certs=(), location=self.spec.location) == replace(self.spec, certs=())
+        return settings(spec) == settings(self.spec)
 
     def renewed(self, spec: ListenerTlsSpec) -> TlsListener:
         """A listener with ``spec``'s certificates on this one's base context (same
