@@ -493,26 +493,20 @@ class _Compiler:
         if self.now is None:
             return
         if bundle.expired(self.now):
-            log.warning(
-                "%s: warning: the certificate in %s expired on %s",
-                at,
-                quote(path),
-                bundle.not_after.strftime("%Y-%m-%d %H:%M UTC"),
-            )
+            what, when = "expired on", bundle.not_after
         elif bundle.not_after - self.now < datetime.timedelta(days=EXPIRY_WARNING_DAYS):
-            log.warning(
-                "%s: warning: the certificate in %s expires on %s",
-                at,
-                quote(path),
-                bundle.not_after.strftime("%Y-%m-%d %H:%M UTC"),
-            )
+            what, when = "expires on", bundle.not_after
         elif bundle.not_yet_valid(self.now):
-            log.warning(
-                "%s: warning: the certificate in %s is not valid before %s",
-                at,
-                quote(path),
-                bundle.not_before.strftime("%Y-%m-%d %H:%M UTC"),
-            )
+            what, when = "is not valid before", bundle.not_before
+        else:
+            return
+        log.warning(
+            "%s: warning: the certificate in %s %s %s",
+            at,
+            quote(path),
+            what,
+            when.strftime("%Y-%m-%d %H:%M UTC"),
+        )
 
     def _error_pages(self, node: SectionNode) -> tuple[tuple[int, bytes], ...]:
         pages: dict[int, bytes] = {}
