@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from standby.acme.challenge import MAX_CHALLENGE_FILE, challenge_name
+from standby.acme.challenge import MAX_CHALLENGE_FILE, TOKEN, challenge_name
 from standby.config import ConfigError, load_config_text
 from tests.support.backend import Backend
 from tests.support.harness import Client, get, running_proxy
@@ -105,6 +105,20 @@ def test_challenge_names_never_leave_the_directory(rest: bytes) -> None:
     if name is not None:
         assert "/" not in name and not name.startswith(".") and name not in ("", "..")
         assert name.encode("latin-1") == rest
+
+
+@given(st.text(max_size=300))
+def test_every_token_the_client_takes_is_served(token: str) -> None:
+    """A token the client writes is a name the challenge directory serves (ASCII
+    base64url: a letter that is alphanumeric only in Unicode is refused)."""
+    if TOKEN.fullmatch(token) is not None:
+        assert challenge_name(b"/.well-known/acme-challenge/" + token.encode("ascii")) == token
+
+
+def test_tokens() -> None:
+    assert TOKEN.fullmatch("evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA")
+    for bad in ("", "a.b", "a/b", "\u00e9t\u00e9", "x" * 256):
+        assert TOKEN.fullmatch(bad) is None, bad
 
 
 def test_challenge_names() -> None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
-# A token is base64url (RFC 8555 8.1); certbot and others use the same alphabet. Dots are
-# allowed but not first, so neither "..", "." nor a hidden file can be named; no slash.
+# A token is base64url (RFC 8555 8.1): what our client accepts from a CA and writes.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# What a challenge directory serves: tokens, and the names outside clients such as certbot
+# write (the same alphabet; dots allowed but not first, so neither "..", "." nor a hidden
+# file can be named; no slash).
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}")
 # The largest challenge file served: a key authorisation is under 100 bytes; a bigger
 # file is not a token and is not read into memory.

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from standby.acme.challenge import TOKEN
 from standby.acme.jws import b64url, key_authorization, sign
 from standby.acme.order import Step, authorization_step, order_step
 from standby.acme.problems import AcmeError, problem
@@ -270,7 +271,7 @@ class AcmeSession:
                 raise AcmeError(kind or "unauthorized", f"{name}: {detail or authz.get('status')}")
             if step is Step.RESPOND:
                 token = str(challenge.get("token", ""))
-                if not token or not all(c.isalnum() or c in "-_" for c in token):
+                if TOKEN.fullmatch(token) is None:  # one the challenge directory serves
                     raise AcmeError("protocol", f"{name}: an unusable token")
                 if token not in tokens:
                     store.put_challenge(token, key_authorization(token, self.key))
