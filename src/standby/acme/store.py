@@ -65,6 +65,15 @@ def lifetime_of(pem: bytes) -> Lifetime | None:
     )
 
 
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """A private key as the store keeps it: PKCS#8 PEM, unencrypted (the file is 0600)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 class AcmeStore:
     """One ``Store`` directory."""
 
@@ -87,11 +96,7 @@ class AcmeStore:
             data = path.read_bytes()
         except FileNotFoundError:
             key = new_account_key()
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+            pem = _key_pem(key)
             write_atomically(path, pem, SECRET_MODE)
             return key
         key_read = serialization.load_pem_private_key(data, password=None)
@@ -110,11 +115,7 @@ class AcmeStore:
 
     def write_certificate(self, file: str, key: ec.EllipticCurvePrivateKey, chain: bytes) -> None:
         """Key, certificate and chain in one PEM file, as a ``Cert`` file is."""
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        pem = _key_pem(key)
         write_atomically(Path(file), pem + chain, SECRET_MODE)
 
     def put_challenge(self, token: str, content: str) -> None:
