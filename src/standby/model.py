@@ -134,6 +134,11 @@ DEFAULT_MIN_TLS = TlsProtocol.TLSv1_2
 class BackendKind(enum.Enum):
     PROXY = "proxy"  # a real server: Address/Port
     REDIRECT = "redirect"  # answer with a redirect (Service's `Redirect [code] "url"`)
+    # Issue 15: Pound 4's special backends, answered by standby itself (server/responders.py).
+    ERROR = "error"  # `Error STATUS ["file"]`: that status, with the file or the error page
+    SUCCESS = "success"  # `Success`: 200 with an empty body
+    SENDFILE = "sendfile"  # `SendFile "dir"`: the file the request path names in dir
+    CONTROL = "control"  # `Control` in a Service: the control API over HTTP
 
 
 def status_in(status: int, ranges: tuple[tuple[int, int], ...]) -> bool:
@@ -246,14 +251,21 @@ class BackendSpec:
     passive: bool = True
     tls: BackendTlsSpec | None = None  # `HTTPS`; None: plain HTTP
     location: Location = UNKNOWN_LOCATION
+    # Issue 15: the special backends' settings (see SpecialBackend at the end of the file)
+    # and a global backend's name (`Backend "name"` ... `UseBackend "name"`).
+    special: SpecialBackend | None = None
+    name: str | None = None
     # Computed once: the hot path looks health up by it without building a tuple.
     _identity: tuple[str, str, int | None] = field(
         init=False, repr=False, compare=False, default=("", "", None)
     )
 
     def __post_init__(self) -> None:
+        special = self.special
         if self.kind is BackendKind.REDIRECT:
             key: tuple[str, str, int | None] = ("redirect", self.redirect_url, self.redirect_code)
+        elif special is not None:
+            key = special.identity(self.kind)
         else:
             # TLS on or off is part of the identity: the same port spoken to in plain
             # HTTP and in TLS are two servers (pools, health and counters of their own; a
@@ -273,6 +285,8 @@ class BackendSpec:
         """Human-readable address for logs (never shown to clients)."""
         if self.kind is BackendKind.REDIRECT:
             return f"redirect {self.redirect_code} {self.redirect_url}"
+        if self.kind is not BackendKind.PROXY:
+            return self.kind.value if self.special is None else self.special.describe(self.kind)
         if self.unix:
             return self.address
         if ":" in self.address:
@@ -299,6 +313,8 @@ class ServiceSpec:
     # /.well-known/acme-challenge/NAME from the file NAME of the first of these directories.
     acme: tuple[str, ...] = ()
     location: Location = UNKNOWN_LOCATION
+    # Issue 15: `Balancer random|iwrr` (the Service's, else the global one).
+    balancer: Balancer = field(default_factory=lambda: Balancer.RANDOM)
 
 
 # Pound's xHTTP levels: each level adds methods to the previous one.
@@ -425,6 +441,8 @@ class ListenerSpec:
     services: tuple[ServiceSpec, ...] = ()
     tls: ListenerTlsSpec | None = None  # ListenHTTPS; None: plain HTTP
     location: Location = UNKNOWN_LOCATION
+    # Issue 15: the headers of error page files in Pound 4's format (status, headers).
+    error_headers: tuple[tuple[int, tuple[tuple[bytes, bytes], ...]], ...] = ()
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:
@@ -500,3 +518,43 @@ class ConfigSpec:
     listeners: tuple[ListenerSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()  # global services, tried after a listener's own
     acme: AcmeClientSpec | None = None  # `ACMEClient`: automatic HTTPS
+
+
+# --- issue 15: backend kinds, named backends, balancer, error pages ----------------------
+
+
+class Balancer(enum.Enum):
+    """How a Service spreads requests over its live backends (Pound 4's `Balancer`)."""
+
+    RANDOM = "random"  # weighted random by Priority (Pound's default)
+    IWRR = "iwrr"  # interleaved weighted round robin by Priority
+
+
+# Every status `Error` may answer: the ones standby has a reason phrase and a page for.
+MIN_ERROR_STATUS = 400
+MAX_ERROR_STATUS = 599
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialBackend:
+    """What a special backend answers with. ERROR: ``status`` and ``page`` (the file's
+    body; None: the listener's page for that status, else the built-in one) with the
+    file's ``headers``; SENDFILE: files under ``directory`` (an absolute path)."""
+
+    status: int = 0
+    page: bytes | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    directory: str = ""
+    file: str | None = None  # the Error file's name, for the identity and messages
+
+    def identity(self, kind: BackendKind) -> tuple[str, str, int | None]:
+        if kind is BackendKind.ERROR:
+            return (kind.value, self.file or "", self.status)
+        return (kind.value, self.directory, None)
+
+    def describe(self, kind: BackendKind) -> str:
+        if kind is BackendKind.ERROR:
+            return f"error {self.status}"
+        if kind is BackendKind.SENDFILE:
+            return f"sendfile {self.directory}"
+        return str(kind.value)

@@ -1,4 +1,5 @@
-"""Backend selection for one service: Pound's default, weighted random by priority (pure).
+"""Backend selection for one service: Pound's default, weighted random by priority, or
+Pound 4's interleaved weighted round robin (`Balancer iwrr`) (pure).
 
 Candidates are the regular backends that are alive, enabled and not draining (an operator
 drain gives a backend no new request; those in flight finish); each is chosen with a
@@ -8,8 +9,9 @@ over; when it is empty too, the answer is None (the server replies 503).
 
 The candidate lists and their cumulative weights are rebuilt only when the health
 ``version`` changes, so a request costs one version comparison, and with several candidates
-one random draw and one bisection. ``exclude`` (backends this request already failed to
-reach) is rare and filters a copy, leaving the cache alone.
+one random draw and one bisection (iwrr: a step or a few along the cycle). ``exclude``
+(backends this request already failed to reach) is rare and filters a copy, leaving the
+cache alone.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import NamedTuple
 
 from standby.health.board import HealthView
 from standby.model import BackendKind, BackendSpec, ServiceSpec
+from standby.model import Balancer as Algorithm
 
 
 class _Tier(NamedTuple):
@@ -48,7 +51,18 @@ _EMPTY = _make_tier(())
 class Balancer:
     """Chooses a backend of ``service`` for each request."""
 
-    __slots__ = ("_current", "_emergency", "_health", "_regular", "_rng", "_version", "service")
+    __slots__ = (
+        "_current",
+        "_emergency",
+        "_health",
+        "_iwrr",
+        "_next",
+        "_regular",
+        "_rng",
+        "_round",
+        "_version",
+        "service",
+    )
 
     def __init__(
         self, service: ServiceSpec, health: HealthView, rng: random.Random | None = None
@@ -60,13 +74,19 @@ class Balancer:
         self._regular = _EMPTY
         self._emergency = _EMPTY
         self._current = _EMPTY  # the tier new requests go to: regular, else emergency
+        # Interleaved weighted round robin: the round (0 .. highest weight - 1) and the
+        # index of the next backend to consider in it; a backend takes part in the rounds
+        # below its weight, so each gets its weight's share of a whole cycle.
+        self._iwrr = service.balancer is Algorithm.IWRR
+        self._round = 0
+        self._next = 0
 
     def _usable(self, spec: BackendSpec) -> bool:
         health = self._health
         return (
             health.is_enabled(spec)
             and not health.is_draining(spec)
-            and (spec.kind is BackendKind.REDIRECT or health.is_alive(spec))
+            and (spec.kind is not BackendKind.PROXY or health.is_alive(spec))
         )
 
     def _refresh(self) -> None:
@@ -91,12 +111,37 @@ class Balancer:
             current = self._current.backends
             if len(current) == 1:
                 return current[0]
+            if self._iwrr:
+                return self._turn(current)
             return self._pick(self._current)
         for tier in (self._regular, self._emergency):
             remaining = [b for b in tier.backends if b not in exclude]
             if remaining:
+                if self._iwrr:
+                    return self._turn(tuple(remaining))
                 return self._pick(_make_tier(remaining))
         return None
+
+    def _turn(self, backends: tuple[BackendSpec, ...]) -> BackendSpec | None:
+        """The next backend of the iwrr cycle among ``backends``: the cycle goes through
+        them in order, round after round; in round r only those of weight > r answer."""
+        count = len(backends)
+        if count == 0:
+            return None
+        top = max(max(_weight(b) for b in backends), 1)
+        # Within one full cycle every backend of the highest weight answers: bounded.
+        for _ in range(count * top + 1):
+            index = self._next
+            if index >= count:
+                index = 0
+                self._round = (self._round + 1) % top
+            elif self._round >= top:  # the weights fell since the last turn
+                self._round = 0
+            self._next = index + 1
+            backend = backends[index]
+            if _weight(backend) > self._round:
+                return backend
+        return backends[0]
 
     def _pick(self, tier: _Tier) -> BackendSpec | None:
         backends = tier.backends

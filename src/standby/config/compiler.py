@@ -24,6 +24,7 @@ from typing import cast
 
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
+from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
@@ -205,6 +206,10 @@ class _Compiler:
         )
         anonymise = root.first("Anonymise")
         self.acme_client = _acme_client(root)
+        self.root = root
+        self.named = special.NamedBackends(
+            root, lambda node: self._backend(node, defaults, False, PassiveSpec(), None)
+        )
         global_services = tuple(
             self._service(node, defaults)
             for node in root.sections()
@@ -304,6 +309,7 @@ class _Compiler:
         xhttp = _int(_value(node, "xHTTP"), 0)
         check_url = _value(node, "CheckURL")
         assert check_url is None or isinstance(check_url, CompiledPattern)
+        pages, page_headers = self._error_pages(node)
         return ListenerSpec(
             name=_str(node.values[0]),
             address=address,
@@ -314,7 +320,8 @@ class _Compiler:
             max_request=_int(_value(node, "MaxRequest"), 0),
             max_uri=_int(_value(node, "MaxURI"), 0),
             check_url=check_url,
-            error_pages=self._error_pages(node),
+            error_pages=pages,
+            error_headers=page_headers,
             rewrite_location=_int(_value(node, "RewriteLocation"), 1),
             services=services,
             tls=self._tls(node) if label == "ListenHTTPS" else None,
@@ -508,7 +515,9 @@ class _Compiler:
             when.strftime("%Y-%m-%d %H:%M UTC"),
         )
 
-    def _error_pages(self, node: SectionNode) -> tuple[tuple[int, bytes], ...]:
+    def _error_pages(
+        self, node: SectionNode
+    ) -> tuple[tuple[tuple[int, bytes], ...], tuple[tuple[int, special.Headers], ...]]:
         pages: dict[int, bytes] = {}
         first_at: dict[int, Location] = {}
         for directive in node.directives():
@@ -530,7 +539,12 @@ class _Compiler:
             path = _str(directive.values[path_index])
             assert path is not None
             pages[code] = self._read_page(path, directive.arg_locations[path_index])
-        return tuple(pages.items())
+        split = {code: special.split_page(data) for code, data in pages.items()}
+        split = special.with_gateway_pages(split)
+        return (
+            tuple((code, body) for code, (_, body) in split.items()),
+            tuple((code, headers) for code, (headers, _) in split.items() if headers),
+        )
 
     def _read_page(self, path: str, at: Location) -> bytes:
         try:
@@ -562,12 +576,19 @@ class _Compiler:
                 if child.keyword.name not in ("BackEnd", "Emergency"):
                     continue
                 emergency = child.keyword.name == "Emergency"
-                spec = self._backend(child, defaults, emergency, passive, check_node)
+                if child.values and child.values[0] is not None:  # a global backend's
+                    spec = self.named.section(child, emergency)
+                else:
+                    spec = self._backend(child, defaults, emergency, passive, check_node)
                 (emergencies if emergency else backends).append(spec)
             elif child.keyword.condition:
                 conditions.append(self._condition(child))
             elif child.keyword.name == "Redirect":
                 backends.append(self._redirect(child))
+            elif child.keyword.name == "UseBackend":
+                backends.append(self.named.use(child))
+            elif child.keyword.name in special.SPECIAL_KEYWORDS:
+                backends.append(special.special_backend(child, self._read_page, os.path.isdir))
         metrics = node.first("Metrics")
         if metrics is not None and (backends or emergencies):
             raise ConfigError(
@@ -615,6 +636,7 @@ class _Compiler:
             ),
             metrics=metrics is not None,
             location=node.location,
+            balancer=special.balancer(node, self.root),
         )
 
     @staticmethod

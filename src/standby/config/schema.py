@@ -105,6 +105,9 @@ CHECK_PARENTS = frozenset({Section.SERVICE}) | BACKENDS
 # `Disable` names (every protocol but the newest, which cannot be disabled).
 TLS_PROTOCOL_WORDS = tuple(p.name.lower() for p in model.TlsProtocol)[:-1]
 ERROR_CODES = (400, 401, 403, 404, 405, 413, 414, 500, 501, 503)
+# Issue 15: every status standby sends a page with (ErrorFile, and `Error` backends).
+ERROR_STATUSES = (400, 401, 403, 404, 405, 408, 413, 414, 429, 431, 500, 501, 502, 503, 504, 505)
+BALANCER_WORDS = tuple(b.value for b in model.Balancer)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_XHTTP = len(model.XHTTP_METHODS) - 1
 MAX_REWRITE_LOCATION = 2
@@ -222,10 +225,18 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("CheckURL", LISTENERS, (Arg("regex", ArgKind.REGEX),),
             False, "Request targets that do not match get 400."),
     Keyword("ErrorFile", LISTENERS,
-            (Arg("status", ArgKind.INT, choices=ERROR_CODES), Arg("file", ArgKind.FILE)),
-            True, "The body sent with this status (one of "
-            + ", ".join(str(code) for code in ERROR_CODES)
-            + "), read once at start-up."),
+            (Arg("status", ArgKind.INT, choices=ERROR_STATUSES), Arg("file", ArgKind.FILE)),
+            True, "The page sent with this status (one of "
+            + ", ".join(str(code) for code in ERROR_STATUSES)
+            + "), read once at start-up: `ErrorFile 503 \"/etc/standby/maintenance.html\"`. "
+            "Pound 4's file format: unless the file starts with `<` or a newline, its lines "
+            "up to the first empty line are headers sent with the page when every one of "
+            "them is a `Name: value` header (standby sends the whole file as the page "
+            "otherwise). Pound 4.23 accepts the statuses it sends (400, 401, 403, 404, 405, "
+            "413, 414, 429, 500, 501, 503); standby also those it sends itself (408, 431, "
+            "502, 504, 505). A 503 page is also the page of 502 and 504 unless they have "
+            "their own: a site's maintenance page shows when a backend is down, times out "
+            "or answers garbage, as in Pound."),
     *(_error_page(code) for code in ERROR_CODES),
     Keyword("RewriteLocation", LISTENERS,
             (Arg("mode", ArgKind.INT, low=0, high=MAX_REWRITE_LOCATION),), False,
@@ -311,8 +322,10 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("Disabled", frozenset({Section.SERVICE}) | BACKENDS,
             (Arg("bool", ArgKind.BOOL),), False,
             "Start with this service or backend disabled.", default="0"),
-    Keyword("BackEnd", frozenset({Section.SERVICE}), (), True,
-            "A backend server, up to `End`.", opens=Section.BACKEND),
+    Keyword("BackEnd", frozenset({Section.SERVICE}), (Arg("name", ArgKind.STRING, True),),
+            True, "A backend server, up to `End`. With a name (Pound 4), the global "
+            "backend of that name, whose `Priority` and `Disabled` it may change here: "
+            '`Backend "app1"` ... `End`.', opens=Section.BACKEND),
     Keyword("Emergency", frozenset({Section.SERVICE}), (), True,
             "A backend used only while no regular backend is alive, up to `End`.",
             opens=Section.EMERGENCY),
@@ -499,23 +512,61 @@ KEYWORDS: tuple[Keyword, ...] = (
             "keeps none.", default="skip"),
     Keyword("MaxAge", frozenset({Section.STALE_FALLBACK}), (POSITIVE_DURATION,), False,
             "The oldest copy that is still served.", default="1d"),
+    # --- issue 15: backend kinds, named backends, balancer --------------------------------
+    Keyword("Error", frozenset({Section.SERVICE}),
+            (Arg("status", ArgKind.INT, choices=ERROR_STATUSES),
+             Arg("file", ArgKind.FILE, optional=True)), True,
+            "A backend that answers every request with this status and the page of this "
+            "file (Pound 4's format, see `ErrorFile`), else the listener's `ErrorFile` "
+            "page for it, else the built-in one: `Error 404 \"/etc/standby/404.html\"` in "
+            "a last, catch-all Service."),
+    Keyword("Success", frozenset({Section.SERVICE}), (), True,
+            "A backend that answers every request with 200 and an empty body (for answers "
+            "made of headers, e.g. to OPTIONS): `Success`."),
+    Keyword("SendFile", frozenset({Section.SERVICE}), (Arg("directory", ArgKind.FILE),), True,
+            "A backend that serves the file the request path names in this directory "
+            '(the whole path: `/a/b.txt` is `DIR/a/b.txt`): `SendFile "/var/www/static"`. '
+            "GET and HEAD (others get 405); `Content-Type: text/plain` as in Pound; a "
+            "missing file, a directory, `..`, and a symbolic link that leads out of the "
+            "directory get 404. Read off the event loop."),
+    Keyword("Control", frozenset({Section.SERVICE}), (), False,
+            "A backend that serves the control API (the same requests and answers as the "
+            "`Control` socket) over this service's listener: `Control`. Protect it (a "
+            "listener on a private address, `ACL`, `BasicAuth`): whoever reaches it can "
+            "disable backends and reload the configuration."),
+    Keyword("UseBackend", frozenset({Section.SERVICE}), (Arg("name", ArgKind.STRING),), True,
+            "Use the global backend of this name (a top-level `Backend \"name\"` section, "
+            "written before or after): `UseBackend \"app1\"`. Every service that uses it "
+            "shares one backend: one health state, one connection pool, one set of "
+            "counters."),
+    Keyword("BackEnd", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING),), True,
+            "A global backend, up to `End`, used by services through `UseBackend` "
+            '(Pound 4): `Backend "app1"` with `Address`, `Port`, ... as in a Service. '
+            "Names are unique.", opens=Section.BACKEND),
+    Keyword("Balancer", frozenset({Section.TOP, Section.SERVICE}),
+            (Arg("algorithm", ArgKind.WORD, words=BALANCER_WORDS),), False,
+            "How requests are spread over live backends: `random` (weighted by "
+            "`Priority`), or `iwrr`, interleaved weighted round robin (Pound 4): backends "
+            "are taken in turn, in rounds 0 to the highest priority - 1, each backend "
+            "taking part in the rounds below its priority, so priorities 1 and 3 give "
+            "A B B B A B B B: `Balancer iwrr`. Global: the default for services.",
+            default="random"),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
-    "ACL", "AddHeader", "Balancer", "BasicAuth", "CombineHeaders", "DeleteHeader",
-    "DynScale", "Else", "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove",
+    "ACL", "AddHeader", "BasicAuth", "CombineHeaders", "DeleteHeader",
+    "DynScale", "Else", "Family", "ForwardedHeader", "HAport", "HeadRemove",
     "HeaderAdd", "HeaderOption", "HeaderRemove", "ID", "IgnoreCase", "IncludeDir",
     "LogFormat", "LogSuppress", "Match", "Query", "QueryParam", "RegexType", "Resolve",
     "Resolver", "Rewrite", "RewriteDestination", "RewriteErrors", "Session",
     "SetHeader", "SetPath", "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLEngine",
-    "StringMatch", "Supervisor", "Threads", "TrustedIP", "TTL", "Type", "UseBackend",
+    "StringMatch", "Supervisor", "Threads", "TrustedIP", "TTL", "Type",
     "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
 )  # fmt: skip
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.
 UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
-    Section.TOP: ("BackEnd",),  # named global backends (Pound 4)
     Section.LISTEN_HTTP: ("LogLevel",),  # per-listener log format (Pound 4)
     Section.LISTEN_HTTPS: ("LogLevel",),
 }

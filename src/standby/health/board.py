@@ -252,7 +252,7 @@ class HealthBoard:
     # -- read side (HealthView) ---------------------------------------------------------
 
     def is_alive(self, spec: BackendSpec) -> bool:
-        if spec.kind is BackendKind.REDIRECT:
+        if spec.kind is not BackendKind.PROXY:
             return True
         entry = self._entries.get(spec.identity)
         return entry is None or entry.alive
@@ -331,7 +331,7 @@ class HealthBoard:
         """``spec`` is out at once: a connect failed (Pound's behaviour), or the single
         writer decided so (``http_level`` as in its Transition). Transition if it was
         alive."""
-        if spec.kind is BackendKind.REDIRECT:
+        if spec.kind is not BackendKind.PROXY:
             return None
         return self._apply(self._entry(spec), Event.DOWN, reason, 0, Cause.REPORTED, http_level)
 
@@ -357,7 +357,7 @@ class HealthBoard:
     def mark_alive(self, spec: BackendSpec, reason: str) -> Transition | None:
         """``spec`` is back at once (the single writer's or the operator's decision).
         Transition if it was dead. Probe results go to ``check_passed`` instead."""
-        if spec.kind is BackendKind.REDIRECT:
+        if spec.kind is not BackendKind.PROXY:
             return None
         return self._apply(self._entry(spec), Event.UP, reason, 0, Cause.REPORTED)
 
@@ -368,7 +368,7 @@ class HealthBoard:
         the response head, or a FailoverStatus answer (``http_level``: it answered or
         accepted, so it is probed with HTTP). ``fall`` in a row take it out. Nothing when
         the spec's service turned passive checks off."""
-        if not spec.passive or spec.kind is BackendKind.REDIRECT:
+        if not spec.passive or spec.kind is not BackendKind.PROXY:
             return None
         entry = self._entry(spec)
         return self._apply(entry, Event.FAIL, reason, spec.fall, Cause.PASSIVE, http_level)
@@ -387,7 +387,7 @@ class HealthBoard:
 
     def check_passed(self, spec: BackendSpec, reason: str) -> Transition | None:
         """A check (HealthCheck, HEAD / or TCP probe) of ``spec`` succeeded."""
-        if spec.kind is BackendKind.REDIRECT:
+        if spec.kind is not BackendKind.PROXY:
             return None
         entry = self._entry(spec)
         entry.checking = False
@@ -397,7 +397,7 @@ class HealthBoard:
 
     def check_failed(self, spec: BackendSpec, reason: str) -> Transition | None:
         """A check of ``spec`` failed (refused, timed out, or a bad answer)."""
-        if spec.kind is BackendKind.REDIRECT:
+        if spec.kind is not BackendKind.PROXY:
             return None
         entry = self._entry(spec)
         entry.checking = False
@@ -548,7 +548,7 @@ class HealthBoard:
         return None if entry is None else self._row(entry)
 
     def _row(self, e: _Entry) -> BackendHealth:
-        redirect = e.spec.kind is BackendKind.REDIRECT
+        redirect = e.spec.kind is not BackendKind.PROXY
         if redirect:
             probe = "none"
         elif e.spec.check is not None or (not e.alive and e.http_probe):

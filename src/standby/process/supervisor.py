@@ -699,7 +699,7 @@ class Supervisor:
     def _send_state(self, channel: Channel, gen: Generation) -> None:
         """Everything a new worker of ``gen`` must know before it serves."""
         for row in self.board.snapshot():
-            if row.spec.kind is not BackendKind.REDIRECT:
+            if row.spec.kind is BackendKind.PROXY:
                 channel.send(Health(row.spec.identity, row.alive, clip(row.reason), row.epoch))
             if row.draining or not row.enabled:
                 channel.send(Operator(row.spec.identity, row.enabled, row.draining))

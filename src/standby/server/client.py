@@ -15,13 +15,13 @@ from standby.http1 import (
     BODY_NONE,
     Forwarding,
     HttpError,
-    error_response,
     parse_request_head,
 )
 from standby.observe.access import REGULAR, AccessRecord, UnparsedRequest, refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.server.exchange import Exchange
 from standby.server.lane import Lane
+from standby.server.responders import listener_page, page_response
 from standby.server.seam import PAUSE_CONNECT, PAUSE_PIPELINE, PAUSE_UPSTREAM, ClientSide
 from standby.tls.peer import ssl_lines
 from standby.tls.policy import forced_http10
@@ -316,8 +316,8 @@ class ClientProtocol(ClientSide):
         none, as in Pound); the request is the exchange's when one runs."""
         if self.closed:
             return
-        page = self.listener.spec.error_page(status)
-        response = error_response(status, body=page, close=True)
+        page, headers = listener_page(self.listener.spec, status)
+        response = page_response(status, page, headers, close=True)
         body_size = len(response) - response.index(b"\r\n\r\n") - 4
         exchange = self.exchange
         if exchange is not None:

@@ -39,6 +39,7 @@ from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, Ser
 from standby.observe.access import refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
+from standby.server import responders
 from standby.server.policy import ServicePolicy
 from standby.server.seam import PAUSE_CONNECT, PAUSE_UPSTREAM, ClientSide
 from standby.upstream.pool import ConnectFailed, Pool
@@ -232,8 +233,12 @@ class Exchange:
                     self.local_response(503, "no backend available", retry_after=True)
                 return
         self.backend = backend
-        if backend.kind is BackendKind.REDIRECT:
-            self._redirect(backend)
+        kind = backend.kind
+        if kind is not BackendKind.PROXY:
+            if kind is BackendKind.REDIRECT:
+                self._redirect(backend)
+            else:
+                responders.answer(self, backend)  # Error, Success, SendFile, Control
             return
         if backend.emergency:
             read_only = srt.policy.read_only
@@ -428,6 +433,10 @@ class Exchange:
                 conn.transport.write(fwd)
         if body.done:
             self.req_done = True
+            backend = self.backend
+            if backend is not None and backend.kind is BackendKind.CONTROL:
+                responders.control(self)  # it waited for the whole body
+                return True
             if self.upstream is not None:
                 client.deadline = client.loop.time() + self.timeout
             if extra:
@@ -806,12 +815,14 @@ class Exchange:
         self, status: int, reason: str, *, retry_after: bool = False, keep: bool = True
     ) -> None:
         """A response made by the proxy itself (no backend, timeouts, gateway errors)."""
-        page = self.client.listener.spec.error_page(status)
+        page, headers = responders.listener_page(self.client.listener.spec, status)
         extra: tuple[tuple[bytes, bytes], ...] = ()
         if retry_after:
             extra = ((b"Retry-After", self.policy.retry_after),)
         keep = self._keep_client(keep)
-        data = self._for_method(error_response(status, body=page, close=not keep, extra=extra))
+        data = self._for_method(
+            responders.page_response(status, page, headers, close=not keep, extra=extra)
+        )
         self._answered(status, data, len(data))
 
     def _redirect(self, backend: BackendSpec) -> None:

@@ -1,0 +1,160 @@
+"""Issue 15's backends: Pound 4's special backends (`Error`, `Success`, `SendFile`,
+`Control` in a Service), global named backends (`Backend "name"` at the top level, used by
+`UseBackend "name"` or by a `Backend "name"` section that changes its `Priority` or
+`Disabled`), `Balancer`, and error pages in Pound 4's file format.
+
+Called from config/compiler.py; pure (no I/O but through the ``read`` callable and the
+``is_dir`` test the compiler passes in).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from standby import model
+from standby.config.errors import ConfigError, quote
+from standby.config.tree import Directive, SectionNode
+from standby.model import BackendKind, BackendSpec, Location, SpecialBackend
+
+# Reads an error page file: the compiler's reader, which bounds its size and turns an
+# OSError into a ConfigError at the given location.
+ReadPage = Callable[[str, Location], bytes]
+# Compiles a `Backend` section into a proxied BackendSpec (the compiler's _backend).
+CompileBackend = Callable[[SectionNode], BackendSpec]
+
+Headers = tuple[tuple[bytes, bytes], ...]
+_Page = TypeVar("_Page")
+
+# A header line of an error page file: a token, a colon, a value without controls.
+_HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)")
+# What a global backend's `Backend "name"` section in a Service may change (Pound's rule).
+OVERRIDABLE = frozenset({"Priority", "Disabled"})
+# The special backends a Service may name, by keyword.
+SPECIAL_KEYWORDS = frozenset({"Error", "Success", "SendFile", "Control"})
+# The statuses whose page is the 503 page when they have none of their own: Pound sends its
+# 503 page where standby tells a bad (502) from a slow (504) backend.
+GATEWAY_STATUSES = (502, 504)
+
+
+def split_page(data: bytes) -> tuple[Headers, bytes]:
+    """An error page file in Pound 4's format: unless it starts with ``<`` or a newline,
+    its lines up to the first empty line are headers. Only when every one of them is a
+    ``Name: value`` line: else (a page of plain text) the whole file is the body."""
+    if not data or data[:1] in (b"<", b"\n", b"\r"):
+        return (), data
+    normal = data.replace(b"\r\n", b"\n")
+    head, sep, body = normal.partition(b"\n\n")
+    if not sep:
+        return (), data
+    headers: list[tuple[bytes, bytes]] = []
+    for line in head.split(b"\n"):
+        match = _HEADER_LINE.fullmatch(line)
+        if match is None:
+            return (), data
+        headers.append((match.group(1), match.group(2).rstrip(b" \t")))
+    return tuple(headers), body
+
+
+def with_gateway_pages(pages: dict[int, _Page]) -> dict[int, _Page]:
+    """``pages`` with the 503 page also for 502 and 504 where they have none."""
+    page = pages.get(503)
+    if page is None:
+        return pages
+    return {**{status: page for status in GATEWAY_STATUSES}, **pages}
+
+
+def special_backend(
+    directive: Directive, read: ReadPage, is_dir: Callable[[str], bool]
+) -> BackendSpec:
+    """The BackendSpec of an `Error`, `Success`, `SendFile` or `Control` line."""
+    name = directive.keyword.name
+    at = directive.location
+    if name == "Error":
+        status = directive.values[0]
+        assert isinstance(status, int)
+        file = directive.values[1]
+        assert file is None or isinstance(file, str)
+        headers: Headers = ()
+        page = None
+        if file is not None:
+            headers, page = split_page(read(file, directive.arg_locations[1]))
+        special = SpecialBackend(status=status, page=page, headers=headers, file=file)
+        return BackendSpec(kind=BackendKind.ERROR, special=special, location=at)
+    if name == "SendFile":
+        directory = directive.values[0]
+        assert isinstance(directory, str)
+        if not is_dir(directory):
+            raise ConfigError(directive.arg_locations[0], f"not a directory: {quote(directory)}")
+        special = SpecialBackend(directory=directory)
+        return BackendSpec(kind=BackendKind.SENDFILE, special=special, location=at)
+    kind = BackendKind.SUCCESS if name == "Success" else BackendKind.CONTROL
+    return BackendSpec(kind=kind, special=SpecialBackend(), location=at)
+
+
+class NamedBackends:
+    """The global `Backend "name"` sections of a file, each compiled once: every service
+    that uses one gets the same spec (one identity: one health state, one pool)."""
+
+    def __init__(self, root: SectionNode, compile_backend: CompileBackend) -> None:
+        self._specs: dict[str, BackendSpec] = {}
+        for node in root.sections():
+            if node.keyword is None or node.keyword.name != "BackEnd":
+                continue
+            name = node.values[0]
+            assert isinstance(name, str)
+            known = self._specs.get(name)
+            if known is not None:
+                raise ConfigError(
+                    node.location,
+                    f"duplicate backend name {quote(name)} (first given at {known.location})",
+                )
+            self._specs[name] = replace(compile_backend(node), name=name)
+
+    def use(self, directive: Directive) -> BackendSpec:
+        """`UseBackend "name"`: the global backend as defined."""
+        name = directive.values[0]
+        assert isinstance(name, str)
+        return self._find(name, directive.arg_locations[0])
+
+    def section(self, node: SectionNode, emergency: bool) -> BackendSpec:
+        """`Backend "name"` (or `Emergency "name"`) in a Service: the global backend with
+        the `Priority` and `Disabled` given here."""
+        name = node.values[0]
+        assert isinstance(name, str)
+        spec = self._find(name, node.location)
+        changes: dict[str, object] = {}
+        for child in node.body:
+            keyword = child.keyword
+            assert keyword is not None
+            if keyword.name not in OVERRIDABLE:
+                raise ConfigError(
+                    child.location,
+                    f'"{keyword.name}" cannot change the global backend {quote(name)} '
+                    '(only "Priority" and "Disabled" can)',
+                )
+            assert isinstance(child, Directive)
+            changes[keyword.name.lower()] = child.values[0]
+        if emergency:
+            changes["emergency"] = True
+        return replace(spec, **changes) if changes else spec  # type: ignore[arg-type]
+
+    def _find(self, name: str, at: Location) -> BackendSpec:
+        spec = self._specs.get(name)
+        if spec is None:
+            known = ", ".join(quote(n) for n in sorted(self._specs)) or "none"
+            raise ConfigError(at, f"no global backend named {quote(name)} (defined: {known})")
+        return spec
+
+
+def balancer(service: SectionNode, root: SectionNode) -> model.Balancer:
+    """The Service's `Balancer`, else the global one, else random."""
+    for node in (service, root):
+        directive = node.first("Balancer")
+        if directive is not None:
+            word = directive.values[0]
+            assert isinstance(word, str)
+            return model.Balancer(word)
+    return model.Balancer.RANDOM

@@ -1,0 +1,301 @@
+"""Pound 4's special backends, answered in-process (issue 15): `Error`, `Success`,
+`SendFile` and `Control` in a Service, and error pages with the headers of Pound 4's error
+page files (config/backends.py splits them at load time).
+
+`Exchange.dispatch` hands a request whose chosen backend is one of these to ``answer``;
+nothing here runs for a configuration without them. The decisions (which file a request
+path names, what an answer's head is) are pure functions; the shell reads files in a
+thread (``loop.run_in_executor``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import time
+from typing import TYPE_CHECKING, Final
+from urllib.parse import unquote_to_bytes
+
+from standby.control import api
+from standby.http1 import error_response
+from standby.http1.messages import reason_phrase
+from standby.model import BackendKind, BackendSpec, ListenerSpec
+
+if TYPE_CHECKING:
+    from standby.server.exchange import Exchange
+
+log = logging.getLogger("standby.server")
+
+# SendFile reads and sends a file in pieces of this size: one read per write, and a big
+# file never sits whole in memory.
+SENDFILE_CHUNK: Final = 256 * 1024
+# While the client does not take more (its transport paused writing), the sender looks
+# again this often: the transport offers no awaitable to wait on from here.
+WRITE_PAUSE_POLL: Final = 0.01
+# Pound's SendFile answers text/plain; a Rewrite response SetHeader may change it.
+SENDFILE_TYPE: Final = b"text/plain"
+SENDFILE_METHODS: Final = frozenset({b"GET", b"HEAD"})
+ALLOW_SENDFILE: Final = (b"Allow", b"GET, HEAD")
+# A request body sent to the Control backend: a small JSON object, as on the socket.
+MAX_CONTROL_BODY: Final = 64 * 1024
+
+Headers = tuple[tuple[bytes, bytes], ...]
+# exchange.R_BODY (exchange imports this module: importing it back would be a cycle).
+R_BODY: Final = 1
+
+
+# -- pure decisions --------------------------------------------------------------------------
+
+
+def page_response(
+    status: int,
+    page: bytes | None,
+    headers: Headers,
+    *,
+    close: bool,
+    extra: Headers = (),
+) -> bytes:
+    """An error answer: ``page`` (None: the built-in one) with an error page file's
+    ``headers``; a Content-Type among them replaces the default text/html."""
+    if not headers:
+        return error_response(status, body=page, close=close, extra=extra)
+    body = error_response(status, body=page, close=True)
+    body = body[body.index(b"\r\n\r\n") + 4 :]
+    content_type = b"text/html"
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"content-type":
+            content_type = value
+        elif lower not in (b"content-length", b"connection", b"transfer-encoding"):
+            lines.append(b"%s: %s\r\n" % (name, value))
+    for name, value in extra:
+        lines.append(b"%s: %s\r\n" % (name, value))
+    lines.insert(1, b"Content-Type: %s\r\nContent-Length: %d\r\n" % (content_type, len(body)))
+    if close:
+        lines.append(b"Connection: close\r\n")
+    lines += (b"\r\n", body)
+    return b"".join(lines)
+
+
+def listener_page(spec: ListenerSpec, status: int) -> tuple[bytes | None, Headers]:
+    """The listener's page for ``status`` and its file's headers."""
+    page = spec.error_page(status)
+    if page is None:
+        return None, ()
+    for code, headers in spec.error_headers:
+        if code == status:
+            return page, headers
+    return page, ()
+
+
+def file_path(root: str, target: bytes) -> str | None:
+    """The file under ``root`` that the request target names (Pound: the whole path,
+    percent-decoded), or None when it could name something outside: ``..``, a NUL, a
+    backslash, or bytes that are not a file name."""
+    path = target.split(b"?", 1)[0].split(b"#", 1)[0]
+    if not path.startswith(b"/"):
+        return None
+    raw = unquote_to_bytes(path)
+    if b"\x00" in raw or b"\\" in raw:
+        return None
+    parts = []
+    for part in raw.split(b"/"):
+        if part in (b"", b"."):
+            continue
+        if part == b"..":
+            return None
+        parts.append(part)
+    if not parts:
+        return None
+    try:
+        tail = os.fsdecode(b"/".join(parts))
+    except UnicodeDecodeError:
+        return None
+    return os.path.join(root, tail)
+
+
+def inside(root_real: str, path_real: str) -> bool:
+    """Whether ``path_real`` (a resolved path) lies within ``root_real``."""
+    return path_real.startswith(root_real.rstrip("/") + "/")
+
+
+def sendfile_head(size: int, close: bool) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n" % (
+        SENDFILE_TYPE,
+        size,
+        b"Connection: close\r\n" if close else b"",
+    )
+
+
+def success_response(close: bool) -> bytes:
+    """`Success`: 200 and an empty body (Pound sends no length; standby says 0)."""
+    return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n%s\r\n" % (
+        b"Connection: close\r\n" if close else b""
+    )
+
+
+# -- the shell ----------------------------------------------------------------------------
+
+
+def answer(exchange: Exchange, backend: BackendSpec) -> None:
+    """Answer ``exchange`` from the special ``backend`` chosen for it."""
+    kind = backend.kind
+    special = backend.special
+    assert special is not None
+    if kind is BackendKind.ERROR:
+        page, headers = special.page, special.headers
+        if page is None:
+            page, headers = listener_page(exchange.client.listener.spec, special.status)
+        keep = exchange._keep_client()
+        data = page_response(special.status, page, headers, close=not keep)
+        body_size = len(data) - data.index(b"\r\n\r\n") - 4
+        exchange._answered(special.status, exchange._for_method(data), body_size)
+    elif kind is BackendKind.SUCCESS:
+        exchange._answered(200, success_response(not exchange._keep_client()), 0)
+    elif kind is BackendKind.SENDFILE:
+        if exchange.head.method not in SENDFILE_METHODS:
+            keep = exchange._keep_client()
+            data = error_response(405, close=not keep, extra=(ALLOW_SENDFILE,))
+            exchange._answered(405, data, 0)
+            return
+        client = exchange.client
+        exchange.task = client.loop.create_task(_send_file(exchange, special.directory))
+    elif exchange.req_done:  # CONTROL; with a body, _take_body calls control() at its end
+        control(exchange)
+
+
+def _open(root: str, target: bytes) -> tuple[int, int] | None:
+    """(descriptor, size) of the regular file ``target`` names under ``root``, or None.
+    Runs in a thread: realpath and open touch the disk."""
+    path = file_path(root, target)
+    if path is None:
+        return None
+    root_real = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if not inside(root_real, real):
+        return None  # `..` through a symbolic link, or a link that leads out
+    try:
+        # O_NOFOLLOW: a link put in place of the file after realpath() is refused.
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return fd, st.st_size
+
+
+async def _send_file(exchange: Exchange, root: str) -> None:
+    client = exchange.client
+    loop = client.loop
+    opened = await loop.run_in_executor(None, _open, root, exchange.head.target)
+    exchange.task = None
+    if opened is None or client.closed:
+        if opened is not None:
+            os.close(opened[0])
+        if not client.closed:
+            exchange.local_response(404, "no such file")
+        return
+    fd, size = opened
+    try:
+        keep = exchange._keep_client()
+        head = sendfile_head(size, not keep)
+        if exchange.head.method == b"HEAD":
+            exchange._answered(200, head, 0)
+            return
+        exchange.task = asyncio.current_task()
+        exchange.status = 200
+        exchange.phase = R_BODY  # a deadline now cuts the answer, as a backend's
+        client.transport_write(head)
+        sent = 0
+        while sent < size:
+            chunk = await loop.run_in_executor(None, os.pread, fd, SENDFILE_CHUNK, sent)
+            if client.closed:
+                return
+            if not chunk:  # the file shrank while it was sent: the answer is cut
+                exchange._response_broken(f"file shrank to {sent} of {size} bytes")
+                return
+            chunk = chunk[: size - sent]
+            sent += len(chunk)
+            exchange.bytes_out = sent
+            client.deadline = loop.time() + exchange.timeout
+            client.transport_write(chunk)
+            while client.write_paused and not client.closed:
+                await asyncio.sleep(WRITE_PAUSE_POLL)
+        exchange.task = None
+        exchange._answered(200, b"", sent)
+    finally:
+        os.close(fd)
+
+
+def control(exchange: Exchange) -> None:
+    """`Control` in a Service: the control API over this request (its body was read)."""
+    held = exchange.held
+    body = b"".join(held) if held else b""
+    exchange.held = None
+    if len(body) > MAX_CONTROL_BODY:
+        reply = api.error_reply(413, f"the body is limited to {MAX_CONTROL_BODY} bytes")
+        _control_reply(exchange, reply)
+        return
+    method = exchange.head.method.decode("latin-1")
+    target = exchange.head.target.decode("latin-1")
+    shared = exchange.client.shared
+    view = shared.view
+    if view is None:
+        _control_reply(exchange, api.error_reply(503, "the control API is not available"))
+        return
+    if shared.metrics_source is not None and method != "GET":
+        # One of several workers: a change here would reach this worker only.
+        _control_reply(
+            exchange,
+            api.error_reply(
+                503,
+                "with several workers, change the proxy through the Control socket "
+                "(standbyctl) or run one worker",
+            ),
+        )
+        return
+    try:
+        decided = api.handle(view, method, target, body, time.time())
+    except Exception as exc:  # one bad request must not break the connection's exchange
+        log.exception("control request %s %s failed", method, target[:200])
+        decided = api.error_reply(500, f"internal error: {type(exc).__name__}")
+    if isinstance(decided, api.Reply):
+        _control_reply(exchange, decided)
+        return
+    exchange.task = exchange.client.loop.create_task(_reload(exchange))
+
+
+async def _reload(exchange: Exchange) -> None:
+    view = exchange.client.shared.view
+    assert view is not None
+    ok, message = await view.reload()
+    exchange.task = None
+    log.info("reload requested through a Control service: %s", message)
+    if not exchange.client.closed:
+        _control_reply(exchange, api.reload_reply(ok, message))
+
+
+def _control_reply(exchange: Exchange, reply: api.Reply) -> None:
+    keep = exchange._keep_client()
+    lines = [
+        b"HTTP/1.1 %d %s\r\n" % (reply.status, reason_phrase(reply.status)),
+        b"Content-Type: %s\r\n" % reply.content_type.encode("ascii"),
+        b"Content-Length: %d\r\n" % len(reply.body),
+    ]
+    if reply.allow:
+        lines.append(b"Allow: %s\r\n" % ", ".join(reply.allow).encode("ascii"))
+    lines.append(b"Cache-Control: no-store\r\n")
+    if not keep:
+        lines.append(b"Connection: close\r\n")
+    lines += (b"\r\n", reply.body)
+    data = b"".join(lines)
+    exchange._answered(reply.status, exchange._for_method(data), len(reply.body))
