@@ -61,7 +61,10 @@ CASES = [
         backend('      Address 127.0.0.1\n      Port 8081\n      Cert "c.pem"\n'),
         't.cfg:8.7: "Cert" must come after "HTTPS"',
     ),
-    ('Backend "shared"\n', 't.cfg:1.1: "BackEnd" is not supported yet'),
+    (
+        service('    UseBackend "nope"\n'),
+        't.cfg:5.16: no global backend named "nope" (defined: none)',
+    ),
     ("ListenHTTP\n  LogLevel 2\n", 't.cfg:2.3: "LogLevel" is not supported yet'),
     # arguments
     ("User\n", 't.cfg:1.1: missing argument for "User": expected name'),
@@ -107,9 +110,10 @@ CASES = [
         't.cfg:2.19: value 3 for "RewriteLocation" is out of range 0..2',
     ),
     (
-        'ListenHTTP\n  ErrorFile 502 "x"\n',
-        "t.cfg:2.13: 502 is not a valid status for "
-        '"ErrorFile" (use 400, 401, 403, 404, 405, 413, 414, 500, 501, 503)',
+        'ListenHTTP\n  ErrorFile 418 "x"\n',
+        "t.cfg:2.13: 418 is not a valid status for "
+        '"ErrorFile" (use 400, 401, 403, 404, 405, 408, 413, 414, 429, 431, 500, 501, '
+        "502, 503, 504, 505)",
     ),
     (
         service('    Redirect 305 "http://x"\n'),

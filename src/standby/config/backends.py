@@ -104,7 +104,8 @@ class NamedBackends:
             if node.keyword is None or node.keyword.name != "BackEnd":
                 continue
             name = node.values[0]
-            assert isinstance(name, str)
+            if not isinstance(name, str):
+                raise ConfigError(node.location, 'a global "Backend" needs a name: Backend "name"')
             known = self._specs.get(name)
             if known is not None:
                 raise ConfigError(

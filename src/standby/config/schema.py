@@ -539,10 +539,10 @@ KEYWORDS: tuple[Keyword, ...] = (
             "written before or after): `UseBackend \"app1\"`. Every service that uses it "
             "shares one backend: one health state, one connection pool, one set of "
             "counters."),
-    Keyword("BackEnd", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING),), True,
+    Keyword("BackEnd", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING, True),), True,
             "A global backend, up to `End`, used by services through `UseBackend` "
             '(Pound 4): `Backend "app1"` with `Address`, `Port`, ... as in a Service. '
-            "Names are unique.", opens=Section.BACKEND),
+            "The name is required and unique.", opens=Section.BACKEND),
     Keyword("Balancer", frozenset({Section.TOP, Section.SERVICE}),
             (Arg("algorithm", ArgKind.WORD, words=BALANCER_WORDS),), False,
             "How requests are spread over live backends: `random` (weighted by "
