@@ -1,0 +1,284 @@
+"""Pound 4's special backends through real sockets (issue 15): `Error`, `Success`,
+`SendFile`, `Control` in a Service, and error pages for the statuses standby sends (the
+503 page shown when a backend is down, times out or answers garbage)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from tests.integration.test_reload import reload_from
+from tests.support.backend import Backend
+from tests.support.harness import Client, ProxyThread, config_with_ports, get
+from tests.support.peers import RawBackend, respond_once
+
+from standby.config import ConfigError, load_config
+from standby.server.responders import SENDFILE_CHUNK
+
+
+def listener(services: str, extra: str = "") -> str:
+    return f"""
+Workers 1
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  {extra}
+{services}
+End
+"""
+
+
+def service(body: str, url: str | None = None) -> str:
+    condition = "" if url is None else f'    URL "{url}"\n'
+    return f"  Service\n{condition}{body}\n  End\n"
+
+
+def proxied(port: int, extra: str = "") -> str:
+    return f"    BackEnd\n      Address 127.0.0.1\n      Port {port}\n      {extra}\n    End"
+
+
+# -- Error ----------------------------------------------------------------------------------
+
+
+def test_error_backend_in_a_catch_all_service(tmp_path: Path) -> None:
+    # The manual's case: a last service answers what no other one matched with a 404 page.
+    page = tmp_path / "404.html"
+    page.write_bytes(b"<h1>nothing here</h1>\n")
+    with Backend("app") as app:
+        text = listener(
+            service(proxied(app.port), url="^/app/") + service(f'    Error 404 "{page}"')
+        )
+        config, socks = config_with_ports(text)
+        with ProxyThread(config, socks) as p:
+            assert get(p.port, "/app/x").body == b"app"
+            r = get(p.port, "/elsewhere")
+            assert r.status == 404
+            assert r.body == b"<h1>nothing here</h1>\n"
+            assert r.header(b"content-type") == b"text/html"
+            head = get(p.port, "/elsewhere", method="HEAD")
+            assert head.status == 404 and head.body == b""
+        assert app.requests == 1
+
+
+def test_error_backend_page_with_headers_and_the_listener_page(tmp_path: Path) -> None:
+    # Pound 4's file format: headers, an empty line, the page. Without a file of its own,
+    # `Error` takes the listener's ErrorFile page for its status, else the built-in one.
+    own = tmp_path / "gone.txt"
+    own.write_bytes(b"Content-Type: text/plain\nX-Reason: moved away\n\nGone for good.\n")
+    listener_page = tmp_path / "403.html"
+    listener_page.write_bytes(b"<p>forbidden here</p>")
+    text = listener(
+        service(f'    Error 404 "{own}"', url="^/own")
+        + service("    Error 403", url="^/listener")
+        + service("    Error 500"),
+        extra=f'ErrorFile 403 "{listener_page}"',
+    )
+    config, socks = config_with_ports(text)
+    with ProxyThread(config, socks) as p:
+        r = get(p.port, "/own")
+        assert (r.status, r.body) == (404, b"Gone for good.\n")
+        assert r.header(b"content-type") == b"text/plain"
+        assert r.header(b"x-reason") == b"moved away"
+        r = get(p.port, "/listener")
+        assert (r.status, r.body) == (403, b"<p>forbidden here</p>")
+        r = get(p.port, "/other")
+        assert r.status == 500 and b"Internal Server Error" in r.body
+
+
+# -- Success --------------------------------------------------------------------------------
+
+
+def test_success_answers_200_with_an_empty_body_and_keeps_the_connection() -> None:
+    # The manual uses it to answer OPTIONS with headers alone.
+    text = listener(service("    Success", url="^/ping"), extra="xHTTP 2")
+    config, socks = config_with_ports(text)
+    with ProxyThread(config, socks) as p:
+        with Client(p.port) as c:
+            for method in ("OPTIONS", "GET", "HEAD"):
+                r = c.request("/ping", method=method)
+                assert (r.status, r.body) == (200, b"")
+                assert r.header(b"content-length") == b"0"
+        r = get(p.port, "/ping", method="POST", body=b"x")
+        assert (r.status, r.body) == (200, b"")
+
+
+# -- SendFile -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def docroot(tmp_path: Path) -> Path:
+    root = tmp_path / "static"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"hello\n")
+    (root / "sub" / "b.html").write_bytes(b"<p>b</p>")
+    (root / "big.bin").write_bytes(bytes(range(256)) * (3 * SENDFILE_CHUNK // 256 + 7))
+    (tmp_path / "secret.txt").write_bytes(b"secret")
+    os.symlink(tmp_path / "secret.txt", root / "out")
+    os.symlink(root / "a.txt", root / "in")
+    return root
+
+
+def test_sendfile_serves_files_of_its_directory(docroot: Path) -> None:
+    text = listener(service(f'    SendFile "{docroot}"'))
+    config, socks = config_with_ports(text)
+    with ProxyThread(config, socks) as p, Client(p.port) as c:
+        r = c.request("/a.txt")
+        assert (r.status, r.body) == (200, b"hello\n")
+        assert r.header(b"content-type") == b"text/plain"
+        r = c.request("/sub/b.html?v=1")
+        assert (r.status, r.body) == (200, b"<p>b</p>")
+        r = c.request("/sub/%62.html")  # percent-decoded
+        assert r.body == b"<p>b</p>"
+        r = c.request("/in")  # a link that stays inside the directory
+        assert r.body == b"hello\n"
+        r = c.request("/a.txt", method="HEAD")
+        assert (r.status, r.body, r.header(b"content-length")) == (200, b"", b"6")
+        big = (docroot / "big.bin").read_bytes()
+        r = c.request("/big.bin")  # several chunks, read in a thread
+        assert r.status == 200 and r.body == big
+        for target in ("/nope", "/sub", "/sub/", "/out", "/../secret.txt", "/sub/../../secret.txt",
+                       "/%2e%2e/secret.txt", "/a.txt%00"):  # fmt: skip
+            r = c.request(target)
+            assert r.status == 404, target
+            assert b"secret" not in r.body
+        r = c.request("/a.txt", method="POST", body=b"x")
+        assert r.status == 405 and r.header(b"allow") == b"GET, HEAD"
+
+
+# -- Control in a Service -------------------------------------------------------------------
+
+
+def test_control_service_serves_the_control_api_over_http() -> None:
+    # Pound 4's `Control` in a Service: the same objects as on the socket, over HTTP; a
+    # backend disabled through it gets no more traffic.
+    with Backend("one") as one, Backend("two") as two:
+        text = listener(
+            service("    Control", url="^/(listener|core|metrics)")
+            + service(proxied(one.port) + "\n" + proxied(two.port)),
+            extra="xHTTP 1",  # PATCH and DELETE
+        )
+        config, socks = config_with_ports(text)
+        with ProxyThread(config, socks) as p, Client(p.port) as c:
+            r = c.request("/listener/0/service/1")
+            assert r.status == 200 and r.header(b"content-type") == b"application/json"
+            service_json = json.loads(r.body)
+            assert [b["address"] for b in service_json["backends"]] == [
+                f"127.0.0.1:{one.port}",
+                f"127.0.0.1:{two.port}",
+            ]
+            control = json.loads(c.request("/listener/0/service/0").body)
+            assert control["backends"][0]["type"] == "control"
+            body = b'{"state": "disabled"}'
+            r = c.request("/listener/0/service/1/backend/0", method="PATCH", body=body)
+            assert r.status == 200 and json.loads(r.body)["enabled"] is False
+            assert {get(p.port, "/x").body for _ in range(6)} == {b"two"}
+            assert c.request("/nothing").body == b"two"  # no Control URL: the app answers
+            r = c.request("/core", method="DELETE")
+            assert r.status == 405
+            metrics = c.request("/metrics")
+            assert metrics.status == 200 and b"pound_" in metrics.body
+
+
+# -- error pages for the statuses standby sends ---------------------------------------------
+
+
+def test_the_503_page_is_shown_for_a_backend_down_slow_or_broken(tmp_path: Path) -> None:
+    # The issue's maintenance page: only ErrorFile 503 is set; a backend that is down (503),
+    # times out (504) or answers garbage (502) shows it, with the status standby sends.
+    page = tmp_path / "maintenance.html"
+    page.write_bytes(b"<h1>back soon</h1>")
+    with (
+        Backend("slow") as slow,
+        RawBackend(respond_once(b"garbage\r\n\r\n")) as raw,
+    ):
+        down = slow.port + 0  # replaced below by a closed port
+        with Backend("gone") as gone:
+            down = gone.port
+        text = listener(
+            service(proxied(slow.port, "TimeOut 1"), url="^/slow")
+            + service(proxied(raw.port), url="^/garbage")
+            + service(proxied(down)),
+            extra=f'ErrorFile 503 "{page}"',
+        )
+        config, socks = config_with_ports(text)
+        with ProxyThread(config, socks) as p:
+            for target, status in (("/slow/30", 504), ("/garbage", 502), ("/down", 503)):
+                r = get(p.port, target)
+                assert (r.status, r.body) == (status, b"<h1>back soon</h1>"), target
+
+
+def test_a_page_of_its_own_wins_over_the_503_page(tmp_path: Path) -> None:
+    (tmp_path / "503.html").write_bytes(b"<p>503</p>")
+    (tmp_path / "502.html").write_bytes(b"<p>502</p>")
+    with RawBackend(respond_once(b"garbage\r\n\r\n")) as raw:
+        extra = f'ErrorFile 503 "{tmp_path}/503.html"\n  ErrorFile 502 "{tmp_path}/502.html"'
+        config, socks = config_with_ports(listener(service(proxied(raw.port)), extra=extra))
+        with ProxyThread(config, socks) as p:
+            r = get(p.port)
+            assert (r.status, r.body) == (502, b"<p>502</p>")
+
+
+def test_pages_for_standby_s_own_refusals(tmp_path: Path) -> None:
+    # 414 (MaxURI), 413 (MaxRequest), 400 (a malformed request) with pages of their own.
+    for code in (400, 413, 414):
+        (tmp_path / f"{code}.html").write_bytes(b"<p>%d page</p>" % code)
+    pages = "\n  ".join(f'ErrorFile {code} "{tmp_path}/{code}.html"' for code in (400, 413, 414))
+    with Backend("app") as app:
+        text = listener(service(proxied(app.port)), extra=f"MaxURI 64\n  MaxRequest 4\n  {pages}")
+        config, socks = config_with_ports(text)
+        with ProxyThread(config, socks) as p:
+            r = get(p.port, "/" + "x" * 100)
+            assert (r.status, r.body) == (414, b"<p>414 page</p>")
+            r = get(p.port, "/", method="POST", body=b"too long")
+            assert (r.status, r.body) == (413, b"<p>413 page</p>")
+            with Client(p.port) as c:
+                c.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+                r = c.response()
+            assert (r.status, r.body) == (400, b"<p>400 page</p>")
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('    Error 404 "{tmp}/missing.html"', 'cannot read "{tmp}/missing.html"'),
+        ('    SendFile "{tmp}/no-such-dir"', 'not a directory: "{tmp}/no-such-dir"'),
+        ('    UseBackend "nope"', 'no global backend named "nope"'),
+        ("    Error 418", "418 is not a valid status"),
+    ],
+)
+def test_bad_special_backends_are_refused_at_their_place(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    path = tmp_path / "standby.cfg"
+    text = listener(service(body.format(tmp=tmp_path))).replace("{L0}", "8080")
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    line = text.splitlines().index(body.format(tmp=tmp_path)) + 1
+    assert str(info.value).startswith(f"{path}:{line}.")
+    assert message.format(tmp=tmp_path) in str(info.value)
+
+
+def test_a_reload_with_a_bad_special_backend_keeps_the_old_configuration(
+    tmp_path: Path, docroot: Path
+) -> None:
+    path = tmp_path / "standby.cfg"
+    good = listener(service(f'    SendFile "{docroot}"'))
+    config, socks = config_with_ports(good)
+    port = socks[0].getsockname()[1]
+    path.write_text(good.replace("{L0}", str(port)))
+    with ProxyThread(load_config(str(path)), socks) as p:
+        assert get(port, "/a.txt").body == b"hello\n"
+        for bad in (f'    SendFile "{tmp_path}/gone"', f'    Error 503 "{tmp_path}/none.html"',
+                    '    UseBackend "nope"'):  # fmt: skip
+            path.write_text(listener(service(bad)).replace("{L0}", str(port)))
+            ok, message = reload_from(p, path)
+            assert not ok and f"{path}:" in message
+            assert get(port, "/a.txt").body == b"hello\n"
+        assert p.errors == []
+    del config
