@@ -30,6 +30,7 @@ _Page = TypeVar("_Page")
 
 # A header line of an error page file: a token, a colon, a value without controls.
 _HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)")
+_EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
 # What a global backend's `Backend "name"` section in a Service may change (Pound's rule).
 OVERRIDABLE = frozenset({"Priority", "Disabled"})
 # The special backends a Service may name, by keyword.
@@ -45,13 +46,13 @@ def split_page(data: bytes) -> tuple[Headers, bytes]:
     ``Name: value`` line: else (a page of plain text) the whole file is the body."""
     if not data or data[:1] in (b"<", b"\n", b"\r"):
         return (), data
-    normal = data.replace(b"\r\n", b"\n")
-    head, sep, body = normal.partition(b"\n\n")
-    if not sep:
+    end = _EMPTY_LINE.search(data)
+    if end is None:
         return (), data
+    head, body = data[: end.start()], data[end.end() :]
     headers: list[tuple[bytes, bytes]] = []
     for line in head.split(b"\n"):
-        match = _HEADER_LINE.fullmatch(line)
+        match = _HEADER_LINE.fullmatch(line.removesuffix(b"\r"))
         if match is None:
             return (), data
         headers.append((match.group(1), match.group(2).rstrip(b" \t")))
