@@ -282,3 +282,25 @@ def test_a_reload_with_a_bad_special_backend_keeps_the_old_configuration(
             assert get(port, "/a.txt").body == b"hello\n"
         assert p.errors == []
     del config
+
+
+def test_control_service_reads_a_body_sent_in_pieces_and_refuses_a_large_one() -> None:
+    with Backend("one") as one:
+        text = listener(
+            service("    Control", url="^/listener") + service(proxied(one.port)),
+            extra="xHTTP 1",
+        )
+        config, socks = config_with_ports(text)
+        with ProxyThread(config, socks) as p:
+            with Client(p.port) as c:
+                body = b'{"state": "drain"}'
+                c.send(
+                    b"PATCH /listener/0/service/1/backend/0 HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body)
+                )
+                c.send_bytewise(body)
+                r = c.response()
+                assert r.status == 200 and json.loads(r.body)["draining"] is True
+            with Client(p.port) as c:
+                c.send(b"PATCH /listener/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n")
+                assert c.response().status == 413

@@ -435,7 +435,8 @@ class Exchange:
             self.req_done = True
             backend = self.backend
             if backend is not None and backend.kind is BackendKind.CONTROL:
-                responders.control(self)  # it waited for the whole body
+                if self.phase == R_WAIT:  # not refused before its body came
+                    responders.control(self)  # it waited for the whole body
                 return True
             if self.upstream is not None:
                 client.deadline = client.loop.time() + self.timeout

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote_to_bytes
 
 from standby.control import api
-from standby.http1 import error_response
+from standby.http1 import BODY_CHUNKED, error_response
 from standby.http1.messages import reason_phrase
 from standby.model import BackendKind, BackendSpec, ListenerSpec
 
@@ -165,6 +165,11 @@ def answer(exchange: Exchange, backend: BackendSpec) -> None:
         exchange.task = client.loop.create_task(_send_file(exchange, special.directory))
     elif exchange.req_done:  # CONTROL; with a body, _take_body calls control() at its end
         control(exchange)
+    elif exchange.head.body == BODY_CHUNKED:  # as the control socket: a small known size
+        _control_reply(exchange, api.error_reply(411, "send the body with a Content-Length"))
+    elif exchange.head.content_length > MAX_CONTROL_BODY:
+        reply = api.error_reply(413, f"the body is limited to {MAX_CONTROL_BODY} bytes")
+        _control_reply(exchange, reply)
 
 
 def _open(root: str, target: bytes) -> tuple[int, int] | None:
@@ -241,10 +246,6 @@ def control(exchange: Exchange) -> None:
     held = exchange.held
     body = b"".join(held) if held else b""
     exchange.held = None
-    if len(body) > MAX_CONTROL_BODY:
-        reply = api.error_reply(413, f"the body is limited to {MAX_CONTROL_BODY} bytes")
-        _control_reply(exchange, reply)
-        return
     method = exchange.head.method.decode("latin-1")
     target = exchange.head.target.decode("latin-1")
     shared = exchange.client.shared
