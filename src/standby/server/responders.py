@@ -15,7 +15,7 @@ import logging
 import os
 import stat
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote_to_bytes
 
 from standby.control import api
@@ -24,7 +24,8 @@ from standby.http1.messages import reason_phrase
 from standby.model import BackendKind, BackendSpec, ListenerSpec
 
 if TYPE_CHECKING:
-    from standby.server.exchange import Exchange
+    from standby.http1 import RequestHead
+    from standby.server.seam import ClientSide
 
 log = logging.getLogger("standby.server")
 
@@ -44,6 +45,29 @@ MAX_CONTROL_BODY: Final = 64 * 1024
 Headers = tuple[tuple[bytes, bytes], ...]
 # exchange.R_BODY (exchange imports this module: importing it back would be a cycle).
 R_BODY: Final = 1
+
+
+class Exchange(Protocol):
+    """What a responder uses of the Exchange it answers (server/exchange.py, which imports
+    this module: typed here so that no import runs back to it)."""
+
+    client: ClientSide
+    head: RequestHead
+    held: list[bytes] | None
+    task: asyncio.Task[None] | None
+    status: int
+    bytes_out: int
+    phase: int
+    timeout: float
+    req_done: bool
+
+    def _keep_client(self, wanted: bool = True) -> bool: ...
+    def _answered(self, status: int, data: bytes, bytes_out: int) -> None: ...
+    def _for_method(self, response: bytes) -> bytes: ...
+    def _response_broken(self, reason: str) -> None: ...
+    def local_response(
+        self, status: int, reason: str, *, retry_after: bool = False, keep: bool = True
+    ) -> None: ...
 
 
 # -- pure decisions --------------------------------------------------------------------------
