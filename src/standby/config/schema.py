@@ -531,7 +531,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             "directory get 404. Read off the event loop."),
     Keyword("Control", frozenset({Section.SERVICE}), (), False,
             "A backend that serves the control API (the same requests and answers as the "
-            "`Control` socket) over this service's listener: `Control`. Protect it (a "
+            "`Control` socket) over this service's listener: `Control`. With several "
+            "workers the supervisor decides each request, so a switch reaches every worker "
+            "and the counters are the whole service's. Protect it (a "
             "listener on a private address, `ACL`, `BasicAuth`): whoever reaches it can "
             "disable backends and reload the configuration."),
     Keyword("UseBackend", frozenset({Section.SERVICE}), (Arg("name", ArgKind.STRING),), True,

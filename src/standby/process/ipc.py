@@ -188,6 +188,34 @@ class MetricsEnd:
     serial: int
 
 
+# -- issue 15: a worker's Control service asks the supervisor (tags 60-69) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAsk:
+    """Worker -> supervisor: one request to a ``Control`` service, decided by the
+    supervisor (the single writer of the operator's switches, and the one that reloads),
+    so that every worker answers it alike; answered by ``ControlReply`` pieces."""
+
+    serial: int
+    method: str
+    target: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ControlReply:
+    """Supervisor -> worker: a piece of the reply to ``serial``: its status, type and
+    Allow (the same in every piece) and the next bytes of its body; ``last`` ends it."""
+
+    serial: int
+    status: int
+    content_type: str
+    allow: str
+    data: bytes
+    last: bool
+
+
 # -- honest counters (issue 13): tags 30-39 ------------------------------------------------
 
 
@@ -281,6 +309,8 @@ Message = (
     | TablePart
     | TableTouch
     | TableSynced
+    | ControlAsk
+    | ControlReply
 )
 
 
@@ -305,6 +335,8 @@ class Tag(enum.IntEnum):
     TABLE_PART = 40
     TABLE_TOUCH = 41
     TABLE_SYNCED = 42
+    CONTROL_ASK = 60
+    CONTROL_REPLY = 61
 
 
 # One backend's counters, the fields ``Counts`` (asked) and ``CountsPush`` (pushed) share.
@@ -351,6 +383,21 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
         (("table", "str"), ("key", "blob"), ("stamp", "f64"), ("digest", "u32")),
     ),
     Tag.TABLE_SYNCED: (TableSynced, ()),
+    Tag.CONTROL_ASK: (
+        ControlAsk,
+        (("serial", "u32"), ("method", "str"), ("target", "str"), ("body", "blob")),
+    ),
+    Tag.CONTROL_REPLY: (
+        ControlReply,
+        (
+            ("serial", "u32"),
+            ("status", "u32"),
+            ("content_type", "str"),
+            ("allow", "str"),
+            ("data", "blob"),
+            ("last", "bool"),
+        ),
+    ),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 
@@ -628,3 +675,28 @@ def metrics_parts(serial: int, text: str) -> list[Message]:
     ]
     parts.append(MetricsEnd(serial))
     return parts
+
+
+# Body bytes per ControlReply: the frame also holds the tag, the serial, the status and two
+# short texts (a content type and an Allow list).
+CONTROL_PART_SIZE = MAX_FRAME - 2 * MAX_TEXT - 64
+# The largest request body a Control service relays: its frame holds a method and a target.
+MAX_CONTROL_ASK_BODY = MAX_FRAME - 2 * MAX_TEXT - 64
+
+
+def control_parts(
+    serial: int, status: int, content_type: str, allow: str, body: bytes
+) -> list[Message]:
+    """A Control service's reply as the ControlReply messages that carry it."""
+    starts = range(0, max(len(body), 1), CONTROL_PART_SIZE)
+    return [
+        ControlReply(
+            serial,
+            status,
+            content_type,
+            allow,
+            body[start : start + CONTROL_PART_SIZE],
+            start + CONTROL_PART_SIZE >= len(body),
+        )
+        for start in starts
+    ]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from standby.model import BackendSpec, ServiceSpec
     from standby.observe.access import AccessLog
     from standby.process.tables import Table, TableListener
-    from standby.server.shared import MetricsSource
+    from standby.server.shared import ControlSource, MetricsSource
     from standby.server.stats import BackendCounters
 
 log = logging.getLogger("standby.process")
@@ -79,6 +79,8 @@ class ProxyLike(Protocol):
 
     # A worker's Metrics service asks the supervisor for the whole service's figures.
     metrics_source: MetricsSource | None
+    # Issue 15: a worker's Control service relays its requests to the supervisor.
+    control_source: ControlSource | None
 
     # The control socket bound at start-up (before privileges are dropped) for the
     # proxy to serve when it is the health writer (one process).

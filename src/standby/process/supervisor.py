@@ -67,7 +67,12 @@ from standby.cache.services import stale_services
 from standby.cache.store import StaleStore, renewed
 from standby.clock import SystemClock
 from standby.control.api import metrics_snapshot
-from standby.control.server import BoundControl, ControlSocketError, control_changed
+from standby.control.server import (
+    BoundControl,
+    ControlRequest,
+    ControlSocketError,
+    control_changed,
+)
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
@@ -87,6 +92,7 @@ from standby.process.heartbeat import QUIET_AFTER, Heartbeats
 from standby.process.ipc import (
     Adopt,
     Beat,
+    ControlAsk,
     Counts,
     CountsDone,
     CountsPush,
@@ -104,6 +110,7 @@ from standby.process.ipc import (
     TablePart,
     TableTouch,
     clip,
+    control_parts,
     metrics_parts,
 )
 from standby.process.ledger import Ledger
@@ -619,6 +626,10 @@ class Supervisor:
             task = self.loop.create_task(self._answer_metrics(pid, message.serial))
             self._metrics_tasks.add(task)
             task.add_done_callback(self._metrics_tasks.discard)
+        elif isinstance(message, ControlAsk):  # issue 15: a worker's Control service
+            task = self.loop.create_task(self._answer_control(pid, message))
+            self._metrics_tasks.add(task)
+            task.add_done_callback(self._metrics_tasks.discard)
         elif isinstance(message, Ready):
             slot = self._slot_of(pid)
             if slot is not None:
@@ -646,6 +657,21 @@ class Supervisor:
         if channel is None or not channel.open:
             return  # the worker left meanwhile
         for part in metrics_parts(serial, text):
+            channel.send(part)
+
+    async def _answer_control(self, pid: int, ask: ControlAsk) -> None:
+        """A worker's Control service relays a request: decided here, as on the control
+        socket (the same view, switches and reload), so every worker answers alike."""
+        decider = self._control
+        if decider is None:  # no Control socket: the same decisions, without a socket
+            view = SupervisorView(self, self._gather, self._ledger)
+            decider = SupervisorControl("", view, self._metrics, mode=0, clock=SystemClock())
+        reply = await decider.decide(ControlRequest(ask.method, ask.target, ask.body))
+        channel = self._channels.get(pid)
+        if channel is None or not channel.open:
+            return  # the worker left meanwhile
+        allow = ", ".join(reply.allow)
+        for part in control_parts(ask.serial, reply.status, reply.content_type, allow, reply.body):
             channel.send(part)
 
     async def _collect_metrics(self) -> str:

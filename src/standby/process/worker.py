@@ -41,6 +41,7 @@ from typing import NoReturn
 
 import uvloop
 
+from standby.control.api import Reply
 from standby.control.view import ObjectPath, resolve
 from standby.health.board import Transition
 from standby.model import BackendSpec, ServiceSpec
@@ -57,6 +58,8 @@ from standby.process.ipc import (
     SERIAL_MODULO,
     Adopt,
     Beat,
+    ControlAsk,
+    ControlReply,
     Counts,
     CountsAsk,
     CountsDone,
@@ -101,6 +104,10 @@ IDLE_LINGER = 1.0
 # which itself waits COUNTS_TIMEOUT for the workers' counters.
 METRICS_TIMEOUT = COUNTS_TIMEOUT + 2.0
 
+# A Control service's request waits this long for the supervisor's answer: a reload it
+# asks for starts new workers, which may take a while on a loaded machine.
+CONTROL_TIMEOUT = 60.0
+
 # Objects inherited from the supervisor that must stay referenced (never finalised) here.
 _INHERITED: list[object] = []
 
@@ -140,6 +147,9 @@ class WorkerLink:
         # Metrics texts being received from the supervisor, by serial: pieces and the
         # future that gets them joined (None if the supervisor is gone).
         self._metrics: dict[int, tuple[list[str], asyncio.Future[str | None]]] = {}
+        # Issue 15: Control service replies being received, as the metrics texts.
+        self._control_serial = 0
+        self._controls: dict[int, tuple[list[bytes], asyncio.Future[Reply | None]]] = {}
         self.board = proxy.board
         self.specs = by_identity(list(backends))
         self.synced = asyncio.Event()
@@ -187,6 +197,8 @@ class WorkerLink:
             pending = self._metrics.get(message.serial)
             if pending is not None and not pending[1].done():
                 pending[1].set_result("".join(pending[0]))
+        elif isinstance(message, ControlReply):
+            self._control_reply(message)
         elif isinstance(message, Synced):
             self.synced.set()
         elif isinstance(message, Adopt):
@@ -303,8 +315,43 @@ class WorkerLink:
         finally:
             del self._metrics[serial]
 
+    async def control_request(self, method: str, target: str, body: bytes) -> Reply | None:
+        """Issue 15: a request to a Control service, decided by the supervisor (the single
+        writer of the operator's switches). None when it is gone or does not answer
+        within CONTROL_TIMEOUT."""
+        if self.channel is None or self.lost:
+            return None
+        self._control_serial = (self._control_serial + 1) % SERIAL_MODULO
+        serial = self._control_serial
+        done: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        self._controls[serial] = ([], done)
+        self._send(ControlAsk(serial, method, target, body))
+        try:
+            async with asyncio.timeout(CONTROL_TIMEOUT):
+                return await done
+        except TimeoutError:
+            log.warning(
+                "the supervisor did not answer a control request within %gs", CONTROL_TIMEOUT
+            )
+            return None
+        finally:
+            del self._controls[serial]
+
+    def _control_reply(self, message: ControlReply) -> None:
+        pending = self._controls.get(message.serial)
+        if pending is None or pending[1].done():
+            return
+        pending[0].append(message.data)
+        if message.last:
+            allow = tuple(a for a in message.allow.split(", ") if a)
+            body = b"".join(pending[0])
+            pending[1].set_result(Reply(message.status, body, message.content_type, allow))
+
     def on_lost(self) -> None:
         self.lost = True
+        for _, control in self._controls.values():
+            if not control.done():
+                control.set_result(None)
         for _, done in self._metrics.values():
             if not done.done():
                 done.set_result(None)
@@ -413,6 +460,7 @@ async def _worker(
     await loop.create_unix_connection(lambda: channel, sock=ipc)
     link.start_beats(loop)
     proxy.metrics_source = link.whole_metrics
+    proxy.control_source = link.control_request
     try:
         try:
             async with asyncio.timeout(SYNC_TIMEOUT):

@@ -45,6 +45,7 @@ from standby.server.lane import lane_wanted
 from standby.server.policy import service_policy
 from standby.server.shared import (
     BackendRuntime,
+    ControlSource,
     ListenerRuntime,
     MetricsSource,
     ServiceRuntime,
@@ -161,6 +162,7 @@ class Proxy:
         self.view = ProxyView(self, self.clock.wall())
         # Set by a worker process: a Metrics service then shows the whole service.
         self.metrics_source: MetricsSource | None = None
+        self.control_source: ControlSource | None = None  # issue 15: a Control service's
         # Set by the runner: the control socket it bound before dropping privileges.
         self.control_socket: BoundControl | None = None
         # The fast lane for common requests (server/lane.py); off only to test the
@@ -332,6 +334,7 @@ class Proxy:
             shared.backends[id(backend)] = backend_runtime
         shared.view = self.view
         shared.metrics_source = self.metrics_source
+        shared.control_source = self.control_source
         for spec in config.listeners:
             runtime = ListenerRuntime(
                 spec=spec,

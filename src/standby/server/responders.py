@@ -26,6 +26,7 @@ from standby.model import BackendKind, BackendSpec, ListenerSpec
 if TYPE_CHECKING:
     from standby.http1 import RequestHead
     from standby.server.seam import ClientSide
+    from standby.server.shared import ControlSource
 
 log = logging.getLogger("standby.server")
 
@@ -39,8 +40,9 @@ WRITE_PAUSE_POLL: Final = 0.01
 SENDFILE_TYPE: Final = b"text/plain"
 SENDFILE_METHODS: Final = frozenset({b"GET", b"HEAD"})
 ALLOW_SENDFILE: Final = (b"Allow", b"GET, HEAD")
-# A request body sent to the Control backend: a small JSON object, as on the socket.
-MAX_CONTROL_BODY: Final = 64 * 1024
+# A request body sent to the Control backend: a small JSON object, as on the socket, and
+# small enough to be relayed to the supervisor in one IPC frame (ipc.MAX_CONTROL_ASK_BODY).
+MAX_CONTROL_BODY: Final = 32 * 1024
 
 Headers = tuple[tuple[bytes, bytes], ...]
 # exchange.R_BODY (exchange imports this module: importing it back would be a cycle).
@@ -273,20 +275,13 @@ def control(exchange: Exchange) -> None:
     method = exchange.head.method.decode("latin-1")
     target = exchange.head.target.decode("latin-1")
     shared = exchange.client.shared
+    source = shared.control_source
+    if source is not None:  # one of several workers: the supervisor decides, for all
+        exchange.task = exchange.client.loop.create_task(_relay(exchange, source, body))
+        return
     view = shared.view
     if view is None:
         _control_reply(exchange, api.error_reply(503, "the control API is not available"))
-        return
-    if shared.metrics_source is not None and method != "GET":
-        # One of several workers: a change here would reach this worker only.
-        _control_reply(
-            exchange,
-            api.error_reply(
-                503,
-                "with several workers, change the proxy through the Control socket "
-                "(standbyctl) or run one worker",
-            ),
-        )
         return
     try:
         decided = api.handle(view, method, target, body, time.time())
@@ -297,6 +292,17 @@ def control(exchange: Exchange) -> None:
         _control_reply(exchange, decided)
         return
     exchange.task = exchange.client.loop.create_task(_reload(exchange))
+
+
+async def _relay(exchange: Exchange, source: ControlSource, body: bytes) -> None:
+    head = exchange.head
+    reply = await source(head.method.decode("latin-1"), head.target.decode("latin-1"), body)
+    exchange.task = None
+    if exchange.client.closed:
+        return
+    if reply is None:
+        reply = api.error_reply(503, "the supervisor did not answer")
+    _control_reply(exchange, reply)
 
 
 async def _reload(exchange: Exchange) -> None:

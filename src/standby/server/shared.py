@@ -21,6 +21,7 @@ from standby.upstream.pool import Pool
 
 if TYPE_CHECKING:
     from standby.cache.store import StaleStore
+    from standby.control.api import Reply
     from standby.observe.access import AccessLog
     from standby.server.view import ProxyView
 
@@ -29,6 +30,9 @@ log = logging.getLogger("standby.server")
 # Where a Metrics service gets its text when this process is one of several workers: the
 # supervisor's, with every worker's counters summed (None: it could not be had in time).
 MetricsSource = Callable[[], Awaitable[str | None]]
+# Issue 15: where a Control service's requests are decided when this process is one of
+# several workers: the supervisor (method, target, body -> its reply; None: no answer).
+ControlSource = Callable[[str, str, bytes], Awaitable["Reply | None"]]
 
 
 @dataclass(slots=True)
@@ -85,6 +89,7 @@ class Shared:
     backends: dict[int, BackendRuntime] = field(default_factory=dict)  # id(BackendSpec) ->
     view: ProxyView | None = None  # for the Metrics service
     metrics_source: MetricsSource | None = None  # with several workers (else the view)
+    control_source: ControlSource | None = None  # issue 15: likewise, for Control services
     successor: Shared | None = None  # after a reload: the configuration that replaced this
     stopping: bool = False
 
