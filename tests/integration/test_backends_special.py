@@ -304,3 +304,39 @@ def test_control_service_reads_a_body_sent_in_pieces_and_refuses_a_large_one() -
             with Client(p.port) as c:
                 c.send(b"PATCH /listener/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n")
                 assert c.response().status == 413
+
+
+def test_special_backends_in_the_control_listing_as_pound_4_names_them(docroot: Path) -> None:
+    text = listener(
+        service("    Control", url="^/listener")
+        + service("    Error 404", url="^/e")
+        + service("    Success", url="^/s")
+        + service(f'    SendFile "{docroot}"')
+    )
+    config, socks = config_with_ports(text)
+    with ProxyThread(config, socks) as p, Client(p.port) as c:
+        listing = json.loads(c.request("/listener/0").body)
+        backends = [s["backends"][0] for s in listing["services"]]
+        assert [b["type"] for b in backends] == ["control", "error", "success", "file"]
+        assert (backends[1]["status"], backends[1]["text"]) == (404, None)
+        assert all(b["alive"] and b["enabled"] for b in backends)
+
+
+def test_read_only_emergency_refusal_shows_the_503_page(tmp_path: Path) -> None:
+    # standby's own 503 (a write while the Emergency tier serves) takes the site's page.
+    page = tmp_path / "503.html"
+    page.write_bytes(b"<p>read only for now</p>")
+    with Backend("mirror") as mirror:
+        with Backend("gone") as gone:
+            down = gone.port
+        body = (
+            proxied(down)
+            + f"\n    Emergency\n      Address 127.0.0.1\n      Port {mirror.port}\n    End"
+            + "\n    ReadOnlyEmergency"
+        )
+        config, socks = config_with_ports(listener(service(body), extra=f'ErrorFile 503 "{page}"'))
+        with ProxyThread(config, socks) as p:
+            assert get(p.port).body == b"mirror"
+            r = get(p.port, "/", method="POST", body=b"x")
+            assert (r.status, r.body) == (503, b"<p>read only for now</p>")
+            assert r.header(b"retry-after") is not None

@@ -256,6 +256,12 @@ def backend_json(index: int, spec: BackendSpec, state: BackendState) -> Json:
         obj["address"] = backend_address(spec)
     else:  # a special backend answered by standby itself (e.g. Metrics)
         obj["type"] = spec.kind.value
+        special = spec.special
+        if spec.kind is BackendKind.SENDFILE:
+            obj["type"] = "file"  # Pound 4's name for SendFile's kind
+        elif spec.kind is BackendKind.ERROR and special is not None:  # as Pound 4 shows it
+            obj["status"] = special.status
+            obj["text"] = None if special.page is None else special.page.decode("utf-8", "replace")
     obj.update(
         protocol="http",
         priority=spec.priority,
