@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -262,6 +264,25 @@ def test_bad_special_backends_are_refused_at_their_place(
     line = text.splitlines().index(body.format(tmp=tmp_path)) + 1
     assert str(info.value).startswith(f"{path}:{line}.")
     assert message.format(tmp=tmp_path) in str(info.value)
+
+
+def test_check_reports_a_bad_special_backend_at_its_place(tmp_path: Path) -> None:
+    # `standby -c`: the installed program, as an operator runs it.
+    path = tmp_path / "pound.cfg"
+    bad = f'    SendFile "{tmp_path}/nowhere"'
+    text = listener(service(bad)).replace("{L0}", "8080")
+    path.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "standby", "-c", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    line = text.splitlines().index(bad) + 1
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"{path}:{line}.14: not a directory: ")
+    assert "Traceback" not in done.stderr
 
 
 def test_a_reload_with_a_bad_special_backend_keeps_the_old_configuration(

@@ -551,7 +551,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             "`Priority`), or `iwrr`, interleaved weighted round robin (Pound 4): backends "
             "are taken in turn, in rounds 0 to the highest priority - 1, each backend "
             "taking part in the rounds below its priority, so priorities 1 and 3 give "
-            "A B B B A B B B: `Balancer iwrr`. Global: the default for services.",
+            "A B B B A B B B: `Balancer iwrr`. Global: the default for services. With "
+            "several workers each runs its own cycle: every backend still gets its share, "
+            "the interleaving is per worker.",
             default="random"),
 )  # fmt: skip
 
