@@ -236,7 +236,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             "413, 414, 429, 500, 501, 503); standby also those it sends itself (408, 431, "
             "502, 504, 505). A 503 page is also the page of 502 and 504 unless they have "
             "their own: a site's maintenance page shows when a backend is down, times out "
-            "or answers garbage, as in Pound."),
+            "or answers garbage, as in Pound. A page from a file goes out with Pound's "
+            "`Expires: now`, `Pragma: no-cache` and `Cache-Control: no-cache, no-store` "
+            "unless the file gives them."),
     *(_error_page(code) for code in ERROR_CODES),
     Keyword("RewriteLocation", LISTENERS,
             (Arg("mode", ArgKind.INT, low=0, high=MAX_REWRITE_LOCATION),), False,

@@ -45,6 +45,13 @@ ALLOW_SENDFILE: Final = (b"Allow", b"GET, HEAD")
 MAX_CONTROL_BODY: Final = 32 * 1024
 
 Headers = tuple[tuple[bytes, bytes], ...]
+# What Pound 4 sends with an error page file unless the file says otherwise: a page that
+# stands for a passing condition (a maintenance page) must not be kept by caches.
+PAGE_DEFAULTS: Final[Headers] = (
+    (b"Expires", b"now"),
+    (b"Pragma", b"no-cache"),
+    (b"Cache-Control", b"no-cache, no-store"),
+)
 # exchange.R_BODY (exchange imports this module: importing it back would be a cycle).
 R_BODY: Final = 1
 
@@ -84,18 +91,22 @@ def page_response(
     extra: Headers = (),
 ) -> bytes:
     """An error answer: ``page`` (None: the built-in one) with an error page file's
-    ``headers``; a Content-Type among them replaces the default text/html."""
-    if not headers:
-        return error_response(status, body=page, close=close, extra=extra)
-    body = error_response(status, body=page, close=True)
-    body = body[body.index(b"\r\n\r\n") + 4 :]
+    ``headers``; a Content-Type among them replaces the default text/html. A page from a
+    file also gets Pound 4's cache headers, unless the file gives its own."""
+    if page is None and not headers:
+        return error_response(status, close=close, extra=extra)
+    body = page if page is not None else error_response(status, close=True).split(b"\r\n\r\n")[1]
     content_type = b"text/html"
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+    given = {name.lower() for name, _ in headers}
     for name, value in headers:
         lower = name.lower()
         if lower == b"content-type":
             content_type = value
         elif lower not in (b"content-length", b"connection", b"transfer-encoding"):
+            lines.append(b"%s: %s\r\n" % (name, value))
+    for name, value in PAGE_DEFAULTS:
+        if name.lower() not in given:
             lines.append(b"%s: %s\r\n" % (name, value))
     for name, value in extra:
         lines.append(b"%s: %s\r\n" % (name, value))
