@@ -361,3 +361,26 @@ def test_read_only_emergency_refusal_shows_the_503_page(tmp_path: Path) -> None:
             r = get(p.port, "/", method="POST", body=b"x")
             assert (r.status, r.body) == (503, b"<p>read only for now</p>")
             assert r.header(b"retry-after") is not None
+
+
+def test_control_service_reload_reads_the_file_again(tmp_path: Path) -> None:
+    with Backend("old") as old, Backend("new") as new:
+        path = tmp_path / "standby.cfg"
+        template = listener(service("    Control", url="^/reload") + service(proxied(0)))
+        config, socks = config_with_ports(template.replace("Port 0", f"Port {old.port}"))
+        port = socks[0].getsockname()[1]
+        path.write_text(template.replace("{L0}", str(port)).replace("Port 0", f"Port {old.port}"))
+        with ProxyThread(load_config(str(path)), socks) as p:
+            assert get(port).body == b"old"
+            assert p.errors == []
+            path.write_text(
+                template.replace("{L0}", str(port)).replace("Port 0", f"Port {new.port}")
+            )
+            r = get(port, "/reload", method="POST", body=b"{}")
+            assert r.status == 200 and json.loads(r.body)["ok"] is True
+            assert get(port).body == b"new"
+            path.write_text("Bogus\n")
+            r = get(port, "/reload", method="POST", body=b"{}")
+            assert r.status == 422 and "Bogus" in json.loads(r.body)["error"]
+            assert get(port).body == b"new"
+        del config
