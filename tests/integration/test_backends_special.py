@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from tests.integration.test_reload import reload_from
 from tests.support.backend import Backend
-from tests.support.harness import Client, ProxyThread, config_with_ports, get
+from tests.support.harness import Client, ProxyThread, config_with_ports, get, wait_until
 from tests.support.peers import RawBackend, respond_once
 
 from standby.config import ConfigError, load_config
@@ -147,6 +147,24 @@ def test_sendfile_serves_files_of_its_directory(docroot: Path) -> None:
             assert b"secret" not in r.body
         r = c.request("/a.txt", method="POST", body=b"x")
         assert r.status == 405 and r.header(b"allow") == b"GET, HEAD"
+
+
+def test_sendfile_survives_clients_that_leave_and_closes_its_files(docroot: Path) -> None:
+    # Clients that read the head of a big file and leave: the proxy's files are all closed
+    # again (the proxy runs in this process: its descriptors are ours to count).
+    text = listener(service(f'    SendFile "{docroot}"'))
+    config, socks = config_with_ports(text)
+    big = (docroot / "big.bin").read_bytes()
+    with ProxyThread(config, socks) as p:
+        assert get(p.port, "/big.bin").body == big
+        baseline = len(os.listdir("/proc/self/fd"))
+        for _ in range(5):
+            with Client(p.port) as c:
+                c.send(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                c.sock.recv(100)  # the head's first bytes, then gone
+        wait_until(lambda: len(os.listdir("/proc/self/fd")) <= baseline, what="files closed")
+        assert get(p.port, "/big.bin").body == big
+        assert p.errors == []
 
 
 # -- Control in a Service -------------------------------------------------------------------

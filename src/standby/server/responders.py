@@ -235,10 +235,24 @@ def _open(root: str, target: bytes) -> tuple[int, int] | None:
     return fd, st.st_size
 
 
+def _close_opened(future: asyncio.Future[tuple[int, int] | None]) -> None:
+    """An open that finished after its request was gone: close what it opened."""
+    if not future.cancelled() and future.exception() is None:
+        opened = future.result()
+        if opened is not None:
+            os.close(opened[0])
+
+
 async def _send_file(exchange: Exchange, root: str) -> None:
     client = exchange.client
     loop = client.loop
-    opened = await loop.run_in_executor(None, _open, root, exchange.head.target)
+    opening = loop.run_in_executor(None, _open, root, exchange.head.target)
+    try:
+        # Shielded: a cancelled request leaves the open to finish, then closes the file.
+        opened = await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_opened)
+        raise
     exchange.task = None
     if opened is None or client.closed:
         if opened is not None:
@@ -247,6 +261,7 @@ async def _send_file(exchange: Exchange, root: str) -> None:
             exchange.local_response(404, "no such file")
         return
     fd, size = opened
+    reading: asyncio.Future[bytes] | None = None
     try:
         keep = exchange._keep_client()
         head = sendfile_head(size, not keep)
@@ -259,7 +274,14 @@ async def _send_file(exchange: Exchange, root: str) -> None:
         client.transport_write(head)
         sent = 0
         while sent < size:
-            chunk = await loop.run_in_executor(None, os.pread, fd, SENDFILE_CHUNK, sent)
+            reading = loop.run_in_executor(None, os.pread, fd, SENDFILE_CHUNK, sent)
+            try:
+                chunk = await asyncio.shield(reading)
+            except OSError as exc:  # a disk error: the answer is cut, as a backend's
+                reading = None
+                exchange._response_broken(f"cannot read the file: {exc.strerror or exc}")
+                return
+            reading = None
             if client.closed:
                 return
             if not chunk:  # the file shrank while it was sent: the answer is cut
@@ -275,7 +297,12 @@ async def _send_file(exchange: Exchange, root: str) -> None:
         exchange.task = None
         exchange._answered(200, b"", sent)
     finally:
-        os.close(fd)
+        if reading is not None and not reading.done():
+            # A read still runs in its thread: the descriptor stays open until it ends
+            # (closed now, its number could be reused and read by that thread).
+            reading.add_done_callback(lambda _: os.close(fd))
+        else:
+            os.close(fd)
 
 
 def control(exchange: Exchange) -> None:
