@@ -32,6 +32,9 @@ Shared tables (issue 13: state that belongs to the proxy; today the stale copies
 travel both ways as ``TablePart`` pieces (``blob``: a 4-byte length and the bytes, bounded
 by the frame), a freshness confirmation as ``TableTouch``; ``TableSynced`` tells a new
 worker it has every table whole. ``process/tables.py`` drives them.
+
+A worker's ``Control`` service (issue 15) relays each request as ``ControlAsk``; the
+supervisor decides it as on the control socket and answers with ``ControlReply`` pieces.
 """
 
 from __future__ import annotations
