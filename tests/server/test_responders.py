@@ -110,3 +110,35 @@ def test_realpath_check_refuses_a_link_out(tmp_path: os.PathLike[str]) -> None:
     fd, size = opened
     os.close(fd)
     assert size == 2
+
+
+@given(st.binary(max_size=300))
+def test_split_page_keeps_the_page_and_only_well_formed_headers(data: bytes) -> None:
+    headers, body = split_page(data)
+    assert data.endswith(body)
+    if not headers:
+        assert body == data
+        return
+    assert data[:1] not in (b"<", b"\n", b"\r")
+    for name, value in headers:
+        assert name and all(0x21 <= c <= 0x7E and c != ord(":") for c in name)
+        assert b"\n" not in value and b"\r" not in value and b"\x00" not in value
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.from_regex(rb"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True),
+            st.from_regex(rb"[ -~]{0,30}", fullmatch=True),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.binary(max_size=100),
+    st.sampled_from([b"\n", b"\r\n"]),
+)
+def test_split_page_reads_what_a_header_block_says(
+    headers: list[tuple[bytes, bytes]], body: bytes, eol: bytes
+) -> None:
+    data = b"".join(b"%s: %s%s" % (n, v, eol) for n, v in headers) + eol + body
+    assert split_page(data) == (tuple((n, v.strip(b" \t")) for n, v in headers), body)
