@@ -341,6 +341,18 @@ def test_control_service_reads_a_body_sent_in_pieces_and_refuses_a_large_one() -
                 r = c.response()
                 assert r.status == 200 and json.loads(r.body)["draining"] is True
             with Client(p.port) as c:
+                # The head, then its body and a pipelined request in one write (usually
+                # read after the head was dispatched): both are answered.
+                body = b'{"state": "enabled"}'
+                c.send(
+                    b"PATCH /listener/0/service/1/backend/0 HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body)
+                )
+                c.send(body + b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+                first = c.response()
+                assert first.status == 200 and json.loads(first.body)["draining"] is False
+                assert c.response().body == b"one"
+            with Client(p.port) as c:
                 c.send(b"PATCH /listener/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n")
                 assert c.response().status == 413
 

@@ -433,15 +433,13 @@ class Exchange:
                 conn.transport.write(fwd)
         if body.done:
             self.req_done = True
-            backend = self.backend
-            if backend is not None and backend.kind is BackendKind.CONTROL:
-                if self.phase == R_WAIT:  # not refused before its body came
-                    responders.control(self)  # it waited for the whole body
-                return True
             if self.upstream is not None:
                 client.deadline = client.loop.time() + self.timeout
             if extra:
                 client.hold_pipelined(extra)
+            backend = self.backend
+            if backend is not None and backend.kind is BackendKind.CONTROL and self.phase == R_WAIT:
+                responders.control(self)  # it waited for the whole body
         return True
 
     def request_error(self, exc: HttpError) -> None:
