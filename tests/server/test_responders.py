@@ -142,3 +142,9 @@ def test_split_page_reads_what_a_header_block_says(
 ) -> None:
     data = b"".join(b"%s: %s%s" % (n, v, eol) for n, v in headers) + eol + body
     assert split_page(data) == (tuple((n, v.strip(b" \t")) for n, v in headers), body)
+
+
+def test_the_phase_constant_is_the_exchange_s() -> None:
+    from standby.server import exchange, responders
+
+    assert responders.R_BODY == exchange.R_BODY
