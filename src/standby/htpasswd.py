@@ -125,11 +125,12 @@ class UserTable:
     """One ``BasicAuth`` file's users (model.UserDb). Equal when they name the same file
     with the same users (a reload that changes nothing keeps the specs equal)."""
 
-    __slots__ = ("_remembered", "path", "users")
+    __slots__ = ("_remembered", "path", "users", "watch")
 
-    def __init__(self, path: str, users: dict[bytes, str]) -> None:
+    def __init__(self, path: str, users: dict[bytes, str], watch: bool = True) -> None:
         self.path = path
         self.users = users
+        self.watch = watch  # re-read when the file changes (not with `-file`)
         self._remembered: dict[bytes, bool] = {}
 
     def replace(self, users: dict[bytes, str]) -> None:
