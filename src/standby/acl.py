@@ -27,12 +27,12 @@ def parse_cidr(text: str) -> tuple[int, int, int]:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        raise ValueError(f"bad address {text!r} in ACL (expected an IPv4 or IPv6 CIDR)") from None
+        raise ValueError(f'bad address "{text}" in ACL (expected an IPv4 or IPv6 CIDR)') from None
     bits = _IPV4_BITS if ip.version == 4 else _IPV6_BITS
     prefix = bits
     if slash:
         if not length.isdigit() or not 0 <= int(length) <= bits:
-            raise ValueError(f"bad mask length in {text!r} (expected 0..{bits})")
+            raise ValueError(f'bad mask length in "{text}" (expected 0..{bits})')
         prefix = int(length)
     mask = ((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1)
     return ip.version, int(ip) & mask, mask

@@ -129,7 +129,8 @@ class ConditionSpec:
     negate: bool
     location: Location = UNKNOWN_LOCATION
     # Issue 15 (defaults: the conditions above, as before):
-    argument: str = ""  # QUERY_PARAM's parameter name; STRING_MATCH's string
+    # QUERY_PARAM's parameter, HEADER's field (split form), STRING_MATCH's string:
+    argument: str = ""
     children: tuple[ConditionSpec, ...] = ()  # MATCH's conditions
     any_of: bool = False  # MATCH OR (else AND)
     acl: AclSpec | None = None  # ACL

@@ -136,7 +136,7 @@ def _prepare(condition: ConditionSpec, preceding: tuple[ConditionSpec, ...] = ()
     if condition.kind is ConditionKind.HOST and condition.regex is None:
         want = condition.pattern.strip(_OWS).lower()
         return (condition.kind, _no_regex, _no_lines, want, negate, _no_holds)
-    if condition.kind not in _CLASSIC:
+    if condition.kind not in _CLASSIC or condition.argument or condition.kind is _HOST:
         return (_OTHER, _no_regex, _no_lines, "", negate, _general(condition, preceding))
     if condition.regex is None:
         # The compiler always provides a regex for these kinds; failing here, at start-up,
@@ -368,6 +368,8 @@ def _subject(
         return req.method
     if kind is ConditionKind.STRING_MATCH:
         return expand(condition.argument, captures, req, peer)
+    if kind is ConditionKind.HEADER:  # the split form: Header "Name" "pattern"
+        return req.header(condition.argument.encode("latin-1"))
     return _host_name(req)  # HOST with a match flag
 
 
@@ -405,7 +407,7 @@ def _raw(
         groups = (host,) if hit and host is not None else None
     elif regex is None:
         raise ValueError(f"{condition.location}: {kind.value} condition has no compiled regex")
-    elif kind is ConditionKind.HEADER:
+    elif kind is ConditionKind.HEADER and not condition.argument:
         block, lowered = req.header_block()
         if found is None:
             return regex.search_lines(block, lowered, undecided)

@@ -322,6 +322,11 @@ class ConditionContext:
         tokens = _tokens(node.values[-1])
         if name in _WITH_ARGUMENT:
             argument = str(node.values[0])
+        elif kind is ConditionKind.HEADER and len(tokens) > 1 and not _is_flag(tokens[0]):
+            # Pound 4's split form: `Header "Name" [options] "pattern"` matches the values
+            # of the headers of that name.
+            argument = tokens[0].text
+            tokens = tokens[1:]
         flags, pattern = _read_flags(tokens, node, kind)
         negate = node.negate != (name == "HeadDeny")
         icase = flags.icase
@@ -398,6 +403,10 @@ def _tokens(value: object) -> tuple[Token, ...]:
         return ()
     assert isinstance(value, tuple)
     return tuple(token for token in value if isinstance(token, Token))
+
+
+def _is_flag(token: Token) -> bool:
+    return token.kind is TokenKind.WORD and token.text.startswith("-")
 
 
 def _is_word(token: Token, word: str) -> bool:
