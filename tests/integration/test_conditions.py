@@ -6,8 +6,11 @@ configuration serving (the installed program, SIGHUP)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,8 +221,6 @@ def credentials(user: str, password: str) -> str:
 
 def test_basic_auth_every_hash_and_the_file_reread(tmp_path: Path) -> None:
     users = tmp_path / "htpasswd"
-    import hashlib
-
     sha = base64.b64encode(hashlib.sha1(b"s3").digest()).decode()
     users.write_text(
         f"ann:{apr1(b's1', b'Xy12ab')}\n"
@@ -345,9 +346,6 @@ ListenHTTP
         bad = good.replace("  Service\n", f"  Service\n    {condition}\n", 1) + "  End\nEnd\n"
         bad_path = tmp_path / "bad.cfg"
         bad_path.write_text(bad)
-        import subprocess
-        import sys
-
         checked = subprocess.run(
             [sys.executable, "-m", "standby", "-c", "-f", str(bad_path)],
             capture_output=True,
