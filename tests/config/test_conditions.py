@@ -44,7 +44,7 @@ def test_flags_compile_to_literal_eres_and_keep_the_pattern_as_written() -> None
 
 def test_regex_type_and_ignore_case_apply_to_what_follows() -> None:
     text = (
-        'RegexType pcre\nIgnoreCase 1\nListenHTTP\n  Address 127.0.0.1\n  Port 1\n  Service\n'
+        "RegexType pcre\nIgnoreCase 1\nListenHTTP\n  Address 127.0.0.1\n  Port 1\n  Service\n"
         '    Path "^/a"\n    BackEnd\n      Address 127.0.0.1\n      Port 2\n    End\n  End\nEnd\n'
         'RegexType posix\nIgnoreCase 0\nService\n  Path "^/b"\n  BackEnd\n    Address 127.0.0.1\n'
         "    Port 3\n  End\nEnd\n"
@@ -57,7 +57,8 @@ def test_regex_type_and_ignore_case_apply_to_what_follows() -> None:
 
 
 def test_blocks_and_negation() -> None:
-    (c,) = compiled('    Not Match OR\n      Host "a"\n      Match\n        URL "b"\n      End\n    End')
+    block = '    Not Match OR\n      Host "a"\n      Match\n        URL "b"\n      End\n    End'
+    (c,) = compiled(block)
     assert c.kind is ConditionKind.MATCH and c.negate and c.any_of
     assert [child.kind for child in c.children] == [ConditionKind.HOST, ConditionKind.MATCH]
     assert not c.children[1].any_of  # Match alone is AND
@@ -96,7 +97,7 @@ def test_basic_auth_reads_the_file(tmp_path: Path) -> None:
         ('    BasicAuth "/nonexistent/htpasswd"', "t.cfg:6.15: cannot read htpasswd file"),
         ('    QueryParam "x" -decode', 't.cfg:6.20: missing pattern for "QueryParam"'),
         ('    URL -decode "x"', 't.cfg:6.9: unknown option "-decode" for "URL"'),
-        ('    Match XOR\n    End', 't.cfg:6.11: bad op "XOR" for "Match" (use and or or)'),
+        ("    Match XOR\n    End", 't.cfg:6.11: bad op "XOR" for "Match" (use and or or)'),
         ("    BasicAuth -file", 't.cfg:6.5: expected "BasicAuth [-file] FILE"'),
     ],
 )
