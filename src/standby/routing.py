@@ -385,6 +385,8 @@ def _raw(
     kind = condition.kind
     if kind is ConditionKind.MATCH:
         need = not undecided
+        if condition.argument:  # Eval of a detached Condition: its groups stay inside
+            found = None
         if condition.any_of:
             return any(_holds(child, req, peer, need, found) for child in condition.children)
         return all(_holds(child, req, peer, need, found) for child in condition.children)

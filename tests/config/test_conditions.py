@@ -98,6 +98,7 @@ def test_basic_auth_reads_the_file(tmp_path: Path) -> None:
         ('    QueryParam "x" -decode', 't.cfg:6.20: missing pattern for "QueryParam"'),
         ('    URL -decode "x"', 't.cfg:6.9: unknown option "-decode" for "URL"'),
         ("    Match XOR\n    End", 't.cfg:6.11: bad op "XOR" for "Match" (use and or or)'),
+        ('    Eval "none"', 't.cfg:6.10: no Condition named "none"'),
         ("    BasicAuth -file", 't.cfg:6.5: expected "BasicAuth [-file] FILE"'),
     ],
 )
@@ -129,3 +130,14 @@ def test_relative_files_are_read_beside_the_configuration(tmp_path: Path) -> Non
 def test_duplicate_named_acl() -> None:
     top = 'ACL "a"\n  "10.0.0.0/8"\nEnd\nACL "a"\n  "10.0.0.0/8"\nEnd'
     assert 't.cfg:4.1: duplicate ACL "a" (first at t.cfg:1.1)' in error('    ACL "a"', top)
+
+
+def test_eval_keeps_the_groups_of_a_detached_condition_inside() -> None:
+    from standby.routing import match_conditions
+    from tests.test_routing_conditions import Req
+
+    found = compiled('    Path "^/(a)"\n    Eval "c"', 'Condition "c"\n  URL "^/(.)"\nEnd')
+    captures = match_conditions(found, Req(target=b"/ab"))
+    assert (
+        captures is not None and captures.group(1) == b"a" and captures.groups == ((b"/a", b"a"),)
+    )

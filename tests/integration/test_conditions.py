@@ -176,6 +176,16 @@ def test_match_blocks_nest_and_negate() -> None:
         assert answer(port, "/a.css") == b"miss"
 
 
+def test_detached_condition_and_eval() -> None:
+    top = 'Condition "internal"\n  Match OR\n    ACL\n      "127.0.0.0/8"\n    End\n  End\nEnd'
+    text = two_services('    Eval "internal"\n    Path -beg "/stat"', top)
+    with proxy_for(text) as port:
+        assert answer(port, "/stats") == b"hit"
+        assert answer(port, "/x") == b"miss"
+    with proxy_for(two_services('    Not Eval "internal"', top)) as port:
+        assert answer(port, "/stats") == b"miss"
+
+
 def test_pattern_file(tmp_path: Path) -> None:
     (tmp_path / "paths.txt").write_text("# prefixes we serve\n/one\n\n  /two  \n")
     path = tmp_path / "paths.txt"

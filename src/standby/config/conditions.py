@@ -135,6 +135,26 @@ class ConditionContext:
         self.forwarded_header = (
             model.DEFAULT_FORWARDED_HEADER if forwarded is None else str(forwarded.values[0])
         )
+        # Detached conditions (`Condition "name"` ... `End`), for Eval.
+        self.detached: dict[str, ConditionSpec] = {}
+        for node in root.sections():
+            if node.keyword is None or node.keyword.name != "Condition":
+                continue
+            name = str(node.values[0])
+            if name in self.detached:
+                first = self.detached[name].location
+                raise ConfigError(
+                    node.location, f"duplicate Condition {quote(name)} (first at {first})"
+                )
+            pcre, ignore_case = self._scopes.get(id(node), (False, False))
+            header = self.forwarded_header.lower().encode("latin-1")
+            scope = _Scope(pcre, ignore_case, ForwardedSpec(header, self.trusted))
+            children = tuple(
+                spec for child in node.body if (spec := self._node(child, scope)) is not None
+            )
+            self.detached[name] = ConditionSpec(
+                ConditionKind.MATCH, name, None, False, node.location, children=children
+            )
 
     # -- ACLs ---------------------------------------------------------------------------
 
@@ -291,6 +311,22 @@ class ConditionContext:
             )
         if name == "BasicAuth":
             return self._basic_auth(node)
+        if name == "Eval":
+            detached = self.detached.get(str(node.values[0]))
+            if detached is None:
+                raise ConfigError(
+                    node.arg_locations[0], f"no Condition named {quote(node.texts[0])}"
+                )
+            # `argument` names it: its groups stay inside (routing.py).
+            return ConditionSpec(
+                ConditionKind.MATCH,
+                f"Eval {node.texts[0]}",
+                None,
+                node.negate,
+                node.location,
+                argument=node.texts[0],
+                children=detached.children,
+            )
         return self._pattern_condition(node, scope)
 
     def _basic_auth(self, node: Directive) -> ConditionSpec:

@@ -32,6 +32,7 @@ class Section(enum.Enum):
     MATCH = "Match"  # Match AND|OR ... End: conditions joined
     ACL = "ACL"  # ACL ... End: one CIDR per line
     TRUSTED_IP = "TrustedIP"  # TrustedIP ... End: one CIDR per line
+    CONDITION = "Condition"  # Condition "name" ... End: a detached condition for Eval
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -114,7 +115,7 @@ CHECK_PARENTS = frozenset({Section.SERVICE}) | BACKENDS
 # `Disable` names (every protocol but the newest, which cannot be disabled).
 TLS_PROTOCOL_WORDS = tuple(p.name.lower() for p in model.TlsProtocol)[:-1]
 # Where service conditions are allowed (i15-edit adds its Rewrite section).
-CONDITION_SECTIONS = frozenset({Section.SERVICE, Section.MATCH})
+CONDITION_SECTIONS = frozenset({Section.SERVICE, Section.MATCH, Section.CONDITION})
 # The sections whose lines are quoted CIDRs (a line is read as `"CIDR" "..."`).
 CIDR_SECTIONS = frozenset({Section.ACL, Section.TRUSTED_IP})
 CIDR_KEYWORD = '"CIDR"'
@@ -581,6 +582,13 @@ KEYWORDS: tuple[Keyword, ...] = (
             "Join the conditions up to `End` with AND (the default) or OR; blocks nest: "
             '`Match OR` / `Host "a.example"` / `Host "b.example"` / `End`.',
             opens=Section.MATCH, condition=True),
+    Keyword("Condition", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING),), True,
+            "A detached condition: the conditions up to `End`, joined by AND, that `Eval` "
+            'uses by name: `Condition "internal"` / `ACL -file "internal.acl"` / `End`. As in '
+            "Pound, the groups of its patterns are not seen by back-references outside it.",
+            opens=Section.CONDITION),
+    Keyword("Eval", CONDITION_SECTIONS, (Arg("name", ArgKind.STRING),), True,
+            'The detached condition of that name holds: `Eval "internal"`.', condition=True),
     Keyword("TrustedIP", frozenset({Section.TOP, Section.SERVICE}) | LISTENERS,
             (Arg('"acl" or -file "f"', ArgKind.TOKENS, optional=True, many=True),), False,
             "The proxies trusted to write the forwarded header: `ACL -forwarded` walks its "
