@@ -19,6 +19,16 @@ RE2 in time linear in the subject; config/pattern.py):
   (and lower-cased, for the patterns' search of their fixed parts) once per request, in C
   (``RequestView.header_block``), and each condition searches them in one pass
   (``Pattern.search_lines``).
+- Issue 15's kinds (config/conditions.py compiles them): ``QUERY`` (the target after
+  ``?``), ``QUERY_PARAM`` (the first value of a parameter, percent-decoded with
+  ``-decode``; a request without it never matches), ``METHOD``, ``STRING_MATCH`` (its
+  string expanded by ``expand``, with the groups of the conditions before it), ``HOST``
+  with a match flag (the Host value, stripped), ``HEADER`` in Pound 4's split form (the
+  first value of the named header), ``ACL`` (the peer's address, or with ``-forwarded``
+  the one acl.client_address finds), ``BASIC_AUTH`` (the Authorization header's
+  credentials, htpasswd.py) and ``MATCH`` (``Match AND|OR`` blocks, ``-file`` lists,
+  ``Eval``). The route loop sends them all through one general test (``_raw``): the four
+  classic kinds above cost what they cost before.
 - ``negate`` (``Not``, ``HeadDeny``) inverts the result.
 - A pattern RE2 cannot match (a back-reference) is searched by Python's ``re`` within a
   bound; when the bound leaves it undecided, the condition fails (a negated one too): an

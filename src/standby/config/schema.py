@@ -123,8 +123,10 @@ CIDR_KEYWORD = '"CIDR"'
 _FLAGS_HELP = (
     " Options: `-exact`, `-beg`, `-end`, `-contain` (string comparisons), `-re` (a regular "
     "expression of the `RegexType` in effect), `-posix`, `-pcre` (`-perl`), `-icase`, `-case`, "
-    '`-file "f"` (the patterns are the lines of file f: any may match), `-tag "t"` (names the '
-    "match for `$1(t)`)."
+    '`-file "f"` (the patterns are the lines of file f: any may match; `-filewatch` is read '
+    'the same way, at start and at each reload), `-tag "t"` (names the match for `$1(t)`). '
+    "`-pcre` patterns run on RE2 (Perl syntax), or on Python's `re` within a bounded "
+    "subject length when they need look-around or back-references."
 )
 ERROR_CODES = (400, 401, 403, 404, 405, 413, 414, 500, 501, 503)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
