@@ -371,3 +371,39 @@ ListenHTTP
             running.signal(signal.SIGHUP)
             wait_until(lambda: message in running.stderr(), DEADLINE, "the reload refused")
             assert all(get(port).body == b"old" for _ in range(5))
+
+
+def test_every_worker_rereads_a_changed_htpasswd_file(tmp_path: Path) -> None:
+    users = tmp_path / "htpasswd"
+    users.write_text("ann:first\n")
+    port = free_port()
+    with Backend("in") as backend:
+        config = tmp_path / "standby.cfg"
+        config.write_text(
+            f"""Daemon 0
+Workers 2
+ListenHTTP
+  Address 127.0.0.1
+  Port {port}
+  Service
+    BasicAuth "{users}"
+    BackEnd
+      Address 127.0.0.1
+      Port {backend.port}
+    End
+  End
+End
+"""
+        )
+        with running_standby(config) as running:
+            ann_first = credentials("ann", "first")
+            wait_until(lambda: get(port, headers=ann_first).status == 200, DEADLINE, "serving")
+            users.write_text("ann:second-password\n")
+            ann_second = credentials("ann", "second-password")
+
+            def all_workers_reread() -> bool:
+                return all(get(port, headers=ann_second).status == 200 for _ in range(10))
+
+            wait_until(all_workers_reread, DEADLINE, "every worker re-read the file")
+            assert get(port, headers=ann_first).status == 503
+            assert running.proc.poll() is None
