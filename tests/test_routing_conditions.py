@@ -224,3 +224,23 @@ def test_classic_kinds_never_read_what_new_kinds_need() -> None:
     found = conditions('HeadRequire "^Host: www"\nURL "^/"\nPath "/"\nHost "www.example.com"')
     service = ServiceSpec(name="s", conditions=found)
     assert Router(_listener(service)).route(Strict()) is service
+
+
+ERES = st.sampled_from(
+    ["(a|ab)(c|bcd)(d*)", "^/([^/]+)/(.*)$", "(x+)(x*)", "a(b)?c", "([0-9]+)-([0-9]+)", "(.*)\\1"]
+)
+
+
+@given(ERES, st.text(alphabet="abcdx/-0123", max_size=12))
+def test_captures_agree_with_search_and_match_the_pattern(source: str, text: str) -> None:
+    from standby.config.pattern import compile_pattern
+    from standby.config.posix_regex import compile_ere
+
+    pattern = compile_pattern(source)
+    subject = text.encode()
+    groups = pattern.captures(subject)
+    assert (groups is not None) == pattern.search(subject, False)
+    if groups is not None:
+        assert groups[0] in subject
+        assert compile_ere(source).fullmatch(groups[0].decode()) is not None
+        assert len(groups) == compile_ere(source).groups + 1

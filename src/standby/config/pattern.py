@@ -185,6 +185,7 @@ class CompiledPattern:
 
     __slots__ = (
         "_capture",
+        "_capture_tried",
         "_python",
         "degree",
         "exponential",
@@ -201,6 +202,7 @@ class CompiledPattern:
         self.ignore_case = ignore_case
         self._python = compile_ere(source, ignore_case)  # validates: RegexError
         self._capture: _Match | None = None  # RE2's capturing program, once asked for
+        self._capture_tried = False
         shape = backtracking(source)
         self.degree = shape.degree
         self.exponential = shape.exponential
@@ -243,23 +245,30 @@ class CompiledPattern:
     def captures(self, subject: bytes) -> Groups | None:
         """The groups of the first match in ``subject`` ($0, $1...), or None when it does
         not match (or a backtracking search would exceed its bound)."""
-        if self.linear:
-            match = self._capture
-            if match is None:
-                compiled = _re2.RE2(
-                    translate_re2(self.source, self.ignore_case, capture=True), _CAPTURE_OPTIONS
-                )
-                match = self._capture = compiled.Match
+        if not self._capture_tried:
+            self._capture_tried = True
+            self._capture = self._capture_program() if self.linear else None
+        match = self._capture
+        if match is not None:
             spans = match(_UNANCHORED, subject, 0, len(subject))
             if spans[0] == _NO_SPAN:
                 return None
             return tuple(b"" if start < 0 else subject[start:end] for start, end in spans)
-        if len(subject) > self.limit or self._cost(len(subject)) > BACKTRACK_BUDGET:
+        if self._cost(len(subject)) > BACKTRACK_BUDGET:
             return None
         found = self._python.search(subject.decode("latin-1"))
         if found is None:
             return None
         return tuple((text or "").encode("latin-1") for text in (found[0], *found.groups()))
+
+    def _capture_program(self) -> _Match | None:
+        """RE2's capturing search, or None (then Python's ``re`` within the budget)."""
+        try:
+            source = translate_re2(self.source, self.ignore_case, capture=True)
+        except Unsupported:
+            return None
+        compiled = _re2.RE2(source, _CAPTURE_OPTIONS)
+        return compiled.Match if compiled.ok() else None
 
     def captures_lines(self, block: bytes) -> Groups | None:
         """The groups of the first header line (of ``block``'s LF-separated lines) that
