@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from standby.acl import acl_contains, client_address, make_acl, parse_cidr
 from standby.config import load_config_text
+from standby.config.pattern import compile_pattern
+from standby.config.posix_regex import compile_ere
 from standby.model import (
     UNKNOWN_LOCATION,
     ConditionSpec,
@@ -233,9 +235,6 @@ ERES = st.sampled_from(
 
 @given(ERES, st.text(alphabet="abcdx/-0123", max_size=12))
 def test_captures_agree_with_search_and_match_the_pattern(source: str, text: str) -> None:
-    from standby.config.pattern import compile_pattern
-    from standby.config.posix_regex import compile_ere
-
     pattern = compile_pattern(source)
     subject = text.encode()
     groups = pattern.captures(subject)

@@ -141,3 +141,29 @@ def test_eval_keeps_the_groups_of_a_detached_condition_inside() -> None:
     assert (
         captures is not None and captures.group(1) == b"a" and captures.groups == ((b"/a", b"a"),)
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "fine"),
+    [
+        ('    URL "^/(a)(b)"\n    Redirect "http://x/$2$1$0"', True),
+        ('    URL "^/(a)"\n    Redirect "http://x/$2"', False),
+        ('    URL "^/(a)"\n    Host "h"\n    Redirect "http://x/$1(1)"', True),
+        ('    URL "^/(a)"\n    Host "h"\n    Redirect "http://x/$1"', False),  # Host's
+        (
+            '    URL "^/(a)"\n    Not Path "b"\n    ACL\n    "::1"\n    End\n    Redirect "http://x/$1"',
+            True,
+        ),
+        ('    Match OR\n      URL "(a)"\n      URL "b"\n    End\n    Redirect "http://x/$1"', True),
+        ('    Redirect "http://x/$$1"', True),
+    ],
+)
+def test_redirect_references_to_missing_groups_are_refused_as_in_pound(
+    body: str, fine: bool
+) -> None:
+    text = f"ListenHTTP\n  Address 127.0.0.1\n  Port 8080\n  Service\n{body}\n  End\nEnd\n"
+    if fine:
+        load_config_text(text, "t.cfg")
+    else:
+        with pytest.raises(ConfigError, match=r"t\.cfg:[0-9]+\.5: .* refers to \$"):
+            load_config_text(text, "t.cfg")

@@ -25,7 +25,7 @@ from typing import cast
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config.backend_tls import backend_tls
-from standby.config.conditions import ConditionContext
+from standby.config.conditions import ConditionContext, check_references
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
@@ -565,6 +565,9 @@ class _Compiler:
                 (emergencies if emergency else backends).append(spec)
             elif child.keyword.name == "Redirect":
                 backends.append(self._redirect(child))
+        for spec in backends:
+            if spec.kind is BackendKind.REDIRECT:  # $N naming a group no condition has
+                check_references(spec.redirect_url, conditions, spec.location)
         metrics = node.first("Metrics")
         if metrics is not None and (backends or emergencies):
             raise ConfigError(

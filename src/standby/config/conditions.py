@@ -519,3 +519,64 @@ def _compile(source: str, compare: str, pcre: bool, icase: bool, at: Location) -
             BACKTRACK_BUDGET,
         )
     return pattern
+
+
+def _groups_of(condition: ConditionSpec) -> int | None:
+    """How many groups ($1...) a match of ``condition`` records (-1: none: a negated
+    condition, an ACL, BasicAuth); None when it cannot be told at load (a block: which of
+    its conditions matched depends on the request)."""
+    if condition.negate or condition.kind in (ConditionKind.ACL, ConditionKind.BASIC_AUTH):
+        return -1
+    if condition.kind is ConditionKind.MATCH:
+        return None
+    regex = condition.regex
+    return regex.groups if isinstance(regex, (CompiledPattern, PcrePattern)) else 0
+
+
+def check_references(template: str, conditions: Sequence[ConditionSpec], at: Location) -> None:
+    """Refuse, as Pound does, a ``$N`` (``$N(M)``) in ``template`` naming a group the
+    M-th most recent matching condition does not have, when that can be told at load:
+    the service's conditions are plain ones (no block, no Not) up to that one."""
+    recorded: list[int] = []
+    for condition in reversed(conditions):
+        count = _groups_of(condition)
+        if count is None:
+            break
+        if count >= 0:
+            recorded.append(count)
+    i = template.find("$")
+    while i >= 0:
+        ref = _reference_at(template, i + 1)
+        if ref is not None:
+            number, which = ref
+            if isinstance(which, int) and which < len(recorded) and number > recorded[which]:
+                raise ConfigError(
+                    at,
+                    f"{quote(template)} refers to ${number}"
+                    + (f"({which})" if which else "")
+                    + f", but that condition has {recorded[which]} group(s)",
+                )
+        i = template.find("$", i + 2 if template.startswith("$$", i) else i + 1)
+
+
+def _reference_at(template: str, i: int) -> tuple[int, int | str] | None:
+    """The (group, which) of a back-reference whose "$" is just before ``template[i]``."""
+    if i < len(template) and template[i] == "{":
+        close = template.find("}", i)
+        if close < 0 or not template[i + 1 : close].isdigit():
+            return None
+        number, j = int(template[i + 1 : close]), close + 1
+    else:
+        j = i
+        while j < len(template) and template[j].isdigit():
+            j += 1
+        if j == i:
+            return None
+        number = int(template[i:j])
+    which: int | str = 0
+    if j < len(template) and template[j] == "(":
+        close = template.find(")", j)
+        if close >= 0:
+            inner = template[j + 1 : close]
+            which = int(inner) if inner.isdigit() else inner
+    return number, which

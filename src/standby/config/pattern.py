@@ -286,6 +286,11 @@ class CompiledPattern:
         steps: int = (length + 1) ** (self.degree + 2)
         return steps << length if self.exponential else steps
 
+    @property
+    def groups(self) -> int:
+        """How many parenthesized groups the pattern has ($1.. $groups)."""
+        return self._python.groups
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CompiledPattern):
             return NotImplemented
@@ -393,6 +398,10 @@ class PcrePattern:
             if groups is not None:
                 return groups
         return None
+
+    @property
+    def groups(self) -> int:
+        return self._python.groups
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PcrePattern):
