@@ -243,3 +243,42 @@ def test_captures_agree_with_search_and_match_the_pattern(source: str, text: str
         assert groups[0] in subject
         assert compile_ere(source).fullmatch(groups[0].decode()) is not None
         assert len(groups) == compile_ere(source).groups + 1
+
+
+GROUPS = st.lists(
+    st.lists(st.text(alphabet="abc/", max_size=4).map(str.encode), min_size=1, max_size=3).map(
+        tuple
+    ),
+    max_size=3,
+).map(tuple)
+PIECES = st.lists(
+    st.one_of(
+        st.tuples(st.just("text"), st.text(alphabet="ab/?=", max_size=3)),
+        st.tuples(st.just("ref"), st.integers(0, 4), st.integers(0, 3)),
+        st.tuples(st.just("dollar")),
+    ),
+    max_size=6,
+)
+
+
+@given(GROUPS, PIECES)
+def test_expand_matches_a_reference_built_piece_by_piece(
+    groups: tuple[tuple[bytes, ...], ...], pieces: list[tuple[object, ...]]
+) -> None:
+    captures = Captures(groups, tuple("" for _ in groups))
+    template = ""
+    expected = b""
+    for piece in pieces:
+        if piece[0] == "text":
+            text = str(piece[1])
+            template += text
+            expected += text.encode()
+        elif piece[0] == "dollar":
+            template += "$$"
+            expected += b"$"
+        else:
+            number, which = int(str(piece[1])), int(str(piece[2]))
+            template += f"${{{number}}}({which})"  # braces: a digit may follow
+            match = groups[which] if which < len(groups) else ()
+            expected += match[number] if number < len(match) else b""
+    assert expand(template, captures, Req()) == expected

@@ -240,15 +240,21 @@ class ConditionContext:
         own = service.first("IgnoreCase")
         if own is not None:
             ignore_case = bool(own.values[0])
-        trusted = self._trusted(service)
-        header = service.first("ForwardedHeader")
+        return _Scope(pcre, ignore_case, self.forwarded(service, listener))
+
+    def forwarded(
+        self, service: SectionNode | None, listener: SectionNode | None = None
+    ) -> ForwardedSpec:
+        """Where a request's client address comes from in ``service`` (None: the listener's
+        or the global settings): its ForwardedHeader and TrustedIP, the most specific."""
+        trusted = None if service is None else self._trusted(service)
+        header = None if service is None else service.first("ForwardedHeader")
         if listener is not None:
             trusted = trusted or self._trusted(listener)
             header = header or listener.first("ForwardedHeader")
         trusted = trusted or self.trusted
         name = self.forwarded_header if header is None else str(header.values[0])
-        forwarded = ForwardedSpec(name.lower().encode("latin-1"), trusted)
-        return _Scope(pcre, ignore_case, forwarded)
+        return ForwardedSpec(name.lower().encode("latin-1"), trusted)
 
     # -- conditions ---------------------------------------------------------------------
 
