@@ -121,7 +121,9 @@ def test_compression_loop_is_an_error() -> None:
         decode_answer(header + question + record, 7, "a.example", RType.A)
 
 
-@pytest.mark.parametrize("bad", ["", "a..b", "x" * 64 + ".org", ".".join(["abcdefgh"] * 30), "é.org"])
+@pytest.mark.parametrize(
+    "bad", ["", "a..b", "x" * 64 + ".org", ".".join(["abcdefgh"] * 30), "é.org"]
+)
 def test_bad_names_are_not_sent(bad: str) -> None:
     if bad == "":
         assert encode_name(bad) == b"\x00"  # the root

@@ -1,0 +1,275 @@
+"""Dynamic backends (`Resolve first|all|srv`, `Resolver`) through real sockets, with a DNS
+server the test starts on loopback and changes while traffic flows: backends appear and
+go as the records do, no request fails meanwhile, health is kept by name, address and
+port, and a bad `Resolver` is refused at load and by a reload. Nothing here asks a real
+name server: the system's resolv.conf is pointed at a file that does not exist."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.dns.server import DnsServer
+from tests.support.backend import Backend
+from tests.support.harness import ProxyThread, config_with_ports, get, wait_until
+from tests.support.load import Load
+
+from standby.config import ConfigError, load_config, load_config_text
+from standby.config.dynamic import RESOLV_CONF_ENV
+
+pytestmark = pytest.mark.timeout(180)
+
+DEADLINE = 60.0  # generous: two shared noisy cores
+TTL = 1  # seconds: the records change, and the proxy follows, within a test's patience
+NAME = "app.example.test"
+
+
+@pytest.fixture(autouse=True)
+def _no_system_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RESOLV_CONF_ENV, "/nonexistent/standby-tests-never-read-resolv.conf")
+
+
+@pytest.fixture
+def dns() -> Iterator[DnsServer]:
+    with DnsServer() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def backends_on_one_port(*names: str) -> Iterator[list[Backend]]:
+    """One backend per name, on 127.0.0.1, 127.0.0.2... all with the same port (what
+    `Resolve all` makes: the template's port at each address)."""
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(Backend(names[0]))
+        started = [first]
+        for i, name in enumerate(names[1:], 2):
+            started.append(stack.enter_context(Backend(name, first.port, host=f"127.0.0.{i}")))
+        yield started
+
+
+def config(dns: DnsServer, backend: str, extra: str = "") -> str:
+    return f"""
+Alive 1
+LogLevel 0
+{extra}
+Resolver
+  ConfigText
+    nameserver {dns.nameserver}
+    options timeout:2 attempts:2
+  End
+  RetryInterval 1
+End
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  Service
+{backend}
+  End
+End
+"""
+
+
+def answers(port: int, count: int) -> set[bytes]:
+    """The bodies of ``count`` requests, each on a new connection."""
+    return {get(port).body for _ in range(count)}
+
+
+def test_resolve_all_follows_the_records_under_load(dns: DnsServer) -> None:
+    dns.set(NAME, ("A", TTL, "127.0.0.1"))
+    with backends_on_one_port("a", "b", "c") as (a, _, _):
+        text = config(dns, f'    BackEnd\n      Address "{NAME}"\n      Port {a.port}\n'
+                           "      Resolve all\n    End")  # fmt: skip
+        cfg, socks = config_with_ports(text)
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: get(proxy.port).body == b"a", DEADLINE, "the first address")
+            with Load(proxy.port, connections=4, pace=0.01) as load:
+                dns.set(NAME, ("A", TTL, "127.0.0.1"), ("A", TTL, "127.0.0.2"),
+                        ("A", TTL, "127.0.0.3"))  # fmt: skip
+                wait_until(lambda: load.count("200 b'b'") and load.count("200 b'c'"),
+                           DEADLINE, "three backends")  # fmt: skip
+                dns.set(NAME, ("A", TTL, "127.0.0.3"))
+                wait_until(lambda: answers(proxy.port, 10) == {b"c"}, DEADLINE, "only c")
+                before = load.total()
+                wait_until(lambda: load.total() > before + 20, DEADLINE, "traffic after")
+            assert load.failures(("200 b'a'", "200 b'b'", "200 b'c'")) == {}
+
+
+def test_resolve_first_takes_one_address(dns: DnsServer) -> None:
+    dns.set(NAME, ("A", TTL, "127.0.0.2"), ("A", TTL, "127.0.0.1"))
+    with backends_on_one_port("a", "b") as (a, _):
+        text = config(dns, f'    BackEnd\n      Address "{NAME}"\n      Port {a.port}\n'
+                           "      Resolve first\n      Family inet\n    End")  # fmt: skip
+        cfg, socks = config_with_ports(text)
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: get(proxy.port).status == 200, DEADLINE, "resolved")
+            assert answers(proxy.port, 10) == {b"b"}  # the first record: 127.0.0.2
+
+
+def test_resolve_srv_ports_weights_and_tiers(dns: DnsServer) -> None:
+    with Backend("one") as one, Backend("two") as two, Backend("spare") as spare:
+        srv = "_http._tcp.example.test"
+        dns.set(srv, ("SRV", TTL, (10, 40, one.port, "h1.example.test")),
+                ("SRV", TTL, (10, 70, two.port, "h2.example.test")),
+                ("SRV", TTL, (20, 10, spare.port, "h3.example.test")))  # fmt: skip
+        for host in ("h1", "h2", "h3"):
+            dns.set(f"{host}.example.test", ("A", TTL, "127.0.0.1"))
+        text = config(dns, f'    BackEnd\n      Address "{srv}"\n      Resolve srv\n    End')
+        cfg, socks = config_with_ports(text)
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: answers(proxy.port, 20) == {b"one", b"two"}, DEADLINE, "both")
+            rows = {row.spec.port: row.spec for row in proxy.proxy.board.snapshot()}  # type: ignore[union-attr]
+            assert rows[one.port].priority == 40 and rows[two.port].priority == 70
+            assert rows[spare.port].emergency and not rows[one.port].emergency
+            # The SRV priority 20 group is the Emergency tier: it serves once both are gone.
+            one.stop()
+            two.stop()
+            wait_until(lambda: get(proxy.port).body == b"spare", DEADLINE, "the emergency")
+
+
+def test_srv_weights_ignored_and_all_zero(dns: DnsServer) -> None:
+    with Backend("one") as one, Backend("two") as two:
+        srv = "_http._tcp.example.test"
+        dns.set(srv, ("SRV", TTL, (10, 0, one.port, "h1.example.test")),
+                ("SRV", TTL, (10, 0, two.port, "h1.example.test")))  # fmt: skip
+        dns.set("h1.example.test", ("A", TTL, "127.0.0.1"))
+        text = config(dns, f'    BackEnd\n      Address "{srv}"\n      Resolve srv\n    End\n'
+                           f'    BackEnd\n      Address "{srv}"\n      Resolve srv\n'
+                           "      IgnoreSRVWeight true\n      Priority 3\n    End")  # fmt: skip
+        cfg, socks = config_with_ports(text)
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: len(proxy.proxy.board.snapshot()) == 2, DEADLINE, "generated")  # type: ignore[union-attr]
+            wait_until(lambda: answers(proxy.port, 20) == {b"one", b"two"}, DEADLINE, "both")
+            priorities = sorted(r.spec.priority for r in proxy.proxy.board.snapshot())  # type: ignore[union-attr]
+            # All weights 0: priority 1 (Pound's rule); the two templates generate the same
+            # servers: one backend each, the first template's.
+            assert priorities == [1, 1]
+        cfg, socks = config_with_ports(
+            text.replace(
+                "Resolve srv\n    End\n",
+                "Resolve srv\n      IgnoreSRVWeight true\n      Priority 3\n    End\n",
+                1,
+            )
+        )
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: len(proxy.proxy.board.snapshot()) == 2, DEADLINE, "generated")  # type: ignore[union-attr]
+            assert sorted(r.spec.priority for r in proxy.proxy.board.snapshot()) == [3, 3]  # type: ignore[union-attr]
+
+
+def test_health_is_kept_across_re_resolution(dns: DnsServer) -> None:
+    dns.set(NAME, ("A", TTL, "127.0.0.1"), ("A", TTL, "127.0.0.2"))
+    with backends_on_one_port("a", "b") as (a, b):
+        text = config(dns, f'    BackEnd\n      Address "{NAME}"\n      Port {a.port}\n'
+                           "      Resolve all\n    End")  # fmt: skip
+        cfg, socks = config_with_ports(text.replace("Alive 1", "Alive 3600"))
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: answers(proxy.port, 20) == {b"a", b"b"}, DEADLINE, "both")
+            b.stop()
+            # A refused connect takes b out; Alive 3600: nothing brings it back in this test.
+            wait_until(lambda: answers(proxy.port, 10) == {b"a"}, DEADLINE, "b out")
+            asked = dns.count(NAME, "A")
+            wait_until(lambda: dns.count(NAME, "A") >= asked + 2, DEADLINE, "re-resolved")
+            dead = [r for r in proxy.proxy.board.snapshot() if not r.alive]  # type: ignore[union-attr]
+            assert [r.spec.address for r in dead] == ["127.0.0.2"]
+            assert dead[0].spec.identity == ("inet@" + NAME, "127.0.0.2", a.port)
+
+
+def test_lookup_failure_keeps_the_backends(dns: DnsServer) -> None:
+    dns.set(NAME, ("A", TTL, "127.0.0.1"))
+    with Backend("a") as a:
+        text = config(dns, f'    BackEnd\n      Address "{NAME}"\n      Port {a.port}\n'
+                           "      Resolve all\n    End")  # fmt: skip
+        cfg, socks = config_with_ports(text)
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: get(proxy.port).body == b"a", DEADLINE, "resolved")
+            dns.servfail.add(NAME)
+            asked = dns.count(NAME, "A")
+            wait_until(lambda: dns.count(NAME, "A") >= asked + 2, DEADLINE, "failed lookups")
+            assert answers(proxy.port, 5) == {b"a"}
+            dns.servfail.discard(NAME)
+            dns.remove(NAME)  # NXDOMAIN: an answer, the backend goes
+            wait_until(lambda: get(proxy.port).status == 503, DEADLINE, "no backend")
+
+
+def test_reload_keeps_resolved_backends_and_a_bad_resolver_keeps_the_old(
+    dns: DnsServer, tmp_path: Path
+) -> None:
+    dns.set(NAME, ("A", 3600, "127.0.0.1"))
+    with Backend("a") as a:
+        backend = (
+            f'    BackEnd\n      Address "{NAME}"\n      Port {a.port}\n      Resolve all\n    End'
+        )
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        text = config(dns, backend).replace("{L0}", str(sock.getsockname()[1]))
+        path = tmp_path / "standby.cfg"
+        path.write_text(text)
+        with ProxyThread(load_config(str(path)), [sock]) as proxy:
+            wait_until(lambda: get(proxy.port).body == b"a", DEADLINE, "resolved")
+            asked = dns.count(NAME, "A")
+            path.write_text(text.replace(dns.nameserver, "dns.example.test"))
+
+            def reload() -> tuple[bool, str]:
+                assert proxy.proxy is not None and proxy.loop is not None
+                future = asyncio.run_coroutine_threadsafe(
+                    proxy.proxy.reload_from_source(), proxy.loop
+                )
+                return future.result(DEADLINE)
+
+            ok, message = reload()
+            assert not ok and f"{path}:" in message and "bad nameserver" in message
+            assert answers(proxy.port, 5) == {b"a"}
+            path.write_text(text.replace("LogLevel 0", "LogLevel 1"))
+            assert reload() == (True, "reloaded")
+            # The same template: its backends carried over, no gap while it is asked again.
+            assert get(proxy.port).body == b"a"
+            assert dns.count(NAME, "A") >= asked
+
+
+@pytest.mark.parametrize(
+    ("backend", "extra", "where", "message"),
+    [
+        (
+            "    BackEnd\n      Address 127.0.0.1\n      Resolve srv\n    End",
+            "",
+            (18, 7),
+            '"Resolve srv" needs a host name',
+        ),
+        (
+            '    BackEnd\n      Address "x.test"\n      Port 80\n      Resolve some\n    End',
+            "",
+            (19, 15),
+            'bad type "some" for "Resolve"',
+        ),
+        (
+            '    BackEnd\n      Address "x.test"\n      Resolve all\n    End',
+            "",
+            (16, 5),
+            'needs a "Port"',
+        ),
+    ],
+)
+def test_bad_backends_are_refused_where_written(
+    dns: DnsServer, backend: str, extra: str, where: tuple[int, int], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(config(dns, backend, extra).replace("{L0}", "8080"), "t.cfg")
+    assert f"t.cfg:{where[0]}.{where[1]}:" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_bad_resolver_is_refused_where_written(dns: DnsServer) -> None:
+    backend = '    BackEnd\n      Address "x.test"\n      Port 80\n      Resolve all\n    End'
+    text = config(dns, backend).replace("{L0}", "8080")
+    for bad, col in (("dns.example.test", 16), ("127.0.0.1:99999", 16)):
+        with pytest.raises(ConfigError) as caught:
+            load_config_text(text.replace(dns.nameserver, bad), "t.cfg")
+        assert f"t.cfg:7.{col}:" in str(caught.value) and "nameserver" in str(caught.value)
+    # No Resolver: the system's file, which the tests point nowhere: refused, never read.
+    no_resolver = text.split("Resolver")[0] + "ListenHTTP" + text.split("ListenHTTP")[1]
+    with pytest.raises(ConfigError, match="cannot read resolver configuration"):
+        load_config_text(no_resolver, "t.cfg")
