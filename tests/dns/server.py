@@ -24,18 +24,33 @@ POLL_INTERVAL = 0.05
 MAX_TCP_CLIENTS = 16
 
 RecordValue = tuple[str, int, object]  # (type name, ttl, value)
+# A free UDP port may be taken for TCP (other tests run at once): try another this often.
+BIND_TRIES = 50
+
+
+def _bind_pair(host: str) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on the same free port of ``host``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(BIND_TRIES):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        udp.bind((host, 0))
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tcp.bind((host, udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        tcp.listen(MAX_TCP_CLIENTS)
+        return udp, tcp
+    raise OSError(f"no port free for both UDP and TCP on {host}")
 
 
 class DnsServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.udp = socket.socket(family, socket.SOCK_DGRAM)
-        self.udp.bind((host, 0))
+        self.udp, self.tcp = _bind_pair(host)
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(family, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((host, self.port))
-        self.tcp.listen(MAX_TCP_CLIENTS)
         self.host = host
         self.records: dict[str, list[RecordValue]] = {}
         self.truncate: set[str] = set()  # names whose UDP answers come truncated

@@ -1,0 +1,102 @@
+"""Dynamic backends with several workers, through the installed program: the supervisor
+resolves (it owns health) and tells every worker, so all of them serve the same set as
+the records change under load, and a worker started later (a restart after SIGKILL) gets
+the set before it serves. A DNS server on loopback; the system's resolv.conf is never
+read."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.dns.server import DnsServer
+from tests.process.harness import children, running_standby
+from tests.support.backend import Backend
+from tests.support.harness import free_port, get, wait_until
+from tests.support.load import Load
+
+from standby.config.dynamic import RESOLV_CONF_ENV
+
+pytestmark = pytest.mark.timeout(240)
+
+DEADLINE = 90.0  # generous: forks on two noisy shared cores
+TTL = 1
+NAME = "app.example.test"
+WORKERS = 2
+FRESH = 30  # new connections per check: the kernel spreads them over both workers
+
+
+@pytest.fixture(autouse=True)
+def _no_system_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RESOLV_CONF_ENV, "/nonexistent/standby-tests-never-read-resolv.conf")
+
+
+@contextlib.contextmanager
+def two_hosts() -> Iterator[tuple[Backend, Backend]]:
+    with Backend("a") as a, Backend("b", a.port, host="127.0.0.2") as b:
+        yield a, b
+
+
+def write_config(path: Path, dns: DnsServer, listen: int, port: int) -> None:
+    path.write_text(
+        f"""Alive 1
+LogLevel 0
+Grace 10
+Resolver
+  ConfigText
+    nameserver {dns.nameserver}
+    options timeout:2
+  End
+  RetryInterval 1
+End
+ListenHTTP
+  Address 127.0.0.1
+  Port {listen}
+  Service
+    BackEnd
+      Address "{NAME}"
+      Port {port}
+      Resolve all
+    End
+  End
+End
+"""
+    )
+
+
+def fresh(port: int) -> set[bytes]:
+    """The bodies of FRESH requests, each on a new connection."""
+    return {get(port).body for _ in range(FRESH)}
+
+
+def test_every_worker_follows_the_records(tmp_path: Path) -> None:
+    with DnsServer() as dns, two_hosts() as (a, _):
+        dns.set(NAME, ("A", TTL, "127.0.0.1"))
+        listen = free_port()
+        path = tmp_path / "standby.cfg"
+        write_config(path, dns, listen, a.port)
+        with running_standby(path, WORKERS, deadline=DEADLINE) as running:
+            wait_until(lambda: fresh(listen) == {b"a"}, DEADLINE, "a on every worker")
+            with Load(listen, connections=4, pace=0.01) as load:
+                dns.set(NAME, ("A", TTL, "127.0.0.2"))
+                wait_until(lambda: fresh(listen) == {b"b"}, DEADLINE, "b on every worker")
+                before = load.total()
+                wait_until(lambda: load.total() > before + 20, DEADLINE, "traffic after")
+            assert load.failures(("200 b'a'", "200 b'b'")) == {}
+            workers = children(running.proc.pid)
+            assert len(workers) == WORKERS
+            victim = min(workers)
+            os.kill(victim, signal.SIGKILL)
+            wait_until(
+                lambda: (
+                    victim not in children(running.proc.pid)
+                    and len(children(running.proc.pid)) == WORKERS
+                ),
+                DEADLINE,
+                "the worker restarted",
+            )
+            wait_until(lambda: fresh(listen) == {b"b"}, DEADLINE, "b on the new worker too")
