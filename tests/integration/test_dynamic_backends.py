@@ -18,6 +18,7 @@ from tests.support.backend import Backend
 from tests.support.harness import ProxyThread, config_with_ports, get, wait_until
 from tests.support.load import Load
 
+from standby import dns as dns_feature
 from standby.config import ConfigError, load_config, load_config_text
 from standby.config.dynamic import RESOLV_CONF_ENV
 
@@ -273,3 +274,26 @@ def test_bad_resolver_is_refused_where_written(dns: DnsServer) -> None:
     no_resolver = text.split("Resolver")[0] + "ListenHTTP" + text.split("ListenHTTP")[1]
     with pytest.raises(ConfigError, match="cannot read resolver configuration"):
         load_config_text(no_resolver, "t.cfg")
+
+
+def test_no_dns_turns_lookups_off(dns: DnsServer) -> None:
+    # `-W no-dns`: no resolver configuration is read (none is needed), nothing is asked,
+    # the dynamic backend stays empty and the static one serves.
+    dns.set(NAME, ("A", TTL, "127.0.0.1"))
+    with Backend("static") as static, Backend("dynamic") as dynamic:
+        backends = (
+            f"    BackEnd\n      Address 127.0.0.1\n      Port {static.port}\n    End\n"
+            f'    BackEnd\n      Address "{NAME}"\n      Port {dynamic.port}\n'
+            "      Resolve all\n    End"
+        )
+        text = config(dns, backends)
+        no_resolver = text.split("Resolver")[0] + "ListenHTTP" + text.split("ListenHTTP")[1]
+        dns_feature.set_enabled(False)
+        try:
+            load_config_text(no_resolver.replace("{L0}", "8080"))  # no resolv.conf read
+            cfg, socks = config_with_ports(text)
+            with ProxyThread(cfg, socks) as proxy:
+                assert answers(proxy.port, 10) == {b"static"}
+        finally:
+            dns_feature.set_enabled(True)
+        assert dns.count(NAME, "A") == 0 and dns.count(NAME, "AAAA") == 0

@@ -28,6 +28,7 @@ TTL = 1
 NAME = "app.example.test"
 WORKERS = 2
 FRESH = 30  # new connections per check: the kernel spreads them over both workers
+RELOADED = "]: configuration reloaded"  # the supervisor's own line
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +101,13 @@ def test_every_worker_follows_the_records(tmp_path: Path) -> None:
                 "the worker restarted",
             )
             wait_until(lambda: fresh(listen) == {b"b"}, DEADLINE, "b on the new worker too")
+            # A reload (new workers) keeps the template's backends: no gap, no failure.
+            with Load(listen, connections=4, pace=0.01) as load:
+                path.write_text(path.read_text().replace("Grace 10", "Grace 11"))
+                reloads = running.stderr().count(RELOADED)
+                running.signal(signal.SIGHUP)
+                wait_until(lambda: running.stderr().count(RELOADED) > reloads, DEADLINE, "reloaded")
+                before = load.total()
+                wait_until(lambda: load.total() > before + 20, DEADLINE, "traffic after")
+            assert load.failures(("200 b'b'",)) == {}
+            assert fresh(listen) == {b"b"}

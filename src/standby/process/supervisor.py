@@ -248,6 +248,7 @@ class Supervisor:
         self._tables = TableOwner(self._stale.get)
         # Issue 15: the supervisor resolves dynamic backends and tells every worker.
         self._dns = DnsTracker(self._dns_changed)
+        self._dns_gen = self.gen  # the generation whose templates it resolves
 
     @property
     def serving(self) -> Generation:
@@ -726,15 +727,19 @@ class Supervisor:
     # -- issue 15: dynamic backends ----------------------------------------------------------
 
     def _dns_changed(self, resolved: dict[int, tuple[Target, ...]]) -> None:
-        """The tracker found new targets for the newest generation: its board entries
+        """The tracker found new targets for its generation: the board's entries
         (health kept by identity) and every one of its workers follow."""
-        gen = self.gen
+        gen = self._dns_gen
         changed = [i for i, t in resolved.items() if gen.resolved.get(i) != t]
         changed += [i for i in gen.resolved if i not in resolved]
         gen.resolved = dict(resolved)
         gen.expanded = expand(gen.config, gen.resolved)
         gen.backends = backends_of(gen.expanded)
-        self._adopt(gen)
+        if gen is self.gen:
+            self._adopt(gen)
+        else:  # a reload is starting new workers: the board tracks both generations
+            self.board.adopt([*self.gen.backends, *gen.backends])
+            self.specs = by_identity([*self.gen.backends, *gen.backends])
         channels = [self._channels[s.pid] for s in gen.slots if s.pid in self._channels]
         for index in sorted(changed):
             message = DnsTargets(index, encode_targets(gen.resolved.get(index, ())))
@@ -830,8 +835,11 @@ class Supervisor:
             return False, str(exc)
         await self._configure_stale(config)  # stores that stay are kept
         ok, message = await self._switch_to(new, old)
-        if ok:
-            self._dns.follow(self.gen.config)  # issue 15: the new templates
+        if ok:  # issue 15: resolve the new templates (a change meanwhile applied now)
+            self._dns_gen = self.gen
+            latest = self._dns.follow(self.gen.config)
+            if latest != self.gen.resolved:
+                self._dns_changed(latest)
         if not ok:  # rolled back: the old sections again (copies taken over both ways)
             await self._configure_stale(self.gen.config)
         self.acme = await follow_acme(self.acme, self.gen.config.acme)

@@ -458,7 +458,10 @@ class Proxy:
         if base is not self._base:
             self._base, self._resolved = base, resolved
             if self._dns is not None:
-                self._dns.follow(base)
+                # What the tracker knows now (a change may have come while this reloaded).
+                self._resolved = self._dns.follow(base)
+                if self._resolved != resolved:
+                    self._reload_base()
         old.successor = shared
         self._retired.append(old)
         self._sockets.update(opened)
@@ -556,9 +559,14 @@ class Proxy:
     def _reload_base(self) -> None:
         if self._shared is None or not self._accepting:
             return
-        task = self._shared.loop.create_task(self.reload(self._base))
+        task = self._shared.loop.create_task(self._reload_dns())
         self._dns_reloads.add(task)
         task.add_done_callback(self._dns_reloaded)
+
+    async def _reload_dns(self) -> tuple[bool, str]:
+        # The base is read under the lock: a file reloaded meanwhile is the one kept.
+        async with self._reload_lock:
+            return await self._reload(self._base)
 
     def _dns_reloaded(self, task: asyncio.Task[tuple[bool, str]]) -> None:
         self._dns_reloads.discard(task)
