@@ -560,4 +560,5 @@ class ResolverSpec:
     attempts: int = 2  # tries per server (`options attempts:N`)
     cname_chain: int = DEFAULT_CNAME_CHAIN
     retry_interval: float = DEFAULT_DNS_RETRY
+    debug: bool = False  # `Debug`: log every lookup, not only changes
     location: Location = UNKNOWN_LOCATION

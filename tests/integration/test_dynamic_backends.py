@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.dns.server import DnsServer
 from tests.support.backend import Backend
-from tests.support.harness import ProxyThread, config_with_ports, get, wait_until
+from tests.support.harness import REPO, ProxyThread, config_with_ports, get, wait_until
 from tests.support.load import Load
 
 from standby import dns as dns_feature
@@ -50,6 +52,26 @@ def backends_on_one_port(*names: str) -> Iterator[list[Backend]]:
         for i, name in enumerate(names[1:], 2):
             started.append(stack.enter_context(Backend(name, first.port, host=f"127.0.0.{i}")))
         yield started
+
+
+class Backend6(Backend):
+    """A test backend that also listens on an IPv6 address (``host`` with a colon)."""
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(64)
+        self.port = sock.getsockname()[1]
+        return sock
+
+
+def template(port: int | None, *lines: str, name: str = NAME) -> str:
+    """A dynamic BackEnd section with ``lines`` inside."""
+    body = [f'      Address "{name}"', *(["      Port " + str(port)] if port else [])]
+    body += [f"      {line}" for line in lines]
+    return "    BackEnd\n" + "\n".join(body) + "\n    End"
 
 
 def config(dns: DnsServer, backend: str, extra: str = "") -> str:
@@ -297,3 +319,104 @@ def test_no_dns_turns_lookups_off(dns: DnsServer) -> None:
         finally:
             dns_feature.set_enabled(True)
         assert dns.count(NAME, "A") == 0 and dns.count(NAME, "AAAA") == 0
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [("any", {b"v4", b"v6"}), ("inet", {b"v4"}), ("inet6", {b"v6"})],
+)
+def test_family_chooses_the_records(dns: DnsServer, family: str, expected: set[bytes]) -> None:
+    with Backend6("v4") as v4, Backend6("v6", v4.port, host="::1"):
+        dns.set(NAME, ("A", TTL, "127.0.0.1"), ("AAAA", TTL, "::1"))
+        cfg, socks = config_with_ports(
+            config(dns, template(v4.port, "Resolve all", f"Family {family}"))
+        )
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: answers(proxy.port, 20) == expected, DEADLINE, family)
+        asked = {t for t in ("A", "AAAA") if dns.count(NAME, t)}
+        assert asked == {"any": {"A", "AAAA"}, "inet": {"A"}, "inet6": {"AAAA"}}[family]
+
+
+def test_override_ttl_and_backend_retry_interval(dns: DnsServer) -> None:
+    # Records kept for an hour, and a Resolver retrying after an hour: the backend's own
+    # OverrideTTL and RetryInterval are what make it follow within the test.
+    dns.set(NAME, ("A", 3600, "127.0.0.1"))
+    with backends_on_one_port("a", "b") as (a, _):
+        text = config(dns, template(a.port, "Resolve all", "OverrideTTL 1", "RetryInterval 1"))
+        cfg, socks = config_with_ports(
+            text.replace("RetryInterval 1\nEnd", "RetryInterval 1h\nEnd")
+        )
+        with ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: get(proxy.port).body == b"a", DEADLINE, "resolved")
+            dns.set(NAME, ("A", 3600, "127.0.0.2"))
+            wait_until(lambda: answers(proxy.port, 5) == {b"b"}, DEADLINE, "OverrideTTL")
+            dns.servfail.add(NAME)
+            asked = dns.count(NAME, "A")
+            wait_until(lambda: dns.count(NAME, "A") >= asked + 2, DEADLINE, "RetryInterval")
+
+
+@pytest.mark.parametrize(("chain", "works"), [(None, False), (1, False), (2, True)])
+def test_cname_chain(dns: DnsServer, chain: int | None, works: bool) -> None:
+    dns.set(NAME, ("CNAME", TTL, "mid.example.test"))
+    dns.set("mid.example.test", ("CNAME", TTL, "real.example.test"))
+    dns.set("real.example.test", ("A", TTL, "127.0.0.1"))
+    with Backend("a") as a:
+        text = config(dns, template(a.port, "Resolve all", "Family inet"))
+        if chain is not None:
+            text = text.replace("  RetryInterval 1\n", f"  RetryInterval 1\n  CNAMEChain {chain}\n")
+        cfg, socks = config_with_ports(text)
+        with ProxyThread(cfg, socks) as proxy:
+            asked = dns.count(NAME, "A")
+            wait_until(lambda: dns.count(NAME, "A") > asked, DEADLINE, "asked")
+            if works:
+                wait_until(lambda: get(proxy.port).body == b"a", DEADLINE, "the chain followed")
+            else:
+                # Refused, as Pound does without CNAMEChain: asked again, never served.
+                wait_until(lambda: dns.count(NAME, "A") > asked + 1, DEADLINE, "retried")
+                assert get(proxy.port).status == 503
+
+
+def test_config_file_and_debug(
+    dns: DnsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(f"search example.test\nnameserver {dns.nameserver}\noptions timeout:2\n")
+    dns.set(NAME, ("A", TTL, "127.0.0.1"))
+    with Backend("a") as a:
+        text = config(dns, template(a.port, "Resolve first"))
+        start = text.index("  ConfigText")
+        end = text.index("  End\n", start) + len("  End\n")
+        text = text[:start] + f'  ConfigFile "{resolv}"\n  Debug true\n' + text[end:]
+        cfg, socks = config_with_ports(text)
+        assert cfg.resolver is not None and cfg.resolver.debug
+        with caplog.at_level("INFO", logger="standby.dns"), ProxyThread(cfg, socks) as proxy:
+            wait_until(lambda: get(proxy.port).body == b"a", DEADLINE, "resolved")
+            wait_until(lambda: "looked up: 127.0.0.1" in caplog.text, DEADLINE, "Debug lines")
+        resolv.write_text("nameserver 127.0.0.1\nnameserver dns.example.test\n")
+        with pytest.raises(ConfigError, match=r"resolv\.conf:2\.1: bad nameserver"):
+            load_config_text(text.replace("{L0}", "8080"), "t.cfg")
+
+
+def test_check_reports_a_bad_resolver_where_written(dns: DnsServer, tmp_path: Path) -> None:
+    path = tmp_path / "bad.cfg"
+    text = config(dns, template(8080, "Resolve all")).replace("{L0}", "8080")
+    path.write_text(text.replace(dns.nameserver, "300.1.2.3"))
+    done = subprocess.run(
+        [sys.executable, "-m", "standby", "-c", "-f", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.returncode != 0
+    assert f"{path}:7.16:" in done.stderr and "bad nameserver" in done.stderr
+    path.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "standby", "-c", "-f", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.returncode == 0, done.stderr
+    assert dns.count(NAME, "A") == 0  # -c reads the file, asks no one

@@ -126,6 +126,7 @@ def resolver_spec(
     conf: ResolvConf | None = None
     chain = model.DEFAULT_CNAME_CHAIN
     retry = model.DEFAULT_DNS_RETRY
+    debug = False
     location = top
     if node is not None:
         location = node.location
@@ -144,6 +145,8 @@ def resolver_spec(
                 chain = value
             elif name == "RetryInterval":
                 retry = _seconds(child)
+            elif name == "Debug":
+                debug = bool(child.values[0])
     if conf is None and dns.enabled():
         path = os.environ.get(RESOLV_CONF_ENV, SYSTEM_FILE)
         conf = _config_file(path, read, location)
@@ -155,6 +158,7 @@ def resolver_spec(
         attempts=conf.attempts,
         cname_chain=chain,
         retry_interval=retry,
+        debug=debug,
         location=location,
     )
 

@@ -548,8 +548,8 @@ KEYWORDS: tuple[Keyword, ...] = (
             "`search`, `sortlist` and other options are accepted and ignored (dynamic "
             "backends are named in full).", opens=Section.CONFIG_TEXT),
     Keyword("Debug", frozenset({Section.RESOLVER}), (Arg("bool", ArgKind.BOOL),), False,
-            "Log each lookup's result at debug level: `Debug true`. standby logs every "
-            "change of a dynamic backend's addresses at info level anyway.",
+            "Log every lookup of a dynamic backend and its result (or failure) at info "
+            "level: `Debug true`. Without it, only changes and failures are logged.",
             default="false"),
     Keyword("nameserver", frozenset({Section.CONFIG_TEXT}), (Arg("address", ArgKind.STRING),),
             True, "A name server's IP address, optionally with `:PORT`: "

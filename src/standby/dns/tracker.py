@@ -120,7 +120,8 @@ class DnsTracker:
             retry = spec.retry_interval
             if template.dynamic is not None and template.dynamic.retry_interval is not None:
                 retry = template.dynamic.retry_interval
-            self._tasks.append(asyncio.create_task(self._track(resolver, template, retry)))
+            task = self._track(resolver, template, retry, spec.debug)
+            self._tasks.append(asyncio.create_task(task))
         return kept
 
     def stop(self) -> None:
@@ -136,7 +137,9 @@ class DnsTracker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _track(self, resolver: Resolver, template: BackendSpec, retry: float) -> None:
+    async def _track(
+        self, resolver: Resolver, template: BackendSpec, retry: float, debug: bool
+    ) -> None:
         dynamic = template.dynamic
         assert dynamic is not None
         index = dynamic.index
@@ -157,6 +160,15 @@ class DnsTracker:
                     delay = retry
                 else:
                     delay = dynamic.override_ttl if dynamic.override_ttl is not None else ttl
+                if debug:
+                    shown = ", ".join(f"{t.address}:{t.port}" for t in targets)
+                    log.info(
+                        "%s: %s looked up: %s (TTL %s)",
+                        template.location,
+                        template.address,
+                        shown or "nothing",
+                        ttl,
+                    )
                 if self.resolved.get(index) != targets:
                     self.resolved[index] = targets
                     shown = ", ".join(f"{t.address}:{t.port}" for t in targets)
