@@ -412,7 +412,7 @@ class Proxy:
         async with self._reload_lock:
             return await self._reload(config)
 
-    async def _reload(self, config: ConfigSpec) -> tuple[bool, str]:
+    async def _reload(self, config: ConfigSpec, *, dns: bool = False) -> tuple[bool, str]:
         old = self._shared
         if old is None:
             return False, "not started"
@@ -495,7 +495,8 @@ class Proxy:
         if self._probe:
             self.acme = await follow_acme(self.acme, config.acme)
         log.info(
-            "configuration reloaded: %d listeners, %d backends",
+            "%s: %d listeners, %d backends",
+            "dynamic backends updated" if dns else "configuration reloaded",
             len(config.listeners),
             len(all_backends(config)),
         )
@@ -566,7 +567,7 @@ class Proxy:
     async def _reload_dns(self) -> tuple[bool, str]:
         # The base is read under the lock: a file reloaded meanwhile is the one kept.
         async with self._reload_lock:
-            return await self._reload(self._base)
+            return await self._reload(self._base, dns=True)
 
     def _dns_reloaded(self, task: asyncio.Task[tuple[bool, str]]) -> None:
         self._dns_reloads.discard(task)
