@@ -94,15 +94,15 @@ def test_identity_names_the_dns_name() -> None:
 def test_srv_rules() -> None:
     template = templates(load("srv"))[0]
     records = (
-        SrvTarget(10, 40, 8081, ("127.0.0.1",)),
-        SrvTarget(10, 70, 8082, ("127.0.0.2", "127.0.0.3")),
-        SrvTarget(20, 10, 8081, ("127.0.0.4",)),
+        SrvTarget(10, 40, 8081, ("127.0.0.1",), "h1.test"),
+        SrvTarget(10, 70, 8082, ("127.0.0.2", "127.0.0.3"), "h2.test"),
+        SrvTarget(20, 10, 8081, ("127.0.0.4",), "h3.test"),
     )
     assert srv_targets(template, records) == (
-        Target("127.0.0.1", 8081, 40, False),
-        Target("127.0.0.2", 8082, 70, False),
-        Target("127.0.0.3", 8082, 70, False),
-        Target("127.0.0.4", 8081, 10, True),
+        Target("127.0.0.1", 8081, 40, False, "h1.test"),
+        Target("127.0.0.2", 8082, 70, False, "h2.test"),
+        Target("127.0.0.3", 8082, 70, False, "h2.test"),
+        Target("127.0.0.4", 8081, 10, True, "h3.test"),
     )
     zero = (SrvTarget(10, 0, 8081, ("127.0.0.1",)), SrvTarget(10, 0, 8082, ("127.0.0.1",)))
     assert {t.priority for t in srv_targets(template, zero)} == {1}
@@ -117,6 +117,7 @@ targets = st.lists(
         st.integers(1, 65535),
         st.integers(0, 65535),
         st.booleans(),
+        st.from_regex(r"[a-z0-9._-]{0,30}", fullmatch=True),
     ),
     max_size=20,
 ).map(tuple)
@@ -125,3 +126,14 @@ targets = st.lists(
 @given(targets)
 def test_targets_round_trip(found: tuple[Target, ...]) -> None:
     assert decode_targets(encode_targets(found)) == found
+
+
+def test_https_templates_send_and_verify_the_name() -> None:
+    text = CONFIG.format(mode="all").replace(
+        "      Resolve all\n    End\n  End", "      Resolve all\n      HTTPS\n    End\n  End"
+    )
+    config = load_config_text(text)
+    found = expand(config, {1: (Target("127.0.0.4", 9002, 5, True, "spare.example.test"),)})
+    (spare,) = found.listeners[0].services[0].emergencies
+    assert spare.tls is not None and spare.tls.server_name == "spare.example.test"
+    assert spare.address == "127.0.0.4"

@@ -31,6 +31,7 @@ class Target:
     port: int
     priority: int  # standby's Priority
     emergency: bool
+    host: str = ""  # the name it was found under: an HTTPS backend's SNI and verified name
 
 
 # The templates' targets by template index (DynamicSpec.index).
@@ -45,6 +46,7 @@ class SrvTarget:
     weight: int
     port: int
     addresses: tuple[str, ...]
+    target: str = ""  # the record's target name
 
 
 def address_targets(template: BackendSpec, addresses: tuple[str, ...]) -> tuple[Target, ...]:
@@ -53,9 +55,11 @@ def address_targets(template: BackendSpec, addresses: tuple[str, ...]) -> tuple[
     assert dynamic is not None and template.port is not None
     chosen = addresses[:1] if dynamic.mode is ResolveMode.FIRST else addresses
     unique = dict.fromkeys(chosen)  # a server listed twice is one backend
-    return tuple(
-        sorted(Target(a, template.port, template.priority, template.emergency) for a in unique)
+    found = (
+        Target(a, template.port, template.priority, template.emergency, template.address)
+        for a in unique
     )
+    return tuple(sorted(found))
 
 
 def srv_targets(template: BackendSpec, records: tuple[SrvTarget, ...]) -> tuple[Target, ...]:
@@ -75,15 +79,15 @@ def srv_targets(template: BackendSpec, records: tuple[SrvTarget, ...]) -> tuple[
         emergency = template.emergency or record.priority != first_group
         for address in record.addresses:
             # The same server reached through two records: the first (best group) counts.
-            found.setdefault(
-                (address, record.port), Target(address, record.port, priority, emergency)
-            )
+            target = Target(address, record.port, priority, emergency, record.target)
+            found.setdefault((address, record.port), target)
     return tuple(sorted(found.values()))
 
 
 def generated(template: BackendSpec, targets: tuple[Target, ...]) -> list[BackendSpec]:
     """The backends ``targets`` make from ``template``."""
     name = template.address
+    tls = template.tls
     return [
         replace(
             template,
@@ -93,6 +97,11 @@ def generated(template: BackendSpec, targets: tuple[Target, ...]) -> list[Backen
             emergency=t.emergency,
             dynamic=None,
             dns_name=name,
+            # HTTPS: the name, not the address, is what the certificate is for (as with a
+            # static backend's host name); an explicit ServerName stays.
+            tls=tls
+            if tls is None or tls.server_name is not None or not t.host
+            else replace(tls, server_name=t.host),
         )
         for t in targets
     ]
@@ -135,7 +144,7 @@ def expand(config: ConfigSpec, resolved: Resolved) -> ConfigSpec:
 
 def encode_targets(targets: tuple[Target, ...]) -> bytes:
     """``targets`` as the supervisor sends them to its workers: one line each."""
-    lines = (f"{t.address} {t.port} {t.priority} {int(t.emergency)}" for t in targets)
+    lines = (f"{t.address} {t.port} {t.priority} {int(t.emergency)} {t.host}" for t in targets)
     return "\n".join(lines).encode("ascii")
 
 
@@ -143,8 +152,8 @@ def decode_targets(data: bytes) -> tuple[Target, ...]:
     """The inverse of ``encode_targets``; ValueError if ``data`` is not its output."""
     targets = []
     for line in data.decode("ascii").splitlines():
-        address, port, priority, emergency = line.split(" ")
+        address, port, priority, emergency, host = line.split(" ")
         if emergency not in ("0", "1"):
             raise ValueError(f"bad tier {emergency!r}")
-        targets.append(Target(address, int(port), int(priority), emergency == "1"))
+        targets.append(Target(address, int(port), int(priority), emergency == "1", host))
     return tuple(targets)

@@ -69,11 +69,15 @@ async def resolve(
     ttls = [] if ttl is None else [ttl]
     targets: list[SrvTarget] = []
     for record in records:
+        if not record.target:  # "." (RFC 2782): the service is not available there
+            continue
         hosts: Lookup = await resolver.addresses(record.target, families)
         if hosts.ttl is not None:
             ttls.append(hosts.ttl)
         addresses = tuple(r.data for r in hosts.records if isinstance(r.data, str))
-        targets.append(SrvTarget(record.priority, record.weight, record.port, addresses))
+        targets.append(
+            SrvTarget(record.priority, record.weight, record.port, addresses, record.target)
+        )
     return srv_targets(template, tuple(targets)), (min(ttls) if ttls else None)
 
 
