@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 from tests.dns.server import DnsServer
 from tests.process.harness import children, running_standby
 from tests.support.backend import Backend
-from tests.support.harness import free_port, get, wait_until
+from tests.support.harness import REPO, free_port, get, wait_until
 from tests.support.load import Load
 
 from standby.config.dynamic import RESOLV_CONF_ENV
@@ -47,6 +49,7 @@ def write_config(path: Path, dns: DnsServer, listen: int, port: int) -> None:
         f"""Alive 1
 LogLevel 0
 Grace 10
+Control "{path.parent / "ctl.sock"}"
 Resolver
   ConfigText
     nameserver {dns.nameserver}
@@ -101,6 +104,15 @@ def test_every_worker_follows_the_records(tmp_path: Path) -> None:
                 "the worker restarted",
             )
             wait_until(lambda: fresh(listen) == {b"b"}, DEADLINE, "b on the new worker too")
+            # The operator sees the backends DNS made (the supervisor's view; the Control
+            # socket is listener 0 in poundctl's numbering).
+            listing = subprocess.run(
+                [sys.executable, "-m", "standby.control.ctl", "-s", str(tmp_path / "ctl.sock"),
+                 "--json", "list", "/1/0"],
+                cwd=REPO, capture_output=True, text=True, timeout=DEADLINE,
+            )  # fmt: skip
+            assert listing.returncode == 0, listing.stderr
+            assert "127.0.0.2" in listing.stdout and "127.0.0.1" not in listing.stdout
             # A reload (new workers) keeps the template's backends: no gap, no failure.
             with Load(listen, connections=4, pace=0.01) as load:
                 path.write_text(path.read_text().replace("Grace 10", "Grace 11"))
