@@ -53,6 +53,12 @@ def dynamic_backend(node: SectionNode, address: str) -> DynamicSpec | None:
             resolve.location,
             f'"Resolve {mode.value}" needs a host name in "Address", not {quote(address)}',
         )
+    port = node.first("Port")
+    if port is not None and mode is ResolveMode.SRV:
+        log.warning(
+            '%s: "Port" has no effect with "Resolve srv": each SRV record names its port',
+            port.location,
+        )
     ignore = node.first("IgnoreSRVWeight")
     if ignore is not None and mode is not ResolveMode.SRV:
         log.warning('%s: "IgnoreSRVWeight" applies to "Resolve srv" only', ignore.location)
