@@ -571,10 +571,12 @@ class Proxy:
 
     def _dns_reloaded(self, task: asyncio.Task[tuple[bool, str]]) -> None:
         self._dns_reloads.discard(task)
-        if not task.cancelled() and task.exception() is None:
-            ok, message = task.result()
-            if not ok:
-                log.error("dynamic backends not updated: %s", message)
+        if task.cancelled():
+            return
+        error = task.exception()
+        ok, message = (False, repr(error)) if error is not None else task.result()
+        if not ok:
+            log.error("dynamic backends not updated: %s", message)
 
     # -- the operator's switches (control API) ------------------------------------------
 
