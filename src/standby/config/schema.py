@@ -509,8 +509,13 @@ KEYWORDS: tuple[Keyword, ...] = (
             "address, `all` one backend per address, `srv` its SRV records (one backend per "
             "address of each target, at the record's port, with its weight as Priority; the "
             "lowest SRV priority is this backend's tier, higher ones the Emergency tier). "
-            "Looked up again when the records' TTL runs out; backends come and go without "
+            "Pound 4 makes a balancer group per SRV priority; standby has these two tiers. "
+            "Looked up after start-up (until the first answer the backend has no server) "
+            "and again when the records' TTL runs out; a failed lookup keeps the last "
+            "servers, a name without addresses removes them. Servers come and go without "
             "failing a request in flight, and keep their health by name, address and port. "
+            "With several workers the supervisor looks up and tells every worker; "
+            "`-W no-dns` turns lookups off. "
             "`Address \"www.example.org\"` `Port 8080` `Resolve all`; for `srv` no Port: "
             "`Address \"_http._tcp.example.org\"` `Resolve srv`."),
     Keyword("Family", BACKENDS,
