@@ -31,6 +31,7 @@ NAME = "app.example.test"
 WORKERS = 2
 FRESH = 30  # new connections per check: the kernel spreads them over both workers
 RELOADED = "]: configuration reloaded"  # the supervisor's own line
+REJECTED = "reload rejected, the running configuration stays"
 
 
 @pytest.fixture(autouse=True)
@@ -122,4 +123,12 @@ def test_every_worker_follows_the_records(tmp_path: Path) -> None:
                 before = load.total()
                 wait_until(lambda: load.total() > before + 20, DEADLINE, "traffic after")
             assert load.failures(("200 b'b'",)) == {}
+            assert fresh(listen) == {b"b"}
+            # A bad Resolver: the reload is refused where the file says, the old one serves.
+            good = path.read_text()
+            path.write_text(good.replace(dns.nameserver, "dns.example.test"))
+            running.signal(signal.SIGHUP)
+            wait_until(lambda: REJECTED in running.stderr(), DEADLINE, "the reload refused")
+            rejected = next(line for line in running.lines if REJECTED in line)
+            assert f"{path}:7.16: bad nameserver" in rejected
             assert fresh(listen) == {b"b"}
