@@ -292,6 +292,11 @@ def test_bad_resolver_is_refused_where_written(dns: DnsServer) -> None:
         with pytest.raises(ConfigError) as caught:
             load_config_text(text.replace(dns.nameserver, bad), "t.cfg")
         assert f"t.cfg:7.{col}:" in str(caught.value) and "nameserver" in str(caught.value)
+    # A bad Resolver is refused even when no backend uses it.
+    static = text.replace('Address "x.test"', "Address 127.0.0.1").replace("Resolve all", "")
+    load_config_text(static, "t.cfg")
+    with pytest.raises(ConfigError, match=r"t\.cfg:7\.16: bad nameserver"):
+        load_config_text(static.replace(dns.nameserver, "dns.example.test"), "t.cfg")
     # No Resolver: the system's file, which the tests point nowhere: refused, never read.
     no_resolver = text.split("Resolver")[0] + "ListenHTTP" + text.split("ListenHTTP")[1]
     with pytest.raises(ConfigError, match="cannot read resolver configuration"):

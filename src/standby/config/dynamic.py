@@ -118,7 +118,8 @@ def finish(config: ConfigSpec, root: SectionNode, read: Callable[[str], bytes]) 
         None,
     )
     if count == 0:
-        if node is not None:
+        if node is not None:  # still checked: a bad one is reported, as Pound does
+            resolver_spec(node, read, node.location)
             log.warning('%s: "Resolver" has no effect without a "Resolve" backend', node.location)
         return config
     resolver = resolver_spec(node, read, Location(config.source, 1, 1))
