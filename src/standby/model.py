@@ -285,6 +285,11 @@ class BackendSpec:
     _identity: tuple[str, str, int | None] = field(
         init=False, repr=False, compare=False, default=("", "", None)
     )
+    # Issue 15, dynamic backends: `Resolve` makes this spec a template (in
+    # ServiceSpec.dynamic, never proxied to itself); ``dns_name`` is the name a generated
+    # backend came from (its health is kept by name, address and port).
+    dynamic: DynamicSpec | None = None
+    dns_name: str = ""
 
     def __post_init__(self) -> None:
         special = self.special
@@ -299,6 +304,8 @@ class BackendSpec:
             # settings are not: a reload that changes them keeps health and counters, and
             # the proxy replaces the pool (see Proxy._build).
             kind = "unix" if self.unix else "inet"
+            if self.dns_name:
+                kind += "@" + self.dns_name
             key = (kind if self.tls is None else kind + "+tls", self.address, self.port)
         object.__setattr__(self, "_identity", key)
 
@@ -341,6 +348,8 @@ class ServiceSpec:
     location: Location = UNKNOWN_LOCATION
     # Issue 15: `Balancer random|iwrr` (the Service's, else the global one).
     balancer: Balancer = field(default_factory=lambda: Balancer.RANDOM)
+    # Issue 15: dynamic backends' templates (`Resolve`), expanded at run time (dns.expand).
+    dynamic: tuple[BackendSpec, ...] = ()
 
 
 # Pound's xHTTP levels: each level adds methods to the previous one.
@@ -544,6 +553,7 @@ class ConfigSpec:
     listeners: tuple[ListenerSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()  # global services, tried after a listener's own
     acme: AcmeClientSpec | None = None  # `ACMEClient`: automatic HTTPS
+    resolver: ResolverSpec | None = None  # issue 15: `Resolver`, with dynamic backends only
 
 
 # --- issue 15: backend kinds, named backends, balancer, error pages ----------------------
@@ -621,3 +631,55 @@ class UserDb(Protocol):
     def verify(self, user: bytes, password: bytes) -> bool:
         """Whether ``password`` is ``user``'s."""
         ...
+
+
+# --- issue 15: dynamic backends (`Resolve`, `Resolver`) --------------------------------------
+
+# Pound's defaults: a failed lookup is retried after this long; `CNAMEChain` 0 allows one
+# alias but no chain of them.
+DEFAULT_DNS_RETRY = 600.0
+DEFAULT_CNAME_CHAIN = 0
+MAX_CNAME_CHAIN = 16  # a sanity bound: a longer chain is a misconfigured zone
+# A TTL of 0 would make a dynamic backend re-resolve in a busy loop: at least this long.
+MIN_DNS_INTERVAL = 1.0
+
+
+class ResolveMode(enum.Enum):
+    """`Resolve first|all|srv`."""
+
+    FIRST = "first"  # the first address: at most one backend
+    ALL = "all"  # one backend per address
+    SRV = "srv"  # SRV records: one `all` per target, SRV weight as Priority
+
+
+class AddressFamily(enum.Enum):
+    """`Family any|inet|inet6`: which address records are asked for."""
+
+    ANY = "any"
+    INET = "inet"
+    INET6 = "inet6"
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicSpec:
+    """What `Resolve` and its companions say of one BackEnd or Emergency template."""
+
+    mode: ResolveMode
+    family: AddressFamily = AddressFamily.ANY
+    ignore_srv_weight: bool = False
+    override_ttl: float | None = None  # None: the records' TTL
+    retry_interval: float | None = None  # None: the Resolver's
+    index: int = 0  # its place among the configuration's templates (the workers' key)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolverSpec:
+    """The `Resolver` section (or the system's resolv.conf when there is none)."""
+
+    nameservers: tuple[tuple[str, int], ...]  # (IP address, port), tried in order
+    timeout: float = 5.0  # seconds per try (resolv.conf `options timeout:N`)
+    attempts: int = 2  # tries per server (`options attempts:N`)
+    cname_chain: int = DEFAULT_CNAME_CHAIN
+    retry_interval: float = DEFAULT_DNS_RETRY
+    debug: bool = False  # `Debug`: log every lookup, not only changes
+    location: Location = UNKNOWN_LOCATION

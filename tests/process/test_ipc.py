@@ -19,6 +19,7 @@ from standby.process.ipc import (
     CountsAsk,
     CountsDone,
     CountsPush,
+    DnsTargets,
     Failed,
     FrameDecoder,
     Health,
@@ -92,6 +93,8 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(TablePart, texts, st.binary(max_size=300), st.booleans()),
     st.builds(TableTouch, texts, st.binary(max_size=300), st.floats(allow_nan=False), u32),
     st.just(TableSynced()),
+    # issue 15: dynamic backends
+    st.builds(DnsTargets, u32, st.binary(max_size=300)),
 )
 
 

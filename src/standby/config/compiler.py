@@ -25,6 +25,7 @@ from typing import cast
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config import backends as special
+from standby.config import dynamic
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext, check_references
 from standby.config.errors import ConfigError, SettingError, quote
@@ -229,7 +230,7 @@ class _Compiler:
         control_mode = model.DEFAULT_CONTROL_MODE if mode is None else _int(mode.values[0], 0)
         if section_mode is not None:
             control_mode = section_mode
-        return ConfigSpec(
+        config = ConfigSpec(
             source=source,
             user=_str(_value(root, "User")),
             group=_str(_value(root, "Group")),
@@ -258,6 +259,7 @@ class _Compiler:
             if self.acme_client is None
             else replace(self.acme_client, certificates=tuple(self.auto_certs.values())),
         )
+        return dynamic.finish(config, root, self.read)  # issue 15: templates, Resolver
 
     @staticmethod
     def _control(root: SectionNode) -> tuple[str | None, int | None, int | None, bool]:
@@ -569,6 +571,7 @@ class _Compiler:
         conditions = self.conditions.service_conditions(node, listener)
         backends: list[BackendSpec] = []
         emergencies: list[BackendSpec] = []
+        templates: list[BackendSpec] = []
         for child in node.body:
             if isinstance(child, SectionNode):
                 assert child.keyword is not None
@@ -579,6 +582,9 @@ class _Compiler:
                     spec = self.named.section(child, emergency)
                 else:
                     spec = self._backend(child, defaults, emergency, passive, check_node)
+                if spec.dynamic is not None:  # issue 15: a template, expanded at run time
+                    templates.append(spec)
+                    continue
                 (emergencies if emergency else backends).append(spec)
             elif child.keyword.name == "Redirect":
                 backends.append(self._redirect(child))
@@ -590,12 +596,12 @@ class _Compiler:
             if spec.kind is BackendKind.REDIRECT:  # $N naming a group no condition has
                 check_references(spec.redirect_url, conditions, spec.location)
         metrics = node.first("Metrics")
-        if metrics is not None and (backends or emergencies):
+        if metrics is not None and (backends or emergencies or templates):
             raise ConfigError(
                 metrics.location,
                 f'{label} with "Metrics" cannot also have a BackEnd, Emergency or Redirect',
             )
-        if not backends and not emergencies and metrics is None:
+        if not backends and not emergencies and not templates and metrics is None:
             raise ConfigError(node.location, f"{label} has no BackEnd, Emergency or Redirect")
         read_only = node.first("ReadOnlyEmergency")
         if read_only is not None and not emergencies:
@@ -637,6 +643,7 @@ class _Compiler:
             metrics=metrics is not None,
             location=node.location,
             balancer=special.balancer(node, self.root),
+            dynamic=tuple(templates),
         )
 
     @staticmethod
@@ -756,7 +763,8 @@ class _Compiler:
             raise ConfigError(
                 port_directive.location, '"Port" cannot be used with a UNIX socket address'
             )
-        if not unix and port_directive is None:
+        resolve = dynamic.dynamic_backend(node, address)  # issue 15
+        if not unix and port_directive is None and dynamic.needs_port(resolve):
             raise ConfigError(node.location, f'{label} needs a "Port" for address {quote(address)}')
         port = None if port_directive is None else _int(port_directive.values[0], 0)
         layers = [n for n in (_section(node, "HealthCheck"), service_check) if n is not None]
@@ -778,6 +786,7 @@ class _Compiler:
             passive=passive.enabled,
             tls=backend_tls(node, self.read),
             location=node.location,
+            dynamic=resolve,
         )
 
 

@@ -33,6 +33,9 @@ class Section(enum.Enum):
     ACL = "ACL"  # ACL ... End: one CIDR per line
     TRUSTED_IP = "TrustedIP"  # TrustedIP ... End: one CIDR per line
     CONDITION = "Condition"  # Condition "name" ... End: a detached condition for Eval
+    # issue 15: dynamic backends
+    RESOLVER = "Resolver"
+    CONFIG_TEXT = "ConfigText"
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -672,16 +675,81 @@ KEYWORDS: tuple[Keyword, ...] = (
             "case-insensitive by default (global: for the conditions that follow it; in a "
             "Service: for that service): `IgnoreCase 1`. Deprecated in Pound 4 for `-icase`.",
             default="0"),
+    # --- issue 15: dynamic backends ----------------------------------------------------
+    Keyword("Resolve", BACKENDS,
+            (Arg("type", ArgKind.WORD, words=tuple(m.value for m in model.ResolveMode)),),
+            False, "Makes a dynamic backend of a host name (Pound 4): `first` its first "
+            "address, `all` one backend per address, `srv` its SRV records (one backend per "
+            "address of each target, at the record's port, with its weight as Priority; the "
+            "lowest SRV priority is this backend's tier, higher ones the Emergency tier). "
+            "Pound 4 makes a balancer group per SRV priority; standby has these two tiers. "
+            "Looked up after start-up (until the first answer the backend has no server) "
+            "and again when the records' TTL runs out; a failed lookup keeps the last "
+            "servers, a name without addresses removes them. Servers come and go without "
+            "failing a request in flight, and keep their health by name, address and port. "
+            "With several workers the supervisor looks up and tells every worker; "
+            "`-W no-dns` turns lookups off. "
+            "`Address \"www.example.org\"` `Port 8080` `Resolve all`; for `srv` no Port: "
+            "`Address \"_http._tcp.example.org\"` `Resolve srv`."),
+    Keyword("Family", BACKENDS,
+            (Arg("family", ArgKind.WORD, words=tuple(f.value for f in model.AddressFamily)),),
+            False, "Which addresses a dynamic backend looks for: `any` (A and AAAA), `inet` "
+            "(A) or `inet6` (AAAA): `Family inet`.", default="any"),
+    Keyword("IgnoreSRVWeight", BACKENDS, (Arg("bool", ArgKind.BOOL),), False,
+            "With `Resolve srv`: give every generated backend this backend's own Priority "
+            "instead of the SRV weight: `IgnoreSRVWeight true`.", default="false"),
+    Keyword("OverrideTTL", BACKENDS, (POSITIVE_DURATION,), False,
+            "Look a dynamic backend up again this often instead of after the records' TTL: "
+            "`OverrideTTL 30`.", default="the records' TTL"),
+    Keyword("RetryInterval", BACKENDS | frozenset({Section.RESOLVER}), (POSITIVE_DURATION,),
+            False, "After a failed lookup, or one that found nothing, try again after this "
+            "long: `RetryInterval 60`. In a backend it overrides the Resolver's.",
+            default=_seconds(model.DEFAULT_DNS_RETRY)),
+    Keyword("Resolver", frozenset({Section.TOP}), (), False,
+            "How dynamic backends are looked up, up to `End`: `CNAMEChain`, `ConfigFile`, "
+            "`ConfigText`, `RetryInterval`, `Debug`. Without it the system's "
+            "`/etc/resolv.conf` is read (only when some backend has `Resolve`).",
+            opens=Section.RESOLVER),
+    Keyword("CNAMEChain", frozenset({Section.RESOLVER}),
+            (Arg("n", ArgKind.INT, low=0, high=model.MAX_CNAME_CHAIN),), False,
+            "How many CNAME records may lead from a name to its records: `CNAMEChain 2`. "
+            "One alias is always allowed; a chain of aliases needs this.",
+            default=str(model.DEFAULT_CNAME_CHAIN)),
+    Keyword("ConfigFile", frozenset({Section.RESOLVER}), (Arg("file", ArgKind.FILE),), False,
+            "Read the name servers from this resolv.conf file (read when the configuration "
+            "loads): `ConfigFile \"/etc/pound/resolv.conf\"`. The later of ConfigFile and "
+            "ConfigText wins.", default="/etc/resolv.conf"),
+    Keyword("ConfigText", frozenset({Section.RESOLVER}), (), False,
+            "resolv.conf lines, up to `End`: `nameserver 192.0.2.1`. standby also reads "
+            "`nameserver 192.0.2.1:5353` (and `[2001:db8::1]:5353`) for a server on another "
+            "port. `nameserver`, and `options timeout:N attempts:N`, are used; `domain`, "
+            "`search`, `sortlist` and other options are accepted and ignored (dynamic "
+            "backends are named in full).", opens=Section.CONFIG_TEXT),
+    Keyword("Debug", frozenset({Section.RESOLVER}), (Arg("bool", ArgKind.BOOL),), False,
+            "Log every lookup of a dynamic backend and its result (or failure) at info "
+            "level: `Debug true`. Without it, only changes and failures are logged.",
+            default="false"),
+    Keyword("nameserver", frozenset({Section.CONFIG_TEXT}), (Arg("address", ArgKind.STRING),),
+            True, "A name server's IP address, optionally with `:PORT`: "
+            "`nameserver 127.0.0.1:5353`. Up to three, tried in order."),
+    *(Keyword(_word, frozenset({Section.CONFIG_TEXT}),
+              (Arg("value", ArgKind.STRING),
+               *(Arg("value", ArgKind.STRING, optional=True) for _ in range(7))), True,
+              f"resolv.conf's `{_word}` line: `{_example}`.")
+      for _word, _example in (("domain", "domain example.org"),
+                              ("search", "search example.org example.net"),
+                              ("options", "options timeout:2 attempts:3"),
+                              ("sortlist", "sortlist 192.0.2.0/24"))),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
-    "AddHeader", "CombineHeaders", "DeleteHeader", "DynScale", "Else", "Family", "HAport",
-    "HeadRemove", "HeaderAdd", "HeaderOption", "HeaderRemove", "ID", "IncludeDir",
-    "LogFormat", "LogSuppress", "Resolve", "Resolver", "Rewrite", "RewriteDestination",
-    "RewriteErrors", "Session", "SetHeader", "SetPath", "SetQuery", "SetQueryParam",
-    "SetURL", "SocketFrom", "SSLEngine", "Supervisor", "Threads", "TTL", "Type",
-    "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
+    "AddHeader", "CombineHeaders", "DeleteHeader", "DynScale", "Else", "HAport",
+    "HeaderAdd", "HeaderOption", "HeaderRemove", "HeadRemove", "ID", "IncludeDir",
+    "LogFormat", "LogSuppress", "Rewrite", "RewriteDestination", "RewriteErrors", "Session",
+    "SetHeader", "SetPath", "SetQuery", "SetQueryParam", "SetURL", "SocketFrom",
+    "SSLEngine", "Supervisor", "Threads", "TTL", "Type", "WorkerIdleTimeout",
+    "WorkerMaxCount", "WorkerMinCount",
 )  # fmt: skip
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.

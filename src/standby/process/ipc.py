@@ -291,6 +291,20 @@ class TableSynced:
     """Supervisor -> worker: every record of every table the worker serves has been sent."""
 
 
+# --- issue 15: dynamic backends --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DnsTargets:
+    """Supervisor -> worker: what DNS now says of the dynamic backend template ``index``
+    (``DynamicSpec.index``): its targets, ``dns.expand.encode_targets``'s lines. The
+    supervisor resolves (it owns health); every worker serves the same set. Sent at
+    each change, and to a new worker before ``Synced``."""
+
+    index: int
+    targets: bytes
+
+
 Message = (
     ObservedDead
     | Ready
@@ -314,6 +328,7 @@ Message = (
     | TableSynced
     | ControlAsk
     | ControlReply
+    | DnsTargets
 )
 
 
@@ -340,6 +355,7 @@ class Tag(enum.IntEnum):
     TABLE_SYNCED = 42
     CONTROL_ASK = 60
     CONTROL_REPLY = 61
+    DNS_TARGETS = 50  # issue 15
 
 
 # One backend's counters, the fields ``Counts`` (asked) and ``CountsPush`` (pushed) share.
@@ -401,6 +417,7 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
             ("last", "bool"),
         ),
     ),
+    Tag.DNS_TARGETS: (DnsTargets, (("index", "u32"), ("targets", "blob"))),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 

@@ -31,6 +31,7 @@ from standby.process.signals import (
 
 if TYPE_CHECKING:
     from standby.control.server import BoundControl
+    from standby.dns.expand import Target
     from standby.health.board import HealthBoard
     from standby.model import BackendSpec, ServiceSpec
     from standby.observe.access import AccessLog
@@ -76,6 +77,10 @@ class ProxyLike(Protocol):
     def set_service_enabled(self, service: ServiceSpec, enabled: bool) -> None: ...
 
     def counters_of(self, backend: BackendSpec) -> BackendCounters | None: ...
+
+    # Issue 15: a worker serves the dynamic backends its supervisor resolved; returns
+    # every backend it serves from now on.
+    def set_targets(self, index: int, targets: tuple[Target, ...]) -> list[BackendSpec]: ...
 
     # A worker's Metrics service asks the supervisor for the whole service's figures.
     metrics_source: MetricsSource | None

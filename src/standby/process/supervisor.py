@@ -73,6 +73,8 @@ from standby.control.server import (
     ControlSocketError,
     control_changed,
 )
+from standby.dns.expand import Target, encode_targets, expand
+from standby.dns.tracker import DnsTracker
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
@@ -96,6 +98,7 @@ from standby.process.ipc import (
     Counts,
     CountsDone,
     CountsPush,
+    DnsTargets,
     Failed,
     Health,
     Identity,
@@ -165,6 +168,10 @@ class Generation:
     services_off: set[tuple[int | None, int]] = field(default_factory=set)
     # Slots without a serving worker -> the slot whose worker accepts on their sockets.
     adopted: dict[int, int] = field(default_factory=dict)
+    # Issue 15: what DNS says of the configuration's dynamic backend templates (by
+    # DynamicSpec.index), and the configuration with them (None: none resolved yet).
+    resolved: dict[int, tuple[Target, ...]] = field(default_factory=dict)
+    expanded: ConfigSpec | None = None
 
     def socket_ids(self) -> set[int]:
         return {id(sock) for group in self.sockets for sock in group}
@@ -246,6 +253,9 @@ class Supervisor:
         # The stale stores, by name: the authoritative copies every worker replicates.
         self._stale: dict[str, StaleStore] = {}
         self._tables = TableOwner(self._stale.get)
+        # Issue 15: the supervisor resolves dynamic backends and tells every worker.
+        self._dns = DnsTracker(self._dns_changed)
+        self._dns_gen = self.gen  # the generation whose templates it resolves
 
     @property
     def serving(self) -> Generation:
@@ -257,7 +267,8 @@ class Supervisor:
 
     @property
     def config(self) -> ConfigSpec:
-        return self.serving.config
+        serving = self.serving
+        return serving.config if serving.expanded is None else serving.expanded
 
     @property
     def slots(self) -> list[Slot]:
@@ -273,6 +284,7 @@ class Supervisor:
         await self._configure_stale(self.config)  # before the first worker forks
         self._prober = Prober(self.board, SystemClock())
         self._prober.start()  # logs every transition, once, here
+        self._dns.follow(self.gen.config)
         config = self.config
         self.acme = await follow_acme(None, config.acme)
         if config.control is not None:
@@ -297,6 +309,7 @@ class Supervisor:
         return True
 
     async def close(self) -> None:
+        await self._dns.close()
         tasks = [*self._tasks, *self._metrics_tasks]
         for task in tasks:
             task.cancel()
@@ -724,6 +737,8 @@ class Supervisor:
 
     def _send_state(self, channel: Channel, gen: Generation) -> None:
         """Everything a new worker of ``gen`` must know before it serves."""
+        for index, targets in sorted(gen.resolved.items()):  # its backends, then their health
+            channel.send(DnsTargets(index, encode_targets(targets)))
         for row in self.board.snapshot():
             if row.spec.kind is BackendKind.PROXY:
                 channel.send(Health(row.spec.identity, row.alive, clip(row.reason), row.epoch))
@@ -734,6 +749,28 @@ class Supervisor:
         for scope, service in sorted(gen.services_off, key=lambda k: (k[0] is None, k)):
             channel.send(Switch(scope, service, False))
         channel.send(Synced())
+
+    # -- issue 15: dynamic backends ----------------------------------------------------------
+
+    def _dns_changed(self, resolved: dict[int, tuple[Target, ...]]) -> None:
+        """The tracker found new targets for its generation: the board's entries
+        (health kept by identity) and every one of its workers follow."""
+        gen = self._dns_gen
+        changed = [i for i, t in resolved.items() if gen.resolved.get(i) != t]
+        changed += [i for i in gen.resolved if i not in resolved]
+        gen.resolved = dict(resolved)
+        gen.expanded = expand(gen.config, gen.resolved)
+        gen.backends = backends_of(gen.expanded)
+        if gen is self.gen:
+            self._adopt(gen)
+        else:  # a reload is starting new workers: the board tracks both generations
+            self.board.adopt([*self.gen.backends, *gen.backends])
+            self.specs = by_identity([*self.gen.backends, *gen.backends])
+        channels = [self._channels[s.pid] for s in gen.slots if s.pid in self._channels]
+        for index in sorted(changed):
+            message = DnsTargets(index, encode_targets(gen.resolved.get(index, ())))
+            for channel in channels:
+                channel.send(message)
 
     # -- the operator (control socket) -------------------------------------------------------
 
@@ -824,6 +861,11 @@ class Supervisor:
             return False, str(exc)
         await self._configure_stale(config)  # stores that stay are kept
         ok, message = await self._switch_to(new, old)
+        if ok:  # issue 15: resolve the new templates (a change meanwhile applied now)
+            self._dns_gen = self.gen
+            latest = self._dns.follow(self.gen.config)
+            if latest != self.gen.resolved:
+                self._dns_changed(latest)
         if not ok:  # rolled back: the old sections again (copies taken over both ways)
             await self._configure_stale(self.gen.config)
         self.acme = await follow_acme(self.acme, self.gen.config.acme)
@@ -866,7 +908,12 @@ class Supervisor:
                 by_key[listener_key(spec)] = [bound[i][position] for i in range(count)]
         sockets = [[by_key[listener_key(s)][i] for s in config.listeners] for i in range(count)]
         slots = [Slot(i) for i in range(count)]
-        return Generation(config, proxy, backends_of(config), sockets, slots)
+        resolved = self._dns.carried(config)  # issue 15: templates that stay keep targets
+        expanded = expand(config, resolved)
+        return Generation(
+            config, proxy, backends_of(expanded), sockets, slots,
+            resolved=resolved, expanded=expanded if resolved else None,
+        )  # fmt: skip
 
     def _adopt(self, gen: Generation) -> None:
         self.board.adopt(gen.backends)

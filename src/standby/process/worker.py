@@ -43,6 +43,7 @@ import uvloop
 
 from standby.control.api import Reply
 from standby.control.view import ObjectPath, resolve
+from standby.dns.expand import decode_targets
 from standby.health.board import Transition
 from standby.model import BackendSpec, ServiceSpec
 from standby.observe.logsetup import refresh_ident
@@ -64,6 +65,7 @@ from standby.process.ipc import (
     CountsAsk,
     CountsDone,
     CountsPush,
+    DnsTargets,
     Failed,
     Health,
     Identity,
@@ -214,6 +216,14 @@ class WorkerLink:
                 self.replica.on_touch(message)
         elif isinstance(message, TableSynced):
             self.tables_synced.set()
+        elif isinstance(message, DnsTargets):  # issue 15
+            try:
+                targets = decode_targets(message.targets)
+            except ValueError as exc:
+                log.error("dynamic backend %d: bad targets from the supervisor: %s",
+                          message.index, exc)  # fmt: skip
+                return
+            self.specs = by_identity(self.proxy.set_targets(message.index, targets))
         else:
             log.debug("unexpected message from the supervisor: %r", message)
 

@@ -29,6 +29,8 @@ from standby.cache.store import StaleStore, renewed
 from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, load_config
 from standby.control.server import BoundControl, ControlServer, control_changed
+from standby.dns.expand import Target, expand
+from standby.dns.tracker import DnsTracker
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.http1 import Limits
@@ -171,6 +173,13 @@ class Proxy:
         # general path alone (STANDBY_LANE=0).
         self.lane = lane_wanted()
         self.board.subscribe(self._count_transition)
+        # Issue 15, dynamic backends: the configuration as loaded (templates unexpanded),
+        # what DNS says of its templates, and, in the health owner, the tracker that
+        # asks (a supervised worker is told by its supervisor: ``set_targets``).
+        self._base = config
+        self._resolved: dict[int, tuple[Target, ...]] = {}
+        self._dns = DnsTracker(self._dns_changed) if probe else None
+        self._dns_reloads: set[asyncio.Task[tuple[bool, str]]] = set()
 
     @property
     def connections(self) -> int:
@@ -186,7 +195,11 @@ class Proxy:
         loop = asyncio.get_running_loop()
         for spec, sock in zip(self.config.listeners, sockets, strict=True):
             self._sockets[listener_key(spec)] = sock
+        if self._resolved:  # a worker told its targets before it serves
+            self._serve_resolved()
         self._shared = await self._build(self.config, loop)
+        if self._dns is not None:
+            self._dns.follow(self._base)
         if self._probe:
             self._prober = Prober(self.board, self.clock)
             self._prober.start()
@@ -405,11 +418,17 @@ class Proxy:
         async with self._reload_lock:
             return await self._reload(config)
 
-    async def _reload(self, config: ConfigSpec) -> tuple[bool, str]:
+    async def _reload(self, config: ConfigSpec, *, dns: bool = False) -> tuple[bool, str]:
         old = self._shared
         if old is None:
             return False, "not started"
         loop = old.loop
+        base = config  # issue 15: serve it with its dynamic backends as DNS has them
+        if config is self._base:
+            resolved = self._resolved
+        else:
+            resolved = {} if self._dns is None else self._dns.carried(config)
+        config = expand(base, resolved)
         try:
             # getaddrinfo blocks: in a thread, so that the loop keeps serving meanwhile.
             addresses = await asyncio.to_thread(resolve_all, config, dict(self._addresses))
@@ -442,6 +461,13 @@ class Proxy:
         shared = await self._build(config, loop)
         self.config = config
         self._shared = shared
+        if base is not self._base:
+            self._base, self._resolved = base, resolved
+            if self._dns is not None:
+                # What the tracker knows now (a change may have come while this reloaded).
+                self._resolved = self._dns.follow(base)
+                if self._resolved != resolved:
+                    self._reload_base()
         old.successor = shared
         self._retired.append(old)
         self._sockets.update(opened)
@@ -475,7 +501,8 @@ class Proxy:
         if self._probe:
             self.acme = await follow_acme(self.acme, config.acme)
         log.info(
-            "configuration reloaded: %d listeners, %d backends",
+            "%s: %d listeners, %d backends",
+            "dynamic backends updated" if dns else "configuration reloaded",
             len(config.listeners),
             len(all_backends(config)),
         )
@@ -510,6 +537,52 @@ class Proxy:
             else:
                 generation.reaper.close()
         self._retired = still
+
+    # -- issue 15: dynamic backends -----------------------------------------------------
+
+    def _dns_changed(self, resolved: dict[int, tuple[Target, ...]]) -> None:
+        """The tracker found new targets: serve them (a reload of the same file)."""
+        self._resolved = resolved
+        self._reload_base()
+
+    def set_targets(self, index: int, targets: tuple[Target, ...]) -> list[BackendSpec]:
+        """A supervised worker: the supervisor's targets of template ``index``. Returns
+        every backend served from now on (the link names them in Health messages)."""
+        self._resolved = {**self._resolved, index: targets}
+        expanded = expand(self._base, self._resolved)
+        backends = all_backends(expanded)
+        self.board.adopt(backends)  # now: the supervisor's Health for them comes next
+        if self._shared is not None:
+            self._reload_base()
+        return backends
+
+    def _serve_resolved(self) -> None:
+        """Before serving: the configuration with the targets known so far."""
+        self.config = expand(self._base, self._resolved)
+        self.board.adopt(all_backends(self.config))
+        self._addresses = resolve_all(self.config, self._addresses)  # addresses: no DNS
+        prepare_backend_tls(all_backends(self.config))
+
+    def _reload_base(self) -> None:
+        if self._shared is None or not self._accepting:
+            return
+        task = self._shared.loop.create_task(self._reload_dns())
+        self._dns_reloads.add(task)
+        task.add_done_callback(self._dns_reloaded)
+
+    async def _reload_dns(self) -> tuple[bool, str]:
+        # The base is read under the lock: a file reloaded meanwhile is the one kept.
+        async with self._reload_lock:
+            return await self._reload(self._base, dns=True)
+
+    def _dns_reloaded(self, task: asyncio.Task[tuple[bool, str]]) -> None:
+        self._dns_reloads.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        ok, message = (False, repr(error)) if error is not None else task.result()
+        if not ok:
+            log.error("dynamic backends not updated: %s", message)
 
     # -- the operator's switches (control API) ------------------------------------------
 
@@ -599,6 +672,8 @@ class Proxy:
     def abort(self) -> None:
         """Close everything at once."""
         self._stop_accepting()
+        if self._dns is not None:
+            self._dns.stop()
         for shared in self._generations():
             shared.stopping = True
             for member in shared.reaper.members():
@@ -618,6 +693,8 @@ class Proxy:
             self._cert_poll = None
 
     async def _shutdown(self) -> None:
+        if self._dns is not None:
+            await self._dns.close()
         if self.access_log is not None:
             self.access_log.flush()
         if self._control is not None:
