@@ -299,6 +299,8 @@ class ServiceSpec:
     # /.well-known/acme-challenge/NAME from the file NAME of the first of these directories.
     acme: tuple[str, ...] = ()
     location: Location = UNKNOWN_LOCATION
+    # issue 15 (log): `LogSuppress`, bit N set: status class NXX is not logged
+    log_suppress: int = 0
 
 
 # Pound's xHTTP levels: each level adds methods to the previous one.
@@ -425,6 +427,8 @@ class ListenerSpec:
     services: tuple[ServiceSpec, ...] = ()
     tls: ListenerTlsSpec | None = None  # ListenHTTPS; None: plain HTTP
     location: Location = UNKNOWN_LOCATION
+    # issue 15 (log): the listener's own `LogLevel`, as a format definition; None: the global
+    log_format: str | None = None
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:
@@ -500,3 +504,7 @@ class ConfigSpec:
     listeners: tuple[ListenerSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()  # global services, tried after a listener's own
     acme: AcmeClientSpec | None = None  # `ACMEClient`: automatic HTTPS
+    # issue 15 (log): the global `LogLevel` naming a `LogFormat`, its definition (None: the
+    # built-in `log_level`); `LogTag`, the syslog tag (None: the program's name)
+    log_format: str | None = None
+    log_tag: str | None = None

@@ -24,6 +24,7 @@ from typing import cast
 
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
+from standby.config import access_log
 from standby.config.backend_tls import backend_tls
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
@@ -108,7 +109,8 @@ def compile_config(
     certificate files; ``now`` (UTC) is when certificates must be valid (None: no expiry
     warnings); ``check_tls`` tries each HTTPS listener's settings on the TLS library (the
     shell's ``standby.tls.context.check_settings``; this package imports no ``ssl``)."""
-    return _Compiler(read, now, check_tls).run(root, source)
+    spec = _Compiler(read, now, check_tls).run(root, source)
+    return access_log.apply(root, spec)  # issue 15: LogFormat, LogLevel, LogSuppress
 
 
 def _value(node: SectionNode, name: str, index: int = 0) -> Value:
@@ -237,7 +239,6 @@ class _Compiler:
             group=_str(_value(root, "Group")),
             root_jail=_str(_value(root, "RootJail")),
             daemon=_bool(_value(root, "Daemon"), True),
-            log_level=_int(_value(root, "LogLevel"), model.DEFAULT_LOG_LEVEL),
             log_facility="daemon" if facility is None else facility,
             alive=_float(_value(root, "Alive"), model.DEFAULT_ALIVE),
             client_timeout=defaults.client_timeout,
