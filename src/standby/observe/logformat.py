@@ -104,13 +104,18 @@ def parse(text: str) -> tuple[Piece, ...]:
         else:
             raise LogFormatError("unknown format char", percent)
         pos += len(conv)
-        if literal:
-            pieces.append("".join(literal))
-            literal = []
+        _flush(literal, pieces)
         pieces.append(Conversion(conv, arg))
-    if literal and "".join(literal):
-        pieces.append("".join(literal))
+    _flush(literal, pieces)
     return tuple(pieces)
+
+
+def _flush(literal: list[str], pieces: list[Piece]) -> None:
+    """Literal text gathered so far, as one piece (none when empty)."""
+    text = "".join(literal)
+    literal.clear()
+    if text:
+        pieces.append(text)
 
 
 def builtin(name_or_number: str) -> str | None:
