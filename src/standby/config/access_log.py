@@ -9,7 +9,7 @@ names included). A format definition is checked here, with the position of the f
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from standby import model
 from standby.config.errors import ConfigError, quote
@@ -34,53 +34,70 @@ SUPPRESS_CLASSES: dict[str, int] = {
 _LISTENERS = ("ListenHTTP", "ListenHTTPS")
 
 
-def apply(root: SectionNode, spec: ConfigSpec) -> ConfigSpec:
-    """``spec`` with the access-log settings of ``root``."""
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """What the access-log keywords of a file say, before the rest is compiled."""
+
+    level: int = model.DEFAULT_LOG_LEVEL
+    custom: str | None = None  # the global LogLevel's LogFormat definition
+    tag: str | None = None
+    listener_formats: dict[Location, str] = field(default_factory=dict)  # by section
+    suppress: dict[Location, int] = field(default_factory=dict)  # services', by section
+
+
+def read(root: SectionNode) -> LogSettings:
+    """The access-log settings of ``root``, checked in file order (as Pound reads them)."""
     formats: dict[str, str] = {}
     level = model.DEFAULT_LOG_LEVEL
     custom: str | None = None
     tag: str | None = None
-    for node in root.body:
-        if not isinstance(node, Directive):
-            continue
-        name = node.keyword.name
-        if name == "LogFormat":
-            _define(node, formats)
-        elif name == "LogLevel":
-            level, custom = _level(node, formats)
-        elif name == "LogTag":
-            tag = str(node.values[0])
     listener_formats: dict[Location, str] = {}
     suppress: dict[Location, int] = {}
-    for section in _walk(root):
-        keyword = section.keyword
-        if keyword is None:
+    for node in root.body:
+        if isinstance(node, Directive):
+            name = node.keyword.name
+            if name == "LogFormat":
+                _define(node, formats)
+            elif name == "LogLevel":
+                level, custom = _level(node, formats)
+            elif name == "LogTag":
+                tag = str(node.values[0])
             continue
-        if keyword.name in _LISTENERS:
-            directive = section.first("LogLevel")
-            if directive is not None:
-                number, text = _level(directive, formats)
-                listener_formats[section.location] = (
-                    logformat.BUILTIN_FORMATS[number] if text is None else text
-                )
-        elif keyword.name == "Service":
-            mask = 0
-            for directive in section.directives():
-                if directive.keyword.name == "LogSuppress":
-                    mask |= _suppress(directive)
-            if mask:
-                suppress[section.location] = mask
-    if not (listener_formats or suppress or custom is not None or tag is not None):
-        if level == spec.log_level:
+        for section in (node, *_walk(node)):
+            keyword = section.keyword
+            if keyword is None:
+                continue
+            if keyword.name in _LISTENERS:
+                directive = section.first("LogLevel")
+                if directive is not None:
+                    number, text = _level(directive, formats)
+                    listener_formats[section.location] = (
+                        logformat.BUILTIN_FORMATS[number] if text is None else text
+                    )
+            elif keyword.name == "Service":
+                mask = 0
+                for directive in section.directives():
+                    if directive.keyword.name == "LogSuppress":
+                        mask |= _suppress(directive)
+                if mask:
+                    suppress[section.location] = mask
+    return LogSettings(level, custom, tag, listener_formats, suppress)
+
+
+def apply(settings: LogSettings, spec: ConfigSpec) -> ConfigSpec:
+    """``spec`` with the access-log ``settings``."""
+    if not (settings.listener_formats or settings.suppress):
+        if (settings.level, settings.custom, settings.tag) == (spec.log_level, None, None):
             return spec
-        return replace(spec, log_level=level)
     return replace(
         spec,
-        log_level=level,
-        log_format=custom,
-        log_tag=tag,
-        listeners=tuple(_listener(item, listener_formats, suppress) for item in spec.listeners),
-        services=tuple(_service(item, suppress) for item in spec.services),
+        log_level=settings.level,
+        log_format=settings.custom,
+        log_tag=settings.tag,
+        listeners=tuple(
+            _listener(item, settings.listener_formats, settings.suppress) for item in spec.listeners
+        ),
+        services=tuple(_service(item, settings.suppress) for item in spec.services),
     )
 
 

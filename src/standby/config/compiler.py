@@ -109,8 +109,8 @@ def compile_config(
     certificate files; ``now`` (UTC) is when certificates must be valid (None: no expiry
     warnings); ``check_tls`` tries each HTTPS listener's settings on the TLS library (the
     shell's ``standby.tls.context.check_settings``; this package imports no ``ssl``)."""
-    spec = _Compiler(read, now, check_tls).run(root, source)
-    return access_log.apply(root, spec)  # issue 15: LogFormat, LogLevel, LogSuppress
+    logs = access_log.read(root)  # issue 15: LogFormat, LogLevel, LogSuppress, LogTag
+    return access_log.apply(logs, _Compiler(read, now, check_tls).run(root, source))
 
 
 def _value(node: SectionNode, name: str, index: int = 0) -> Value:
