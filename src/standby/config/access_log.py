@@ -86,9 +86,9 @@ def read(root: SectionNode) -> LogSettings:
 
 def apply(settings: LogSettings, spec: ConfigSpec) -> ConfigSpec:
     """``spec`` with the access-log ``settings``."""
-    if not (settings.listener_formats or settings.suppress):
-        if (settings.level, settings.custom, settings.tag) == (spec.log_level, None, None):
-            return spec
+    unchanged = (settings.level, settings.custom, settings.tag) == (spec.log_level, None, None)
+    if unchanged and not (settings.listener_formats or settings.suppress):
+        return spec
     return replace(
         spec,
         log_level=settings.level,
