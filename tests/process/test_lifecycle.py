@@ -106,7 +106,7 @@ def test_access_log_goes_to_stderr_with_dash_e(launcher: Launcher, backend: Back
     with running(launcher, setup, "-e") as standby:
         http_get(setup.listen_port, b"/page")
         wait_for(
-            lambda: "127.0.0.1 GET /page HTTP/1.0 - HTTP/1.1 200 OK" in standby.stderr(),
+            lambda: "127.0.0.1 GET /page HTTP/1.0 - HTTP/1.0 200 OK" in standby.stderr(),
             "access line",
         )
         standby.signal(signal.SIGTERM)
