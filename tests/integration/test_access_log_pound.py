@@ -494,3 +494,48 @@ def test_a_reload_with_a_bad_format_keeps_the_old_one_serving(tmp_path: Path) ->
             wait_until(
                 lambda: "short GET /after 200" in running.stderr(), DEADLINE, "the old format"
             )
+
+
+NO_BACKEND_CONFIG = """\
+LogLevel 5
+ListenHTTP
+    Address 127.0.0.1
+    Port {port}
+    Service "dead"
+        URL "^/dead"
+        Backend
+            Address 127.0.0.1
+            Port {dead}
+        End
+    End
+End
+"""
+
+# Pound 4.23's lines for NO_BACKEND_CONFIG: a diagnostic and an access line with no backend
+# (its ports replaced; the byte count is of the error page each sends, not compared here).
+NO_BACKEND_LINES = [
+    'e503: 127.0.0.1: "GET /dead HTTP/1.1": no backend found',
+    'x:{port} 127.0.0.1 - - [TIME] "GET /dead HTTP/1.1" 503 {size} "" "" (dead -> -) N sec',
+    'e503: 127.0.0.1: "GET /nomatch HTTP/1.1": no suitable service found',
+    'x:{port} 127.0.0.1 - - [TIME] "GET /nomatch HTTP/1.1" 503 {size} "" "" (- -> -) N sec',
+]
+
+
+def test_no_backend_and_no_service_are_logged_as_pound_does(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "pound.cfg"
+    config.write_text(NO_BACKEND_CONFIG.format(port=port, dead=free_port()))
+    sizes = set()
+    with running_standby(config, deadline=DEADLINE) as running:
+        for path in (b"/dead", b"/nomatch"):
+            answer = exchange(port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n")
+            assert answer.startswith(b"HTTP/1.1 503 ")
+            sizes.add(len(answer.partition(b"\r\n\r\n")[2]))
+        [size] = sizes
+        expected = Counter(line.format(port=port, size=size) for line in NO_BACKEND_LINES)
+
+        def found() -> Counter[str]:
+            return Counter(access_lines(running.stderr(), "")) & expected
+
+        # (The diagnostics go out at once, the access lines in a batch: any order.)
+        wait_until(lambda: found() == expected, DEADLINE, "the diagnostics and access lines")

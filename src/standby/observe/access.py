@@ -47,6 +47,10 @@ MISSING = "-"  # what Apache and Pound write for an absent field
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MICRO = 1_000_000  # %D and %{us}T count microseconds
 MILLI = 1_000
+# The reasons of Pound's diagnostic lines for a 503 made without a backend (fail2ban filters
+# written for Pound may look for them).
+NO_SERVICE = "no suitable service found"
+NO_BACKEND = "no backend found"
 # LogSuppress: a service's mask has bit N set to keep status class N (NXX) out of the log.
 ALL_CLASSES = (1 << 10) - 1  # `all`: every class, 0XX to 9XX
 

@@ -36,7 +36,7 @@ from standby.http1 import (
 from standby.http1.body import DechunkedBody
 from standby.http1.response import dechunked_head
 from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
-from standby.observe.access import redirect_line, refusal_line
+from standby.observe.access import NO_BACKEND, NO_SERVICE, redirect_line, refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
 from standby.server.policy import ServicePolicy
@@ -189,6 +189,8 @@ class Exchange:
         listener = client.listener
         service = listener.router.route(head) if listener.enabled else None
         if service is None:
+            # Pound's diagnostic line, which fail2ban filters may look for.
+            log.log(NOTICE, "%s", refusal_line(503, client.peer, None, head, NO_SERVICE))
             self.local_response(503, "no service matches")
             return
         srt = self.srt = client.shared.services[id(service)]
@@ -241,6 +243,10 @@ class Exchange:
             backend = srt.balancer.choose(self.tried)
             if backend is None:
                 if not self._serve_stale():
+                    self.backend = None  # none answers: the access log shows none, as Pound
+                    log.log(
+                        NOTICE, "%s", refusal_line(503, client.peer, None, self.head, NO_BACKEND)
+                    )
                     self.local_response(503, "no backend available", retry_after=True)
                 return
         self.backend = backend
