@@ -12,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from standby.model import BackendKind, BackendSpec, ListenerSpec, ServiceSpec
+from standby.observe import access
 from standby.observe.access import (
     LEVEL_NAMES,
+    MAX_CACHED_STATUS_LINES,
     AccessLog,
     AccessRecord,
     UnparsedRequest,
@@ -23,6 +25,7 @@ from standby.observe.access import (
     escape,
     redirect_line,
     refusal_line,
+    status_line,
     suppressed,
 )
 from standby.observe.logformat import (
@@ -463,3 +466,11 @@ def test_the_diagnostic_line_of_a_refusal() -> None:
     # A client cannot forge a line: the request line is escaped as in the access log.
     forged = refusal_line(400, "::1", None, UnparsedRequest(b'x\n2 GET / "'), "r")
     assert "\n" not in forged and forged == 'e400: ::1: "x\\x0a2 GET / "": r'
+
+
+def test_status_lines_are_remembered_within_a_bound() -> None:
+    for n in range(MAX_CACHED_STATUS_LINES * 2):
+        assert status_line(b"HTTP/1.1 200 R%d\r\n\r\n" % n, 200) == f"HTTP/1.1 200 R{n}"
+    assert status_line(b"", 503) == "503" and status_line(b"", 200) == "200"
+    assert status_line(b"HTTP/1.1 200 \x01\r\n", 200) == "HTTP/1.1 200 \\x01"
+    assert len(access._STATUS_LINES) <= MAX_CACHED_STATUS_LINES

@@ -194,10 +194,23 @@ def refusal_line(
 
 def status_line(response: bytes, status: int) -> str:
     """``%>s``: the first line of ``response`` (the answer as sent), else the status."""
-    if not response:
-        return str(status)
     end = response.find(b"\r\n")
-    return escape(response if end < 0 else response[:end])
+    line = response if end < 0 else response[:end]
+    if not line:
+        return str(status)
+    text = _STATUS_LINES.get(line)
+    if text is None:
+        text = escape(line)
+        if len(_STATUS_LINES) >= MAX_CACHED_STATUS_LINES:
+            _STATUS_LINES.clear()
+        _STATUS_LINES[line] = text
+    return text
+
+
+# Status lines already made into text: a backend sends the same few over and over, and the
+# seed's access line needs one per request. Bounded: a backend may vary its reason phrases.
+MAX_CACHED_STATUS_LINES = 256
+_STATUS_LINES: dict[bytes, str] = {}
 
 
 def chunked_payload(data: bytes, start: int, end: int) -> int:
