@@ -474,3 +474,13 @@ def test_status_lines_are_remembered_within_a_bound() -> None:
     assert status_line(b"", 503) == "503" and status_line(b"", 200) == "200"
     assert status_line(b"HTTP/1.1 200 \x01\r\n", 200) == "HTTP/1.1 200 \\x01"
     assert len(access._STATUS_LINES) <= MAX_CACHED_STATUS_LINES
+
+
+def test_a_refused_request_shows_the_host_it_sent() -> None:
+    # Pound logs the Host of a request it refused (a method it does not allow, say).
+    refused = UnparsedRequest.of(b"PUT / HTTP/1.1\r\nX: 1\r\nhost:  www.x \r\n\r\nHost: no", 80)
+    rec = record(request=refused, service=None, backend=None, status=405)
+    assert line(2, rec).endswith("(www.x/- -> -) 0.123 sec")
+    assert line(3, rec).startswith("www.x:8080 ")
+    assert UnparsedRequest.of(b"GARBAGE\r\n\r\n", 80).header(b"host") is None
+    assert UnparsedRequest.of(b"GET /" + b"a" * 99 + b"\r\nHost: x\r\n", 80).header(b"host") is None

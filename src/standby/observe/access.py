@@ -91,16 +91,30 @@ class AccessRecord:
 
 class UnparsedRequest:
     """A refused request whose head could not be parsed: its request line as received when
-    that line arrived whole (``b""``: unknown), and no header."""
+    that line arrived whole (``b""``: unknown), and the header lines that followed it in
+    ``raw`` (the bytes of the head as far as they arrived), read only for the log."""
 
-    __slots__ = ("line",)
+    __slots__ = ("line", "raw")
 
     method = target = version = b""  # (RequestView; the log shows ``line``)
 
-    def __init__(self, line: bytes) -> None:
+    def __init__(self, line: bytes, raw: bytes = b"") -> None:
         self.line = line
+        self.raw = raw
 
     def header(self, name: bytes) -> bytes | None:
+        """The first value of header ``name`` among the lines after the request line (as
+        Pound shows the Host of a request it refused), stripped; None when absent."""
+        if not self.line:
+            return None
+        key = name.lower()
+        for text in self.raw.split(b"\n")[1:]:
+            text = text.rstrip(b"\r")
+            if not text:
+                break
+            field, colon, value = text.partition(b":")
+            if colon and field.lower() == key:
+                return value.strip(b" \t")
         return None
 
     @classmethod
@@ -110,7 +124,7 @@ class UnparsedRequest:
         end = head.find(b"\n", 0, max_line + 2)
         if end < 0:
             return cls(b"")
-        return cls(head[: end - 1] if end and head[end - 1] == 0x0D else head[:end])
+        return cls(head[: end - 1] if end and head[end - 1] == 0x0D else head[:end], head)
 
 
 def _escape_table() -> dict[int, str]:
