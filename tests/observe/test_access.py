@@ -484,3 +484,10 @@ def test_a_refused_request_shows_the_host_it_sent() -> None:
     assert line(3, rec).startswith("www.x:8080 ")
     assert UnparsedRequest.of(b"GARBAGE\r\n\r\n", 80).header(b"host") is None
     assert UnparsedRequest.of(b"GET /" + b"a" * 99 + b"\r\nHost: x\r\n", 80).header(b"host") is None
+
+
+def test_a_metrics_answer_is_named_as_pound_names_it() -> None:
+    metrics = ServiceSpec(name="m", metrics=True)
+    rec = record(service=metrics, backend=None, bytes_out=0)
+    assert line(5, rec).endswith('200 - "http://ref.example/" "curl/8.0" (m -> metrics) 0.123 sec')
+    assert line(5, record(service=SERVICE, backend=None)).endswith("(web -> -) 0.123 sec")

@@ -47,6 +47,7 @@ MISSING = "-"  # what Apache and Pound write for an absent field
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MICRO = 1_000_000  # %D and %{us}T count microseconds
 MILLI = 1_000
+METRICS_BACKEND = "metrics"  # %{backend}N of a `Metrics` service's answer, as Pound names it
 # The reasons of Pound's diagnostic lines for a 503 made without a backend (fail2ban filters
 # written for Pound may look for them).
 NO_SERVICE = "no suitable service found"
@@ -320,7 +321,14 @@ def _name_field(obj: str) -> Field:
         return lambda record: (
             (record.service.name if record.service is not None else None) or (MISSING)
         )
-    return lambda record: backend_name(record.backend)
+    return _backend_field
+
+
+def _backend_field(record: AccessRecord) -> str:
+    service = record.service
+    if record.backend is None and service is not None and service.metrics:
+        return METRICS_BACKEND
+    return backend_name(record.backend)
 
 
 def _location_field(obj: str) -> Field:

@@ -894,7 +894,8 @@ class Exchange:
             len(body),
             b"" if keep else b"Connection: close\r\n",
         )
-        self._answered(200, self._for_method(head + body), len(body))
+        # (The access log shows no body size for it, as Pound's does.)
+        self._answered(200, self._for_method(head + body), 0)
 
     def _keep_client(self, wanted: bool = True) -> bool:
         """Decide (and record on the client) whether its connection stays open after this
