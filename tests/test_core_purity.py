@@ -40,6 +40,7 @@ PURE_GLOBS = (
     "observe/__init__.py",
     "control/__init__.py",
     "observe/metrics.py",
+    "observe/logformat.py",
     "acme/__init__.py",
     "acme/challenge.py",
     "acme/jws.py",

@@ -350,6 +350,8 @@ class ServiceSpec:
     balancer: Balancer = field(default_factory=lambda: Balancer.RANDOM)
     # Issue 15: dynamic backends' templates (`Resolve`), expanded at run time (dns.expand).
     dynamic: tuple[BackendSpec, ...] = ()
+    # issue 15 (log): `LogSuppress`, bit N set: status class NXX is not logged
+    log_suppress: int = 0
 
 
 # Pound's xHTTP levels: each level adds methods to the previous one.
@@ -478,6 +480,8 @@ class ListenerSpec:
     location: Location = UNKNOWN_LOCATION
     # Issue 15: the headers of error page files in Pound 4's format (status, headers).
     error_headers: tuple[tuple[int, tuple[tuple[bytes, bytes], ...]], ...] = ()
+    # issue 15 (log): the listener's own `LogLevel`, as a format definition; None: the global
+    log_format: str | None = None
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:
@@ -554,6 +558,10 @@ class ConfigSpec:
     services: tuple[ServiceSpec, ...] = ()  # global services, tried after a listener's own
     acme: AcmeClientSpec | None = None  # `ACMEClient`: automatic HTTPS
     resolver: ResolverSpec | None = None  # issue 15: `Resolver`, with dynamic backends only
+    # issue 15 (log): the global `LogLevel` naming a `LogFormat`, its definition (None: the
+    # built-in `log_level`); `LogTag`, the syslog tag (None: the program's name)
+    log_format: str | None = None
+    log_tag: str | None = None
 
 
 # --- issue 15: backend kinds, named backends, balancer, error pages ----------------------

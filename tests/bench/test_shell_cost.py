@@ -42,7 +42,7 @@ def test_the_access_log_variant_writes_one_line_per_request(tmp_path: Path) -> N
     lines = log.read_text().splitlines()
     # Warm-up, then two timed runs, every request logged once.
     assert len(lines) == WARMUP_REQUESTS + 2 * REQUESTS
-    assert all(line.endswith(" 127.0.0.1 GET / HTTP/1.1 - 200") for line in lines)
+    assert all(line.endswith(" 127.0.0.1 GET / HTTP/1.1 - HTTP/1.1 200 OK") for line in lines)
 
 
 def test_the_seed_variant_routes_by_a_header_line() -> None:

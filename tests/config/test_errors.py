@@ -65,7 +65,6 @@ CASES = [
         service('    UseBackend "nope"\n'),
         't.cfg:5.16: no global backend named "nope" (defined: none)',
     ),
-    ("ListenHTTP\n  LogLevel 2\n", 't.cfg:2.3: "LogLevel" is not supported yet'),
     # arguments
     ("User\n", 't.cfg:1.1: missing argument for "User": expected name'),
     (service("    Redirect\n"), 't.cfg:5.5: missing argument for "Redirect": expected url'),
@@ -128,8 +127,8 @@ CASES = [
     ("LogFacility local9\n", 't.cfg:1.13: unknown syslog facility "local9"'),
     (
         "LogLevel 6\n",
-        't.cfg:1.10: bad log level "6" (use 0..5 or null, regular, extended, '
-        "vhost_combined, combined, detailed)",
+        't.cfg:1.10: bad log level "6" (use 0..5, null, regular, extended, '
+        "vhost_combined, combined, detailed or a LogFormat name)",
     ),
     (
         "ListenHTTP\n  Address /tmp/sock\n",

@@ -70,9 +70,24 @@ def test_access_lines_reach_syslog_at_info(syslog_socket: tuple[str, socket.sock
     setup_logging("daemon", to_stderr=False, verbose=False, syslog_address=path)
     log = AccessLog(1, False, access_emitter())
     listener = ListenerSpec(name=None, address="127.0.0.1", port=80)
-    log.log(AccessRecord("192.0.2.1", listener, None, None, None, 400, 0, 0.0, 0.0))
+    answer = b"HTTP/1.1 400 Bad Request\r\n\r\n"
+    log.log(AccessRecord("192.0.2.1", listener, None, None, None, 400, 0, 0.0, 0.0, answer))
     priority = facility_code("daemon") * 8 + SEVERITY_INFO
-    assert sock.recv(4096).decode() == f"<{priority}>standby[{os.getpid()}]: 192.0.2.1 - - 400\x00"
+    assert sock.recv(4096).decode() == (
+        f"<{priority}>standby[{os.getpid()}]: 192.0.2.1  - HTTP/1.1 400 Bad Request\x00"
+    )
+
+
+def test_log_tag_names_syslog_messages(syslog_socket: tuple[str, socket.socket]) -> None:
+    path, sock = syslog_socket
+    setup_logging("daemon", to_stderr=False, verbose=False, syslog_address=path, tag="web-front")
+    log = AccessLog(1, False, access_emitter())
+    listener = ListenerSpec(name=None, address="127.0.0.1", port=80)
+    answer = b"HTTP/1.1 200 OK\r\n\r\n"
+    log.log(AccessRecord("192.0.2.1", listener, None, None, None, 200, 0, 0.0, 0.0, answer))
+    assert sock.recv(4096).decode().startswith(f"<30>web-front[{os.getpid()}]: 192.0.2.1 ")
+    logging.getLogger("standby.x").warning("w")
+    assert sock.recv(4096).decode() == f"<28>web-front[{os.getpid()}]: w\x00"
 
 
 def test_minus_facility_means_stderr(syslog_socket: tuple[str, socket.socket]) -> None:

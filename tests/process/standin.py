@@ -149,6 +149,7 @@ class StandInProxy:
         started = time.time()
         backend = spec.services[0].backends[0]
         sent = 0
+        answer = b""
         try:
             raw = await reader.readuntil(b"\r\n\r\n")
             head = parse_head(raw[:MAX_HEAD])
@@ -157,6 +158,7 @@ class StandInProxy:
                 up_writer.write(raw)
                 await up_writer.drain()
                 while chunk := await up_reader.read(READ_CHUNK):
+                    answer = answer or chunk  # its status line, for the access log
                     writer.write(chunk)
                     sent += len(chunk)
                     await writer.drain()
@@ -174,6 +176,7 @@ class StandInProxy:
                         bytes_out=sent,
                         started=started,
                         duration=time.time() - started,
+                        response=answer,
                     )
                 )
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):

@@ -105,7 +105,10 @@ def test_access_log_goes_to_stderr_with_dash_e(launcher: Launcher, backend: Back
     setup = Setup(free_port(), backend.port, log_level=1)
     with running(launcher, setup, "-e") as standby:
         http_get(setup.listen_port, b"/page")
-        wait_for(lambda: "127.0.0.1 GET /page HTTP/1.0 - 200" in standby.stderr(), "access line")
+        wait_for(
+            lambda: "127.0.0.1 GET /page HTTP/1.0 - HTTP/1.0 200 OK" in standby.stderr(),
+            "access line",
+        )
         standby.signal(signal.SIGTERM)
         assert standby.wait() == 0
 

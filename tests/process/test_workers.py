@@ -43,7 +43,8 @@ pytestmark = [
     pytest.mark.timeout(120),
 ]
 
-ACCESS = re.compile(r"standby\[(\d+)\]: 127\.0\.0\.1 GET (\S+) HTTP/1\.\d - (\d+)(.*)$")
+# The regular line ends with the status line sent (Pound's), the extended one goes on.
+ACCESS = re.compile(r"standby\[(\d+)\]: 127\.0\.0\.1 GET (\S+) HTTP/1\.\d - HTTP/1\.\d (\d+)(.*)$")
 SPREAD_REQUESTS = 150  # new connections: plenty for the kernel's hash to reach every worker
 MAX_HELD = 40  # held requests opened while looking for one on every worker
 

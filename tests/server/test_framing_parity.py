@@ -230,4 +230,4 @@ def test_a_status_past_599_is_a_502_for_the_client() -> None:
         assert proxy.errors == []
     assert answer.status == 502
     assert b"ok" not in answer.body
-    assert lines == ["127.0.0.1 GET /weird HTTP/1.1 - 502"]
+    assert lines == ["127.0.0.1 GET /weird HTTP/1.1 - HTTP/1.1 502 Bad Gateway"]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from tests.support.configs import primary_and_emergency
 
 from standby.config import load_config_text
-from standby.observe.access import AccessLog, AccessRecord
+from standby.observe.access import AccessLog, AccessRecord, Formatter
 from standby.server.client import S_LANE, ClientProtocol
 from standby.server.proxy import Proxy
 from standby.server.shared import BackendRuntime
@@ -145,7 +145,7 @@ class RecordingLog(AccessLog):
         super().__init__(2, False, lambda _: None)
         self.records: list[tuple[object, ...]] = []
 
-    def log(self, record: AccessRecord) -> None:
+    def write(self, form: Formatter, record: AccessRecord) -> None:
         request = record.request
         self.records.append(
             (
@@ -154,6 +154,7 @@ class RecordingLog(AccessLog):
                 None if record.backend is None else record.backend.describe(),
                 None if request is None else (request.method, request.target),
                 record.status,
+                record.response.split(b"\r\n", 1)[0],  # the status line sent
                 record.bytes_out,
             )
         )

@@ -24,8 +24,8 @@ from typing import cast
 
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
+from standby.config import access_log, dynamic
 from standby.config import backends as special
-from standby.config import dynamic
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext, check_references
 from standby.config.errors import ConfigError, SettingError, quote
@@ -102,7 +102,8 @@ def compile_config(
     certificate files; ``now`` (UTC) is when certificates must be valid (None: no expiry
     warnings); ``check_tls`` tries each HTTPS listener's settings on the TLS library (the
     shell's ``standby.tls.context.check_settings``; this package imports no ``ssl``)."""
-    return _Compiler(read, now, check_tls).run(root, source)
+    logs = access_log.read(root)  # issue 15: LogFormat, LogLevel, LogSuppress, LogTag
+    return access_log.apply(logs, _Compiler(read, now, check_tls).run(root, source))
 
 
 def _value(node: SectionNode, name: str, index: int = 0) -> Value:
@@ -236,7 +237,6 @@ class _Compiler:
             group=_str(_value(root, "Group")),
             root_jail=_str(_value(root, "RootJail")),
             daemon=_bool(_value(root, "Daemon"), True),
-            log_level=_int(_value(root, "LogLevel"), model.DEFAULT_LOG_LEVEL),
             log_facility="daemon" if facility is None else facility,
             alive=_float(_value(root, "Alive"), model.DEFAULT_ALIVE),
             client_timeout=defaults.client_timeout,

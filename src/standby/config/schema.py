@@ -166,9 +166,13 @@ KEYWORDS: tuple[Keyword, ...] = (
             "chroot(2) to this directory after start-up; error pages are read before."),
     Keyword("Daemon", frozenset({Section.TOP}), (Arg("bool", ArgKind.BOOL),), False,
             "Detach from the terminal and run in the background.", default="1"),
-    Keyword("LogLevel", frozenset({Section.TOP}), (Arg("level", ArgKind.LOG_LEVEL),), False,
+    Keyword("LogLevel", frozenset({Section.TOP}) | LISTENERS,
+            (Arg("level", ArgKind.STRING),), False,
             "Access log format: 0 none, 1 regular, 2 extended, 3 vhost_combined, "
-            "4 combined, 5 detailed (a number or one of these names).",
+            "4 combined, 5 detailed (a number or one of these names), or the name of a "
+            "`LogFormat` defined before it. In a listener: that listener's format (Pound 4), "
+            "else the global one. The lines are Pound 4's, field by field: "
+            "`LogLevel 2`, `LogLevel \"combined\"`, `LogLevel \"myformat\"`.",
             default=str(model.DEFAULT_LOG_LEVEL)),
     Keyword("LogFacility", frozenset({Section.TOP}), (Arg("facility", ArgKind.FACILITY),),
             False, "syslog facility (auth, authpriv, cron, daemon, ftp, kern, lpr, mail, "
@@ -740,23 +744,45 @@ KEYWORDS: tuple[Keyword, ...] = (
                               ("search", "search example.org example.net"),
                               ("options", "options timeout:2 attempts:3"),
                               ("sortlist", "sortlist 192.0.2.0/24"))),
+    # --- issue 15: access log ---
+    Keyword("LogFormat", frozenset({Section.TOP}),
+            (Arg("name", ArgKind.STRING), Arg("format", ArgKind.STRING)), True,
+            "Define an access log format, for `LogLevel \"name\"` after it. Text is copied, "
+            "`%` conversions are Pound 4's: `%a` client address (anonymised by `Anonymise`), "
+            "`%A` listener address, `%B` body bytes, `%b` the same or `-` for none, `%D` "
+            "microseconds taken, `%h` client address, `%H` `http` or `https`, `%{Name}i` a "
+            "request header (empty when absent), `%{Name}I` the same or `-`, `%l` `-`, "
+            "`%{listener|service|backend}L` where it is defined, `%m` method, "
+            "`%{listener|service|backend}N` its name (`-` for none; a backend: its address, "
+            "or `redirect:URL`), `%p` listener port, `%P` thread id, `%q` `?query` or "
+            "nothing, `%r` request line, `%s` status, `%>s` the status line sent, `%t` "
+            "`[time]`, `%{FORMAT}t` strftime (after `begin:` or `end:`; also `msec`, "
+            "`usec`, `msec_frac`, `usec_frac`), `%T` seconds taken, `%{s|ms|us|f}T` in that "
+            "unit, `%u` Basic user, `%U` path, `%v` Host name without port, `%%` a `%`: "
+            "`LogFormat \"short\" \"%a %m %U %s %b\"`."),
+    Keyword("LogSuppress", frozenset({Section.SERVICE}),
+            (Arg("class", ArgKind.STRING),
+             *(Arg("class", ArgKind.STRING, optional=True) for _ in range(5))), True,
+            "No access log line for answers of these status classes from this service: "
+            "`info` (1xx), `success` (2xx), `redirect` (3xx), `clterr` (4xx), `srverr` "
+            "(5xx), `1`..`5`, or `all`: `LogSuppress success redirect`."),
+    Keyword("LogTag", frozenset({Section.TOP}), (Arg("tag", ArgKind.STRING),), False,
+            "The tag of syslog messages (the program's name by default); standard error "
+            "lines keep theirs, as Pound's do: `LogTag \"web-front\"`.",
+            default="standby"),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
     "AddHeader", "CombineHeaders", "DeleteHeader", "DynScale", "Else", "HAport",
     "HeaderAdd", "HeaderOption", "HeaderRemove", "HeadRemove", "ID", "IncludeDir",
-    "LogFormat", "LogSuppress", "Rewrite", "RewriteDestination", "RewriteErrors", "Session",
-    "SetHeader", "SetPath", "SetQuery", "SetQueryParam", "SetURL", "SocketFrom",
-    "SSLEngine", "Supervisor", "Threads", "TTL", "Type", "WorkerIdleTimeout",
-    "WorkerMaxCount", "WorkerMinCount",
+    "Rewrite", "RewriteDestination", "RewriteErrors", "Session", "SetHeader", "SetPath",
+    "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLEngine", "Supervisor",
+    "Threads", "TTL", "Type", "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
 )  # fmt: skip
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.
-UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
-    Section.LISTEN_HTTP: ("LogLevel",),  # per-listener log format (Pound 4)
-    Section.LISTEN_HTTPS: ("LogLevel",),
-}
+UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {}
 
 # One spelling may name different keywords in different sections (`Path` is a condition in
 # a Service and the request path in a HealthCheck); never two in the same section.

@@ -33,6 +33,10 @@ logging.addLevelName(NOTICE, "NOTICE")
 logging.handlers.SysLogHandler.priority_map.setdefault("NOTICE", "notice")
 
 
+# `LogTag` of the syslog handlers made here (by id: the handler class has no room for it).
+_tags: dict[int, str] = {}
+
+
 class LogSetupError(Exception):
     """The configured destination cannot be used (for example an unknown facility)."""
 
@@ -51,10 +55,12 @@ def make_handler(
     to_stderr: bool,
     syslog_address: str = DEV_LOG,
     stream: TextIO | None = None,
+    tag: str | None = None,
 ) -> logging.Handler:
     """The handler for the configuration: stderr when ``to_stderr`` (``-e``) or the
-    facility is ``-``; otherwise syslog. Without a syslog socket, falls back to stderr
-    with a warning so that messages are never silently lost."""
+    facility is ``-``; otherwise syslog, its messages tagged ``tag`` (``LogTag``; None:
+    the program's name). Without a syslog socket, falls back to stderr with a warning so
+    that messages are never silently lost."""
     name = DEFAULT_FACILITY if facility is None else facility
     err = sys.stderr if stream is None else stream
     if not to_stderr and name != STDERR_FACILITY:
@@ -62,6 +68,8 @@ def make_handler(
         if os.path.exists(syslog_address):
             syslog = logging.handlers.SysLogHandler(address=syslog_address, facility=code)
             syslog.setFormatter(logging.Formatter(SYSLOG_FORMAT))
+            if tag is not None:
+                _tags[id(syslog)] = tag
             refresh_ident(syslog)
             return syslog
         print(
@@ -80,10 +88,11 @@ def setup_logging(
     verbose: bool,
     syslog_address: str = DEV_LOG,
     stream: TextIO | None = None,
+    tag: str | None = None,
 ) -> logging.Handler:
     """Send everything logged under ``standby`` to one handler; returns it."""
     handler = make_handler(
-        facility, to_stderr=to_stderr, syslog_address=syslog_address, stream=stream
+        facility, to_stderr=to_stderr, syslog_address=syslog_address, stream=stream, tag=tag
     )
     logger = logging.getLogger(LOGGER_NAME)
     for old in list(logger.handlers):
@@ -98,7 +107,7 @@ def setup_logging(
 def refresh_ident(handler: logging.Handler) -> None:
     """Set the RFC 3164 tag (``standby[PID]: ``); call again after a fork."""
     if isinstance(handler, logging.handlers.SysLogHandler):
-        handler.ident = f"{SYSLOG_IDENT}[{os.getpid()}]: "
+        handler.ident = f"{_tags.get(id(handler), SYSLOG_IDENT)}[{os.getpid()}]: "
 
 
 def access_emitter() -> Callable[[str], None]:

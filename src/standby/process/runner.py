@@ -143,7 +143,10 @@ def run(
     config = replace(config, source=os.path.abspath(config.source))
     try:
         handler = setup_logging(
-            config.log_facility, to_stderr=options.log_to_stderr, verbose=options.verbose
+            config.log_facility,
+            to_stderr=options.log_to_stderr,
+            verbose=options.verbose,
+            tag=config.log_tag,
         )
     except LogSetupError as exc:
         print(f"standby: {exc}", file=sys.stderr)
@@ -170,7 +173,7 @@ def run(
             return startup.fail(str(exc))
     for spec in config.listeners:
         log.debug("listening on %s", describe(spec))
-    access_log = AccessLog(config.log_level, config.anonymise, access_emitter())
+    access_log = AccessLog.for_config(config, access_emitter())
     proxy: ProxyLike
     try:
         if workers == 1:

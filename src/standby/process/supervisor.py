@@ -895,7 +895,7 @@ class Supervisor:
         ones both configurations have shared with ``old``, new ones bound now."""
         factory = self.factory
         assert factory is not None
-        access_log = AccessLog(config.log_level, config.anonymise, access_emitter())
+        access_log = AccessLog.for_config(config, access_emitter())
         proxy = await asyncio.to_thread(lambda: factory(config, access_log=access_log, probe=False))
         count = len(old.slots)
         by_key: dict[ListenerKey, list[socket.socket]] = {}

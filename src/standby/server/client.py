@@ -17,7 +17,7 @@ from standby.http1 import (
     HttpError,
     parse_request_head,
 )
-from standby.observe.access import REGULAR, AccessRecord, UnparsedRequest, refusal_line
+from standby.observe.access import AccessRecord, UnparsedRequest, refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.server.exchange import Exchange
 from standby.server.lane import Lane
@@ -327,12 +327,13 @@ class ClientProtocol(ClientSide):
             log.log(NOTICE, "%s", refusal_line(status, self.peer, where, exchange.head, reason))
             exchange.status = status
             exchange.bytes_out = body_size
+            exchange.answer = response
             exchange.close()
             exchange.log()
         else:
             log.log(NOTICE, "%s", refusal_line(status, self.peer, None, request, reason))
             if logged:
-                self.log_refused(request, status, body_size)
+                self.log_refused(request, status, response, body_size)
         self.transport.write(response)
         self._linger()
 
@@ -412,23 +413,30 @@ class ClientProtocol(ClientSide):
 
     # -- access log ---------------------------------------------------------------------
 
-    def log_refused(self, request: RequestView | None, status: int, bytes_out: int) -> None:
+    def log_refused(
+        self, request: RequestView | None, status: int, response: bytes, bytes_out: int
+    ) -> None:
         """The access line of a request refused before any exchange ran: no service, no
         backend; its time counts from the head's first byte (when its deadline was set)."""
         access = self.shared.access_log
-        if access is None or not access.level:
+        if access is None:
             return
-        if access.level == REGULAR:
-            access.log_regular(self.peer, request, status)
+        spec = self.listener.spec
+        form = access.form_for(spec)
+        if form is None:
             return
-        timeout = self.listener.spec.client_timeout
+        if form.regular:
+            access.log_regular(self.peer, request, status, response)
+            return
+        timeout = spec.client_timeout
         duration = self.loop.time() - (self.deadline - timeout)
         if not 0.0 <= duration <= timeout:
             duration = 0.0  # (no head deadline running)
-        access.log(
+        access.write(
+            form,
             AccessRecord(
                 self.peer,
-                self.listener.spec,
+                spec,
                 None,
                 None,
                 request,
@@ -436,5 +444,6 @@ class ClientProtocol(ClientSide):
                 bytes_out,
                 time.time() - duration,
                 duration,
-            )
+                response,
+            ),
         )

@@ -36,7 +36,7 @@ from standby.http1 import (
 from standby.http1.body import DechunkedBody
 from standby.http1.response import dechunked_head
 from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
-from standby.observe.access import refusal_line
+from standby.observe.access import NO_BACKEND, NO_SERVICE, redirect_line, refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
 from standby.routing import expand, has_expansions, match_conditions
@@ -79,6 +79,7 @@ class Exchange:
     """One request from a client connection, and its response."""
 
     __slots__ = (
+        "answer",
         "backend",
         "body_in",
         "body_out",
@@ -130,6 +131,7 @@ class Exchange:
         self.body_out: LengthBody | ChunkedBody | UntilCloseBody | None = None
         self.status = 0
         self.bytes_out = 0
+        self.answer = b""  # an answer made here (or its status line), for the access log
         self.replay: list[bytes] | None = None  # request body bytes kept for a resend
         self.replay_size = 0
         self.resend_count = 0
@@ -162,8 +164,18 @@ class Exchange:
 
     def log(self) -> None:
         """The access line of this exchange, as far as it went."""
+        resp = self.resp
+        body = self.body_out
+        # The body bytes: a chunked answer's payload, not its framing (as Pound counts).
+        size = body.received if isinstance(body, ChunkedBody) else self.bytes_out
         self.client.log_exchange(
-            self.head, self.service, self.backend, self.status, self.bytes_out, self.started
+            self.head,
+            self.service,
+            self.backend,
+            self.status,
+            self.answer or (b"" if resp is None else resp.raw),
+            size,
+            self.started,
         )
 
     # -- start ------------------------------------------------------------------------
@@ -179,6 +191,8 @@ class Exchange:
         listener = client.listener
         service = listener.router.route(head, client.peer) if listener.enabled else None
         if service is None:
+            # Pound's diagnostic line, which fail2ban filters may look for.
+            log.log(NOTICE, "%s", refusal_line(503, client.peer, None, head, NO_SERVICE))
             self.local_response(503, "no service matches")
             return
         srt = self.srt = client.shared.services[id(service)]
@@ -231,6 +245,10 @@ class Exchange:
             backend = srt.balancer.choose(self.tried)
             if backend is None:
                 if not self._serve_stale():
+                    self.backend = None  # none answers: the access log shows none, as Pound
+                    log.log(
+                        NOTICE, "%s", refusal_line(503, client.peer, None, self.head, NO_BACKEND)
+                    )
                     self.local_response(503, "no backend available", retry_after=True)
                 return
         self.backend = backend
@@ -795,7 +813,7 @@ class Exchange:
             keep_alive=keep,
             client_http11=self.head.http11,
         )
-        self._answered(entry.status, data, len(data))
+        self._answered(entry.status, data, _body_size(data))
         return True
 
     def _response_broken(self, reason: str) -> None:
@@ -823,7 +841,7 @@ class Exchange:
         data = self._for_method(
             responders.page_response(status, page, headers, close=not keep, extra=extra)
         )
-        self._answered(status, data, len(data))
+        self._answered(status, data, _body_size(data))
 
     def _redirect(self, backend: BackendSpec) -> None:
         url = backend.redirect_url
@@ -843,6 +861,7 @@ class Exchange:
                 target += self.head.target
         keep = self._keep_client()
         response = redirect_response(backend.redirect_code, target, close=not keep)
+        self.answer = redirect_line(backend.redirect_code)  # as Pound logs a redirect
         self._answered(backend.redirect_code, self._for_method(response), 0)
 
     async def _challenge(self, directories: tuple[str, ...]) -> None:
@@ -894,7 +913,8 @@ class Exchange:
             len(body),
             b"" if keep else b"Connection: close\r\n",
         )
-        self._answered(200, self._for_method(head + body), len(body))
+        # (The access log shows no body size for it, as Pound's does.)
+        self._answered(200, self._for_method(head + body), 0)
 
     def _keep_client(self, wanted: bool = True) -> bool:
         """Decide (and record on the client) whether its connection stays open after this
@@ -908,6 +928,8 @@ class Exchange:
         """Send an answer made here in full and end the exchange."""
         self.status = status
         self.bytes_out = bytes_out
+        if not self.answer:
+            self.answer = data
         self.phase = R_DONE
         self.client.transport_write(data)
         self.client.exchange_done(self)
@@ -944,3 +966,9 @@ class Exchange:
             self.capture = None
         self._cancel_task()
         self._drop_upstream(abort=self.phase != R_DONE)
+
+
+def _body_size(response: bytes) -> int:
+    """The body bytes of a whole response made here (what the access log counts)."""
+    end = response.find(b"\r\n\r\n")
+    return 0 if end < 0 else len(response) - end - 4

@@ -36,6 +36,7 @@ from standby.http1 import (
     forward_head,
     parse_response_head,
 )
+from standby.observe.access import chunked_payload
 from standby.server.exchange import LOCATION_STATUSES, SMALL_BODY, Exchange
 from standby.server.seam import PAUSE_UPSTREAM, ClientSide
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 _forward_head: Final = forward_head
 _parse_response_head: Final = parse_response_head
 _chunked_end: Final = chunked_end
+_chunked_payload: Final = chunked_payload
 _client_response_head: Final = client_response_head
 
 # How a chunked body ends when it has no trailer: a read that ends otherwise is not tried.
@@ -223,7 +225,11 @@ class Lane:
                 else:
                     conn.close()  # out of step, or the backend closes it
                 if shared.access_log is not None:
-                    client.log_exchange(head, srt.spec, brt.spec, status, length, self.started)
+                    if kind == BODY_CHUNKED:  # the log counts the payload, not the framing
+                        length = _chunked_payload(data, used, end)
+                    client.log_exchange(
+                        head, srt.spec, brt.spec, status, resp.raw, length, self.started
+                    )
                 self.head = None  # an idle connection keeps no request
                 client.after_request(True)
                 return

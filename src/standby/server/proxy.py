@@ -456,7 +456,7 @@ class Proxy:
             log.warning("a changed Control takes effect at the next start")
         self.board.adopt(all_backends(config))
         if self.access_log is not None:
-            self.access_log.configure(config.log_level, config.anonymise)
+            self.access_log.use_config(config)
         self._stale_specs = stale_services(config)
         shared = await self._build(config, loop)
         self.config = config

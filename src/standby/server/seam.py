@@ -21,7 +21,7 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Final
 
 from standby.http1 import Forwarding
-from standby.observe.access import REGULAR, AccessRecord
+from standby.observe.access import AccessRecord, suppressed
 
 if TYPE_CHECKING:
     from standby.model import BackendSpec, ServiceSpec
@@ -143,22 +143,31 @@ class ClientSide:
         service: ServiceSpec | None,
         backend: BackendSpec | None,
         status: int,
+        response: bytes,
         bytes_out: int,
         started: float,
     ) -> None:
-        """The access line of one exchange (``started``: the loop's time it began)."""
+        """The access line of one exchange (``response``: starts with the status line
+        sent; ``started``: the loop's time it began)."""
         access = self.shared.access_log
-        if access is None or not access.level:
+        if access is None:
             return
-        if access.level == REGULAR:  # Pound's default: no record, no clock readings
-            access.log_regular(self.peer, request, status)
+        spec = self.listener.spec
+        form = access.form if spec.log_format is None else access.form_for(spec)
+        if form is None or (
+            service is not None and service.log_suppress and suppressed(service, status)
+        ):
+            return
+        if form.regular:  # Pound's default: no record, no clock readings
+            access.log_regular(self.peer, request, status, response)
             return
         duration = self.loop.time() - started
         # Positional, in field order: a dataclass built with keywords costs twice as much.
-        access.log(
+        access.write(
+            form,
             AccessRecord(
                 self.peer,  # peer
-                self.listener.spec,  # listener
+                spec,  # listener
                 service,  # service
                 backend,  # backend
                 request,  # request
@@ -166,5 +175,6 @@ class ClientSide:
                 bytes_out,  # bytes_out
                 time.time() - duration,  # started
                 duration,  # duration
-            )
+                response,  # response
+            ),
         )
