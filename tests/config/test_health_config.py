@@ -341,7 +341,7 @@ CASES = [
         't.cfg:3.8: bad mode "0900" for "Mode" (use octal, e.g. 0600)',
     ),
     ('Control "/s"\n  Mode 660\n', 't.cfg:2.3: "Mode" is not allowed at the top level'),
-    (svc('    Control "/s"\n'), 't.cfg:5.5: "Control" is not allowed in Service'),
+    (svc('    Control "/s"\n'), 't.cfg:5.5: "Control" is not supported yet'),
     (
         svc("    RetryAfter 0\n"),
         't.cfg:5.16: duration for "RetryAfter" must be more than 0 seconds',

@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from standby import model
+from standby.config.ignored import IGNORED
 
 
 class Section(enum.Enum):
@@ -125,6 +126,31 @@ def _error_page(code: int) -> Keyword:
 
 
 _TIMEOUT_HELP = "{what} Global: the default for backends that do not set their own."
+TOP = frozenset({Section.TOP})
+# Pound reads the counts of its ignored keywords into C ints: larger values are its errors.
+IGNORED_INT_MAX = (1 << 31) - 1
+
+
+def _ignored(name: str, sections: frozenset[Section], arg: Arg) -> Keyword:
+    """A Pound keyword for machinery standby does not have: accepted with a warning."""
+    what, instead = IGNORED[name]
+    return Keyword(
+        name,
+        sections,
+        (arg,),
+        False,
+        f"Pound: {what}. Accepted and ignored with a warning: {instead}. "
+        f"Example: `{name} {_IGNORED_EXAMPLES[arg.kind]}`.",
+    )
+
+
+_IGNORED_EXAMPLES = {
+    ArgKind.INT: "8",
+    ArgKind.DURATION: "30",
+    ArgKind.SIZE: "8192",
+    ArgKind.BOOL: "1",
+    ArgKind.STRING: '"name"',
+}
 
 KEYWORDS: tuple[Keyword, ...] = (
     # --- global settings ---------------------------------------------------------------
@@ -499,26 +525,130 @@ KEYWORDS: tuple[Keyword, ...] = (
             "keeps none.", default="skip"),
     Keyword("MaxAge", frozenset({Section.STALE_FALLBACK}), (POSITIVE_DURATION,), False,
             "The oldest copy that is still served.", default="1d"),
+    # --- issue 15: messages, keywords that do not apply (i15-conf) -----------------------
+    _ignored("Threads", TOP, Arg("n", ArgKind.INT, low=1, high=IGNORED_INT_MAX)),
+    _ignored("WorkerMinCount", TOP, Arg("n", ArgKind.INT, low=0, high=IGNORED_INT_MAX)),
+    _ignored("WorkerMaxCount", TOP, Arg("n", ArgKind.INT, low=1, high=IGNORED_INT_MAX)),
+    _ignored("WorkerIdleTimeout", TOP, Arg("duration", ArgKind.DURATION, low=0)),
+    _ignored("WorkerStackSize", TOP, Arg("size", ArgKind.SIZE)),
+    _ignored("ConnectionQueueSize", TOP, Arg("n", ArgKind.INT, low=0, high=IGNORED_INT_MAX)),
+    _ignored("Supervisor", TOP, Arg("bool", ArgKind.BOOL)),
+    _ignored("SSLEngine", TOP, Arg("name", ArgKind.STRING)),
+    _ignored("ECDHCurve", TOP, Arg("curve", ArgKind.STRING)),
+    _ignored("ReserveFD", TOP, Arg("n", ArgKind.INT, low=0, high=IGNORED_INT_MAX)),
+    _ignored("WatcherTTL", TOP, Arg("duration", ArgKind.DURATION, low=0)),
+    _ignored("LineBufferSize", TOP | LISTENERS, Arg("size", ArgKind.SIZE)),
+    _ignored("BackendStats", TOP, Arg("bool", ArgKind.BOOL)),
+    _ignored("HAport", BACKENDS, Arg("port", ArgKind.INT, low=1, high=65535)),
+    _ignored("DynScale", frozenset({Section.SERVICE}), Arg("bool", ArgKind.BOOL)),
 )  # fmt: skip
 
-# Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
-UNSUPPORTED: tuple[str, ...] = (
-    "ACL", "AddHeader", "Balancer", "BasicAuth", "CombineHeaders", "DeleteHeader",
-    "DynScale", "Else", "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove",
-    "HeaderAdd", "HeaderOption", "HeaderRemove", "ID", "IgnoreCase", "IncludeDir",
-    "LogFormat", "LogSuppress", "Match", "Query", "QueryParam", "RegexType", "Resolve",
-    "Resolver", "Rewrite", "RewriteDestination", "RewriteErrors", "Session",
-    "SetHeader", "SetPath", "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLEngine",
-    "StringMatch", "Supervisor", "Threads", "TrustedIP", "TTL", "Type", "UseBackend",
-    "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
-)  # fmt: skip
+# Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere: "X" is not
+# supported yet. Each names the part of issue 15 that builds it; a helper removes its rows
+# as its keywords land (one row per line, so that those removals merge cleanly).
+COND = "i15-cond"
+EDIT = "i15-edit"
+SESS = "i15-sess"
+BE = "i15-be"
+LOG = "i15-log"
+HARNESS = "i15-harness"
+CONF = "i15-conf"
+DNS = "i15-dns"
+UNASSIGNED = "no part of issue 15 yet"
+UNSUPPORTED: dict[str, str] = {
+    "ACL": COND,
+    "BasicAuth": COND,
+    "Condition": COND,
+    "Eval": COND,
+    "ForwardedHeader": COND,
+    "IgnoreCase": COND,
+    "Match": COND,
+    "Query": COND,
+    "QueryParam": COND,
+    "RegexType": COND,
+    "StringMatch": COND,
+    "TrustedIP": COND,
+    "AddHeader": EDIT,
+    "CombineHeaders": EDIT,
+    "DeleteHeader": EDIT,
+    "DeleteQuery": EDIT,
+    "Else": EDIT,
+    "HeadRemove": EDIT,
+    "HeaderAdd": EDIT,
+    "HeaderOption": EDIT,
+    "HeaderRemove": EDIT,
+    "Rewrite": EDIT,
+    "RewriteDestination": EDIT,
+    "RewriteErrors": EDIT,
+    "SetHeader": EDIT,
+    "SetPath": EDIT,
+    "SetQuery": EDIT,
+    "SetQueryParam": EDIT,
+    "SetURL": EDIT,
+    "ID": SESS,
+    "Session": SESS,
+    "TTL": SESS,
+    "Type": SESS,
+    "Balancer": BE,
+    "Error": BE,
+    "SendFile": BE,
+    "Success": BE,
+    "UseBackend": BE,
+    "LogFormat": LOG,
+    "LogSuppress": LOG,
+    "LogTag": LOG,
+    "IncludeDir": HARNESS,
+    "SocketFrom": HARNESS,
+    "TBF": CONF,  # the bucket is server/tbf.py; the condition needs i15-cond's key expansion
+    "CNAMEChain": DNS,
+    "ConfigFile": DNS,
+    "ConfigText": DNS,
+    "Debug": DNS,
+    "Family": DNS,  # the address family a backend's host name resolves to
+    "IgnoreSRVWeight": DNS,
+    "OverrideTTL": DNS,
+    "Resolve": DNS,
+    "Resolver": DNS,
+    "RetryInterval": DNS,
+    "Constant": UNASSIGNED,
+    "Tunnel": UNASSIGNED,
+}
+
+# Pound keywords standby will not have, with the reason the message gives.
+_NO_LUA = "standby has no Lua interpreter; write the logic as conditions, or in a backend"
+NOT_SUPPORTED: dict[str, str] = {
+    "Lua": _NO_LUA,
+    "LuaMatch": _NO_LUA,
+    "LuaBackend": _NO_LUA,
+    "LuaModify": _NO_LUA,
+    "Load": _NO_LUA,
+    "LoadGlobal": _NO_LUA,
+    "CPath": _NO_LUA,
+    "ContentCapture": _NO_LUA + " (it captures request bodies for Lua)",
+}
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.
 UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
-    Section.TOP: ("BackEnd",),  # named global backends (Pound 4)
-    Section.LISTEN_HTTP: ("LogLevel",),  # per-listener log format (Pound 4)
+    Section.TOP: ("BackEnd",),  # named global backends (Pound 4): i15-be
+    Section.LISTEN_HTTP: ("LogLevel",),  # per-listener log format (Pound 4): i15-log
     Section.LISTEN_HTTPS: ("LogLevel",),
+    # Pound 4's Method and ClientCert conditions (i15-cond), Control backend (i15-be).
+    Section.SERVICE: ("Method", "ClientCert", "Control"),
 }
+
+# Sections whose keywords are Pound's, and Pound's keywords there that may be given twice
+# in one section, the second replacing the first (Pound 4.23 `-c` accepts each of these
+# repeated). standby's own sections and keywords keep refusing a duplicate.
+POUND_SECTIONS = frozenset({Section.TOP, Section.CONTROL, Section.SERVICE} | LISTENERS | BACKENDS)
+LAST_WINS = frozenset({
+    "User", "Group", "RootJail", "Daemon", "LogLevel", "LogFacility", "Alive", "Client",
+    "TimeOut", "ConnTO", "WSTimeOut", "Grace", "PIDFile", "Anonymise", "Control",
+    "Address", "Port", "xHTTP", "MaxRequest", "MaxURI", "RewriteLocation", "Ciphers",
+    "Disable", "SSLHonorCipherOrder", "SSLAllowClientRenegotiation", "ECDHcurve",
+    "DHParams", "NoHTTPS11", "ClientCert", "CAlist", "VerifyList", "CRLlist", "Disabled",
+    "Priority", "HTTPS", "Cert", "ServerName", "Socket", "Mode", "ChangeOwner",
+    *IGNORED,
+})  # fmt: skip
 
 # One spelling may name different keywords in different sections (`Path` is a condition in
 # a Service and the request path in a HealthCheck); never two in the same section.
@@ -526,7 +656,7 @@ _BY_NAME: dict[str, tuple[Keyword, ...]] = {}
 for _keyword in KEYWORDS:
     for _spelling in (_keyword.name, *_keyword.aliases):
         _BY_NAME[_spelling.lower()] = (*_BY_NAME.get(_spelling.lower(), ()), _keyword)
-_UNSUPPORTED_BY_NAME = {name.lower(): name for name in UNSUPPORTED}
+_UNSUPPORTED_BY_NAME = {name.lower(): name for name in (*UNSUPPORTED, *NOT_SUPPORTED)}
 
 
 def lookup(word: str, section: Section | None = None) -> Keyword | None:
@@ -549,3 +679,21 @@ def unsupported_name(word: str, section: Section) -> str | None:
     if keyword is not None and keyword.name in UNSUPPORTED_IN.get(section, ()):
         return keyword.name
     return None
+
+
+def refusal(word: str, section: Section) -> str | None:
+    """The message for ``word`` if it is a Pound keyword standby lacks in ``section``:
+    "X" is not supported yet (a part of issue 15 builds it), or "X" is not supported: why
+    (standby will not have it); None if ``word`` is a keyword here or not Pound's."""
+    name = unsupported_name(word, section)
+    if name is None:
+        return None
+    why = NOT_SUPPORTED.get(name)
+    return f'"{name}" is not supported yet' if why is None else f'"{name}" is not supported: {why}'
+
+
+def repeats_last_wins(keyword: Keyword, section: Section) -> bool:
+    """Whether a second ``keyword`` in one ``section`` replaces the first, as in Pound
+    (where a directive given again simply sets its value again); standby's own keywords
+    and Pound's `CheckURL` (which Pound refuses twice) stay errors when repeated."""
+    return section in POUND_SECTIONS and keyword.name in LAST_WINS
