@@ -378,8 +378,8 @@ def render_reference() -> str:
         parts.append(f"Also {', '.join(f'`{name}`' for name in names)} {where}.\n")
     parts.append("## Not supported\n")
     for why in dict.fromkeys(NOT_SUPPORTED.values()):
-        names = [name for name, reason in NOT_SUPPORTED.items() if reason == why]
-        parts.append(f"{', '.join(f'`{name}`' for name in names)}: {why}.\n")
+        refused = [name for name, reason in NOT_SUPPORTED.items() if reason == why]
+        parts.append(f"{', '.join(f'`{name}`' for name in refused)}: {why}.\n")
     parts.append(_DIFFERENCES)
     return "\n".join(parts)
 
