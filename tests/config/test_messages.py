@@ -107,6 +107,8 @@ def test_the_statement_list_is_parsed() -> None:
         ("Session", 't.cfg:3.5: "Session" is not supported yet'),
         ("SendFile", 't.cfg:3.5: "SendFile" is not supported yet'),
         ("Success", 't.cfg:3.5: "Success" is not supported yet'),
+        ('Path -beg "/app"', 't.cfg:3.10: "-beg" is not supported yet (an option of "Path")'),
+        ('Not URL -RE "^/x"', 't.cfg:3.13: "-RE" is not supported yet (an option of "URL")'),
         ('Not Colour "red"', 't.cfg:3.9: "Not" must be followed by a condition'),
         ("Colour 1", 't.cfg:3.5: unknown keyword "Colour"'),
     ],

@@ -22,6 +22,7 @@ from standby.config.posix_regex import RegexError
 from standby.config.schema import (
     BACKENDS,
     KEYWORDS,
+    MATCH_FLAGS,
     Arg,
     ArgKind,
     Keyword,
@@ -108,6 +109,8 @@ class _Parser:
             first = target
             line = line[1:]
         keyword = self._keyword(first, frame.section)
+        if keyword.condition and len(line) > 1:
+            _refuse_match_flag(keyword, line[1])
         values, texts, locations = self._args(keyword, first, line[1:], frame.section)
         if keyword.name in IGNORED:
             warn(keyword.name, first.location)
@@ -339,6 +342,16 @@ class _Parser:
                 "optionally with :port)",
             )
         raise AssertionError(f"argument kind {kind} is handled by the parser itself")
+
+
+def _refuse_match_flag(keyword: Keyword, token: Token) -> None:
+    """Pound 4's options before a condition's pattern (``Path -beg "/app"``) are named
+    as not supported yet, rather than read as a pattern or as one argument too many."""
+    if token.kind is TokenKind.WORD and token.text.lower() in MATCH_FLAGS:
+        raise ConfigError(
+            token.location,
+            f'"{token.text}" is not supported yet (an option of "{keyword.name}")',
+        )
 
 
 def _keeps_first(keyword: Keyword, first: Directive | SectionNode, then: Directive) -> bool:

@@ -614,6 +614,15 @@ UNSUPPORTED: dict[str, str] = {
     "Tunnel": UNASSIGNED,
 }
 
+# Pound 4's condition options (`Path -beg "/app"`): written unquoted before the pattern.
+MATCH_FLAGS: dict[str, str] = {
+    flag: COND
+    for flag in (
+        "-beg", "-case", "-contain", "-end", "-exact", "-file", "-filewatch", "-icase",
+        "-pcre", "-perl", "-posix", "-re", "-tag",
+    )
+}  # fmt: skip
+
 # Pound keywords standby will not have, with the reason the message gives.
 _NO_LUA = "standby has no Lua interpreter; write the logic as conditions, or in a backend"
 NOT_SUPPORTED: dict[str, str] = {
