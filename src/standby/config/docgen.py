@@ -304,6 +304,8 @@ _DIFFERENCES = """\
   `LogLevel 3`) sets its value again: the last one wins (for a listener's `Disable`, the
   one disabling more). Pound refuses a second `CheckURL`, and so does standby; standby's
   own keywords given twice are an error.
+- An `Include` glob that matches no file includes nothing (Pound refuses the file); as in
+  Pound, it includes the regular files it matches, in sorted order.
 """
 
 
