@@ -51,7 +51,7 @@ def test_refused_reloads_keep_serving_and_accepted_ones_apply(tmp_path: Path) ->
             for top, service, expected in (
                 ('Lua\n  Load "site.lua"\nEnd', "", f'{path}:1.1: "Lua" is not supported: '),
                 ("", 'Not LuaMatch "ok"', f'{path}:6.9: "LuaMatch" is not supported: '),
-                ("", 'Path -beg "/"', f'{path}:6.10: "-beg" is not supported yet'),
+                ("", 'Eval "admin"', f'{path}:6.5: "Eval" is not supported yet'),
                 ("", "Sessionn", f'{path}:6.5: unknown keyword "Sessionn"'),
             ):
                 write(top, service, b.port)

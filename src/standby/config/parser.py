@@ -21,8 +21,9 @@ from standby.config.pattern import BACKTRACK_BUDGET, CompiledPattern, compile_pa
 from standby.config.posix_regex import RegexError
 from standby.config.schema import (
     BACKENDS,
+    CIDR_KEYWORD,
+    CIDR_SECTIONS,
     KEYWORDS,
-    MATCH_FLAGS,
     Arg,
     ArgKind,
     Keyword,
@@ -54,6 +55,7 @@ class _Open:
     # Each non-repeatable keyword given so far: where, and its index in ``body`` (None
     # when it opened a section or was an Include).
     seen: dict[str, tuple[Location, int | None]] = field(default_factory=dict)
+    negate: bool = False  # a block condition written after Not
 
 
 def parse(reader: LineReader, top: Location) -> SectionNode:
@@ -78,6 +80,10 @@ class _Parser:
 
     def _line(self, line: Line) -> None:
         first = line[0]
+        if first.kind is TokenKind.STRING and self.stack[-1].section in CIDR_SECTIONS:
+            # A list's line is one quoted CIDR: read as the directive `"CIDR" "..."`.
+            first = Token(TokenKind.WORD, CIDR_KEYWORD, first.location)
+            line = (first, *line)
         if first.kind is TokenKind.STRING:
             raise ConfigError(
                 first.location, f"expected a keyword, found string {quote(first.text)}"
@@ -109,16 +115,14 @@ class _Parser:
             first = target
             line = line[1:]
         keyword = self._keyword(first, frame.section)
-        if keyword.condition and len(line) > 1:
-            _refuse_match_flag(keyword, line[1])
         values, texts, locations = self._args(keyword, first, line[1:], frame.section)
         if keyword.name in IGNORED:
             warn(keyword.name, first.location)
         replaces = self._previous(keyword, frame, first.location)
         if keyword.name == "Include":
             self.reader.include(texts[0], first.location)
-        elif keyword.opens is not None and not (keyword.inline and values[0] is not None):
-            self.stack.append(_Open(keyword, keyword.opens, values, first.location))
+        elif keyword.opens is not None and not (keyword.inline and values[-1] is not None):
+            self.stack.append(_Open(keyword, keyword.opens, values, start, negate=negate))
         else:
             directive = Directive(keyword, values, texts, locations, start, negate)
             if replaces is None:
@@ -152,7 +156,9 @@ class _Parser:
         if len(self.stack) == 1:
             raise ConfigError(line[0].location, 'stray "End": no section is open')
         frame = self.stack.pop()
-        node = SectionNode(frame.keyword, frame.values, frame.location, tuple(frame.body))
+        node = SectionNode(
+            frame.keyword, frame.values, frame.location, tuple(frame.body), frame.negate
+        )
         self.stack[-1].body.append(node)
 
     def _keyword(self, token: Token, section: Section) -> Keyword:
@@ -186,6 +192,13 @@ class _Parser:
         locations: list[Location] = []
         pos = 0
         for arg in keyword.args:
+            if arg.kind is ArgKind.TOKENS and pos < len(tokens):
+                # The rest of the line as written, with locations (config/conditions.py).
+                rest = tokens[pos:]
+                values.append(cast(Value, rest))
+                texts.append(rest[-1].text)
+                locations.append(rest[0].location)
+                break
             if arg.many and pos < len(tokens):
                 # The last argument takes the rest of the line: its tuples, concatenated.
                 rest = tokens[pos:]
@@ -342,16 +355,6 @@ class _Parser:
                 "optionally with :port)",
             )
         raise AssertionError(f"argument kind {kind} is handled by the parser itself")
-
-
-def _refuse_match_flag(keyword: Keyword, token: Token) -> None:
-    """Pound 4's options before a condition's pattern (``Path -beg "/app"``) are named
-    as not supported yet, rather than read as a pattern or as one argument too many."""
-    if token.kind is TokenKind.WORD and token.text.lower() in MATCH_FLAGS:
-        raise ConfigError(
-            token.location,
-            f'"{token.text}" is not supported yet (an option of "{keyword.name}")',
-        )
 
 
 def _keeps_first(keyword: Keyword, first: Directive | SectionNode, then: Directive) -> bool:

@@ -39,6 +39,7 @@ from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, Ser
 from standby.observe.access import refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
+from standby.routing import expand, has_expansions, match_conditions
 from standby.server.policy import ServicePolicy
 from standby.server.seam import PAUSE_CONNECT, PAUSE_UPSTREAM, ClientSide
 from standby.upstream.pool import ConnectFailed, Pool
@@ -175,7 +176,7 @@ class Exchange:
             rest = b""
         head = self.head
         listener = client.listener
-        service = listener.router.route(head) if listener.enabled else None
+        service = listener.router.route(head, client.peer) if listener.enabled else None
         if service is None:
             self.local_response(503, "no service matches")
             return
@@ -816,12 +817,20 @@ class Exchange:
 
     def _redirect(self, backend: BackendSpec) -> None:
         url = backend.redirect_url
-        # Pound: a redirect URL without a path gets the request's target appended.
-        scheme_end = url.find("://")
-        has_path = scheme_end >= 0 and url.find("/", scheme_end + 3) >= 0
-        target = url.encode("latin-1")
-        if not has_path:
-            target += self.head.target
+        if has_expansions(url):
+            # Pound: $N and %[...] are expanded (the captures of the service's conditions,
+            # which held), and the request's path is then not appended.
+            srt = self.srt
+            conditions = () if srt is None else srt.spec.conditions
+            captures = match_conditions(conditions, self.head, self.client.peer)
+            target = expand(url, captures, self.head, self.client.peer)
+        else:
+            # Pound: a redirect URL without a path gets the request's target appended.
+            scheme_end = url.find("://")
+            has_path = scheme_end >= 0 and url.find("/", scheme_end + 3) >= 0
+            target = url.encode("latin-1")
+            if not has_path:
+                target += self.head.target
         keep = self._keep_client()
         response = redirect_response(backend.redirect_code, target, close=not keep)
         self._answered(backend.redirect_code, self._for_method(response), 0)

@@ -84,7 +84,7 @@ class Lane:
         if rest:
             client.hold_pipelined(rest)
         listener = client.listener
-        service = listener.router.route(head) if listener.enabled else None
+        service = listener.router.route(head, client.peer) if listener.enabled else None
         if service is not None:
             shared = client.shared
             srt = shared.services[id(service)]
