@@ -116,6 +116,7 @@ class ConditionKind(enum.Enum):
     ACL = "acl"  # the client address is in ``acl``
     BASIC_AUTH = "basicauth"  # the Authorization header's credentials are in ``users``
     MATCH = "match"  # ``children`` all hold (or one of them, with ``any_of``)
+    TBF = "tbf"  # Pound's token bucket: ``tbf``'s bucket for the expanded key has a token
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,7 @@ class ConditionSpec:
     users: UserDb | None = None  # BASIC_AUTH
     decode: bool = False  # QUERY_PARAM -decode: percent-decode the value first
     tag: str = ""  # -tag: the name back-references may use ($1(tag))
+    tbf: TbfSpec | None = None  # TBF (its key template is ``argument``)
 
 
 class TlsProtocol(enum.IntEnum):
@@ -563,3 +565,28 @@ class UserDb(Protocol):
     def verify(self, user: bytes, password: bytes) -> bool:
         """Whether ``password`` is ``user``'s."""
         ...
+
+
+# --- issue 15: rate limiting (i15-conf) ---------------------------------------------------
+
+# The largest TBF burst: buckets keep their tokens in 32 bits, and a burst beyond a few
+# thousand limits nothing a client could notice.
+MAX_TBF_BURST = (1 << 31) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class TbfSpec:
+    """One ``TBF key rate burst`` condition: ``tokens`` every ``period_ns`` nanoseconds
+    into buckets of at most ``burst``, one bucket per expanded key. Each TBF statement
+    has its own buckets (``location`` tells two identical statements apart)."""
+
+    key: str  # the template, expanded per request (routing.expand)
+    tokens: int
+    period_ns: int
+    burst: int
+    location: Location = UNKNOWN_LOCATION
+
+    @property
+    def interval_ns(self) -> int:
+        """Nanoseconds between two tokens (at least 1)."""
+        return max(1, self.period_ns // self.tokens)

@@ -103,7 +103,6 @@ def test_the_statement_list_is_parsed() -> None:
         ('Not LuaMatch "f"', 't.cfg:3.9: "LuaMatch" is not supported: standby has no Lua'),
         ('Not Eval "cond"', 't.cfg:3.9: "Eval" is not supported yet'),
         ("Not ClientCert", 't.cfg:3.9: "ClientCert" is not supported yet'),
-        ('Not TBF "k" 5 10', 't.cfg:3.9: "TBF" is not supported yet'),
         ("Session", 't.cfg:3.5: "Session" is not supported yet'),
         ("SendFile", 't.cfg:3.5: "SendFile" is not supported yet'),
         ("Success", 't.cfg:3.5: "Success" is not supported yet'),
@@ -218,3 +217,36 @@ def test_check_prints_the_warnings(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"{path}:1.1: warning: Threads is ignored: standby runs one event loop" in done.stderr
     assert f"{path}:2.1: warning: Supervisor is ignored" in done.stderr
+
+
+def in_service(line: str) -> str:
+    """GOOD with ``line`` first in its service (line 5)."""
+    return GOOD.replace("  Service\n", f"  Service\n    {line}\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('TBF "k" 5x 10', 't.cfg:5.13: bad rate "5x" for "TBF"'),
+        ('TBF "k" 1/0s 10', 't.cfg:5.13: bad rate "1/0s" for "TBF"'),
+        ('TBF "k" 5 0', 't.cfg:5.15: value 0 for "TBF" is out of range'),
+        ('TBF "k" 5', 't.cfg:5.5: missing argument for "TBF": expected burst'),
+    ],
+)
+def test_tbf_errors(line: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config_text(in_service(line), "t.cfg")
+    assert str(info.value).startswith(expected)
+
+
+def test_tbf_compiles_its_rate_and_key() -> None:
+    config = load_config_text(in_service('Not TBF "%[remoteip]-x" 200/500ms 7'), "t.cfg")
+    (condition,) = config.listeners[0].services[0].conditions
+    assert condition.negate and condition.argument == "%[remoteip]-x"
+    assert condition.tbf is not None
+    assert (condition.tbf.tokens, condition.tbf.period_ns, condition.tbf.burst) == (
+        200,
+        500_000_000,
+        7,
+    )
+    assert condition.tbf.interval_ns == 2_500_000

@@ -1,4 +1,5 @@
-"""The token bucket filter of Pound's TBF condition, driven by an explicit clock."""
+"""The token bucket filter of Pound's TBF condition (server/tbf.py), driven by an explicit
+clock, on a private table; and the rates as Pound writes them (config/tbf.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from standby.server.tbf import MAX_RATE_PER_SECOND, Rate, TokenBuckets, parse_rate
+from standby.config.tbf import MAX_RATE_PER_SECOND, parse_rate
+from standby.model import TbfSpec
+from standby.server.tbf import PROBE, SLOTS, TABLE_BYTES, admit, key_hash
 
 SECOND = 1_000_000_000
+
+
+def spec(tokens: int, period: int, burst: int) -> TbfSpec:
+    return TbfSpec("k", tokens, period, burst)
+
+
+class Buckets:
+    def __init__(self, tbf: TbfSpec) -> None:
+        self.tbf = tbf
+        self.table = bytearray(TABLE_BYTES)
+
+    def admit(self, key: str, now: int) -> bool:
+        return admit(self.table, self.tbf, key.encode(), now)
 
 
 @pytest.mark.parametrize(
@@ -22,11 +38,11 @@ SECOND = 1_000_000_000
     ],
 )
 def test_rates_as_pound_writes_them(text: str, tokens: int, period: int) -> None:
-    assert parse_rate(text) == Rate(tokens, period)
+    assert parse_rate(text) == (tokens, period)
 
 
 @pytest.mark.parametrize(
-    "text", ["", "0", "x", "5/0s", "-1", "1/2h", "1.5", f"{MAX_RATE_PER_SECOND + 1}"]
+    "text", ["", "0", "x", "5/0s", "-1", "1/2h", "1.5", f"{MAX_RATE_PER_SECOND + 1}", "9" * 40]
 )
 def test_bad_rates(text: str) -> None:
     with pytest.raises(ValueError):
@@ -35,7 +51,7 @@ def test_bad_rates(text: str) -> None:
 
 def test_a_burst_then_the_rate() -> None:
     # Pound's example: TBF "$1" 5 10 -- five a second, bursts of ten.
-    buckets = TokenBuckets(parse_rate("5"), 10)
+    buckets = Buckets(spec(5, SECOND, 10))
     assert [buckets.admit("repo", 0) for _ in range(11)] == [True] * 10 + [False]
     assert not buckets.admit("repo", SECOND // 5 - 1)
     assert buckets.admit("repo", SECOND // 5)  # one token every 200 ms
@@ -45,24 +61,52 @@ def test_a_burst_then_the_rate() -> None:
 
 
 def test_keys_have_their_own_buckets() -> None:
-    buckets = TokenBuckets(parse_rate("1/2s"), 1)
+    buckets = Buckets(spec(1, 2 * SECOND, 1))
     assert buckets.admit("a", 0) and buckets.admit("b", 0)
     assert not buckets.admit("a", SECOND) and not buckets.admit("b", SECOND)
     assert buckets.admit("a", 2 * SECOND)
 
 
-def test_idle_buckets_are_forgotten_and_their_number_is_bounded() -> None:
-    buckets = TokenBuckets(parse_rate("1"), 2, limit=3)
-    for key in "abcd":
-        buckets.admit(key, 0)
-    assert len(buckets) == 3  # "a", the least recently used, went first
-    buckets.admit("e", 2 * SECOND)  # every other bucket is full again by now
-    assert len(buckets) == 1
+def colliding(count: int) -> list[str]:
+    """``count`` keys whose hashes start at the same slot."""
+    found: list[str] = []
+    start = key_hash(b"k0") % SLOTS
+    i = 0
+    while len(found) < count:
+        key = f"k{i}"
+        if key_hash(key.encode()) % SLOTS == start:
+            found.append(key)
+        i += 1
+    return found
+
+
+def test_a_full_probe_window_evicts_the_oldest_bucket() -> None:
+    buckets = Buckets(spec(1, 60 * SECOND, 1))
+    keys = colliding(PROBE + 1)
+    for at, key in enumerate(keys[:PROBE]):
+        assert buckets.admit(key, at)
+        assert not buckets.admit(key, at)
+    # The window is full of empty buckets: a new key takes the oldest one's slot...
+    assert buckets.admit(keys[PROBE], PROBE)
+    # ...so that key starts full again, and the others keep theirs (empty).
+    assert buckets.admit(keys[0], PROBE + 1)
+    assert not buckets.admit(keys[PROBE - 1], PROBE + 1)
+
+
+def test_a_bucket_idle_until_full_frees_its_slot() -> None:
+    buckets = Buckets(spec(1, SECOND, 2))
+    keys = colliding(PROBE + 1)
+    for key in keys[:PROBE]:
+        assert buckets.admit(key, 0)
+    # Two seconds on, every bucket is full again: the new key takes a slot without
+    # costing another key its tokens.
+    assert buckets.admit(keys[PROBE], 2 * SECOND)
+    assert all(buckets.admit(key, 2 * SECOND) for key in keys)
 
 
 def test_a_fractional_interval_keeps_its_remainder() -> None:
     # Tokens every 300 ms: calls at 200 ms steps must not lose the 100 ms left over.
-    buckets = TokenBuckets(Rate(10, 3 * SECOND), 2)
+    buckets = Buckets(spec(10, 3 * SECOND, 2))
     step = SECOND // 5
     accepted = sum(buckets.admit("k", i * step) for i in range(31))  # 0 .. 6 s
     assert accepted == 2 + 6 * SECOND // (3 * SECOND // 10)
@@ -74,7 +118,7 @@ def test_a_fractional_interval_keeps_its_remainder() -> None:
     st.integers(min_value=1, max_value=50),
 )
 def test_never_more_than_burst_plus_rate(times: list[int], burst: int, per_second: int) -> None:
-    buckets = TokenBuckets(Rate(per_second, SECOND), burst)
+    buckets = Buckets(spec(per_second, SECOND, burst))
     interval = SECOND // per_second
     accepted = [t for t in sorted(times) if buckets.admit("k", t)]
     # In any window, at most the burst plus the tokens the window can make.
@@ -85,6 +129,6 @@ def test_never_more_than_burst_plus_rate(times: list[int], burst: int, per_secon
 
 @given(st.integers(min_value=1, max_value=20), st.integers(min_value=1, max_value=50))
 def test_requests_at_the_rate_are_never_refused(burst: int, per_second: int) -> None:
-    buckets = TokenBuckets(Rate(per_second, SECOND), burst)
+    buckets = Buckets(spec(per_second, SECOND, burst))
     interval = SECOND // per_second
     assert all(buckets.admit("k", i * interval) for i in range(100))

@@ -44,6 +44,7 @@ from standby.config.pattern import (
     compile_pcre,
     escape_ere,
 )
+from standby.config.tbf import compile_tbf
 from standby.config.tree import Directive, SectionNode
 from standby.htpasswd import HAVE_CRYPT, HtpasswdError, UserTable, parse_htpasswd
 from standby.model import AclSpec, ConditionKind, ConditionSpec, ForwardedSpec, Location
@@ -291,6 +292,8 @@ class ConditionContext:
             )
         if name == "BasicAuth":
             return self._basic_auth(node)
+        if name == "TBF":  # i15-conf
+            return compile_tbf(node)
         return self._pattern_condition(node, scope)
 
     def _basic_auth(self, node: Directive) -> ConditionSpec:

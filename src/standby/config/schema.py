@@ -646,6 +646,16 @@ KEYWORDS: tuple[Keyword, ...] = (
     _ignored("BackendStats", TOP, Arg("bool", ArgKind.BOOL)),
     _ignored("HAport", BACKENDS, Arg("port", ArgKind.INT, low=1, high=65535)),
     _ignored("DynScale", frozenset({Section.SERVICE}), Arg("bool", ArgKind.BOOL)),
+    Keyword("TBF", CONDITION_SECTIONS,
+            (Arg("key", ArgKind.STRING), Arg("rate", ArgKind.STRING),
+             Arg("burst", ArgKind.INT, low=1, high=model.MAX_TBF_BURST)), True,
+            "Pound 4's token bucket filter: holds while the bucket named by `key` (expanded "
+            "as `StringMatch` expands, e.g. `$1` or `%[remoteip]`) has a token, and takes "
+            "it. Each bucket gets `rate` tokens a second (or `N/M[s|ms|us]`: `1/2s`, "
+            "`200/500ms`) up to `burst`; a new key starts full. Follow the service with "
+            "one for the requests it refuses: `TBF \"%[remoteip]\" 5 10`. Every worker "
+            "shares the buckets; they count in choosing a service only (in a `Rewrite` "
+            "`Match` a TBF always holds).", condition=True),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere: "X" is not
@@ -694,7 +704,6 @@ UNSUPPORTED: dict[str, str] = {
     "LogTag": LOG,
     "IncludeDir": HARNESS,
     "SocketFrom": HARNESS,
-    "TBF": CONF,  # the bucket is server/tbf.py; the condition needs i15-cond's key expansion
     "CNAMEChain": DNS,
     "ConfigFile": DNS,
     "ConfigText": DNS,

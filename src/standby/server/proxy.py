@@ -43,6 +43,7 @@ from standby.routing import Router
 from standby.server.client import ClientProtocol
 from standby.server.lane import lane_wanted
 from standby.server.policy import service_policy
+from standby.server.ratelimit import install as install_rate_limiter
 from standby.server.shared import (
     BackendRuntime,
     ListenerRuntime,
@@ -125,6 +126,7 @@ class Proxy:
         Backend host names are resolved here (blocking), before a chroot hides the
         resolver's files."""
         self.config = config
+        install_rate_limiter()  # TBF conditions: this process's bucket tables
         self.access_log = access_log
         self.clock = clock or SystemClock()
         self.board = HealthBoard(self.clock, alive_interval=config.alive)
