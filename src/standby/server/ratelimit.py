@@ -3,12 +3,12 @@ worker (DESIGN.md, "State that belongs to the proxy": a client must not get a bu
 worker).
 
 The supervisor calls ``share`` with each configuration before it forks that generation's
-workers: each TBF statement gets its table in an anonymous shared mapping, and a lock file
-(POSIX record locks, which the kernel releases when a holder dies, even by SIGKILL), both
-inherited by the workers. A process that routes without a supervisor (one worker, tests)
-makes a private table at a statement's first use. Tables are kept by statement across
-reloads, so a reload does not hand every client a fresh burst; ``retain`` drops those of
-statements no configuration in force has.
+workers: each TBF statement gets its table in a memory file (memfd) mapped shared, locked
+with POSIX record locks (which the kernel releases when a holder dies, even by SIGKILL);
+the workers inherit the descriptor and the mapping. A process that routes without a
+supervisor (one worker, tests) makes a private table at a statement's first use. Tables
+are kept by statement across reloads, so a reload does not hand every client a fresh
+burst; ``retain`` drops those of statements no configuration in force has.
 
 ``routing`` is pure: it asks ``admit`` (installed by ``install``) whether a bucket has a
 token. One request may be evaluated more than once (the lane routes, then hands the same
@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import fcntl
 import mmap
-import tempfile
+import os
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO
 
 from standby import routing
 from standby.model import ConditionKind, ConditionSpec, ConfigSpec, TbfSpec
@@ -32,36 +31,38 @@ from standby.server.tbf import TABLE_BYTES, admit
 
 
 class _Table:
-    """The buckets of one TBF statement: shared (a mapping and a lock file every process
-    forked after it sees) or private to this process."""
+    """The buckets of one TBF statement: shared (a memory file mapped by every process
+    forked after it) or private to this process."""
 
-    __slots__ = ("buffer", "lock")
+    __slots__ = ("buffer", "fd")
 
     def __init__(self, shared: bool) -> None:
         self.buffer: mmap.mmap | bytearray
-        self.lock: IO[bytes] | None
+        self.fd = -1
         if shared:
-            self.buffer = mmap.mmap(-1, TABLE_BYTES)  # MAP_SHARED: forked children see it
-            # Unlinked; the descriptor is inherited. Open for the table's life (close()).
-            self.lock = tempfile.TemporaryFile()  # noqa: SIM115
+            # A memory file: no path, so RootJail and a read-only /tmp do not matter; its
+            # descriptor is inherited, and locks on it are per process.
+            self.fd = os.memfd_create("standby-tbf", os.MFD_CLOEXEC)  # forks keep it
+            os.ftruncate(self.fd, TABLE_BYTES)
+            self.buffer = mmap.mmap(self.fd, TABLE_BYTES)  # MAP_SHARED
         else:
             self.buffer = bytearray(TABLE_BYTES)
-            self.lock = None
 
     def admit(self, spec: TbfSpec, key: bytes, now_ns: int) -> bool:
-        if self.lock is None:
+        if self.fd < 0:
             return admit(memoryview(self.buffer), spec, key, now_ns)
-        fcntl.lockf(self.lock, fcntl.LOCK_EX)  # a few microseconds, between processes
+        fcntl.lockf(self.fd, fcntl.LOCK_EX)  # a few microseconds, between processes
         try:
             return admit(memoryview(self.buffer), spec, key, now_ns)
         finally:
-            fcntl.lockf(self.lock, fcntl.LOCK_UN)
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if isinstance(self.buffer, mmap.mmap):
             self.buffer.close()
-        if self.lock is not None:
-            self.lock.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class RateLimiter:
@@ -78,7 +79,7 @@ class RateLimiter:
         already here are kept, with their buckets."""
         for spec in tbf_specs(config):
             table = self._tables.get(spec)
-            if table is None or table.lock is None:
+            if table is None or table.fd < 0:
                 self._tables[spec] = _Table(shared=True)
 
     def retain(self, configs: Iterable[ConfigSpec]) -> None:
