@@ -229,14 +229,15 @@ def test_every_unsupported_keyword_is_named(name: str) -> None:
     assert error_of(f"{name.upper()} 1\n") == f't.cfg:1.1: "{name}" is not supported yet'
 
 
-def test_duplicate_error_page(tmp_path: Path) -> None:
-    (tmp_path / "p.html").write_text("x")
+def test_an_error_page_given_twice_takes_the_last(tmp_path: Path) -> None:
+    # Pound 4.23 accepts Err503 and ErrorFile 503 in one listener: the last one counts.
+    (tmp_path / "old.html").write_text("old")
+    (tmp_path / "new.html").write_text("new")
     text = GOOD_TAIL.replace(
-        "  Port 8080\n", '  Port 8080\n  Err503 "p.html"\n  ErrorFile 503 "p.html"\n'
+        "  Port 8080\n", '  Port 8080\n  Err503 "old.html"\n  ErrorFile 503 "new.html"\n'
     )
-    assert error_of(text, str(tmp_path)) == (
-        "t.cfg:5.3: duplicate error page for 503 (first given at t.cfg:4.3)"
-    )
+    config = load_config_text(text, "t.cfg", str(tmp_path))
+    assert dict(config.listeners[0].error_pages)[503] == b"new"
 
 
 def test_missing_error_page(tmp_path: Path) -> None:

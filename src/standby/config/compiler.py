@@ -506,8 +506,7 @@ class _Compiler:
         )
 
     def _error_pages(self, node: SectionNode) -> tuple[tuple[int, bytes], ...]:
-        pages: dict[int, bytes] = {}
-        first_at: dict[int, Location] = {}
+        pages: dict[int, bytes] = {}  # a status given twice: the last page wins, as in Pound
         for directive in node.directives():
             name = directive.keyword.name
             if name == "ErrorFile":
@@ -518,12 +517,6 @@ class _Compiler:
                 path_index = 0
             else:
                 continue
-            if code in first_at:
-                raise ConfigError(
-                    directive.location,
-                    f"duplicate error page for {code} (first given at {first_at[code]})",
-                )
-            first_at[code] = directive.location
             path = _str(directive.values[path_index])
             assert path is not None
             pages[code] = self._read_page(path, directive.arg_locations[path_index])
