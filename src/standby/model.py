@@ -569,9 +569,8 @@ class UserDb(Protocol):
 
 # --- issue 15: rate limiting (i15-conf) ---------------------------------------------------
 
-# The largest TBF burst: buckets keep their tokens in 32 bits, and a burst beyond a few
-# thousand limits nothing a client could notice.
-MAX_TBF_BURST = (1 << 31) - 1
+# The largest TBF burst: a million requests at once limits nothing; more is a typo.
+MAX_TBF_BURST = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

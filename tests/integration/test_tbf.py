@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,48 @@ def test_every_worker_shares_the_buckets(tmp_path: Path) -> None:
             wait_until(lambda: len(logged()) == 12, DEADLINE, "the access log lines")
             pids = {m.group(1) for line in logged() if (m := re.search(r"\[(\d+)\]", line))}
             assert len(pids) >= 2, logged()
+
+
+def test_a_redirect_expanding_back_references_takes_one_token() -> None:
+    # The Redirect's $1 evaluates the service's conditions again: the same request, so
+    # the TBF answers as it did without taking a second token.
+    text = """
+ListenHTTP
+  Address 127.0.0.1
+  Port {L0}
+  Service
+    URL "^/r/(.*)"
+    TBF "all" 1/600s 2
+    Redirect "http://www.example.org/new/$1"
+  End
+  Service
+    BackEnd
+      Address 127.0.0.1
+      Port PORT
+    End
+  End
+End
+"""
+    with Backend("limited") as limited:
+        config, socks = config_with_ports(text.replace("PORT", str(limited.port)))
+        with ProxyThread(config, socks) as proxy:
+            first, second, third = (get(proxy.port, f"/r/{n}") for n in "abc")
+            assert (first.status, first.header(b"location")) == (
+                302,
+                b"http://www.example.org/new/a",
+            )
+            assert second.header(b"location") == b"http://www.example.org/new/b"
+            assert (third.status, third.body) == (200, b"limited")
+
+
+def test_workers_keep_the_buckets_across_a_reload(tmp_path: Path) -> None:
+    port = free_port()
+    with Backend("ok") as ok, Backend("limited") as limited:
+        config = tmp_path / "pound.cfg"
+        config.write_text(GIT.format(port=port, rate=SLOW, ok=ok.port, limited=limited.port))
+        with running_standby(config, 2, deadline=DEADLINE) as running:
+            assert bodies(port, "/git/one/x", 4) == [b"ok"] * 3 + [b"limited"]
+            running.signal(signal.SIGHUP)  # the same statements: the same tables
+            wait_until(lambda: "]: configuration reloaded" in running.stderr(), DEADLINE, "reload")
+            assert bodies(port, "/git/one/x", 2) == [b"limited"] * 2
+            assert bodies(port, "/git/two/x", 6) == [b"ok"] * 3 + [b"limited"] * 3

@@ -654,8 +654,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             "it. Each bucket gets `rate` tokens a second (or `N/M[s|ms|us]`: `1/2s`, "
             "`200/500ms`) up to `burst`; a new key starts full. Follow the service with "
             "one for the requests it refuses: `TBF \"%[remoteip]\" 5 10`. Every worker "
-            "shares the buckets; they count in choosing a service only (in a `Rewrite` "
-            "`Match` a TBF always holds).", condition=True),
+            "shares the buckets, a reload keeps them, and a request takes at most one "
+            "token from a bucket however often its conditions are evaluated.",
+            condition=True),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere: "X" is not
