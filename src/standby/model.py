@@ -453,6 +453,9 @@ class ListenerSpec:
     services: tuple[ServiceSpec, ...] = ()
     tls: ListenerTlsSpec | None = None  # ListenHTTPS; None: plain HTTP
     location: Location = UNKNOWN_LOCATION
+    # Issue 15 (i15-conf): LineBufferSize, the longest request line and header line (and
+    # the default MaxURI); 0: the built-in limits.
+    line_buffer: int = 0
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:
@@ -568,6 +571,11 @@ class UserDb(Protocol):
 
 
 # --- issue 15: rate limiting (i15-conf) ---------------------------------------------------
+
+# LineBufferSize: Pound's own buffer (its smallest allowed value), and standby's whole
+# request head limit (http1.limits.MAX_HEAD), which no one line can exceed.
+MIN_LINE_BUFFER = 4096
+MAX_LINE_BUFFER = 1 << 16
 
 # The largest TBF burst: a million requests at once limits nothing; more is a typo.
 MAX_TBF_BURST = 1_000_000

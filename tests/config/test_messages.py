@@ -184,7 +184,7 @@ def test_ignored_keywords_load_with_a_warning(caplog: pytest.LogCaptureFixture) 
         "\n".join(lines)
         + "\n"
         + GOOD.replace("      Port 8081\n", "      Port 8081\n      HAport 8082\n").replace(
-            "  Service\n", "  LineBufferSize 8192\n  Service\n    DynScale 1\n"
+            "  Service\n", "  Service\n    DynScale 1\n"
         )
     )
     with caplog.at_level(logging.WARNING, logger="standby.config"):

@@ -52,3 +52,22 @@ def test_limits_at_pound_boundaries_per_listener() -> None:
             assert chunked(limited, (60, 40)) == 200
             assert chunked(limited, (60, 41)) == 413
             assert chunked(limited, (101,)) == 413
+
+
+def test_line_buffer_size_sets_the_line_limits() -> None:
+    # Pound's LineBufferSize bounds the request line and each header line, and is the
+    # default MaxURI; the global one is every listener's default.
+    with Backend("ok") as backend:
+        text = "LineBufferSize 16384\n"
+        text += LISTENER.format(n=0, limits="LineBufferSize 4096", backend=backend.port)
+        text += LISTENER.format(n=1, limits="", backend=backend.port)
+        config, socks = config_with_ports(text, 2)
+        with ProxyThread(config, socks):
+            small, large = (sock.getsockname()[1] for sock in socks)
+            assert get(small, headers="X-Big: " + "b" * 4000 + "\r\n").status == 200
+            assert get(small, headers="X-Big: " + "b" * 5000 + "\r\n").status == 431
+            assert get(small, "/" + "a" * 4000).status == 200
+            assert get(small, "/" + "a" * 4096).status == 414
+            # Beyond the built-in 8192 bytes a header line, within the global 16384.
+            assert get(large, headers="X-Big: " + "b" * 12000 + "\r\n").status == 200
+            assert get(large, "/" + "a" * 12000).status == 200

@@ -181,8 +181,10 @@ class _Compiler:
         self.check_tls = check_tls
         self.acme_client: AcmeClientSpec | None = None
         self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
+        self.line_buffer = 0  # the global LineBufferSize (0: none), the listeners' default
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
+        self.line_buffer = _int(_value(root, "LineBufferSize"), 0)
         timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
         defaults = _Defaults(
             client_timeout=_float(_value(root, "Client"), model.DEFAULT_CLIENT_TIMEOUT),
@@ -316,6 +318,7 @@ class _Compiler:
             services=services,
             tls=self._tls(node) if label == "ListenHTTPS" else None,
             location=node.location,
+            line_buffer=_int(_value(node, "LineBufferSize"), self.line_buffer),
         )
 
     # -- ListenHTTPS ----------------------------------------------------------------------

@@ -298,7 +298,7 @@ _DIFFERENCES = """\
 - Keywords of Pound that standby does not implement yet are refused with
   `"Keyword" is not supported yet` rather than ignored; Lua's with `"Keyword" is not
   supported` and the reason. Keywords for machinery standby does not have (Pound's
-  threads, `Supervisor`, `SSLEngine`, `LineBufferSize`...) are accepted with a warning
+  threads, `Supervisor`, `SSLEngine`, `WatcherTTL`...) are accepted with a warning
   that says what standby does instead.
 - A directive that Pound lets you give twice in one section (`LogLevel 1` and later
   `LogLevel 3`) sets its value again: the last one wins (for a listener's `Disable`, the

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from standby.http1.limits import MAX_HEADER_LINE, MAX_REQUEST_LINE
 from standby.model import Location
 
 log = logging.getLogger(__name__)
@@ -47,11 +46,6 @@ IGNORED: dict[str, tuple[str, str]] = {
     "WatcherTTL": (
         "how often watched files are polled when inotify is absent",
         "certificate files are polled for changes whatever the platform; see Cert",
-    ),
-    "LineBufferSize": (
-        "the size of the buffer for one header line",
-        f"request lines of up to {MAX_REQUEST_LINE} bytes and header lines of up to "
-        f"{MAX_HEADER_LINE} bytes are accepted; see MaxURI",
     ),
     "BackendStats": (
         "whether per-backend request statistics are kept",

@@ -642,7 +642,12 @@ KEYWORDS: tuple[Keyword, ...] = (
     _ignored("ECDHCurve", TOP, Arg("curve", ArgKind.STRING)),
     _ignored("ReserveFD", TOP, Arg("n", ArgKind.INT, low=0, high=IGNORED_INT_MAX)),
     _ignored("WatcherTTL", TOP, Arg("duration", ArgKind.DURATION, low=0)),
-    _ignored("LineBufferSize", TOP | LISTENERS, Arg("size", ArgKind.SIZE)),
+    Keyword("LineBufferSize", TOP | LISTENERS,
+            (Arg("bytes", ArgKind.INT, low=model.MIN_LINE_BUFFER, high=model.MAX_LINE_BUFFER),),
+            False, "The longest request line (414 beyond) and request header line (431 "
+            "beyond; Pound answers 413), and the default `MaxURI`: `LineBufferSize 16384`. "
+            "Global: the default for listeners. At least Pound's 4096; at most standby's "
+            "whole request head.", default="8192 (the request target: 8000)"),
     _ignored("BackendStats", TOP, Arg("bool", ArgKind.BOOL)),
     _ignored("HAport", BACKENDS, Arg("port", ArgKind.INT, low=1, high=65535)),
     _ignored("DynScale", frozenset({Section.SERVICE}), Arg("bool", ArgKind.BOOL)),

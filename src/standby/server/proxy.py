@@ -78,6 +78,13 @@ TableListener = Callable[[str, bytes, bool], None]
 def listener_limits(spec: ListenerSpec) -> Limits:
     """The request limits of a listener (MaxURI, MaxRequest override the defaults)."""
     default = Limits()
+    if spec.line_buffer:  # LineBufferSize: lines and, unless MaxURI says, the target
+        return Limits(
+            max_request_line=spec.line_buffer,
+            max_uri=spec.max_uri or spec.line_buffer,
+            max_header_line=spec.line_buffer,
+            max_body=spec.max_request,
+        )
     return Limits(
         max_uri=spec.max_uri or default.max_uri, max_body=spec.max_request or default.max_body
     )
