@@ -45,7 +45,7 @@ IGNORED: dict[str, tuple[str, str]] = {
     ),
     "WatcherTTL": (
         "how often watched files are polled when inotify is absent",
-        "certificate files are polled for changes whatever the platform; see Cert",
+        "watched files (certificates, htpasswd files) are polled every few seconds",
     ),
     "BackendStats": (
         "whether per-backend request statistics are kept",
