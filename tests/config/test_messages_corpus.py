@@ -42,10 +42,13 @@ LOADS = {
     "26-pound2-haport.cfg",
     "28-unix-socket-backend.cfg",
     "29-disabled-and-priorities.cfg",
+    "30-pound2-complete.cfg",
+    "31-exchange-rpc.cfg",
+    "32-big-cookies.cfg",
 }
-# Pound 2 files that Pound 4.23 refuses (HAport and DynScale were removed); standby
-# accepts them with a warning.
-POUND_REFUSES = {"26-pound2-haport.cfg"}
+# Pound 2 files that Pound 4.23 refuses (HAport and DynScale were removed; a backend's
+# `HTTPS "file"`; xHTTP 4); standby accepts them (the first with a warning).
+POUND_REFUSES = {"26-pound2-haport.cfg", "30-pound2-complete.cfg", "31-exchange-rpc.cfg"}
 
 _NOT_SUPPORTED = re.compile(r'"([^"]+)" is not supported yet')
 

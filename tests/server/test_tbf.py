@@ -3,6 +3,8 @@ clock, on a private table; and the rates as Pound writes them (config/tbf.py).""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -132,3 +134,29 @@ def test_requests_at_the_rate_are_never_refused(burst: int, per_second: int) -> 
     buckets = Buckets(spec(per_second, SECOND, burst))
     interval = SECOND // per_second
     assert all(buckets.admit("k", i * interval) for i in range(100))
+
+
+@given(
+    st.integers(min_value=1, max_value=10**6),
+    st.integers(min_value=1, max_value=10**4),
+    st.sampled_from(["", "s", "ms", "us"]),
+)
+def test_any_rate_pound_can_write_reads_back(tokens: int, count: int, unit: str) -> None:
+    period = count * {"": SECOND, "s": SECOND, "ms": SECOND // 1000, "us": 1000}[unit]
+    text = f"{tokens}/{count}{unit}"
+    if tokens * SECOND > MAX_RATE_PER_SECOND * period:
+        with pytest.raises(ValueError):
+            parse_rate(text)
+    else:
+        assert parse_rate(text) == (tokens, period)
+
+
+@given(st.text(alphabet="0123456789/smu\u0663 .-", max_size=30))
+def test_a_rate_is_read_or_refused_never_misread(text: str) -> None:
+    # Only Pound's grammar is read (ASCII digits: int() alone would take other scripts').
+    try:
+        tokens, period = parse_rate(text)
+    except ValueError:
+        return
+    assert re.fullmatch(r"[0-9]+(/[0-9]*(s|ms|us)?)?", text, re.ASCII)
+    assert tokens >= 1 and period >= 1000
