@@ -250,3 +250,12 @@ def test_tbf_compiles_its_rate_and_key() -> None:
         7,
     )
     assert condition.tbf.interval_ns == 2_500_000
+
+
+def test_forwarded_header_and_trusted_ip_given_twice_take_the_last() -> None:
+    acls = 'ACL "n"\n  "127.0.0.1"\nEnd\nACL "m"\n  "10.0.0.0/8"\nEnd\n'
+    repeated = 'TrustedIP "n"\nForwardedHeader "X-A"\nTrustedIP "m"\nForwardedHeader "X-B"\n'
+    text = acls + repeated + GOOD.replace("  Service\n", '  Service\n    ACL -forwarded "n"\n')
+    (condition,) = load_config_text(text, "t.cfg").listeners[0].services[0].conditions
+    assert condition.forwarded is not None and condition.forwarded.trusted is not None
+    assert (condition.forwarded.header, condition.forwarded.trusted.name) == (b"x-b", "m")

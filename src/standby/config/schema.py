@@ -757,6 +757,7 @@ LAST_WINS = frozenset({
     "Disable", "SSLHonorCipherOrder", "SSLAllowClientRenegotiation", "ECDHcurve",
     "DHParams", "NoHTTPS11", "ClientCert", "CAlist", "VerifyList", "CRLlist", "Disabled",
     "Priority", "HTTPS", "Cert", "ServerName", "Socket", "Mode", "ChangeOwner",
+    "ForwardedHeader", "TrustedIP", "LineBufferSize",
     *IGNORED,
 })  # fmt: skip
 
