@@ -758,6 +758,9 @@ LAST_WINS = frozenset({
     "DHParams", "NoHTTPS11", "ClientCert", "CAlist", "VerifyList", "CRLlist", "Disabled",
     "Priority", "HTTPS", "Cert", "ServerName", "Socket", "Mode", "ChangeOwner",
     "ForwardedHeader", "TrustedIP", "LineBufferSize",
+    # Keywords other parts of issue 15 add, checked repeated with Pound 4.23 -c too:
+    "Balancer", "LogTag", "HeaderOption", "RewriteDestination", "RewriteErrors",
+    "LogSuppress", "Family", "RetryInterval", "IgnoreSRVWeight", "OverrideTTL",
     *IGNORED,
 })  # fmt: skip
 
