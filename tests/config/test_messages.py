@@ -129,9 +129,7 @@ def test_top_level_pound_words_are_never_unknown(name: str) -> None:
 def test_refusal_is_none_for_keywords_and_for_words_pound_lacks() -> None:
     assert refusal("LogLevel", Section.TOP) is None
     assert refusal("Colour", Section.TOP) is None
-    assert refusal("lua", Section.SERVICE) == NOT_SUPPORTED["Lua"].join(
-        ('"Lua" is not supported: ', "")
-    )
+    assert refusal("lua", Section.SERVICE) == '"Lua" is not supported: ' + NOT_SUPPORTED["Lua"]
 
 
 GOOD = "ListenHTTP\n  Address 127.0.0.1\n  Port 8080\n  Service\n" + BACKEND + "  End\nEnd\n"
