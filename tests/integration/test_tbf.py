@@ -117,8 +117,10 @@ def test_every_worker_shares_the_buckets(tmp_path: Path) -> None:
     with Backend("ok") as ok, Backend("limited") as limited:
         config = tmp_path / "pound.cfg"
         text = GIT.format(port=port, rate=SLOW, ok=ok.port, limited=limited.port)
-        config.write_text("LogLevel 1\n" + text)
+        config.write_text("LogLevel 1\nThreads 64\n" + text)
         with running_standby(config, 3, deadline=DEADLINE) as running:
+            # Pound's Threads is accepted; the warning is in the start-up log.
+            assert "pound.cfg:2.1: warning: Threads is ignored: standby runs" in running.stderr()
             # A connection per request: the kernel spreads them over the three workers.
             answers = bodies(port, "/git/one/x", 12)
             assert answers == [b"ok"] * 3 + [b"limited"] * 9
