@@ -43,6 +43,7 @@ from standby.routing import Router
 from standby.server.client import ClientProtocol
 from standby.server.lane import lane_wanted
 from standby.server.policy import service_policy
+from standby.server.ratelimit import LIMITER as RATE_LIMITS
 from standby.server.ratelimit import install as install_rate_limiter
 from standby.server.shared import (
     BackendRuntime,
@@ -476,6 +477,7 @@ class Proxy:
             if isinstance(member, ClientProtocol):
                 member.follow_successor()
         self._forget_unused(shared)
+        RATE_LIMITS.retain((config,))  # TBF tables of statements the file no longer has
         if self._prober is not None:
             self._prober.wake()
         if self._probe:
