@@ -47,7 +47,9 @@ def test_limits_at_pound_boundaries_per_listener() -> None:
             assert get(other, "/" + "a" * 200).status == 414
             post = {"method": "POST"}
             assert get(limited, body=b"x" * 100, **post).status == 200
-            assert get(limited, body=b"x" * 101, **post).status == 413
+            refused = get(limited, body=b"x" * 101, **post)
+            assert (refused.status, refused.reason) == (413, b"Payload Too Large")  # Pound's
+            assert get(limited, "/" + "a" * 100).reason == b"URI Too Long"
             assert get(other, body=b"x" * 10_000, **post).status == 200  # no MaxRequest
             assert chunked(limited, (60, 40)) == 200
             assert chunked(limited, (60, 41)) == 413
