@@ -116,6 +116,7 @@ class ConditionKind(enum.Enum):
     ACL = "acl"  # the client address is in ``acl``
     BASIC_AUTH = "basicauth"  # the Authorization header's credentials are in ``users``
     MATCH = "match"  # ``children`` all hold (or one of them, with ``any_of``)
+    TBF = "tbf"  # Pound's token bucket: ``tbf``'s bucket for the expanded key has a token
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,7 @@ class ConditionSpec:
     users: UserDb | None = None  # BASIC_AUTH
     decode: bool = False  # QUERY_PARAM -decode: percent-decode the value first
     tag: str = ""  # -tag: the name back-references may use ($1(tag))
+    tbf: TbfSpec | None = None  # TBF (its key template is ``argument``)
 
 
 class TlsProtocol(enum.IntEnum):
@@ -482,6 +484,9 @@ class ListenerSpec:
     error_headers: tuple[tuple[int, tuple[tuple[bytes, bytes], ...]], ...] = ()
     # issue 15 (log): the listener's own `LogLevel`, as a format definition; None: the global
     log_format: str | None = None
+    # Issue 15 (i15-conf): LineBufferSize, the longest request line and header line (and
+    # the default MaxURI); 0: the built-in limits.
+    line_buffer: int = 0
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:
@@ -691,3 +696,32 @@ class ResolverSpec:
     retry_interval: float = DEFAULT_DNS_RETRY
     debug: bool = False  # `Debug`: log every lookup, not only changes
     location: Location = UNKNOWN_LOCATION
+
+
+# --- issue 15: rate limiting (i15-conf) ---------------------------------------------------
+
+# LineBufferSize: Pound's own buffer (its smallest allowed value), and standby's whole
+# request head limit (http1.limits.MAX_HEAD), which no one line can exceed.
+MIN_LINE_BUFFER = 4096
+MAX_LINE_BUFFER = 1 << 16
+
+# The largest TBF burst: a million requests at once limits nothing; more is a typo.
+MAX_TBF_BURST = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TbfSpec:
+    """One ``TBF key rate burst`` condition: ``tokens`` every ``period_ns`` nanoseconds
+    into buckets of at most ``burst``, one bucket per expanded key. Each TBF statement
+    has its own buckets (``location`` tells two identical statements apart)."""
+
+    key: str  # the template, expanded per request (routing.expand)
+    tokens: int
+    period_ns: int
+    burst: int
+    location: Location = UNKNOWN_LOCATION
+
+    @property
+    def interval_ns(self) -> int:
+        """Nanoseconds between two tokens (at least 1)."""
+        return max(1, self.period_ns // self.tokens)

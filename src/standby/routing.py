@@ -46,7 +46,7 @@ from typing import Protocol
 
 from standby.acl import acl_contains, client_address
 from standby.htpasswd import basic_credentials
-from standby.model import ConditionKind, ConditionSpec, ListenerSpec, ServiceSpec
+from standby.model import ConditionKind, ConditionSpec, ListenerSpec, ServiceSpec, TbfSpec
 
 # Characters stripped around a Host value before comparing: HTTP's optional whitespace.
 _OWS = " \t"
@@ -134,7 +134,7 @@ def _general(condition: ConditionSpec, preceding: tuple[ConditionSpec, ...]) -> 
 
     def holds(req: RequestView, peer: str, undecided: bool) -> bool:
         captures = None
-        if condition.kind is ConditionKind.STRING_MATCH and "$" in condition.argument:
+        if condition.kind in _EXPANDING and "$" in condition.argument:
             captures = match_conditions(preceding, req, peer)
         return _raw(condition, req, peer, undecided, captures, None)
 
@@ -313,7 +313,7 @@ def _holds(
     undecided = want == condition.negate  # the raw answer that fails the context
     mark = 0 if found is None else len(found)
     captures = None
-    if found is not None and condition.kind is ConditionKind.STRING_MATCH:
+    if found is not None and condition.kind in _EXPANDING:
         captures = _captures(found)
     raw = _raw(condition, req, peer, undecided, captures, None if condition.negate else found)
     if found is not None and not raw:
@@ -393,6 +393,9 @@ def _raw(
 ) -> bool:
     """``condition``'s value before its negation; the groups of a match go to ``found``."""
     kind = condition.kind
+    if kind is ConditionKind.TBF:  # i15-conf
+        assert condition.tbf is not None and _rate_limiter is not None
+        return _rate_limiter(condition.tbf, expand(condition.argument, captures, req, peer), req)
     if kind is ConditionKind.MATCH:
         need = not undecided
         if condition.argument:  # Eval of a detached Condition: its groups stay inside
@@ -535,3 +538,21 @@ def expand(template: str, captures: Captures | None, req: RequestView, peer: str
         out += ch.encode("latin-1", "replace")
         i += 1
     return bytes(out)
+
+
+# --- issue 15: TBF (i15-conf) -------------------------------------------------------------
+
+# Conditions whose argument is expanded with the captures of the conditions before them.
+_EXPANDING = frozenset({ConditionKind.STRING_MATCH, ConditionKind.TBF})
+
+# (a TBF statement, its expanded key, the request) -> whether the key's bucket had a token
+# for the request (taken once per request). The shell's (server/ratelimit.py): routing
+# keeps no time and no state shared between workers.
+RateLimiter = Callable[[TbfSpec, bytes, object], bool]
+_rate_limiter: RateLimiter | None = None
+
+
+def set_rate_limiter(limiter: RateLimiter) -> None:
+    """Install what TBF conditions ask (every process that routes, before routing)."""
+    global _rate_limiter
+    _rate_limiter = limiter

@@ -63,6 +63,7 @@ def test_glob_includes_matches_in_sorted_order(tmp_path: Path) -> None:
     for name, port in (("b", 2), ("c", 3), ("a", 1), ("10", 10)):
         write(tmp_path / "conf.d" / f"{name}.cfg", SERVICE.format(name=name, port=port))
     write(tmp_path / "conf.d" / "ignored.txt", "this is not read\n")
+    (tmp_path / "conf.d" / "z.cfg").mkdir()  # as Pound, a glob includes regular files only
     main = write(tmp_path / "pound.cfg", LISTENER.replace('"services.cfg"', '"conf.d/*.cfg"'))
     services = load_config(str(main)).listeners[0].services
     assert [s.name for s in services] == ["10", "a", "b", "c"]

@@ -184,8 +184,10 @@ class _Compiler:
         self.check_tls = check_tls
         self.acme_client: AcmeClientSpec | None = None
         self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
+        self.line_buffer = 0  # the global LineBufferSize (0: none), the listeners' default
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
+        self.line_buffer = _int(_value(root, "LineBufferSize"), 0)
         timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
         defaults = _Defaults(
             client_timeout=_float(_value(root, "Client"), model.DEFAULT_CLIENT_TIMEOUT),
@@ -325,6 +327,7 @@ class _Compiler:
             services=services,
             tls=self._tls(node) if label == "ListenHTTPS" else None,
             location=node.location,
+            line_buffer=_int(_value(node, "LineBufferSize"), self.line_buffer),
         )
 
     # -- ListenHTTPS ----------------------------------------------------------------------
@@ -517,8 +520,7 @@ class _Compiler:
     def _error_pages(
         self, node: SectionNode
     ) -> tuple[tuple[tuple[int, bytes], ...], tuple[tuple[int, special.Headers], ...]]:
-        pages: dict[int, bytes] = {}
-        first_at: dict[int, Location] = {}
+        pages: dict[int, bytes] = {}  # a status given twice: the last page wins, as in Pound
         for directive in node.directives():
             name = directive.keyword.name
             if name == "ErrorFile":
@@ -529,12 +531,6 @@ class _Compiler:
                 path_index = 0
             else:
                 continue
-            if code in first_at:
-                raise ConfigError(
-                    directive.location,
-                    f"duplicate error page for {code} (first given at {first_at[code]})",
-                )
-            first_at[code] = directive.location
             path = _str(directive.values[path_index])
             assert path is not None
             pages[code] = self._read_page(path, directive.arg_locations[path_index])

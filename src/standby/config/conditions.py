@@ -44,6 +44,7 @@ from standby.config.pattern import (
     compile_pcre,
     escape_ere,
 )
+from standby.config.tbf import compile_tbf
 from standby.config.tree import Directive, SectionNode
 from standby.htpasswd import HAVE_CRYPT, HtpasswdError, UserTable, parse_htpasswd
 from standby.model import AclSpec, ConditionKind, ConditionSpec, ForwardedSpec, Location
@@ -333,6 +334,8 @@ class ConditionContext:
                 argument=node.texts[0],
                 children=detached.children,
             )
+        if name == "TBF":  # i15-conf
+            return compile_tbf(node)
         return self._pattern_condition(node, scope)
 
     def _basic_auth(self, node: Directive) -> ConditionSpec:

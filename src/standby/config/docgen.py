@@ -13,6 +13,7 @@ from standby.config.pattern import BACKTRACK_BUDGET, compile_pattern
 from standby.config.posix_regex import POSIX_CLASSES
 from standby.config.schema import (
     KEYWORDS,
+    NOT_SUPPORTED,
     UNSUPPORTED,
     UNSUPPORTED_IN,
     Arg,
@@ -295,7 +296,16 @@ _DIFFERENCES = """\
   `ReadOnlyEmergency` are standby's additions; a backend taken out by a refused
   connection needs `Rise` good probes to come back where Pound needs one.
 - Keywords of Pound that standby does not implement yet are refused with
-  `"Keyword" is not supported yet` rather than ignored.
+  `"Keyword" is not supported yet` rather than ignored; Lua's with `"Keyword" is not
+  supported` and the reason. Keywords for machinery standby does not have (Pound's
+  threads, `Supervisor`, `SSLEngine`, `WatcherTTL`...) are accepted with a warning
+  that says what standby does instead.
+- A directive that Pound lets you give twice in one section (`LogLevel 1` and later
+  `LogLevel 3`) sets its value again: the last one wins (for a listener's `Disable`, the
+  one disabling more). Pound refuses a second `CheckURL`, and so does standby; standby's
+  own keywords given twice are an error.
+- An `Include` glob that matches no file includes nothing (Pound refuses the file); as in
+  Pound, it includes the regular files it matches, in sorted order.
 """
 
 
@@ -368,6 +378,10 @@ def render_reference() -> str:
     for section, names in UNSUPPORTED_IN.items():
         where = "at the top level" if section is Section.TOP else f"inside `{section.value}`"
         parts.append(f"Also {', '.join(f'`{name}`' for name in names)} {where}.\n")
+    parts.append("## Not supported\n")
+    for why in dict.fromkeys(NOT_SUPPORTED.values()):
+        refused = [name for name, reason in NOT_SUPPORTED.items() if reason == why]
+        parts.append(f"{', '.join(f'`{name}`' for name in refused)}: {why}.\n")
     parts.append(_DIFFERENCES)
     return "\n".join(parts)
 

@@ -177,13 +177,18 @@ class LineReader:
 
     def include(self, name: str, at: Location) -> None:
         """Read ``name`` (relative to the current file's directory unless absolute; a
-        glob expands to its matches in sorted order) before the rest of this file."""
+        glob expands to the regular files it matches, in sorted order) before the rest of
+        this file."""
         if _GLOB_MAGIC & set(name):
             # Only the name is a pattern: the directory it is relative to is taken as is.
             pattern = (
                 name if os.path.isabs(name) else os.path.join(glob.escape(self.directory), name)
             )
-            matches = sorted(os.path.normpath(match) for match in glob.glob(pattern))
+            # Regular files only, as Pound: a glob such as conf.d/* may also name a
+            # directory (or a socket) beside the files.
+            matches = sorted(
+                os.path.normpath(match) for match in glob.glob(pattern) if os.path.isfile(match)
+            )
         else:
             path = name if os.path.isabs(name) else os.path.join(self.directory, name)
             matches = [os.path.normpath(path)]

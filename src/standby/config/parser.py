@@ -15,6 +15,7 @@ from typing import TypeVar, cast
 
 from standby.config import values as conv
 from standby.config.errors import ConfigError, quote
+from standby.config.ignored import IGNORED, warn
 from standby.config.lexer import Line, LineReader, Token, TokenKind
 from standby.config.pattern import BACKTRACK_BUDGET, CompiledPattern, compile_pattern
 from standby.config.posix_regex import RegexError
@@ -28,7 +29,8 @@ from standby.config.schema import (
     Keyword,
     Section,
     lookup,
-    unsupported_name,
+    refusal,
+    repeats_last_wins,
 )
 from standby.config.tree import Directive, SectionNode, Value
 from standby.model import Location
@@ -50,7 +52,9 @@ class _Open:
     values: tuple[Value, ...]
     location: Location
     body: list[Directive | SectionNode] = field(default_factory=list)
-    seen: dict[str, Location] = field(default_factory=dict)
+    # Each non-repeatable keyword given so far: where, and its index in ``body`` (None
+    # when it opened a section or was an Include).
+    seen: dict[str, tuple[Location, int | None]] = field(default_factory=dict)
     negate: bool = False  # a block condition written after Not
 
 
@@ -98,6 +102,9 @@ class _Parser:
                 )
             target = line[1]
             keyword = lookup(target.text, frame.section) if target.kind is TokenKind.WORD else None
+            refused = refusal(target.text, frame.section) if target.kind is TokenKind.WORD else None
+            if refused is not None:
+                raise ConfigError(target.location, refused)
             if keyword is None or not keyword.condition:
                 raise ConfigError(
                     target.location,
@@ -109,20 +116,39 @@ class _Parser:
             line = line[1:]
         keyword = self._keyword(first, frame.section)
         values, texts, locations = self._args(keyword, first, line[1:], frame.section)
-        if not keyword.repeatable:
-            previous = frame.seen.get(keyword.name)
-            if previous is not None:
-                raise ConfigError(
-                    first.location, f'duplicate "{keyword.name}" (first given at {previous})'
-                )
-            frame.seen[keyword.name] = first.location
+        if keyword.name in IGNORED:
+            warn(keyword.name, first.location)
+        replaces = self._previous(keyword, frame, first.location)
         if keyword.name == "Include":
             self.reader.include(texts[0], first.location)
         elif keyword.opens is not None and not (keyword.inline and values[-1] is not None):
             self.stack.append(_Open(keyword, keyword.opens, values, start, negate=negate))
         else:
             directive = Directive(keyword, values, texts, locations, start, negate)
-            frame.body.append(directive)
+            if replaces is None:
+                replaces = len(frame.body)
+                frame.body.append(directive)
+            elif _keeps_first(keyword, frame.body[replaces], directive):
+                return
+            else:
+                frame.body[replaces] = directive  # in place: the order of the rest holds
+            if not keyword.repeatable:
+                frame.seen[keyword.name] = (first.location, replaces)
+            return
+        if not keyword.repeatable:
+            frame.seen[keyword.name] = (first.location, None)
+
+    def _previous(self, keyword: Keyword, frame: _Open, at: Location) -> int | None:
+        """Where in ``frame.body`` the earlier ``keyword`` that this one replaces is (Pound
+        lets most directives be given again, the last one winning); None if there is none.
+        Raises for a duplicate that Pound refuses too, or of standby's own keywords."""
+        if keyword.repeatable or keyword.name not in frame.seen:
+            return None
+        first_at, index = frame.seen[keyword.name]
+        inline = keyword.opens is None or keyword.inline
+        if index is None or not inline or not repeats_last_wins(keyword, frame.section):
+            raise ConfigError(at, f'duplicate "{keyword.name}" (first given at {first_at})')
+        return index
 
     def _end(self, line: Line) -> None:
         if len(line) > 1:
@@ -137,9 +163,9 @@ class _Parser:
 
     def _keyword(self, token: Token, section: Section) -> Keyword:
         keyword = lookup(token.text, section)
-        unsupported = unsupported_name(token.text, section)
-        if unsupported is not None:
-            raise ConfigError(token.location, f'"{unsupported}" is not supported yet')
+        refused = refusal(token.text, section)
+        if refused is not None:
+            raise ConfigError(token.location, refused)
         if keyword is None:
             raise ConfigError(token.location, f"unknown keyword {quote(token.text)}")
         if section not in keyword.sections:
@@ -329,6 +355,15 @@ class _Parser:
                 "optionally with :port)",
             )
         raise AssertionError(f"argument kind {kind} is handled by the parser itself")
+
+
+def _keeps_first(keyword: Keyword, first: Directive | SectionNode, then: Directive) -> bool:
+    """Whether a repeated ``keyword`` leaves the ``first`` one in force: Pound's listener
+    ``Disable`` adds to what is disabled, so the one disabling more protocols stays."""
+    if keyword.name != "Disable" or not isinstance(first, Directive):
+        return False
+    words = keyword.args[0].words
+    return words.index(str(first.values[0])) > words.index(str(then.values[0]))
 
 
 def _convert(parse: Callable[[str], _T], text: str, message: str) -> _T:

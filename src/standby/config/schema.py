@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from standby import model
+from standby.config.ignored import IGNORED
 
 
 class Section(enum.Enum):
@@ -155,6 +156,31 @@ def _error_page(code: int) -> Keyword:
 
 
 _TIMEOUT_HELP = "{what} Global: the default for backends that do not set their own."
+TOP = frozenset({Section.TOP})
+# Pound reads the counts of its ignored keywords into C ints: larger values are its errors.
+IGNORED_INT_MAX = (1 << 31) - 1
+
+
+def _ignored(name: str, sections: frozenset[Section], arg: Arg) -> Keyword:
+    """A Pound keyword for machinery standby does not have: accepted with a warning."""
+    what, instead = IGNORED[name]
+    return Keyword(
+        name,
+        sections,
+        (arg,),
+        False,
+        f"Pound: {what}. Accepted and ignored with a warning: {instead}. "
+        f"Example: `{name} {_IGNORED_EXAMPLES[arg.kind]}`.",
+    )
+
+
+_IGNORED_EXAMPLES = {
+    ArgKind.INT: "8",
+    ArgKind.DURATION: "30",
+    ArgKind.SIZE: "8192",
+    ArgKind.BOOL: "1",
+    ArgKind.STRING: '"name"',
+}
 
 KEYWORDS: tuple[Keyword, ...] = (
     # --- global settings ---------------------------------------------------------------
@@ -770,19 +796,116 @@ KEYWORDS: tuple[Keyword, ...] = (
             "The tag of syslog messages (the program's name by default); standard error "
             "lines keep theirs, as Pound's do: `LogTag \"web-front\"`.",
             default="standby"),
+    # --- issue 15: messages, keywords that do not apply (i15-conf) -----------------------
+    _ignored("Threads", TOP, Arg("n", ArgKind.INT, low=1, high=IGNORED_INT_MAX)),
+    _ignored("WorkerMinCount", TOP, Arg("n", ArgKind.INT, low=0, high=IGNORED_INT_MAX)),
+    _ignored("WorkerMaxCount", TOP, Arg("n", ArgKind.INT, low=1, high=IGNORED_INT_MAX)),
+    _ignored("WorkerIdleTimeout", TOP, Arg("duration", ArgKind.DURATION, low=0)),
+    _ignored("WorkerStackSize", TOP, Arg("size", ArgKind.SIZE)),
+    _ignored("ConnectionQueueSize", TOP, Arg("n", ArgKind.INT, low=0, high=IGNORED_INT_MAX)),
+    _ignored("Supervisor", TOP, Arg("bool", ArgKind.BOOL)),
+    _ignored("SSLEngine", TOP, Arg("name", ArgKind.STRING)),
+    _ignored("ECDHCurve", TOP, Arg("curve", ArgKind.STRING)),
+    _ignored("ReserveFD", TOP, Arg("n", ArgKind.INT, low=0, high=IGNORED_INT_MAX)),
+    _ignored("WatcherTTL", TOP, Arg("duration", ArgKind.DURATION, low=0)),
+    Keyword("LineBufferSize", TOP | LISTENERS,
+            (Arg("bytes", ArgKind.INT, low=model.MIN_LINE_BUFFER, high=model.MAX_LINE_BUFFER),),
+            False, "The longest request line (414 beyond) and request header line (431 "
+            "beyond; Pound answers 413), and the default `MaxURI`: `LineBufferSize 16384`. "
+            "Global: the default for listeners. At least Pound's 4096; at most standby's "
+            "whole request head.", default="8192 (the request target: 8000)"),
+    _ignored("BackendStats", TOP, Arg("bool", ArgKind.BOOL)),
+    _ignored("HAport", BACKENDS, Arg("port", ArgKind.INT, low=1, high=65535)),
+    _ignored("DynScale", frozenset({Section.SERVICE}), Arg("bool", ArgKind.BOOL)),
+    Keyword("TBF", CONDITION_SECTIONS,
+            (Arg("key", ArgKind.STRING), Arg("rate", ArgKind.STRING),
+             Arg("burst", ArgKind.INT, low=1, high=model.MAX_TBF_BURST)), True,
+            "Pound 4's token bucket filter: holds while the bucket named by `key` (expanded "
+            "as `StringMatch` expands, e.g. `$1` or `%[remoteip]`) has a token, and takes "
+            "it. Each bucket gets `rate` tokens a second (or `N/M[s|ms|us]`: `1/2s`, "
+            "`200/500ms`) up to `burst`; a new key starts full. Follow the service with "
+            "one for the requests it refuses: `TBF \"%[remoteip]\" 5 10`. Every worker "
+            "shares the buckets, a reload keeps them, and a request takes at most one "
+            "token from a bucket however often its conditions are evaluated.",
+            condition=True),
 )  # fmt: skip
 
-# Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
-UNSUPPORTED: tuple[str, ...] = (
-    "AddHeader", "CombineHeaders", "DeleteHeader", "DynScale", "Else", "HAport",
-    "HeaderAdd", "HeaderOption", "HeaderRemove", "HeadRemove", "ID", "IncludeDir",
-    "Rewrite", "RewriteDestination", "RewriteErrors", "Session", "SetHeader", "SetPath",
-    "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLEngine", "Supervisor",
-    "Threads", "TTL", "Type", "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
-)  # fmt: skip
+# Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere: "X" is not
+# supported yet. Each names the part of issue 15 that builds it; a helper removes its rows
+# as its keywords land (one row per line, so that those removals merge cleanly).
+COND = "i15-cond"
+EDIT = "i15-edit"
+SESS = "i15-sess"
+BE = "i15-be"
+LOG = "i15-log"
+HARNESS = "i15-harness"
+CONF = "i15-conf"
+DNS = "i15-dns"
+UNASSIGNED = "no part of issue 15 yet"
+UNSUPPORTED: dict[str, str] = {
+    "AddHeader": EDIT,
+    "CombineHeaders": EDIT,
+    "DeleteHeader": EDIT,
+    "DeleteQuery": EDIT,
+    "Else": EDIT,
+    "HeadRemove": EDIT,
+    "HeaderAdd": EDIT,
+    "HeaderOption": EDIT,
+    "HeaderRemove": EDIT,
+    "Rewrite": EDIT,
+    "RewriteDestination": EDIT,
+    "RewriteErrors": EDIT,
+    "SetHeader": EDIT,
+    "SetPath": EDIT,
+    "SetQuery": EDIT,
+    "SetQueryParam": EDIT,
+    "SetURL": EDIT,
+    "ID": SESS,
+    "Session": SESS,
+    "TTL": SESS,
+    "Type": SESS,
+    "IncludeDir": HARNESS,
+    "SocketFrom": HARNESS,
+    "Constant": UNASSIGNED,
+    "Tunnel": UNASSIGNED,
+}
+
+# Pound keywords standby will not have, with the reason the message gives.
+_NO_LUA = "standby has no Lua interpreter; write the logic as conditions, or in a backend"
+NOT_SUPPORTED: dict[str, str] = {
+    "Lua": _NO_LUA,
+    "LuaMatch": _NO_LUA,
+    "LuaBackend": _NO_LUA,
+    "LuaModify": _NO_LUA,
+    "Load": _NO_LUA,
+    "LoadGlobal": _NO_LUA,
+    "CPath": _NO_LUA,
+    "ContentCapture": _NO_LUA + " (it captures request bodies for Lua)",
+}
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.
-UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {}
+UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
+    # Pound 4's ClientCert condition (i15-cond).
+    Section.SERVICE: ("ClientCert",),
+}
+
+# Sections whose keywords are Pound's, and Pound's keywords there that may be given twice
+# in one section, the second replacing the first (Pound 4.23 `-c` accepts each of these
+# repeated). standby's own sections and keywords keep refusing a duplicate.
+POUND_SECTIONS = frozenset({Section.TOP, Section.CONTROL, Section.SERVICE} | LISTENERS | BACKENDS)
+LAST_WINS = frozenset({
+    "User", "Group", "RootJail", "Daemon", "LogLevel", "LogFacility", "Alive", "Client",
+    "TimeOut", "ConnTO", "WSTimeOut", "Grace", "PIDFile", "Anonymise", "Control",
+    "Address", "Port", "xHTTP", "MaxRequest", "MaxURI", "RewriteLocation", "Ciphers",
+    "Disable", "SSLHonorCipherOrder", "SSLAllowClientRenegotiation", "ECDHcurve",
+    "DHParams", "NoHTTPS11", "ClientCert", "CAlist", "VerifyList", "CRLlist", "Disabled",
+    "Priority", "HTTPS", "Cert", "ServerName", "Socket", "Mode", "ChangeOwner",
+    "ForwardedHeader", "TrustedIP", "LineBufferSize",
+    # Keywords other parts of issue 15 add, checked repeated with Pound 4.23 -c too:
+    "Balancer", "LogTag", "HeaderOption", "RewriteDestination", "RewriteErrors",
+    "LogSuppress", "Family", "RetryInterval", "IgnoreSRVWeight", "OverrideTTL",
+    *IGNORED,
+})  # fmt: skip
 
 # One spelling may name different keywords in different sections (`Path` is a condition in
 # a Service and the request path in a HealthCheck); never two in the same section.
@@ -790,7 +913,7 @@ _BY_NAME: dict[str, tuple[Keyword, ...]] = {}
 for _keyword in KEYWORDS:
     for _spelling in (_keyword.name, *_keyword.aliases):
         _BY_NAME[_spelling.lower()] = (*_BY_NAME.get(_spelling.lower(), ()), _keyword)
-_UNSUPPORTED_BY_NAME = {name.lower(): name for name in UNSUPPORTED}
+_UNSUPPORTED_BY_NAME = {name.lower(): name for name in (*UNSUPPORTED, *NOT_SUPPORTED)}
 
 
 def lookup(word: str, section: Section | None = None) -> Keyword | None:
@@ -813,3 +936,21 @@ def unsupported_name(word: str, section: Section) -> str | None:
     if keyword is not None and keyword.name in UNSUPPORTED_IN.get(section, ()):
         return keyword.name
     return None
+
+
+def refusal(word: str, section: Section) -> str | None:
+    """The message for ``word`` if it is a Pound keyword standby lacks in ``section``:
+    "X" is not supported yet (a part of issue 15 builds it), or "X" is not supported: why
+    (standby will not have it); None if ``word`` is a keyword here or not Pound's."""
+    name = unsupported_name(word, section)
+    if name is None:
+        return None
+    why = NOT_SUPPORTED.get(name)
+    return f'"{name}" is not supported yet' if why is None else f'"{name}" is not supported: {why}'
+
+
+def repeats_last_wins(keyword: Keyword, section: Section) -> bool:
+    """Whether a second ``keyword`` in one ``section`` replaces the first, as in Pound
+    (where a directive given again simply sets its value again); standby's own keywords
+    and Pound's `CheckURL` (which Pound refuses twice) stay errors when repeated."""
+    return section in POUND_SECTIONS and keyword.name in LAST_WINS

@@ -26,7 +26,7 @@ REASONS: dict[int, bytes] = {
     405: b"Method Not Allowed",
     408: b"Request Timeout",
     411: b"Length Required",
-    413: b"Content Too Large",
+    413: b"Payload Too Large",  # Pound 4.23's (and RFC 7231's); RFC 9110 says Content
     414: b"URI Too Long",
     417: b"Expectation Failed",
     429: b"Too Many Requests",

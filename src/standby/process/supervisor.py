@@ -130,6 +130,7 @@ from standby.process.supervision import (
 )
 from standby.process.tables import TableOwner
 from standby.process.worker import FORK_BLOCKED, run_child
+from standby.server.ratelimit import LIMITER as RATE_LIMITS
 
 log = logging.getLogger("standby.process")
 
@@ -282,6 +283,7 @@ class Supervisor:
             self.loop.add_signal_handler(sig, self._record, int(sig))
         self.board.subscribe(self._publish)
         await self._configure_stale(self.config)  # before the first worker forks
+        RATE_LIMITS.share(self.config)  # TBF buckets every worker sees, before forking
         self._prober = Prober(self.board, SystemClock())
         self._prober.start()  # logs every transition, once, here
         self._dns.follow(self.gen.config)
@@ -860,6 +862,7 @@ class Supervisor:
         except (OSError, ValueError, BindError) as exc:
             return False, str(exc)
         await self._configure_stale(config)  # stores that stay are kept
+        RATE_LIMITS.share(config)  # TBF tables that stay are kept, with their buckets
         ok, message = await self._switch_to(new, old)
         if ok:  # issue 15: resolve the new templates (a change meanwhile applied now)
             self._dns_gen = self.gen
@@ -868,6 +871,7 @@ class Supervisor:
                 self._dns_changed(latest)
         if not ok:  # rolled back: the old sections again (copies taken over both ways)
             await self._configure_stale(self.gen.config)
+        RATE_LIMITS.retain((self.gen.config,))
         self.acme = await follow_acme(self.acme, self.gen.config.acme)
         self._retain_stale(self.gen.config)
         return ok, message

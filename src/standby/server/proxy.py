@@ -45,6 +45,8 @@ from standby.routing import Router
 from standby.server.client import ClientProtocol
 from standby.server.lane import lane_wanted
 from standby.server.policy import service_policy
+from standby.server.ratelimit import LIMITER as RATE_LIMITS
+from standby.server.ratelimit import install as install_rate_limiter
 from standby.server.shared import (
     BackendRuntime,
     ControlSource,
@@ -80,6 +82,13 @@ TableListener = Callable[[str, bytes, bool], None]
 def listener_limits(spec: ListenerSpec) -> Limits:
     """The request limits of a listener (MaxURI, MaxRequest override the defaults)."""
     default = Limits()
+    if spec.line_buffer:  # LineBufferSize: lines and, unless MaxURI says, the target
+        return Limits(
+            max_request_line=spec.line_buffer,
+            max_uri=spec.max_uri or spec.line_buffer,
+            max_header_line=spec.line_buffer,
+            max_body=spec.max_request,
+        )
     return Limits(
         max_uri=spec.max_uri or default.max_uri, max_body=spec.max_request or default.max_body
     )
@@ -128,6 +137,7 @@ class Proxy:
         Backend host names are resolved here (blocking), before a chroot hides the
         resolver's files."""
         self.config = config
+        install_rate_limiter()  # TBF conditions: this process's bucket tables
         self.access_log = access_log
         self.clock = clock or SystemClock()
         self.board = HealthBoard(self.clock, alive_interval=config.alive)
@@ -496,6 +506,7 @@ class Proxy:
             if isinstance(member, ClientProtocol):
                 member.follow_successor()
         self._forget_unused(shared)
+        RATE_LIMITS.retain((config,))  # TBF tables of statements the file no longer has
         if self._prober is not None:
             self._prober.wake()
         if self._probe:
