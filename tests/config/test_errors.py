@@ -172,8 +172,6 @@ CASES = [
         't.cfg:7.7: duplicate "Port" (first given at t.cfg:6.7)',
     ),
     # required sections and keywords
-    ("", "t.cfg:1.1: no ListenHTTP or ListenHTTPS section: nothing to listen on"),
-    ("Alive 5\n", "t.cfg:1.1: no ListenHTTP or ListenHTTPS section: nothing to listen on"),
     (
         "ListenHTTP\n  Address 127.0.0.1\n  Port 1\nEnd\n",
         "t.cfg:1.1: ListenHTTP has no Service (and there is no global Service)",

@@ -111,6 +111,16 @@ def compile_config(
     return _Compiler(read, now, check_tls).run(root, source)
 
 
+def _one_of_address_or_socket_from(node: SectionNode) -> None:
+    """A listener has either an ``Address`` or a ``SocketFrom``, as in Pound."""
+    both = [d for d in node.body if isinstance(d, Directive) and d.keyword.name in _SOCKET_WORDS]
+    if len(both) > 1:
+        raise ConfigError(both[1].location, 'duplicate "Address" or "SocketFrom"')
+
+
+_SOCKET_WORDS = frozenset({"Address", "SocketFrom"})
+
+
 def _value(node: SectionNode, name: str, index: int = 0) -> Value:
     directive = node.first(name)
     return None if directive is None else directive.values[index]
@@ -215,10 +225,8 @@ class _Compiler:
             for node in root.sections()
             if node.keyword is not None and node.keyword.name in _LISTENERS
         )
-        if not listeners:
-            raise ConfigError(
-                Location(source, 1, 1), "no ListenHTTP or ListenHTTPS section: nothing to listen on"
-            )
+        # No listener is a valid file, as in Pound (`pound -c` accepts it): nothing is served
+        # but the control socket, if any.
         facility = _str(_value(root, "LogFacility"))
         control, control_index, section_mode, control_owner = self._control(root)
         mode = root.first("ControlMode")
@@ -288,10 +296,12 @@ class _Compiler:
         assert node.keyword is not None
         label = node.keyword.name
         address = _str(_value(node, "Address"))
-        if address is None:
+        socket_from = _str(_value(node, "SocketFrom"))  # address and port come with it
+        _one_of_address_or_socket_from(node)
+        if address is None and socket_from is None:
             raise ConfigError(node.location, f'{label} needs an "Address"')
         port = _value(node, "Port")
-        if port is None:
+        if port is None and socket_from is None:
             raise ConfigError(node.location, f'{label} needs a "Port"')
         services = tuple(self._service(child, defaults) for child in node.sections())
         challenges = _challenge_service(node, self.acme_client if label == "ListenHTTP" else None)
@@ -306,7 +316,7 @@ class _Compiler:
         assert check_url is None or isinstance(check_url, CompiledPattern)
         return ListenerSpec(
             name=_str(node.values[0]),
-            address=address,
+            address=address or "",
             port=_int(port, 0),
             xhttp=xhttp,
             methods=model.methods_for_xhttp(xhttp),
@@ -319,6 +329,7 @@ class _Compiler:
             services=services,
             tls=self._tls(node) if label == "ListenHTTPS" else None,
             location=node.location,
+            socket_from=socket_from,
         )
 
     # -- ListenHTTPS ----------------------------------------------------------------------

@@ -111,6 +111,8 @@ class _Parser:
             frame.seen[keyword.name] = first.location
         if keyword.name == "Include":
             self.reader.include(texts[0], first.location)
+        elif keyword.name == "IncludeDir":  # takes effect for the lines that follow
+            self.reader.include_dir = texts[0]
         elif keyword.opens is not None and not (keyword.inline and values[0] is not None):
             self.stack.append(_Open(keyword, keyword.opens, values, first.location))
         else:
