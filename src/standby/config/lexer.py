@@ -190,7 +190,10 @@ class LineReader:
             pattern = (
                 name if os.path.isabs(name) else os.path.join(glob.escape(self.directory), name)
             )
-            matches = sorted(os.path.normpath(match) for match in glob.glob(pattern))
+            # Regular files only, as in Pound: a directory the pattern matches is skipped.
+            matches = sorted(
+                os.path.normpath(match) for match in glob.glob(pattern) if os.path.isfile(match)
+            )
         else:
             path = name if os.path.isabs(name) else os.path.join(self.directory, name)
             matches = [os.path.normpath(path)]

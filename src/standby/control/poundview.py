@@ -37,6 +37,9 @@ BACKEND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Pound's value of a field the control API leaves out.
 BACKEND_DEFAULTS: dict[str, Any] = {"servername": None, "weight": 0}
+# Fields whose value Pound fixes for a backend type: its control backend has priority 1
+# (the API shows standby's default priority, 5, for every backend).
+BACKEND_FIXED: dict[str, dict[str, Any]] = {"control": {"priority": 1}}
 # Fields only standby's API has (the rest of a backend of another type is Pound's).
 STANDBY_ONLY = frozenset(
     {
@@ -126,7 +129,9 @@ def backend(obj: Json) -> Json:
     fields = BACKEND_FIELDS.get(str(obj.get("type")))
     if fields is None:
         return {name: value for name, value in obj.items() if name not in STANDBY_ONLY}
-    return {name: obj.get(name, BACKEND_DEFAULTS.get(name)) for name in fields}
+    out = {name: obj.get(name, BACKEND_DEFAULTS.get(name)) for name in fields}
+    out.update(BACKEND_FIXED.get(str(obj.get("type")), {}))
+    return out
 
 
 def render(value: Any, indent: int | None = None) -> str:
