@@ -78,7 +78,7 @@ export POUNDCTL_CONF
 CONF
 
 STANDBY=${STANDBY:-$repo/.venv/bin/standby}
-STANDBYCTL=${STANDBYCTL:-$repo/.venv/bin/standbyctl}
+STANDBYCTL=${STANDBYCTL:-$repo/.venv/bin/standby-poundctl}
 export STANDBY STANDBYCTL
 status=0
 ./testsuite AUTOTEST_PATH="$repo/contrib/pound-compat" "$@" > run.out 2>&1 || status=$?

@@ -24,8 +24,9 @@ configuration file (``-f``, default ``/etc/pound.cfg``).
 poundctl's command line is accepted as is: ``-j`` prints exactly what ``poundctl -j``
 prints (Pound's objects and fields, its layout, ``true`` for a change; see
 control/poundview.py) and ``-i N`` indents it; ``--json`` prints standby's fuller JSON.
-``-v`` says which socket is used. poundctl's templates (``-t``, ``-T``) and its remote
-servers (``-S``, ``-C``, ``-K``, ``-k``) are refused with a message.
+``-t FILE [-T NAME]`` prints through poundctl's templates (control/template.py). ``-v``
+says which socket is used. poundctl's remote servers (``-S``, ``-C``, ``-K``, ``-k``) are
+refused with a message.
 
 With several workers, a worker that does not answer the supervisor in time makes the
 number of requests in flight unknown (``null`` in JSON, ``?`` in the table, never 0):
@@ -37,6 +38,8 @@ Exit status 0 on success, 1 on any error with one line on stderr; never a traceb
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http
 import json
 import socket
 import sys
@@ -46,7 +49,7 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 from standby import __version__
-from standby.control import poundview
+from standby.control import poundview, template
 from standby.control.api import control_socket
 from standby.http1 import BODY_LENGTH, HttpError, parse_response_head
 
@@ -62,7 +65,11 @@ Json = dict[str, Any]
 
 
 class CtlError(Exception):
-    """A one-line error for the operator."""
+    """A one-line error for the operator; ``status``: the server's HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,7 +79,6 @@ class _Parser(argparse.ArgumentParser):
 
 # poundctl options standby does not have: the option and what it is.
 UNSUPPORTED_OPTIONS = {
-    "templates": "-t/-T (poundctl's output templates)",
     "remote_server": "-S (a server from ~/.poundctl)",
     "ca_file": "-C (poundctl's HTTPS control connections)",
     "client_cert": "-K (poundctl's HTTPS control connections)",
@@ -94,8 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-i", dest="indent", metavar="N", type=int, help="with -j: indent N spaces per level"
     )
     parser.add_argument("-v", dest="verbose", action="store_true", help="say what is done")
-    parser.add_argument("-t", dest="templates", metavar="FILE", help=argparse.SUPPRESS)
-    parser.add_argument("-T", dest="templates", metavar="NAME", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "-t", dest="template_file", metavar="FILE", help="print through poundctl templates"
+    )
+    parser.add_argument(
+        "-T",
+        dest="template_name",
+        metavar="NAME",
+        default=template.DEFAULT_TEMPLATE,
+        help=f"with -t: the template to run (default: {template.DEFAULT_TEMPLATE})",
+    )
     parser.add_argument("-S", dest="remote_server", metavar="SERVER", help=argparse.SUPPRESS)
     parser.add_argument("-C", dest="ca_file", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("-K", dest="client_cert", metavar="FILE", help=argparse.SUPPRESS)
@@ -213,7 +227,7 @@ def checked(resp: Response) -> Response:
             message = str(obj.get("error") or "")
     except ValueError:
         pass
-    raise CtlError(message or f"the server answered {resp.status}")
+    raise CtlError(message or f"the server answered {resp.status}", resp.status)
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -367,10 +381,25 @@ def _pound(args: argparse.Namespace, value: Any) -> None:
     sys.stdout.write(poundview.render(value, args.indent))
 
 
+def _templated(args: argparse.Namespace, value: Any) -> None:
+    """poundctl -t FILE [-T NAME]: Pound's object through the user's template."""
+    path = str(args.template_file)
+    try:
+        with open(path, encoding="utf-8") as src:
+            templates = template.parse(src.read(), path)
+        sys.stdout.write(template.execute(templates, args.template_name, value))
+    except OSError as exc:
+        raise CtlError(f"{path}: {exc.strerror or exc}") from None
+    except template.TemplateError as exc:
+        raise CtlError(str(exc)) from None
+
+
 def cmd_list(sock: str, args: argparse.Namespace) -> int:
     parts = object_parts(args.object) if getattr(args, "object", None) else []
     resp = checked(request(sock, "GET", object_target(parts) or "/"))
-    if args.pound_json:
+    if args.template_file:
+        _templated(args, poundview.pound_object(resp.json()))
+    elif args.pound_json:
         _pound(args, poundview.pound_object(resp.json()))
     elif args.json:
         _print(resp.body.decode())
@@ -381,7 +410,9 @@ def cmd_list(sock: str, args: argparse.Namespace) -> int:
 
 def cmd_core(sock: str, args: argparse.Namespace) -> int:
     obj = checked(request(sock, "GET", "/core")).json()
-    if args.pound_json:
+    if args.template_file:
+        _templated(args, poundview.core(obj))
+    elif args.pound_json:
         _pound(args, poundview.core(obj))
     elif args.json:
         _print(json.dumps(obj, indent=2))
@@ -406,7 +437,9 @@ def _session_change(sock: str, args: argparse.Namespace, method: str, size: int)
         shape = "/L/S/B" if size == 3 else "/L/S"
         raise CtlError(f"{args.command} needs {shape}, not {args.object!r}")
     obj = checked(request(sock, method, session_target(parts, args.key))).json()
-    if args.pound_json:
+    if args.template_file:
+        pass  # poundctl prints nothing for a change through templates
+    elif args.pound_json:
         _pound(args, poundview.pound_object(obj))
     elif args.json:
         _print(json.dumps(obj, indent=2))
@@ -428,7 +461,9 @@ def _change(sock: str, args: argparse.Namespace, method: str, body: Json | None)
 
 def cmd_enable(sock: str, args: argparse.Namespace) -> int:
     obj = _change(sock, args, "PUT", None)
-    if args.pound_json:
+    if args.template_file:
+        pass  # poundctl prints nothing for a change through templates
+    elif args.pound_json:
         _pound(args, True)  # what poundctl -j prints for a change
     else:
         _print(json.dumps(obj, indent=2) if args.json else f"enabled {args.object}")
@@ -437,7 +472,9 @@ def cmd_enable(sock: str, args: argparse.Namespace) -> int:
 
 def cmd_disable(sock: str, args: argparse.Namespace) -> int:
     obj = _change(sock, args, "DELETE", None)
-    if args.pound_json:
+    if args.template_file:
+        pass  # poundctl prints nothing for a change through templates
+    elif args.pound_json:
         _pound(args, True)
     else:
         _print(json.dumps(obj, indent=2) if args.json else f"disabled {args.object}")
@@ -539,7 +576,24 @@ COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+POUNDCTL = "poundctl"
+
+
+def describe_error(exc: CtlError, prog: str) -> str:
+    """The error line: as poundctl (the HTTP reason, ``poundctl: Not Found``) when run as
+    ``standby-poundctl``, else standbyctl's own message."""
+    if prog == POUNDCTL and exc.status is not None:
+        with contextlib.suppress(ValueError):
+            return f"{prog}: {http.HTTPStatus(exc.status).phrase}"
+    return f"{prog}: {exc}"
+
+
+def poundctl_main(argv: Sequence[str] | None = None) -> int:
+    """``standby-poundctl``: standbyctl answering as poundctl (its name in messages)."""
+    return main(argv, prog=POUNDCTL)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """The ``standbyctl`` command; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -554,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG}: info: using socket {sock}", file=sys.stderr)
         return COMMANDS[args.command or "list"](sock, args)
     except CtlError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(describe_error(exc, prog), file=sys.stderr)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
     except Exception as exc:  # never a traceback for the operator
