@@ -219,8 +219,6 @@ def test_verbose_names_the_socket(sock: Path, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("argv", "what"),
     [
-        (["-t", "x.tmpl", "list"], "-t/-T"),
-        (["-T", "default", "list"], "-t/-T"),
         (["-S", "remote", "list"], "-S"),
         (["-k", "list"], "-k"),
         (["-i", "2", "list"], "-i goes with -j"),
