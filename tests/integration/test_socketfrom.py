@@ -177,3 +177,37 @@ def test_inherited_descriptors_are_closed_unless_asked(
             os.close(read_end)
             os.close(write_end)
             passer.close()
+
+
+def test_the_pound_wrapper_stops_on_sighup_as_pound_4(tmp_path: Path) -> None:
+    """contrib/pound-compat/pound: SIGHUP stops (Pound 4), where standby would reload; the
+    wrapper exits with standby's status."""
+    from tests.support.harness import REPO
+
+    with Backend("passed") as backend:
+        passer = Passer(tmp_path / "lst0.sock")
+        path = tmp_path / "pound.cfg"
+        path.write_text(CONFIG.format(control="", path="lst0.sock", backend=backend.port))
+        wrapper = REPO / "contrib" / "pound-compat" / "pound"
+        env = {**os.environ, "STANDBY": str(Path(sys.executable).parent / "standby")}
+        proc = subprocess.Popen(
+            [str(wrapper), "-e", "-f", str(path), "-W", "no-dns", "-W", "no-include-dir"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=str(tmp_path),
+            env=env,
+        )
+        running = Standby(proc)
+        try:
+            wait_for(
+                lambda: " started (pid " in running.stderr() or proc.poll() is not None, "start"
+            )
+            response = get(passer.port)
+            assert (response.status, response.body) == (200, b"passed"), running.stderr()
+            proc.send_signal(signal.SIGHUP)
+            assert running.wait() == 0, running.stderr()
+            assert "configuration reloaded" not in running.stderr()
+        finally:
+            running.kill()
+            passer.close()
