@@ -8,7 +8,8 @@
 # into a temporary directory (or taken from POUND_SRC=DIR, a source tree of that version),
 # its tests/ copied there, the testsuite script generated with autom4te, and run with
 # AUTOTEST_PATH at the wrappers. Needs perl with JSON and IO::FDPass (Debian:
-# libjson-perl libio-fdpass-perl), autom4te (autoconf) and git. The temporary directory is
+# libjson-perl libio-fdpass-perl), autom4te (autoconf) and git; the HTTPS groups need
+# IO::Socket::SSL (libio-socket-ssl-perl) too. The temporary directory is
 # kept for reading the failures (testsuite.dir/NNN/); its path is printed at the end.
 # STANDBY and STANDBYCTL (default: this checkout's .venv/bin) name the programs run.
 set -eu

@@ -43,8 +43,7 @@ def load_config(
         include_dir=options.include_dir,
     )
     root = parse(reader, Location(path, 1, 1))
-    config = compile_config(root, path, read_bytes, _now(), check_tls)
-    return _received(replace(config, load_options=options))
+    return _received(compile_config(root, path, read_bytes, _now(), check_tls, options))
 
 
 def reload_config(config: ConfigSpec, check_tls: TlsCheck | None = None) -> ConfigSpec:

@@ -103,12 +103,17 @@ def compile_config(
     read: Callable[[str], bytes],
     now: datetime.datetime | None = None,
     check_tls: TlsCheck | None = None,
+    options: model.LoadOptions | None = None,
 ) -> ConfigSpec:
     """Build the ``ConfigSpec`` of a parsed file; ``read`` loads error pages and checks
     certificate files; ``now`` (UTC) is when certificates must be valid (None: no expiry
     warnings); ``check_tls`` tries each HTTPS listener's settings on the TLS library (the
-    shell's ``standby.tls.context.check_settings``; this package imports no ``ssl``)."""
-    return _Compiler(read, now, check_tls).run(root, source)
+    shell's ``standby.tls.context.check_settings``; this package imports no ``ssl``);
+    ``options``: the command line's -W choices (``self.options`` while compiling, e.g.
+    ``warn_deprecated``), kept in the result."""
+    compiler = _Compiler(read, now, check_tls)
+    compiler.options = options or model.LoadOptions()
+    return replace(compiler.run(root, source), load_options=compiler.options)
 
 
 def _one_of_address_or_socket_from(node: SectionNode) -> None:
@@ -199,6 +204,7 @@ class _Compiler:
         self.check_tls = check_tls
         self.acme_client: AcmeClientSpec | None = None
         self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
+        self.options = model.LoadOptions()  # -W choices (compile_config sets them)
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
         timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
