@@ -147,3 +147,18 @@ def test_errors(source: str, message: str) -> None:
     with pytest.raises(template.TemplateError) as info:
         run(source, {})
     assert message in str(info.value)
+
+
+def test_tmplrun_runs_the_top_level_text_on_each_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from standby.control import tmplrun
+
+    path = tmp_path / "t.tmpl"
+    path.write_text('{{define "x"}}<{{.}}>{{end -}}\nv={{template "x" .v}}\n')
+    assert tmplrun.main([str(path), '{"v": 1}', '{"v": "two"}', "null"]) == 0
+    assert capsys.readouterr() == ("v=<1>\nv=<two>\nv=<>\n", "")
+    assert tmplrun.main([str(path), "{bad"]) == 1
+    assert capsys.readouterr().err.startswith("tmplrun: ")
+    assert tmplrun.main([str(tmp_path / "none.tmpl")]) == 1
+    assert capsys.readouterr().err.endswith("No such file or directory\n")

@@ -231,8 +231,7 @@ def parse(source: str, name: str = "template") -> dict[str, list[Node]]:
     templates: dict[str, list[Node]] = {}
     parser = _Parser(source, name, templates)
     top, _ = parser.body(())
-    if any(not isinstance(node, str) or node.strip() for node in top):
-        templates.setdefault(name, top)
+    templates.setdefault(name, top)
     return templates
 
 
