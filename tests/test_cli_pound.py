@@ -169,3 +169,16 @@ def test_a_file_without_listeners_loads() -> None:
     config = load_config_text(SERVICE.format(name="global"), "t.cfg")
     assert config.listeners == ()
     assert [s.name for s in config.services] == ["global"]
+
+
+def test_includedir_applies_to_file_arguments_too(tmp_path: Path) -> None:
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "503.html").write_text("<p>maintenance</p>\n")
+    text = (
+        f'IncludeDir "{tmp_path / "pages"}"\n'
+        'ListenHTTP\n  Address 127.0.0.1\n  Port 8080\n  ErrorFile 503 "503.html"\n'
+        + SERVICE.format(name="s")
+        + "End\n"
+    )
+    config = load_config_text(text, "t.cfg", "/nonexistent")
+    assert config.listeners[0].error_page(503) == b"<p>maintenance</p>\n"

@@ -211,3 +211,30 @@ def test_the_pound_wrapper_stops_on_sighup_as_pound_4(tmp_path: Path) -> None:
         finally:
             running.kill()
             passer.close()
+
+
+def test_the_pound_wrapper_exits_with_the_programs_status(tmp_path: Path) -> None:
+    """Its own exit status when it ends by itself; 0 when the wrapper stopped it before it
+    could handle SIGTERM (a program that dies of it), as Pound exits 0 when told to stop."""
+    from tests.support.harness import REPO
+
+    wrapper = str(REPO / "contrib" / "pound-compat" / "pound")
+    done = subprocess.run(
+        [wrapper, "-c", "exit 3"],
+        env={**os.environ, "STANDBY": "/bin/sh"},
+        timeout=DEADLINE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 3
+    proc = subprocess.Popen(
+        [wrapper, str(int(DEADLINE))],
+        env={**os.environ, "STANDBY": "/bin/sleep"},
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: bool(children(proc.pid)), "the program started")
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(DEADLINE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
