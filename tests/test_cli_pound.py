@@ -182,3 +182,11 @@ def test_includedir_applies_to_file_arguments_too(tmp_path: Path) -> None:
     )
     config = load_config_text(text, "t.cfg", "/nonexistent")
     assert config.listeners[0].error_page(503) == b"<p>maintenance</p>\n"
+
+
+def test_a_relative_include_dir_is_kept_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert cli.parse_features(["include-dir=conf"]).load.include_dir == str(tmp_path / "conf")

@@ -79,7 +79,8 @@ def parse_features(words: Sequence[str]) -> Features:
         if name == INCLUDE_DIR and negated:
             include_dir = ""  # the current directory, as Pound's `no-include-dir`
         elif name.startswith(INCLUDE_DIR + "=") and not negated:
-            include_dir = name[len(INCLUDE_DIR) + 1 :]
+            # Absolute: a reload after the daemon's chdir("/") must find the same place.
+            include_dir = os.path.abspath(name[len(INCLUDE_DIR) + 1 :])
             if not os.path.isdir(include_dir):
                 reason = (
                     "no such directory" if not os.path.exists(include_dir) else "not a directory"
