@@ -238,3 +238,31 @@ def test_the_pound_wrapper_exits_with_the_programs_status(tmp_path: Path) -> Non
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_what_is_not_a_tcp_socket_is_refused(tmp_path: Path) -> None:
+    from standby.process.listeners import receive_socket
+
+    path = tmp_path / "pipe.sock"
+    read_end, write_end = os.pipe()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    server.settimeout(DEADLINE)
+
+    def pass_a_pipe() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            with conn:
+                socket.send_fds(conn, [b"\0"], [read_end])
+
+    thread = threading.Thread(target=pass_a_pipe, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(OSError):
+            receive_socket(str(path))
+    finally:
+        thread.join(DEADLINE)
+        server.close()
+        os.close(read_end)
+        os.close(write_end)

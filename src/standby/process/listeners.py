@@ -32,7 +32,7 @@ def _reason(exc: OSError) -> str:
     return str(exc)
 
 
-# `SocketFrom`: the sender passes one descriptor; a message carrying more is refused.
+# `SocketFrom`: the sender passes one descriptor (any more in the message are cut off).
 MAX_PASSED_FDS = 1
 PASS_MESSAGE = 1  # bytes of ordinary data read with the descriptor (senders send one or more)
 RECEIVE_TIMEOUT = 30.0  # seconds to wait for the sender to pass the socket
@@ -53,7 +53,11 @@ def receive_socket(path: str) -> tuple[str, int]:
             _, fds, _, _ = socket.recv_fds(channel, PASS_MESSAGE, MAX_PASSED_FDS)
         if not fds:
             raise OSError(errno.EPROTO, "no socket was passed")
-        kept = socket.socket(fileno=fds[0])
+        try:
+            kept = socket.socket(fileno=fds[0])
+        except OSError:
+            os.close(fds[0])  # not a socket at all
+            raise
         if kept.type != socket.SOCK_STREAM or kept.family not in (
             socket.AF_INET,
             socket.AF_INET6,
