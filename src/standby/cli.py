@@ -197,7 +197,7 @@ def load(path: str) -> ConfigSpec:
     return load_config(path)
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], *, own_process: bool = False) -> int:
     if DEMO_FLAG in argv:  # everything else on the line belongs to the demo
         rest = [arg for arg in argv if arg != DEMO_FLAG]
         return _run_demo(rest)
@@ -219,7 +219,7 @@ def _main(argv: list[str]) -> int:
     if not args.check:  # `-c` checks the file: it receives no socket, closes nothing
         from standby.process.listeners import receive_socket
 
-        if features.close_extra_fds:
+        if features.close_extra_fds and own_process:
             close_extra_fds()
         load_options = replace(load_options, socket_from=receive_socket)
     load_config, config_error = _config_api(load_options)
@@ -248,7 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``standby`` command; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _main(args)
+        # Inherited descriptors are closed only for the command itself: a caller that
+        # passes argv (the demo runs standby in its own process) keeps its own.
+        return _main(args, own_process=argv is None)
     except KeyboardInterrupt:  # Ctrl-C before the event loop took over the signal
         return EXIT_OK
     except Exception as exc:  # never a traceback for the operator; one line instead
