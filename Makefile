@@ -26,7 +26,7 @@ ROBUSTNESS_ARGS ?=
 FUZZ_SECONDS ?= 600
 
 .PHONY: demo test bench robustness fuzz demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
-	demo-status venv clean
+	demo-status venv clean pound-testsuite
 
 venv: $(BUILT)
 
@@ -92,6 +92,14 @@ robustness: $(BUILT)
 # to run, crashes are kept in build/fuzz/crashes; the summary ends the output.
 fuzz: $(BUILT)
 	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
+
+# Pound 4.23's own test suite against standby, through contrib/pound-compat's `pound` and
+# `poundctl` (Pound's source is fetched to a temporary directory, never into the repo; set
+# POUND_SRC=DIR to use a local copy). Needs perl JSON + IO::FDPass and autoconf. Prints each
+# group's result; POUND_TESTSUITE_FLAGS passes testsuite options (-j2, a group list, -k KEY).
+POUND_TESTSUITE_FLAGS ?= -j2
+pound-testsuite: $(BUILT)
+	tools/pound-testsuite.sh $(POUND_TESTSUITE_FLAGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,5 +1,8 @@
-"""``standby -f FILE [-c] [-F|-e] [-p PIDFILE] [--workers N] [-v] [-V] [--demo ...]``:
-Pound's options, and the number of worker processes.
+"""``standby -f FILE [-c] [-F|-e] [-p PIDFILE] [-W [no-]FEATURE] [--workers N] [-v] [-V]
+[--demo ...]``: Pound's options, and the number of worker processes.
+
+``-W`` takes Pound 4's features: ``dns``, ``include-dir=DIR`` / ``no-include-dir``,
+``warn-deprecated``, ``close-extra-fds`` (each also as ``no-FEATURE``).
 
 Errors are one line on stderr and exit status 1; never a traceback.
 """
@@ -9,13 +12,15 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import NoReturn, cast
 
-from standby import __version__, compiled
+from standby import __version__, compiled, dns
 from standby.http1 import speedups_loaded
-from standby.model import MAX_WORKERS, ConfigSpec
+from standby.model import MAX_WORKERS, ConfigSpec, LoadOptions
 from standby.process.runner import ProxyFactory, RunOptions, run
 
 DEFAULT_CONFIG = "/etc/pound.cfg"  # where Pound's packages put it; standby reads Pound's file
@@ -45,6 +50,63 @@ def worker_option(text: str) -> int:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Pound's ``-W`` features after the whole command line (the last word wins)."""
+
+    load: LoadOptions
+    close_extra_fds: bool = True  # Pound's default: descriptors above 2 are closed at start
+
+
+# The features that take no value, and the LoadOptions field each sets (None: not a
+# loading option).
+_SWITCHES: dict[str, str | None] = {
+    "dns": "dns",
+    "warn-deprecated": "warn_deprecated",
+    "close-extra-fds": None,
+}
+INCLUDE_DIR = "include-dir"
+FIRST_EXTRA_FD = 3  # after stdin, stdout and stderr
+
+
+def parse_features(words: Sequence[str]) -> Features:
+    """The ``-W`` words, in order; raises ``UsageError`` as Pound does for a bad one."""
+    include_dir: str | None = None
+    switches = {"dns": True, "warn_deprecated": True, "close-extra-fds": True}
+    for word in words:
+        negated = word.startswith("no-")
+        name = word[3:] if negated else word
+        if name == INCLUDE_DIR and negated:
+            include_dir = ""  # the current directory, as Pound's `no-include-dir`
+        elif name.startswith(INCLUDE_DIR + "=") and not negated:
+            # Absolute: a reload after the daemon's chdir("/") must find the same place.
+            include_dir = os.path.abspath(name[len(INCLUDE_DIR) + 1 :])
+            if not os.path.isdir(include_dir):
+                reason = (
+                    "no such directory" if not os.path.exists(include_dir) else "not a directory"
+                )
+                raise UsageError(f"include-dir: {include_dir}: {reason}")
+        elif name == INCLUDE_DIR:
+            raise UsageError("include-dir needs a directory: -W include-dir=DIR")
+        elif name in _SWITCHES:
+            switches[_SWITCHES[name] or name] = not negated
+        else:
+            raise UsageError(f"invalid feature name: {word}")
+    load = LoadOptions(
+        include_dir=include_dir, dns=switches["dns"], warn_deprecated=switches["warn_deprecated"]
+    )
+    return Features(load, switches["close-extra-fds"])
+
+
+def close_extra_fds() -> None:
+    """Close every inherited descriptor above 2, as Pound does at start."""
+    try:
+        limit = os.sysconf("SC_OPEN_MAX")
+    except (OSError, ValueError):
+        limit = 1024
+    os.closerange(FIRST_EXTRA_FD, limit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -71,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-p", dest="pid_file", metavar="PIDFILE", help="PID file (overrides PIDFile)"
     )
     parser.add_argument(
+        "-W",
+        dest="features",
+        metavar="[no-]FEATURE",
+        action="append",
+        default=[],
+        help="enable or disable a feature: dns, include-dir=DIR, warn-deprecated, "
+        "close-extra-fds (as Pound 4)",
+    )
+    parser.add_argument(
         "--workers",
         dest="workers",
         metavar="N",
@@ -90,13 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_api() -> tuple[Callable[[str], ConfigSpec], type[Exception]]:
+def _config_api(
+    options: LoadOptions | None = None,
+) -> tuple[Callable[[str], ConfigSpec], type[Exception]]:
     """``standby.config.load_config`` (HTTPS listeners' settings tried on OpenSSL, so
-    that ``-c`` catches what it refuses) and ``ConfigError``, looked up at run time."""
+    that ``-c`` catches what it refuses) reading as ``options`` say, and ``ConfigError``,
+    looked up at run time."""
     from standby.config import ConfigError, load_config
     from standby.tls.context import check_settings
 
-    return functools.partial(load_config, check_tls=check_settings), ConfigError
+    return functools.partial(load_config, check_tls=check_settings, options=options), ConfigError
 
 
 def _proxy_factory() -> ProxyFactory:
@@ -123,7 +197,7 @@ def load(path: str) -> ConfigSpec:
     return load_config(path)
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], *, own_process: bool = False) -> int:
     if DEMO_FLAG in argv:  # everything else on the line belongs to the demo
         rest = [arg for arg in argv if arg != DEMO_FLAG]
         return _run_demo(rest)
@@ -137,7 +211,21 @@ def _main(argv: list[str]) -> int:
         print(f"HTTP head parsers: {'C fast path' if speedups_loaded() else 'Python only'}")
         print(f"hot path: {compiled.describe()}")
         return EXIT_OK
-    load_config, config_error = _config_api()
+    try:
+        features = parse_features(args.features)
+    except UsageError as exc:
+        return _error(str(exc))
+    load_options = features.load
+    # `-W no-dns`: dynamic backends are never looked up (nor resolv.conf read), in this
+    # process and in the workers it forks.
+    dns.set_enabled(load_options.dns)
+    if not args.check:  # `-c` checks the file: it receives no socket, closes nothing
+        from standby.process.listeners import receive_socket
+
+        if features.close_extra_fds and own_process:
+            close_extra_fds()
+        load_options = replace(load_options, socket_from=receive_socket)
+    load_config, config_error = _config_api(load_options)
     try:
         config = load_config(args.config)
     except config_error as exc:
@@ -156,14 +244,16 @@ def _main(argv: list[str]) -> int:
         pid_file=args.pid_file,
         workers=args.workers,
     )
-    return run(config, options, _proxy_factory())
+    return run(config, options, _proxy_factory(), loader=load_config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``standby`` command; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _main(args)
+        # Inherited descriptors are closed only for the command itself: a caller that
+        # passes argv (the demo runs standby in its own process) keeps its own.
+        return _main(args, own_process=argv is None)
     except KeyboardInterrupt:  # Ctrl-C before the event loop took over the signal
         return EXIT_OK
     except Exception as exc:  # never a traceback for the operator; one line instead

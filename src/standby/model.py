@@ -14,6 +14,7 @@ This module is part of the pure core: it imports no I/O modules.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -487,6 +488,9 @@ class ListenerSpec:
     # Issue 15 (i15-conf): LineBufferSize, the longest request line and header line (and
     # the default MaxURI); 0: the built-in limits.
     line_buffer: int = 0
+    # `SocketFrom "PATH"`: the listening socket is received over this UNIX socket (address
+    # and port are then the received socket's own).
+    socket_from: str | None = None
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:
@@ -567,6 +571,8 @@ class ConfigSpec:
     # built-in `log_level`); `LogTag`, the syslog tag (None: the program's name)
     log_format: str | None = None
     log_tag: str | None = None
+    # How the command line said to read the file (-W options); a reload reads it the same way.
+    load_options: LoadOptions = field(default_factory=lambda: LoadOptions())
 
 
 # --- issue 15: backend kinds, named backends, balancer, error pages ----------------------
@@ -725,3 +731,21 @@ class TbfSpec:
     def interval_ns(self) -> int:
         """Nanoseconds between two tokens (at least 1)."""
         return max(1, self.period_ns // self.tokens)
+
+
+# --- issue 15: Pound's process interface ---
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """Pound's ``-W`` options that change how the configuration is read."""
+
+    # Where relative file names are looked up: `-W include-dir=DIR` gives DIR, `-W
+    # no-include-dir` "" (the current directory); None: the directory of the file that
+    # names them (standby's default; Pound's is its compile-time configuration directory).
+    include_dir: str | None = None
+    dns: bool = True  # `-W no-dns`: host names in the file are not resolved
+    warn_deprecated: bool = True  # `-W no-warn-deprecated`: no warning for old spellings
+    # The shell's function that receives a `SocketFrom` socket and returns its (address,
+    # port); None where sockets are not received (`-c`, tests of the pure loader).
+    socket_from: Callable[[str], tuple[str, int]] | None = field(default=None, compare=False)

@@ -177,8 +177,6 @@ CASES = [
         't.cfg:5.3: duplicate "CheckURL" (first given at t.cfg:4.3)',
     ),
     # required sections and keywords
-    ("", "t.cfg:1.1: no ListenHTTP or ListenHTTPS section: nothing to listen on"),
-    ("Alive 5\n", "t.cfg:1.1: no ListenHTTP or ListenHTTPS section: nothing to listen on"),
     (
         "ListenHTTP\n  Address 127.0.0.1\n  Port 1\nEnd\n",
         "t.cfg:1.1: ListenHTTP has no Service (and there is no global Service)",

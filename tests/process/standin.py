@@ -241,7 +241,7 @@ class StandInProxy:
 
 def main() -> int:
     factory: ProxyFactory = StandInProxy
-    cli._config_api = lambda: (load_json, ValueError)
+    cli._config_api = lambda *options: (load_json, ValueError)  # -W options unused
     cli._proxy_factory = lambda: factory
     # A supervisor reloads with the loader it is given: the stand-in's JSON one.
     cli.run = functools.partial(runner.run, loader=load_json)  # type: ignore[attr-defined]

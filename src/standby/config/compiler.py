@@ -97,13 +97,29 @@ def compile_config(
     read: Callable[[str], bytes],
     now: datetime.datetime | None = None,
     check_tls: TlsCheck | None = None,
+    options: model.LoadOptions | None = None,
 ) -> ConfigSpec:
     """Build the ``ConfigSpec`` of a parsed file; ``read`` loads error pages and checks
     certificate files; ``now`` (UTC) is when certificates must be valid (None: no expiry
     warnings); ``check_tls`` tries each HTTPS listener's settings on the TLS library (the
-    shell's ``standby.tls.context.check_settings``; this package imports no ``ssl``)."""
+    shell's ``standby.tls.context.check_settings``; this package imports no ``ssl``);
+    ``options``: the command line's -W choices (``self.options`` while compiling, e.g.
+    ``warn_deprecated``), kept in the result."""
     logs = access_log.read(root)  # issue 15: LogFormat, LogLevel, LogSuppress, LogTag
-    return access_log.apply(logs, _Compiler(read, now, check_tls).run(root, source))
+    compiler = _Compiler(read, now, check_tls)
+    compiler.options = options or model.LoadOptions()
+    compiled = replace(compiler.run(root, source), load_options=compiler.options)
+    return access_log.apply(logs, compiled)
+
+
+def _one_of_address_or_socket_from(node: SectionNode) -> None:
+    """A listener has either an ``Address`` or a ``SocketFrom``, as in Pound."""
+    both = [d for d in node.body if isinstance(d, Directive) and d.keyword.name in _SOCKET_WORDS]
+    if len(both) > 1:
+        raise ConfigError(both[1].location, 'duplicate "Address" or "SocketFrom"')
+
+
+_SOCKET_WORDS = frozenset({"Address", "SocketFrom"})
 
 
 def _value(node: SectionNode, name: str, index: int = 0) -> Value:
@@ -185,6 +201,7 @@ class _Compiler:
         self.acme_client: AcmeClientSpec | None = None
         self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
         self.line_buffer = 0  # the global LineBufferSize (0: none), the listeners' default
+        self.options = model.LoadOptions()  # -W choices (compile_config sets them)
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
         self.line_buffer = _int(_value(root, "LineBufferSize"), 0)
@@ -217,10 +234,8 @@ class _Compiler:
             for node in root.sections()
             if node.keyword is not None and node.keyword.name in _LISTENERS
         )
-        if not listeners:
-            raise ConfigError(
-                Location(source, 1, 1), "no ListenHTTP or ListenHTTPS section: nothing to listen on"
-            )
+        # No listener is a valid file, as in Pound (`pound -c` accepts it): nothing is served
+        # but the control socket, if any.
         facility = _str(_value(root, "LogFacility"))
         control, control_index, section_mode, control_owner = self._control(root)
         mode = root.first("ControlMode")
@@ -290,10 +305,12 @@ class _Compiler:
         assert node.keyword is not None
         label = node.keyword.name
         address = _str(_value(node, "Address"))
-        if address is None:
+        socket_from = _str(_value(node, "SocketFrom"))  # address and port come with it
+        _one_of_address_or_socket_from(node)
+        if address is None and socket_from is None:
             raise ConfigError(node.location, f'{label} needs an "Address"')
         port = _value(node, "Port")
-        if port is None:
+        if port is None and socket_from is None:
             raise ConfigError(node.location, f'{label} needs a "Port"')
         services = tuple(
             self._service(child, defaults, node)
@@ -313,7 +330,7 @@ class _Compiler:
         pages, page_headers = self._error_pages(node)
         return ListenerSpec(
             name=_str(node.values[0]),
-            address=address,
+            address=address or "",
             port=_int(port, 0),
             xhttp=xhttp,
             methods=model.methods_for_xhttp(xhttp),
@@ -328,6 +345,7 @@ class _Compiler:
             tls=self._tls(node) if label == "ListenHTTPS" else None,
             location=node.location,
             line_buffer=_int(_value(node, "LineBufferSize"), self.line_buffer),
+            socket_from=socket_from,
         )
 
     # -- ListenHTTPS ----------------------------------------------------------------------

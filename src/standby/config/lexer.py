@@ -149,8 +149,12 @@ class LineReader:
         directory: str,
         real: str | None = None,
         reader: Callable[[str], bytes] = read_bytes,
+        include_dir: str | None = None,
     ) -> None:
         self._read = reader
+        # Pound's include directory (`-W include-dir`, `IncludeDir`): where relative names
+        # are looked up; None: in the directory of the file that names them.
+        self.include_dir = include_dir
         self._stack: list[_Frame] = [
             _Frame(filename, directory, real, tokenize(text, filename), None)
         ]
@@ -158,7 +162,10 @@ class LineReader:
 
     @property
     def directory(self) -> str:
-        """Directory of the file whose line was returned last."""
+        """Where relative names are looked up: the include directory if one is set ("" is
+        the current directory), else the directory of the file whose line was returned last."""
+        if self.include_dir is not None:
+            return self.include_dir
         return self._stack[-1].directory if self._stack else "."
 
     def next_line(self) -> Line | None:

@@ -121,6 +121,8 @@ class _Parser:
         replaces = self._previous(keyword, frame, first.location)
         if keyword.name == "Include":
             self.reader.include(texts[0], first.location)
+        elif keyword.name == "IncludeDir":  # takes effect for the lines that follow
+            self.reader.include_dir = texts[0]
         elif keyword.opens is not None and not (keyword.inline and values[-1] is not None):
             self.stack.append(_Open(keyword, keyword.opens, values, start, negate=negate))
         else:

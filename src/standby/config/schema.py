@@ -246,8 +246,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             default="0"),
     Keyword("Include", ALL_SECTIONS, (Arg("file", ArgKind.FILE),), True,
             "Read another file here, as if its lines were written in place. Relative "
-            "names are taken from the including file's directory; a glob includes every "
-            "match in sorted order (no match includes nothing)."),
+            "names are taken from the include directory (`IncludeDir`, `-W include-dir`), "
+            "else from the including file's directory; a glob includes every match in "
+            "sorted order (no match includes nothing)."),
     Keyword("ListenHTTP", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING, True),),
             True, "A plain HTTP listener, up to `End`.", opens=Section.LISTEN_HTTP),
     Keyword("ListenHTTPS", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING, True),),
@@ -828,6 +829,20 @@ KEYWORDS: tuple[Keyword, ...] = (
             "shares the buckets, a reload keeps them, and a request takes at most one "
             "token from a bucket however often its conditions are evaluated.",
             condition=True),
+    # --- issue 15: Pound's process interface ---
+    Keyword("IncludeDir", frozenset({Section.TOP}), (Arg("directory", ArgKind.STRING),), True,
+            "The include directory: where relative names in `Include`, `ErrorFile`, "
+            "`Err400`...`Err503` and other file arguments that follow are looked up, until "
+            "the next `IncludeDir`: `IncludeDir \"/etc/pound/conf.d\"`. `-W include-dir=DIR` "
+            "sets the first one and `-W no-include-dir` makes it the current directory. "
+            "Without either, Pound takes its compile-time configuration directory; standby "
+            "takes the directory of the file that names the file (the same for "
+            "`/etc/pound.cfg`).", default="the naming file's directory"),
+    Keyword("SocketFrom", LISTENERS, (Arg("path", ArgKind.STRING),), False,
+            "Do not bind: receive the listening socket over the UNIX socket at this path "
+            "(connect, then one descriptor in an SCM_RIGHTS message), as Pound 4 does: "
+            "`SocketFrom \"/run/pound/http.sock\"`. `Address` and `Port` are then those "
+            "of the received socket. The socket is received once and kept across reloads."),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere: "X" is not
@@ -864,8 +879,6 @@ UNSUPPORTED: dict[str, str] = {
     "Session": SESS,
     "TTL": SESS,
     "Type": SESS,
-    "IncludeDir": HARNESS,
-    "SocketFrom": HARNESS,
     "Constant": UNASSIGNED,
     "Tunnel": UNASSIGNED,
 }

@@ -2,11 +2,15 @@
 
 ::
 
-    standbyctl [-f pound.cfg | -s SOCKET] [--json] COMMAND [ARGS]
+    standbyctl [-f pound.cfg | -s SOCKET] [--json | -j [-i N]] [-v] [COMMAND [ARGS]]
 
-    list [/L[/S[/B]]]             a table of listeners, services, backends (or JSON)
-    enable /L[/S[/B]]             enable (a backend also stops draining)
-    disable /L[/S[/B]]            disable
+    list [/L[/S[/B]]]             a table of listeners, services, backends (or JSON);
+                                  the default command, as in poundctl
+    core                          the process: pid, version, uptime, workers
+    enable|on /L[/S[/B]]          enable (a backend also stops draining)
+    disable|off /L[/S[/B]]        disable
+    add /L/S/B KEY                add (or move) session KEY to backend B
+    delete|del /L/S KEY           delete session KEY
     drain /L/S/B [--wait [--timeout T]]
                                   no new requests; with --wait, return once none is in flight
     reload                        re-read the configuration
@@ -16,6 +20,13 @@ Objects are addressed as in poundctl: ``/L/S/B`` with ordinal numbers in configu
 (the ``Control`` socket counts as a listener where it appears) or names for L and S; ``-``
 as L names the global services. Without ``-s`` the socket is the ``Control`` path of the
 configuration file (``-f``, default ``/etc/pound.cfg``).
+
+poundctl's command line is accepted as is: ``-j`` prints exactly what ``poundctl -j``
+prints (Pound's objects and fields, its layout, ``true`` for a change; see
+control/poundview.py) and ``-i N`` indents it; ``--json`` prints standby's fuller JSON.
+``-t FILE [-T NAME]`` prints through poundctl's templates (control/template.py). ``-v``
+says which socket is used. poundctl's remote servers (``-S``, ``-C``, ``-K``, ``-k``) are
+refused with a message.
 
 With several workers, a worker that does not answer the supervisor in time makes the
 number of requests in flight unknown (``null`` in JSON, ``?`` in the table, never 0):
@@ -27,6 +38,8 @@ Exit status 0 on success, 1 on any error with one line on stderr; never a traceb
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http
 import json
 import socket
 import sys
@@ -36,6 +49,7 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 from standby import __version__
+from standby.control import poundview, template
 from standby.control.api import control_socket
 from standby.http1 import BODY_LENGTH, HttpError, parse_response_head
 
@@ -51,7 +65,11 @@ Json = dict[str, Any]
 
 
 class CtlError(Exception):
-    """A one-line error for the operator."""
+    """A one-line error for the operator; ``status``: the server's HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,18 +77,61 @@ class _Parser(argparse.ArgumentParser):
         raise CtlError(f"{message} (see {PROG} -h)")
 
 
+# poundctl options standby does not have: the option and what it is.
+UNSUPPORTED_OPTIONS = {
+    "remote_server": "-S (a server from ~/.poundctl)",
+    "ca_file": "-C (poundctl's HTTPS control connections)",
+    "client_cert": "-K (poundctl's HTTPS control connections)",
+    "no_verify": "-k (poundctl's HTTPS control connections)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Control a running standby through its socket.")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("-f", dest="config", metavar="FILE", help="configuration file")
     where.add_argument("-s", dest="socket", metavar="SOCKET", help="control socket path")
-    parser.add_argument("--json", action="store_true", help="print the server's JSON")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the server's JSON")
+    output.add_argument(
+        "-j", dest="pound_json", action="store_true", help="print poundctl -j's JSON"
+    )
+    parser.add_argument(
+        "-i", dest="indent", metavar="N", type=int, help="with -j: indent N spaces per level"
+    )
+    parser.add_argument("-v", dest="verbose", action="store_true", help="say what is done")
+    parser.add_argument(
+        "-t", dest="template_file", metavar="FILE", help="print through poundctl templates"
+    )
+    parser.add_argument(
+        "-T",
+        dest="template_name",
+        metavar="NAME",
+        default=template.DEFAULT_TEMPLATE,
+        help=f"with -t: the template to run (default: {template.DEFAULT_TEMPLATE})",
+    )
+    parser.add_argument("-S", dest="remote_server", metavar="SERVER", help=argparse.SUPPRESS)
+    parser.add_argument("-C", dest="ca_file", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("-K", dest="client_cert", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("-k", dest="no_verify", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     listing = commands.add_parser("list", help="show listeners, services and backends")
     listing.add_argument("object", nargs="?", metavar="/L/S/B")
-    for name, what in (("enable", "enable an object"), ("disable", "disable an object")):
-        commands.add_parser(name, help=what).add_argument("object", metavar="/L/S/B")
+    commands.add_parser("core", help="show the process: pid, version, uptime, workers")
+    for name, alias, what in (
+        ("enable", "on", "enable an object"),
+        ("disable", "off", "disable an object"),
+    ):
+        commands.add_parser(name, aliases=[alias], help=what).add_argument(
+            "object", metavar="/L/S/B"
+        )
+    adding = commands.add_parser("add", help="add (or move) a session to a backend")
+    adding.add_argument("object", metavar="/L/S/B")
+    adding.add_argument("key", metavar="KEY")
+    deleting = commands.add_parser("delete", aliases=["del"], help="delete a session")
+    deleting.add_argument("object", metavar="/L/S")
+    deleting.add_argument("key", metavar="KEY")
     drain = commands.add_parser("drain", help="drain a backend")
     drain.add_argument("object", metavar="/L/S/B")
     drain.add_argument("--wait", action="store_true", help="return once nothing is in flight")
@@ -166,7 +227,7 @@ def checked(resp: Response) -> Response:
             message = str(obj.get("error") or "")
     except ValueError:
         pass
-    raise CtlError(message or f"the server answered {resp.status}")
+    raise CtlError(message or f"the server answered {resp.status}", resp.status)
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -315,14 +376,82 @@ def _print(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def _pound(args: argparse.Namespace, value: Any) -> None:
+    """poundctl -j's output: its layout, no final newline."""
+    sys.stdout.write(poundview.render(value, args.indent))
+
+
+def _templated(args: argparse.Namespace, value: Any) -> None:
+    """poundctl -t FILE [-T NAME]: Pound's object through the user's template."""
+    path = str(args.template_file)
+    try:
+        with open(path, encoding="utf-8") as src:
+            templates = template.parse(src.read(), path)
+        sys.stdout.write(template.execute(templates, args.template_name, value))
+    except OSError as exc:
+        raise CtlError(f"{path}: {exc.strerror or exc}") from None
+    except template.TemplateError as exc:
+        raise CtlError(str(exc)) from None
+
+
 def cmd_list(sock: str, args: argparse.Namespace) -> int:
-    parts = object_parts(args.object) if args.object else []
+    parts = object_parts(args.object) if getattr(args, "object", None) else []
     resp = checked(request(sock, "GET", object_target(parts) or "/"))
-    if args.json:
+    if args.template_file:
+        _templated(args, poundview.pound_object(resp.json()))
+    elif args.pound_json:
+        _pound(args, poundview.pound_object(resp.json()))
+    elif args.json:
         _print(resp.body.decode())
     else:
         _print(render_table(resp.json(), parts))
     return EXIT_OK
+
+
+def cmd_core(sock: str, args: argparse.Namespace) -> int:
+    obj = checked(request(sock, "GET", "/core")).json()
+    if args.template_file:
+        _templated(args, poundview.core(obj))
+    elif args.pound_json:
+        _pound(args, poundview.core(obj))
+    elif args.json:
+        _print(json.dumps(obj, indent=2))
+    else:
+        workers = obj.get("workers") or {}
+        _print(
+            f"PID: {obj.get('pid')}\nVersion: {obj.get('version')}\n"
+            f"Uptime: {obj.get('uptime')} us\nWorkers: {workers.get('count')}"
+        )
+    return EXIT_OK
+
+
+def session_target(parts: Sequence[str], key: str) -> str:
+    """The API path of a session change: ``/session/L/S[/B]?key=K`` (K percent-encoded)."""
+    path = "/session" + "".join(f"/{quote(part, safe='-')}" for part in parts)
+    return f"{path}?key={quote(key, safe='')}"
+
+
+def _session_change(sock: str, args: argparse.Namespace, method: str, size: int) -> int:
+    parts = object_parts(args.object)
+    if len(parts) != size:
+        shape = "/L/S/B" if size == 3 else "/L/S"
+        raise CtlError(f"{args.command} needs {shape}, not {args.object!r}")
+    obj = checked(request(sock, method, session_target(parts, args.key))).json()
+    if args.template_file:
+        pass  # poundctl prints nothing for a change through templates
+    elif args.pound_json:
+        _pound(args, poundview.pound_object(obj))
+    elif args.json:
+        _print(json.dumps(obj, indent=2))
+    return EXIT_OK
+
+
+def cmd_add(sock: str, args: argparse.Namespace) -> int:
+    return _session_change(sock, args, "PUT", 3)
+
+
+def cmd_delete(sock: str, args: argparse.Namespace) -> int:
+    return _session_change(sock, args, "DELETE", 2)
 
 
 def _change(sock: str, args: argparse.Namespace, method: str, body: Json | None) -> Json:
@@ -332,13 +461,23 @@ def _change(sock: str, args: argparse.Namespace, method: str, body: Json | None)
 
 def cmd_enable(sock: str, args: argparse.Namespace) -> int:
     obj = _change(sock, args, "PUT", None)
-    _print(json.dumps(obj, indent=2) if args.json else f"enabled {args.object}")
+    if args.template_file:
+        pass  # poundctl prints nothing for a change through templates
+    elif args.pound_json:
+        _pound(args, True)  # what poundctl -j prints for a change
+    else:
+        _print(json.dumps(obj, indent=2) if args.json else f"enabled {args.object}")
     return EXIT_OK
 
 
 def cmd_disable(sock: str, args: argparse.Namespace) -> int:
     obj = _change(sock, args, "DELETE", None)
-    _print(json.dumps(obj, indent=2) if args.json else f"disabled {args.object}")
+    if args.template_file:
+        pass  # poundctl prints nothing for a change through templates
+    elif args.pound_json:
+        _pound(args, True)
+    else:
+        _print(json.dumps(obj, indent=2) if args.json else f"disabled {args.object}")
     return EXIT_OK
 
 
@@ -423,22 +562,53 @@ def cmd_metrics(sock: str, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
     "list": cmd_list,
+    "core": cmd_core,
     "enable": cmd_enable,
+    "on": cmd_enable,
     "disable": cmd_disable,
+    "off": cmd_disable,
+    "add": cmd_add,
+    "delete": cmd_delete,
+    "del": cmd_delete,
     "drain": cmd_drain,
     "reload": cmd_reload,
     "metrics": cmd_metrics,
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+POUNDCTL = "poundctl"
+
+
+def describe_error(exc: CtlError, prog: str) -> str:
+    """The error line: as poundctl (the HTTP reason, ``poundctl: Not Found``) when run as
+    ``standby-poundctl``, else standbyctl's own message."""
+    if prog == POUNDCTL and exc.status is not None:
+        with contextlib.suppress(ValueError):
+            return f"{prog}: {http.HTTPStatus(exc.status).phrase}"
+    return f"{prog}: {exc}"
+
+
+def poundctl_main(argv: Sequence[str] | None = None) -> int:
+    """``standby-poundctl``: standbyctl answering as poundctl (its name in messages)."""
+    return main(argv, prog=POUNDCTL)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """The ``standbyctl`` command; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(args_list)
-        return COMMANDS[args.command](find_socket(args), args)
+        for name, what in UNSUPPORTED_OPTIONS.items():
+            if getattr(args, name):
+                raise CtlError(f"{what} is not supported")
+        if args.indent is not None and not args.pound_json:
+            raise CtlError("-i goes with -j")
+        sock = find_socket(args)
+        if args.verbose:
+            print(f"{PROG}: info: using socket {sock}", file=sys.stderr)
+        return COMMANDS[args.command or "list"](sock, args)
     except CtlError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(describe_error(exc, prog), file=sys.stderr)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
     except Exception as exc:  # never a traceback for the operator

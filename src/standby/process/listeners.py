@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 from dataclasses import replace
@@ -31,10 +32,70 @@ def _reason(exc: OSError) -> str:
     return str(exc)
 
 
+# `SocketFrom`: the sender passes one descriptor (any more in the message are cut off).
+MAX_PASSED_FDS = 1
+PASS_MESSAGE = 1  # bytes of ordinary data read with the descriptor (senders send one or more)
+RECEIVE_TIMEOUT = 30.0  # seconds to wait for the sender to pass the socket
+
+# Sockets received for `SocketFrom`, by the path given: the sender serves the path once, so
+# a reload that names it again reuses the socket received at start.
+_received: dict[str, socket.socket] = {}
+
+
+def receive_socket(path: str) -> tuple[str, int]:
+    """Connect to the UNIX socket ``path``, receive a listening socket (SCM_RIGHTS) and keep
+    it for ``bind_listener``; returns its (address, port). Raises ``OSError``."""
+    kept = _received.get(path)
+    if kept is None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as channel:
+            channel.settimeout(RECEIVE_TIMEOUT)
+            channel.connect(path)
+            _, fds, _, _ = socket.recv_fds(channel, PASS_MESSAGE, MAX_PASSED_FDS)
+        if not fds:
+            raise OSError(errno.EPROTO, "no socket was passed")
+        try:
+            kept = socket.socket(fileno=fds[0])
+        except OSError:
+            os.close(fds[0])  # not a socket at all
+            raise
+        if kept.type != socket.SOCK_STREAM or kept.family not in (
+            socket.AF_INET,
+            socket.AF_INET6,
+        ):
+            kept.close()
+            raise OSError(errno.ENOTSOCK, "the descriptor passed is not a TCP socket")
+        kept.set_inheritable(False)
+        _received[path] = kept
+    address = kept.getsockname()
+    return str(address[0]), int(address[1])
+
+
+def _received_copy(spec: ListenerSpec) -> socket.socket:
+    """A descriptor of the socket received for ``spec`` (each user closes its own)."""
+    assert spec.socket_from is not None
+    kept = _received.get(spec.socket_from)
+    if kept is None:
+        raise BindError(f"no socket was received from {spec.socket_from!r}")
+    sock = kept.dup()
+    try:
+        sock.listen(LISTEN_BACKLOG)  # the sender may have passed it before listen()
+    except OSError as exc:
+        sock.close()
+        raise BindError(
+            f"cannot listen on the socket from {spec.socket_from}: {_reason(exc)}"
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
 def bind_listener(spec: ListenerSpec, *, reuse_port: bool = False) -> socket.socket:
     """One listening, non-blocking socket for ``spec``; raises ``BindError``.
 
-    ``reuse_port``: join a ``SO_REUSEPORT`` group (one socket per worker slot)."""
+    ``reuse_port``: join a ``SO_REUSEPORT`` group (one socket per worker slot). A
+    ``SocketFrom`` listener gets a copy of its received socket instead (every slot shares
+    its one accept queue)."""
+    if spec.socket_from is not None:
+        return _received_copy(spec)
     try:
         infos = socket.getaddrinfo(
             spec.address,
@@ -90,7 +151,7 @@ def bind_slots(config: ConfigSpec, count: int) -> list[list[socket.socket]]:
     slot got, so that every slot serves the same address. All or nothing."""
     specs = list(config.listeners)
     for spec in specs:
-        if spec.port != 0:
+        if spec.port != 0 and spec.socket_from is None:
             bind_listener(spec).close()
     slots: list[list[socket.socket]] = []
     try:

@@ -27,7 +27,7 @@ from standby.cache.policy import CachePolicy
 from standby.cache.services import stale_services
 from standby.cache.store import StaleStore, renewed
 from standby.clock import Clock, SystemClock
-from standby.config import ConfigError, load_config
+from standby.config import ConfigError, reload_config
 from standby.control.server import BoundControl, ControlServer, control_changed
 from standby.dns.expand import Target, expand
 from standby.dns.tracker import DnsTracker
@@ -523,7 +523,7 @@ class Proxy:
         """Re-read the configuration file this proxy was started with, then ``reload``.
         A file that does not load leaves the running configuration untouched."""
         try:
-            config = await asyncio.to_thread(load_config, self.config.source, check_settings)
+            config = await asyncio.to_thread(reload_config, self.config, check_settings)
         except ConfigError as exc:
             log.error("reload rejected, the running configuration stays: %s", exc)
             return False, str(exc)
