@@ -25,6 +25,7 @@ from typing import cast
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config.backend_tls import backend_tls
+from standby.config.edits import global_header_options, section_edits
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
@@ -189,6 +190,7 @@ class _Compiler:
         self.check_tls = check_tls
         self.acme_client: AcmeClientSpec | None = None
         self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
+        self.header_options = model.DEFAULT_HEADER_OPTIONS  # the global HeaderOption
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
         timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
@@ -204,6 +206,7 @@ class _Compiler:
             ),
         )
         anonymise = root.first("Anonymise")
+        self.header_options = global_header_options(root)
         self.acme_client = _acme_client(root)
         global_services = tuple(
             self._service(node, defaults)
@@ -293,7 +296,11 @@ class _Compiler:
         port = _value(node, "Port")
         if port is None:
             raise ConfigError(node.location, f'{label} needs a "Port"')
-        services = tuple(self._service(child, defaults) for child in node.sections())
+        services = tuple(
+            self._service(child, defaults)
+            for child in node.sections()
+            if child.keyword is not None and child.keyword.name == "Service"  # not Rewrite
+        )
         challenges = _challenge_service(node, self.acme_client if label == "ListenHTTP" else None)
         if challenges is not None:  # ahead of the listener's own services, as in Pound
             services = (challenges, *services)
@@ -304,6 +311,7 @@ class _Compiler:
         xhttp = _int(_value(node, "xHTTP"), 0)
         check_url = _value(node, "CheckURL")
         assert check_url is None or isinstance(check_url, CompiledPattern)
+        edits = section_edits(node)  # issue 15: config/edits.py
         return ListenerSpec(
             name=_str(node.values[0]),
             address=address,
@@ -319,6 +327,13 @@ class _Compiler:
             services=services,
             tls=self._tls(node) if label == "ListenHTTPS" else None,
             location=node.location,
+            request_edits=edits.request,
+            response_edits=edits.response,
+            header_options=(
+                self.header_options if edits.header_options is None else edits.header_options
+            ),
+            rewrite_destination=edits.rewrite_destination,
+            rewrite_errors=bool(edits.rewrite_errors),
         )
 
     # -- ListenHTTPS ----------------------------------------------------------------------
@@ -583,6 +598,7 @@ class _Compiler:
             )
         resend_methods = _value(node, "ResendMethods")
         retry_after = _value(node, "RetryAfter")
+        edits = section_edits(node)  # issue 15: config/edits.py
         return ServiceSpec(
             name=name,
             conditions=tuple(conditions),
@@ -615,6 +631,9 @@ class _Compiler:
             ),
             metrics=metrics is not None,
             location=node.location,
+            request_edits=edits.request,
+            response_edits=edits.response,
+            rewrite_errors=edits.rewrite_errors,
         )
 
     @staticmethod

@@ -28,6 +28,7 @@ class Section(enum.Enum):
     STALE_FALLBACK = "StaleFallback"
     CONTROL = "Control"
     ACME_CLIENT = "ACMEClient"
+    REWRITE = "Rewrite"  # issue 15: a Rewrite block (and its Else branches)
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -108,6 +109,12 @@ ERROR_CODES = (400, 401, 403, 404, 405, 413, 414, 500, 501, 503)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_XHTTP = len(model.XHTTP_METHODS) - 1
 MAX_REWRITE_LOCATION = 2
+# Issue 15: where request/response edits may be written, and their match flags (up to
+# four before a pattern: a kind, a case flag, and room for Pound's redundant ones).
+EDITORS = LISTENERS | frozenset({Section.SERVICE})
+REWRITES = frozenset({Section.REWRITE})
+MAX_EDIT_OPTIONS = 4
+_EDIT_OPTIONS = (Arg("option", ArgKind.STRING, optional=True),) * MAX_EDIT_OPTIONS
 # `Disable` in a backend: Pound's names up to TLSv1_2 (disabling TLS 1.3 too leaves none).
 BACKEND_DISABLE_WORDS = tuple(
     p.name.lower() for p in model.TlsProtocol if p < model.TlsProtocol.TLSv1_3
@@ -499,16 +506,110 @@ KEYWORDS: tuple[Keyword, ...] = (
             "keeps none.", default="skip"),
     Keyword("MaxAge", frozenset({Section.STALE_FALLBACK}), (POSITIVE_DURATION,), False,
             "The oldest copy that is still served.", default="1d"),
+    # --- issue 15: request and response modification ----------------------------------
+    Keyword("SetHeader", EDITORS | REWRITES, (Arg("header", ArgKind.STRING),), True,
+            "Set a header of the request forwarded (in `Rewrite response`, of the response "
+            "sent): the first line of that name is replaced, else the line is added after "
+            "the others: `SetHeader \"X-Resent-By: standby\"`. `$1`...`$9` in it are the "
+            "groups of the last condition's regex that matched. Framing and hop-by-hop "
+            "headers (`Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`, "
+            "`Keep-Alive`, `TE`, `Trailer`) cannot be set. Applied after the "
+            "`X-Forwarded-*` lines are added, listener edits before the service's (Pound "
+            "4's order)."),
+    Keyword("AddHeader", EDITORS, (Arg("header", ArgKind.STRING),), True,
+            "Pound's older spelling of `SetHeader` (Pound 4's meaning: a header of that "
+            "name is replaced; Pound 2 added a second line): `AddHeader \"X-Forwarded-By: "
+            "standby\"`.", aliases=("HeaderAdd",)),
+    Keyword("DeleteHeader", EDITORS | REWRITES,
+            (*_EDIT_OPTIONS, Arg("pattern", ArgKind.STRING)), True,
+            "Remove every header line (`Name: value`) that matches: `DeleteHeader -icase "
+            "\"^X-Debug:\"`. A POSIX ERE (case-sensitive unless `-icase`), or with "
+            "`-exact`, `-beg`, `-end`, `-contain` a fixed string; `-re`, `-posix`, `-case` "
+            "are accepted (the last of the kind flags wins). Lines that frame the message "
+            "(`Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`) are never "
+            "removed."),
+    Keyword("HeadRemove", EDITORS, (*_EDIT_OPTIONS, Arg("pattern", ArgKind.STRING)), True,
+            "Pound's older spelling of `DeleteHeader -icase`: `HeadRemove \"^X-Forwarded-"
+            "Host:\"`.", aliases=("HeaderRemove",)),
+    Keyword("SetURL", EDITORS | REWRITES, (Arg("url", ArgKind.STRING),), True,
+            "Replace the request target (path and query): `SetURL \"/index.html\"`; "
+            "`$1`...`$9` are expanded. It must start with `/`."),
+    Keyword("SetPath", EDITORS | REWRITES,
+            (Arg("option", ArgKind.STRING, optional=True), Arg("path", ArgKind.STRING)), True,
+            "Replace the path of the request target, keeping its query: "
+            "`SetPath \"/images/$1\"`; `-encode` percent-encodes the value first."),
+    Keyword("SetQuery", EDITORS | REWRITES, (Arg("query", ArgKind.STRING),), True,
+            "Replace the query of the request target (already percent-encoded; empty: "
+            "none): `SetQuery \"lang=en\"`."),
+    Keyword("DeleteQuery", EDITORS | REWRITES, (), True,
+            "Remove the query of the request target: `DeleteQuery`."),
+    Keyword("SetQueryParam", EDITORS | REWRITES,
+            (Arg("name", ArgKind.STRING), Arg("option", ArgKind.STRING, optional=True),
+             Arg("value", ArgKind.STRING, optional=True)), True,
+            "Set a query parameter (replacing its first occurrence, else appended), or "
+            "with no value remove it: `SetQueryParam \"lang\" \"en\"`, "
+            "`SetQueryParam \"debug\"`. `-encode` (before or after the name) "
+            "percent-encodes the value."),
+    Keyword("Rewrite", EDITORS | REWRITES,
+            (Arg("what", ArgKind.WORD, optional=True, words=("request", "response")),), True,
+            "Conditional edits, up to `End`: conditions (`URL`, `Path`, `Host`, `Header`, "
+            "`HeadRequire`, `HeadDeny`, `Not`), then edits; `Else` starts another branch, "
+            "tried when the conditions before it do not all hold; blocks nest. "
+            "`Rewrite response` edits the response with `SetHeader` and `DeleteHeader`, "
+            "its conditions (`Header`, `Not Header`) testing the response's headers: "
+            "`Rewrite` / `Path \"\\\\.php$\"` / `SetHeader \"X-PHP: 1\"` / `End`.",
+            opens=Section.REWRITE, default="request"),
+    Keyword("Else", REWRITES, (), True,
+            "In a `Rewrite` block: the edits before it apply when their conditions hold; "
+            "else the branch after it is tried: `Else`."),
+    Keyword("URL", REWRITES, (Arg("regex", ArgKind.REGEX),), True,
+            "In a `Rewrite` block: the request target matches: `URL \"^/old/\"`.",
+            condition=True),
+    Keyword("Path", REWRITES, (Arg("regex", ArgKind.REGEX),), True,
+            "In a `Rewrite` block: the path matches: `Path \"\\\\.(jpg|gif)$\"`.",
+            condition=True),
+    Keyword("Host", REWRITES, (Arg("hostname", ArgKind.STRING),), True,
+            "In a `Rewrite` block: the Host header equals this name (case-insensitive): "
+            "`Host \"example.org\"`.", condition=True),
+    Keyword("Header", REWRITES, (Arg("regex", ArgKind.IREGEX),), True,
+            "In a `Rewrite` block: a header line matches (case-insensitive); in `Rewrite "
+            "response`, a line of the response: `Header \"^Content-Type: text/\"`.",
+            condition=True),
+    Keyword("HeadRequire", REWRITES, (Arg("regex", ArgKind.IREGEX),), True,
+            "Old name of `Header`: `HeadRequire \"^Accept:\"`.", condition=True),
+    Keyword("HeadDeny", REWRITES, (Arg("regex", ArgKind.IREGEX),), True,
+            "No header line matches: `HeadDeny \"^Cookie:\"`.", condition=True),
+    Keyword("Not", REWRITES, (Arg("condition", ArgKind.CONDITION),), True,
+            "Negate the condition that follows: `Not Path \"^/static/\"`."),
+    Keyword("HeaderOption", frozenset({Section.TOP}) | LISTENERS,
+            (Arg("option", ArgKind.STRING), *(Arg("option", ArgKind.STRING, optional=True),)
+             * 3), False,
+            "Which lines standby adds to forwarded requests: `forwarded` "
+            "(`X-Forwarded-For`, `-Proto`, `-Port`), `ssl` (`X-SSL-*` on HTTPS listeners), "
+            "`all`, `none`, `no-forwarded`, `no-ssl`, applied left to right: "
+            "`HeaderOption no-forwarded`. Without `forwarded` the client's own "
+            "`X-Forwarded-*` lines go through as sent. Global: the default for listeners.",
+            default="forwarded ssl"),
+    Keyword("RewriteDestination", LISTENERS, (Arg("bool", ArgKind.BOOL),), False,
+            "Point a WebDAV `Destination:` header (`http[s]://host/path`) at the backend "
+            "the request goes to, with the backend's protocol: `RewriteDestination 1`.",
+            default="0"),
+    Keyword("RewriteErrors", LISTENERS | frozenset({Section.SERVICE}),
+            (Arg("bool", ArgKind.BOOL),), False,
+            "A backend's answer with a status that has an `ErrorFile` page gets that page "
+            "as its body instead (the status and the backend's other headers stay): "
+            "`RewriteErrors 1`. A Service's setting overrides its listener's.",
+            default="0"),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
-    "ACL", "AddHeader", "Balancer", "BasicAuth", "CombineHeaders", "DeleteHeader",
-    "DynScale", "Else", "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove",
-    "HeaderAdd", "HeaderOption", "HeaderRemove", "ID", "IgnoreCase", "IncludeDir",
+    "ACL", "Balancer", "BasicAuth", "CombineHeaders",
+    "DynScale", "Error", "Family", "ForwardedHeader", "HAport",
+    "ID", "IgnoreCase", "IncludeDir",
     "LogFormat", "LogSuppress", "Match", "Query", "QueryParam", "RegexType", "Resolve",
-    "Resolver", "Rewrite", "RewriteDestination", "RewriteErrors", "Session",
-    "SetHeader", "SetPath", "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLEngine",
+    "Resolver", "Session",
+    "SocketFrom", "SSLEngine",
     "StringMatch", "Supervisor", "Threads", "TrustedIP", "TTL", "Type", "UseBackend",
     "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
 )  # fmt: skip

@@ -1,0 +1,307 @@
+"""Request and response modification, compiled: the edit statements of a listener or a
+service (``SetHeader``/``AddHeader``/``HeaderAdd``, ``DeleteHeader``/``HeadRemove``/
+``HeaderRemove``, ``SetURL``, ``SetPath``, ``SetQuery``, ``DeleteQuery``, ``SetQueryParam``,
+``Rewrite [request|response]`` ... ``Else`` ... ``End``), ``HeaderOption``,
+``RewriteDestination`` and ``RewriteErrors``, to ``model`` specs (applied by http1/edit.py).
+
+Pound 4's meanings: ``AddHeader`` is ``SetHeader`` (a header of that name is replaced);
+``HeadRemove`` is ``DeleteHeader -icase``; ``DeleteHeader`` is case-sensitive unless
+``-icase``. Every error is located at the token at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from standby import model
+from standby.config.errors import ConfigError, quote
+from standby.config.pattern import compile_pattern
+from standby.config.posix_regex import RegexError
+from standby.config.tree import Directive, SectionNode
+from standby.http1.edit import UNSETTABLE_NAMES, compile_template, valid_header_line
+from standby.model import (
+    ConditionKind,
+    ConditionSpec,
+    Edits,
+    EditSpec,
+    HeaderMatcherSpec,
+    Location,
+    RewriteBranchSpec,
+    RewriteSpec,
+)
+
+# DeleteHeader's flags: how the pattern is read (the last given wins), and its case.
+_KINDS: Final = {
+    "-re": "re",
+    "-posix": "re",
+    "-exact": "exact",
+    "-beg": "beg",
+    "-end": "end",
+    "-contain": "contain",
+}
+_CASES: Final = {"-icase": True, "-case": False}
+_PCRE: Final = frozenset({"-pcre", "-perl"})
+_ENCODE: Final = "-encode"
+_SET_HEADER: Final = frozenset({"SetHeader", "AddHeader"})
+_DELETE_HEADER: Final = frozenset({"DeleteHeader", "HeadRemove"})
+_TARGET_OPS: Final = {
+    "SetURL": model.EDIT_SET_URL,
+    "SetPath": model.EDIT_SET_PATH,
+    "SetQuery": model.EDIT_SET_QUERY,
+    "DeleteQuery": model.EDIT_DELETE_QUERY,
+    "SetQueryParam": model.EDIT_SET_QUERY_PARAM,
+}
+_CONDITION_KINDS: Final = {
+    "URL": ConditionKind.URL,
+    "Path": ConditionKind.PATH,
+    "Host": ConditionKind.HOST,
+    "Header": ConditionKind.HEADER,
+    "HeadRequire": ConditionKind.HEADER,
+    "HeadDeny": ConditionKind.HEADER,
+}
+# `HeaderOption` words and the bits they set (`no-` clears them).
+_HEADER_OPTIONS: Final = {
+    "forwarded": model.HEADER_FORWARDED,
+    "ssl": model.HEADER_SSL,
+    "all": model.HEADER_FORWARDED | model.HEADER_SSL,
+}
+_REQUEST = "request"
+_RESPONSE = "response"
+
+
+@dataclass(frozen=True, slots=True)
+class SectionEdits:
+    """What one listener or service says about modification."""
+
+    request: Edits = ()
+    response: Edits = ()
+    rewrite_errors: bool | None = None  # None: not said here
+    header_options: int | None = None  # listeners (None: the global default)
+    rewrite_destination: bool = False  # listeners
+
+
+def _tokens(directive: Directive) -> list[tuple[str, Location]]:
+    """The arguments given, in order, with where each was written."""
+    return [
+        (text, at)
+        for value, text, at in zip(
+            directive.values, directive.texts, directive.arg_locations, strict=True
+        )
+        if value is not None
+    ]
+
+
+def section_edits(node: SectionNode) -> SectionEdits:
+    """The edits of a ListenHTTP(S) or Service section, in the order written."""
+    request: list[EditSpec | RewriteSpec] = []
+    response: list[EditSpec | RewriteSpec] = []
+    for child in node.body:
+        if isinstance(child, SectionNode):
+            if child.keyword is not None and child.keyword.name == "Rewrite":
+                what = child.values[0] or _REQUEST
+                rewrite = _rewrite(child, what == _RESPONSE)
+                (response if what == _RESPONSE else request).append(rewrite)
+            continue
+        edit = _edit(child, response=False)
+        if edit is not None:
+            request.append(edit)
+    errors = node.first("RewriteErrors")
+    options = node.first("HeaderOption")
+    destination = node.first("RewriteDestination")
+    return SectionEdits(
+        request=tuple(request),
+        response=tuple(response),
+        rewrite_errors=None if errors is None else bool(errors.values[0]),
+        header_options=None if options is None else header_options(options),
+        rewrite_destination=destination is not None and bool(destination.values[0]),
+    )
+
+
+def global_header_options(root: SectionNode) -> int:
+    """The top level's ``HeaderOption``, else Pound's default (``forwarded ssl``)."""
+    directive = root.first("HeaderOption")
+    return model.DEFAULT_HEADER_OPTIONS if directive is None else header_options(directive)
+
+
+def header_options(directive: Directive) -> int:
+    options = model.DEFAULT_HEADER_OPTIONS
+    for text, at in _tokens(directive):
+        word = text.lower()
+        if word == "none":
+            options = 0
+            continue
+        negate = word.startswith("no-")
+        bits = _HEADER_OPTIONS.get(word[3:] if negate else word)
+        if bits is None:
+            raise ConfigError(
+                at,
+                f'unknown header option {quote(text)} for "HeaderOption" (use forwarded, '
+                "ssl, all, none, or no-forwarded, no-ssl)",
+            )
+        options = options & ~bits if negate else options | bits
+    return options
+
+
+def _edit(directive: Directive, response: bool) -> EditSpec | None:
+    """The edit a directive states, or None when it is not an edit."""
+    name = directive.keyword.name
+    if name in _SET_HEADER:
+        return _set_header(directive)
+    if name in _DELETE_HEADER:
+        return _delete_header(directive, ignore_case=name == "HeadRemove")
+    op = _TARGET_OPS.get(name)
+    if op is None:
+        return None
+    if response:
+        raise ConfigError(
+            directive.location,
+            f'"{name}" changes the request: "Rewrite response" allows "SetHeader" and '
+            '"DeleteHeader" only',
+        )
+    tokens = _tokens(directive)
+    encode = False
+    words: list[tuple[str, Location]] = []
+    for text, at in tokens:
+        if text == _ENCODE and op in (model.EDIT_SET_PATH, model.EDIT_SET_QUERY_PARAM):
+            encode = True
+        else:
+            words.append((text, at))
+    if op == model.EDIT_DELETE_QUERY:
+        return EditSpec(op=op, location=directive.location)
+    if op == model.EDIT_SET_QUERY_PARAM:
+        if len(words) > 2:
+            raise ConfigError(words[2][1], f'too many arguments for "{name}"')
+        if not words:
+            raise ConfigError(directive.location, f'missing argument for "{name}": expected name')
+        value = words[1] if len(words) > 1 else None
+        if value is not None:
+            _template(value[0], value[1], name)
+        return EditSpec(
+            op=op,
+            text=words[0][0],
+            value=None if value is None else value[0],
+            encode=encode,
+            location=directive.location,
+        )
+    if len(words) != 1:
+        at = words[1][1] if len(words) > 1 else directive.location
+        raise ConfigError(at, f'"{name}" takes one value (and "-encode" for "SetPath")')
+    text, at = words[0]
+    _template(text, at, name)
+    if op == model.EDIT_SET_URL and not (text.startswith("/") or text.startswith("$")):
+        raise ConfigError(at, f'bad URL {quote(text)} for "SetURL" (it must start with /)')
+    return EditSpec(op=op, text=text, encode=encode, location=directive.location)
+
+
+def _template(text: str, at: Location, name: str) -> None:
+    try:
+        compile_template(text)
+    except ValueError as exc:
+        raise ConfigError(at, f'{exc} in {quote(text)} for "{name}"') from None
+
+
+def _set_header(directive: Directive) -> EditSpec:
+    name = directive.keyword.name
+    text = directive.texts[0]
+    at = directive.arg_locations[0]
+    if not valid_header_line(text):
+        raise ConfigError(
+            at,
+            f'bad header line {quote(text)} for "{name}" (expected "Name: value", the '
+            "name a token, the value without control characters)",
+        )
+    field = text.partition(":")[0].encode("latin-1").lower()
+    if field in UNSETTABLE_NAMES:
+        raise ConfigError(
+            at,
+            f'"{name}" cannot set {quote(text.partition(":")[0])}: the proxy decides the '
+            "framing and hop-by-hop headers",
+        )
+    _template(text, at, name)
+    return EditSpec(op=model.EDIT_SET_HEADER, text=text, location=directive.location)
+
+
+def _delete_header(directive: Directive, ignore_case: bool) -> EditSpec:
+    name = directive.keyword.name
+    tokens = _tokens(directive)
+    pattern, pattern_at = tokens[-1]
+    mode = "re"
+    for text, at in tokens[:-1]:
+        flag = text.lower()
+        if flag in _KINDS:
+            mode = _KINDS[flag]
+        elif flag in _CASES:
+            ignore_case = _CASES[flag]
+        elif flag in _PCRE:
+            raise ConfigError(
+                at,
+                f'"{text}" (Perl-compatible regular expressions) is not supported: standby '
+                "reads POSIX extended ones (drop the flag, or use -exact/-beg/-end/-contain)",
+            )
+        else:
+            raise ConfigError(
+                at,
+                f'unknown option {quote(text)} for "{name}" (use -re, -posix, -exact, -beg, '
+                "-end, -contain, -icase, -case)",
+            )
+    regex = None
+    if mode == "re":
+        try:
+            regex = compile_pattern(pattern, ignore_case)
+        except RegexError as exc:
+            raise ConfigError(pattern_at, f"bad regex {quote(pattern)}: {exc}") from None
+    matcher = HeaderMatcherSpec(mode=mode, text=pattern, ignore_case=ignore_case, regex=regex)
+    return EditSpec(op=model.EDIT_DELETE_HEADER, matcher=matcher, location=directive.location)
+
+
+def _condition(directive: Directive) -> ConditionSpec:
+    """A condition in a Rewrite branch (today's service condition kinds)."""
+    name = directive.keyword.name
+    value = directive.values[0]
+    return ConditionSpec(
+        kind=_CONDITION_KINDS[name],
+        pattern=directive.texts[0],
+        regex=None if isinstance(value, str) else value,  # type: ignore[arg-type]
+        negate=directive.negate != (name == "HeadDeny"),
+        location=directive.location,
+    )
+
+
+def _rewrite(node: SectionNode, response: bool) -> RewriteSpec:
+    """A Rewrite block: its branches, split at each Else."""
+    branches: list[RewriteBranchSpec] = []
+    conditions: list[ConditionSpec] = []
+    edits: list[EditSpec | RewriteSpec] = []
+    start = node.location
+    for child in node.body:
+        if isinstance(child, SectionNode):
+            assert child.keyword is not None and child.keyword.name == "Rewrite"
+            what = child.values[0] or (_RESPONSE if response else _REQUEST)
+            if (what == _RESPONSE) != response:
+                raise ConfigError(
+                    child.location,
+                    f'a "Rewrite {what}" block cannot be inside a '
+                    f'"Rewrite {_RESPONSE if response else _REQUEST}" block',
+                )
+            edits.append(_rewrite(child, response))
+            continue
+        keyword = child.keyword
+        if keyword.name == "Else":
+            branches.append(RewriteBranchSpec(tuple(conditions), tuple(edits), start))
+            conditions, edits, start = [], [], child.location
+        elif keyword.condition:
+            condition = _condition(child)
+            if response and condition.kind is not ConditionKind.HEADER:
+                raise ConfigError(
+                    child.location,
+                    f'"{keyword.name}" tests the request: "Rewrite response" tests the '
+                    'response\'s headers ("Header", "Not Header")',
+                )
+            conditions.append(condition)
+        else:
+            edit = _edit(child, response)
+            assert edit is not None  # the schema allows nothing else in a Rewrite block
+            edits.append(edit)
+    branches.append(RewriteBranchSpec(tuple(conditions), tuple(edits), start))
+    return RewriteSpec(tuple(branches), node.location)

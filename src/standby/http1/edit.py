@@ -1,0 +1,650 @@
+"""Request and response modification: Pound's ``SetHeader``, ``DeleteHeader``, ``SetURL``,
+``SetPath``, ``SetQuery``, ``DeleteQuery``, ``SetQueryParam`` and ``Rewrite`` blocks, applied
+to a head as bytes (pure core).
+
+An editor is compiled once from a listener's or a service's edits (``model.Edits``) and
+applied to each head: the request head as it goes upstream (after ``forward_head``, so the
+``X-Forwarded-*`` lines are there, as in Pound 4, where the rewrite rules run after the
+forwarded headers are added), or the response head from a backend before the client's head
+is made from it. Statements apply in order; a ``Rewrite`` block applies the edits of its
+first branch whose conditions hold, against the head as edited so far.
+
+The common case is cheap: an editor made only of ``SetHeader`` lines and ``DeleteHeader``
+patterns that cannot meet each other (no two set the same name, no pattern matches a line
+set before it, no expansion) checks the head's lines once (``field_block``: one C call,
+then one search per pattern over all the lines) and, when no pattern matches and no set
+name is present, appends the set lines joined at compile time. Anything else splits the
+head into lines, edits the list and joins it again.
+
+Safety: the lines that frame a message (``Content-Length``, ``Transfer-Encoding``) and the
+hop-by-hop ones the proxy decides (``Connection``, ``Upgrade``) are never removed by a
+pattern, and cannot be set (the compiler refuses them): the framing standby parsed is the
+framing it forwards. A value made by an expansion that holds a byte no header or target may
+carry (a control character, or outside visible ASCII in a target) has it percent-encoded.
+
+Back-references: ``$N`` (``${N}``) is group N of the most recently matched condition: in a
+``Rewrite`` branch, its last regex condition that holds; elsewhere the service's last regex
+condition (``captures``: the one place that finds them, against the original request).
+``$N(M)`` is group N of the M-th condition before that. ``$$`` and ``$%`` are a literal
+``$`` and ``%``. Request accessors: ``%[url]``, ``%[path]``, ``%[query]``, ``%[host]``,
+``%[port]``, ``%[header NAME]``, ``%[param NAME]``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol
+
+from standby.http1._grammar import OWS, TCHAR
+from standby.http1.request import field_block
+from standby.model import (
+    EDIT_DELETE_HEADER,
+    EDIT_DELETE_QUERY,
+    EDIT_SET_HEADER,
+    EDIT_SET_PATH,
+    EDIT_SET_QUERY,
+    EDIT_SET_QUERY_PARAM,
+    EDIT_SET_URL,
+    ConditionKind,
+    ConditionSpec,
+    Edits,
+    EditSpec,
+    HeaderMatcherSpec,
+    RewriteSpec,
+)
+
+# Lines no pattern removes and no SetHeader writes: the message's framing, and the
+# hop-by-hop lines the proxy itself decides for each side (config/edits.py refuses to set
+# these and the other hop-by-hop names).
+PROTECTED_NAMES: Final = frozenset(
+    {b"content-length", b"transfer-encoding", b"connection", b"upgrade"}
+)
+UNSETTABLE_NAMES: Final = PROTECTED_NAMES | frozenset(
+    {b"keep-alive", b"te", b"trailer", b"proxy-connection", b"http2-settings"}
+)
+# Groups a back-reference may name: $0 to $9 (Pound's syntax has one digit).
+MAX_GROUP = 9
+
+# Bytes a header value may hold (RFC 9110 5.5: VCHAR, obs-text, SP, HTAB) and a target
+# (visible ASCII but "#"); an expansion's other bytes are percent-encoded.
+_FIELD_UNSAFE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_TARGET_UNSAFE: Final = re.compile(rb"[^\x21\x22\x24-\x7e]")
+# `-encode`: what stays as it is (RFC 3986 unreserved, and "/" in a path).
+_ENCODE_KEEP: Final = re.compile(rb"[^A-Za-z0-9\-._~]")
+_ENCODE_KEEP_PATH: Final = re.compile(rb"[^A-Za-z0-9\-._~/]")
+_NAME_RE: Final = re.compile(rb"[" + TCHAR + rb"]+")
+# An expansion in a template: $$, $%, $N, ${N}, $N(M), ${N}(M), or %[name arg].
+_TEMPLATE_RE: Final = re.compile(
+    r"\$\$|\$%|\$(?:\{(\d)\}|(\d))(?:\((\d+)\))?|%\[\s*([a-z]+)(?:\s+([^\]\s]+))?\s*\]"
+)
+_ACCESSORS: Final = frozenset({"url", "path", "query", "host", "port", "header", "param"})
+
+
+def _percent(unsafe: re.Pattern[bytes], value: bytes) -> bytes:
+    return unsafe.sub(lambda m: b"%%%02X" % m.group()[0], value)
+
+
+class View(Protocol):
+    """What conditions and accessors read of a request (``RequestHead`` is one)."""
+
+    @property
+    def target(self) -> bytes: ...
+
+    @property
+    def host(self) -> bytes | None: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def header_block(self) -> tuple[bytes, bytes]: ...
+
+
+class Head:
+    """A head being edited: its first line and its header lines, without CRLFs. It is a
+    ``View`` of itself, so that conditions see the edits made before them."""
+
+    __slots__ = ("first", "lines")
+
+    def __init__(self, raw: bytes) -> None:
+        parts = raw[:-4].split(b"\r\n")
+        self.first = parts[0]
+        self.lines = parts[1:]
+
+    def raw(self) -> bytes:
+        return b"\r\n".join([self.first, *self.lines]) + b"\r\n\r\n"
+
+    @property
+    def target(self) -> bytes:
+        return self.first.split(b" ")[1]
+
+    @target.setter
+    def target(self, value: bytes) -> None:
+        method, _, rest = self.first.partition(b" ")
+        version = rest.rpartition(b" ")[2]
+        self.first = b" ".join((method, value, version))
+
+    @property
+    def host(self) -> bytes | None:
+        return self.header(b"host")
+
+    @property
+    def path(self) -> str:
+        return _split_target(self.target)[1].decode("latin-1")
+
+    def header(self, name: bytes) -> bytes | None:
+        for line in self.lines:
+            field, _, value = line.partition(b":")
+            if field.lower() == name:
+                return value.strip(OWS)
+        return None
+
+    def header_block(self) -> tuple[bytes, bytes]:
+        block = b"\n".join(_normal(line) for line in self.lines)
+        return block, block.lower()
+
+
+def _normal(line: bytes) -> bytes:
+    """A header line as patterns see it: ``Name: value``, the value without OWS around."""
+    name, _, value = line.partition(b":")
+    return name + b": " + value.strip(OWS)
+
+
+def _split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
+    """(scheme://authority or b"", path, query or None) of a request target."""
+    prefix = b""
+    if not target.startswith(b"/"):
+        scheme, sep, rest = target.partition(b"://")
+        if sep:
+            slash = len(rest)
+            for mark in (b"/", b"?"):
+                at = rest.find(mark)
+                if 0 <= at < slash:
+                    slash = at
+            prefix = scheme + sep + rest[:slash]
+            target = rest[slash:]
+    path, sep, query = target.partition(b"?")
+    return prefix, path, query if sep else None
+
+
+# -- back-references ---------------------------------------------------------------------
+
+
+class _Capturer:
+    """Finds the groups of one regex condition in a request (Python's re, bounded)."""
+
+    __slots__ = ("condition", "exponential", "limit", "regex")
+
+    def __init__(self, condition: ConditionSpec) -> None:
+        # Imported here: the config package imports this module (config/edits.py).
+        from standby.config.pattern import BACKTRACK_BUDGET
+        from standby.config.posix_regex import backtracking, compile_ere
+
+        self.condition = condition
+        icase = condition.kind is ConditionKind.HEADER
+        self.regex = compile_ere(condition.pattern, icase)
+        shape = backtracking(condition.pattern)
+        limit = 0
+        # Python's re backtracks: a subject whose modelled cost exceeds the patterns'
+        # budget (config/pattern.py) yields no groups, never a stall.
+        while _cost(limit + 1, shape.degree, shape.exponential) <= BACKTRACK_BUDGET:
+            limit += 1
+            if limit > 1 << 16:  # polynomial and cheap: any head line fits
+                limit = 1 << 30
+                break
+        self.limit = limit
+
+    def groups(self, view: View) -> list[bytes] | None:
+        """The groups ($0 first) where the condition matches ``view``; None if it does
+        not (or only beyond the budget)."""
+        kind = self.condition.kind
+        if kind is ConditionKind.HEADER:
+            subjects = view.header_block()[0].split(b"\n")
+        elif kind is ConditionKind.PATH:
+            subjects = [view.path.encode("latin-1")]
+        else:
+            subjects = [view.target]
+        for subject in subjects:
+            if len(subject) > self.limit:
+                continue
+            m = self.regex.search(subject.decode("latin-1"))
+            if m is not None:
+                return [(g or "").encode("latin-1") for g in (m.group(0), *m.groups())]
+        return None
+
+
+def _cost(length: int, degree: int, exponential: bool) -> int:
+    steps: int = (length + 1) ** (degree + 2)
+    return steps << length if exponential else steps
+
+
+def _capturers(conditions: Sequence[ConditionSpec]) -> tuple[_Capturer, ...]:
+    """The conditions that can yield groups: positive regex ones, in order."""
+    return tuple(
+        _Capturer(c)
+        for c in conditions
+        if not c.negate and c.kind is not ConditionKind.HOST and c.regex is not None
+    )
+
+
+def captures(capturers: Sequence[_Capturer], view: View) -> list[list[bytes]]:
+    """The groups of each matching condition, the most recent first ($N is [0][N],
+    $N(M) is [M][N])."""
+    found: list[list[bytes]] = []
+    for capturer in reversed(capturers):
+        groups = capturer.groups(view)
+        if groups is not None:
+            found.append(groups)
+    return found
+
+
+def holds(conditions: Sequence[ConditionSpec], view: View) -> bool:
+    """Whether every condition holds for ``view`` (routing.py's semantics: an undecided
+    pattern search makes its condition fail, negated or not)."""
+    block: bytes | None = None
+    lowered = b""
+    for condition in conditions:
+        negate = condition.negate
+        kind = condition.kind
+        regex = condition.regex
+        if kind is ConditionKind.HOST:
+            host = view.host
+            want = condition.pattern.strip(" \t").lower()
+            hit = host is not None and host.decode("latin-1").strip(" \t").lower() == want
+        elif regex is None:
+            hit = negate
+        elif kind is ConditionKind.HEADER:
+            if block is None:
+                block, lowered = view.header_block()
+            hit = regex.search_lines(block, lowered, negate)
+        elif kind is ConditionKind.PATH:
+            hit = regex.search(view.path.encode("latin-1"), negate)
+        else:
+            hit = regex.search(view.target, negate)
+        if hit == negate:
+            return False
+    return True
+
+
+# -- templates ---------------------------------------------------------------------------
+
+
+class _Context:
+    """What expansions read while one head is edited: the original request (for accessors
+    and the service's groups) and the groups of the most recent matching conditions."""
+
+    __slots__ = ("_groups", "capturers", "request")
+
+    def __init__(self, request: View | None, capturers: tuple[_Capturer, ...]) -> None:
+        self.request = request
+        self.capturers = capturers
+        self._groups: list[list[bytes]] | None = None
+
+    def groups(self) -> list[list[bytes]]:
+        if self._groups is None:
+            request = self.request
+            self._groups = [] if request is None else captures(self.capturers, request)
+        return self._groups
+
+    def pushed(self, groups: list[list[bytes]]) -> _Context:
+        """A context whose most recent groups are ``groups`` (a Rewrite branch's)."""
+        inner = _Context(self.request, ())
+        inner._groups = groups + self.groups()
+        return inner
+
+
+Piece = bytes | Callable[[_Context, Head], bytes]
+
+
+def compile_template(text: str) -> tuple[Piece, ...]:
+    """``text`` as literal pieces and expansions (raises ValueError for an unknown
+    accessor)."""
+    pieces: list[Piece] = []
+    pos = 0
+    for m in _TEMPLATE_RE.finditer(text):
+        if m.start() > pos:
+            pieces.append(text[pos : m.start()].encode("latin-1"))
+        pos = m.end()
+        whole = m.group(0)
+        if whole == "$$":
+            pieces.append(b"$")
+        elif whole == "$%":
+            pieces.append(b"%")
+        elif m.group(4) is not None:
+            pieces.append(_accessor(m.group(4), m.group(5)))
+        else:
+            number = int(m.group(1) or m.group(2))
+            back = int(m.group(3) or 0)
+            pieces.append(_group(number, back))
+    if pos < len(text):
+        pieces.append(text[pos:].encode("latin-1"))
+    return tuple(pieces)
+
+
+def _group(number: int, back: int) -> Callable[[_Context, Head], bytes]:
+    def expand(context: _Context, head: Head) -> bytes:
+        groups = context.groups()
+        if back < len(groups) and number < len(groups[back]):
+            return groups[back][number]
+        return b""
+
+    return expand
+
+
+def _accessor(name: str, argument: str | None) -> Callable[[_Context, Head], bytes]:
+    if name not in _ACCESSORS:
+        raise ValueError(f"unknown request accessor %[{name}]")
+    if name in ("header", "param") and not argument:
+        raise ValueError(f"%[{name}] needs a name: %[{name} NAME]")
+    arg = (argument or "").encode("latin-1")
+
+    def expand(context: _Context, head: Head) -> bytes:
+        request = context.request
+        if request is None:
+            return b""
+        _, path, query = _split_target(request.target)
+        if name == "url":
+            return request.target
+        if name == "path":
+            return path
+        if name == "query":
+            return query or b""
+        if name == "param":
+            return _query_param(query, arg) or b""
+        if name == "header":
+            block = request.header_block()[0]
+            want = arg.lower() + b": "
+            for line in block.split(b"\n"):
+                if line[: len(want)].lower() == want:
+                    return line[len(want) :]
+            return b""
+        host = request.host or b""
+        name_part, colon, port = host.rpartition(b":")
+        has_port = bool(colon) and port.isdigit()  # "[::1]" alone leaves "1]": no port
+        if name == "host":
+            return name_part if has_port else host
+        return b":" + port if has_port else b""
+
+    return expand
+
+
+def _query_param(query: bytes | None, name: bytes) -> bytes | None:
+    if not query:
+        return None
+    for item in query.split(b"&"):
+        key, _, value = item.partition(b"=")
+        if key == name:
+            return value
+    return None
+
+
+def expand(pieces: tuple[Piece, ...], context: _Context, head: Head) -> bytes:
+    out = []
+    for piece in pieces:
+        out.append(piece if isinstance(piece, bytes) else piece(context, head))
+    return b"".join(out)
+
+
+def _literal(pieces: tuple[Piece, ...]) -> bytes | None:
+    """The template's bytes when it has no expansion."""
+    if all(isinstance(piece, bytes) for piece in pieces):
+        return b"".join(piece for piece in pieces if isinstance(piece, bytes))
+    return None
+
+
+# -- header matchers ---------------------------------------------------------------------
+
+
+class LineMatcher:
+    """A DeleteHeader pattern: ``line(normal line)`` for one line, ``block(block,
+    lowered)`` for whether any of the ``\\n``-joined lines matches."""
+
+    __slots__ = ("_block", "_line")
+
+    def __init__(self, spec: HeaderMatcherSpec) -> None:
+        if spec.mode == "re":
+            regex = spec.regex
+            assert regex is not None
+            self._line: Callable[[bytes], bool] = lambda line: regex.search(line, True)
+            self._block: Callable[[bytes, bytes], bool] = lambda block, lowered: regex.search_lines(
+                block, lowered, True
+            )
+            return
+        text = re.escape(spec.text.encode("latin-1"))
+        if spec.mode == "exact":
+            source = b"^" + text + b"$"
+        elif spec.mode == "beg":
+            source = b"^" + text
+        elif spec.mode == "end":
+            source = text + b"$"
+        else:
+            source = text
+        flags = re.IGNORECASE if spec.ignore_case else 0
+        fixed = re.compile(source, flags)  # a fixed string: linear, whatever the subject
+        in_lines = re.compile(source, flags | re.MULTILINE)
+        self._line = lambda line: fixed.search(line) is not None
+        self._block = lambda block, lowered: in_lines.search(block) is not None
+
+    def line(self, line: bytes) -> bool:
+        return self._line(line)
+
+    def block(self, block: bytes, lowered: bytes) -> bool:
+        return self._block(block, lowered)
+
+
+# -- the editor --------------------------------------------------------------------------
+
+
+class _Op:
+    """One compiled statement."""
+
+    __slots__ = ()
+
+    def apply(self, head: Head, context: _Context) -> None:
+        raise NotImplementedError
+
+
+class _SetHeader(_Op):
+    __slots__ = ("name", "pieces")
+
+    def __init__(self, text: str) -> None:
+        self.pieces = compile_template(text)
+        self.name = text.partition(":")[0].strip().encode("latin-1").lower()
+
+    def apply(self, head: Head, context: _Context) -> None:
+        line = _percent(_FIELD_UNSAFE, expand(self.pieces, context, head))
+        name = self.name
+        lines = head.lines
+        for i, old in enumerate(lines):
+            if old.partition(b":")[0].lower() == name:
+                lines[i] = line
+                return
+        lines.append(line)
+
+
+class _DeleteHeader(_Op):
+    __slots__ = ("matcher",)
+
+    def __init__(self, matcher: LineMatcher) -> None:
+        self.matcher = matcher
+
+    def apply(self, head: Head, context: _Context) -> None:
+        match = self.matcher.line
+        head.lines = [
+            line
+            for line in head.lines
+            if line.partition(b":")[0].lower() in PROTECTED_NAMES or not match(_normal(line))
+        ]
+
+
+class _SetTarget(_Op):
+    """SetURL, SetPath, SetQuery, DeleteQuery and SetQueryParam."""
+
+    __slots__ = ("encode", "name", "op", "pieces")
+
+    def __init__(self, spec: EditSpec) -> None:
+        self.op = spec.op
+        self.encode = spec.encode
+        if spec.op == EDIT_SET_QUERY_PARAM:
+            self.name: bytes = spec.text.encode("latin-1")
+            self.pieces: tuple[Piece, ...] | None = (
+                None if spec.value is None else compile_template(spec.value)
+            )
+        else:
+            self.name = b""
+            self.pieces = compile_template(spec.text)
+
+    def apply(self, head: Head, context: _Context) -> None:
+        op = self.op
+        pieces = self.pieces
+        value = None if pieces is None else expand(pieces, context, head)
+        if value is not None and self.encode:
+            value = _percent(_ENCODE_KEEP_PATH if op == EDIT_SET_PATH else _ENCODE_KEEP, value)
+        prefix, path, query = _split_target(head.target)
+        if op == EDIT_SET_URL:
+            assert value is not None
+            prefix, path, query = _split_target(value)
+            prefix = b""
+        elif op == EDIT_SET_PATH:
+            assert value is not None
+            path = value
+        elif op == EDIT_SET_QUERY:
+            query = value or None
+        elif op == EDIT_DELETE_QUERY:
+            query = None
+        else:
+            query = _set_param(query, self.name, value)
+        if not path.startswith(b"/") and not (prefix == b"" and path == b"*"):
+            path = b"/" + path
+        target = prefix + path + (b"" if query is None else b"?" + query)
+        head.target = _percent(_TARGET_UNSAFE, target)
+
+
+def _set_param(query: bytes | None, name: bytes, value: bytes | None) -> bytes | None:
+    """``query`` with parameter ``name`` set to ``value`` (its first occurrence replaced,
+    the others dropped, else appended), or removed when ``value`` is None."""
+    items = [] if not query else query.split(b"&")
+    out: list[bytes] = []
+    done = False
+    for item in items:
+        if item.partition(b"=")[0] == name:
+            if value is not None and not done:
+                out.append(name + b"=" + value)
+                done = True
+            continue
+        out.append(item)
+    if value is not None and not done:
+        out.append(name + b"=" + value)
+    return b"&".join(out) if out else None
+
+
+class _Rewrite(_Op):
+    __slots__ = ("branches",)
+
+    def __init__(self, spec: RewriteSpec) -> None:
+        self.branches = tuple(
+            (branch.conditions, _capturers(branch.conditions), _ops(branch.edits))
+            for branch in spec.branches
+        )
+
+    def apply(self, head: Head, context: _Context) -> None:
+        for conditions, capturers, ops in self.branches:
+            if holds(conditions, head):
+                inner = context.pushed(captures(capturers, head)) if capturers else context
+                for op in ops:
+                    op.apply(head, inner)
+                return
+
+
+def _ops(edits: Edits) -> tuple[_Op, ...]:
+    ops: list[_Op] = []
+    for edit in edits:
+        if isinstance(edit, RewriteSpec):
+            ops.append(_Rewrite(edit))
+        elif edit.op == EDIT_SET_HEADER:
+            ops.append(_SetHeader(edit.text))
+        elif edit.op == EDIT_DELETE_HEADER:
+            assert edit.matcher is not None
+            ops.append(_DeleteHeader(LineMatcher(edit.matcher)))
+        else:
+            ops.append(_SetTarget(edit))
+    return tuple(ops)
+
+
+class HeadEditor:
+    """The compiled edits of a listener or a service. ``apply(raw, request)`` returns the
+    edited head (``raw`` itself when nothing changes); ``request`` is the original request
+    (accessors, and the service's groups: ``conditions``)."""
+
+    __slots__ = ("_appended", "_capturers", "_matchers", "_needles", "_ops", "_simple")
+
+    def __init__(self, edits: Edits, conditions: Sequence[ConditionSpec] = ()) -> None:
+        self._ops = _ops(edits)
+        self._capturers = _capturers(conditions)
+        # The fast case (module docstring): literal SetHeaders of distinct names, and
+        # DeleteHeader patterns none of which matches a line set before it.
+        simple = True
+        names: list[bytes] = []
+        lines: list[bytes] = []
+        matchers: list[LineMatcher] = []
+        for op in self._ops:
+            if isinstance(op, _SetHeader):
+                literal = _literal(op.pieces)
+                if literal is None or op.name in names or _FIELD_UNSAFE.search(literal):
+                    simple = False
+                    break
+                names.append(op.name)
+                lines.append(literal)
+            elif isinstance(op, _DeleteHeader):
+                if any(op.matcher.line(_normal(line)) for line in lines):
+                    simple = False
+                    break
+                matchers.append(op.matcher)
+            else:
+                simple = False
+                break
+        self._simple = simple
+        self._matchers = tuple(matchers)
+        self._appended = b"".join(line + b"\r\n" for line in lines)
+        # A set name is present when the lowered block starts with, or holds after a LF,
+        # "name:" (the block's lines are "Name: value").
+        self._needles = tuple((name + b":", b"\n" + name + b":") for name in names)
+
+    def apply(self, raw: bytes, request: View | None = None) -> bytes:
+        if self._simple:
+            matchers = self._matchers
+            needles = self._needles
+            if matchers or needles:
+                block, lowered = field_block(raw)
+                for matcher in matchers:
+                    if matcher.block(block, lowered):
+                        return self._general(raw, request)
+                for first, later in needles:
+                    if lowered.startswith(first) or lowered.find(later) >= 0:
+                        return self._general(raw, request)
+            appended = self._appended
+            return raw[:-2] + appended + b"\r\n" if appended else raw
+        return self._general(raw, request)
+
+    def _general(self, raw: bytes, request: View | None) -> bytes:
+        head = Head(raw)
+        context = _Context(request, self._capturers)
+        for op in self._ops:
+            op.apply(head, context)
+        return head.raw()
+
+
+def editor(edits: Edits, conditions: Sequence[ConditionSpec] = ()) -> HeadEditor | None:
+    """The editor of ``edits``, or None when there are none (the hot path tests for None
+    once)."""
+    return HeadEditor(edits, conditions) if edits else None
+
+
+def valid_header_line(text: str) -> bool:
+    """Whether ``text`` is a header line a SetHeader may write: ``Name: value`` with a
+    token name and a value of field characters (expansions are checked after them)."""
+    name, colon, value = text.partition(":")
+    data = name.encode("latin-1", "replace")
+    if not colon or _NAME_RE.fullmatch(data) is None:
+        return False
+    return _FIELD_UNSAFE.search(value.encode("latin-1", "replace")) is None
