@@ -32,6 +32,7 @@ condition (``captures``: the one place that finds them, against the original req
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
@@ -648,3 +649,145 @@ def valid_header_line(text: str) -> bool:
     if not colon or _NAME_RE.fullmatch(data) is None:
         return False
     return _FIELD_UNSAFE.search(value.encode("latin-1", "replace")) is None
+
+
+# -- RewriteLocation and RewriteDestination ------------------------------------------------
+
+# A location value Pound rewrites: an absolute http or https URL (its host and the rest).
+_ABSOLUTE_URL: Final = re.compile(rb"(?i)(https?)://([^/?#]+)(.*)", re.DOTALL)
+_DEFAULT_PORTS: Final = {b"http": 80, b"https": 443}
+# What "localhost" names (Pound resolves names; standby resolves this one only).
+_LOCALHOST: Final = frozenset({"127.0.0.1", "::1"})
+
+
+def _names(host: str) -> frozenset[str]:
+    """The addresses (or the lower-cased name) ``host`` stands for, for comparisons."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return _LOCALHOST
+    if ":" in host or host.replace(".", "").isdigit():
+        try:  # an address literal: compared in its canonical form
+            return frozenset({str(ipaddress.ip_address(host))})
+        except ValueError:
+            return frozenset({host})
+    return frozenset({host})
+
+
+def _host_port(authority: bytes, default: int) -> tuple[str, int | None]:
+    text = authority.decode("latin-1")
+    if text.startswith("["):
+        close = text.find("]")
+        host, rest = text[: close + 1], text[close + 1 :]
+    else:
+        host, _, port = text.partition(":")
+        rest = ":" + port if port else ""
+    if rest.startswith(":") and rest[1:]:
+        return host, int(rest[1:]) if rest[1:].isdigit() else None
+    return host, default
+
+
+class LocationRule:
+    """``RewriteLocation`` of one listener for one backend (Pound's documented meaning).
+
+    An absolute ``http``/``https`` URL in ``Location`` or ``Content-Location`` becomes
+    ``PROTO://HOST/PATH`` (this listener's protocol, the request's Host) when it points at
+    the backend that answered (its address and port; the protocol does not matter), or,
+    with mode 1, at this listener (its address, or the request's host name) with another
+    port or protocol. Host names are compared as written, but ``localhost``, which stands
+    for the loopback addresses; Pound resolves every name (the difference shows only for a
+    name that resolves to a backend but is written otherwise in the configuration)."""
+
+    __slots__ = ("backend", "backend_port", "listener", "listener_port", "mode", "proto")
+
+    def __init__(
+        self,
+        mode: int,
+        proto: bytes,
+        listener_address: str,
+        listener_port: int,
+        backend_address: str,
+        backend_port: int | None,
+    ) -> None:
+        self.mode = mode
+        self.proto = proto
+        self.listener = _names(listener_address)
+        self.listener_port = listener_port
+        self.backend = _names(backend_address)
+        self.backend_port = backend_port
+
+    def rewrite(self, value: bytes, request_host: bytes) -> bytes | None:
+        """The new value, or None to leave ``value`` as it is."""
+        m = _ABSOLUTE_URL.match(value)
+        if m is None or not request_host:
+            return None
+        proto = m.group(1).lower()
+        host, port = _host_port(m.group(2), _DEFAULT_PORTS[proto])
+        names = _names(host)
+        hit = port == self.backend_port and not names.isdisjoint(self.backend)
+        if not hit and self.mode == 1:
+            vhost, _ = _host_port(request_host, 0)
+            here = not names.isdisjoint(self.listener) or names == _names(vhost)
+            hit = here and (port != self.listener_port or proto != self.proto)
+        if not hit:
+            return None
+        rest = m.group(3)
+        if rest.startswith(b"/"):
+            rest = rest[1:]
+        return self.proto + b"://" + request_host + b"/" + rest
+
+
+def rewrite_locations(
+    raw: bytes, spans: Sequence[tuple[int, int]], rule: LocationRule, request_host: bytes
+) -> bytes | None:
+    """``raw`` (a response head) with the Location/Content-Location values at ``spans``
+    rewritten by ``rule``; None when none changes."""
+    pieces: list[bytes] = []
+    pos = 0
+    for start, end in spans:
+        new = rule.rewrite(raw[start:end], request_host)
+        if new is not None:
+            pieces += (raw[pos:start], new)
+            pos = end
+    if not pieces:
+        return None
+    pieces.append(raw[pos:])
+    return b"".join(pieces)
+
+
+_DESTINATION: Final = re.compile(rb"\r\n(?i:destination):[ \t]*(https?)://[^/\r]+([^\r]*)")
+
+
+def rewrite_destination(raw: bytes, backend: bytes, https: bool) -> bytes:
+    """``RewriteDestination``: a WebDAV ``Destination: http[s]://host/path`` in the head
+    ``raw`` pointed at ``backend`` (``address:port``) with its protocol; any other
+    Destination (or none) is left alone."""
+    m = _DESTINATION.search(raw)
+    if m is None:
+        return raw
+    proto = b"https" if https else b"http"
+    line = b"\r\nDestination: " + proto + b"://" + backend + m.group(2)
+    return raw[: m.start()] + line + raw[m.end() :]
+
+
+def edit_request(
+    raw: bytes, request: View, listener: HeadEditor | None, service: HeadEditor | None
+) -> bytes:
+    """The head to send upstream (``raw``: from forward_head) after the listener's edits,
+    then the service's (Pound's order for requests)."""
+    if listener is not None:
+        raw = listener.apply(raw, request)
+    if service is not None:
+        raw = service.apply(raw, request)
+    return raw
+
+
+def edit_response(
+    raw: bytes, request: View, service: HeadEditor | None, listener: HeadEditor | None
+) -> bytes:
+    """A backend's response head after the service's edits, then the listener's (Pound's
+    order for responses)."""
+    if service is not None:
+        raw = service.apply(raw, request)
+    if listener is not None:
+        raw = listener.apply(raw, request)
+    return raw

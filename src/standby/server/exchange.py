@@ -34,8 +34,22 @@ from standby.http1 import (
     redirect_response,
 )
 from standby.http1.body import DechunkedBody
-from standby.http1.response import dechunked_head
-from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
+from standby.http1.edit import (
+    LocationRule,
+    edit_request,
+    edit_response,
+    rewrite_destination,
+    rewrite_locations,
+)
+from standby.http1.request import forward_head_options
+from standby.http1.response import dechunked_head, parse_response_head_python
+from standby.model import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_HEADER_OPTIONS,
+    BackendKind,
+    BackendSpec,
+    ServiceSpec,
+)
 from standby.observe.access import refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
@@ -68,9 +82,6 @@ NOTHING_TRIED: frozenset[BackendSpec] = frozenset()
 # Bodies smaller than this are copied once to go out with their head in one write; larger
 # ones go out as a second buffer of the same writev.
 SMALL_BODY: Final = 16 * 1024
-
-# Statuses that carry Location worth rewriting (RewriteLocation).
-LOCATION_STATUSES: Final = frozenset({201, 301, 302, 303, 307, 308})
 
 
 class Exchange:
@@ -319,6 +330,14 @@ class Exchange:
     def _send_head(self, conn: UpstreamProtocol) -> None:
         """Send the request head (and the body bytes held for it) on ``conn``."""
         data = forward_head(self.head, self.client.forwarding)
+        listener = self.client.listener
+        srt = self.srt
+        if (
+            listener.request_edits is not None
+            or not listener.lane
+            or (srt is not None and srt.request_edits is not None)
+        ):
+            data = self._edited_request()  # issue 15
         self.head_sent = True
         held = self.held
         if held:
@@ -326,6 +345,60 @@ class Exchange:
             self.held = None
         else:
             conn.transport.write(data)
+
+    def _edited_request(self) -> bytes:
+        """The upstream head with the listener's modification settings and the edits of
+        the listener and the service (issue 15, http1/edit.py)."""
+        listener = self.client.listener
+        spec = listener.spec
+        head = self.head
+        if spec.header_options != DEFAULT_HEADER_OPTIONS:
+            data = forward_head_options(head, self.client.forwarding, spec.header_options)
+        else:
+            data = forward_head(head, self.client.forwarding)
+        backend = self.backend
+        if spec.rewrite_destination and backend is not None and not backend.unix:
+            where = backend.describe().encode("latin-1")
+            data = rewrite_destination(data, where, backend.tls is not None)
+        srt = self.srt
+        return edit_request(
+            data, head, listener.request_edits, None if srt is None else srt.request_edits
+        )
+
+    def _edited_response(self, resp: ResponseHead) -> bytes | None:
+        """The backend's head after RewriteLocation and the response edits (issue 15);
+        None when it stays as received."""
+        client = self.client
+        listener = client.listener
+        srt = self.srt
+        raw = resp.raw
+        mode = listener.spec.rewrite_location
+        backend = self.backend
+        host = self.head.host
+        spans = resp._locations
+        if mode and spans is not None and backend is not None and not backend.unix and host:
+            rule = LocationRule(
+                mode,
+                listener.proto,
+                listener.spec.address,
+                listener.spec.port,
+                backend.address,
+                backend.port,
+            )
+            raw = rewrite_locations(raw, spans, rule, host) or raw
+        service_edits = None if srt is None else srt.response_edits
+        if service_edits is not None or listener.response_edits is not None:
+            raw = edit_response(raw, self.head, service_edits, listener.response_edits)
+        return None if raw is resp.raw else raw
+
+    def _rewrites_error(self, status: int) -> bool:
+        """`RewriteErrors`: this backend status gets the listener's ErrorFile page."""
+        srt = self.srt
+        spec = self.client.listener.spec
+        wanted = None if srt is None else srt.spec.rewrite_errors
+        if wanted is None:
+            wanted = spec.rewrite_errors
+        return wanted and status >= 400 and spec.error_page(status) is not None
 
     def _detach(self) -> UpstreamProtocol | None:
         """Forget the upstream connection (the caller decides its fate)."""
@@ -527,12 +600,27 @@ class Exchange:
             # No other backend could take it: the client gets this answer as it is.
         elif policy.passive:
             client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
+        if (
+            resp._locations is not None
+            or client.listener.response_edits is not None
+            or srt.response_edits is not None
+        ):
+            edited = self._edited_response(resp)  # issue 15
+            if edited is not None:
+                buf = edited + buf[used:]
+                reparsed = parse_response_head_python(buf, head.method, len(edited))
+                assert reparsed is not None  # edits keep a head valid (http1/edit.py)
+                resp, used = reparsed
+        if (srt.special or not client.listener.lane) and self._rewrites_error(status):
+            conn = self._detach()  # its body is not wanted: the connection is not reused
+            if conn is not None:
+                conn.close()
+            self.local_response(status, "backend error page rewritten (RewriteErrors)")
+            return
         self.resp = resp
         self.status = status
         kind = resp.body
         rewrite = None
-        if status in LOCATION_STATUSES and client.listener.spec.rewrite_location:
-            rewrite = self._location_rewrite()
         self.phase = R_BODY
         if self.stale_key is not None and srt.stale is not None:
             self.capture = srt.stale.begin(self.stale_key, status, resp.raw, method=head.method)
@@ -633,18 +721,6 @@ class Exchange:
             client.transport_writelines(out, payload)
         else:
             client.transport_write(out)
-
-    def _location_rewrite(self) -> tuple[bytes, bytes] | None:
-        listener = self.client.listener
-        backend = self.backend
-        host = self.head.host
-        if backend is None or backend.unix or host is None:
-            return None
-        addr = backend.address
-        if ":" in addr:
-            addr = f"[{addr}]"
-        old = f"http://{addr}:{backend.port}".encode("latin-1")
-        return (old, listener.proto + b"://" + host)
 
     def _tunnel(self, resp: ResponseHead, rest: bytes) -> None:
         """101 Switching Protocols: from now on bytes flow unparsed both ways."""

@@ -32,6 +32,7 @@ from standby.control.server import BoundControl, ControlServer, control_changed
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.http1 import Limits
+from standby.http1.edit import editor
 from standby.model import (
     BackendKind,
     BackendSpec,
@@ -41,7 +42,7 @@ from standby.model import (
 )
 from standby.routing import Router
 from standby.server.client import ClientProtocol
-from standby.server.lane import lane_wanted
+from standby.server.lane import edits_lane, lane_wanted
 from standby.server.policy import service_policy
 from standby.server.shared import (
     BackendRuntime,
@@ -312,7 +313,13 @@ class Proxy:
                 balancer=Balancer(service, self.board),
                 policy=service_policy(service, config),
                 stale=store,
-                special=service.metrics or bool(service.acme) or store is not None,
+                special=service.metrics
+                or bool(service.acme)
+                or store is not None
+                or bool(service.response_edits)  # issue 15: responses go through an Exchange
+                or bool(service.rewrite_errors),
+                request_edits=editor(service.request_edits, service.conditions),
+                response_edits=editor(service.response_edits),
             )
         for backend in all_backends(config):
             key = backend.identity
@@ -343,7 +350,9 @@ class Proxy:
                 tls=spec.tls is not None,
                 client_certs=spec.tls is not None and spec.tls.client_cert != 0,
                 no_https11=0 if spec.tls is None else spec.tls.no_https11,
-                lane=self.lane,
+                lane=self.lane and edits_lane(spec),
+                request_edits=editor(spec.request_edits),
+                response_edits=editor(spec.response_edits),
             )
             shared.listeners.append(runtime)
             shared.listener_by_key[listener_key(spec)] = runtime
