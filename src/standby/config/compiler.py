@@ -290,6 +290,7 @@ class _Compiler:
     ) -> ListenerSpec:
         assert node.keyword is not None
         label = node.keyword.name
+        edits = section_edits(node)  # issue 15: config/edits.py
         address = _str(_value(node, "Address"))
         if address is None:
             raise ConfigError(node.location, f'{label} needs an "Address"')
@@ -311,7 +312,6 @@ class _Compiler:
         xhttp = _int(_value(node, "xHTTP"), 0)
         check_url = _value(node, "CheckURL")
         assert check_url is None or isinstance(check_url, CompiledPattern)
-        edits = section_edits(node)  # issue 15: config/edits.py
         return ListenerSpec(
             name=_str(node.values[0]),
             address=address,
@@ -561,6 +561,7 @@ class _Compiler:
     def _service(self, node: SectionNode, defaults: _Defaults) -> ServiceSpec:
         name = _str(node.values[0])
         label = f"Service {quote(name)}" if name is not None else "Service"
+        edits = section_edits(node)  # issue 15: config/edits.py
         passive = PassiveSpec(
             enabled=_bool(_value(node, "PassiveChecks"), True),
             failover_statuses=self._failover_statuses(node),
@@ -598,7 +599,6 @@ class _Compiler:
             )
         resend_methods = _value(node, "ResendMethods")
         retry_after = _value(node, "RetryAfter")
-        edits = section_edits(node)  # issue 15: config/edits.py
         return ServiceSpec(
             name=name,
             conditions=tuple(conditions),

@@ -19,7 +19,7 @@ from standby.config.errors import ConfigError, quote
 from standby.config.pattern import compile_pattern
 from standby.config.posix_regex import RegexError
 from standby.config.tree import Directive, SectionNode
-from standby.http1.edit import UNSETTABLE_NAMES, compile_template, valid_header_line
+from standby.http1.edit import UNSETTABLE_NAMES, compile_template, valid_header_line, valid_host
 from standby.model import (
     ConditionKind,
     ConditionSpec,
@@ -218,6 +218,10 @@ def _set_header(directive: Directive) -> EditSpec:
             f'"{name}" cannot set {quote(text.partition(":")[0])}: the proxy decides the '
             "framing and hop-by-hop headers",
         )
+    value = text.partition(":")[2].strip(" \t")
+    literal = "$" not in value and "%[" not in value
+    if field == b"host" and literal and not valid_host(value.encode("latin-1")):
+        raise ConfigError(at, f'bad host {quote(value)} for "{name}"')
     _template(text, at, name)
     return EditSpec(op=model.EDIT_SET_HEADER, text=text, location=directive.location)
 

@@ -33,7 +33,7 @@ from standby.model import Location
 
 log = logging.getLogger(__name__)
 
-_CONDITIONS = ", ".join(keyword.name for keyword in KEYWORDS if keyword.condition)
+_CONDITIONS = ", ".join(dict.fromkeys(keyword.name for keyword in KEYWORDS if keyword.condition))
 _T = TypeVar("_T")
 
 

@@ -526,8 +526,8 @@ KEYWORDS: tuple[Keyword, ...] = (
             "\"^X-Debug:\"`. A POSIX ERE (case-sensitive unless `-icase`), or with "
             "`-exact`, `-beg`, `-end`, `-contain` a fixed string; `-re`, `-posix`, `-case` "
             "are accepted (the last of the kind flags wins). Lines that frame the message "
-            "(`Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`) are never "
-            "removed."),
+            "(`Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`), and `Host`, "
+            "are never removed."),
     Keyword("HeadRemove", EDITORS, (*_EDIT_OPTIONS, Arg("pattern", ArgKind.STRING)), True,
             "Pound's older spelling of `DeleteHeader -icase`: `HeadRemove \"^X-Forwarded-"
             "Host:\"`.", aliases=("HeaderRemove",)),

@@ -19,8 +19,9 @@ head into lines, edits the list and joins it again.
 Safety: the lines that frame a message (``Content-Length``, ``Transfer-Encoding``) and the
 hop-by-hop ones the proxy decides (``Connection``, ``Upgrade``) are never removed by a
 pattern, and cannot be set (the compiler refuses them): the framing standby parsed is the
-framing it forwards. A value made by an expansion that holds a byte no header or target may
-carry (a control character, or outside visible ASCII in a target) has it percent-encoded.
+framing it forwards. ``Host`` is never removed either (HTTP/1.1 requires it). A value made
+by an expansion that holds a byte no header or target may carry (a control character, or
+outside visible ASCII in a target) has it percent-encoded.
 
 Back-references: ``$N`` (``${N}``) is group N of the most recently matched condition: in a
 ``Rewrite`` branch, its last regex condition that holds; elsewhere the service's last regex
@@ -38,7 +39,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from standby.http1._grammar import OWS, TCHAR
-from standby.http1.request import field_block
+from standby.http1.request import _valid_host, field_block
 from standby.model import (
     EDIT_DELETE_HEADER,
     EDIT_DELETE_QUERY,
@@ -58,10 +59,12 @@ from standby.model import (
 # Lines no pattern removes and no SetHeader writes: the message's framing, and the
 # hop-by-hop lines the proxy itself decides for each side (config/edits.py refuses to set
 # these and the other hop-by-hop names).
+# Host stays too: an HTTP/1.1 request without it is invalid (RFC 9112 3.2); SetHeader may
+# change it.
 PROTECTED_NAMES: Final = frozenset(
-    {b"content-length", b"transfer-encoding", b"connection", b"upgrade"}
+    {b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"host"}
 )
-UNSETTABLE_NAMES: Final = PROTECTED_NAMES | frozenset(
+UNSETTABLE_NAMES: Final = (PROTECTED_NAMES - {b"host"}) | frozenset(
     {b"keep-alive", b"te", b"trailer", b"proxy-connection", b"http2-settings"}
 )
 # Groups a back-reference may name: $0 to $9 (Pound's syntax has one digit).
@@ -143,6 +146,11 @@ class Head:
     def header_block(self) -> tuple[bytes, bytes]:
         block = b"\n".join(_normal(line) for line in self.lines)
         return block, block.lower()
+
+
+def valid_host(value: bytes) -> bool:
+    """Whether ``value`` is a Host our parser takes (a SetHeader of Host must be one)."""
+    return _valid_host(value)
 
 
 def _normal(line: bytes) -> bytes:
@@ -455,6 +463,8 @@ class _SetHeader(_Op):
     def apply(self, head: Head, context: _Context) -> None:
         line = _percent(_FIELD_UNSAFE, expand(self.pieces, context, head))
         name = self.name
+        if name == b"host" and not valid_host(line.partition(b":")[2].strip(OWS)):
+            return  # a Host no backend could read the same (an expansion made it so)
         lines = head.lines
         for i, old in enumerate(lines):
             if old.partition(b":")[0].lower() == name:
@@ -591,7 +601,12 @@ class HeadEditor:
         for op in self._ops:
             if isinstance(op, _SetHeader):
                 literal = _literal(op.pieces)
-                if literal is None or op.name in names or _FIELD_UNSAFE.search(literal):
+                if (
+                    literal is None
+                    or op.name in names
+                    or _FIELD_UNSAFE.search(literal)
+                    or op.name == b"host"  # checked as it is applied
+                ):
                     simple = False
                     break
                 names.append(op.name)
