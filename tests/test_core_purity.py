@@ -23,6 +23,8 @@ PURE_GLOBS = (
     "model.py",
     "clock.py",
     "routing.py",
+    "acl.py",
+    "htpasswd.py",
     "config/**/*.py",
     "http1/**/*.py",
     "balance/**/*.py",

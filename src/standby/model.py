@@ -92,6 +92,14 @@ class Pattern(Protocol):
         ``lowered`` is ``block.lower()``, made once for all the conditions."""
         ...
 
+    def captures(self, subject: bytes) -> tuple[bytes, ...] | None:
+        """The groups ($0, $1...) of the first match in ``subject``; None: no match."""
+        ...
+
+    def captures_lines(self, block: bytes) -> tuple[bytes, ...] | None:
+        """The groups of the first of ``block``'s lines that matches; None: none does."""
+        ...
+
 
 class ConditionKind(enum.Enum):
     """What a service condition matches against."""
@@ -100,6 +108,14 @@ class ConditionKind(enum.Enum):
     PATH = "path"  # regex searched in the path only (no query string)
     HOST = "host"  # exact, case-insensitive comparison with the Host header value
     HEADER = "header"  # regex searched in each header line "Name: value", case-insensitive
+    # Issue 15 (Pound 4's other conditions; see routing.py):
+    QUERY = "query"  # the query part of the target (after "?")
+    QUERY_PARAM = "queryparam"  # the value of the query parameter ``argument``
+    METHOD = "method"  # the request method
+    STRING_MATCH = "stringmatch"  # ``argument`` after expansion (routing.expand)
+    ACL = "acl"  # the client address is in ``acl``
+    BASIC_AUTH = "basicauth"  # the Authorization header's credentials are in ``users``
+    MATCH = "match"  # ``children`` all hold (or one of them, with ``any_of``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +128,16 @@ class ConditionSpec:
     regex: Pattern | None  # the compiled pattern (None for HOST)
     negate: bool
     location: Location = UNKNOWN_LOCATION
+    # Issue 15 (defaults: the conditions above, as before):
+    # QUERY_PARAM's parameter, HEADER's field (split form), STRING_MATCH's string:
+    argument: str = ""
+    children: tuple[ConditionSpec, ...] = ()  # MATCH's conditions
+    any_of: bool = False  # MATCH OR (else AND)
+    acl: AclSpec | None = None  # ACL
+    forwarded: ForwardedSpec | None = None  # ACL -forwarded: whom to trust for the address
+    users: UserDb | None = None  # BASIC_AUTH
+    decode: bool = False  # QUERY_PARAM -decode: percent-decode the value first
+    tag: str = ""  # -tag: the name back-references may use ($1(tag))
 
 
 class TlsProtocol(enum.IntEnum):
@@ -518,6 +544,43 @@ class ConfigSpec:
     listeners: tuple[ListenerSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()  # global services, tried after a listener's own
     acme: AcmeClientSpec | None = None  # `ACMEClient`: automatic HTTPS
+
+
+# --- issue 15: conditions (ACL, TrustedIP, BasicAuth) -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AclSpec:
+    """An access control list (``ACL``, ``TrustedIP``): CIDRs as (IP version, network,
+    mask) integers (acl.py decides membership)."""
+
+    name: str  # "" for an inline list
+    networks: tuple[tuple[int, int, int], ...]
+    location: Location = UNKNOWN_LOCATION
+
+
+# The header Pound takes the client's address chain from (``ForwardedHeader``).
+DEFAULT_FORWARDED_HEADER = "X-Forwarded-For"
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedSpec:
+    """How ``ACL -forwarded`` finds the client address: the header (lower-case) and the
+    proxies trusted to have written it (``TrustedIP``; None: the connection's address)."""
+
+    header: bytes
+    trusted: AclSpec | None
+
+
+class UserDb(Protocol):
+    """A ``BasicAuth`` user database (htpasswd.py); the shell replaces its table when the
+    file changes."""
+
+    path: str
+
+    def verify(self, user: bytes, password: bytes) -> bool:
+        """Whether ``password`` is ``user``'s."""
+        ...
 
 
 # --- issue 15: request and response modification (config/edits.py, http1/edit.py) -------

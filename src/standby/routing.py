@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from standby.acl import acl_contains, client_address
+from standby.htpasswd import basic_credentials
 from standby.model import ConditionKind, ConditionSpec, ListenerSpec, ServiceSpec
 
 # Characters stripped around a Host value before comparing: HTTP's optional whitespace.
@@ -63,15 +65,29 @@ class RequestView(Protocol):
         LF (no line holds one); and the same lower-cased."""
         ...
 
+    # Read only by the conditions of issue 15 (Method, QueryParam, BasicAuth, ACL
+    # -forwarded, expansions), so a configuration without them never asks.
+    @property
+    def method(self) -> bytes:
+        """The request method as sent."""
+        ...
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header ``name`` (case-insensitive), stripped; None if absent."""
+        ...
+
 
 # A pattern's search: (subject, the answer when undecided) -> whether it matches.
 _Search = Callable[[bytes, bool], bool]
 # Its search of header lines: (joined lines, the same lower-cased, undecided answer).
 _SearchLines = Callable[[bytes, bytes, bool], bool]
 
+# Any other condition, whole: (request, peer address, the answer when undecided) -> holds.
+_Holds = Callable[["RequestView", str, bool], bool]
+
 # A prepared condition: (kind, bound pattern search, bound search of lines, lower-cased
-# host or "", negate); the search a kind does not use is a stand-in.
-_Check = tuple[ConditionKind, _Search, _SearchLines, str, bool]
+# host or "", negate, the other conditions' test); what a kind does not use is a stand-in.
+_Check = tuple[ConditionKind, _Search, _SearchLines, str, bool, _Holds]
 
 
 # The condition kinds as plain globals: an Enum member read through its class costs a
@@ -79,6 +95,13 @@ _Check = tuple[ConditionKind, _Search, _SearchLines, str, bool]
 _URL = ConditionKind.URL
 _PATH = ConditionKind.PATH
 _HOST = ConditionKind.HOST
+_HEADER = ConditionKind.HEADER
+
+
+# The four kinds the route loop tests itself; every other kind goes through _raw, under a
+# stand-in kind.
+_CLASSIC = frozenset({ConditionKind.URL, ConditionKind.PATH, ConditionKind.HOST, _HEADER})
+_OTHER = ConditionKind.MATCH
 
 
 def _no_regex(_: bytes, __: bool) -> bool:
@@ -91,10 +114,30 @@ def _no_lines(_: bytes, __: bytes, ___: bool) -> bool:
     return False
 
 
-def _prepare(condition: ConditionSpec) -> _Check:
-    if condition.kind is ConditionKind.HOST:
+def _no_holds(_: RequestView, __: str, ___: bool) -> bool:
+    """Stands in for the test of the other conditions in the four classic kinds."""
+    return False
+
+
+def _general(condition: ConditionSpec, preceding: tuple[ConditionSpec, ...]) -> _Holds:
+    """The whole test of a condition of issue 15's kinds (or HOST with a match flag)."""
+
+    def holds(req: RequestView, peer: str, undecided: bool) -> bool:
+        captures = None
+        if condition.kind is ConditionKind.STRING_MATCH and "$" in condition.argument:
+            captures = match_conditions(preceding, req, peer)
+        return _raw(condition, req, peer, undecided, captures, None)
+
+    return holds
+
+
+def _prepare(condition: ConditionSpec, preceding: tuple[ConditionSpec, ...] = ()) -> _Check:
+    negate = condition.negate
+    if condition.kind is ConditionKind.HOST and condition.regex is None:
         want = condition.pattern.strip(_OWS).lower()
-        return (condition.kind, _no_regex, _no_lines, want, condition.negate)
+        return (condition.kind, _no_regex, _no_lines, want, negate, _no_holds)
+    if condition.kind not in _CLASSIC or condition.argument or condition.kind is _HOST:
+        return (_OTHER, _no_regex, _no_lines, "", negate, _general(condition, preceding))
     if condition.regex is None:
         # The compiler always provides a regex for these kinds; failing here, at start-up,
         # beats a condition that silently never matches.
@@ -104,8 +147,8 @@ def _prepare(condition: ConditionSpec) -> _Check:
         )
     regex = condition.regex
     if condition.kind is ConditionKind.HEADER:
-        return (condition.kind, _no_regex, regex.search_lines, "", condition.negate)
-    return (condition.kind, regex.search, _no_lines, "", condition.negate)
+        return (condition.kind, _no_regex, regex.search_lines, "", negate, _no_holds)
+    return (condition.kind, regex.search, _no_lines, "", negate, _no_holds)
 
 
 class _Entry:
@@ -115,7 +158,10 @@ class _Entry:
 
     def __init__(self, spec: ServiceSpec) -> None:
         self.spec = spec
-        self.checks: tuple[_Check, ...] = tuple(_prepare(c) for c in spec.conditions)
+        conditions = spec.conditions
+        self.checks: tuple[_Check, ...] = tuple(
+            _prepare(c, conditions[:i]) for i, c in enumerate(conditions)
+        )
         self.disabled = spec.disabled
 
 
@@ -136,8 +182,9 @@ class Router:
         """All services in the order they are tried."""
         return tuple(e.spec for e in self._entries)
 
-    def route(self, req: RequestView) -> ServiceSpec | None:
-        """The first enabled service whose conditions all hold, or None (-> 503)."""
+    def route(self, req: RequestView, peer: str = "") -> ServiceSpec | None:
+        """The first enabled service whose conditions all hold, or None (-> 503).
+        ``peer``: the client's address (for ACL conditions)."""
         path: bytes | None = None
         host: str | None = None
         host_read = False
@@ -146,7 +193,7 @@ class Router:
         for entry in self._entries:
             if entry.disabled:
                 continue
-            for kind, search, search_lines, want_host, negate in entry.checks:
+            for kind, search, search_lines, want_host, negate, general in entry.checks:
                 # An undecided search answers `negate`: the condition fails either way.
                 if kind is _URL:
                     hit = search(req.target, negate)
@@ -160,10 +207,12 @@ class Router:
                         host = None if raw is None else raw.decode("latin-1").strip(_OWS).lower()
                         host_read = True
                     hit = host == want_host
-                else:  # HEADER
+                elif kind is _HEADER:
                     if block is None:
                         block, lowered = req.header_block()
                     hit = search_lines(block, lowered, negate)
+                else:  # issue 15's kinds, and HOST with a match flag
+                    hit = general(req, peer, negate)
                 if hit == negate:
                     break
             else:
@@ -185,3 +234,292 @@ class Router:
 
     def is_disabled(self, service: ServiceSpec) -> bool:
         return all(e.disabled for e in self._find(service))
+
+
+# --- issue 15: every condition, back-references and expansions ---------------------------
+
+# One matched condition's groups ($0, $1...), with its -tag ("" when untagged).
+Groups = tuple[bytes, ...]
+_AUTHORIZATION = b"authorization"
+
+
+class Captures:
+    """What back-references expand to: the groups of the conditions that matched, the
+    most recent first (Pound's ``$N`` is the most recent one's, ``$N(M)`` the M-th most
+    recent's, ``$N(tag)`` the one tagged ``tag``)."""
+
+    __slots__ = ("groups", "tags")
+
+    def __init__(self, groups: tuple[Groups, ...] = (), tags: tuple[str, ...] = ()) -> None:
+        self.groups = groups
+        self.tags = tags
+
+    def group(self, number: int, which: int | str = 0) -> bytes:
+        """Group ``number`` of the ``which``-th most recent match (or of the match tagged
+        ``which``); b"" when there is no such match or group."""
+        index = which if isinstance(which, int) else -1
+        if isinstance(which, str):
+            for i, tag in enumerate(self.tags):
+                if tag == which:
+                    index = i
+                    break
+        if not 0 <= index < len(self.groups):
+            return b""
+        groups = self.groups[index]
+        return groups[number] if 0 <= number < len(groups) else b""
+
+    def __repr__(self) -> str:
+        return f"Captures({self.groups!r}, {self.tags!r})"
+
+
+_Found = list[tuple[str, Groups]]  # (tag, groups) of each match, in the order matched
+
+
+def _captures(found: _Found) -> Captures:
+    return Captures(
+        tuple(groups for _, groups in reversed(found)), tuple(tag for tag, _ in reversed(found))
+    )
+
+
+def match_conditions(
+    conditions: tuple[ConditionSpec, ...], req: RequestView, peer: str = ""
+) -> Captures | None:
+    """Whether all ``conditions`` hold for ``req`` (from ``peer``): None when one does not,
+    else the Captures their matches made (for ``$N``). Costs more than Router.route (every
+    regex is run for its groups): called for expansions and Rewrite, not to route."""
+    found: _Found = []
+    for condition in conditions:
+        if not _holds(condition, req, peer, True, found):
+            return None
+    return _captures(found)
+
+
+def _holds(
+    condition: ConditionSpec, req: RequestView, peer: str, want: bool, found: _Found | None
+) -> bool:
+    """``condition``'s value, its negation applied. ``want``: the value its context needs
+    (an undecided search answers the other); ``found``: where the groups of matches go
+    (None: not wanted)."""
+    undecided = want == condition.negate  # the raw answer that fails the context
+    mark = 0 if found is None else len(found)
+    captures = None
+    if found is not None and condition.kind is ConditionKind.STRING_MATCH:
+        captures = _captures(found)
+    raw = _raw(condition, req, peer, undecided, captures, None if condition.negate else found)
+    if found is not None and not raw:
+        del found[mark:]
+    return raw != condition.negate
+
+
+def _query(target: bytes) -> bytes:
+    return target.partition(b"?")[2].partition(b"#")[0]
+
+
+def _unquote(value: bytes) -> bytes:
+    """Percent-decoding (QueryParam -decode); a stray % stays as it is."""
+    if b"%" not in value:
+        return value
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch == 0x25 and _is_hex(value[i + 1 : i + 3]):
+            out.append(int(value[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(ch)
+            i += 1
+    return bytes(out)
+
+
+def _is_hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+
+
+def query_param(target: bytes, name: bytes) -> bytes | None:
+    """The value of the first query parameter ``name`` in ``target``; None if absent."""
+    for item in _query(target).split(b"&"):
+        key, _, value = item.partition(b"=")
+        if key == name:
+            return value
+    return None
+
+
+def _host_name(req: RequestView) -> bytes | None:
+    host = req.host
+    return None if host is None else host.strip(b" \t")
+
+
+def _subject(
+    condition: ConditionSpec, req: RequestView, peer: str, captures: Captures | None
+) -> bytes | None:
+    """What a one-subject condition searches; None: the request has none (no match)."""
+    kind = condition.kind
+    if kind is ConditionKind.URL:
+        return req.target
+    if kind is ConditionKind.PATH:
+        return req.path.encode("latin-1")
+    if kind is ConditionKind.QUERY:
+        return _query(req.target)
+    if kind is ConditionKind.QUERY_PARAM:
+        value = query_param(req.target, condition.argument.encode("latin-1"))
+        return _unquote(value) if value is not None and condition.decode else value
+    if kind is ConditionKind.METHOD:
+        return req.method
+    if kind is ConditionKind.STRING_MATCH:
+        return expand(condition.argument, captures, req, peer)
+    if kind is ConditionKind.HEADER:  # the split form: Header "Name" "pattern"
+        return req.header(condition.argument.encode("latin-1"))
+    return _host_name(req)  # HOST with a match flag
+
+
+def _raw(
+    condition: ConditionSpec,
+    req: RequestView,
+    peer: str,
+    undecided: bool,
+    captures: Captures | None,
+    found: _Found | None,
+) -> bool:
+    """``condition``'s value before its negation; the groups of a match go to ``found``."""
+    kind = condition.kind
+    if kind is ConditionKind.MATCH:
+        need = not undecided
+        if condition.any_of:
+            return any(_holds(child, req, peer, need, found) for child in condition.children)
+        return all(_holds(child, req, peer, need, found) for child in condition.children)
+    if kind is ConditionKind.ACL:
+        assert condition.acl is not None
+        forwarded = condition.forwarded
+        header = None if forwarded is None else req.header(forwarded.header)
+        return acl_contains(condition.acl, client_address(peer, header, forwarded))
+    if kind is ConditionKind.BASIC_AUTH:
+        assert condition.users is not None
+        credentials = basic_credentials(req.header(_AUTHORIZATION))
+        return credentials is not None and condition.users.verify(*credentials)
+    regex = condition.regex
+    groups: Groups | None
+    if kind is ConditionKind.HOST and regex is None:
+        host = _host_name(req)
+        hit = host is not None and host.decode("latin-1").lower() == (
+            condition.pattern.strip(_OWS).lower()
+        )
+        groups = (host,) if hit and host is not None else None
+    elif regex is None:
+        raise ValueError(f"{condition.location}: {kind.value} condition has no compiled regex")
+    elif kind is ConditionKind.HEADER and not condition.argument:
+        block, lowered = req.header_block()
+        if found is None:
+            return regex.search_lines(block, lowered, undecided)
+        groups = regex.captures_lines(block)
+    else:
+        subject = _subject(condition, req, peer, captures)
+        if subject is None:
+            return False
+        if found is None:
+            return regex.search(subject, undecided)
+        groups = regex.captures(subject)
+    if groups is None:
+        return False
+    if found is not None:
+        found.append((condition.tag, groups))
+    return True
+
+
+# --- string expansion: $N back-references and %[...] request accessors ------------------
+
+
+def _reference(template: str, i: int) -> tuple[int, int | str, int] | None:
+    """A back-reference at ``template[i]`` (just after "$"): (group, which, end) or None."""
+    n = len(template)
+    if i < n and template[i] == "{":
+        close = template.find("}", i)
+        if close < 0 or not template[i + 1 : close].isdigit():
+            return None
+        number = int(template[i + 1 : close])
+        j = close + 1
+    else:
+        j = i
+        while j < n and template[j].isdigit():
+            j += 1
+        if j == i:
+            return None
+        number = int(template[i:j])
+    which: int | str = 0
+    if j < n and template[j] == "(":
+        close = template.find(")", j)
+        if close >= 0:
+            inner = template[j + 1 : close]
+            which = int(inner) if inner.isdigit() else inner
+            j = close + 1
+    return number, which, j
+
+
+def _accessor(spec: str, req: RequestView, peer: str) -> bytes:
+    """The value of the request accessor ``%[spec]``."""
+    name, _, argument = spec.strip().partition(" ")
+    argument = argument.strip()
+    if name == "url":
+        return req.target
+    if name == "path":
+        return req.path.encode("latin-1")
+    if name == "query":
+        return _query(req.target)
+    if name == "param":
+        return query_param(req.target, argument.encode("latin-1")) or b""
+    if name == "header":
+        return req.header(argument.encode("latin-1")) or b""
+    if name in ("host", "port"):
+        host = _host_name(req) or b""
+        bracket = host.rfind(b"]")
+        colon = host.rfind(b":")
+        has_port = colon > bracket and host[colon + 1 :].isdigit()
+        if name == "host":
+            return host[:colon] if has_port else host
+        return host[colon:] if has_port else b""
+    if name == "remoteip":
+        return peer.encode("latin-1")
+    if name == "user":
+        credentials = basic_credentials(req.header(_AUTHORIZATION))
+        return b"" if credentials is None else credentials[0]
+    return b""  # `const` and accessors standby does not know expand to nothing
+
+
+def has_expansions(template: str) -> bool:
+    """Whether ``template`` uses a back-reference or an accessor (Pound's Redirect then
+    leaves the request's path off)."""
+    return "$" in template or "%[" in template
+
+
+def expand(template: str, captures: Captures | None, req: RequestView, peer: str = "") -> bytes:
+    """``template`` with its back-references (``$N``, ``$N(M)``, ``$N(tag)``, ``${N}``)
+    replaced by ``captures``' groups and its request accessors (``%[url]``, ``%[path]``,
+    ``%[query]``, ``%[param NAME]``, ``%[header NAME]``, ``%[host]``, ``%[port]``,
+    ``%[remoteip]``, ``%[user]``) by the request's parts; ``$$`` is a dollar sign, ``$%`` a
+    percent sign. Anything else is kept as written."""
+    out = bytearray()
+    i = 0
+    n = len(template)
+    while i < n:
+        ch = template[i]
+        if ch == "$" and i + 1 < n:
+            nxt = template[i + 1]
+            if nxt in "$%":
+                out += nxt.encode()
+                i += 2
+                continue
+            reference = _reference(template, i + 1)
+            if reference is not None:
+                number, which, i = reference
+                if captures is not None:
+                    out += captures.group(number, which)
+                continue
+        elif ch == "%" and template.startswith("%[", i):
+            close = template.find("]", i)
+            if close >= 0:
+                out += _accessor(template[i + 2 : close], req, peer)
+                i = close + 1
+                continue
+        out += ch.encode("latin-1", "replace")
+        i += 1
+    return bytes(out)

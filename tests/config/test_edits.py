@@ -121,7 +121,10 @@ def test_rewrite_errors_and_destination() -> None:
         ('    SetPath "/a" "/b"\n', 't.cfg:5.18: "SetPath" takes one value'),
         ('    SetQueryParam "a" "b" "c"\n', "t.cfg:5.27: too many arguments"),
         ("    Rewrite sideways\n    End\n", 't.cfg:5.13: bad what "sideways" for "Rewrite"'),
-        ('    Rewrite response\n      URL "x"\n    End\n', 't.cfg:6.7: "URL" tests the request'),
+        (
+            '    Rewrite response\n      URL "x"\n    End\n',
+            't.cfg:6.7: a "Rewrite response" block tests',
+        ),
         ("    Rewrite response\n      DeleteQuery\n    End\n", 't.cfg:6.7: "DeleteQuery" changes'),
         ("    Rewrite\n      Rewrite response\n      End\n    End\n", 't.cfg:6.7: a "Rewrite'),
         ("    Else\n", 't.cfg:5.5: "Else" is not allowed in Service'),

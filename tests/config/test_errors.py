@@ -73,12 +73,14 @@ CASES = [
     (
         service("    Not BackEnd\n"),
         't.cfg:5.9: "Not" must be followed by a condition (URL, Path, Host, Header, '
-        'HeadRequire, HeadDeny), not "BackEnd"',
+        "HeadRequire, HeadDeny, Query, QueryParam, Method, StringMatch, BasicAuth, "
+        'ACL, Match), not "BackEnd"',
     ),
     (
         service('    Not Not URL "a"\n'),
         't.cfg:5.9: "Not" must be followed by a condition (URL, Path, Host, Header, '
-        'HeadRequire, HeadDeny), not "Not"',
+        "HeadRequire, HeadDeny, Query, QueryParam, Method, StringMatch, BasicAuth, "
+        'ACL, Match), not "Not"',
     ),
     ('Not URL "a"\n', 't.cfg:1.1: "Not" is not allowed at the top level'),
     ('User ""\n', 't.cfg:1.6: empty name for "User"'),

@@ -13,7 +13,7 @@ from standby.http1 import Limits, RequestHead, parse_request_head, parse_respons
 from standby.http1.edit import (
     HeadEditor,
     LocationRule,
-    compile_template,
+    check_template,
     edit_request,
     rewrite_destination,
     rewrite_locations,
@@ -126,7 +126,7 @@ def test_expansions_back_references_and_accessors() -> None:
     assert b"X-E: a b.jpg text/html /a/b.jpg $ % www.example.com :8080 x=1&y=2 2\r\n" in out
     assert b"X-H: t /a/b.jpg?x=1&y=2 /a/b.jpg\r\n" in out
     with pytest.raises(ValueError, match="unknown request accessor"):
-        compile_template("%[nope]")
+        check_template("%[nope]")
 
 
 def test_rewrite_branches_conditions_see_the_edits_before_them() -> None:

@@ -367,3 +367,29 @@ def reload_from(proxy: ProxyThread, path: Path) -> tuple[bool, str]:
 
     assert proxy.loop is not None
     return asyncio.run_coroutine_threadsafe(run(), proxy.loop).result(60)
+
+
+def test_rewrite_with_match_blocks_flags_and_tagged_back_references() -> None:
+    service = """    Path -tag "p" -re "^/(app)/"
+    Rewrite
+      Match OR
+        Host -exact "a.example"
+        Path -beg "/app/beta"
+      End
+      Header "X-Tenant" -re "(.+)"
+      SetHeader "X-Route: beta-$1-$1(p)"
+    Else
+      Not Method -exact "GET"
+      SetQueryParam "write" "1"
+    End"""
+    with Backend("echo") as b:
+        config, socks = config_with_ports(listener(backend(b.port), service=service))
+        with ProxyThread(config, socks) as p:
+            get(p.port, "/app/beta/x", headers="X-Tenant: blue\r\n")
+            assert b"X-Route: beta-blue-app\r\n" in b.heads[-1]
+            get(p.port, "/app/x", host="a.example", headers="X-Tenant: red\r\n")
+            assert b"X-Route: beta-red-app\r\n" in b.heads[-1]
+            get(p.port, "/app/x", method="POST", body=b"x")
+            assert b.heads[-1].startswith(b"POST /app/x?write=1 ")
+            get(p.port, "/app/x")
+            assert b.heads[-1].startswith(b"GET /app/x ") and b"X-Route" not in b.heads[-1]

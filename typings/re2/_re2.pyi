@@ -16,6 +16,7 @@ class RE2:
 
         encoding: RE2.Options.Encoding
         never_capture: bool
+        longest_match: bool
         log_errors: bool
         case_sensitive: bool
         dot_nl: bool

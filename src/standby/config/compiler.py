@@ -25,6 +25,7 @@ from typing import cast
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config.backend_tls import backend_tls
+from standby.config.conditions import ConditionContext
 from standby.config.edits import global_header_options, section_edits
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
@@ -62,15 +63,6 @@ _REDIRECT_URL = re.compile(r"https?://[^/?#\s]+", re.ASCII | re.IGNORECASE)
 # What an ACMEClient's Server may be: the protocol runs over HTTPS (RFC 8555 6.1).
 _ACME_SERVER = re.compile(r"https://[^/?#\s]+(/\S*)?", re.ASCII | re.IGNORECASE)
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+", re.ASCII)
-
-_CONDITION_KINDS = {
-    "URL": ConditionKind.URL,
-    "Path": ConditionKind.PATH,
-    "Host": ConditionKind.HOST,
-    "Header": ConditionKind.HEADER,
-    "HeadRequire": ConditionKind.HEADER,
-    "HeadDeny": ConditionKind.HEADER,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +199,7 @@ class _Compiler:
         )
         anonymise = root.first("Anonymise")
         self.header_options = global_header_options(root)
+        self.conditions = ConditionContext(root, self.read)  # issue 15: named ACLs...
         self.acme_client = _acme_client(root)
         global_services = tuple(
             self._service(node, defaults)
@@ -290,7 +283,7 @@ class _Compiler:
     ) -> ListenerSpec:
         assert node.keyword is not None
         label = node.keyword.name
-        edits = section_edits(node)  # issue 15: config/edits.py
+        edits = section_edits(node, self.conditions, node)  # issue 15: config/edits.py
         address = _str(_value(node, "Address"))
         if address is None:
             raise ConfigError(node.location, f'{label} needs an "Address"')
@@ -298,9 +291,9 @@ class _Compiler:
         if port is None:
             raise ConfigError(node.location, f'{label} needs a "Port"')
         services = tuple(
-            self._service(child, defaults)
+            self._service(child, defaults, node)
             for child in node.sections()
-            if child.keyword is not None and child.keyword.name == "Service"  # not Rewrite
+            if child.keyword is not None and child.keyword.name == "Service"
         )
         challenges = _challenge_service(node, self.acme_client if label == "ListenHTTP" else None)
         if challenges is not None:  # ahead of the listener's own services, as in Pound
@@ -558,10 +551,12 @@ class _Compiler:
             )
         return data
 
-    def _service(self, node: SectionNode, defaults: _Defaults) -> ServiceSpec:
+    def _service(
+        self, node: SectionNode, defaults: _Defaults, listener: SectionNode | None = None
+    ) -> ServiceSpec:
         name = _str(node.values[0])
         label = f"Service {quote(name)}" if name is not None else "Service"
-        edits = section_edits(node)  # issue 15: config/edits.py
+        edits = section_edits(node, self.conditions, node, listener)  # issue 15
         passive = PassiveSpec(
             enabled=_bool(_value(node, "PassiveChecks"), True),
             failover_statuses=self._failover_statuses(node),
@@ -569,7 +564,7 @@ class _Compiler:
             fall=_int(_value(node, "Fall"), model.DEFAULT_FALL),
         )
         check_node = _section(node, "HealthCheck")
-        conditions: list[ConditionSpec] = []
+        conditions = self.conditions.service_conditions(node, listener)
         backends: list[BackendSpec] = []
         emergencies: list[BackendSpec] = []
         for child in node.body:
@@ -580,8 +575,6 @@ class _Compiler:
                 emergency = child.keyword.name == "Emergency"
                 spec = self._backend(child, defaults, emergency, passive, check_node)
                 (emergencies if emergency else backends).append(spec)
-            elif child.keyword.condition:
-                conditions.append(self._condition(child))
             elif child.keyword.name == "Redirect":
                 backends.append(self._redirect(child))
         metrics = node.first("Metrics")
@@ -601,7 +594,7 @@ class _Compiler:
         retry_after = _value(node, "RetryAfter")
         return ServiceSpec(
             name=name,
-            conditions=tuple(conditions),
+            conditions=conditions,
             backends=tuple(backends),
             emergencies=tuple(emergencies),
             disabled=_bool(_value(node, "Disabled"), False),
@@ -716,20 +709,6 @@ class _Compiler:
             key_cookies=_value(section, "Cookies") == "key",
             max_age=_float(_value(section, "MaxAge"), model.DEFAULT_STALE_MAX_AGE),
             location=section.location,
-        )
-
-    @staticmethod
-    def _condition(directive: Directive) -> ConditionSpec:
-        name = directive.keyword.name
-        kind = _CONDITION_KINDS[name]
-        value = directive.values[0]
-        regex = value if isinstance(value, CompiledPattern) else None
-        return ConditionSpec(
-            kind=kind,
-            pattern=directive.texts[0],
-            regex=regex,
-            negate=directive.negate != (name == "HeadDeny"),
-            location=directive.location,
         )
 
     @staticmethod

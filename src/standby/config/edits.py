@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from standby import model
+from standby.config.conditions import ConditionContext
 from standby.config.errors import ConfigError, quote
 from standby.config.pattern import compile_pattern
 from standby.config.posix_regex import RegexError
 from standby.config.tree import Directive, SectionNode
-from standby.http1.edit import UNSETTABLE_NAMES, compile_template, valid_header_line, valid_host
+from standby.http1.edit import UNSETTABLE_NAMES, check_template, valid_header_line, valid_host
 from standby.model import (
     ConditionKind,
     ConditionSpec,
@@ -51,14 +52,6 @@ _TARGET_OPS: Final = {
     "SetQuery": model.EDIT_SET_QUERY,
     "DeleteQuery": model.EDIT_DELETE_QUERY,
     "SetQueryParam": model.EDIT_SET_QUERY_PARAM,
-}
-_CONDITION_KINDS: Final = {
-    "URL": ConditionKind.URL,
-    "Path": ConditionKind.PATH,
-    "Host": ConditionKind.HOST,
-    "Header": ConditionKind.HEADER,
-    "HeadRequire": ConditionKind.HEADER,
-    "HeadDeny": ConditionKind.HEADER,
 }
 # `HeaderOption` words and the bits they set (`no-` clears them).
 _HEADER_OPTIONS: Final = {
@@ -92,15 +85,32 @@ def _tokens(directive: Directive) -> list[tuple[str, Location]]:
     ]
 
 
-def section_edits(node: SectionNode) -> SectionEdits:
-    """The edits of a ListenHTTP(S) or Service section, in the order written."""
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Where conditions in Rewrite blocks are compiled (i15-cond's ConditionContext, with
+    the service's IgnoreCase, TrustedIP...; a listener's blocks: the listener)."""
+
+    conditions: ConditionContext
+    service: SectionNode
+    listener: SectionNode | None
+
+
+def section_edits(
+    node: SectionNode,
+    conditions: ConditionContext,
+    service: SectionNode,
+    listener: SectionNode | None = None,
+) -> SectionEdits:
+    """The edits of a ListenHTTP(S) or Service section (``node``), in the order written;
+    ``service`` and ``listener`` are the scope its Rewrite blocks' conditions compile in."""
+    scope = _Scope(conditions, service, listener)
     request: list[EditSpec | RewriteSpec] = []
     response: list[EditSpec | RewriteSpec] = []
     for child in node.body:
         if isinstance(child, SectionNode):
             if child.keyword is not None and child.keyword.name == "Rewrite":
                 what = child.values[0] or _REQUEST
-                rewrite = _rewrite(child, what == _RESPONSE)
+                rewrite = _rewrite(child, what == _RESPONSE, scope)
                 (response if what == _RESPONSE else request).append(rewrite)
             continue
         edit = _edit(child, response=False)
@@ -196,7 +206,7 @@ def _edit(directive: Directive, response: bool) -> EditSpec | None:
 
 def _template(text: str, at: Location, name: str) -> None:
     try:
-        compile_template(text)
+        check_template(text)
     except ValueError as exc:
         raise ConfigError(at, f'{exc} in {quote(text)} for "{name}"') from None
 
@@ -259,28 +269,42 @@ def _delete_header(directive: Directive, ignore_case: bool) -> EditSpec:
     return EditSpec(op=model.EDIT_DELETE_HEADER, matcher=matcher, location=directive.location)
 
 
-def _condition(directive: Directive) -> ConditionSpec:
-    """A condition in a Rewrite branch (today's service condition kinds)."""
-    name = directive.keyword.name
-    value = directive.values[0]
-    return ConditionSpec(
-        kind=_CONDITION_KINDS[name],
-        pattern=directive.texts[0],
-        regex=None if isinstance(value, str) else value,  # type: ignore[arg-type]
-        negate=directive.negate != (name == "HeadDeny"),
-        location=directive.location,
+# What a `Rewrite response` branch may test: the response's headers (Pound's list).
+_RESPONSE_CONDITIONS: Final = frozenset(
+    {ConditionKind.HEADER, ConditionKind.STRING_MATCH, ConditionKind.MATCH}
+)
+
+
+def _response_condition(condition: ConditionSpec) -> bool:
+    return condition.kind in _RESPONSE_CONDITIONS and all(
+        _response_condition(child) for child in condition.children
     )
 
 
-def _rewrite(node: SectionNode, response: bool) -> RewriteSpec:
+def _rewrite(node: SectionNode, response: bool, scope: _Scope) -> RewriteSpec:
     """A Rewrite block: its branches, split at each Else."""
     branches: list[RewriteBranchSpec] = []
-    conditions: list[ConditionSpec] = []
+    nodes: list[Directive | SectionNode] = []  # the branch's, for its conditions
     edits: list[EditSpec | RewriteSpec] = []
     start = node.location
+
+    def branch() -> RewriteBranchSpec:
+        conditions = scope.conditions.compile(nodes, scope.service, scope.listener)
+        for condition in conditions:
+            if response and not _response_condition(condition):
+                raise ConfigError(
+                    condition.location,
+                    'a "Rewrite response" block tests the response\'s headers ("Header", '
+                    '"StringMatch", "Match", "Not"), not the request',
+                )
+        return RewriteBranchSpec(conditions, tuple(edits), start)
+
     for child in node.body:
         if isinstance(child, SectionNode):
-            assert child.keyword is not None and child.keyword.name == "Rewrite"
+            assert child.keyword is not None
+            if child.keyword.name != "Rewrite":
+                nodes.append(child)  # a Match or ACL block
+                continue
             what = child.values[0] or (_RESPONSE if response else _REQUEST)
             if (what == _RESPONSE) != response:
                 raise ConfigError(
@@ -288,24 +312,17 @@ def _rewrite(node: SectionNode, response: bool) -> RewriteSpec:
                     f'a "Rewrite {what}" block cannot be inside a '
                     f'"Rewrite {_RESPONSE if response else _REQUEST}" block',
                 )
-            edits.append(_rewrite(child, response))
+            edits.append(_rewrite(child, response, scope))
             continue
         keyword = child.keyword
         if keyword.name == "Else":
-            branches.append(RewriteBranchSpec(tuple(conditions), tuple(edits), start))
-            conditions, edits, start = [], [], child.location
+            branches.append(branch())
+            nodes, edits, start = [], [], child.location
         elif keyword.condition:
-            condition = _condition(child)
-            if response and condition.kind is not ConditionKind.HEADER:
-                raise ConfigError(
-                    child.location,
-                    f'"{keyword.name}" tests the request: "Rewrite response" tests the '
-                    'response\'s headers ("Header", "Not Header")',
-                )
-            conditions.append(condition)
+            nodes.append(child)
         else:
             edit = _edit(child, response)
-            assert edit is not None  # the schema allows nothing else in a Rewrite block
-            edits.append(edit)
-    branches.append(RewriteBranchSpec(tuple(conditions), tuple(edits), start))
+            if edit is not None:
+                edits.append(edit)
+    branches.append(branch())
     return RewriteSpec(tuple(branches), node.location)

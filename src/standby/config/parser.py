@@ -20,6 +20,8 @@ from standby.config.pattern import BACKTRACK_BUDGET, CompiledPattern, compile_pa
 from standby.config.posix_regex import RegexError
 from standby.config.schema import (
     BACKENDS,
+    CIDR_KEYWORD,
+    CIDR_SECTIONS,
     KEYWORDS,
     Arg,
     ArgKind,
@@ -49,6 +51,7 @@ class _Open:
     location: Location
     body: list[Directive | SectionNode] = field(default_factory=list)
     seen: dict[str, Location] = field(default_factory=dict)
+    negate: bool = False  # a block condition written after Not
 
 
 def parse(reader: LineReader, top: Location) -> SectionNode:
@@ -73,6 +76,10 @@ class _Parser:
 
     def _line(self, line: Line) -> None:
         first = line[0]
+        if first.kind is TokenKind.STRING and self.stack[-1].section in CIDR_SECTIONS:
+            # A list's line is one quoted CIDR: read as the directive `"CIDR" "..."`.
+            first = Token(TokenKind.WORD, CIDR_KEYWORD, first.location)
+            line = (first, *line)
         if first.kind is TokenKind.STRING:
             raise ConfigError(
                 first.location, f"expected a keyword, found string {quote(first.text)}"
@@ -111,8 +118,8 @@ class _Parser:
             frame.seen[keyword.name] = first.location
         if keyword.name == "Include":
             self.reader.include(texts[0], first.location)
-        elif keyword.opens is not None and not (keyword.inline and values[0] is not None):
-            self.stack.append(_Open(keyword, keyword.opens, values, first.location))
+        elif keyword.opens is not None and not (keyword.inline and values[-1] is not None):
+            self.stack.append(_Open(keyword, keyword.opens, values, start, negate=negate))
         else:
             directive = Directive(keyword, values, texts, locations, start, negate)
             frame.body.append(directive)
@@ -123,7 +130,9 @@ class _Parser:
         if len(self.stack) == 1:
             raise ConfigError(line[0].location, 'stray "End": no section is open')
         frame = self.stack.pop()
-        node = SectionNode(frame.keyword, frame.values, frame.location, tuple(frame.body))
+        node = SectionNode(
+            frame.keyword, frame.values, frame.location, tuple(frame.body), frame.negate
+        )
         self.stack[-1].body.append(node)
 
     def _keyword(self, token: Token, section: Section) -> Keyword:
@@ -157,6 +166,13 @@ class _Parser:
         locations: list[Location] = []
         pos = 0
         for arg in keyword.args:
+            if arg.kind is ArgKind.TOKENS and pos < len(tokens):
+                # The rest of the line as written, with locations (config/conditions.py).
+                rest = tokens[pos:]
+                values.append(cast(Value, rest))
+                texts.append(rest[-1].text)
+                locations.append(rest[0].location)
+                break
             if arg.many and pos < len(tokens):
                 # The last argument takes the rest of the line: its tuples, concatenated.
                 rest = tokens[pos:]

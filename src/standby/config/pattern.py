@@ -26,6 +26,7 @@ tests/robustness/test_patterns.py measures the worst time that allows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 import re2
@@ -42,7 +43,15 @@ from standby.config.posix_regex import (
     translate_re2,
 )
 
-__all__ = ["BACKTRACK_BUDGET", "CompiledPattern", "RegexError", "compile_pattern"]
+__all__ = [
+    "BACKTRACK_BUDGET",
+    "CompiledPattern",
+    "PcrePattern",
+    "RegexError",
+    "compile_pattern",
+    "compile_pcre",
+    "escape_ere",
+]
 
 # Modelled steps one backtracking search may take: about 5 ms of Python's re on this
 # project's test machine for the worst shapes measured (tests/robustness/test_patterns.py).
@@ -52,7 +61,25 @@ _OPTIONS = re2.Options()
 _OPTIONS.encoding = re2.Options.Encoding.LATIN1
 _OPTIONS.never_capture = True  # only "does it match": no group positions to track
 _OPTIONS.log_errors = False  # a pattern RE2 refuses goes to re, without noise on stderr
+# Back-references ($1...) need the groups' text: a second RE2 program that captures, with
+# POSIX's leftmost-longest rule for EREs, built the first time a capture is asked for.
+_CAPTURE_OPTIONS = re2.Options()
+_CAPTURE_OPTIONS.encoding = re2.Options.Encoding.LATIN1
+_CAPTURE_OPTIONS.longest_match = True
+_CAPTURE_OPTIONS.log_errors = False
+# The same for -pcre patterns: Perl's leftmost-first rule.
+_PCRE_OPTIONS = re2.Options()
+_PCRE_OPTIONS.encoding = re2.Options.Encoding.LATIN1
+_PCRE_OPTIONS.log_errors = False
+_PCRE_ICASE_OPTIONS = re2.Options()
+_PCRE_ICASE_OPTIONS.encoding = re2.Options.Encoding.LATIN1
+_PCRE_ICASE_OPTIONS.log_errors = False
+_PCRE_ICASE_OPTIONS.case_sensitive = False
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+# A match's groups: $0 (the whole match), $1...; a group that took no part is b"".
+Groups = tuple[bytes, ...]
+# The characters an ERE gives a meaning; escape_ere quotes them.
+_ERE_SPECIAL = frozenset(".[]()*+?{}|^$\\")
 _NO_SPAN = (-1, -1)
 
 # A search: (subject, the answer when undecided) -> whether the pattern matches.
@@ -157,6 +184,7 @@ class CompiledPattern:
     running ones)."""
 
     __slots__ = (
+        "_capture",
         "_python",
         "degree",
         "exponential",
@@ -172,6 +200,7 @@ class CompiledPattern:
         self.source = source
         self.ignore_case = ignore_case
         self._python = compile_ere(source, ignore_case)  # validates: RegexError
+        self._capture: _Match | None = None  # RE2's capturing program, once asked for
         shape = backtracking(source)
         self.degree = shape.degree
         self.exponential = shape.exponential
@@ -211,6 +240,38 @@ class CompiledPattern:
                 return True
         return undecided if skipped else False
 
+    def captures(self, subject: bytes) -> Groups | None:
+        """The groups of the first match in ``subject`` ($0, $1...), or None when it does
+        not match (or a backtracking search would exceed its bound)."""
+        if self.linear:
+            match = self._capture
+            if match is None:
+                compiled = _re2.RE2(
+                    translate_re2(self.source, self.ignore_case, capture=True), _CAPTURE_OPTIONS
+                )
+                match = self._capture = compiled.Match
+            spans = match(_UNANCHORED, subject, 0, len(subject))
+            if spans[0] == _NO_SPAN:
+                return None
+            return tuple(b"" if start < 0 else subject[start:end] for start, end in spans)
+        if len(subject) > self.limit or self._cost(len(subject)) > BACKTRACK_BUDGET:
+            return None
+        found = self._python.search(subject.decode("latin-1"))
+        if found is None:
+            return None
+        return tuple((text or "").encode("latin-1") for text in (found[0], *found.groups()))
+
+    def captures_lines(self, block: bytes) -> Groups | None:
+        """The groups of the first header line (of ``block``'s LF-separated lines) that
+        matches, or None."""
+        if not block:
+            return None
+        for line in block.split(b"\n"):
+            groups = self.captures(line)
+            if groups is not None:
+                return groups
+        return None
+
     def _cost(self, length: int) -> int:
         """The modelled backtracking steps for a subject of ``length`` bytes."""
         steps: int = (length + 1) ** (self.degree + 2)
@@ -232,3 +293,111 @@ class CompiledPattern:
 def compile_pattern(source: str, ignore_case: bool = False) -> CompiledPattern:
     """Compile a POSIX ERE (``REG_ICASE`` with ``ignore_case``), or raise ``RegexError``."""
     return CompiledPattern(source, ignore_case)
+
+
+def escape_ere(text: str) -> str:
+    """``text`` as an ERE that matches it literally (for -exact, -beg, -end, -contain)."""
+    return "".join("\\" + ch if ch in _ERE_SPECIAL else ch for ch in text)
+
+
+# A -pcre pattern RE2 cannot run (look-around, back-references) is searched by Python's re
+# within BACKTRACK_BUDGET, modelled as an ERE's would be: its degree is the count of its
+# quantifiers, and a quantified group holding a quantifier makes it exponential.
+_PCRE_QUANTIFIER = re.compile(r"(?<!\\)[*+?{]")
+_PCRE_NESTED = re.compile(r"\([^()]*(?<!\\)[*+?{][^()]*\)[*+?{]")
+
+
+class PcrePattern:
+    """A ``-pcre`` pattern (``RegexType pcre``): Perl syntax, with Python ``re``'s semantics
+    where RE2 (whose syntax is Perl's without look-around and back-references) refuses it.
+    The same interface as CompiledPattern (model.Pattern)."""
+
+    __slots__ = (
+        "_match",
+        "_python",
+        "degree",
+        "exponential",
+        "ignore_case",
+        "limit",
+        "linear",
+        "source",
+    )
+
+    def __init__(self, source: str, ignore_case: bool = False) -> None:
+        self.source = source
+        self.ignore_case = ignore_case
+        flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+        try:
+            self._python = re.compile(source, flags)
+        except (re.error, OverflowError, RecursionError) as exc:
+            raise RegexError(str(exc)) from None
+        options = _PCRE_ICASE_OPTIONS if ignore_case else _PCRE_OPTIONS
+        compiled = _re2.RE2(source.encode("latin-1", "replace"), options)
+        self._match: _Match | None = compiled.Match if compiled.ok() else None
+        self.linear = self._match is not None
+        self.degree = len(_PCRE_QUANTIFIER.findall(source))
+        self.exponential = _PCRE_NESTED.search(source) is not None
+        self.limit = 0
+        if not self.linear:
+            while self._cost(self.limit + 1) <= BACKTRACK_BUDGET:
+                self.limit += 1
+
+    def _cost(self, length: int) -> int:
+        steps: int = (length + 1) ** (self.degree + 2)
+        return steps << length if self.exponential else steps
+
+    def captures(self, subject: bytes) -> Groups | None:
+        match = self._match
+        if match is not None:
+            spans = match(_UNANCHORED, subject, 0, len(subject))
+            if spans[0] == _NO_SPAN:
+                return None
+            return tuple(b"" if start < 0 else subject[start:end] for start, end in spans)
+        if len(subject) > self.limit:
+            return None
+        found = self._python.search(subject.decode("latin-1"))
+        if found is None:
+            return None
+        return tuple((text or "").encode("latin-1") for text in (found[0], *found.groups()))
+
+    def search(self, subject: bytes, undecided: bool) -> bool:
+        if self._match is None and len(subject) > self.limit:
+            return undecided
+        return self.captures(subject) is not None
+
+    def search_lines(self, block: bytes, lowered: bytes, undecided: bool) -> bool:
+        if not block:
+            return False
+        skipped = False
+        for line in block.split(b"\n"):
+            if self._match is None and len(line) > self.limit:
+                skipped = True
+            elif self.captures(line) is not None:
+                return True
+        return undecided if skipped else False
+
+    def captures_lines(self, block: bytes) -> Groups | None:
+        if not block:
+            return None
+        for line in block.split(b"\n"):
+            groups = self.captures(line)
+            if groups is not None:
+                return groups
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PcrePattern):
+            return NotImplemented
+        return self.source == other.source and self.ignore_case == other.ignore_case
+
+    def __hash__(self) -> int:
+        return hash(("pcre", self.source, self.ignore_case))
+
+    def __repr__(self) -> str:
+        flags = ", ignore_case=True" if self.ignore_case else ""
+        return f"PcrePattern({self.source!r}{flags})"
+
+
+def compile_pcre(source: str, ignore_case: bool = False) -> PcrePattern:
+    """Compile a Perl-style pattern (``-pcre``), or raise ``RegexError``."""
+    return PcrePattern(source, ignore_case)

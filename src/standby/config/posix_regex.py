@@ -172,10 +172,15 @@ def backtracking(pattern: str) -> Backtracking:
     return Backtracking(translator.degree, translator.exponential)
 
 
-def translate_re2(pattern: str, ignore_case: bool = False, lines: bool = False) -> bytes:
+def translate_re2(
+    pattern: str, ignore_case: bool = False, lines: bool = False, capture: bool = False
+) -> bytes:
     """Translate the POSIX ERE ``pattern`` to RE2 syntax for Latin-1 subjects; in ``lines``
-    form for header lines joined by ``\\n``. Raises ``RegexError`` or ``Unsupported``."""
-    return _Translator(pattern, re2=True, ignore_case=ignore_case, lines=lines).run().encode()
+    form for header lines joined by ``\\n``; with ``capture``, its groups stay capturing
+    groups (back-references' ``$1``). Raises ``RegexError`` or ``Unsupported``."""
+    translator = _Translator(pattern, re2=True, ignore_case=ignore_case, lines=lines)
+    translator.capture = capture
+    return translator.run().encode()
 
 
 def literal_re2(pattern: str, ignore_case: bool = False, lines: bool = False) -> Literal | None:
@@ -309,6 +314,7 @@ class _Translator:
         self.ignore_case = ignore_case
         self.lines = lines
         self.out: list[str] = []
+        self.capture = False  # RE2: keep the groups capturing (translate_re2)
         # Index in ``out`` where the last repeatable atom starts; None when a repetition
         # here would have nothing to repeat.
         self.atom: int | None = None
@@ -355,7 +361,7 @@ class _Translator:
                 self._no_atom()
                 self.groups += 1
                 self.open_groups.append((len(self.out), self.groups))
-                self.out.append("(?:" if self.re2 else "(")
+                self.out.append("(?:" if self.re2 and not self.capture else "(")
                 self.shape = None
                 self._close_run()
                 self.degrees.append(0)

@@ -29,6 +29,10 @@ class Section(enum.Enum):
     CONTROL = "Control"
     ACME_CLIENT = "ACMEClient"
     REWRITE = "Rewrite"  # issue 15: a Rewrite block (and its Else branches)
+    # issue 15: conditions
+    MATCH = "Match"  # Match AND|OR ... End: conditions joined
+    ACL = "ACL"  # ACL ... End: one CIDR per line
+    TRUSTED_IP = "TrustedIP"  # TrustedIP ... End: one CIDR per line
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -61,10 +65,15 @@ class ArgKind(enum.Enum):
     HOST_HEADER = "host"  # a Host header value: a name or address, optionally with :port
     DOMAINS = "DNS name"  # a DNS name a certificate is asked for (no wildcard, no address)
     CIPHERS = "cipher list"  # OpenSSL's cipher list syntax, or Pound's -cipherlist/-ciphersuites
+    # The rest of the line as written (a condition's -flags and pattern): config/conditions.py
+    # reads it, with each token's location.
+    TOKENS = "as written"
 
 
 # Argument kinds whose values are tuples, so that a ``many`` argument can collect them.
-TUPLE_KINDS = frozenset({ArgKind.STATUSES, ArgKind.METHODS, ArgKind.CIPHERS, ArgKind.DOMAINS})
+TUPLE_KINDS = frozenset(
+    {ArgKind.STATUSES, ArgKind.METHODS, ArgKind.CIPHERS, ArgKind.DOMAINS, ArgKind.TOKENS}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +114,18 @@ THRESHOLD = Arg("n", ArgKind.INT, low=1, high=model.MAX_RISE_FALL)
 CHECK_PARENTS = frozenset({Section.SERVICE}) | BACKENDS
 # `Disable` names (every protocol but the newest, which cannot be disabled).
 TLS_PROTOCOL_WORDS = tuple(p.name.lower() for p in model.TlsProtocol)[:-1]
+# Where service conditions are allowed (i15-edit adds its Rewrite section).
+CONDITION_SECTIONS = frozenset({Section.SERVICE, Section.MATCH, Section.REWRITE})
+# The sections whose lines are quoted CIDRs (a line is read as `"CIDR" "..."`).
+CIDR_SECTIONS = frozenset({Section.ACL, Section.TRUSTED_IP})
+CIDR_KEYWORD = '"CIDR"'
+# Pound's match flags, for the help texts.
+_FLAGS_HELP = (
+    " Options: `-exact`, `-beg`, `-end`, `-contain` (string comparisons), `-re` (a regular "
+    "expression of the `RegexType` in effect), `-posix`, `-pcre` (`-perl`), `-icase`, `-case`, "
+    '`-file "f"` (the patterns are the lines of file f: any may match), `-tag "t"` (names the '
+    "match for `$1(t)`)."
+)
 ERROR_CODES = (400, 401, 403, 404, 405, 413, 414, 500, 501, 503)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_XHTTP = len(model.XHTTP_METHODS) - 1
@@ -292,28 +313,39 @@ KEYWORDS: tuple[Keyword, ...] = (
             "Certificate revocation lists (PEM), checked for client certificates: "
             '`CRLlist "/etc/crl.pem"`.'),
     # --- service -----------------------------------------------------------------------
-    Keyword("URL", frozenset({Section.SERVICE}), (Arg("regex", ArgKind.REGEX),), True,
-            "Match the request target (path and query), case-sensitive.", condition=True),
-    Keyword("Path", frozenset({Section.SERVICE}), (Arg("regex", ArgKind.REGEX),), True,
-            "Match the path of the request target (no query), case-sensitive.",
+    Keyword("URL", CONDITION_SECTIONS, (Arg("[options] regex", ArgKind.TOKENS, many=True),),
+            True, 'Match the request target (path and query), case-sensitive POSIX regex by '
+            'default: `URL "^/static/"`, `URL -beg "/static/"`.' + _FLAGS_HELP, condition=True),
+    Keyword("Path", CONDITION_SECTIONS, (Arg("[options] regex", ArgKind.TOKENS, many=True),),
+            True, "Match the path of the request target (no query), a POSIX regex by default "
+            '(case-sensitive unless `IgnoreCase 1`): `Path -exact "/"`.' + _FLAGS_HELP,
             condition=True),
-    Keyword("Host", frozenset({Section.SERVICE}), (Arg("hostname", ArgKind.STRING),), True,
-            "The `Host` header value must equal this name (case-insensitive, exact).",
-            condition=True),
-    Keyword("Header", frozenset({Section.SERVICE}), (Arg("regex", ArgKind.IREGEX),), True,
-            'Some header line ("Name: value") must match, case-insensitive.',
-            condition=True),
-    Keyword("HeadRequire", frozenset({Section.SERVICE}), (Arg("regex", ArgKind.IREGEX),),
-            True, "Old name of `Header`.", condition=True),
-    Keyword("HeadDeny", frozenset({Section.SERVICE}), (Arg("regex", ArgKind.IREGEX),), True,
-            "No header line may match (the same as `Not Header`).", condition=True),
-    Keyword("Not", frozenset({Section.SERVICE}), (Arg("condition", ArgKind.CONDITION),),
-            True, "Negate the condition that follows on the same line: `Not URL \"^/a\"`."),
+    Keyword("Host", CONDITION_SECTIONS, (Arg("[options] hostname", ArgKind.TOKENS, many=True),),
+            True, "The `Host` header value, exact and case-insensitive by default (a `:port` is "
+            'part of the value): `Host "www.example.com"`, `Host -end ".example.com"`.'
+            + _FLAGS_HELP, condition=True),
+    Keyword("Header", CONDITION_SECTIONS, (Arg("[options] regex", ArgKind.TOKENS, many=True),),
+            True, 'Some header line ("Name: value") must match, a case-insensitive POSIX regex '
+            'by default: `Header "^X-Debug:"`.' + _FLAGS_HELP, condition=True),
+    Keyword("HeadRequire", CONDITION_SECTIONS,
+            (Arg("[options] regex", ArgKind.TOKENS, many=True),), True,
+            'Old name of `Header` (Pound 2): `HeadRequire "^Host: www"`.', condition=True),
+    Keyword("HeadDeny", CONDITION_SECTIONS,
+            (Arg("[options] regex", ArgKind.TOKENS, many=True),), True,
+            'No header line may match (the same as `Not Header`, Pound 2): '
+            '`HeadDeny "^User-Agent: .*bot"`.', condition=True),
+    Keyword("Not", CONDITION_SECTIONS, (Arg("condition", ArgKind.CONDITION),),
+            True, "Negate the condition that follows on the same line: `Not URL \"^/a\"`; "
+            "before `Match` or `ACL`, the whole block."),
     Keyword("Redirect", frozenset({Section.SERVICE}),
             (Arg("code", ArgKind.INT, optional=True, choices=REDIRECT_CODES),
              Arg("url", ArgKind.STRING)), True,
             "Answer with a redirect to this http:// or https:// URL instead of proxying "
-            "(a URL without a path keeps the request's path).",
+            "(a URL without a path keeps the request's path and query). As in Pound 4, `$1`..`$9` "
+            "(`$N(M)`, `$N(tag)`) expand to the groups of the service's matched conditions "
+            "(`$1`: the last one's) and `%[host]`, `%[url]`, `%[path]`, `%[query]`... to the "
+            "request's parts; the path is then not appended: `URL \"^/old/(.*)\"` with "
+            '`Redirect 301 "https://%[host]/new/$1"`. Codes 301, 302, 303, 307, 308.',
             default=str(model.DEFAULT_REDIRECT_CODE)),
     Keyword("Disabled", frozenset({Section.SERVICE}) | BACKENDS,
             (Arg("bool", ArgKind.BOOL),), False,
@@ -562,25 +594,6 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("Else", REWRITES, (), True,
             "In a `Rewrite` block: the edits before it apply when their conditions hold; "
             "else the branch after it is tried: `Else`."),
-    Keyword("URL", REWRITES, (Arg("regex", ArgKind.REGEX),), True,
-            "In a `Rewrite` block: the request target matches: `URL \"^/old/\"`.",
-            condition=True),
-    Keyword("Path", REWRITES, (Arg("regex", ArgKind.REGEX),), True,
-            "In a `Rewrite` block: the path matches: `Path \"\\\\.(jpg|gif)$\"`.",
-            condition=True),
-    Keyword("Host", REWRITES, (Arg("hostname", ArgKind.STRING),), True,
-            "In a `Rewrite` block: the Host header equals this name (case-insensitive): "
-            "`Host \"example.org\"`.", condition=True),
-    Keyword("Header", REWRITES, (Arg("regex", ArgKind.IREGEX),), True,
-            "In a `Rewrite` block: a header line matches (case-insensitive); in `Rewrite "
-            "response`, a line of the response: `Header \"^Content-Type: text/\"`.",
-            condition=True),
-    Keyword("HeadRequire", REWRITES, (Arg("regex", ArgKind.IREGEX),), True,
-            "Old name of `Header`: `HeadRequire \"^Accept:\"`.", condition=True),
-    Keyword("HeadDeny", REWRITES, (Arg("regex", ArgKind.IREGEX),), True,
-            "No header line matches: `HeadDeny \"^Cookie:\"`.", condition=True),
-    Keyword("Not", REWRITES, (Arg("condition", ArgKind.CONDITION),), True,
-            "Negate the condition that follows: `Not Path \"^/static/\"`."),
     Keyword("HeaderOption", frozenset({Section.TOP}) | LISTENERS,
             (Arg("option", ArgKind.STRING), *(Arg("option", ArgKind.STRING, optional=True),)
              * 3), False,
@@ -596,21 +609,95 @@ KEYWORDS: tuple[Keyword, ...] = (
             default="0"),
     Keyword("RewriteErrors", LISTENERS | frozenset({Section.SERVICE}),
             (Arg("bool", ArgKind.BOOL),), False,
-            "A backend's answer with a status that has an `ErrorFile` page gets that page "
-            "as its body instead (the status and the backend's other headers stay): "
-            "`RewriteErrors 1`. A Service's setting overrides its listener's.",
+            "A backend's answer with a status that has an `ErrorFile` page is replaced by "
+            "that page, sent as standby's own answer with that status (the backend's body "
+            "and headers are dropped, its connection closed): `RewriteErrors 1`. A "
+            "Service's setting overrides its listener's.",
+            default="0"),
+    # --- issue 15: conditions -----------------------------------------------------------
+    Keyword("Query", CONDITION_SECTIONS, (Arg("[options] regex", ArgKind.TOKENS, many=True),),
+            True, 'Match the query part of the target (after "?"), a POSIX regex by default: '
+            '`Query "(^|&)debug=1"`.' + _FLAGS_HELP, condition=True),
+    Keyword("QueryParam", CONDITION_SECTIONS,
+            (Arg("name", ArgKind.STRING),
+             Arg("[options] regex", ArgKind.TOKENS, many=True)), True,
+            "Match the value of the first query parameter `name` (a request without it does "
+            'not match); `-decode` percent-decodes the value first: `QueryParam "type" '
+            '"^(int|bool)$"`.' + _FLAGS_HELP, condition=True),
+    Keyword("Method", CONDITION_SECTIONS,
+            (Arg("[options] regex", ArgKind.TOKENS, many=True),), True,
+            'Match the request method, a case-sensitive POSIX regex by default: `Method -exact '
+            '"DELETE"`.' + _FLAGS_HELP, condition=True),
+    Keyword("StringMatch", CONDITION_SECTIONS,
+            (Arg("string", ArgKind.STRING),
+             Arg("[options] regex", ArgKind.TOKENS, many=True)), True,
+            "Expand `string` (back-references `$1`, `$1(2)`, and request accessors `%[url]`, "
+            "`%[path]`, `%[query]`, `%[param NAME]`, `%[header NAME]`, `%[host]`, `%[port]`, "
+            "`%[remoteip]`, `%[user]`) and match the result: `StringMatch \"%[header "
+            'X-Tenant]" -exact "blue"`.' + _FLAGS_HELP, condition=True),
+    Keyword("BasicAuth", CONDITION_SECTIONS,
+            (Arg("[-file] htpasswd", ArgKind.TOKENS, many=True),), True,
+            "The request's `Authorization: Basic` credentials are in this htpasswd file "
+            "(bcrypt `$2y$`, `$apr1$`, `{SHA}`, crypt(3) and plain-text entries); the file is "
+            "checked for changes every few seconds and re-read (a malformed new version is "
+            "logged and the previous one kept); `-file` reads it once. Usually negated, with "
+            'an Error 401 service: `Not BasicAuth "/etc/standby/htpasswd"`.', condition=True),
+    Keyword("ACL", CONDITION_SECTIONS,
+            (Arg('[-forwarded] "name" or -file "f"', ArgKind.TOKENS, optional=True,
+                 many=True),), True,
+            'The client address is in the named ACL (`ACL "trusted"`), in the CIDRs of a file '
+            '(`ACL -file "nets.txt"`), or in the CIDRs listed up to `End` (`ACL` alone); '
+            "`-forwarded` takes the address from the forwarded header (see `TrustedIP`).",
+            opens=Section.ACL, inline=True, condition=True),
+    Keyword("ACL", frozenset({Section.TOP}),
+            (Arg("name", ArgKind.STRING),
+             Arg('-file "f"', ArgKind.TOKENS, optional=True, many=True)), True,
+            'A named access control list for `ACL "name"` in services: its CIDRs, one quoted '
+            'per line, up to `End` (`ACL "office"` / `"192.0.2.0/24"` / `End`), or read from a '
+            'file (`ACL "office" -file "office.txt"`, one CIDR per line).',
+            opens=Section.ACL, inline=True),
+    Keyword(CIDR_KEYWORD, CIDR_SECTIONS, (Arg("cidr", ArgKind.STRING),), True,
+            'One network of an ACL or TrustedIP list, quoted: `"10.0.0.0/8"`, `"::1"` (IPv4 '
+            "mask 0..32, IPv6 0..128; host bits are ignored)."),
+    Keyword("Match", CONDITION_SECTIONS,
+            (Arg("op", ArgKind.WORD, optional=True, words=("and", "or")),), True,
+            "Join the conditions up to `End` with AND (the default) or OR; blocks nest: "
+            '`Match OR` / `Host "a.example"` / `Host "b.example"` / `End`.',
+            opens=Section.MATCH, condition=True),
+    Keyword("TrustedIP", frozenset({Section.TOP, Section.SERVICE}) | LISTENERS,
+            (Arg('"acl" or -file "f"', ArgKind.TOKENS, optional=True, many=True),), False,
+            "The proxies trusted to write the forwarded header: `ACL -forwarded` walks its "
+            "addresses from right to left and takes the first one not in this list "
+            '(`TrustedIP "proxies"` names an ACL; `TrustedIP` alone lists CIDRs up to `End`). '
+            "A Service's overrides its listener's, which overrides the global one.",
+            opens=Section.TRUSTED_IP, inline=True),
+    Keyword("ForwardedHeader", frozenset({Section.TOP, Section.SERVICE}) | LISTENERS,
+            (Arg("name", ArgKind.STRING),), False,
+            "The header `ACL -forwarded` reads client addresses from: "
+            '`ForwardedHeader "X-Real-IP"`.', default=model.DEFAULT_FORWARDED_HEADER),
+    Keyword("RegexType", frozenset({Section.TOP}),
+            (Arg("type", ArgKind.WORD, words=("posix", "pcre", "perl")),), True,
+            "The regex syntax of the conditions that follow it in the file: `RegexType pcre` "
+            "(Perl syntax; standby runs such patterns with RE2, or Python's `re` within a "
+            "bounded subject length when they need look-around or back-references).",
+            default="posix"),
+    Keyword("IgnoreCase", frozenset({Section.TOP, Section.SERVICE}),
+            (Arg("bool", ArgKind.BOOL),), True,
+            "Make `URL`, `Path`, `Query`, `QueryParam` and `StringMatch` patterns "
+            "case-insensitive by default (global: for the conditions that follow it; in a "
+            "Service: for that service): `IgnoreCase 1`. Deprecated in Pound 4 for `-icase`.",
             default="0"),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
-    "ACL", "Balancer", "BasicAuth", "CombineHeaders",
-    "DynScale", "Error", "Family", "ForwardedHeader", "HAport",
-    "ID", "IgnoreCase", "IncludeDir",
-    "LogFormat", "LogSuppress", "Match", "Query", "QueryParam", "RegexType", "Resolve",
+    "Balancer", "CombineHeaders",
+    "DynScale", "Error", "Family", "HAport",
+    "ID", "IncludeDir",
+    "LogFormat", "LogSuppress", "Resolve",
     "Resolver", "Session",
     "SocketFrom", "SSLEngine",
-    "StringMatch", "Supervisor", "Threads", "TrustedIP", "TTL", "Type", "UseBackend",
+    "Supervisor", "Threads", "TTL", "Type", "UseBackend",
     "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
 )  # fmt: skip
 

@@ -34,6 +34,7 @@ class SectionNode:
     values: tuple[Value, ...]
     location: Location
     body: tuple[Directive | SectionNode, ...]
+    negate: bool = False  # a block condition (Match, ACL) written after Not
 
     def directives(self) -> tuple[Directive, ...]:
         return tuple(node for node in self.body if isinstance(node, Directive))

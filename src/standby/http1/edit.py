@@ -23,12 +23,11 @@ framing it forwards. ``Host`` is never removed either (HTTP/1.1 requires it). A 
 by an expansion that holds a byte no header or target may carry (a control character, or
 outside visible ASCII in a target) has it percent-encoded.
 
-Back-references: ``$N`` (``${N}``) is group N of the most recently matched condition: in a
-``Rewrite`` branch, its last regex condition that holds; elsewhere the service's last regex
-condition (``captures``: the one place that finds them, against the original request).
-``$N(M)`` is group N of the M-th condition before that. ``$$`` and ``$%`` are a literal
-``$`` and ``%``. Request accessors: ``%[url]``, ``%[path]``, ``%[query]``, ``%[host]``,
-``%[port]``, ``%[header NAME]``, ``%[param NAME]``.
+Conditions, back-references and request accessors are routing.py's (``match_conditions``,
+``expand``): ``$N`` is group N of the most recently matched condition (in a ``Rewrite``
+branch, its conditions, which see the head as edited so far; else the service's, matched
+against the original request, found only when a template needs them), ``$N(M)`` and
+``$N(tag)`` earlier ones; ``%[url]``, ``%[path]``... read the message being edited.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from typing import Final, Protocol
+from typing import Final
 
 from standby.http1._grammar import OWS, TCHAR
 from standby.http1.request import _valid_host, field_block
@@ -48,13 +47,13 @@ from standby.model import (
     EDIT_SET_QUERY,
     EDIT_SET_QUERY_PARAM,
     EDIT_SET_URL,
-    ConditionKind,
     ConditionSpec,
     Edits,
     EditSpec,
     HeaderMatcherSpec,
     RewriteSpec,
 )
+from standby.routing import Captures, RequestView, expand, has_expansions, match_conditions
 
 # Lines no pattern removes and no SetHeader writes: the message's framing, and the
 # hop-by-hop lines the proxy itself decides for each side (config/edits.py refuses to set
@@ -67,8 +66,6 @@ PROTECTED_NAMES: Final = frozenset(
 UNSETTABLE_NAMES: Final = (PROTECTED_NAMES - {b"host"}) | frozenset(
     {b"keep-alive", b"te", b"trailer", b"proxy-connection", b"http2-settings"}
 )
-# Groups a back-reference may name: $0 to $9 (Pound's syntax has one digit).
-MAX_GROUP = 9
 
 # Bytes a header value may hold (RFC 9110 5.5: VCHAR, obs-text, SP, HTAB) and a target
 # (visible ASCII but "#"); an expansion's other bytes are percent-encoded.
@@ -78,30 +75,14 @@ _TARGET_UNSAFE: Final = re.compile(rb"[^\x21\x22\x24-\x7e]")
 _ENCODE_KEEP: Final = re.compile(rb"[^A-Za-z0-9\-._~]")
 _ENCODE_KEEP_PATH: Final = re.compile(rb"[^A-Za-z0-9\-._~/]")
 _NAME_RE: Final = re.compile(rb"[" + TCHAR + rb"]+")
-# An expansion in a template: $$, $%, $N, ${N}, $N(M), ${N}(M), or %[name arg].
-_TEMPLATE_RE: Final = re.compile(
-    r"\$\$|\$%|\$(?:\{(\d)\}|(\d))(?:\((\d+)\))?|%\[\s*([a-z]+)(?:\s+([^\]\s]+))?\s*\]"
-)
-_ACCESSORS: Final = frozenset({"url", "path", "query", "host", "port", "header", "param"})
 
 
 def _percent(unsafe: re.Pattern[bytes], value: bytes) -> bytes:
     return unsafe.sub(lambda m: b"%%%02X" % m.group()[0], value)
 
 
-class View(Protocol):
-    """What conditions and accessors read of a request (``RequestHead`` is one)."""
-
-    @property
-    def target(self) -> bytes: ...
-
-    @property
-    def host(self) -> bytes | None: ...
-
-    @property
-    def path(self) -> str: ...
-
-    def header_block(self) -> tuple[bytes, bytes]: ...
+# What conditions and accessors read of a request (``RequestHead`` is one, ``Head`` too).
+View = RequestView
 
 
 class Head:
@@ -133,10 +114,15 @@ class Head:
         return self.header(b"host")
 
     @property
+    def method(self) -> bytes:
+        return self.first.partition(b" ")[0]
+
+    @property
     def path(self) -> str:
         return _split_target(self.target)[1].decode("latin-1")
 
     def header(self, name: bytes) -> bytes | None:
+        name = name.lower()
         for line in self.lines:
             field, _, value = line.partition(b":")
             if field.lower() == name:
@@ -176,229 +162,75 @@ def _split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
     return prefix, path, query if sep else None
 
 
-# -- back-references ---------------------------------------------------------------------
+# -- back-references and accessors (routing.py's, i15-cond) ------------------------------
+
+# Accessors a template may name (routing.expand), and those that need an argument.
+_ACCESSORS: Final = frozenset(
+    {"url", "path", "query", "host", "port", "header", "param", "remoteip", "user"}
+)
+_ACCESSOR_RE: Final = re.compile(r"%\[\s*([a-z]*)(?:\s+([^\]\s]+))?\s*\]")
 
 
-class _Capturer:
-    """Finds the groups of one regex condition in a request (Python's re, bounded)."""
-
-    __slots__ = ("condition", "exponential", "limit", "regex")
-
-    def __init__(self, condition: ConditionSpec) -> None:
-        # Imported here: the config package imports this module (config/edits.py).
-        from standby.config.pattern import BACKTRACK_BUDGET
-        from standby.config.posix_regex import backtracking, compile_ere
-
-        self.condition = condition
-        icase = condition.kind is ConditionKind.HEADER
-        self.regex = compile_ere(condition.pattern, icase)
-        shape = backtracking(condition.pattern)
-        limit = 0
-        # Python's re backtracks: a subject whose modelled cost exceeds the patterns'
-        # budget (config/pattern.py) yields no groups, never a stall.
-        while _cost(limit + 1, shape.degree, shape.exponential) <= BACKTRACK_BUDGET:
-            limit += 1
-            if limit > 1 << 16:  # polynomial and cheap: any head line fits
-                limit = 1 << 30
-                break
-        self.limit = limit
-
-    def groups(self, view: View) -> list[bytes] | None:
-        """The groups ($0 first) where the condition matches ``view``; None if it does
-        not (or only beyond the budget)."""
-        kind = self.condition.kind
-        if kind is ConditionKind.HEADER:
-            subjects = view.header_block()[0].split(b"\n")
-        elif kind is ConditionKind.PATH:
-            subjects = [view.path.encode("latin-1")]
-        else:
-            subjects = [view.target]
-        for subject in subjects:
-            if len(subject) > self.limit:
-                continue
-            m = self.regex.search(subject.decode("latin-1"))
-            if m is not None:
-                return [(g or "").encode("latin-1") for g in (m.group(0), *m.groups())]
-        return None
-
-
-def _cost(length: int, degree: int, exponential: bool) -> int:
-    steps: int = (length + 1) ** (degree + 2)
-    return steps << length if exponential else steps
-
-
-def _capturers(conditions: Sequence[ConditionSpec]) -> tuple[_Capturer, ...]:
-    """The conditions that can yield groups: positive regex ones, in order."""
-    return tuple(
-        _Capturer(c)
-        for c in conditions
-        if not c.negate and c.kind is not ConditionKind.HOST and c.regex is not None
-    )
-
-
-def captures(capturers: Sequence[_Capturer], view: View) -> list[list[bytes]]:
-    """The groups of each matching condition, the most recent first ($N is [0][N],
-    $N(M) is [M][N])."""
-    found: list[list[bytes]] = []
-    for capturer in reversed(capturers):
-        groups = capturer.groups(view)
-        if groups is not None:
-            found.append(groups)
-    return found
-
-
-def holds(conditions: Sequence[ConditionSpec], view: View) -> bool:
-    """Whether every condition holds for ``view`` (routing.py's semantics: an undecided
-    pattern search makes its condition fail, negated or not)."""
-    block: bytes | None = None
-    lowered = b""
-    for condition in conditions:
-        negate = condition.negate
-        kind = condition.kind
-        regex = condition.regex
-        if kind is ConditionKind.HOST:
-            host = view.host
-            want = condition.pattern.strip(" \t").lower()
-            hit = host is not None and host.decode("latin-1").strip(" \t").lower() == want
-        elif regex is None:
-            hit = negate
-        elif kind is ConditionKind.HEADER:
-            if block is None:
-                block, lowered = view.header_block()
-            hit = regex.search_lines(block, lowered, negate)
-        elif kind is ConditionKind.PATH:
-            hit = regex.search(view.path.encode("latin-1"), negate)
-        else:
-            hit = regex.search(view.target, negate)
-        if hit == negate:
-            return False
-    return True
-
-
-# -- templates ---------------------------------------------------------------------------
+def check_template(text: str) -> None:
+    """Raise ValueError for an accessor ``expand`` does not know (``%[nope]``)."""
+    for m in _ACCESSOR_RE.finditer(text):
+        name = m.group(1)
+        if name not in _ACCESSORS:
+            raise ValueError(f"unknown request accessor %[{name}]")
+        if name in ("header", "param") and not m.group(2):
+            raise ValueError(f"%[{name}] needs a name: %[{name} NAME]")
 
 
 class _Context:
-    """What expansions read while one head is edited: the original request (for accessors
-    and the service's groups) and the groups of the most recent matching conditions."""
+    """What expansions read while one head is edited: the client's address, and the
+    groups of the conditions that matched, the most recent first (the service's, matched
+    against the original request, found only when a template asks)."""
 
-    __slots__ = ("_groups", "capturers", "request")
+    __slots__ = ("_captures", "_found", "conditions", "peer", "request")
 
-    def __init__(self, request: View | None, capturers: tuple[_Capturer, ...]) -> None:
+    def __init__(
+        self, request: View | None, conditions: tuple[ConditionSpec, ...], peer: str
+    ) -> None:
         self.request = request
-        self.capturers = capturers
-        self._groups: list[list[bytes]] | None = None
+        self.conditions = conditions
+        self.peer = peer
+        self._captures: Captures | None = None
+        self._found = False
 
-    def groups(self) -> list[list[bytes]]:
-        if self._groups is None:
+    def captures(self) -> Captures | None:
+        if not self._found:
+            self._found = True
             request = self.request
-            self._groups = [] if request is None else captures(self.capturers, request)
-        return self._groups
+            if request is not None and self.conditions:
+                self._captures = match_conditions(self.conditions, request, self.peer)
+        return self._captures
 
-    def pushed(self, groups: list[list[bytes]]) -> _Context:
-        """A context whose most recent groups are ``groups`` (a Rewrite branch's)."""
-        inner = _Context(self.request, ())
-        inner._groups = groups + self.groups()
+    def pushed(self, captures: Captures) -> _Context:
+        """A context whose most recent groups are ``captures`` (a Rewrite branch's)."""
+        inner = _Context(self.request, (), self.peer)
+        outer = self.captures()
+        if outer is not None:
+            captures = Captures(captures.groups + outer.groups, captures.tags + outer.tags)
+        inner._captures = captures
+        inner._found = True
         return inner
 
 
-Piece = bytes | Callable[[_Context, Head], bytes]
+class _Template:
+    """A statement's string: its bytes when it has no expansion, else expanded against
+    the head as edited so far (Pound's accessors read the message being modified)."""
 
+    __slots__ = ("literal", "text")
 
-def compile_template(text: str) -> tuple[Piece, ...]:
-    """``text`` as literal pieces and expansions (raises ValueError for an unknown
-    accessor)."""
-    pieces: list[Piece] = []
-    pos = 0
-    for m in _TEMPLATE_RE.finditer(text):
-        if m.start() > pos:
-            pieces.append(text[pos : m.start()].encode("latin-1"))
-        pos = m.end()
-        whole = m.group(0)
-        if whole == "$$":
-            pieces.append(b"$")
-        elif whole == "$%":
-            pieces.append(b"%")
-        elif m.group(4) is not None:
-            pieces.append(_accessor(m.group(4), m.group(5)))
-        else:
-            number = int(m.group(1) or m.group(2))
-            back = int(m.group(3) or 0)
-            pieces.append(_group(number, back))
-    if pos < len(text):
-        pieces.append(text[pos:].encode("latin-1"))
-    return tuple(pieces)
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.literal = None if has_expansions(text) else text.encode("latin-1")
 
-
-def _group(number: int, back: int) -> Callable[[_Context, Head], bytes]:
-    def expand(context: _Context, head: Head) -> bytes:
-        groups = context.groups()
-        if back < len(groups) and number < len(groups[back]):
-            return groups[back][number]
-        return b""
-
-    return expand
-
-
-def _accessor(name: str, argument: str | None) -> Callable[[_Context, Head], bytes]:
-    if name not in _ACCESSORS:
-        raise ValueError(f"unknown request accessor %[{name}]")
-    if name in ("header", "param") and not argument:
-        raise ValueError(f"%[{name}] needs a name: %[{name} NAME]")
-    arg = (argument or "").encode("latin-1")
-
-    def expand(context: _Context, head: Head) -> bytes:
-        request = context.request
-        if request is None:
-            return b""
-        _, path, query = _split_target(request.target)
-        if name == "url":
-            return request.target
-        if name == "path":
-            return path
-        if name == "query":
-            return query or b""
-        if name == "param":
-            return _query_param(query, arg) or b""
-        if name == "header":
-            block = request.header_block()[0]
-            want = arg.lower() + b": "
-            for line in block.split(b"\n"):
-                if line[: len(want)].lower() == want:
-                    return line[len(want) :]
-            return b""
-        host = request.host or b""
-        name_part, colon, port = host.rpartition(b":")
-        has_port = bool(colon) and port.isdigit()  # "[::1]" alone leaves "1]": no port
-        if name == "host":
-            return name_part if has_port else host
-        return b":" + port if has_port else b""
-
-    return expand
-
-
-def _query_param(query: bytes | None, name: bytes) -> bytes | None:
-    if not query:
-        return None
-    for item in query.split(b"&"):
-        key, _, value = item.partition(b"=")
-        if key == name:
-            return value
-    return None
-
-
-def expand(pieces: tuple[Piece, ...], context: _Context, head: Head) -> bytes:
-    out = []
-    for piece in pieces:
-        out.append(piece if isinstance(piece, bytes) else piece(context, head))
-    return b"".join(out)
-
-
-def _literal(pieces: tuple[Piece, ...]) -> bytes | None:
-    """The template's bytes when it has no expansion."""
-    if all(isinstance(piece, bytes) for piece in pieces):
-        return b"".join(piece for piece in pieces if isinstance(piece, bytes))
-    return None
+    def value(self, context: _Context, head: Head) -> bytes:
+        literal = self.literal
+        if literal is not None:
+            return literal
+        return expand(self.text, context.captures(), head, context.peer)
 
 
 # -- header matchers ---------------------------------------------------------------------
@@ -454,14 +286,14 @@ class _Op:
 
 
 class _SetHeader(_Op):
-    __slots__ = ("name", "pieces")
+    __slots__ = ("name", "template")
 
     def __init__(self, text: str) -> None:
-        self.pieces = compile_template(text)
+        self.template = _Template(text)
         self.name = text.partition(":")[0].strip().encode("latin-1").lower()
 
     def apply(self, head: Head, context: _Context) -> None:
-        line = _percent(_FIELD_UNSAFE, expand(self.pieces, context, head))
+        line = _percent(_FIELD_UNSAFE, self.template.value(context, head))
         name = self.name
         if name == b"host" and not valid_host(line.partition(b":")[2].strip(OWS)):
             return  # a Host no backend could read the same (an expansion made it so)
@@ -491,24 +323,22 @@ class _DeleteHeader(_Op):
 class _SetTarget(_Op):
     """SetURL, SetPath, SetQuery, DeleteQuery and SetQueryParam."""
 
-    __slots__ = ("encode", "name", "op", "pieces")
+    __slots__ = ("encode", "name", "op", "template")
 
     def __init__(self, spec: EditSpec) -> None:
         self.op = spec.op
         self.encode = spec.encode
         if spec.op == EDIT_SET_QUERY_PARAM:
             self.name: bytes = spec.text.encode("latin-1")
-            self.pieces: tuple[Piece, ...] | None = (
-                None if spec.value is None else compile_template(spec.value)
-            )
+            self.template = None if spec.value is None else _Template(spec.value)
         else:
             self.name = b""
-            self.pieces = compile_template(spec.text)
+            self.template = _Template(spec.text)
 
     def apply(self, head: Head, context: _Context) -> None:
         op = self.op
-        pieces = self.pieces
-        value = None if pieces is None else expand(pieces, context, head)
+        template = self.template
+        value = None if template is None else template.value(context, head)
         if value is not None and self.encode:
             value = _percent(_ENCODE_KEEP_PATH if op == EDIT_SET_PATH else _ENCODE_KEEP, value)
         prefix, path, query = _split_target(head.target)
@@ -553,15 +383,14 @@ class _Rewrite(_Op):
     __slots__ = ("branches",)
 
     def __init__(self, spec: RewriteSpec) -> None:
-        self.branches = tuple(
-            (branch.conditions, _capturers(branch.conditions), _ops(branch.edits))
-            for branch in spec.branches
-        )
+        self.branches = tuple((branch.conditions, _ops(branch.edits)) for branch in spec.branches)
 
     def apply(self, head: Head, context: _Context) -> None:
-        for conditions, capturers, ops in self.branches:
-            if holds(conditions, head):
-                inner = context.pushed(captures(capturers, head)) if capturers else context
+        for conditions, ops in self.branches:
+            # The branch's conditions see the head as edited so far (Pound's order).
+            captures = match_conditions(conditions, head, context.peer)
+            if captures is not None:
+                inner = context.pushed(captures) if captures.groups else context
                 for op in ops:
                     op.apply(head, inner)
                 return
@@ -587,11 +416,11 @@ class HeadEditor:
     edited head (``raw`` itself when nothing changes); ``request`` is the original request
     (accessors, and the service's groups: ``conditions``)."""
 
-    __slots__ = ("_appended", "_capturers", "_matchers", "_needles", "_ops", "_simple")
+    __slots__ = ("_appended", "_conditions", "_matchers", "_needles", "_ops", "_simple")
 
     def __init__(self, edits: Edits, conditions: Sequence[ConditionSpec] = ()) -> None:
         self._ops = _ops(edits)
-        self._capturers = _capturers(conditions)
+        self._conditions = tuple(conditions)
         # The fast case (module docstring): literal SetHeaders of distinct names, and
         # DeleteHeader patterns none of which matches a line set before it.
         simple = True
@@ -600,7 +429,7 @@ class HeadEditor:
         matchers: list[LineMatcher] = []
         for op in self._ops:
             if isinstance(op, _SetHeader):
-                literal = _literal(op.pieces)
+                literal = op.template.literal
                 if (
                     literal is None
                     or op.name in names
@@ -626,7 +455,7 @@ class HeadEditor:
         # "name:" (the block's lines are "Name: value").
         self._needles = tuple((name + b":", b"\n" + name + b":") for name in names)
 
-    def apply(self, raw: bytes, request: View | None = None) -> bytes:
+    def apply(self, raw: bytes, request: View | None = None, peer: str = "") -> bytes:
         if self._simple:
             matchers = self._matchers
             needles = self._needles
@@ -634,17 +463,17 @@ class HeadEditor:
                 block, lowered = field_block(raw)
                 for matcher in matchers:
                     if matcher.block(block, lowered):
-                        return self._general(raw, request)
+                        return self._general(raw, request, peer)
                 for first, later in needles:
                     if lowered.startswith(first) or lowered.find(later) >= 0:
-                        return self._general(raw, request)
+                        return self._general(raw, request, peer)
             appended = self._appended
             return raw[:-2] + appended + b"\r\n" if appended else raw
-        return self._general(raw, request)
+        return self._general(raw, request, peer)
 
-    def _general(self, raw: bytes, request: View | None) -> bytes:
+    def _general(self, raw: bytes, request: View | None, peer: str = "") -> bytes:
         head = Head(raw)
-        context = _Context(request, self._capturers)
+        context = _Context(request, self._conditions, peer)
         for op in self._ops:
             op.apply(head, context)
         return head.raw()
@@ -785,24 +614,32 @@ def rewrite_destination(raw: bytes, backend: bytes, https: bool) -> bytes:
 
 
 def edit_request(
-    raw: bytes, request: View, listener: HeadEditor | None, service: HeadEditor | None
+    raw: bytes,
+    request: View,
+    listener: HeadEditor | None,
+    service: HeadEditor | None,
+    peer: str = "",
 ) -> bytes:
     """The head to send upstream (``raw``: from forward_head) after the listener's edits,
-    then the service's (Pound's order for requests)."""
+    then the service's (Pound's order for requests); ``peer``: the client's address."""
     if listener is not None:
-        raw = listener.apply(raw, request)
+        raw = listener.apply(raw, request, peer)
     if service is not None:
-        raw = service.apply(raw, request)
+        raw = service.apply(raw, request, peer)
     return raw
 
 
 def edit_response(
-    raw: bytes, request: View, service: HeadEditor | None, listener: HeadEditor | None
+    raw: bytes,
+    request: View,
+    service: HeadEditor | None,
+    listener: HeadEditor | None,
+    peer: str = "",
 ) -> bytes:
     """A backend's response head after the service's edits, then the listener's (Pound's
     order for responses)."""
     if service is not None:
-        raw = service.apply(raw, request)
+        raw = service.apply(raw, request, peer)
     if listener is not None:
-        raw = listener.apply(raw, request)
+        raw = listener.apply(raw, request, peer)
     return raw

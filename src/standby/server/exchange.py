@@ -53,6 +53,7 @@ from standby.model import (
 from standby.observe.access import refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
+from standby.routing import expand, has_expansions, match_conditions
 from standby.server.policy import ServicePolicy
 from standby.server.seam import PAUSE_CONNECT, PAUSE_UPSTREAM, ClientSide
 from standby.upstream.pool import ConnectFailed, Pool
@@ -186,7 +187,7 @@ class Exchange:
             rest = b""
         head = self.head
         listener = client.listener
-        service = listener.router.route(head) if listener.enabled else None
+        service = listener.router.route(head, client.peer) if listener.enabled else None
         if service is None:
             self.local_response(503, "no service matches")
             return
@@ -361,9 +362,8 @@ class Exchange:
             where = backend.describe().encode("latin-1")
             data = rewrite_destination(data, where, backend.tls is not None)
         srt = self.srt
-        return edit_request(
-            data, head, listener.request_edits, None if srt is None else srt.request_edits
-        )
+        service = None if srt is None else srt.request_edits
+        return edit_request(data, head, listener.request_edits, service, self.client.peer)
 
     def _edited_response(self, resp: ResponseHead) -> bytes | None:
         """The backend's head after RewriteLocation and the response edits (issue 15);
@@ -388,7 +388,7 @@ class Exchange:
             raw = rewrite_locations(raw, spans, rule, host) or raw
         service_edits = None if srt is None else srt.response_edits
         if service_edits is not None or listener.response_edits is not None:
-            raw = edit_response(raw, self.head, service_edits, listener.response_edits)
+            raw = edit_response(raw, self.head, service_edits, listener.response_edits, client.peer)
         return None if raw is resp.raw else raw
 
     def _rewrites_error(self, status: int) -> bool:
@@ -892,12 +892,20 @@ class Exchange:
 
     def _redirect(self, backend: BackendSpec) -> None:
         url = backend.redirect_url
-        # Pound: a redirect URL without a path gets the request's target appended.
-        scheme_end = url.find("://")
-        has_path = scheme_end >= 0 and url.find("/", scheme_end + 3) >= 0
-        target = url.encode("latin-1")
-        if not has_path:
-            target += self.head.target
+        if has_expansions(url):
+            # Pound: $N and %[...] are expanded (the captures of the service's conditions,
+            # which held), and the request's path is then not appended.
+            srt = self.srt
+            conditions = () if srt is None else srt.spec.conditions
+            captures = match_conditions(conditions, self.head, self.client.peer)
+            target = expand(url, captures, self.head, self.client.peer)
+        else:
+            # Pound: a redirect URL without a path gets the request's target appended.
+            scheme_end = url.find("://")
+            has_path = scheme_end >= 0 and url.find("/", scheme_end + 3) >= 0
+            target = url.encode("latin-1")
+            if not has_path:
+                target += self.head.target
         keep = self._keep_client()
         response = redirect_response(backend.redirect_code, target, close=not keep)
         self._answered(backend.redirect_code, self._for_method(response), 0)

@@ -98,7 +98,7 @@ class Lane:
         if rest:
             client.hold_pipelined(rest)
         listener = client.listener
-        service = listener.router.route(head) if listener.enabled else None
+        service = listener.router.route(head, client.peer) if listener.enabled else None
         if service is not None:
             shared = client.shared
             srt = shared.services[id(service)]
@@ -129,7 +129,9 @@ class Lane:
                 client.deadline = now + backend.timeout
                 data = _forward_head(head, client.forwarding)
                 if listener.request_edits is not None or srt.request_edits is not None:
-                    data = edit_request(data, head, listener.request_edits, srt.request_edits)
+                    data = edit_request(
+                        data, head, listener.request_edits, srt.request_edits, client.peer
+                    )
                 conn.transport.write(data)
                 return
         # No service (the Exchange answers 503), or a special one: routing again is cheap
