@@ -240,9 +240,10 @@ class LineMatcher:
     """A DeleteHeader pattern: ``line(normal line)`` for one line, ``block(block,
     lowered)`` for whether any of the ``\\n``-joined lines matches."""
 
-    __slots__ = ("_block", "_line")
+    __slots__ = ("_block", "_line", "spec")
 
     def __init__(self, spec: HeaderMatcherSpec) -> None:
+        self.spec = spec
         if spec.mode == "re":
             regex = spec.regex
             assert regex is not None
@@ -270,6 +271,10 @@ class LineMatcher:
         return self._line(line)
 
     def block(self, block: bytes, lowered: bytes) -> bool:
+        return self._block(block, lowered)
+
+    def lines_test(self, block: bytes, lowered: bytes, undecided: bool) -> bool:
+        """``block`` as a Pattern.search_lines (undecided: matches, as ``line`` says)."""
         return self._block(block, lowered)
 
 
@@ -411,12 +416,61 @@ def _ops(edits: Edits) -> tuple[_Op, ...]:
     return tuple(ops)
 
 
-class HeadEditor:
-    """The compiled edits of a listener or a service. ``apply(raw, request)`` returns the
-    edited head (``raw`` itself when nothing changes); ``request`` is the original request
-    (accessors, and the service's groups: ``conditions``)."""
+# POSIX ERE's special characters: escaped to match a fixed string (DeleteHeader -exact...).
+_ERE_SPECIAL: Final = re.compile(r"([.\[\]()*+?{}|^$\\])")
+# A back-reference (\1): its pattern cannot be joined with others (groups renumber).
+_BACKREF: Final = re.compile(r"\\[1-9]")
 
-    __slots__ = ("_appended", "_conditions", "_matchers", "_needles", "_ops", "_simple")
+# The fast case's test of the header lines: (block, lowered block, undecided) -> whether a
+# DeleteHeader pattern may match some line (Pattern.search_lines).
+_LinesTest = Callable[[bytes, bytes, bool], bool]
+
+
+def _ere(spec: HeaderMatcherSpec) -> str | None:
+    """``spec`` as one POSIX ERE for a joined search, or None when it cannot be one."""
+    if spec.mode == "re":
+        return None if _BACKREF.search(spec.text) else f"({spec.text})"
+    text = _ERE_SPECIAL.sub(r"\\\1", spec.text)
+    if spec.mode == "exact":
+        return f"(^{text}$)"
+    if spec.mode == "beg":
+        return f"(^{text})"
+    if spec.mode == "end":
+        return f"({text}$)"
+    return f"({text})"
+
+
+def _lines_tests(matchers: Sequence[LineMatcher]) -> tuple[_LinesTest, ...]:
+    """The fast case's tests for ``matchers``: the patterns of each case joined into one
+    alternation (one search of the lines per case, whatever their number); a pattern that
+    cannot be joined is tested alone."""
+    # Imported here: the config package imports this module (config/edits.py).
+    from standby.config.pattern import compile_pattern
+
+    sources: dict[bool, list[str]] = {False: [], True: []}
+    tests: list[_LinesTest] = []
+    for matcher in matchers:
+        source = _ere(matcher.spec)
+        if source is None:
+            tests.append(matcher.lines_test)
+        else:
+            sources[matcher.spec.ignore_case].append(source)
+    for ignore_case, alternatives in sources.items():
+        if alternatives:
+            tests.append(compile_pattern("|".join(alternatives), ignore_case).search_lines)
+    return tuple(tests)
+
+
+def _any_test(tests: tuple[_LinesTest, ...], block: bytes, lowered: bytes) -> bool:
+    return any(test(block, lowered, True) for test in tests)
+
+
+class HeadEditor:
+    """The compiled edits of a listener or a service. ``apply(raw, request, peer)`` returns
+    the edited head (``raw`` itself when nothing changes); ``request`` is the original
+    request (the service's groups: ``conditions``), ``peer`` the client's address."""
+
+    __slots__ = ("_appended", "_conditions", "_more", "_names", "_ops", "_simple", "_test")
 
     def __init__(self, edits: Edits, conditions: Sequence[ConditionSpec] = ()) -> None:
         self._ops = _ops(edits)
@@ -449,26 +503,31 @@ class HeadEditor:
                 simple = False
                 break
         self._simple = simple
-        self._matchers = tuple(matchers)
-        self._appended = b"".join(line + b"\r\n" for line in lines)
-        # A set name is present when the lowered block starts with, or holds after a LF,
-        # "name:" (the block's lines are "Name: value").
-        self._needles = tuple((name + b":", b"\n" + name + b":") for name in names)
+        tests = _lines_tests(matchers) if simple else ()
+        # The first test alone, tested inline; the rest (rare: both cases, back-references).
+        self._test: _LinesTest | None = tests[0] if tests else None
+        self._more = tests[1:]
+        self._appended = b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+        # A set name is present when a line of the lowered block starts with "name:".
+        self._names: Callable[[bytes], re.Match[bytes] | None] | None = (
+            re.compile(b"(?m)^(?:" + b"|".join(re.escape(n) for n in names) + b"):").search
+            if names
+            else None
+        )
 
     def apply(self, raw: bytes, request: View | None = None, peer: str = "") -> bytes:
         if self._simple:
-            matchers = self._matchers
-            needles = self._needles
-            if matchers or needles:
+            test = self._test
+            names = self._names
+            if test is not None or names is not None:
                 block, lowered = field_block(raw)
-                for matcher in matchers:
-                    if matcher.block(block, lowered):
-                        return self._general(raw, request, peer)
-                for first, later in needles:
-                    if lowered.startswith(first) or lowered.find(later) >= 0:
-                        return self._general(raw, request, peer)
-            appended = self._appended
-            return raw[:-2] + appended + b"\r\n" if appended else raw
+                if (
+                    (test is not None and test(block, lowered, True))
+                    or (names is not None and names(lowered) is not None)
+                    or (self._more and _any_test(self._more, block, lowered))
+                ):
+                    return self._general(raw, request, peer)
+            return raw[:-2] + self._appended
         return self._general(raw, request, peer)
 
     def _general(self, raw: bytes, request: View | None, peer: str = "") -> bytes:

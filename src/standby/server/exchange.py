@@ -330,15 +330,11 @@ class Exchange:
 
     def _send_head(self, conn: UpstreamProtocol) -> None:
         """Send the request head (and the body bytes held for it) on ``conn``."""
-        data = forward_head(self.head, self.client.forwarding)
         listener = self.client.listener
-        srt = self.srt
-        if (
-            listener.request_edits is not None
-            or not listener.lane
-            or (srt is not None and srt.request_edits is not None)
-        ):
+        if listener.edits or not listener.lane:
             data = self._edited_request()  # issue 15
+        else:
+            data = forward_head(self.head, self.client.forwarding)
         self.head_sent = True
         held = self.held
         if held:
@@ -620,15 +616,14 @@ class Exchange:
         self.resp = resp
         self.status = status
         kind = resp.body
-        rewrite = None
         self.phase = R_BODY
         if self.stale_key is not None and srt.stale is not None:
             self.capture = srt.stale.begin(self.stale_key, status, resp.raw, method=head.method)
         if kind == BODY_CHUNKED and not head.http11:
-            self._dechunked_response(resp, buf[used:], now, rewrite)
+            self._dechunked_response(resp, buf[used:], now)
             return
         keep = self._keep_client(kind != BODY_UNTIL_CLOSE)
-        out = client_response_head(resp, keep, head.http11, rewrite)
+        out = client_response_head(resp, keep, head.http11)
         if kind == BODY_LENGTH:
             length = resp.content_length
             end = used + length
@@ -684,7 +679,6 @@ class Exchange:
         resp: ResponseHead,
         data: bytes,
         now: float,
-        rewrite: tuple[bytes, bytes] | None,
     ) -> None:
         """A chunked answer for an HTTP/1.0 client, which cannot read chunked framing
         (RFC 9112 7.1): it gets the payload alone. When the whole body is in ``data`` (the
@@ -698,7 +692,7 @@ class Exchange:
         try:
             payload, extra = body.feed(data)
         except HttpError as exc:
-            head = client_response_head(resp, self._keep_client(False), False, rewrite)
+            head = client_response_head(resp, self._keep_client(False), False)
             client.transport_write(dechunked_head(head, None))
             self._response_broken(exc.reason)
             return
@@ -706,7 +700,7 @@ class Exchange:
         if capture is not None and payload:
             capture.feed(payload)
         if body.done:
-            head = client_response_head(resp, self._keep_client(), False, rewrite)
+            head = client_response_head(resp, self._keep_client(), False)
             out = dechunked_head(head, len(payload))
             if len(payload) >= SMALL_BODY:
                 client.transport_writelines(out, payload)
@@ -714,7 +708,7 @@ class Exchange:
                 client.transport_write(out + payload)
             self._response_done(now, not extra)
             return
-        head = client_response_head(resp, self._keep_client(False), False, rewrite)
+        head = client_response_head(resp, self._keep_client(False), False)
         self.body_out = body
         out = dechunked_head(head, None)
         if payload:

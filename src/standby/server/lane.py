@@ -53,6 +53,7 @@ _forward_head: Final = forward_head
 _parse_response_head: Final = parse_response_head
 _chunked_end: Final = chunked_end
 _client_response_head: Final = client_response_head
+_edit_request: Final = edit_request
 
 # How a chunked body ends when it has no trailer: a read that ends otherwise is not tried.
 LAST_CHUNK: Final = b"0\r\n\r\n"
@@ -128,8 +129,8 @@ class Lane:
                     conn.transport.pause_reading()
                 client.deadline = now + backend.timeout
                 data = _forward_head(head, client.forwarding)
-                if listener.request_edits is not None or srt.request_edits is not None:
-                    data = edit_request(
+                if listener.edits:  # issue 15: the listener's edits, then the service's
+                    data = _edit_request(
                         data, head, listener.request_edits, srt.request_edits, client.peer
                     )
                 conn.transport.write(data)

@@ -356,6 +356,8 @@ class Proxy:
                 lane=self.lane and edits_lane(spec),
                 request_edits=editor(spec.request_edits),
                 response_edits=editor(spec.response_edits),
+                edits=bool(spec.request_edits)
+                or any(service.request_edits for service in (*spec.services, *config.services)),
             )
             shared.listeners.append(runtime)
             shared.listener_by_key[listener_key(spec)] = runtime

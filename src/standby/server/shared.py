@@ -47,9 +47,11 @@ class ListenerRuntime:
     no_https11: int = 0  # NoHTTPS11: 1 one request per connection, 2 for MSIE only
     enabled: bool = True  # the operator may disable a listener: it then answers 503
     lane: bool = True  # requests without a body may take the fast lane (server/lane.py)
-    # Issue 15 (http1/edit.py): the listener's edits, None when it has none.
+    # Issue 15 (http1/edit.py): the listener's edits, None when it has none; ``edits``:
+    # this listener or one of its services edits requests (one test per request).
     request_edits: HeadEditor | None = None
     response_edits: HeadEditor | None = None
+    edits: bool = False
 
 
 @dataclass(slots=True)
