@@ -440,11 +440,30 @@ def _ere(spec: HeaderMatcherSpec) -> str | None:
     return f"({text})"
 
 
-def _lines_tests(matchers: Sequence[LineMatcher]) -> tuple[_LinesTest, ...]:
-    """The fast case's tests for ``matchers``: the patterns of each case joined into one
-    alternation (one search of the lines per case, whatever their number); a pattern that
-    cannot be joined is tested alone."""
+def _prefix(spec: HeaderMatcherSpec) -> bytes | None:
+    """The name prefix every line ``spec`` matches starts with (lower-cased), when that is
+    all it asks: a token, perhaps followed by its colon (``^X-Debug:``, ``-beg "X-Debug"``).
+    A raw line and the ``Name: value`` form patterns see start with the same name."""
     # Imported here: the config package imports this module (config/edits.py).
+    from standby.config.posix_regex import literal_re2
+
+    if spec.mode == "beg":
+        needle = spec.text.encode("latin-1")
+    elif spec.mode == "re":
+        literal = literal_re2(spec.text, spec.ignore_case)
+        if literal is None or not literal.start or literal.end:
+            return None
+        needle = literal.needle
+    else:
+        return None
+    name = needle[:-1] if needle.endswith(b":") else needle
+    return needle.lower() if _NAME_RE.fullmatch(name) else None
+
+
+def _lines_tests(matchers: Sequence[LineMatcher]) -> tuple[_LinesTest, ...]:
+    """The fast case's tests for the ``matchers`` that are not name prefixes: the patterns
+    of each case joined into one alternation (one search of the lines per case, whatever
+    their number); a pattern that cannot be joined is tested alone."""
     from standby.config.pattern import compile_pattern
 
     sources: dict[bool, list[str]] = {False: [], True: []}
@@ -461,7 +480,21 @@ def _lines_tests(matchers: Sequence[LineMatcher]) -> tuple[_LinesTest, ...]:
     return tuple(tests)
 
 
-def _any_test(tests: tuple[_LinesTest, ...], block: bytes, lowered: bytes) -> bool:
+def _prefix_search(prefixes: Sequence[bytes]) -> Callable[[bytes], re.Match[bytes] | None] | None:
+    """One search of a raw head for a header line starting with any of ``prefixes`` (any
+    case: a false alarm only costs the general case), behind a lookahead on their first
+    letters (as request.py's _INTERESTING_RE); None without prefixes."""
+    if not prefixes:
+        return None
+    firsts = sorted({p[:1].lower() for p in prefixes} | {p[:1].upper() for p in prefixes})
+    alternatives = b"|".join(re.escape(p) for p in sorted(set(prefixes)))
+    first = b"".join(re.escape(f) for f in firsts)
+    return re.compile(b"\r\n(?=[" + first + b"])(?i:" + alternatives + b")").search
+
+
+def _any_test(tests: tuple[_LinesTest, ...], raw: bytes) -> bool:
+    """Whether a line of the head ``raw`` may match one of the patterns ``tests`` search."""
+    block, lowered = field_block(raw)
     return any(test(block, lowered, True) for test in tests)
 
 
@@ -470,7 +503,7 @@ class HeadEditor:
     the edited head (``raw`` itself when nothing changes); ``request`` is the original
     request (the service's groups: ``conditions``), ``peer`` the client's address."""
 
-    __slots__ = ("_appended", "_conditions", "_more", "_names", "_ops", "_simple", "_test")
+    __slots__ = ("_appended", "_conditions", "_ops", "_prefixes", "_simple", "_tests")
 
     def __init__(self, edits: Edits, conditions: Sequence[ConditionSpec] = ()) -> None:
         self._ops = _ops(edits)
@@ -503,30 +536,29 @@ class HeadEditor:
                 simple = False
                 break
         self._simple = simple
-        tests = _lines_tests(matchers) if simple else ()
-        # The first test alone, tested inline; the rest (rare: both cases, back-references).
-        self._test: _LinesTest | None = tests[0] if tests else None
-        self._more = tests[1:]
+        # The fast case's tests: one search of the raw head for the set names and the
+        # patterns that only ask for a name prefix (the usual HeadRemove "^X-Name:"), and
+        # a search of the header lines for the other patterns.
+        prefixes = [name + b":" for name in names]
+        others: list[LineMatcher] = []
+        for matcher in matchers:
+            prefix = _prefix(matcher.spec)
+            if prefix is None:
+                others.append(matcher)
+            else:
+                prefixes.append(prefix)
+        self._prefixes = _prefix_search(prefixes) if simple else None
+        self._tests = _lines_tests(others) if simple else ()
         self._appended = b"".join(line + b"\r\n" for line in lines) + b"\r\n"
-        # A set name is present when a line of the lowered block starts with "name:".
-        self._names: Callable[[bytes], re.Match[bytes] | None] | None = (
-            re.compile(b"(?m)^(?:" + b"|".join(re.escape(n) for n in names) + b"):").search
-            if names
-            else None
-        )
 
     def apply(self, raw: bytes, request: View | None = None, peer: str = "") -> bytes:
         if self._simple:
-            test = self._test
-            names = self._names
-            if test is not None or names is not None:
-                block, lowered = field_block(raw)
-                if (
-                    (test is not None and test(block, lowered, True))
-                    or (names is not None and names(lowered) is not None)
-                    or (self._more and _any_test(self._more, block, lowered))
-                ):
-                    return self._general(raw, request, peer)
+            prefixes = self._prefixes
+            if prefixes is not None and prefixes(raw) is not None:
+                return self._general(raw, request, peer)
+            tests = self._tests
+            if tests and _any_test(tests, raw):
+                return self._general(raw, request, peer)
             return raw[:-2] + self._appended
         return self._general(raw, request, peer)
 
