@@ -469,6 +469,7 @@ class ListenerSpec:
     header_options: int = DEFAULT_HEADER_OPTIONS
     rewrite_destination: bool = False
     rewrite_errors: bool = False
+    combine_headers: tuple[bytes, ...] = ()  # `CombineHeaders` (global), lower-cased names
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:

@@ -141,3 +141,14 @@ def test_header_option_error() -> None:
     assert error_of("HeaderOption forwarded bogus\n" + GOOD_TAIL).startswith(
         't.cfg:1.24: unknown header option "bogus"'
     )
+
+
+def test_combine_headers() -> None:
+    top = 'CombineHeaders\n  "Accept"\n  "X-Multi"\n  "accept"\nEnd\n'
+    assert compiled("", top=top).listeners[0].combine_headers == (b"accept", b"x-multi")
+    assert error_of('CombineHeaders\n  "Content-Length"\nEnd\n' + GOOD_TAIL).startswith(
+        't.cfg:2.3: "Content-Length" cannot be combined'
+    )
+    assert error_of('CombineHeaders\n  "A B"\nEnd\n' + GOOD_TAIL).startswith(
+        't.cfg:2.3: bad header name "A B"'
+    )

@@ -310,14 +310,23 @@ def parse(buf: bytes) -> tuple[RequestHead, int] | None:
 
 
 @PROPERTY_SETTINGS
-@given(messages(), edit_lists, conditions)
+@given(
+    messages(),
+    edit_lists,
+    conditions,
+    st.sampled_from([(), (b"accept", b"x-forwarded-for"), (b"content-length", b"host")]),
+)
 def test_any_edits_give_a_valid_head_read_the_same_whole_and_byte_by_byte(
-    message: Message, edits: list[EditSpec | RewriteSpec], service: list[ConditionSpec]
+    message: Message,
+    edits: list[EditSpec | RewriteSpec],
+    service: list[ConditionSpec],
+    combine: tuple[bytes, ...],
 ) -> None:
     parsed = parse(message.data)
     assert parsed is not None
     head = parsed[0]
-    out = HeadEditor(tuple(edits), tuple(service)).apply(forward_head(head, FWD), head)
+    editor = HeadEditor(tuple(edits), tuple(service), combine)
+    out = editor.apply(forward_head(head, FWD), head)
     whole = feed_head(parse, [out])
     single = feed_head(parse, bytewise(out))
     assert whole[0] == "ok", (whole, out)
@@ -340,3 +349,14 @@ def test_the_fast_case_gives_what_the_general_case_gives(
     raw = forward_head(head, FWD)
     editor = HeadEditor(tuple(edits))
     assert editor.apply(raw, head) == editor._general(raw, head)
+
+
+def test_combine_joins_repeated_lines_at_the_first() -> None:
+    raw = (
+        b"GET / HTTP/1.1\r\nAccept: a\r\nHost: h\r\naccept: b, c\r\nAccept:\r\n"
+        b"Set-Cookie: x\r\nSet-Cookie: y\r\n\r\n"
+    )
+    out = HeadEditor((), (), (b"accept", b"set-cookie")).apply(raw)
+    assert out == (
+        b"GET / HTTP/1.1\r\nAccept: a, b, c\r\nHost: h\r\nSet-Cookie: x\r\nSet-Cookie: y\r\n\r\n"
+    )

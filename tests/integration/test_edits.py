@@ -393,3 +393,21 @@ def test_rewrite_with_match_blocks_flags_and_tagged_back_references() -> None:
             assert b.heads[-1].startswith(b"POST /app/x?write=1 ")
             get(p.port, "/app/x")
             assert b.heads[-1].startswith(b"GET /app/x ") and b"X-Route" not in b.heads[-1]
+
+
+def test_combine_headers_in_requests_and_responses() -> None:
+    top = 'CombineHeaders\n  "Accept"\n  "cache-control"\n  "Set-Cookie"\nEnd\n'
+
+    def answer(head: bytes) -> bytes:
+        extra = b"Cache-Control: no-cache\r\nSet-Cookie: a=1\r\nCache-Control: private\r\n"
+        return answer_with(extra + b"Set-Cookie: b=2\r\n")
+
+    with RawBackend(scripted(answer)) as raw:
+        config, socks = config_with_ports(top + listener(backend(raw.port)))
+        with ProxyThread(config, socks) as p, Client(p.port) as c:
+            for _ in range(2):
+                r = c.request("/", headers="Accept: text/html\r\nX-A: 1\r\nAccept: */*\r\n")
+                assert r.header(b"cache-control") == b"no-cache, private"
+                assert [v for k, v in r.headers if k.lower() == b"set-cookie"] == [b"a=1", b"b=2"]
+    sent = raw.all_bytes()
+    assert sent.count(b"Accept: text/html, */*\r\nX-A: 1\r\n") == 2

@@ -26,7 +26,7 @@ from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext
-from standby.config.edits import global_header_options, section_edits
+from standby.config.edits import combine_headers, global_header_options, section_edits
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
@@ -183,6 +183,7 @@ class _Compiler:
         self.acme_client: AcmeClientSpec | None = None
         self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
         self.header_options = model.DEFAULT_HEADER_OPTIONS  # the global HeaderOption
+        self.combine_headers: tuple[bytes, ...] = ()  # the global CombineHeaders
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
         timeout = _float(_value(root, "TimeOut"), model.DEFAULT_BACKEND_TIMEOUT)
@@ -199,6 +200,7 @@ class _Compiler:
         )
         anonymise = root.first("Anonymise")
         self.header_options = global_header_options(root)
+        self.combine_headers = combine_headers(root)
         self.conditions = ConditionContext(root, self.read)  # issue 15: named ACLs...
         self.acme_client = _acme_client(root)
         global_services = tuple(
@@ -327,6 +329,7 @@ class _Compiler:
             ),
             rewrite_destination=edits.rewrite_destination,
             rewrite_errors=bool(edits.rewrite_errors),
+            combine_headers=self.combine_headers,
         )
 
     # -- ListenHTTPS ----------------------------------------------------------------------

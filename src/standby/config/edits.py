@@ -134,6 +134,27 @@ def global_header_options(root: SectionNode) -> int:
     return model.DEFAULT_HEADER_OPTIONS if directive is None else header_options(directive)
 
 
+def combine_headers(root: SectionNode) -> tuple[bytes, ...]:
+    """The names of the top level's ``CombineHeaders`` sections, lower-cased."""
+    names: list[bytes] = []
+    for node in root.sections():
+        if node.keyword is None or node.keyword.name != "CombineHeaders":
+            continue
+        for line in node.directives():
+            text = line.texts[0]
+            name = text.encode("latin-1", "replace")
+            if not valid_header_line(text + ":"):
+                raise ConfigError(line.arg_locations[0], f"bad header name {quote(text)}")
+            if name.lower() in UNSETTABLE_NAMES | {b"host"}:
+                raise ConfigError(
+                    line.arg_locations[0],
+                    f"{quote(text)} cannot be combined: the proxy decides the framing and "
+                    "hop-by-hop headers",
+                )
+            names.append(name.lower())
+    return tuple(dict.fromkeys(names))
+
+
 def header_options(directive: Directive) -> int:
     options = model.DEFAULT_HEADER_OPTIONS
     for text, at in _tokens(directive):

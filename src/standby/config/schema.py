@@ -29,6 +29,7 @@ class Section(enum.Enum):
     CONTROL = "Control"
     ACME_CLIENT = "ACMEClient"
     REWRITE = "Rewrite"  # issue 15: a Rewrite block (and its Else branches)
+    COMBINE = "CombineHeaders"  # issue 15: one quoted header name per line
     # issue 15: conditions
     MATCH = "Match"  # Match AND|OR ... End: conditions joined
     ACL = "ACL"  # ACL ... End: one CIDR per line
@@ -136,6 +137,8 @@ EDITORS = LISTENERS | frozenset({Section.SERVICE})
 REWRITES = frozenset({Section.REWRITE})
 MAX_EDIT_OPTIONS = 4
 _EDIT_OPTIONS = (Arg("option", ArgKind.STRING, optional=True),) * MAX_EDIT_OPTIONS
+# A CombineHeaders line (a quoted name) is read as this directive.
+COMBINE_KEYWORD = '"Name"'
 # `Disable` in a backend: Pound's names up to TLSv1_2 (disabling TLS 1.3 too leaves none).
 BACKEND_DISABLE_WORDS = tuple(
     p.name.lower() for p in model.TlsProtocol if p < model.TlsProtocol.TLSv1_3
@@ -594,6 +597,14 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("Else", REWRITES, (), True,
             "In a `Rewrite` block: the edits before it apply when their conditions hold; "
             "else the branch after it is tried: `Else`."),
+    Keyword("CombineHeaders", frozenset({Section.TOP}), (), False,
+            "Header names, one quoted per line up to `End`, whose repeated lines are joined "
+            "into one, values separated by \", \" at the first line's place, in requests "
+            "and in responses, before any edit: `CombineHeaders` / `\"Accept\"` / "
+            "`\"Cache-Control\"` / `End` (`Include \"mvh.inc\"` works inside). "
+            "`Set-Cookie` is never joined (RFC 9110 5.3).", opens=Section.COMBINE),
+    Keyword(COMBINE_KEYWORD, frozenset({Section.COMBINE}), (Arg("name", ArgKind.STRING),),
+            True, 'One header name of `CombineHeaders`, quoted: `"Accept-Encoding"`.'),
     Keyword("HeaderOption", frozenset({Section.TOP}) | LISTENERS,
             (Arg("option", ArgKind.STRING), *(Arg("option", ArgKind.STRING, optional=True),)
              * 3), False,
@@ -691,7 +702,7 @@ KEYWORDS: tuple[Keyword, ...] = (
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
-    "Balancer", "CombineHeaders",
+    "Balancer",
     "DynScale", "Error", "Family", "HAport",
     "ID", "IncludeDir",
     "LogFormat", "LogSuppress", "Resolve",

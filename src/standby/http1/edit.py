@@ -401,6 +401,39 @@ class _Rewrite(_Op):
                 return
 
 
+# Never joined: each Set-Cookie is one cookie, and its value may hold commas (RFC 9110 5.3).
+_NEVER_COMBINED: Final = frozenset({b"set-cookie"})
+
+
+class _Combine(_Op):
+    """CombineHeaders: the repeated lines of these names joined into the first one."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: Sequence[bytes]) -> None:
+        self.names = frozenset(names) - PROTECTED_NAMES - _NEVER_COMBINED
+
+    def apply(self, head: Head, context: _Context) -> None:
+        names = self.names
+        first: dict[bytes, int] = {}
+        out: list[bytes] = []
+        for line in head.lines:
+            name, _, value = line.partition(b":")
+            key = name.lower()
+            if key in names:
+                at = first.get(key)
+                if at is not None:
+                    value = value.strip(OWS)
+                    if value:
+                        joined = out[at]
+                        sep = b", " if joined.partition(b":")[2].strip(OWS) else b" "
+                        out[at] = joined + sep + value
+                    continue
+                first[key] = len(out)
+            out.append(line)
+        head.lines = out
+
+
 def _ops(edits: Edits) -> tuple[_Op, ...]:
     ops: list[_Op] = []
     for edit in edits:
@@ -505,8 +538,15 @@ class HeadEditor:
 
     __slots__ = ("_appended", "_conditions", "_ops", "_prefixes", "_simple", "_tests")
 
-    def __init__(self, edits: Edits, conditions: Sequence[ConditionSpec] = ()) -> None:
+    def __init__(
+        self,
+        edits: Edits,
+        conditions: Sequence[ConditionSpec] = (),
+        combine: Sequence[bytes] = (),
+    ) -> None:
         self._ops = _ops(edits)
+        if combine:  # before any edit, as if the message had come so (Pound joins on reading)
+            self._ops = (_Combine(combine), *self._ops)
         self._conditions = tuple(conditions)
         # The fast case (module docstring): literal SetHeaders of distinct names, and
         # DeleteHeader patterns none of which matches a line set before it.
@@ -570,10 +610,12 @@ class HeadEditor:
         return head.raw()
 
 
-def editor(edits: Edits, conditions: Sequence[ConditionSpec] = ()) -> HeadEditor | None:
-    """The editor of ``edits``, or None when there are none (the hot path tests for None
-    once)."""
-    return HeadEditor(edits, conditions) if edits else None
+def editor(
+    edits: Edits, conditions: Sequence[ConditionSpec] = (), combine: Sequence[bytes] = ()
+) -> HeadEditor | None:
+    """The editor of ``edits`` (after ``combine``: CombineHeaders), or None when there is
+    nothing to do (the hot path tests for None once)."""
+    return HeadEditor(edits, conditions, combine) if edits or combine else None
 
 
 def valid_header_line(text: str) -> bool:

@@ -70,6 +70,7 @@ def edits_lane(spec: ListenerSpec) -> bool:
     `RewriteErrors` and a `HeaderOption` other than Pound's default are the Exchange's."""
     return (
         not spec.response_edits
+        and not spec.combine_headers  # responses are joined too
         and not spec.rewrite_destination
         and not spec.rewrite_errors
         and spec.header_options == DEFAULT_HEADER_OPTIONS

@@ -354,9 +354,9 @@ class Proxy:
                 client_certs=spec.tls is not None and spec.tls.client_cert != 0,
                 no_https11=0 if spec.tls is None else spec.tls.no_https11,
                 lane=self.lane and edits_lane(spec),
-                request_edits=editor(spec.request_edits),
-                response_edits=editor(spec.response_edits),
-                edits=bool(spec.request_edits)
+                request_edits=editor(spec.request_edits, (), spec.combine_headers),
+                response_edits=editor(spec.response_edits, (), spec.combine_headers),
+                edits=bool(spec.request_edits or spec.combine_headers)
                 or any(service.request_edits for service in (*spec.services, *config.services)),
             )
             shared.listeners.append(runtime)
