@@ -360,3 +360,27 @@ def test_combine_joins_repeated_lines_at_the_first() -> None:
     assert out == (
         b"GET / HTTP/1.1\r\nAccept: a, b, c\r\nHost: h\r\nSet-Cookie: x\r\nSet-Cookie: y\r\n\r\n"
     )
+
+
+def test_combine_drops_empty_elements_and_keeps_quoted_commas() -> None:
+    raw = (
+        b"GET / HTTP/1.1\r\nX-L: 192.0.2.2, ,,\t\t 127.0.0.1\r\nHost: h\r\n"
+        b'X-L: 192.0.2.5,  , "text\\"input, word", , 127.0.0.2\r\nX-L: 192.0.2.8\r\n\r\n'
+    )
+    out = HeadEditor((), (), (b"x-l",)).apply(raw)
+    assert out == (
+        b"GET / HTTP/1.1\r\nX-L: 192.0.2.2, 127.0.0.1, 192.0.2.5, "
+        b'"text\\"input, word", 127.0.0.2, 192.0.2.8\r\nHost: h\r\n\r\n'
+    )
+    lone = b'GET / HTTP/1.1\r\nX-L: a,,b\r\nHost: h\r\nX-L: "open\r\n\r\n'
+    assert HeadEditor((), (), (b"x-l",)).apply(lone) == (
+        b'GET / HTTP/1.1\r\nX-L: a, b, "open\r\nHost: h\r\n\r\n'
+    )
+
+
+def test_response_accessors_read_the_request_and_groups_the_services() -> None:
+    request = head_of(RAW)
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    conditions = (condition(ConditionKind.PATH, "^/(a)/"),)
+    editor = HeadEditor((set_header("X-My-Host: %[host] $1"),), conditions, response=True)
+    assert b"X-My-Host: www.example.com a\r\n" in editor.apply(response, request)

@@ -411,3 +411,15 @@ def test_combine_headers_in_requests_and_responses() -> None:
                 assert [v for k, v in r.headers if k.lower() == b"set-cookie"] == [b"a=1", b"b=2"]
     sent = raw.all_bytes()
     assert sent.count(b"Accept: text/html, */*\r\nX-A: 1\r\n") == 2
+
+
+def test_rewrite_response_reads_the_request_and_the_services_groups() -> None:
+    service = """    Host -re "([^:]+)(:.*)?"
+    Rewrite response
+      SetHeader "X-My-Host: $1 %[host] %[path]"
+    End"""
+    with Backend("b") as b:
+        config, socks = config_with_ports(listener(backend(b.port), service=service))
+        with ProxyThread(config, socks) as p:
+            r = get(p.port, "/x/y", host="example.net:8080")
+            assert r.header(b"x-my-host") == b"example.net example.net /x/y"

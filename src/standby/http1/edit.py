@@ -186,16 +186,27 @@ class _Context:
     groups of the conditions that matched, the most recent first (the service's, matched
     against the original request, found only when a template asks)."""
 
-    __slots__ = ("_captures", "_found", "conditions", "peer", "request")
+    __slots__ = ("_captures", "_found", "conditions", "peer", "request", "response")
 
     def __init__(
-        self, request: View | None, conditions: tuple[ConditionSpec, ...], peer: str
+        self,
+        request: View | None,
+        conditions: tuple[ConditionSpec, ...],
+        peer: str,
+        response: bool = False,
     ) -> None:
         self.request = request
         self.conditions = conditions
         self.peer = peer
+        self.response = response  # editing a response: accessors read the request
         self._captures: Captures | None = None
         self._found = False
+
+    def accessed(self, head: Head) -> View:
+        """What ``%[...]`` reads: the request as edited so far, or, for a response, the
+        request it answers (Pound's ``%[host]`` in a response is the request's Host)."""
+        request = self.request
+        return request if self.response and request is not None else head
 
     def captures(self) -> Captures | None:
         if not self._found:
@@ -207,7 +218,7 @@ class _Context:
 
     def pushed(self, captures: Captures) -> _Context:
         """A context whose most recent groups are ``captures`` (a Rewrite branch's)."""
-        inner = _Context(self.request, (), self.peer)
+        inner = _Context(self.request, (), self.peer, self.response)
         outer = self.captures()
         if outer is not None:
             captures = Captures(captures.groups + outer.groups, captures.tags + outer.tags)
@@ -230,7 +241,7 @@ class _Template:
         literal = self.literal
         if literal is not None:
             return literal
-        return expand(self.text, context.captures(), head, context.peer)
+        return expand(self.text, context.captures(), context.accessed(head), context.peer)
 
 
 # -- header matchers ---------------------------------------------------------------------
@@ -416,6 +427,7 @@ class _Combine(_Op):
     def apply(self, head: Head, context: _Context) -> None:
         names = self.names
         first: dict[bytes, int] = {}
+        values: dict[int, list[bytes]] = {}  # the elements of each line joined into
         out: list[bytes] = []
         for line in head.lines:
             name, _, value = line.partition(b":")
@@ -423,15 +435,25 @@ class _Combine(_Op):
             if key in names:
                 at = first.get(key)
                 if at is not None:
-                    value = value.strip(OWS)
-                    if value:
-                        joined = out[at]
-                        sep = b", " if joined.partition(b":")[2].strip(OWS) else b" "
-                        out[at] = joined + sep + value
+                    if at not in values:
+                        values[at] = _elements(out[at].partition(b":")[2])
+                    values[at] += _elements(value)
                     continue
                 first[key] = len(out)
             out.append(line)
+        for at, elements in values.items():  # Pound drops empty elements as it joins
+            out[at] = out[at].partition(b":")[0] + b": " + b", ".join(elements)
         head.lines = out
+
+
+# A list element (RFC 9110 5.6.1): up to a comma outside a quoted string.
+# Atomic and possessive: an unterminated quote is one more character, never a backtrack.
+_ELEMENT: Final = re.compile(rb'(?>"(?:[^"\\]|\\.)*+"|[^,"]|")++')
+
+
+def _elements(value: bytes) -> list[bytes]:
+    """The non-empty elements of a comma-separated field value, stripped."""
+    return [e for m in _ELEMENT.finditer(value) if (e := m.group().strip(OWS + b"\t"))]
 
 
 def _ops(edits: Edits) -> tuple[_Op, ...]:
@@ -536,14 +558,24 @@ class HeadEditor:
     the edited head (``raw`` itself when nothing changes); ``request`` is the original
     request (the service's groups: ``conditions``), ``peer`` the client's address."""
 
-    __slots__ = ("_appended", "_conditions", "_ops", "_prefixes", "_simple", "_tests")
+    __slots__ = (
+        "_appended",
+        "_conditions",
+        "_ops",
+        "_prefixes",
+        "_response",
+        "_simple",
+        "_tests",
+    )
 
     def __init__(
         self,
         edits: Edits,
         conditions: Sequence[ConditionSpec] = (),
         combine: Sequence[bytes] = (),
+        response: bool = False,
     ) -> None:
+        self._response = response
         self._ops = _ops(edits)
         if combine:  # before any edit, as if the message had come so (Pound joins on reading)
             self._ops = (_Combine(combine), *self._ops)
@@ -604,18 +636,24 @@ class HeadEditor:
 
     def _general(self, raw: bytes, request: View | None, peer: str = "") -> bytes:
         head = Head(raw)
-        context = _Context(request, self._conditions, peer)
+        context = _Context(request, self._conditions, peer, self._response)
         for op in self._ops:
             op.apply(head, context)
         return head.raw()
 
 
 def editor(
-    edits: Edits, conditions: Sequence[ConditionSpec] = (), combine: Sequence[bytes] = ()
+    edits: Edits,
+    conditions: Sequence[ConditionSpec] = (),
+    combine: Sequence[bytes] = (),
+    response: bool = False,
 ) -> HeadEditor | None:
-    """The editor of ``edits`` (after ``combine``: CombineHeaders), or None when there is
+    """The editor of ``edits`` (after ``combine``: CombineHeaders; ``conditions``: the
+    service's, for ``$N``; ``response``: it edits responses), or None when there is
     nothing to do (the hot path tests for None once)."""
-    return HeadEditor(edits, conditions, combine) if edits or combine else None
+    if not edits and not combine:
+        return None
+    return HeadEditor(edits, conditions, combine, response)
 
 
 def valid_header_line(text: str) -> bool:

@@ -322,7 +322,7 @@ class Proxy:
                 or bool(service.response_edits)  # issue 15: responses go through an Exchange
                 or bool(service.rewrite_errors),
                 request_edits=editor(service.request_edits, service.conditions),
-                response_edits=editor(service.response_edits),
+                response_edits=editor(service.response_edits, service.conditions, response=True),
             )
         for backend in all_backends(config):
             key = backend.identity
@@ -355,7 +355,7 @@ class Proxy:
                 no_https11=0 if spec.tls is None else spec.tls.no_https11,
                 lane=self.lane and edits_lane(spec),
                 request_edits=editor(spec.request_edits, (), spec.combine_headers),
-                response_edits=editor(spec.response_edits, (), spec.combine_headers),
+                response_edits=editor(spec.response_edits, (), spec.combine_headers, True),
                 edits=bool(spec.request_edits or spec.combine_headers)
                 or any(service.request_edits for service in (*spec.services, *config.services)),
             )
