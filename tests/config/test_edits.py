@@ -152,3 +152,12 @@ def test_combine_headers() -> None:
     assert error_of('CombineHeaders\n  "A B"\nEnd\n' + GOOD_TAIL).startswith(
         't.cfg:2.3: bad header name "A B"'
     )
+
+
+def test_pound2_spellings_are_deprecated_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    compiled("", '  AddHeader "X-A: 1"\n  HeaderRemove "^X-B"\n  SetHeader "X-C: 1"\n')
+    warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert warnings == [
+        't.cfg:4.3: deprecated statement, use "SetHeader" instead',
+        't.cfg:5.3: deprecated statement, use "DeleteHeader" instead',
+    ]

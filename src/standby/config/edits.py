@@ -11,6 +11,7 @@ Pound 4's meanings: ``AddHeader`` is ``SetHeader`` (a header of that name is rep
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,6 +32,8 @@ from standby.model import (
     RewriteBranchSpec,
     RewriteSpec,
 )
+
+log = logging.getLogger(__name__)
 
 # DeleteHeader's flags: how the pattern is read (the last given wins), and its case.
 _KINDS: Final = {
@@ -59,6 +62,8 @@ _HEADER_OPTIONS: Final = {
     "ssl": model.HEADER_SSL,
     "all": model.HEADER_FORWARDED | model.HEADER_SSL,
 }
+# Pound 2's spellings Pound 4 keeps with a warning, and what it advises instead.
+_DEPRECATED: Final = {"AddHeader": "SetHeader", "HeadRemove": "DeleteHeader"}
 _REQUEST = "request"
 _RESPONSE = "response"
 
@@ -177,6 +182,9 @@ def header_options(directive: Directive) -> int:
 def _edit(directive: Directive, response: bool) -> EditSpec | None:
     """The edit a directive states, or None when it is not an edit."""
     name = directive.keyword.name
+    instead = _DEPRECATED.get(name)
+    if instead is not None:  # Pound 4 warns too (`-W no-warn-deprecated` silences it)
+        log.warning('%s: deprecated statement, use "%s" instead', directive.location, instead)
     if name in _SET_HEADER:
         return _set_header(directive)
     if name in _DELETE_HEADER:
