@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
+from tests.process.harness import running_standby
 from tests.support.backend import Backend
-from tests.support.harness import Client, ProxyThread, config_with_ports, get
+from tests.support.harness import (
+    Client,
+    ProxyThread,
+    config_with_ports,
+    free_port,
+    get,
+    wait_until,
+)
 from tests.support.peers import RawBackend
 
 from standby.config import load_config
@@ -423,3 +433,54 @@ def test_rewrite_response_reads_the_request_and_the_services_groups() -> None:
         with ProxyThread(config, socks) as p:
             r = get(p.port, "/x/y", host="example.net:8080")
             assert r.header(b"x-my-host") == b"example.net example.net /x/y"
+
+
+def test_the_installed_program_with_its_default_workers(tmp_path: Path) -> None:
+    with Backend("echo") as b:
+        port = free_port()
+        text = f"""LogLevel 1
+Daemon 0
+ListenHTTP
+  Address 127.0.0.1
+  Port {port}
+  AddHeader "X-Forwarded-Host: www.example.com"
+  HeadRemove "^X-Debug:"
+  Service
+    HeadRequire "Host: www.example.com.*"
+    BackEnd
+      Address 127.0.0.1
+      Port {b.port}
+    End
+  End
+End
+"""
+        path = tmp_path / "pound.cfg"
+        path.write_text(text)
+        checked = subprocess.run(
+            [sys.executable, "-m", "standby", "-c", "-f", str(path)],
+            capture_output=True,
+            timeout=60,
+        )
+        assert checked.returncode == 0, checked.stderr
+        assert b'deprecated statement, use "SetHeader" instead' in checked.stderr
+        with running_standby(path):
+            wait_until(lambda: answers(port), what="standby answering")
+            for _ in range(8):  # new connections: whichever worker accepts them
+                head = echoed(port, headers={"X-Debug": "1"})
+                assert b"X-Forwarded-Host: www.example.com\r\n" in head
+                assert b"X-Debug" not in head
+        path.write_text(text.replace('"^X-Debug:"', '"^X-(Debug:"'))
+        checked = subprocess.run(
+            [sys.executable, "-m", "standby", "-c", "-f", str(path)],
+            capture_output=True,
+            timeout=60,
+        )
+        assert checked.returncode != 0
+        assert f"{path}:7.14: bad regex".encode() in checked.stderr
+
+
+def answers(port: int) -> bool:
+    try:
+        return get(port, "/").status == 200
+    except OSError:
+        return False
