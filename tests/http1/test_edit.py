@@ -40,7 +40,7 @@ from tests.http1.feeding import bytewise, feed_head
 from tests.http1.test_properties import PROPERTY_SETTINGS, Message, messages
 
 LIMITS = Limits()
-METHODS = methods_for_xhttp(2)
+METHODS = methods_for_xhttp(3)  # CONNECT too
 FWD = Forwarding(b"192.0.2.7", b"http", b"80")
 
 
@@ -384,3 +384,16 @@ def test_response_accessors_read_the_request_and_groups_the_services() -> None:
     conditions = (condition(ConditionKind.PATH, "^/(a)/"),)
     editor = HeadEditor((set_header("X-My-Host: %[host] $1"),), conditions, response=True)
     assert b"X-My-Host: www.example.com a\r\n" in editor.apply(response, request)
+
+
+def test_target_edits_leave_asterisk_and_authority_forms_alone() -> None:
+    for raw in (
+        b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+    ):
+        assert edited(EditSpec(op=EDIT_SET_PATH, text="/x"), raw=raw) == raw
+
+
+def test_an_expansion_cannot_change_the_name_set() -> None:
+    conditions = (condition(ConditionKind.PATH, "^/(a)/"),)
+    assert edited(set_header("X-$1: v"), conditions=conditions) == RAW  # "X-a", not "X-$1"

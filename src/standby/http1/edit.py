@@ -11,10 +11,11 @@ first branch whose conditions hold, against the head as edited so far.
 
 The common case is cheap: an editor made only of ``SetHeader`` lines and ``DeleteHeader``
 patterns that cannot meet each other (no two set the same name, no pattern matches a line
-set before it, no expansion) checks the head's lines once (``field_block``: one C call,
-then one search per pattern over all the lines) and, when no pattern matches and no set
-name is present, appends the set lines joined at compile time. Anything else splits the
-head into lines, edits the list and joins it again.
+set before it, no expansion) searches the raw head once for a line that starts with a set
+name or with the name a pattern asks for (``^X-Debug:``: the usual ``HeadRemove``), other
+patterns searching the header lines (``field_block``, one C call) in one joined search per
+case; when nothing is found it appends the set lines joined at compile time. Anything else
+splits the head into lines, edits the list and joins it again.
 
 Safety: the lines that frame a message (``Content-Length``, ``Transfer-Encoding``) and the
 hop-by-hop ones the proxy decides (``Connection``, ``Upgrade``) are never removed by a
@@ -27,7 +28,8 @@ Conditions, back-references and request accessors are routing.py's (``match_cond
 ``expand``): ``$N`` is group N of the most recently matched condition (in a ``Rewrite``
 branch, its conditions, which see the head as edited so far; else the service's, matched
 against the original request, found only when a template needs them), ``$N(M)`` and
-``$N(tag)`` earlier ones; ``%[url]``, ``%[path]``... read the message being edited.
+``$N(tag)`` earlier ones; ``%[url]``, ``%[path]``... read the request as edited so far
+(in a response's edits, the request it answers).
 """
 
 from __future__ import annotations
@@ -311,7 +313,10 @@ class _SetHeader(_Op):
     def apply(self, head: Head, context: _Context) -> None:
         line = _percent(_FIELD_UNSAFE, self.template.value(context, head))
         name = self.name
-        if name == b"host" and not valid_host(line.partition(b":")[2].strip(OWS)):
+        field, colon, value = line.partition(b":")
+        if not colon or _NAME_RE.fullmatch(field) is None or field.lower() != name:
+            return  # an expansion in the name made it another header, or none
+        if name == b"host" and not valid_host(value.strip(OWS)):
             return  # a Host no backend could read the same (an expansion made it so)
         lines = head.lines
         for i, old in enumerate(lines):
@@ -352,6 +357,8 @@ class _SetTarget(_Op):
             self.template = _Template(spec.text)
 
     def apply(self, head: Head, context: _Context) -> None:
+        if head.method == b"CONNECT" or head.target == b"*":
+            return  # an authority or "*": no path or query to change
         op = self.op
         template = self.template
         value = None if template is None else template.value(context, head)
@@ -371,7 +378,7 @@ class _SetTarget(_Op):
             query = None
         else:
             query = _set_param(query, self.name, value)
-        if not path.startswith(b"/") and not (prefix == b"" and path == b"*"):
+        if not path.startswith(b"/"):
             path = b"/" + path
         target = prefix + path + (b"" if query is None else b"?" + query)
         head.target = _percent(_TARGET_UNSAFE, target)
