@@ -394,6 +394,9 @@ def test_target_edits_leave_asterisk_and_authority_forms_alone() -> None:
         assert edited(EditSpec(op=EDIT_SET_PATH, text="/x"), raw=raw) == raw
 
 
-def test_an_expansion_cannot_change_the_name_set() -> None:
-    conditions = (condition(ConditionKind.PATH, "^/(a)/"),)
-    assert edited(set_header("X-$1: v"), conditions=conditions) == RAW  # "X-a", not "X-$1"
+def test_an_expansion_in_the_name_must_leave_a_settable_name() -> None:
+    conditions = (condition(ConditionKind.PATH, "^/(a)/(.*)$"),)
+    out = edited(set_header("X-$1: v"), conditions=conditions)
+    assert out == RAW.replace(b"X-A: old", b"X-a: v")  # the same name, any case
+    for template in ("$1 $1: v", "Transfer-Encoding$3: x", ": v"):
+        assert edited(set_header(template), conditions=conditions) == RAW

@@ -312,10 +312,12 @@ class _SetHeader(_Op):
 
     def apply(self, head: Head, context: _Context) -> None:
         line = _percent(_FIELD_UNSAFE, self.template.value(context, head))
-        name = self.name
         field, colon, value = line.partition(b":")
-        if not colon or _NAME_RE.fullmatch(field) is None or field.lower() != name:
-            return  # an expansion in the name made it another header, or none
+        if not colon or _NAME_RE.fullmatch(field) is None:
+            return  # an expansion in the name left no header name
+        name = field.lower()  # as expanded
+        if name in UNSETTABLE_NAMES:
+            return  # an expansion made it a framing or hop-by-hop name
         if name == b"host" and not valid_host(value.strip(OWS)):
             return  # a Host no backend could read the same (an expansion made it so)
         lines = head.lines
