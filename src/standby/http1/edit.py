@@ -603,6 +603,8 @@ class HeadEditor:
                     or op.name in names
                     or _FIELD_UNSAFE.search(literal)
                     or op.name == b"host"  # checked as it is applied
+                    or _NAME_RE.fullmatch(literal.partition(b":")[0]) is None
+                    or op.name in UNSETTABLE_NAMES  # (the compiler refuses these two)
                 ):
                     simple = False
                     break
