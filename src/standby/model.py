@@ -601,10 +601,10 @@ class HeaderMatcherSpec:
     """A ``DeleteHeader`` pattern with its match flags (``-exact``, ``-beg``, ``-end``,
     ``-contain``, or a regex), tried on each header line ``Name: value``."""
 
-    mode: str  # "re", "exact", "beg", "end", "contain"
+    mode: str  # "re", "pcre", "exact", "beg", "end", "contain"
     text: str  # as written
     ignore_case: bool
-    regex: Pattern | None = None  # mode "re"
+    regex: Pattern | None = None  # modes "re" and "pcre"
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,7 @@ def test_delete_header_flags() -> None:
     DeleteHeader -beg -icase "x-b"
     DeleteHeader -contain "secret"
     DeleteHeader -end ": gone"
+    DeleteHeader -pcre "^X-Z(?!ed)"
 """
     with Backend("echo") as b:
         config, socks = config_with_ports(listener(backend(b.port), service=service))
@@ -117,11 +118,13 @@ def test_delete_header_flags() -> None:
                     "X-C": "top secret",
                     "X-D": "gone",
                     "X-E": "kept",
+                    "X-Zz": "gone",
+                    "X-Zed": "kept",
                 },
             )
             kept = b"\n".join(lines(head))
-            assert b"X-AA: 1" in kept and b"X-E: kept" in kept
-            for gone in (b"X-A: 1\n", b"X-Bee", b"secret", b"X-D"):
+            assert b"X-AA: 1" in kept and b"X-E: kept" in kept and b"X-Zed: kept" in kept
+            for gone in (b"X-A: 1\n", b"X-Bee", b"secret", b"X-D", b"X-Zz"):
                 assert gone not in kept + b"\n"
 
 

@@ -18,7 +18,7 @@ from typing import Final
 from standby import model
 from standby.config.conditions import ConditionContext
 from standby.config.errors import ConfigError, quote
-from standby.config.pattern import compile_pattern
+from standby.config.pattern import compile_pattern, compile_pcre
 from standby.config.posix_regex import RegexError
 from standby.config.tree import Directive, SectionNode
 from standby.http1.edit import UNSETTABLE_NAMES, check_template, valid_header_line, valid_host
@@ -29,6 +29,7 @@ from standby.model import (
     EditSpec,
     HeaderMatcherSpec,
     Location,
+    Pattern,
     RewriteBranchSpec,
     RewriteSpec,
 )
@@ -39,13 +40,14 @@ log = logging.getLogger(__name__)
 _KINDS: Final = {
     "-re": "re",
     "-posix": "re",
+    "-pcre": "pcre",
+    "-perl": "pcre",
     "-exact": "exact",
     "-beg": "beg",
     "-end": "end",
     "-contain": "contain",
 }
 _CASES: Final = {"-icase": True, "-case": False}
-_PCRE: Final = frozenset({"-pcre", "-perl"})
 _ENCODE: Final = "-encode"
 _SET_HEADER: Final = frozenset({"SetHeader", "AddHeader"})
 _DELETE_HEADER: Final = frozenset({"DeleteHeader", "HeadRemove"})
@@ -276,22 +278,19 @@ def _delete_header(directive: Directive, ignore_case: bool) -> EditSpec:
             mode = _KINDS[flag]
         elif flag in _CASES:
             ignore_case = _CASES[flag]
-        elif flag in _PCRE:
-            raise ConfigError(
-                at,
-                f'"{text}" (Perl-compatible regular expressions) is not supported: standby '
-                "reads POSIX extended ones (drop the flag, or use -exact/-beg/-end/-contain)",
-            )
         else:
             raise ConfigError(
                 at,
-                f'unknown option {quote(text)} for "{name}" (use -re, -posix, -exact, -beg, '
-                "-end, -contain, -icase, -case)",
+                f'unknown option {quote(text)} for "{name}" (use -re, -posix, -pcre, -exact, '
+                "-beg, -end, -contain, -icase, -case)",
             )
-    regex = None
-    if mode == "re":
+    regex: Pattern | None = None
+    if mode in ("re", "pcre"):
         try:
-            regex = compile_pattern(pattern, ignore_case)
+            if mode == "pcre":
+                regex = compile_pcre(pattern, ignore_case)
+            else:
+                regex = compile_pattern(pattern, ignore_case)
         except RegexError as exc:
             raise ConfigError(pattern_at, f"bad regex {quote(pattern)}: {exc}") from None
     matcher = HeaderMatcherSpec(mode=mode, text=pattern, ignore_case=ignore_case, regex=regex)

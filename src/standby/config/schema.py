@@ -559,8 +559,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             (*_EDIT_OPTIONS, Arg("pattern", ArgKind.STRING)), True,
             "Remove every header line (`Name: value`) that matches: `DeleteHeader -icase "
             "\"^X-Debug:\"`. A POSIX ERE (case-sensitive unless `-icase`), or with "
-            "`-exact`, `-beg`, `-end`, `-contain` a fixed string; `-re`, `-posix`, `-case` "
-            "are accepted (the last of the kind flags wins). Lines that frame the message "
+            "`-exact`, `-beg`, `-end`, `-contain` a fixed string, with `-pcre` (`-perl`) a "
+            "Perl-style regex; `-re`, `-posix`, `-case` are accepted (the last of the kind "
+            "flags wins; `RegexType` does not change it). Lines that frame the message "
             "(`Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`), and `Host`, "
             "are never removed."),
     Keyword("HeadRemove", EDITORS, (*_EDIT_OPTIONS, Arg("pattern", ArgKind.STRING)), True,

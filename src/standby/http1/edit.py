@@ -257,7 +257,7 @@ class LineMatcher:
 
     def __init__(self, spec: HeaderMatcherSpec) -> None:
         self.spec = spec
-        if spec.mode == "re":
+        if spec.mode in ("re", "pcre"):
             regex = spec.regex
             assert regex is not None
             self._line: Callable[[bytes], bool] = lambda line: regex.search(line, True)
@@ -492,6 +492,8 @@ _LinesTest = Callable[[bytes, bytes, bool], bool]
 
 def _ere(spec: HeaderMatcherSpec) -> str | None:
     """``spec`` as one POSIX ERE for a joined search, or None when it cannot be one."""
+    if spec.mode == "pcre":
+        return None  # Perl syntax: tested alone
     if spec.mode == "re":
         return None if _BACKREF.search(spec.text) else f"({spec.text})"
     text = _ERE_SPECIAL.sub(r"\\\1", spec.text)
