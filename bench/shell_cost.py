@@ -21,7 +21,8 @@ instead of wrk's (3); ``--chunked`` has the backend answer chunked, as dynamic p
 usually come (the same page, whole in one read). ``--stale`` gives the service a
 ``StaleFallback`` section (a replica as in a worker: no directory): the page is storable,
 so a request is captured whenever the copy is older than the store's refresh interval.
-``--pure`` runs the hot path interpreted
+``--edits`` adds the bench's ``seed-edits`` lines (two ``AddHeader``, two ``HeadRemove``)
+to the listener. ``--pure`` runs the hot path interpreted
 (``STANDBY_PURE=1``; see src/standby/compiled.py), as ``--profile`` and ``--opcodes`` must.
 
 The listening socket is bound on loopback and never accepts; the proxy is stopped cleanly
@@ -52,6 +53,7 @@ from standby.observe.logsetup import StderrAccessWriter
 from standby.server.client import ClientProtocol
 from standby.server.proxy import Proxy
 from standby.upstream.protocol import UpstreamProtocol
+from standby_bench.configs import SEED_EDITS
 
 DEFAULT_REQUESTS = 20_000  # per run: long enough to dwarf timer resolution, short on 2 cores
 DEFAULT_ROUNDS = 7  # the minimum of several runs filters out a noisy shared machine
@@ -70,7 +72,7 @@ LogLevel {log_level}
 ListenHTTP
   Address 127.0.0.1
   Port 8080
-  Service
+{listener_extra}  Service
 {service_extra}    BackEnd
       Address 127.0.0.1
       Port {backend_port}
@@ -177,6 +179,7 @@ class Rig:
         seed: bool = False,
         chunked: bool = False,
         stale: bool = False,
+        edits: bool = False,
     ) -> Rig:
         loop = asyncio.get_running_loop()
         level = 0 if access_log is None else access_log.level
@@ -185,6 +188,7 @@ class Rig:
                 log_level=level,
                 backend_port=BACKEND_PORT,
                 service_extra=(SEED_SERVICE if seed else "") + (STALE_SERVICE if stale else ""),
+                listener_extra=SEED_EDITS if edits else "",
             )
         )
         proxy = Proxy(config, access_log=access_log, probe=False)
@@ -281,7 +285,9 @@ def count_opcodes(rig: Rig, n: int, out: TextIO) -> None:
 
 
 async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> None:
-    rig = await Rig.start(access_log, seed=args.seed, chunked=args.chunked, stale=args.stale)
+    rig = await Rig.start(
+        access_log, seed=args.seed, chunked=args.chunked, stale=args.stale, edits=args.edits
+    )
     try:
         rig.run(WARMUP_REQUESTS)
         if args.profile:
@@ -298,6 +304,8 @@ async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> Non
         what += "; a chunked answer"
     if args.stale:
         what += "; StaleFallback"
+    if args.edits:
+        what += "; 2 AddHeader, 2 HeadRemove"
     what += "; hot path " + compiled.describe()
     print(f"{best / args.requests * 1e6:.2f} us per request (min of {args.rounds}; {what})")
 
@@ -316,6 +324,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--chunked", action="store_true", help="the backend answers chunked")
     parser.add_argument("--stale", action="store_true", help="the service has StaleFallback")
+    parser.add_argument(
+        "--edits", action="store_true", help="two AddHeader and two HeadRemove (issue 15)"
+    )
     parser.add_argument(
         "--pure",
         action="store_true",

@@ -56,7 +56,7 @@ CASES = [
     (service("    session\n"), 't.cfg:5.5: "Session" is not supported yet'),
     ('ListenHTTPS\n  ACME "/x"\n', 't.cfg:2.3: "ACME" is not allowed in ListenHTTPS'),
     ('ListenHTTP\n  Cert "/x"\n', 't.cfg:2.3: "Cert" is not allowed in ListenHTTP'),
-    (service('    HeadRemove "X-A"\n'), 't.cfg:5.5: "HeadRemove" is not supported yet'),
+    (service('    HeadRemove "X-(A"\n'), 't.cfg:5.16: bad regex "X-(A": unmatched ('),
     (
         backend('      Address 127.0.0.1\n      Port 8081\n      Cert "c.pem"\n'),
         't.cfg:8.7: "Cert" must come after "HTTPS"',

@@ -263,10 +263,14 @@ class Run:
         )
 
 
-async def drive(requests: list[Request], lane: bool, ports: tuple[int, int]) -> Outcome:
+async def drive(
+    requests: list[Request], lane: bool, ports: tuple[int, int], listener_extra: str = ""
+) -> Outcome:
     loop = asyncio.get_running_loop()
     config = load_config_text(
-        primary_and_emergency(*ports, port=UNBOUND_PORT, global_extra="LogLevel 2")
+        primary_and_emergency(
+            *ports, port=UNBOUND_PORT, global_extra="LogLevel 2", listener_extra=listener_extra
+        )
     )
     access = RecordingLog()
     proxy = Proxy(config, access_log=access, probe=False)
@@ -371,11 +375,11 @@ def refused_ports() -> tuple[list[socket.socket], tuple[int, int]]:
     return socks, (socks[0].getsockname()[1], socks[1].getsockname()[1])
 
 
-def both_ways(requests: list[Request]) -> tuple[Outcome, Outcome]:
+def both_ways(requests: list[Request], listener_extra: str = "") -> tuple[Outcome, Outcome]:
     socks, ports = refused_ports()
     try:
-        on = asyncio.run(drive(requests, True, ports))
-        off = asyncio.run(drive(requests, False, ports))
+        on = asyncio.run(drive(requests, True, ports, listener_extra))
+        off = asyncio.run(drive(requests, False, ports, listener_extra))
     finally:
         for sock in socks:
             sock.close()
@@ -442,3 +446,43 @@ def test_a_common_request_takes_the_lane_and_an_uncommon_answer_leaves_it() -> N
     on, off = both_ways([Request(b"GET", b"1.1", b"", False, chunked)] * 2)
     assert on.lane_used and on.client_out == off.client_out
     assert on.client_out.count(b"0\r\n\r\n") == 2
+
+
+# Issue 15: the bench's seed-edits lines (two AddHeader, two HeadRemove), and edits that
+# meet lines the request or the proxy has (replaced, removed: the general case).
+EDITS = """  AddHeader "X-Forwarded-Host: bench.example"
+  AddHeader "X-Proxy: standby"
+  HeadRemove "^X-Debug:"
+  HeadRemove "^Proxy-Authorization:"
+"""
+EDITS_MET = """  AddHeader "X-Forwarded-Proto: https"
+  HeadRemove "^X-Forwarded-Port:"
+  Rewrite
+    Path "^/(p)$"
+    SetPath "/q/$1"
+  End
+"""
+
+
+@settings(max_examples=100, deadline=None)
+@given(request_lists, st.sampled_from([EDITS, EDITS_MET]))
+@example([get(PLAIN), get(PLAIN)], EDITS)
+@example([get(PLAIN), replace(get(PLAIN), pipelined=True)], EDITS_MET)
+@example([get(replace(PLAIN, status=503)), get(PLAIN)], EDITS_MET)
+def test_the_lane_and_the_general_path_agree_with_request_edits(
+    requests: list[Request], edits: str
+) -> None:
+    on, off = both_ways(requests, edits)
+    assert not off.lane_used
+    assert on.client_out == off.client_out
+    assert on.client_end == off.client_end
+    assert on.counters == off.counters
+    assert on.log == off.log
+    assert on.paused == off.paused
+    assert on.health == off.health
+    assert on.upstreams == off.upstreams
+    sent = b"".join(out for _, _, out, _ in on.upstreams)
+    if edits is EDITS:
+        assert sent.count(b"X-Proxy: standby\r\n") == sent.count(b" HTTP/1.")
+    else:
+        assert (b"X-Forwarded-Port" not in sent and b"X-Forwarded-Proto: https" in sent) or not sent

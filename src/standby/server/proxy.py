@@ -34,6 +34,7 @@ from standby.dns.tracker import DnsTracker
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.http1 import Limits
+from standby.http1.edit import editor
 from standby.model import (
     BackendKind,
     BackendSpec,
@@ -43,7 +44,7 @@ from standby.model import (
 )
 from standby.routing import Router
 from standby.server.client import ClientProtocol
-from standby.server.lane import lane_wanted
+from standby.server.lane import edits_lane, lane_wanted
 from standby.server.policy import service_policy
 from standby.server.ratelimit import LIMITER as RATE_LIMITS
 from standby.server.ratelimit import install as install_rate_limiter
@@ -340,7 +341,13 @@ class Proxy:
                 balancer=Balancer(service, self.board),
                 policy=service_policy(service, config),
                 stale=store,
-                special=service.metrics or bool(service.acme) or store is not None,
+                special=service.metrics
+                or bool(service.acme)
+                or store is not None
+                or bool(service.response_edits)  # issue 15: responses go through an Exchange
+                or bool(service.rewrite_errors),
+                request_edits=editor(service.request_edits, service.conditions),
+                response_edits=editor(service.response_edits, service.conditions, response=True),
             )
         for backend in all_backends(config):
             key = backend.identity
@@ -372,7 +379,11 @@ class Proxy:
                 tls=spec.tls is not None,
                 client_certs=spec.tls is not None and spec.tls.client_cert != 0,
                 no_https11=0 if spec.tls is None else spec.tls.no_https11,
-                lane=self.lane,
+                lane=self.lane and edits_lane(spec),
+                request_edits=editor(spec.request_edits, (), spec.combine_headers),
+                response_edits=editor(spec.response_edits, (), spec.combine_headers, True),
+                edits=bool(spec.request_edits or spec.combine_headers)
+                or any(service.request_edits for service in (*spec.services, *config.services)),
             )
             shared.listeners.append(runtime)
             shared.listener_by_key[listener_key(spec)] = runtime
