@@ -299,6 +299,7 @@ class ServiceSpec:
     # /.well-known/acme-challenge/NAME from the file NAME of the first of these directories.
     acme: tuple[str, ...] = ()
     location: Location = UNKNOWN_LOCATION
+    session: SessionSpec | None = None  # issue 15: `Session`; None: every request balanced
 
 
 # Pound's xHTTP levels: each level adds methods to the previous one.
@@ -500,3 +501,32 @@ class ConfigSpec:
     listeners: tuple[ListenerSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()  # global services, tried after a listener's own
     acme: AcmeClientSpec | None = None  # `ACMEClient`: automatic HTTPS
+
+
+# --- issue 15: sessions -----------------------------------------------------------------
+
+
+class SessionType(enum.Enum):
+    """Pound's session types: what a request's session key is (balance/sessions.py)."""
+
+    IP = "IP"  # the client's address
+    BASIC = "BASIC"  # the credentials of `Authorization: Basic`
+    URL = "URL"  # the value of the query parameter ID
+    PARM = "PARM"  # what follows the last `;` of the path
+    COOKIE = "COOKIE"  # the value of the cookie ID (also learnt from a `Set-Cookie`)
+    HEADER = "HEADER"  # the value of the header ID
+
+
+# The session types that need an `ID` (the cookie, parameter or header name).
+SESSION_TYPES_WITH_ID = frozenset({SessionType.URL, SessionType.COOKIE, SessionType.HEADER})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """A Service's `Session`: requests with the same key go to the same backend while the
+    session is used at least every ``ttl`` seconds."""
+
+    type: SessionType
+    ttl: float
+    id: str | None = None  # the cookie, query parameter or header name
+    location: Location = UNKNOWN_LOCATION

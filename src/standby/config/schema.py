@@ -28,6 +28,7 @@ class Section(enum.Enum):
     STALE_FALLBACK = "StaleFallback"
     CONTROL = "Control"
     ACME_CLIENT = "ACMEClient"
+    SESSION = "Session"  # issue 15: sessions
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -499,17 +500,42 @@ KEYWORDS: tuple[Keyword, ...] = (
             "keeps none.", default="skip"),
     Keyword("MaxAge", frozenset({Section.STALE_FALLBACK}), (POSITIVE_DURATION,), False,
             "The oldest copy that is still served.", default="1d"),
+    # --- issue 15: sessions ---------------------------------------------------------------
+    Keyword("Session", frozenset({Section.SERVICE}), (), False,
+            "Send the requests of one session to the same backend, up to `End`: "
+            "`Session` / `Type COOKIE` / `ID \"sid\"` / `TTL 300` / `End`. A request "
+            "whose key has no session makes one on the backend it is balanced to; "
+            "every use restarts the TTL. Sessions are shared by every worker, survive a "
+            "reload (by backend address) and are listed, added and deleted through the "
+            "control interface. A dead or disabled backend loses its sessions; a "
+            "draining one keeps them; the Emergency tier makes none.",
+            opens=Section.SESSION, default="off"),
+    Keyword("Type", frozenset({Section.SESSION}),
+            (Arg("type", ArgKind.WORD,
+                 words=tuple(t.value.lower() for t in model.SessionType)),), False,
+            "What identifies a session (any case): `IP` the client address, `BASIC` the "
+            "credentials of `Authorization: Basic`, `URL` the query parameter `ID`, "
+            "`PARM` what follows the last `;` of the path, `COOKIE` the cookie `ID` "
+            "(also made from a backend's `Set-Cookie`), `HEADER` the header `ID` (also "
+            "made from the response's): `Type COOKIE`. Required."),
+    Keyword("TTL", frozenset({Section.SESSION}), (Arg("seconds", ArgKind.INT, low=1),),
+            False, "Seconds a session may stay unused before it is forgotten: `TTL 300`. "
+            "Required."),
+    Keyword("ID", frozenset({Section.SESSION}), (Arg("name", ArgKind.STRING),), False,
+            "The cookie (`COOKIE`, name in any case), query parameter (`URL`) or header "
+            "(`HEADER`) name: `ID \"sid\"`. Required for those types; Pound ignores it "
+            "for the others, and so does standby."),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere.
 UNSUPPORTED: tuple[str, ...] = (
     "ACL", "AddHeader", "Balancer", "BasicAuth", "CombineHeaders", "DeleteHeader",
     "DynScale", "Else", "Error", "Family", "ForwardedHeader", "HAport", "HeadRemove",
-    "HeaderAdd", "HeaderOption", "HeaderRemove", "ID", "IgnoreCase", "IncludeDir",
+    "HeaderAdd", "HeaderOption", "HeaderRemove", "IgnoreCase", "IncludeDir",
     "LogFormat", "LogSuppress", "Match", "Query", "QueryParam", "RegexType", "Resolve",
-    "Resolver", "Rewrite", "RewriteDestination", "RewriteErrors", "Session",
+    "Resolver", "Rewrite", "RewriteDestination", "RewriteErrors",
     "SetHeader", "SetPath", "SetQuery", "SetQueryParam", "SetURL", "SocketFrom", "SSLEngine",
-    "StringMatch", "Supervisor", "Threads", "TrustedIP", "TTL", "Type", "UseBackend",
+    "StringMatch", "Supervisor", "Threads", "TrustedIP", "UseBackend",
     "WorkerIdleTimeout", "WorkerMaxCount", "WorkerMinCount",
 )  # fmt: skip
 

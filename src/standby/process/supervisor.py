@@ -63,6 +63,7 @@ from dataclasses import dataclass, field, replace
 from standby import __version__
 from standby.acme.manager import AcmeManager
 from standby.acme.manager import follow as follow_acme
+from standby.balance.sessions import SessionTables, session_services
 from standby.cache.services import stale_services
 from standby.cache.store import StaleStore, renewed
 from standby.clock import SystemClock
@@ -118,7 +119,7 @@ from standby.process.supervision import (
     by_identity,
     plan_adoptions,
 )
-from standby.process.tables import TableOwner
+from standby.process.tables import Table, TableOwner
 from standby.process.worker import FORK_BLOCKED, run_child
 
 log = logging.getLogger("standby.process")
@@ -238,7 +239,10 @@ class Supervisor:
         self._listening = True
         # The stale stores, by name: the authoritative copies every worker replicates.
         self._stale: dict[str, StaleStore] = {}
-        self._tables = TableOwner(self._stale.get)
+        self._tables = TableOwner(self._table)
+        # Issue 15: the session tables, by name: authoritative copies, shared the same way.
+        self.sessions = SessionTables()
+        self.sessions.on_change = self._session_changed
 
     @property
     def serving(self) -> Generation:
@@ -264,6 +268,7 @@ class Supervisor:
             self.loop.add_signal_handler(sig, self._record, int(sig))
         self.board.subscribe(self._publish)
         await self._configure_stale(self.config)  # before the first worker forks
+        self.sessions.configure(self.config)
         self._prober = Prober(self.board, SystemClock())
         self._prober.start()  # logs every transition, once, here
         config = self.config
@@ -797,12 +802,26 @@ class Supervisor:
         except (OSError, ValueError, BindError) as exc:
             return False, str(exc)
         await self._configure_stale(config)  # stores that stay are kept
+        self.sessions.configure(config)  # so are the sessions of services that stay
         ok, message = await self._switch_to(new, old)
         if not ok:  # rolled back: the old sections again (copies taken over both ways)
             await self._configure_stale(self.gen.config)
+            self.sessions.configure(self.gen.config)
         self.acme = await follow_acme(self.acme, self.gen.config.acme)
         self._retain_stale(self.gen.config)
         return ok, message
+
+    # -- issue 15: sessions ---------------------------------------------------------------
+
+    def _table(self, name: str) -> Table | None:
+        """A shared table by name: a stale store or a session table."""
+        store = self._stale.get(name)
+        return store if store is not None else self.sessions.table(name)
+
+    def _session_changed(self, name: str, key: bytes, content: bool) -> None:
+        """A session added or deleted here (the control interface): to every worker."""
+        if content:
+            self._tables.changed(name, key)
 
     # -- stale copies: the authoritative stores -------------------------------------------------
 
@@ -980,7 +999,9 @@ class Supervisor:
         self._ledger.open(pid)
         self._send_state(channel, gen)
         # Then the stale copies its configuration serves, whole (it waits for them).
-        self._tables.attach(pid, channel, stale_services(gen.config))
+        self._tables.attach(
+            pid, channel, [*stale_services(gen.config), *session_services(gen.config)]
+        )
 
 
 def _read_rest(sock: socket.socket, channel: Channel) -> None:

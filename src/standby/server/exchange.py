@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Set
 from typing import TYPE_CHECKING, Final
 
 from standby.acme.responder import ALLOW, answer_challenge, challenge_ok
@@ -226,7 +227,7 @@ class Exchange:
         assert srt is not None
         client = self.client
         if backend is None:
-            backend = srt.balancer.choose(self.tried)
+            backend = self._choose(srt, self.tried)
             if backend is None:
                 if not self._serve_stale():
                     self.local_response(503, "no backend available", retry_after=True)
@@ -257,6 +258,14 @@ class Exchange:
             return
         self._start_connect(backend, pool)
 
+    def _choose(self, srt: ServiceRuntime, tried: Set[BackendSpec]) -> BackendSpec | None:
+        """A backend for the next attempt: the session's (issue 15), else the balancer's."""
+        sticky = srt.sticky
+        if sticky is None:
+            return srt.balancer.choose(tried)
+        client = self.client
+        return sticky.choose(self.head, client.peer, client.loop.time(), tried)
+
     def _start_connect(self, backend: BackendSpec, pool: Pool) -> None:
         client = self.client
         client.pause_reading_for(PAUSE_CONNECT)
@@ -279,7 +288,7 @@ class Exchange:
             # No byte of the request has left: safe to send it elsewhere, whatever the method.
             tried = self.tried = self.tried | {backend}
             srt = self.srt
-            following = None if srt is None else srt.balancer.choose(tried)
+            following = None if srt is None else self._choose(srt, tried)
             if following is not None:
                 self._count_failover()
             self.dispatch(following)  # None: no backend is left (stale copy, or 503)
@@ -348,7 +357,7 @@ class Exchange:
         if backend is None or srt is None or not self._can_resend():
             return False
         tried = self.tried | {backend}
-        following = srt.balancer.choose(tried)
+        following = self._choose(srt, tried)
         if following is None:
             return False
         self.tried = tried
@@ -517,6 +526,9 @@ class Exchange:
         counters = brt.counters
         counters.by_status[status] += 1
         counters.latency.observe(now - self.sent_at)
+        sticky = srt.sticky
+        if sticky is not None and sticky.learns:
+            sticky.learn(resp, brt.spec, now)  # issue 15: a Set-Cookie may make a session
         policy = srt.policy
         if status in policy.failover_statuses:
             self._observe_failure(f"answered {status}", http_level=True)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 from standby.acme.manager import AcmeManager
 from standby.acme.manager import follow as follow_acme
 from standby.balance import Balancer
+from standby.balance.sessions import SessionTable, SessionTables, Sticky
 from standby.cache.policy import CachePolicy
 from standby.cache.services import stale_services
 from standby.cache.store import StaleStore, renewed
@@ -143,6 +144,10 @@ class Proxy:
         self._stale_specs = stale_services(config)
         # A supervised worker's link: told of every capture, to share it.
         self.on_table_change: TableListener | None = None
+        # Issue 15: session tables by name, kept across reloads; shared like stale stores.
+        self.sessions = SessionTables()
+        self.sessions.configure(config)
+        self.sessions.on_change = self._stale_committed
         self._sockets: dict[ListenerKey, socket.socket] = {}
         self._servers: dict[ListenerKey, asyncio.AbstractServer] = {}
         # A supervised worker: other slots' listening sockets it holds (``hold``) and the
@@ -314,6 +319,10 @@ class Proxy:
                 stale=store,
                 special=service.metrics or bool(service.acme) or store is not None,
             )
+            table = self.sessions.of(service)
+            if service.session is not None and table is not None:  # issue 15: sessions
+                srt = shared.services[id(service)]
+                srt.sticky = Sticky(service.session, table, srt.balancer, self.board)
         for backend in all_backends(config):
             key = backend.identity
             backend_runtime = BackendRuntime(
@@ -369,12 +378,16 @@ class Proxy:
         return store
 
     def table_names(self) -> list[str]:
-        """The names of this configuration's stale stores."""
-        return list(self._stale_specs)
+        """The names of this configuration's stale stores and session tables."""
+        return [*self._stale_specs, *self.sessions.names()]
 
-    def table(self, name: str) -> StaleStore | None:
+    def table(self, name: str) -> StaleStore | SessionTable | None:
         """The stale store of ``name`` (made now, empty, if it was not yet: a worker fills
-        its replicas before it starts serving); None if the configuration has none."""
+        its replicas before it starts serving), or the session table; None if the
+        configuration has none."""
+        sessions = self.sessions.table(name)
+        if sessions is not None:
+            return sessions
         store = self._stale.get(name)
         if store is None:
             found = self._stale_specs.get(name)
@@ -433,6 +446,7 @@ class Proxy:
         if self.access_log is not None:
             self.access_log.configure(config.log_level, config.anonymise)
         self._stale_specs = stale_services(config)
+        self.sessions.configure(config)  # the sessions of services that stay are kept
         shared = await self._build(config, loop)
         self.config = config
         self._shared = shared

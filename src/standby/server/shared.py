@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from standby.balance import Balancer
+from standby.balance.sessions import Sticky
 from standby.health.board import HealthBoard
 from standby.http1 import Limits
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
@@ -59,6 +60,7 @@ class ServiceRuntime:
     stale: StaleStore | None = None  # StaleFallback's store, when on
     # A Metrics service or a stale store: start() has more to do than route and dispatch.
     special: bool = False
+    sticky: Sticky | None = None  # issue 15: `Session`; None: the balancer alone chooses
 
 
 @dataclass(slots=True)
