@@ -517,6 +517,10 @@ class SessionType(enum.Enum):
     HEADER = "HEADER"  # the value of the header ID
 
 
+# The longest `TTL`: a year (a bound, so that an expiry time stays a sane float; any real
+# session is far shorter).
+MAX_SESSION_TTL = 365 * 24 * 3600
+
 # The session types that need an `ID` (the cookie, parameter or header name).
 SESSION_TYPES_WITH_ID = frozenset({SessionType.URL, SessionType.COOKIE, SessionType.HEADER})
 
