@@ -30,6 +30,8 @@ from standby.process.ipc import (
     ObservedDead,
     Operator,
     Ready,
+    SessionAnswer,
+    SessionAsk,
     Switch,
     Synced,
     TablePart,
@@ -92,6 +94,9 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(TablePart, texts, st.binary(max_size=300), st.booleans()),
     st.builds(TableTouch, texts, st.binary(max_size=300), st.floats(allow_nan=False), u32),
     st.just(TableSynced()),
+    # issue 15: sessions
+    st.builds(SessionAsk, u32, texts, st.binary(max_size=300)),
+    st.builds(SessionAnswer, u32, st.binary(max_size=300)),
 )
 
 

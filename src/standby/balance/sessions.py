@@ -32,7 +32,7 @@ import functools
 import json
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Awaitable, Callable, Sequence, Set
 from dataclasses import dataclass
 from typing import Final
 
@@ -229,6 +229,11 @@ class SessionTable:
         self._told(key, True)
         return True
 
+    def knows(self, key: bytes, now: float) -> bool:
+        """Whether this copy has ``key``: a live session, or one deleted lately."""
+        entry = self._entries.get(key)
+        return entry is not None and (entry.identity is None or now - entry.used < self.ttl)
+
     def sessions(self, now: float) -> list[Session]:
         """The live sessions, least recently used first."""
         ttl = self.ttl
@@ -324,19 +329,42 @@ class Sticky:
     """A service's choice of backend with its `Session`: the session's backend when it has
     one that can answer, else the balancer's (then remembered)."""
 
-    __slots__ = ("_backends", "_health", "balancer", "learns", "spec", "table")
+    __slots__ = ("_backends", "_health", "_name", "_tables", "balancer", "learns", "spec", "table")
 
     def __init__(
-        self, spec: SessionSpec, table: SessionTable, balancer: Balancer, health: HealthView
+        self,
+        spec: SessionSpec,
+        table: SessionTable,
+        balancer: Balancer,
+        health: HealthView,
+        tables: SessionTables | None = None,
+        name: str = "",
     ) -> None:
         self.spec = spec
         self.table = table
+        self._tables = tables  # where to ask for a session this copy lacks (with workers)
+        self._name = name
         self.balancer = balancer
         self._health = health
         self.learns = learns(spec)
         # Sessions name backends by identity (a reload keeps them); only the regular tier
         # has sessions.
         self._backends = {b.identity: b for b in balancer.service.backends}
+
+    def key(self, head: RequestHead, peer: str) -> bytes | None:
+        return request_key(self.spec, head, peer)
+
+    def must_ask(self, key: bytes, now: float) -> bool:
+        """Whether the owner of the sessions must be asked about ``key`` before choosing:
+        this copy does not know it, and there is an owner (several workers)."""
+        tables = self._tables
+        return tables is not None and tables.ask is not None and not self.table.knows(key, now)
+
+    def ask(self, key: bytes) -> Awaitable[None]:
+        """Bring the owner's record of ``key`` into this copy (bounded by the asker)."""
+        tables = self._tables
+        assert tables is not None and tables.ask is not None
+        return tables.ask(self._name, key)
 
     def choose(
         self,
@@ -426,6 +454,8 @@ class SessionTables:
         self._tables: dict[str, SessionTable] = {}
         self._names: dict[int, str] = {}  # id(ServiceSpec) -> name, for the configuration
         self.on_change: TableChange | None = None
+        # With several workers: asks the owner for a session a copy lacks (process/sessions).
+        self.ask: Callable[[str, bytes], Awaitable[None]] | None = None
 
     def configure(self, config: ConfigSpec) -> None:
         services = session_services(config)
@@ -450,6 +480,9 @@ class SessionTables:
 
     def table(self, name: str) -> SessionTable | None:
         return self._tables.get(name)
+
+    def name_of(self, service: ServiceSpec) -> str | None:
+        return self._names.get(id(service))
 
     def of(self, service: ServiceSpec) -> SessionTable | None:
         """The table of ``service`` (of the configuration last given to ``configure``)."""

@@ -518,8 +518,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             "`PARM` what follows the last `;` of the path, `COOKIE` the cookie `ID` "
             "(also made from a backend's `Set-Cookie`), `HEADER` the header `ID` (also "
             "made from the response's): `Type COOKIE`. Required."),
-    Keyword("TTL", frozenset({Section.SESSION}), (Arg("seconds", ArgKind.INT, low=1, high=model.MAX_SESSION_TTL),),
-            False, "Seconds a session may stay unused before it is forgotten: `TTL 300`. "
+    Keyword("TTL", frozenset({Section.SESSION}),
+            (Arg("seconds", ArgKind.INT, low=1, high=model.MAX_SESSION_TTL),), False,
+            "Seconds a session may stay unused before it is forgotten: `TTL 300`. "
             "Required."),
     Keyword("ID", frozenset({Section.SESSION}), (Arg("name", ArgKind.STRING),), False,
             "The cookie (`COOKIE`, name in any case), query parameter (`URL`) or header "

@@ -260,6 +260,27 @@ class TableSynced:
     """Supervisor -> worker: every record of every table the worker serves has been sent."""
 
 
+# --- issue 15: sessions ---
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAsk:
+    """Worker -> supervisor: the session ``key`` of table ``table``, which this worker's
+    copy lacks (a miss in a worker's copy is not a miss of the proxy)."""
+
+    serial: int
+    table: str
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAnswer:
+    """Supervisor -> worker: the record of the session asked by ``serial`` (empty: none)."""
+
+    serial: int
+    record: bytes
+
+
 Message = (
     ObservedDead
     | Ready
@@ -281,6 +302,8 @@ Message = (
     | TablePart
     | TableTouch
     | TableSynced
+    | SessionAsk
+    | SessionAnswer
 )
 
 
@@ -305,6 +328,8 @@ class Tag(enum.IntEnum):
     TABLE_PART = 40
     TABLE_TOUCH = 41
     TABLE_SYNCED = 42
+    SESSION_ASK = 50
+    SESSION_ANSWER = 51
 
 
 # One backend's counters, the fields ``Counts`` (asked) and ``CountsPush`` (pushed) share.
@@ -351,6 +376,8 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
         (("table", "str"), ("key", "blob"), ("stamp", "f64"), ("digest", "u32")),
     ),
     Tag.TABLE_SYNCED: (TableSynced, ()),
+    Tag.SESSION_ASK: (SessionAsk, (("serial", "u32"), ("table", "str"), ("key", "blob"))),
+    Tag.SESSION_ANSWER: (SessionAnswer, (("serial", "u32"), ("record", "blob"))),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 

@@ -100,6 +100,7 @@ from standby.process.ipc import (
     Operator,
     Ready,
     Release,
+    SessionAsk,
     Switch,
     Synced,
     TablePart,
@@ -110,6 +111,7 @@ from standby.process.ipc import (
 from standby.process.ledger import Ledger
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFactory, ProxyLike
 from standby.process.listeners import BindError, bind_slots
+from standby.process.sessions import answer as answer_session
 from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
 from standby.process.supervision import (
     Slot,
@@ -640,6 +642,10 @@ class Supervisor:
             self._tables.on_part(pid, message)
         elif isinstance(message, TableTouch):
             self._tables.on_touch(pid, message)
+        elif isinstance(message, SessionAsk):  # issue 15: a worker lacks a session
+            channel = self._channels.get(pid)
+            if channel is not None:
+                channel.send(answer_session(message, self.sessions.table(message.table)))
         else:
             log.debug("unexpected message from worker pid %d: %r", pid, message)
 

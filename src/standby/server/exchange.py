@@ -46,6 +46,7 @@ from standby.upstream.pool import ConnectFailed, Pool
 from standby.upstream.protocol import UpstreamProtocol
 
 if TYPE_CHECKING:
+    from standby.balance.sessions import Sticky
     from standby.cache.store import Capture
     from standby.server.shared import BackendRuntime, MetricsSource, ServiceRuntime
 
@@ -227,6 +228,12 @@ class Exchange:
         assert srt is not None
         client = self.client
         if backend is None:
+            sticky = srt.sticky  # issue 15: a session this worker lacks: ask first
+            if sticky is not None and not self.tried and self.task is None:
+                key = sticky.key(self.head, client.peer)
+                if key is not None and sticky.must_ask(key, client.loop.time()):
+                    self.task = client.loop.create_task(self._ask_session(sticky, key))
+                    return
             backend = self._choose(srt, self.tried)
             if backend is None:
                 if not self._serve_stale():
@@ -257,6 +264,22 @@ class Exchange:
             self.attach(conn, now)
             return
         self._start_connect(backend, pool)
+
+    async def _ask_session(self, sticky: Sticky, key: bytes) -> None:
+        """Bring the owner's record of ``key`` here (bounded wait), then choose."""
+        await sticky.ask(key)
+        self.task = None
+        client = self.client
+        if client.closed:
+            return
+        srt = self.srt
+        assert srt is not None
+        backend = sticky.choose_for(key, client.loop.time())
+        if backend is None:
+            if not self._serve_stale():
+                self.local_response(503, "no backend available", retry_after=True)
+            return
+        self.dispatch(backend)
 
     def _choose(self, srt: ServiceRuntime, tried: Set[BackendSpec]) -> BackendSpec | None:
         """A backend for the next attempt: the session's (issue 15), else the balancer's."""

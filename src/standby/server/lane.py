@@ -93,7 +93,14 @@ class Lane:
                 if sticky is None:
                     backend = srt.balancer.choose()
                 else:
-                    backend = sticky.choose(head, client.peer, now)
+                    key = sticky.key(head, client.peer)
+                    if key is None:
+                        backend = srt.balancer.choose()
+                    elif sticky.must_ask(key, now):
+                        self._hand_over(head, now).start(b"", now)  # it asks the owner
+                        return
+                    else:
+                        backend = sticky.choose_for(key, now)
                 if backend is None:
                     self._hand_over(head, now).start_chosen(srt, None, now)
                     return

@@ -322,7 +322,10 @@ class Proxy:
             table = self.sessions.of(service)
             if service.session is not None and table is not None:  # issue 15: sessions
                 srt = shared.services[id(service)]
-                srt.sticky = Sticky(service.session, table, srt.balancer, self.board)
+                name = self.sessions.name_of(service) or ""
+                srt.sticky = Sticky(
+                    service.session, table, srt.balancer, self.board, self.sessions, name
+                )
         for backend in all_backends(config):
             key = backend.identity
             backend_runtime = BackendRuntime(
