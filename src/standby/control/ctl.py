@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("reload", help="re-read the configuration")
     commands.add_parser("metrics", help="print the OpenMetrics text")
+    _session_commands(commands)  # issue 15
     return parser
 
 
@@ -421,6 +422,44 @@ def cmd_metrics(sock: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- issue 15: sessions (Pound's `add /L/S/B KEY`, `delete /L/S KEY`; `sessions /L/S`) ---
+
+
+def _session_commands(commands: Any) -> None:
+    add = commands.add_parser("add", help="add a session: add /L/S/B KEY")
+    add.add_argument("object", metavar="/L/S/B")
+    add.add_argument("key", metavar="KEY")
+    delete = commands.add_parser("delete", aliases=["del"], help="delete a session: /L/S KEY")
+    delete.add_argument("object", metavar="/L/S")
+    delete.add_argument("key", metavar="KEY")
+    commands.add_parser("sessions", help="list a service's sessions").add_argument(
+        "object", metavar="/L/S"
+    )
+
+
+def _session_target(text: str, count: int, query: str | None) -> str:
+    parts = object_parts(text)
+    if len(parts) != count:
+        raise CtlError(f"bad object {text!r}: expected /L/S{'/B' if count == 3 else ''}")
+    target = "/session/" + "/".join(quote(p, safe="-") for p in parts)
+    return target if query is None else f"{target}?key={quote(query, safe='')}"
+
+
+def cmd_session(sock: str, args: argparse.Namespace) -> int:
+    if args.command == "add":
+        obj = checked(request(sock, "PUT", _session_target(args.object, 3, args.key))).json()
+    elif args.command in ("delete", "del"):
+        obj = checked(request(sock, "DELETE", _session_target(args.object, 2, args.key))).json()
+    else:
+        obj = checked(request(sock, "GET", _session_target(args.object, 2, None))).json()
+    if args.json:
+        _print(json.dumps(obj, indent=2))
+        return EXIT_OK
+    for session in obj.get("sessions") or []:
+        _print(f"{session['key']} {session['backend']} {session['expire']}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
     "list": cmd_list,
     "enable": cmd_enable,
@@ -428,6 +467,10 @@ COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
     "drain": cmd_drain,
     "reload": cmd_reload,
     "metrics": cmd_metrics,
+    "add": cmd_session,
+    "delete": cmd_session,
+    "del": cmd_session,
+    "sessions": cmd_session,
 }
 
 
