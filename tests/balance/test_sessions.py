@@ -92,6 +92,12 @@ def test_a_cookie_value_is_cut_at_pounds_key_size() -> None:
     assert cookie_value(b"sid=" + b"v" * 500, b"sid") == b"v" * MAX_KEY
 
 
+def test_a_cookie_name_counts_only_where_an_item_begins() -> None:
+    assert cookie_value(b"a=1 sid=2", b"sid") is None
+    assert cookie_value(b"xsid=1; a=sid=2", b"sid") is None
+    assert cookie_value(b"xsid=1;\t SID=3;sid=4", b"sid") == b"3"
+
+
 @given(
     user=st.text(max_size=30),
     password=st.text(max_size=30),
@@ -332,3 +338,44 @@ def test_a_service_that_stays_keeps_its_table_with_the_new_ttl() -> None:
     tables.configure(config(60.0, name="other"))
     assert tables.names() == ["session 127.0.0.1:8080 'other'"]
     assert tables.table("session 127.0.0.1:8080 'app'") is None
+
+
+# -- the hot path's keys against the reference ----------------------------------------------
+
+FIELD_NAMES = st.sampled_from(
+    ["Cookie", "COOKIE", "cookie", "Authorization", "X-Sess", "x-sess", "X-Other", "Set-Cookie"]
+)
+FIELD_VALUES = st.sampled_from(
+    [
+        "sid=1",
+        "a=1; SID=two",
+        "a=1;sid=x;sid=y",
+        "sid=",
+        "Basic dXNlcjpwdw==",
+        "basic  dXNlcjpwdw==",
+        "Bearer t",
+        "v1",
+        "  spaced  ",
+        "x" * 200,
+    ]
+)
+
+
+@given(
+    kind=st.sampled_from(list(SessionType)),
+    fields=st.lists(st.tuples(FIELD_NAMES, FIELD_VALUES), max_size=5),
+    target=st.sampled_from([b"/", b"/p;k?sess=1", b"/?a=2&sess=v"]),
+)
+def test_the_sticky_keys_are_the_reference_keys(
+    kind: SessionType, fields: list[tuple[str, str]], target: bytes
+) -> None:
+    spec = SessionSpec(kind, 10.0, "X-Sess" if kind is SessionType.HEADER else "sid")
+    if kind is SessionType.URL:
+        spec = SessionSpec(kind, 10.0, "sess")
+    chooser, _, _ = sticky(kind)
+    chooser = Sticky(spec, chooser.table, chooser.balancer, HealthBoard(FakeClock(), 10))
+    lines = [f"{name}: {value}".encode() for name, value in fields]
+    head = request(target, *lines)
+    assert chooser.key(head, "127.0.0.1") == request_key(spec, head, "127.0.0.1")
+    resp = response(*lines)
+    assert chooser.response_key(resp) == response_key(spec, resp)

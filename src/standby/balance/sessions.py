@@ -66,6 +66,7 @@ SWEEP_BATCH: Final = 16
 MAX_RECORD: Final = 4 * 1024
 
 _OWS: Final = b" \t"
+_SEMICOLON: Final = ord(";")
 
 # Told of a change of ``key``: True when the session was made, moved or deleted, False when
 # it was only used.
@@ -78,12 +79,20 @@ ChangeListener = Callable[[bytes, bool], None]
 def cookie_value(header: bytes, name: bytes) -> bytes | None:
     """The value of cookie ``name`` (any case) in a Cookie or Set-Cookie value: the text
     after ``name=`` up to the next ``;``. None when there is none."""
-    size = len(name)
-    lowered = name.lower()
-    for item in header.split(b";"):
-        item = item.lstrip(_OWS)
-        if len(item) > size and item[size : size + 1] == b"=" and item[:size].lower() == lowered:
-            return item[size + 1 :][:MAX_KEY]
+    # Each place ``name=`` appears (in any case) that begins an item: after the start or
+    # a ``;``, and spaces or tabs.
+    needle = name.lower() + b"="
+    lowered = header.lower()
+    at = lowered.find(needle)
+    while at >= 0:
+        before = at
+        while before > 0 and header[before - 1] in _OWS:
+            before -= 1
+        if before == 0 or header[before - 1] == _SEMICOLON:
+            start = at + len(needle)
+            end = header.find(b";", start)
+            return (header[start:] if end < 0 else header[start:end])[:MAX_KEY]
+        at = lowered.find(needle, at + 1)
     return None
 
 
@@ -157,6 +166,29 @@ def _id(spec: SessionSpec) -> bytes:
     return (spec.id or "").encode("latin-1")
 
 
+# The header each type's key is in, in a request and in a response (else the header `ID`).
+_REQUEST_FIELD: Final = {SessionType.COOKIE: b"cookie", SessionType.BASIC: b"authorization"}
+_RESPONSE_FIELD: Final = {SessionType.COOKIE: b"set-cookie", SessionType.BASIC: b"authorization"}
+_NOT_IN_A_FIELD: Final = frozenset({SessionType.IP, SessionType.URL, SessionType.PARM})
+
+
+def _field_start(name: bytes) -> bytes:
+    """What starts the header line ``name`` in a lower-cased raw head."""
+    return b"\r\n" + name.lower() + b":"
+
+
+def _field_value(raw: bytes, start: bytes) -> bytes | None:
+    """The value of the first header line that begins with ``start`` (``_field_start``)
+    in the raw head ``raw``, without surrounding whitespace. A lower-cased copy and a
+    bytes search (in C) cost less than splitting the head's lines, or than a
+    case-insensitive pattern, which cannot skip ahead."""
+    at = raw.lower().find(start)
+    if at < 0:
+        return None
+    at += len(start)
+    return raw[at : raw.find(b"\r\n", at)].strip(_OWS)
+
+
 # -- the table -----------------------------------------------------------------------------
 
 
@@ -205,9 +237,11 @@ class SessionTable:
             del self._entries[key]
             return None
         entry.used = now
-        self._entries.move_to_end(key)
         if now - entry.shared >= SHARE_USE_EVERY:
+            # Once a second at most: the order (for sweeping) is right within that, and a
+            # busy session costs one dict lookup per request.
             entry.shared = now
+            self._entries.move_to_end(key)
             self._told(key, False)
         return entry.identity
 
@@ -329,7 +363,19 @@ class Sticky:
     """A service's choice of backend with its `Session`: the session's backend when it has
     one that can answer, else the balancer's (then remembered)."""
 
-    __slots__ = ("_backends", "_health", "_name", "_tables", "balancer", "learns", "spec", "table")
+    __slots__ = (
+        "_backends",
+        "_cookie",
+        "_health",
+        "_name",
+        "_request_field",
+        "_response_field",
+        "_tables",
+        "balancer",
+        "learns",
+        "spec",
+        "table",
+    )
 
     def __init__(
         self,
@@ -350,9 +396,37 @@ class Sticky:
         # Sessions name backends by identity (a reload keeps them); only the regular tier
         # has sessions.
         self._backends = {b.identity: b for b in balancer.service.backends}
+        # The hot path's keys: one search of the raw head for the header a key is in (in
+        # C), instead of splitting every header line; ``request_key``/``response_key`` are
+        # the reference (tests/balance/test_sessions.py compares them).
+        kind = spec.type
+        request_name = _REQUEST_FIELD.get(kind) or _id(spec)
+        response_name = _RESPONSE_FIELD.get(kind) or _id(spec)
+        self._request_field = None if kind in _NOT_IN_A_FIELD else _field_start(request_name)
+        self._response_field = _field_start(response_name) if self.learns else None
+        self._cookie = _id(spec) if kind is SessionType.COOKIE else None
 
     def key(self, head: RequestHead, peer: str) -> bytes | None:
-        return request_key(self.spec, head, peer)
+        """The session key of a request (as ``request_key``)."""
+        start = self._request_field
+        if start is None:
+            return request_key(self.spec, head, peer)  # IP, URL, PARM: no header search
+        value = _field_value(head.raw, start)
+        return None if value is None else self._from_field(value)
+
+    def response_key(self, resp: ResponseHead) -> bytes | None:
+        """The session key a response carries (as ``response_key``)."""
+        start = self._response_field
+        value = None if start is None else _field_value(resp.raw, start)
+        return None if value is None else self._from_field(value)
+
+    def _from_field(self, value: bytes) -> bytes | None:
+        cookie = self._cookie
+        if cookie is not None:
+            return cookie_value(value, cookie)
+        if self.spec.type is SessionType.BASIC:
+            return basic_credentials(value)
+        return value[:MAX_KEY]
 
     def must_ask(self, key: bytes, now: float) -> bool:
         """Whether the owner of the sessions must be asked about ``key`` before choosing:
@@ -386,7 +460,12 @@ class Sticky:
         found = table.find(key, now)
         if found is not None:
             backend = self._backends.get(found)
-            if backend is not None and backend not in exclude and self._serves(backend):
+            # (``exclude`` is tested only when not empty: hashing a spec costs.)
+            if (
+                backend is not None
+                and not (exclude and backend in exclude)
+                and self._serves(backend)
+            ):
                 return backend
         chosen = self.balancer.choose(exclude)
         if chosen is not None and not chosen.emergency:
@@ -406,7 +485,7 @@ class Sticky:
 
     def learn(self, resp: ResponseHead, backend: BackendSpec, now: float) -> None:
         """A response from ``backend``: make the session it names, if it has none."""
-        key = response_key(self.spec, resp)
+        key = self.response_key(resp)
         if key is None or backend.emergency or backend.identity not in self._backends:
             return
         if self.table.find(key, now) is None:
