@@ -246,6 +246,29 @@ def test_sessions_survive_a_reload_by_backend(tmp_path: Path, workers: int | Non
             assert "Traceback" not in running.stderr()
 
 
+@pytest.mark.parametrize("workers", [1, None])
+def test_a_reload_with_a_bad_session_keeps_the_old_configuration_and_its_sessions(
+    tmp_path: Path, workers: int | None
+) -> None:
+    port = free_port()
+    config = tmp_path / "pound.cfg"
+    with backends() as servers:
+        config.write_text(config_text(port, servers))
+        with running_standby(config, workers, deadline=DEADLINE) as running:
+            before = {k: backend_of(port, "cookie", f"b{k}") for k in range(KEYS)}
+            config.write_text(config_text(port, servers).replace('      ID "sid"\n', ""))
+            running.signal(signal.SIGHUP)
+            wait_until(
+                lambda: "the running configuration stays" in running.stderr(),
+                DEADLINE,
+                "the reload refused",
+            )
+            assert 'pound.cfg:9.5: Session of type COOKIE needs an "ID"' in running.stderr()
+            after = {k: backend_of(port, "cookie", f"b{k}") for k in range(KEYS)}
+            assert after == before
+            assert "Traceback" not in running.stderr()
+
+
 def ctl(sock: Path, *args: str) -> Any:
     out = subprocess.run(
         [sys.executable, "-m", "standby.control.ctl", "-s", str(sock), "--json", *args],
