@@ -15,9 +15,9 @@ Keys are cut to ``MAX_KEY`` bytes. A request with a key that has no session gets
 the backend the balancer chose for it; a response makes one for its backend when it
 carries a key that has none: `Set-Cookie` for COOKIE, the ID header for HEADER,
 `Authorization` for BASIC. Each use of a session restarts its TTL. A session whose backend
-is dead or disabled is dropped and the request balanced again (Pound drops a dead backend's
-sessions); one whose backend drains is still honoured (draining takes no *new* work). The
-Emergency tier makes no sessions.
+is dead is dropped and the request balanced again (Pound drops a dead backend's sessions);
+one whose backend is disabled or drains is still honoured (Pound 4.23 does so for a
+disabled backend: it takes no *new* work). The Emergency tier makes no sessions.
 
 Sharing (``process/tables.py``): ``SessionTable`` is a ``Table``; a change (a session made,
 moved or deleted) is told to ``on_change`` with True, a use with False at most every
@@ -477,11 +477,9 @@ class Sticky:
     def _serves(self, backend: BackendSpec) -> bool:
         if backend in self.balancer.candidates():
             return True
-        health = self._health
-        # A draining backend keeps its sessions; a dead or disabled one loses them.
-        return health.is_enabled(backend) and (
-            backend.kind is BackendKind.REDIRECT or health.is_alive(backend)
-        )
+        # A disabled or draining backend keeps its sessions (Pound 4.23 honours a session
+        # on a disabled backend: it only takes no new ones); a dead one loses them.
+        return backend.kind is BackendKind.REDIRECT or self._health.is_alive(backend)
 
     def learn(self, resp: ResponseHead, backend: BackendSpec, now: float) -> None:
         """A response from ``backend``: make the session it names, if it has none."""

@@ -507,8 +507,8 @@ KEYWORDS: tuple[Keyword, ...] = (
             "whose key has no session makes one on the backend it is balanced to; "
             "every use restarts the TTL. Sessions are shared by every worker, survive a "
             "reload (by backend address) and are listed, added and deleted through the "
-            "control interface. A dead or disabled backend loses its sessions; a "
-            "draining one keeps them; the Emergency tier makes none.",
+            "control interface. A dead backend loses its sessions; a disabled or "
+            "draining one keeps them (as in Pound 4.23); the Emergency tier makes none.",
             opens=Section.SESSION, default="off"),
     Keyword("Type", frozenset({Section.SESSION}),
             (Arg("type", ArgKind.WORD,
