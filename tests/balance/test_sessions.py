@@ -216,6 +216,18 @@ def test_records_and_touches_carry_sessions_between_tables() -> None:
     assert there.find(b"k", SHARE_USE_EVERY * 2 + 9.0) == ONE
 
 
+def test_a_dead_backends_sessions_are_deleted_and_the_deletions_travel() -> None:
+    table = SessionTable(10.0)
+    heard: list[tuple[bytes, bool]] = []
+    table.add(b"a", ONE, 0.0)
+    table.add(b"b", TWO, 0.0)
+    table.add(b"c", ONE, 0.0)
+    table.on_change = lambda key, content: heard.append((key, content))
+    assert table.drop_backend(ONE, 1.0) == 2
+    assert [s.key for s in table.sessions(2.0)] == [b"b"]
+    assert heard == [(b"a", True), (b"c", True)]
+
+
 def test_an_older_record_does_not_replace_a_newer_session() -> None:
     table = SessionTable(10.0)
     other = SessionTable(10.0)

@@ -44,6 +44,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        if self.server.stopped:  # a connection kept from before the stop: cut, unanswered
+            self.close_connection = True
+            return
         body = self.server.name.encode()
         self.send_response(200)
         number = next(self.server.counter)
@@ -66,6 +69,13 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.name = name
         self.counter = itertools.count(1)
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Refuse new connections and cut the kept ones at their next request."""
+        self.stopped = True
+        self.shutdown()
+        self.server_close()
 
 
 @contextlib.contextmanager
@@ -78,8 +88,8 @@ def backends() -> Iterator[list[_Server]]:
         yield servers
     finally:
         for server in servers:
-            server.shutdown()
-            server.server_close()
+            if not server.stopped:
+                server.stop()
 
 
 SESSIONS = {
@@ -306,6 +316,36 @@ def test_the_control_socket_lists_adds_and_deletes_sessions(tmp_path: Path) -> N
             wait_until(moved_everywhere, DEADLINE, "the moved session on every worker")
             listing = ctl(sock, "list", "/1/cookie")
             assert "c0" not in {s["key"] for s in listing["sessions"]}
+            assert "Traceback" not in running.stderr()
+
+
+def test_a_dead_backends_sessions_go_and_its_clients_stay_on_their_new_one(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    config = tmp_path / "pound.cfg"
+    sock = tmp_path / "ctl.sock"
+    with backends() as servers:
+        config.write_text(config_text(port, servers, control=sock))
+        with standby(config) as running:
+            made = {f"d{n}": backend_of(port, "cookie", f"d{n}") for n in range(KEYS)}
+            for n, name in enumerate(NAMES):  # one session on each backend at least
+                ctl(sock, "add", f"/1/cookie/{n}", f"on-{name}")
+                made[f"on-{name}"] = name
+            servers[0].stop()  # a request finds it cut, then refused: dead at once
+
+            def gone() -> bool:
+                listed = ctl(sock, "sessions", "/1/cookie")["sessions"]
+                return all(s["backend"] != 0 for s in listed)
+
+            backend_of(port, "cookie", "on-alpha")  # it goes elsewhere, alpha is found dead
+            wait_until(gone, DEADLINE, "the dead backend's sessions deleted")
+            for key, before in made.items():
+                now = backend_of(port, "cookie", key)
+                assert now != NAMES[0]
+                if before != NAMES[0]:
+                    assert now == before  # the others' sessions stay
+                assert {backend_of(port, "cookie", key) for _ in range(3)} == {now}
             assert "Traceback" not in running.stderr()
 
 

@@ -268,6 +268,13 @@ class SessionTable:
         entry = self._entries.get(key)
         return entry is not None and (entry.identity is None or now - entry.used < self.ttl)
 
+    def drop_backend(self, identity: Identity, now: float) -> int:
+        """Delete every session of a backend (it died); how many there were."""
+        keys = [k for k, e in self._entries.items() if e.identity == identity]
+        for key in keys:
+            self.remove(key, now)
+        return len(keys)
+
     def sessions(self, now: float) -> list[Session]:
         """The live sessions, least recently used first."""
         ttl = self.ttl
@@ -557,6 +564,12 @@ class SessionTables:
 
     def table(self, name: str) -> SessionTable | None:
         return self._tables.get(name)
+
+    def drop_backend(self, identity: Identity, now: float) -> None:
+        """A backend died: its sessions go, in every table (Pound removes a dead
+        backend's sessions; the next request of each is balanced anew)."""
+        for table in self._tables.values():
+            table.drop_backend(identity, now)
 
     def name_of(self, service: ServiceSpec) -> str | None:
         return self._names.get(id(service))

@@ -698,6 +698,8 @@ class Supervisor:
 
     def _publish(self, transition: Transition) -> None:
         self._transitions[transition.spec.identity] += 1
+        if not transition.alive:  # issue 15: a dead backend's sessions go (to every worker)
+            self.sessions.drop_backend(transition.spec.identity, time.monotonic())
         message = Health(
             transition.spec.identity,
             transition.alive,

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
@@ -555,6 +556,10 @@ class Proxy:
         counters = self._counters.get(transition.spec.identity)
         if counters is not None:
             counters.transitions += 1
+        if self._probe and not transition.alive:
+            # Issue 15: the health writer drops a dead backend's sessions (a worker's copy
+            # hears of it from the supervisor's).
+            self.sessions.drop_backend(transition.spec.identity, time.monotonic())
 
     def _prune_pools(self) -> None:
         shared = self._shared
