@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import random
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from standby.balance import Balancer
@@ -371,10 +371,17 @@ FIELD_VALUES = st.sampled_from(
         "v1",
         "  spaced  ",
         "x" * 200,
+        "SID=a; sid=b",
+        "x=1; sid=v  ",
+        "sid=v ;x=2",
+        "a=1 sid=2",
+        "xsid=1;\t sid=3",
+        "sid=" + "k" * 200,
     ]
 )
 
 
+@settings(max_examples=500)
 @given(
     kind=st.sampled_from(list(SessionType)),
     fields=st.lists(st.tuples(FIELD_NAMES, FIELD_VALUES), max_size=5),

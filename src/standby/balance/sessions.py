@@ -172,21 +172,27 @@ _RESPONSE_FIELD: Final = {SessionType.COOKIE: b"set-cookie", SessionType.BASIC: 
 _NOT_IN_A_FIELD: Final = frozenset({SessionType.IP, SessionType.URL, SessionType.PARM})
 
 
+def _cookie_in(raw: bytes, low: bytes, at: int, end: int, needle: bytes) -> bytes | None:
+    """``cookie_value`` of the header value ``raw[at:end]`` (``low``: ``raw`` lower-cased;
+    ``needle``: the lower-cased name and ``=``), without copying the value first."""
+    found = low.find(needle, at, end)
+    while found >= 0:
+        before = found
+        while before > at and raw[before - 1] in _OWS:
+            before -= 1
+        if before == at or raw[before - 1] == _SEMICOLON:
+            first = found + len(needle)
+            last = raw.find(b";", first, end)
+            if last < 0:  # the last item: the line's trailing whitespace is not the value's
+                return raw[first:end].rstrip(_OWS)[:MAX_KEY]
+            return raw[first:last][:MAX_KEY]
+        found = low.find(needle, found + 1, end)
+    return None
+
+
 def _field_start(name: bytes) -> bytes:
     """What starts the header line ``name`` in a lower-cased raw head."""
     return b"\r\n" + name.lower() + b":"
-
-
-def _field_value(raw: bytes, start: bytes) -> bytes | None:
-    """The value of the first header line that begins with ``start`` (``_field_start``)
-    in the raw head ``raw``, without surrounding whitespace. A lower-cased copy and a
-    bytes search (in C) cost less than splitting the head's lines, or than a
-    case-insensitive pattern, which cannot skip ahead."""
-    at = raw.lower().find(start)
-    if at < 0:
-        return None
-    at += len(start)
-    return raw[at : raw.find(b"\r\n", at)].strip(_OWS)
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -411,26 +417,34 @@ class Sticky:
         response_name = _RESPONSE_FIELD.get(kind) or _id(spec)
         self._request_field = None if kind in _NOT_IN_A_FIELD else _field_start(request_name)
         self._response_field = _field_start(response_name) if self.learns else None
-        self._cookie = _id(spec) if kind is SessionType.COOKIE else None
+        self._cookie = _id(spec).lower() + b"=" if kind is SessionType.COOKIE else None
 
     def key(self, head: RequestHead, peer: str) -> bytes | None:
         """The session key of a request (as ``request_key``)."""
         start = self._request_field
         if start is None:
             return request_key(self.spec, head, peer)  # IP, URL, PARM: no header search
-        value = _field_value(head.raw, start)
-        return None if value is None else self._from_field(value)
+        return self._key_in(head.raw, start)
 
     def response_key(self, resp: ResponseHead) -> bytes | None:
         """The session key a response carries (as ``response_key``)."""
         start = self._response_field
-        value = None if start is None else _field_value(resp.raw, start)
-        return None if value is None else self._from_field(value)
+        return None if start is None else self._key_in(resp.raw, start)
 
-    def _from_field(self, value: bytes) -> bytes | None:
+    def _key_in(self, raw: bytes, start: bytes) -> bytes | None:
+        """The key in the first header line of ``raw`` that begins with ``start``. One
+        lower-cased copy of the head serves both searches (the line, then the cookie in
+        it): positions in it are those of ``raw``."""
+        low = raw.lower()
+        at = low.find(start)
+        if at < 0:
+            return None
+        at += len(start)
+        end = raw.find(b"\r\n", at)
         cookie = self._cookie
         if cookie is not None:
-            return cookie_value(value, cookie)
+            return _cookie_in(raw, low, at, end, cookie)
+        value = raw[at:end].strip(_OWS)
         if self.spec.type is SessionType.BASIC:
             return basic_credentials(value)
         return value[:MAX_KEY]
