@@ -360,6 +360,7 @@ class ServiceSpec:
     request_edits: Edits = ()
     response_edits: Edits = ()
     rewrite_errors: bool | None = None
+    session: SessionSpec | None = None  # issue 15: `Session`; None: every request balanced
 
 
 # Pound's xHTTP levels: each level adds methods to the previous one.
@@ -826,3 +827,36 @@ class RewriteSpec:
 
 # The edits of a listener or a service, in order (unconditional ones and Rewrite blocks).
 Edits = tuple[EditSpec | RewriteSpec, ...]
+
+
+# --- issue 15: sessions -----------------------------------------------------------------
+
+
+class SessionType(enum.Enum):
+    """Pound's session types: what a request's session key is (balance/sessions.py)."""
+
+    IP = "IP"  # the client's address
+    BASIC = "BASIC"  # the credentials of `Authorization: Basic`
+    URL = "URL"  # the value of the query parameter ID
+    PARM = "PARM"  # what follows the last `;` of the path
+    COOKIE = "COOKIE"  # the value of the cookie ID (also learnt from a `Set-Cookie`)
+    HEADER = "HEADER"  # the value of the header ID
+
+
+# The longest `TTL`: a year (a bound, so that an expiry time stays a sane float; any real
+# session is far shorter).
+MAX_SESSION_TTL = 365 * 24 * 3600
+
+# The session types that need an `ID` (the cookie, parameter or header name).
+SESSION_TYPES_WITH_ID = frozenset({SessionType.URL, SessionType.COOKIE, SessionType.HEADER})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """A Service's `Session`: requests with the same key go to the same backend while the
+    session is used at least every ``ttl`` seconds."""
+
+    type: SessionType
+    ttl: float
+    id: str | None = None  # the cookie, query parameter or header name
+    location: Location = UNKNOWN_LOCATION

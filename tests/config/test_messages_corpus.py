@@ -25,6 +25,7 @@ RUN_TIMEOUT = 60.0  # generous bound for one `pound -c` on a loaded machine
 LOADS = {
     "01-wordpress-failover.cfg",
     "02-https-redirect.cfg",
+    "03-sessions-cookie.cfg",
     "04-header-edits.cfg",
     "05-vhosts-pound2.cfg",
     "06-vhosts-pound4.cfg",
@@ -40,6 +41,7 @@ LOADS = {
     "16-https-backend.cfg",
     "17-acme.cfg",
     "18-metrics.cfg",
+    "19-ip-sessions-pound2.cfg",
     "20-includes.cfg",
     "21-rate-limit.cfg",
     "22-redirect-moved.cfg",

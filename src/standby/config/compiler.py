@@ -32,6 +32,7 @@ from standby.config.edits import combine_headers, global_header_options, section
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
+from standby.config.sessions import compile_session
 from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
 from standby.model import (
     AcmeClientSpec,
@@ -596,6 +597,7 @@ class _Compiler:
             rise=_int(_value(node, "Rise"), model.DEFAULT_RISE),
             fall=_int(_value(node, "Fall"), model.DEFAULT_FALL),
         )
+        session = compile_session(node)  # issue 15: sessions
         check_node = _section(node, "HealthCheck")
         conditions = self.conditions.service_conditions(node, listener)
         backends: list[BackendSpec] = []
@@ -662,6 +664,7 @@ class _Compiler:
                 else _whole_seconds(_float(retry_after, 0.0))
             ),
             stale=self._stale(node),
+            session=session,
             read_only_emergency=(
                 None
                 if read_only is None

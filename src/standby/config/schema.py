@@ -39,6 +39,7 @@ class Section(enum.Enum):
     # issue 15: dynamic backends
     RESOLVER = "Resolver"
     CONFIG_TEXT = "ConfigText"
+    SESSION = "Session"  # issue 15: sessions
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -938,6 +939,32 @@ KEYWORDS: tuple[Keyword, ...] = (
             "(connect, then one descriptor in an SCM_RIGHTS message), as Pound 4 does: "
             "`SocketFrom \"/run/pound/http.sock\"`. `Address` and `Port` are then those "
             "of the received socket. The socket is received once and kept across reloads."),
+    # --- issue 15: sessions ---------------------------------------------------------------
+    Keyword("Session", frozenset({Section.SERVICE}), (), False,
+            "Send the requests of one session to the same backend, up to `End`: "
+            "`Session` / `Type COOKIE` / `ID \"sid\"` / `TTL 300` / `End`. A request "
+            "whose key has no session makes one on the backend it is balanced to; "
+            "every use restarts the TTL. Sessions are shared by every worker, survive a "
+            "reload (by backend address) and are listed, added and deleted through the "
+            "control interface. A dead backend loses its sessions; a disabled or "
+            "draining one keeps them (as in Pound 4.23); the Emergency tier makes none.",
+            opens=Section.SESSION, default="off"),
+    Keyword("Type", frozenset({Section.SESSION}),
+            (Arg("type", ArgKind.WORD,
+                 words=tuple(t.value.lower() for t in model.SessionType)),), False,
+            "What identifies a session (any case): `IP` the client address, `BASIC` the "
+            "credentials of `Authorization: Basic`, `URL` the query parameter `ID`, "
+            "`PARM` what follows the last `;` of the path, `COOKIE` the cookie `ID` "
+            "(also made from a backend's `Set-Cookie`), `HEADER` the header `ID` (also "
+            "made from the response's): `Type COOKIE`. Required."),
+    Keyword("TTL", frozenset({Section.SESSION}),
+            (Arg("seconds", ArgKind.INT, low=1, high=model.MAX_SESSION_TTL),), False,
+            "Seconds a session may stay unused before it is forgotten: `TTL 300`. "
+            "Required."),
+    Keyword("ID", frozenset({Section.SESSION}), (Arg("name", ArgKind.STRING),), False,
+            "The cookie (`COOKIE`, name in any case), query parameter (`URL`) or header "
+            "(`HEADER`) name: `ID \"sid\"`. Required for those types; Pound ignores it "
+            "for the others, and so does standby."),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere: "X" is not
@@ -953,10 +980,6 @@ CONF = "i15-conf"
 DNS = "i15-dns"
 UNASSIGNED = "no part of issue 15 yet"
 UNSUPPORTED: dict[str, str] = {
-    "ID": SESS,
-    "Session": SESS,
-    "TTL": SESS,
-    "Type": SESS,
     "Constant": UNASSIGNED,
     "Tunnel": UNASSIGNED,
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Set
 from typing import TYPE_CHECKING, Final
 
 from standby.acme.responder import ALLOW, answer_challenge, challenge_ok
@@ -61,6 +62,7 @@ from standby.upstream.pool import ConnectFailed, Pool
 from standby.upstream.protocol import UpstreamProtocol
 
 if TYPE_CHECKING:
+    from standby.balance.sessions import Sticky
     from standby.cache.store import Capture
     from standby.server.shared import BackendRuntime, MetricsSource, ServiceRuntime
 
@@ -253,7 +255,13 @@ class Exchange:
         assert srt is not None
         client = self.client
         if backend is None:
-            backend = srt.balancer.choose(self.tried)
+            sticky = srt.sticky  # issue 15: a session this worker lacks: ask first
+            if sticky is not None and not self.tried and self.task is None:
+                key = sticky.key(self.head, client.peer)
+                if key is not None and sticky.must_ask(key, client.loop.time()):
+                    self.task = client.loop.create_task(self._ask_session(sticky, key))
+                    return
+            backend = self._choose(srt, self.tried)
             if backend is None:
                 if not self._serve_stale():
                     self.backend = None  # none answers: the access log shows none, as Pound
@@ -292,6 +300,30 @@ class Exchange:
             return
         self._start_connect(backend, pool)
 
+    async def _ask_session(self, sticky: Sticky, key: bytes) -> None:
+        """Bring the owner's record of ``key`` here (bounded wait), then choose."""
+        await sticky.ask(key)
+        self.task = None
+        client = self.client
+        if client.closed:
+            return
+        srt = self.srt
+        assert srt is not None
+        backend = sticky.choose_for(key, client.loop.time())
+        if backend is None:
+            if not self._serve_stale():
+                self.local_response(503, "no backend available", retry_after=True)
+            return
+        self.dispatch(backend)
+
+    def _choose(self, srt: ServiceRuntime, tried: Set[BackendSpec]) -> BackendSpec | None:
+        """A backend for the next attempt: the session's (issue 15), else the balancer's."""
+        sticky = srt.sticky
+        if sticky is None:
+            return srt.balancer.choose(tried)
+        client = self.client
+        return sticky.choose(self.head, client.peer, client.loop.time(), tried)
+
     def _start_connect(self, backend: BackendSpec, pool: Pool) -> None:
         client = self.client
         client.pause_reading_for(PAUSE_CONNECT)
@@ -314,7 +346,7 @@ class Exchange:
             # No byte of the request has left: safe to send it elsewhere, whatever the method.
             tried = self.tried = self.tried | {backend}
             srt = self.srt
-            following = None if srt is None else srt.balancer.choose(tried)
+            following = None if srt is None else self._choose(srt, tried)
             if following is not None:
                 self._count_failover()
             self.dispatch(following)  # None: no backend is left (stale copy, or 503)
@@ -440,7 +472,7 @@ class Exchange:
         if backend is None or srt is None or not self._can_resend():
             return False
         tried = self.tried | {backend}
-        following = srt.balancer.choose(tried)
+        following = self._choose(srt, tried)
         if following is None:
             return False
         self.tried = tried
@@ -612,6 +644,9 @@ class Exchange:
         counters = brt.counters
         counters.by_status[status] += 1
         counters.latency.observe(now - self.sent_at)
+        sticky = srt.sticky
+        if sticky is not None and sticky.learns:
+            sticky.learn(resp, brt.spec, now)  # issue 15: a Set-Cookie may make a session
         policy = srt.policy
         if status in policy.failover_statuses:
             self._observe_failure(f"answered {status}", http_level=True)

@@ -107,7 +107,18 @@ class Lane:
             shared = client.shared
             srt = shared.services[id(service)]
             if not srt.special:
-                backend = srt.balancer.choose()
+                sticky = srt.sticky  # issue 15: a `Session` chooses (and learns) first
+                if sticky is None:
+                    backend = srt.balancer.choose()
+                else:
+                    key = sticky.key(head, client.peer)
+                    if key is None:
+                        backend = srt.balancer.choose()
+                    elif sticky.must_ask(key, now):
+                        self._hand_over(head, now).start(b"", now)  # it asks the owner
+                        return
+                    else:
+                        backend = sticky.choose_for(key, now)
                 if backend is None:
                     self._hand_over(head, now).start_chosen(srt, None, now)
                     return
@@ -215,6 +226,9 @@ class Lane:
                 counters = brt.counters
                 counters.by_status[status] += 1
                 counters.latency.observe(now - self.started)
+                sticky = srt.sticky
+                if sticky is not None and sticky.learns:
+                    sticky.learn(resp, brt.spec, now)  # a Set-Cookie may make a session
                 shared = client.shared
                 if srt.policy.passive:
                     board = shared.board

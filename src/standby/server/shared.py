@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from standby.balance import Balancer
+from standby.balance.sessions import Sticky
 from standby.health.board import HealthBoard
 from standby.http1 import Limits
 from standby.http1.edit import HeadEditor
@@ -72,6 +73,7 @@ class ServiceRuntime:
     # Issue 15 (http1/edit.py): the service's edits, None when it has none.
     request_edits: HeadEditor | None = None
     response_edits: HeadEditor | None = None
+    sticky: Sticky | None = None  # issue 15: `Session`; None: the balancer alone chooses
 
 
 @dataclass(slots=True)
