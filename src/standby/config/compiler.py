@@ -27,7 +27,7 @@ from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config import access_log, dynamic
 from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
-from standby.config.conditions import ConditionContext, check_references
+from standby.config.conditions import ConditionContext
 from standby.config.edits import combine_headers, global_header_options, section_edits
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
@@ -623,9 +623,6 @@ class _Compiler:
                 backends.append(self.named.use(child))
             elif child.keyword.name in special.SPECIAL_KEYWORDS:
                 backends.append(special.special_backend(child, self._read_page, os.path.isdir))
-        for spec in backends:
-            if spec.kind is BackendKind.REDIRECT:  # $N naming a group no condition has
-                check_references(spec.redirect_url, conditions, spec.location)
         metrics = node.first("Metrics")
         if metrics is not None and (backends or emergencies or templates):
             raise ConfigError(
