@@ -177,12 +177,14 @@ backend origin
 """
 
 
-def _standby_listener(head: str, port: int, backend_port: int, extra: str = "") -> str:
+def _standby_listener(
+    head: str, port: int, backend_port: int, extra: str = "", service_extra: str = ""
+) -> str:
     return f"""{head}
   Address {HOST}
   Port {port}
 {extra}  Service
-    BackEnd
+{service_extra}    BackEnd
       Address {HOST}
       Port {backend_port}
     End
@@ -198,6 +200,22 @@ SEED_EDITS = """  AddHeader "X-Forwarded-Host: bench.example"
   HeadRemove "^X-Debug:"
   HeadRemove "^Proxy-Authorization:"
 """
+# Issue 15 point 5 (targets seed and seed-features): the seed configuration's Service (README:
+# a Host condition and an Emergency backend, here one that is never used: the primary stays
+# up), and a cookie Session, learnt from the cookie every request carries (SESSION_COOKIE).
+SEED_SERVICE = """    HeadRequire "Host: 127\\.0\\.0\\.1.*"
+    Emergency
+      Address 127.0.0.1
+      Port 9
+    End
+"""
+SEED_SESSION = """    Session
+      Type COOKIE
+      ID "sid"
+      TTL 300
+    End
+"""
+SESSION_COOKIE = "Cookie: sid=bench-visitor-1"
 
 
 def standby(
@@ -206,16 +224,18 @@ def standby(
     log_level: int,
     tls: Sequence[TlsListen] = (),
     extra: str = "",
+    service_extra: str = "",
 ) -> str:
     """standby in the foreground; the access log (LogLevel >= 1) goes to stderr with -e.
     Each ``tls`` listener is a ``ListenHTTPS`` with Pound's ``Cert`` and standby's defaults.
-    ``extra``: more lines for the plain listener (SEED_EDITS)."""
+    ``extra``: more lines for the plain listener (SEED_EDITS); ``service_extra``: for its
+    Service (SEED_SERVICE, SEED_SESSION)."""
     text = f"""Daemon 0
 LogLevel {log_level}
 LogFacility -
 Client {IDLE_KEEPALIVE}
 Grace {STANDBY_GRACE}
-""" + _standby_listener("ListenHTTP", port, backend_port, extra)
+""" + _standby_listener("ListenHTTP", port, backend_port, extra, service_extra)
     for listen in tls:
         cert = f'  Cert "{listen.pem}"\n'
         text += _standby_listener("ListenHTTPS", listen.port, backend_port, cert)

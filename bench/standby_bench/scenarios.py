@@ -13,6 +13,10 @@ HEADLINE = "standby-w1"  # standby with one worker, LogLevel 0
 LOGGED = "standby-w1-log"  # the same with LogLevel 1 access logging to a file
 # Issue 15 point 5: standby-w1 with two AddHeader and two HeadRemove (req/s >= 0.9x it).
 SEED_EDITS = "seed-edits"
+# Issue 15 point 5: the seed configuration alone, and with two AddHeader, two HeadRemove and
+# a cookie Session (req/s >= 0.9x the seed's); wrk sends both the same session cookie.
+SEED = "seed"
+SEED_FEATURES = "seed-features"
 
 
 @dataclass(frozen=True, slots=True)

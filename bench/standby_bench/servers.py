@@ -25,7 +25,16 @@ from standby_bench.net import (
     wait_tls_answering,
 )
 from standby_bench.procfs import die_with_parent, process_tree
-from standby_bench.scenarios import DIRECT, HEADLINE, LOGGED, PEER, SEED_EDITS, TLS_TARGETS
+from standby_bench.scenarios import (
+    DIRECT,
+    HEADLINE,
+    LOGGED,
+    PEER,
+    SEED,
+    SEED_EDITS,
+    SEED_FEATURES,
+    TLS_TARGETS,
+)
 
 STOP_TIMEOUT = 20.0  # s from SIGTERM to exit before SIGKILL (standby's Grace is set to 2 s)
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -41,6 +50,8 @@ class TargetSpec:
     log_level: int = 0  # standby's LogLevel
     scenarios: tuple[str, ...] = ()  # the only scenarios it runs in; empty: all
     listener_extra: str = ""  # standby: more lines in its ListenHTTP (configs.SEED_EDITS)
+    service_extra: str = ""  # standby: more lines in its Service (configs.SEED_SERVICE)
+    headers: tuple[str, ...] = ()  # wrk sends these request headers to this target
 
     def runs_in(self, scenario: str) -> bool:
         return not self.scenarios or scenario in self.scenarios
@@ -66,6 +77,25 @@ TARGETS: tuple[TargetSpec, ...] = (
         workers=1,
         scenarios=LOGGED_SCENARIOS,
         listener_extra=configs.SEED_EDITS,
+    ),
+    TargetSpec(
+        SEED,
+        "standby",
+        "standby, Workers 1, LogLevel 0, the seed's Service (HeadRequire, Emergency)",
+        workers=1,
+        scenarios=LOGGED_SCENARIOS,
+        service_extra=configs.SEED_SERVICE,
+        headers=(configs.SESSION_COOKIE,),
+    ),
+    TargetSpec(
+        SEED_FEATURES,
+        "standby",
+        "the seed target with two AddHeader, two HeadRemove and a cookie Session (issue 15)",
+        workers=1,
+        scenarios=LOGGED_SCENARIOS,
+        listener_extra=configs.SEED_EDITS,
+        service_extra=configs.SEED_SERVICE + configs.SEED_SESSION,
+        headers=(configs.SESSION_COOKIE,),
     ),
     TargetSpec("standby", "standby", "standby, default Workers (one per CPU), LogLevel 0"),
     TargetSpec(PEER, "haproxy", "HAProxy, nbthread 1", workers=1),
@@ -249,12 +279,16 @@ def start_target(
     tls = target.listen_tls(certs)
     if spec.kind == "standby":
         cfg = workdir / f"{spec.name}.cfg"
-        extra = spec.listener_extra
-        cfg.write_text(configs.standby(target.port, backend.port, spec.log_level, tls, extra))
+        extra, service = spec.listener_extra, spec.service_extra
+        cfg.write_text(
+            configs.standby(target.port, backend.port, spec.log_level, tls, extra, service)
+        )
         if tls and (refused := standby_refuses(cfg)) is not None:
             target.tls_note = f"standby refuses its TLS listeners: {refused}"
             target.tls_ports, tls = {}, []
-            cfg.write_text(configs.standby(target.port, backend.port, spec.log_level, (), extra))
+            cfg.write_text(
+                configs.standby(target.port, backend.port, spec.log_level, (), extra, service)
+            )
         argv = [sys.executable, "-m", "standby", "-e", "-f", str(cfg)]
         if workers_option and spec.workers is not None:
             argv += ["--workers", str(spec.workers)]

@@ -216,6 +216,7 @@ def measure_load(target: Server, scenario: LoadScenario, duration: int) -> stats
             scenario.connections,
             close=scenario.close,
             tls=scenario.key is not None,
+            headers=target.spec.headers if isinstance(target, Target) else (),
         )
     return stats.LoadRun(result, cpu_seconds(pids) - before, sampler.peak_kib)
 

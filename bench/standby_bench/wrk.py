@@ -57,7 +57,14 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def wrk_argv(
-    port: int, path: str, duration: int, connections: int, *, close: bool, tls: bool = False
+    port: int,
+    path: str,
+    duration: int,
+    connections: int,
+    *,
+    close: bool,
+    tls: bool = False,
+    headers: tuple[str, ...] = (),
 ) -> list[str]:
     """wrk's command line; ``close`` sends ``Connection: close`` (a new connection per
     request: wrk reconnects whenever the server ends the connection); ``tls``: over https
@@ -66,13 +73,22 @@ def wrk_argv(
     argv += ["--latency", "--timeout", WRK_REQUEST_TIMEOUT]
     if close:
         argv += ["-H", "Connection: close"]
+    for header in headers:
+        argv += ["-H", header]
     return [*argv, f"{'https' if tls else 'http'}://{HOST}:{port}{path}"]
 
 
 def run_wrk(
-    port: int, path: str, duration: int, connections: int, *, close: bool, tls: bool = False
+    port: int,
+    path: str,
+    duration: int,
+    connections: int,
+    *,
+    close: bool,
+    tls: bool = False,
+    headers: tuple[str, ...] = (),
 ) -> WrkResult:
-    argv = wrk_argv(port, path, duration, connections, close=close, tls=tls)
+    argv = wrk_argv(port, path, duration, connections, close=close, tls=tls, headers=headers)
     try:
         done = subprocess.run(
             argv,
