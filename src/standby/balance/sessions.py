@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence, Set
@@ -190,9 +191,9 @@ def _cookie_in(raw: bytes, low: bytes, at: int, end: int, needle: bytes) -> byte
     return None
 
 
-def _field_start(name: bytes) -> bytes:
-    """What starts the header line ``name`` in a lower-cased raw head."""
-    return b"\r\n" + name.lower() + b":"
+def _field_finder(name: bytes) -> re.Pattern[bytes]:
+    """Finds the start of the first header line ``name`` (any case) in a raw head."""
+    return re.compile(re.escape(b"\r\n" + name + b":"), re.IGNORECASE)
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -415,8 +416,8 @@ class Sticky:
         kind = spec.type
         request_name = _REQUEST_FIELD.get(kind) or _id(spec)
         response_name = _RESPONSE_FIELD.get(kind) or _id(spec)
-        self._request_field = None if kind in _NOT_IN_A_FIELD else _field_start(request_name)
-        self._response_field = _field_start(response_name) if self.learns else None
+        self._request_field = None if kind in _NOT_IN_A_FIELD else _field_finder(request_name)
+        self._response_field = _field_finder(response_name) if self.learns else None
         self._cookie = _id(spec).lower() + b"=" if kind is SessionType.COOKIE else None
 
     def key(self, head: RequestHead, peer: str) -> bytes | None:
@@ -431,19 +432,19 @@ class Sticky:
         start = self._response_field
         return None if start is None else self._key_in(resp.raw, start)
 
-    def _key_in(self, raw: bytes, start: bytes) -> bytes | None:
-        """The key in the first header line of ``raw`` that begins with ``start``. One
-        lower-cased copy of the head serves both searches (the line, then the cookie in
-        it): positions in it are those of ``raw``."""
-        low = raw.lower()
-        at = low.find(start)
-        if at < 0:
+    def _key_in(self, raw: bytes, start: re.Pattern[bytes]) -> bytes | None:
+        """The key in the first header line of ``raw`` that ``start`` finds. The line is
+        found in any case without a lower-cased copy of the head (most heads have no such
+        line, responses above all); only the line is lower-cased, for the cookie's name."""
+        found = start.search(raw)
+        if found is None:
             return None
-        at += len(start)
+        at = found.end()
         end = raw.find(b"\r\n", at)
         cookie = self._cookie
         if cookie is not None:
-            return _cookie_in(raw, low, at, end, cookie)
+            line = raw[at:end]
+            return _cookie_in(line, line.lower(), 0, len(line), cookie)
         value = raw[at:end].strip(_OWS)
         if self.spec.type is SessionType.BASIC:
             return basic_credentials(value)
