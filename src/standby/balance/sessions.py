@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence, Set
@@ -40,6 +39,7 @@ from typing import Final
 from standby.balance.balancer import Balancer
 from standby.health.board import HealthView
 from standby.http1 import RequestHead, ResponseHead
+from standby.http1.request import line_prefix
 from standby.model import (
     BackendKind,
     BackendSpec,
@@ -191,9 +191,9 @@ def _cookie_in(raw: bytes, low: bytes, at: int, end: int, needle: bytes) -> byte
     return None
 
 
-def _field_finder(name: bytes) -> re.Pattern[bytes]:
-    """Finds the start of the first header line ``name`` (any case) in a raw head."""
-    return re.compile(re.escape(b"\r\n" + name + b":"), re.IGNORECASE)
+def _field_finder(name: bytes) -> tuple[bytes]:
+    """What begins the header line ``name`` (for ``line_prefix``: lower-case)."""
+    return (name.lower() + b":",)
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -432,14 +432,13 @@ class Sticky:
         start = self._response_field
         return None if start is None else self._key_in(resp.raw, start)
 
-    def _key_in(self, raw: bytes, start: re.Pattern[bytes]) -> bytes | None:
-        """The key in the first header line of ``raw`` that ``start`` finds. The line is
-        found in any case without a lower-cased copy of the head (most heads have no such
-        line, responses above all); only the line is lower-cased, for the cookie's name."""
-        found = start.search(raw)
-        if found is None:
+    def _key_in(self, raw: bytes, start: tuple[bytes]) -> bytes | None:
+        """The key in the first header line of ``raw`` that begins with ``start`` (found
+        in any case, in C, without a lower-cased copy of the head: most heads have no
+        such line, responses above all); only the line is lower-cased, for the cookie."""
+        at = line_prefix(raw, start)
+        if at < 0:
             return None
-        at = found.end()
         end = raw.find(b"\r\n", at)
         cookie = self._cookie
         if cookie is not None:

@@ -964,6 +964,51 @@ static PyObject *field_block(PyObject *self, PyObject *raw)
     return pair_of(block, lowered);
 }
 
+/* line_prefix(raw, prefixes) -> int: where the first header line of raw that begins with
+ * one of prefixes (lower-case bytes, compared in any case) ends that prefix, or -1. The
+ * same as searching b"\r\n" + prefix in raw.lower(), earliest position first (issue 15:
+ * a Session's key line and the header edits' quick test, per request, without a
+ * lower-cased copy of the head or a regex). */
+static PyObject *line_prefix(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "line_prefix(raw: bytes, prefixes: tuple[bytes, ...])");
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    PyObject *prefixes = args[1];
+    const Py_ssize_t count = PyTuple_GET_SIZE(prefixes);
+    for (Py_ssize_t k = 0; k < count; k++)
+        if (!PyBytes_Check(PyTuple_GET_ITEM(prefixes, k))) {
+            PyErr_SetString(PyExc_TypeError, "line_prefix: prefixes must be bytes");
+            return NULL;
+        }
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        const unsigned char *cr = memchr(p + i, '\r', (size_t)(n - i));
+        if (cr == NULL)
+            break;
+        i = cr - p;
+        if (i + 1 >= n || p[i + 1] != '\n')
+            continue;
+        const Py_ssize_t at = i + 2;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            PyObject *prefix = PyTuple_GET_ITEM(prefixes, k);
+            const unsigned char *q = (const unsigned char *)PyBytes_AS_STRING(prefix);
+            const Py_ssize_t m = PyBytes_GET_SIZE(prefix);
+            if (at + m > n)
+                continue;
+            Py_ssize_t j = 0;
+            while (j < m && lower_of[p[at + j]] == q[j])
+                j++;
+            if (j == m)
+                return PyLong_FromSsize_t(at + m);
+        }
+    }
+    return PyLong_FromLong(-1);
+}
+
 /* The Python chunked_end (body.py), for every body chunked_end leaves to it. */
 static PyObject *chunked_end_fallback;
 
@@ -1109,6 +1154,9 @@ static PyMethodDef methods[] = {
      "body that is not of the plain shape."},
     {"chunked_end", (PyCFunction)(void (*)(void))chunked_end, METH_FASTCALL,
      "chunked_end(data, start) -> int: where a chunked body ends in data, or -1."},
+    {"line_prefix", (PyCFunction)(void (*)(void))line_prefix, METH_FASTCALL,
+     "line_prefix(raw, prefixes) -> int: where the first header line beginning with one of "
+     "prefixes (lower-case, compared in any case) ends that prefix, or -1."},
     {"field_block", field_block, METH_O,
      "field_block(raw) -> (block, lowered): the header lines of a head as HeadRequire "
      "matches them, joined by LF, and the same lower-cased."},

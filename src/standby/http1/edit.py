@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from standby.http1._grammar import OWS, TCHAR
-from standby.http1.request import _valid_host, field_block
+from standby.http1.request import _valid_host, field_block, line_prefix
 from standby.model import (
     EDIT_DELETE_HEADER,
     EDIT_DELETE_QUERY,
@@ -546,16 +546,13 @@ def _lines_tests(matchers: Sequence[LineMatcher]) -> tuple[_LinesTest, ...]:
     return tuple(tests)
 
 
-def _prefix_search(prefixes: Sequence[bytes]) -> Callable[[bytes], re.Match[bytes] | None] | None:
-    """One search of a raw head for a header line starting with any of ``prefixes`` (any
-    case: a false alarm only costs the general case), behind a lookahead on their first
-    letters (as request.py's _INTERESTING_RE); None without prefixes."""
+def _prefix_search(prefixes: Sequence[bytes]) -> tuple[bytes, ...] | None:
+    """The prefixes (lower-cased, each once) for one search of a raw head for a header
+    line starting with any of them, in any case (``line_prefix``; a false alarm only costs
+    the general case); None without prefixes."""
     if not prefixes:
         return None
-    firsts = sorted({p[:1].lower() for p in prefixes} | {p[:1].upper() for p in prefixes})
-    alternatives = b"|".join(re.escape(p) for p in sorted(set(prefixes)))
-    first = b"".join(re.escape(f) for f in firsts)
-    return re.compile(b"\r\n(?=[" + first + b"])(?i:" + alternatives + b")").search
+    return tuple(sorted({p.lower() for p in prefixes}))
 
 
 def _any_test(tests: tuple[_LinesTest, ...], raw: bytes) -> bool:
@@ -639,7 +636,7 @@ class HeadEditor:
     def apply(self, raw: bytes, request: View | None = None, peer: str = "") -> bytes:
         if self._simple:
             prefixes = self._prefixes
-            if prefixes is not None and prefixes(raw) is not None:
+            if prefixes is not None and line_prefix(raw, prefixes) >= 0:
                 return self._general(raw, request, peer)
             tests = self._tests
             if tests and _any_test(tests, raw):

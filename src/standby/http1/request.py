@@ -297,6 +297,20 @@ def field_lines_python(raw: bytes) -> list[str]:
     return lines
 
 
+def line_prefix_python(raw: bytes, prefixes: tuple[bytes, ...]) -> int:
+    """Where the first header line of ``raw`` that begins with one of ``prefixes``
+    (lower-case, compared in any case) ends that prefix, or -1: ``b"\\r\\n" + prefix``
+    searched in ``raw.lower()``, the earliest position first, then the first prefix
+    (``line_prefix`` is this function, or its C version)."""
+    low = raw.lower()
+    best, end = -1, -1
+    for prefix in prefixes:
+        at = low.find(b"\r\n" + prefix)
+        if at >= 0 and (best < 0 or at < best):
+            best, end = at, at + 2 + len(prefix)
+    return end
+
+
 def field_block_python(raw: bytes) -> tuple[bytes, bytes]:
     """``field_lines_python(raw)`` joined by LF, as bytes, and the same lower-cased
     (``field_block`` is this function, or its C version)."""
@@ -720,12 +734,14 @@ ParseRequestHead = Callable[
 ]
 parse_request_head: ParseRequestHead
 field_block: Callable[[bytes], tuple[bytes, bytes]] = field_block_python
+line_prefix: Callable[[bytes, tuple[bytes, ...]], int] = line_prefix_python
 if speedups is not None:
     speedups.bind_request(RequestHead, _C_FIELDS, V10, V11, parse_request_head_python)
     parse_request_head = speedups.parse_request_head
     # Made for each request a HeadRequire condition looks at: 5 us in Python for a browser's
     # fourteen header lines, 0.2 us in C (no string object per line).
     field_block = speedups.field_block
+    line_prefix = speedups.line_prefix
 else:  # pragma: no cover - depends on the install
     parse_request_head = parse_request_head_python
 
