@@ -89,6 +89,19 @@ def test_error_backend_page_with_headers_and_the_listener_page(tmp_path: Path) -
         assert r.status == 500 and b"Internal Server Error" in r.body
 
 
+def test_error_backend_built_in_page_has_pound_s_cache_headers() -> None:
+    # Pound 4 sends its built-in page for `Error` with the cache headers of a page file,
+    # spelt as Pound spells them (its testsuite compares the values).
+    config, socks = config_with_ports(listener(service("    Error 404")))
+    with ProxyThread(config, socks) as p:
+        r = get(p.port, "/foo/bar")
+        assert r.status == 404 and b"<h1>Not Found</h1>" in r.body
+        assert r.header(b"content-type") == b"text/html"
+        assert r.header(b"expires") == b"now"
+        assert r.header(b"pragma") == b"no-cache"
+        assert r.header(b"cache-control") == b"no-cache,no-store"
+
+
 # -- Success --------------------------------------------------------------------------------
 
 

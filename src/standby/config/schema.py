@@ -295,7 +295,7 @@ KEYWORDS: tuple[Keyword, ...] = (
             "502, 504, 505). A 503 page is also the page of 502 and 504 unless they have "
             "their own: a site's maintenance page shows when a backend is down, times out "
             "or answers garbage, as in Pound. A page from a file goes out with Pound's "
-            "`Expires: now`, `Pragma: no-cache` and `Cache-Control: no-cache, no-store` "
+            "`Expires: now`, `Pragma: no-cache` and `Cache-Control: no-cache,no-store` "
             "unless the file gives them."),
     *(_error_page(code) for code in ERROR_CODES),
     Keyword("RewriteLocation", LISTENERS,
