@@ -297,6 +297,45 @@ def test_bad_special_backends_are_refused_at_their_place(
     assert message.format(tmp=tmp_path) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (proxied(8080) + "\n    Error 404", "service mixes backends of different types"),
+        ("    Error 404\n    Success", "service mixes backends of different types"),
+        ('    Redirect "https://x/"\n    Control', "service mixes backends of different types"),
+        ("    Error 404\n    Error 403", "multiple backends of this type are not allowed"),
+        ("    Success\n    Success", "multiple backends of this type are not allowed"),
+        (proxied(8080) + '\n    UseBackend "g"\n    Success', "mixes backends"),
+        (None, ""),  # Pound allows: real servers, with redirects, an Emergency beside Error
+    ],
+)
+def test_a_special_backend_shares_its_service_with_no_other(
+    tmp_path: Path, body: str | None, message: str
+) -> None:
+    # Pound 4 refuses a Service whose normal backends put a special one among others.
+    path = tmp_path / "standby.cfg"
+    named = 'Backend "g"\n  Address 127.0.0.1\n  Port 8082\nEnd\n'
+    if body is None:
+        accepted = (
+            service(proxied(8080) + "\n" + proxied(8081) + '\n    UseBackend "g"', url="^/a")
+            + service(proxied(8080) + '\n    Redirect "https://x/"', url="^/b")
+            + service('    Redirect "https://x/"\n    Redirect "https://y/"', url="^/c")
+            + service(
+                "    Error 503\n    Emergency\n      Address 127.0.0.1\n      Port 8083\n    End"
+            )
+        )
+        path.write_text(named + listener(accepted).replace("{L0}", "8080"))
+        assert len(load_config(str(path)).listeners[0].services) == 4
+        return
+    text = named + listener(service(body)).replace("{L0}", "8080")
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    line = text.splitlines().index("  Service") + 1
+    assert str(info.value).startswith(f"{path}:{line}.")
+    assert message in str(info.value)
+
+
 def test_check_reports_a_bad_special_backend_at_its_place(tmp_path: Path) -> None:
     # `standby -c`: the installed program, as an operator runs it.
     path = tmp_path / "pound.cfg"

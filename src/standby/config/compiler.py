@@ -606,6 +606,7 @@ class _Compiler:
                 backends.append(self.named.use(child))
             elif child.keyword.name in special.SPECIAL_KEYWORDS:
                 backends.append(special.special_backend(child, self._read_page, os.path.isdir))
+        special.check_mix([*backends, *templates], node.location)
         for spec in backends:
             if spec.kind is BackendKind.REDIRECT:  # $N naming a group no condition has
                 check_references(spec.redirect_url, conditions, spec.location)

@@ -590,7 +590,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             "A backend that answers every request with this status and the page of this "
             "file (Pound 4's format, see `ErrorFile`), else the listener's `ErrorFile` "
             "page for it, else the built-in one: `Error 404 \"/etc/standby/404.html\"` in "
-            "a last, catch-all Service."),
+            "a last, catch-all Service. As in Pound 4, `Error`, `Success`, `SendFile` and "
+            "`Control` are a Service's only backend (an `Emergency` aside): with another "
+            "one beside, the file is refused."),
     Keyword("Success", frozenset({Section.SERVICE}), (), True,
             "A backend that answers every request with 200 and an empty body (for answers "
             "made of headers, e.g. to OPTIONS): `Success`."),
