@@ -24,7 +24,7 @@ from typing import cast
 
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
-from standby.config import access_log, dynamic
+from standby.config import access_log, constants, dynamic
 from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext, check_references
@@ -743,10 +743,11 @@ class _Compiler:
             location=section.location,
         )
 
-    @staticmethod
-    def _redirect(directive: Directive) -> BackendSpec:
+    def _redirect(self, directive: Directive) -> BackendSpec:
         url = _str(directive.values[1])
         assert url is not None
+        at = directive.arg_locations[1]
+        url = constants.resolve(url, self.conditions.constants, at)
         if _REDIRECT_URL.match(url) is None:
             raise ConfigError(
                 directive.arg_locations[1],
