@@ -491,6 +491,9 @@ class ListenerSpec:
     # `SocketFrom "PATH"`: the listening socket is received over this UNIX socket (address
     # and port are then the received socket's own).
     socket_from: str | None = None
+    # The access log's client address (%a) behind proxies: the listener's (else the global)
+    # TrustedIP and ForwardedHeader; None: no TrustedIP, the connection's address.
+    forwarded: ForwardedSpec | None = None
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:

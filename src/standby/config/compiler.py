@@ -328,7 +328,9 @@ class _Compiler:
         check_url = _value(node, "CheckURL")
         assert check_url is None or isinstance(check_url, CompiledPattern)
         pages, page_headers = self._error_pages(node)
+        forwarded = self.conditions.forwarded(None, node)
         return ListenerSpec(
+            forwarded=forwarded if forwarded.trusted is not None else None,
             name=_str(node.values[0]),
             address=address or "",
             port=_int(port, 0),

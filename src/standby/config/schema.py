@@ -783,7 +783,9 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("LogFormat", frozenset({Section.TOP}),
             (Arg("name", ArgKind.STRING), Arg("format", ArgKind.STRING)), True,
             "Define an access log format, for `LogLevel \"name\"` after it. Text is copied, "
-            "`%` conversions are Pound 4's: `%a` client address (anonymised by `Anonymise`), "
+            "`%` conversions are Pound 4's: `%a` client address (behind the proxies of "
+            "`TrustedIP`, the last forwarded address they do not vouch for, as `ACL "
+            "-forwarded` finds it; anonymised by `Anonymise`), "
             "`%A` listener address, `%B` body bytes, `%b` the same or `-` for none, `%D` "
             "microseconds taken, `%h` client address, `%H` `http` or `https`, `%{Name}i` a "
             "request header (empty when absent), `%{Name}I` the same or `-`, `%l` `-`, "
