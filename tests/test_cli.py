@@ -112,6 +112,8 @@ def test_parser_meanings() -> None:
     assert defaults.pid_file is None
     assert defaults.workers is None  # then Workers, then one per CPU
     assert cli.build_parser().parse_args(["--workers", "3"]).workers == 3
+    assert defaults.log_style == "standby"  # standby's own stderr lines unless asked
+    assert cli.build_parser().parse_args(["--log-style", "pound"]).log_style == "pound"
     combined = cli.build_parser().parse_args(["-cvF", "-fpound.cfg"])
     assert (combined.check, combined.verbose, combined.foreground, combined.config) == (
         True,

@@ -21,6 +21,7 @@ from typing import NoReturn, cast
 from standby import __version__, compiled, dns
 from standby.http1 import speedups_loaded
 from standby.model import MAX_WORKERS, ConfigSpec, LoadOptions
+from standby.observe.logsetup import STDERR_STYLES, STYLE_STANDBY
 from standby.process.runner import ProxyFactory, RunOptions, run
 
 DEFAULT_CONFIG = "/etc/pound.cfg"  # where Pound's packages put it; standby reads Pound's file
@@ -148,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=worker_option,
         help="worker processes (overrides Workers; default: one per CPU; 1: one process)",
     )
+    parser.add_argument(
+        "--log-style",
+        dest="log_style",
+        choices=STDERR_STYLES,
+        default=STYLE_STANDBY,
+        help="how lines on stderr look: standby's (time stamp, pid) or pound's (as Pound 4's "
+        "with -e: `pound: MESSAGE`, only notices, warnings, errors and access lines)",
+    )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose: more messages")
     parser.add_argument(
         "-V", dest="version", action="store_true", help="print the version and exit"
@@ -243,6 +252,7 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
         verbose=args.verbose,
         pid_file=args.pid_file,
         workers=args.workers,
+        log_style=args.log_style,
     )
     return run(config, options, _proxy_factory(), loader=load_config)
 

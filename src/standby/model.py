@@ -511,6 +511,9 @@ class ListenerSpec:
     rewrite_destination: bool = False
     rewrite_errors: bool = False
     combine_headers: tuple[bytes, ...] = ()  # `CombineHeaders` (global), lower-cased names
+    # The access log's client address (%a) behind proxies: the listener's (else the global)
+    # TrustedIP and ForwardedHeader; None: no TrustedIP, the connection's address.
+    forwarded: ForwardedSpec | None = None
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:

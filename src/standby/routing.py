@@ -497,7 +497,9 @@ def _accessor(spec: str, req: RequestView, peer: str) -> bytes:
     if name == "user":
         credentials = basic_credentials(req.header(_AUTHORIZATION))
         return b"" if credentials is None else credentials[0]
-    return b""  # `const` and accessors standby does not know expand to nothing
+    if name == "=hex":  # a `%[const ...]`, resolved when compiled (config/constants.py)
+        return bytes.fromhex(argument)
+    return b""  # accessors standby does not know expand to nothing
 
 
 def has_expansions(template: str) -> bool:

@@ -249,7 +249,8 @@ REJECTED = [
     ("asterisk outside OPTIONS", req("Host: a", line1="GET * HTTP/1.1"), 400),
     ("authority-form outside CONNECT", req("Host: a", line1="GET a:80 HTTP/1.1"), 400),
     ("CONNECT without port", req("Host: a", line1="CONNECT a HTTP/1.1"), 400),
-    ("CONNECT origin-form", req("Host: a", line1="CONNECT / HTTP/1.1"), 400),
+    # Pound: a CONNECT outside the allowed methods is 405 whatever its target.
+    ("CONNECT origin-form, not allowed", req("Host: a", line1="CONNECT /x HTTP/1.1"), 405),
     ("scheme ftp", req("Host: a", line1="GET ftp://a/ HTTP/1.1"), 400),
     ("scheme file", req("Host: a", line1="GET file:///etc/passwd HTTP/1.1"), 400),
     ("scheme javascript", req("Host: a", line1="GET javascript://a/ HTTP/1.1"), 400),
@@ -292,6 +293,18 @@ REJECTED = [
 )
 def test_rejected_whole_and_byte_by_byte(data: bytes, expected: int) -> None:
     assert status(data) == expected
+
+
+@pytest.mark.parametrize(
+    ("line1", "expected"),
+    [("CONNECT /x HTTP/1.1", "ok"), ("CONNECT a HTTP/1.1", 400), ("GET / HTTP/1.1", 405)],
+)
+def test_connect_where_connect_is_allowed(line1: str, expected: int | str) -> None:
+    # As in Pound: an origin-form CONNECT is a request like others; another target must
+    # be host:port.
+    only_connect = frozenset({b"CONNECT"})
+    data = req("Host: a", line1=line1)
+    assert head_status(lambda buf: parse_request_head(buf, LIMITS, only_connect), data) == expected
 
 
 SMALL = Limits(

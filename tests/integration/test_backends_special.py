@@ -89,6 +89,19 @@ def test_error_backend_page_with_headers_and_the_listener_page(tmp_path: Path) -
         assert r.status == 500 and b"Internal Server Error" in r.body
 
 
+def test_error_backend_built_in_page_has_pound_s_cache_headers() -> None:
+    # Pound 4 sends its built-in page for `Error` with the cache headers of a page file,
+    # spelt as Pound spells them (its testsuite compares the values).
+    config, socks = config_with_ports(listener(service("    Error 404")))
+    with ProxyThread(config, socks) as p:
+        r = get(p.port, "/foo/bar")
+        assert r.status == 404 and b"<h1>Not Found</h1>" in r.body
+        assert r.header(b"content-type") == b"text/html"
+        assert r.header(b"expires") == b"now"
+        assert r.header(b"pragma") == b"no-cache"
+        assert r.header(b"cache-control") == b"no-cache,no-store"
+
+
 # -- Success --------------------------------------------------------------------------------
 
 
@@ -282,6 +295,45 @@ def test_bad_special_backends_are_refused_at_their_place(
     line = text.splitlines().index(body.format(tmp=tmp_path)) + 1
     assert str(info.value).startswith(f"{path}:{line}.")
     assert message.format(tmp=tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (proxied(8080) + "\n    Error 404", "service mixes backends of different types"),
+        ("    Error 404\n    Success", "service mixes backends of different types"),
+        ('    Redirect "https://x/"\n    Control', "service mixes backends of different types"),
+        ("    Error 404\n    Error 403", "multiple backends of this type are not allowed"),
+        ("    Success\n    Success", "multiple backends of this type are not allowed"),
+        (proxied(8080) + '\n    UseBackend "g"\n    Success', "mixes backends"),
+        (None, ""),  # Pound allows: real servers, with redirects, an Emergency beside Error
+    ],
+)
+def test_a_special_backend_shares_its_service_with_no_other(
+    tmp_path: Path, body: str | None, message: str
+) -> None:
+    # Pound 4 refuses a Service whose normal backends put a special one among others.
+    path = tmp_path / "standby.cfg"
+    named = 'Backend "g"\n  Address 127.0.0.1\n  Port 8082\nEnd\n'
+    if body is None:
+        accepted = (
+            service(proxied(8080) + "\n" + proxied(8081) + '\n    UseBackend "g"', url="^/a")
+            + service(proxied(8080) + '\n    Redirect "https://x/"', url="^/b")
+            + service('    Redirect "https://x/"\n    Redirect "https://y/"', url="^/c")
+            + service(
+                "    Error 503\n    Emergency\n      Address 127.0.0.1\n      Port 8083\n    End"
+            )
+        )
+        path.write_text(named + listener(accepted).replace("{L0}", "8080"))
+        assert len(load_config(str(path)).listeners[0].services) == 4
+        return
+    text = named + listener(service(body)).replace("{L0}", "8080")
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    line = text.splitlines().index("  Service") + 1
+    assert str(info.value).startswith(f"{path}:{line}.")
+    assert message in str(info.value)
 
 
 def test_check_reports_a_bad_special_backend_at_its_place(tmp_path: Path) -> None:

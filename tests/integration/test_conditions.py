@@ -152,6 +152,26 @@ def test_string_match_expands_accessors_and_back_references() -> None:
         assert answer(port, "/blog/x", host="shop.example.com") == b"miss"
 
 
+def test_constants_in_string_match_and_redirect() -> None:
+    # Pound 4's `Constant`: %[const NAME] is its value, `url` and `base64` encode it.
+    top = 'Constant "tenant" "blue sky"\nConstant "raw" "$1%[url]"'
+    # Only the string is expanded: a hit when the header says what the constant does.
+    text = two_services('    StringMatch "%[header X-Tenant]=%[const tenant]" "^(.+)=\\1$"', top)
+    with proxy_for(text) as port:
+        assert answer(port, headers="X-Tenant: blue sky\r\n") == b"hit"
+        assert answer(port, headers="X-Tenant: blue\r\n") == b"miss"
+    text = top + redirect_proxy(
+        '    URL "^/go"',
+        'Redirect "https://x.example/%[const tenant url]/%[const tenant base64]/%[const raw]"',
+    )
+    config, socks = config_with_ports(text)
+    with ProxyThread(config, socks) as p:
+        r = get(p.port, "/go/more")
+        assert r.status == 302
+        # The value as given ("$1%[url]" is not expanded again), and no path appended.
+        assert r.header(b"location") == b"https://x.example/blue%20sky/Ymx1ZSBza3k=/$1%[url]"
+
+
 def test_match_blocks_nest_and_negate() -> None:
     conditions = """
     Match OR

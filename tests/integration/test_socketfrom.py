@@ -200,14 +200,18 @@ def test_the_pound_wrapper_stops_on_sighup_as_pound_4(tmp_path: Path) -> None:
         )
         running = Standby(proc)
         try:
-            wait_for(
-                lambda: " started (pid " in running.stderr() or proc.poll() is not None, "start"
-            )
+            # Pound's stderr style says nothing at start: the socket taken is the sign.
+            wait_for(lambda: passer.passed.is_set() or proc.poll() is not None, "start")
             response = get(passer.port)
             assert (response.status, response.body) == (200, b"passed"), running.stderr()
             proc.send_signal(signal.SIGHUP)
             assert running.wait() == 0, running.stderr()
             assert "configuration reloaded" not in running.stderr()
+            # Pound's lines (LogLevel 0: no access lines): none of standby's start and stop
+            # news, and whatever there is has Pound's tag and no time stamp.
+            lines = running.stderr().splitlines()
+            assert all(line.startswith("pound: ") for line in lines), lines
+            assert not any("started" in line or "stopped" in line for line in lines), lines
         finally:
             running.kill()
             passer.close()
@@ -227,16 +231,23 @@ def test_the_pound_wrapper_exits_with_the_programs_status(tmp_path: Path) -> Non
     from tests.support.harness import REPO
 
     wrapper = str(REPO / "contrib" / "pound-compat" / "pound")
+    # Programs that take no standby options (the wrapper adds --log-style).
+    exits = tmp_path / "exits"
+    exits.write_text("#!/bin/sh\nexit 3\n")
+    sleeps = tmp_path / "sleeps"
+    sleeps.write_text(f"#!/bin/sh\nexec /bin/sleep {int(DEADLINE)}\n")
+    for script in (exits, sleeps):
+        script.chmod(0o755)
     done = subprocess.run(
         [wrapper, "-c", "exit 3"],
-        env={**os.environ, "STANDBY": "/bin/sh"},
+        env={**os.environ, "STANDBY": str(exits)},
         timeout=DEADLINE,
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 3
     proc = subprocess.Popen(
-        [wrapper, str(int(DEADLINE))],
-        env={**os.environ, "STANDBY": "/bin/sleep"},
+        [wrapper],
+        env={**os.environ, "STANDBY": str(sleeps)},
         stdin=subprocess.DEVNULL,
     )
     try:

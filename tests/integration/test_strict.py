@@ -81,6 +81,7 @@ BAD_HEADS = [
         431,
     ),
     ("method-outside-xhttp", b"DELETE / HTTP/1.1\r\n" + H + b"\r\n", 405),
+    ("connect-outside-xhttp", b"CONNECT /x HTTP/1.1\r\n" + H + b"\r\n", 405),
 ]
 
 CHUNKED = b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"

@@ -17,6 +17,8 @@ from standby.model import ListenerSpec
 from standby.observe.access import AccessLog, AccessRecord
 from standby.observe.logsetup import (
     LOGGER_NAME,
+    NOTICE,
+    STYLE_POUND,
     LogSetupError,
     StderrAccessWriter,
     _Stamp,
@@ -154,3 +156,29 @@ def test_stderr_access_lines_carry_the_millisecond_and_pid() -> None:
     text = stream.getvalue()
     assert text.endswith(f"{tail}a line\n") and text.count("\n") == 1
     writer.flush()
+
+
+def test_pound_style_stderr_is_pound_s_tag_and_only_what_pound_would_say() -> None:
+    # The `pound` wrapper's style: Pound 4's lines with -e (its tag, no time stamp or
+    # pid), and none of standby's own INFO/DEBUG news at any LogLevel.
+    stream = io.StringIO()
+    setup_logging("-", to_stderr=True, verbose=True, stream=stream, style=STYLE_POUND)
+    logger = logging.getLogger("standby.supervisor")
+    logger.debug("listening on somewhere")
+    logger.info("standby started")
+    logger.log(NOTICE, "e503: no backend")
+    logger.warning("backend dead")
+    emit = access_emitter()
+    emit("127.0.0.1 GET / HTTP/1.1 - HTTP/1.1 200 OK")
+    assert isinstance(emit, StderrAccessWriter)
+    emit.flush()
+    assert stream.getvalue().splitlines() == [
+        "pound: e503: no backend",
+        "pound: backend dead",
+        "pound: 127.0.0.1 GET / HTTP/1.1 - HTTP/1.1 200 OK",
+    ]
+
+
+def test_unknown_log_style() -> None:
+    with pytest.raises(LogSetupError, match="unknown log style 'nosuch'"):
+        setup_logging("-", to_stderr=True, verbose=False, style="nosuch")

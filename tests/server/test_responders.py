@@ -77,7 +77,7 @@ def test_page_response_takes_the_file_s_headers() -> None:
     assert b"Content-Length: 4" in lines and b"Content-Length: 99" not in lines
     assert b"X-A: 1" in lines and b"Retry-After: 30" in lines and b"Connection: close" in lines
     assert body == b"down"
-    assert b"Expires: now" in lines and b"Cache-Control: no-cache, no-store" in lines
+    assert b"Expires: now" in lines and b"Cache-Control: no-cache,no-store" in lines
     own = page_response(503, b"x", ((b"Cache-Control", b"max-age=5"),), close=False)
     assert b"Cache-Control: max-age=5\r\n" in own and b"no-store" not in own
     assert b"Pragma: no-cache" in page_response(503, b"x", (), close=False)

@@ -10,9 +10,9 @@ Called from config/compiler.py; pure (no I/O but through the ``read`` callable a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from standby import model
 from standby.config.errors import ConfigError, quote
@@ -93,6 +93,28 @@ def special_backend(
         return BackendSpec(kind=BackendKind.SENDFILE, special=special, location=at)
     kind = BackendKind.SUCCESS if name == "Success" else BackendKind.CONTROL
     return BackendSpec(kind=kind, special=SpecialBackend(), location=at)
+
+
+# What may share a Service's normal backends with others, as in Pound 4: real servers and
+# redirects (Pound warns about a redirect among others); a special backend answers every
+# request itself, so a second backend beside it would never be used.
+SHAREABLE: Final = frozenset({BackendKind.PROXY, BackendKind.REDIRECT})
+
+
+def check_mix(backends: Sequence[BackendSpec], at: Location) -> None:
+    """Refuse a Service whose normal backends (``backends``, with the dynamic templates)
+    include a special one among others, with Pound 4's words."""
+    if len(backends) < 2:
+        return
+    kinds = {spec.kind for spec in backends}
+    if kinds <= SHAREABLE:
+        return
+    raise ConfigError(
+        at,
+        "multiple backends of this type are not allowed"
+        if len(kinds) == 1
+        else "service mixes backends of different types",
+    )
 
 
 class NamedBackends:

@@ -24,7 +24,7 @@ from typing import cast
 
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
-from standby.config import access_log, dynamic
+from standby.config import access_log, constants, dynamic
 from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext
@@ -335,7 +335,9 @@ class _Compiler:
         check_url = _value(node, "CheckURL")
         assert check_url is None or isinstance(check_url, CompiledPattern)
         pages, page_headers = self._error_pages(node)
+        forwarded = self.conditions.forwarded(None, node)
         return ListenerSpec(
+            forwarded=forwarded if forwarded.trusted is not None else None,
             name=_str(node.values[0]),
             address=address or "",
             port=_int(port, 0),
@@ -623,6 +625,7 @@ class _Compiler:
                 backends.append(self.named.use(child))
             elif child.keyword.name in special.SPECIAL_KEYWORDS:
                 backends.append(special.special_backend(child, self._read_page, os.path.isdir))
+        special.check_mix([*backends, *templates], node.location)
         metrics = node.first("Metrics")
         if metrics is not None and (backends or emergencies or templates):
             raise ConfigError(
@@ -760,10 +763,11 @@ class _Compiler:
             location=section.location,
         )
 
-    @staticmethod
-    def _redirect(directive: Directive) -> BackendSpec:
+    def _redirect(self, directive: Directive) -> BackendSpec:
         url = _str(directive.values[1])
         assert url is not None
+        at = directive.arg_locations[1]
+        url = constants.resolve(url, self.conditions.constants, at)
         if _REDIRECT_URL.match(url) is None:
             raise ConfigError(
                 directive.arg_locations[1],

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from standby import model
 from standby.acl import parse_acl_file, parse_cidr
+from standby.config import constants
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import Token, TokenKind
 from standby.config.pattern import (
@@ -114,6 +115,7 @@ class ConditionContext:
 
     def __init__(self, root: SectionNode, read: Callable[[str], bytes]) -> None:
         self.read = read
+        self.constants = constants.collect(root)  # `%[const NAME]` in StringMatch
         self.acls: dict[str, AclSpec] = {}
         self._scopes: dict[int, tuple[bool, bool]] = {}  # id(top-level section) -> state
         pcre = False
@@ -367,6 +369,8 @@ class ConditionContext:
         tokens = _tokens(node.values[-1])
         if name in _WITH_ARGUMENT:
             argument = str(node.values[0])
+            if kind is ConditionKind.STRING_MATCH:  # an expanded template
+                argument = constants.resolve(argument, self.constants, node.arg_locations[0])
         elif kind is ConditionKind.HEADER and len(tokens) > 1 and not _is_flag(tokens[0]):
             # Pound 4's split form: `Header "Name" [options] "pattern"` matches the values
             # of the headers of that name.

@@ -306,7 +306,7 @@ KEYWORDS: tuple[Keyword, ...] = (
             "502, 504, 505). A 503 page is also the page of 502 and 504 unless they have "
             "their own: a site's maintenance page shows when a backend is down, times out "
             "or answers garbage, as in Pound. A page from a file goes out with Pound's "
-            "`Expires: now`, `Pragma: no-cache` and `Cache-Control: no-cache, no-store` "
+            "`Expires: now`, `Pragma: no-cache` and `Cache-Control: no-cache,no-store` "
             "unless the file gives them."),
     *(_error_page(code) for code in ERROR_CODES),
     Keyword("RewriteLocation", LISTENERS,
@@ -601,7 +601,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             "A backend that answers every request with this status and the page of this "
             "file (Pound 4's format, see `ErrorFile`), else the listener's `ErrorFile` "
             "page for it, else the built-in one: `Error 404 \"/etc/standby/404.html\"` in "
-            "a last, catch-all Service."),
+            "a last, catch-all Service. As in Pound 4, `Error`, `Success`, `SendFile` and "
+            "`Control` are a Service's only backend (an `Emergency` aside): with another "
+            "one beside, the file is refused."),
     Keyword("Success", frozenset({Section.SERVICE}), (), True,
             "A backend that answers every request with 200 and an empty body (for answers "
             "made of headers, e.g. to OPTIONS): `Success`."),
@@ -786,6 +788,12 @@ KEYWORDS: tuple[Keyword, ...] = (
             '(`TrustedIP "proxies"` names an ACL; `TrustedIP` alone lists CIDRs up to `End`). '
             "A Service's overrides its listener's, which overrides the global one.",
             opens=Section.TRUSTED_IP, inline=True),
+    Keyword("Constant", frozenset({Section.TOP}),
+            (Arg("name", ArgKind.STRING), Arg("value", ArgKind.STRING)), True,
+            "A named value for the templates standby expands (a `Redirect` URL, "
+            "`StringMatch`): `%[const NAME]` is the value, `%[const NAME url]` "
+            "percent-encoded, `%[const NAME base64]` in base64: "
+            '`Constant "realm" "example"`. Pound 4\'s `-file` form is not supported.'),
     Keyword("ForwardedHeader", frozenset({Section.TOP, Section.SERVICE}) | LISTENERS,
             (Arg("name", ArgKind.STRING),), False,
             "The header `ACL -forwarded` reads client addresses from: "
@@ -871,7 +879,9 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("LogFormat", frozenset({Section.TOP}),
             (Arg("name", ArgKind.STRING), Arg("format", ArgKind.STRING)), True,
             "Define an access log format, for `LogLevel \"name\"` after it. Text is copied, "
-            "`%` conversions are Pound 4's: `%a` client address (anonymised by `Anonymise`), "
+            "`%` conversions are Pound 4's: `%a` client address (behind the proxies of "
+            "`TrustedIP`, the last forwarded address they do not vouch for, as `ACL "
+            "-forwarded` finds it; anonymised by `Anonymise`), "
             "`%A` listener address, `%B` body bytes, `%b` the same or `-` for none, `%D` "
             "microseconds taken, `%h` client address, `%H` `http` or `https`, `%{Name}i` a "
             "request header (empty when absent), `%{Name}I` the same or `-`, `%l` `-`, "
@@ -980,7 +990,6 @@ CONF = "i15-conf"
 DNS = "i15-dns"
 UNASSIGNED = "no part of issue 15 yet"
 UNSUPPORTED: dict[str, str] = {
-    "Constant": UNASSIGNED,
     "Tunnel": UNASSIGNED,
 }
 
@@ -999,8 +1008,11 @@ NOT_SUPPORTED: dict[str, str] = {
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.
 UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
-    # Pound 4's ClientCert condition (i15-cond).
-    Section.SERVICE: ("ClientCert",),
+    # Pound 4's ClientCert condition (i15-cond); a Constant of a listener's or a service's
+    # own (standby has the global ones).
+    Section.SERVICE: ("ClientCert", "Constant"),
+    Section.LISTEN_HTTP: ("Constant",),
+    Section.LISTEN_HTTPS: ("Constant",),
 }
 
 # Sections whose keywords are Pound's, and Pound's keywords there that may be given twice

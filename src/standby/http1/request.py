@@ -362,7 +362,9 @@ def parse_request_head_python(
     if len(target) > limits.max_uri:
         raise HttpError(414, f"request target of {len(target)} bytes")
     authority = None
-    if target[0] != 0x2F or method == _CONNECT:  # not origin-form, or must not be
+    # Not origin-form: checked. A CONNECT may have an origin-form target too: Pound relays
+    # it like any request where CONNECT is allowed (xHTTP 3), and answers 405 elsewhere.
+    if target[0] != 0x2F:
         authority = _target_authority(method, target)
 
     head = RequestHead()
@@ -695,7 +697,7 @@ def _check_request_line(line: bytes, limits: Limits) -> None:
     target = m.group(2)
     if len(target) > limits.max_uri:
         raise HttpError(414, f"request target of {len(target)} bytes")
-    if target[0] != 0x2F or m.group(1) == _CONNECT:
+    if target[0] != 0x2F:
         _target_authority(m.group(1), target)
 
 

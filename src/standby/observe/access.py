@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol, cast
 
+from standby.acl import client_address
 from standby.http1.fastpath import with_c
 from standby.model import BackendKind, BackendSpec, ListenerSpec, ServiceSpec
 from standby.observe import logformat
@@ -69,6 +70,9 @@ class RequestView(Protocol):
     def version(self) -> bytes: ...
 
     def header(self, name: bytes) -> bytes | None: ...
+
+    @property
+    def raw(self) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -314,6 +318,33 @@ def _header_field(name: str, absent: str) -> Field:
     return field
 
 
+def forwarded_values(raw: bytes, key: bytes) -> bytes | None:
+    """The values of every ``key`` (lower-case) line of the head ``raw``, joined by commas,
+    as Pound walks them all for the client address; None when there is none."""
+    values = []
+    for text in raw.split(b"\n")[1:]:
+        text = text.rstrip(b"\r")
+        if not text:
+            break
+        name, colon, value = text.partition(b":")
+        if colon and name.lower() == key:
+            values.append(value.strip(b" \t"))
+    return b", ".join(values) if values else None
+
+
+def client(peer: str, request: RequestView | None, listener: ListenerSpec) -> str:
+    """The client's address (%a): ``peer``, or behind proxies the listener's TrustedIP
+    allow, the last address of its forwarded header lines they do not vouch for."""
+    forwarded = listener.forwarded
+    if forwarded is None or request is None:
+        return peer
+    return client_address(peer, forwarded_values(request.raw, forwarded.header), forwarded)
+
+
+def _client_field(record: AccessRecord) -> str:
+    return client(record.peer, record.request, record.listener)
+
+
 def _name_field(obj: str) -> Field:
     if obj == "listener":
         return lambda record: record.listener.name or MISSING
@@ -435,8 +466,8 @@ def _field(piece: str | Conversion, anonymise: bool, tz: tzinfo | None) -> Field
     conv, arg = piece.conv, piece.arg
     if conv == "a":
         if anonymise:
-            return lambda record: anonymise_peer(record.peer)
-        return lambda record: record.peer
+            return lambda record: anonymise_peer(_client_field(record))
+        return _client_field
     if conv in ("i", "I"):
         return _header_field(arg or "", "" if conv == "i" else MISSING)
     if conv == "N":
@@ -545,11 +576,18 @@ class AccessLog:
         self._emit(form.render(record))
 
     def log_regular(
-        self, peer: str, request: RequestView | None, status: int, response: bytes
+        self,
+        peer: str,
+        request: RequestView | None,
+        status: int,
+        response: bytes,
+        listener: ListenerSpec | None = None,
     ) -> None:
         """The line of the ``regular`` format (LogLevel 1) from the fields it shows
         (``response`` starts with the status line sent): the shell calls this per request
-        without building a record."""
+        without building a record. ``listener``: where the client address comes from."""
+        if listener is not None and listener.forwarded is not None:
+            peer = client(peer, request, listener)
         if self.anonymise:
             peer = anonymise_peer(peer)
         self._emit(f"{peer} {_request_line(request)} - {status_line(response, status)}")

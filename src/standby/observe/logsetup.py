@@ -24,6 +24,15 @@ DEV_LOG = "/dev/log"  # the local syslog socket
 SYSLOG_IDENT = "standby"
 STDERR_FORMAT = "%(asctime)s " + SYSLOG_IDENT + "[%(process)d]: %(message)s"
 SYSLOG_FORMAT = "%(message)s"  # syslog adds its own time and host
+# How lines look on stderr. "standby" (the default): STDERR_FORMAT. "pound": as Pound 4's
+# with -e, for scripts and testsuites written for it (the `pound` wrapper in
+# contrib/pound-compat asks for it): its tag and the message, no time stamp or pid, and none
+# of standby's own INFO and DEBUG lines (start, workers, stop), of which Pound says nothing.
+STYLE_STANDBY = "standby"
+STYLE_POUND = "pound"
+STDERR_STYLES = (STYLE_STANDBY, STYLE_POUND)
+POUND_TAG = "pound"
+POUND_PREFIX = POUND_TAG + ": "
 
 
 # Pound logs why it refused a request at syslog's "notice", between INFO and WARNING: a level
@@ -35,6 +44,20 @@ logging.handlers.SysLogHandler.priority_map.setdefault("NOTICE", "notice")
 
 # `LogTag` of the syslog handlers made here (by id: the handler class has no room for it).
 _tags: dict[int, str] = {}
+
+
+class PoundStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr in the "pound" style: ``pound: MESSAGE``, and of standby's own messages only
+    those at NOTICE or above (refusals, warnings, errors); access lines all go out."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.setFormatter(logging.Formatter(POUND_PREFIX + "%(message)s"))
+        self.addFilter(_pound_worthy)
+
+
+def _pound_worthy(record: logging.LogRecord) -> bool:
+    return record.levelno >= NOTICE or record.name == ACCESS_LOGGER_NAME
 
 
 class LogSetupError(Exception):
@@ -56,11 +79,14 @@ def make_handler(
     syslog_address: str = DEV_LOG,
     stream: TextIO | None = None,
     tag: str | None = None,
+    style: str = STYLE_STANDBY,
 ) -> logging.Handler:
     """The handler for the configuration: stderr when ``to_stderr`` (``-e``) or the
-    facility is ``-``; otherwise syslog, its messages tagged ``tag`` (``LogTag``; None:
-    the program's name). Without a syslog socket, falls back to stderr with a warning so
-    that messages are never silently lost."""
+    facility is ``-``, its lines in ``style``; otherwise syslog, its messages tagged
+    ``tag`` (``LogTag``; None: the program's name). Without a syslog socket, falls back to
+    stderr with a warning so that messages are never silently lost."""
+    if style not in STDERR_STYLES:
+        raise LogSetupError(f"unknown log style {style!r}")
     name = DEFAULT_FACILITY if facility is None else facility
     err = sys.stderr if stream is None else stream
     if not to_stderr and name != STDERR_FACILITY:
@@ -76,6 +102,8 @@ def make_handler(
             f"{SYSLOG_IDENT}: no syslog socket at {syslog_address}, logging to stderr",
             file=err,
         )
+    if style == STYLE_POUND:
+        return PoundStderrHandler(err)
     stderr = logging.StreamHandler(err)
     stderr.setFormatter(logging.Formatter(STDERR_FORMAT))
     return stderr
@@ -89,10 +117,16 @@ def setup_logging(
     syslog_address: str = DEV_LOG,
     stream: TextIO | None = None,
     tag: str | None = None,
+    style: str = STYLE_STANDBY,
 ) -> logging.Handler:
     """Send everything logged under ``standby`` to one handler; returns it."""
     handler = make_handler(
-        facility, to_stderr=to_stderr, syslog_address=syslog_address, stream=stream, tag=tag
+        facility,
+        to_stderr=to_stderr,
+        syslog_address=syslog_address,
+        stream=stream,
+        tag=tag,
+        style=style,
     )
     logger = logging.getLogger(LOGGER_NAME)
     for old in list(logger.handlers):
@@ -121,6 +155,8 @@ def access_emitter() -> Callable[[str], None]:
         return SyslogAccessWriter(handler)
     if type(handler) is logging.StreamHandler:
         return StderrAccessWriter(handler.stream)
+    if type(handler) is PoundStderrHandler:
+        return StderrAccessWriter(handler.stream, prefix=POUND_PREFIX)
     return logging.getLogger(ACCESS_LOGGER_NAME).info
 
 
@@ -167,8 +203,9 @@ class _Stamp:
 class StderrAccessWriter:
     """Access lines to a text stream in STDERR_FORMAT, written in batches."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, prefix: str | None = None) -> None:
         self._stream = stream
+        self._prefix = prefix  # a fixed line prefix (the "pound" style), else the stamp
         self._stamp = _Stamp()
         self._lines: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -177,8 +214,10 @@ class StderrAccessWriter:
     def __call__(self, line: str) -> None:
         lines = self._lines
         stamp = self._stamp
-        millis = int(time.time() * 1000)  # _Stamp.prefix, inlined: a call per line saved
-        prefix = stamp.text if millis == stamp.millis else stamp.renew(millis)
+        prefix = self._prefix
+        if prefix is None:
+            millis = int(time.time() * 1000)  # _Stamp.prefix, inlined: a call per line saved
+            prefix = stamp.text if millis == stamp.millis else stamp.renew(millis)
         lines.append(f"{prefix}{line}\n")
         if len(lines) >= ACCESS_BUFFER_LINES:
             self.flush()

@@ -25,6 +25,7 @@ from standby.control.server import BoundControl, ControlSocketError, bind_contro
 from standby.model import ConfigSpec
 from standby.observe.access import AccessLog
 from standby.observe.logsetup import (
+    STYLE_STANDBY,
     LogSetupError,
     access_emitter,
     refresh_ident,
@@ -79,6 +80,7 @@ class RunOptions:
     verbose: bool = False  # -v: debug messages too
     pid_file: str | None = None  # -p: overrides PIDFile
     workers: int | None = None  # --workers: overrides Workers
+    log_style: str = STYLE_STANDBY  # --log-style: how stderr lines look (logsetup)
 
 
 def usable_cpus() -> int | None:
@@ -147,6 +149,7 @@ def run(
             to_stderr=options.log_to_stderr,
             verbose=options.verbose,
             tag=config.log_tag,
+            style=options.log_style,
         )
     except LogSetupError as exc:
         print(f"standby: {exc}", file=sys.stderr)

@@ -426,7 +426,7 @@ class ClientProtocol(ClientSide):
         if form is None:
             return
         if form.regular:
-            access.log_regular(self.peer, request, status, response)
+            access.log_regular(self.peer, request, status, response, spec)
             return
         timeout = spec.client_timeout
         duration = self.loop.time() - (self.deadline - timeout)

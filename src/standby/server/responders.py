@@ -45,12 +45,13 @@ ALLOW_SENDFILE: Final = (b"Allow", b"GET, HEAD")
 MAX_CONTROL_BODY: Final = 32 * 1024
 
 Headers = tuple[tuple[bytes, bytes], ...]
-# What Pound 4 sends with an error page file unless the file says otherwise: a page that
+# What Pound 4 sends with an error page file unless the file says otherwise, and with the
+# `Error` backend's answer (in Pound's spelling, which its testsuite compares): a page that
 # stands for a passing condition (a maintenance page) must not be kept by caches.
 PAGE_DEFAULTS: Final[Headers] = (
     (b"Expires", b"now"),
     (b"Pragma", b"no-cache"),
-    (b"Cache-Control", b"no-cache, no-store"),
+    (b"Cache-Control", b"no-cache,no-store"),
 )
 # exchange.R_BODY (exchange imports this module: importing it back would be a cycle).
 R_BODY: Final = 1
@@ -89,11 +90,13 @@ def page_response(
     *,
     close: bool,
     extra: Headers = (),
+    cache_defaults: bool = False,
 ) -> bytes:
     """An error answer: ``page`` (None: the built-in one) with an error page file's
     ``headers``; a Content-Type among them replaces the default text/html. A page from a
-    file also gets Pound 4's cache headers, unless the file gives its own."""
-    if page is None and not headers:
+    file also gets Pound 4's cache headers, unless the file gives its own; so does any page
+    when ``cache_defaults`` (the `Error` backend's answer, as in Pound)."""
+    if page is None and not headers and not cache_defaults:
         return error_response(status, close=close, extra=extra)
     body = page if page is not None else error_response(status, close=True).split(b"\r\n\r\n")[1]
     content_type = b"text/html"
@@ -187,7 +190,7 @@ def answer(exchange: Exchange, backend: BackendSpec) -> None:
         if page is None:
             page, headers = listener_page(exchange.client.listener.spec, special.status)
         keep = exchange._keep_client()
-        data = page_response(special.status, page, headers, close=not keep)
+        data = page_response(special.status, page, headers, close=not keep, cache_defaults=True)
         body_size = len(data) - data.index(b"\r\n\r\n") - 4
         exchange._answered(special.status, exchange._for_method(data), body_size)
     elif kind is BackendKind.SUCCESS:

@@ -159,7 +159,7 @@ class ClientSide:
         ):
             return
         if form.regular:  # Pound's default: no record, no clock readings
-            access.log_regular(self.peer, request, status, response)
+            access.log_regular(self.peer, request, status, response, spec)
             return
         duration = self.loop.time() - started
         # Positional, in field order: a dataclass built with keywords costs twice as much.
