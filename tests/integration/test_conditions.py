@@ -186,6 +186,18 @@ def test_detached_condition_and_eval() -> None:
         assert answer(port, "/stats") == b"miss"
 
 
+def test_detached_condition_joined_by_or() -> None:
+    # Pound's `Condition "name" or`: its conditions are joined like `Match OR`'s.
+    top = 'Condition "hosts" or\n  Host "a.example"\n  Host -re "^b\\.example"\nEnd'
+    with proxy_for(two_services('    Eval "hosts"', top)) as port:
+        assert answer(port, "/", "a.example") == b"hit"
+        assert answer(port, "/", "b.example") == b"hit"
+        assert answer(port, "/", "c.example") == b"miss"
+    top_and = top.replace('"hosts" or', '"hosts" AND')
+    with proxy_for(two_services('    Eval "hosts"', top_and)) as port:
+        assert answer(port, "/", "a.example") == b"miss"
+
+
 def test_pattern_file(tmp_path: Path) -> None:
     (tmp_path / "paths.txt").write_text("# prefixes we serve\n/one\n\n  /two  \n")
     path = tmp_path / "paths.txt"

@@ -153,8 +153,15 @@ class ConditionContext:
             children = tuple(
                 spec for child in node.body if (spec := self._node(child, scope)) is not None
             )
+            op = node.values[1] if len(node.values) > 1 else None
             self.detached[name] = ConditionSpec(
-                ConditionKind.MATCH, name, None, False, node.location, children=children
+                ConditionKind.MATCH,
+                name,
+                None,
+                False,
+                node.location,
+                children=children,
+                any_of=op == "or",
             )
 
     # -- ACLs ---------------------------------------------------------------------------
@@ -333,6 +340,7 @@ class ConditionContext:
                 node.location,
                 argument=node.texts[0],
                 children=detached.children,
+                any_of=detached.any_of,
             )
         if name == "TBF":  # i15-conf
             return compile_tbf(node)
