@@ -178,14 +178,19 @@ class _Entry:
 class Router:
     """Routes the requests of one listener to its services, then to the global ones."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_refresh")
 
     def __init__(
-        self, listener: ListenerSpec, global_services: tuple[ServiceSpec, ...] = ()
+        self,
+        listener: ListenerSpec,
+        global_services: tuple[ServiceSpec, ...] = (),
+        refresh: Callable[[], None] | None = None,
     ) -> None:
         self._entries: tuple[_Entry, ...] = tuple(
             _Entry(s) for s in (*listener.services, *global_services)
         )
+        # The shell's look at the -filewatch files before each request (server/watch.py).
+        self._refresh = refresh
 
     @property
     def services(self) -> tuple[ServiceSpec, ...]:
@@ -195,6 +200,8 @@ class Router:
     def route(self, req: RequestView, peer: str = "") -> ServiceSpec | None:
         """The first enabled service whose conditions all hold, or None (-> 503).
         ``peer``: the client's address (for ACL conditions)."""
+        if self._refresh is not None:
+            self._refresh()
         path: bytes | None = None
         host: str | None = None
         host_read = False
@@ -400,9 +407,11 @@ def _raw(
         need = not undecided
         if condition.argument:  # Eval of a detached Condition: its groups stay inside
             found = None
+        live = condition.live
+        children = condition.children if live is None else live.children
         if condition.any_of:
-            return any(_holds(child, req, peer, need, found) for child in condition.children)
-        return all(_holds(child, req, peer, need, found) for child in condition.children)
+            return any(_holds(child, req, peer, need, found) for child in children)
+        return all(_holds(child, req, peer, need, found) for child in children)
     if kind is ConditionKind.ACL:
         assert condition.acl is not None
         forwarded = condition.forwarded
