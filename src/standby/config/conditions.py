@@ -568,11 +568,15 @@ def _compile(source: str, compare: str, pcre: bool, icase: bool, at: Location) -
     return pattern
 
 
+# Conditions that match no pattern, so record no groups for back-references.
+_NO_GROUPS = frozenset({ConditionKind.ACL, ConditionKind.BASIC_AUTH, ConditionKind.TBF})
+
+
 def _groups_of(condition: ConditionSpec) -> int | None:
     """How many groups ($1...) a match of ``condition`` records (-1: none: a negated
-    condition, an ACL, BasicAuth); None when it cannot be told at load (a block: which of
-    its conditions matched depends on the request)."""
-    if condition.negate or condition.kind in (ConditionKind.ACL, ConditionKind.BASIC_AUTH):
+    condition, an ACL, BasicAuth, TBF); None when it cannot be told at load (a block: which
+    of its conditions matched depends on the request)."""
+    if condition.negate or condition.kind in _NO_GROUPS:
         return -1
     if condition.kind is ConditionKind.MATCH:
         return None
