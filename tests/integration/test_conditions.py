@@ -371,6 +371,21 @@ def test_redirect_expands_back_references_and_accessors() -> None:
         assert (r.status, r.header(b"location")) == (308, b"https://example.net/blog/x?$")
 
 
+def test_redirect_old_percent_reference_and_missing_group() -> None:
+    # Pound 4.4's %N: group N of the condition before the last ($N(1)).
+    text = redirect_proxy(
+        '    Host -re "www\\.(.+)"\n    URL "^/([^/]+)/(.*)"', 'Redirect "http://%1/$2/$1"'
+    )
+    config, socks = config_with_ports(text)
+    with ProxyThread(config, socks) as p:
+        r = get(p.port, "/foo/bar", host="www.example.org")
+        assert (r.status, r.header(b"location")) == (302, b"http://example.org/bar/foo")
+    # A reference to a group no condition captured: Pound answers 500 (and logs it).
+    config, socks = config_with_ports(redirect_proxy("", 'Redirect "http://%1$1"'))
+    with ProxyThread(config, socks) as p:
+        assert get(p.port, "/foo/bar").status == 500
+
+
 def test_regex_type_pcre_and_ignore_case() -> None:
     top = "RegexType pcre\nIgnoreCase 1"
     text = two_services('    Host "www.example.com"\n    URL "^/(?!private)\\\\w+$"', top)

@@ -857,7 +857,15 @@ class Exchange:
             srt = self.srt
             conditions = () if srt is None else srt.spec.conditions
             captures = match_conditions(conditions, self.head, self.client.peer)
-            target = expand(url, captures, self.head, self.client.peer)
+            missing: list[str] = []
+            target = expand(url, captures, self.head, self.client.peer, missing)
+            if missing:  # Pound: each is logged, and the client gets a 500
+                for reference in missing:
+                    log.warning(
+                        'Redirect expression "%s" refers to non-existing group %s', url, reference
+                    )
+                self.local_response(500, "bad redirect expression")
+                return
         else:
             target = url.encode("latin-1")
             if slash < 0:
