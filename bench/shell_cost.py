@@ -2,7 +2,7 @@
 """Per-request Python cost of the proxy shell, without syscalls.
 
     python bench/shell_cost.py [--requests N] [--rounds R] [--profile] [--opcodes] [--log FILE]
-                               [--seed] [--chunked] [--stale] [--pure]
+                               [--seed] [--chunked] [--stale] [--session] [--pure]
 
 One keep-alive client connection and one pooled backend connection, both on fake
 transports (nothing is sent anywhere), carry N small GET requests and their 200 responses
@@ -21,7 +21,9 @@ instead of wrk's (3); ``--chunked`` has the backend answer chunked, as dynamic p
 usually come (the same page, whole in one read). ``--stale`` gives the service a
 ``StaleFallback`` section (a replica as in a worker: no directory): the page is storable,
 so a request is captured whenever the copy is older than the store's refresh interval.
-``--pure`` runs the hot path interpreted
+``--edits`` adds the bench's ``seed-edits`` lines (two ``AddHeader``, two ``HeadRemove``)
+to the listener. ``--session`` gives the service a cookie ``Session`` on the cookie the
+browser's request carries. ``--pure`` runs the hot path interpreted
 (``STANDBY_PURE=1``; see src/standby/compiled.py), as ``--profile`` and ``--opcodes`` must.
 
 The listening socket is bound on loopback and never accepts; the proxy is stopped cleanly
@@ -52,6 +54,7 @@ from standby.observe.logsetup import StderrAccessWriter
 from standby.server.client import ClientProtocol
 from standby.server.proxy import Proxy
 from standby.upstream.protocol import UpstreamProtocol
+from standby_bench.configs import SEED_EDITS
 
 DEFAULT_REQUESTS = 20_000  # per run: long enough to dwarf timer resolution, short on 2 cores
 DEFAULT_ROUNDS = 7  # the minimum of several runs filters out a noisy shared machine
@@ -70,7 +73,7 @@ LogLevel {log_level}
 ListenHTTP
   Address 127.0.0.1
   Port 8080
-  Service
+{listener_extra}  Service
 {service_extra}    BackEnd
       Address 127.0.0.1
       Port {backend_port}
@@ -79,6 +82,10 @@ ListenHTTP
 End
 """
 STALE_SERVICE = "    StaleFallback\n    End\n"
+# Issue 15: a cookie Session on the cookie a browser's request carries (``--session``).
+SESSION_SERVICE = (
+    '    Session\n      Type COOKIE\n      ID "wordpress_test_cookie"\n      TTL 300\n    End\n'
+)
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n"
 # The seed's service condition, and what a browser sends (the lines HeadRequire looks at).
 SEED_SERVICE = '    HeadRequire "Host: 127\\.0\\.0\\.1.*"\n'
@@ -177,6 +184,8 @@ class Rig:
         seed: bool = False,
         chunked: bool = False,
         stale: bool = False,
+        edits: bool = False,
+        session: bool = False,
     ) -> Rig:
         loop = asyncio.get_running_loop()
         level = 0 if access_log is None else access_log.level
@@ -184,7 +193,10 @@ class Rig:
             CONFIG.format(
                 log_level=level,
                 backend_port=BACKEND_PORT,
-                service_extra=(SEED_SERVICE if seed else "") + (STALE_SERVICE if stale else ""),
+                service_extra=(SEED_SERVICE if seed else "")
+                + (STALE_SERVICE if stale else "")
+                + (SESSION_SERVICE if session else ""),
+                listener_extra=SEED_EDITS if edits else "",
             )
         )
         proxy = Proxy(config, access_log=access_log, probe=False)
@@ -281,7 +293,14 @@ def count_opcodes(rig: Rig, n: int, out: TextIO) -> None:
 
 
 async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> None:
-    rig = await Rig.start(access_log, seed=args.seed, chunked=args.chunked, stale=args.stale)
+    rig = await Rig.start(
+        access_log,
+        seed=args.seed,
+        chunked=args.chunked,
+        stale=args.stale,
+        edits=args.edits,
+        session=args.session,
+    )
     try:
         rig.run(WARMUP_REQUESTS)
         if args.profile:
@@ -298,6 +317,10 @@ async def measure(args: argparse.Namespace, access_log: AccessLog | None) -> Non
         what += "; a chunked answer"
     if args.stale:
         what += "; StaleFallback"
+    if args.edits:
+        what += "; 2 AddHeader, 2 HeadRemove"
+    if args.session:
+        what += "; Session COOKIE"
     what += "; hot path " + compiled.describe()
     print(f"{best / args.requests * 1e6:.2f} us per request (min of {args.rounds}; {what})")
 
@@ -316,6 +339,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--chunked", action="store_true", help="the backend answers chunked")
     parser.add_argument("--stale", action="store_true", help="the service has StaleFallback")
+    parser.add_argument(
+        "--edits", action="store_true", help="two AddHeader and two HeadRemove (issue 15)"
+    )
+    parser.add_argument(
+        "--session", action="store_true", help="the service has a cookie Session (use --seed)"
+    )
     parser.add_argument(
         "--pure",
         action="store_true",

@@ -11,6 +11,8 @@ DIRECT = "direct"  # the backend without a proxy: the ceiling
 PEER = "haproxy-t1"  # HAProxy with one thread: the bar issue 3 sets for standby-w1
 HEADLINE = "standby-w1"  # standby with one worker, LogLevel 0
 LOGGED = "standby-w1-log"  # the same with LogLevel 1 access logging to a file
+# Issue 15 point 5: standby-w1 with two AddHeader and two HeadRemove (req/s >= 0.9x it).
+SEED_EDITS = "seed-edits"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from standby_bench.net import (
     wait_tls_answering,
 )
 from standby_bench.procfs import die_with_parent, process_tree
-from standby_bench.scenarios import DIRECT, HEADLINE, LOGGED, PEER, TLS_TARGETS
+from standby_bench.scenarios import DIRECT, HEADLINE, LOGGED, PEER, SEED_EDITS, TLS_TARGETS
 
 STOP_TIMEOUT = 20.0  # s from SIGTERM to exit before SIGKILL (standby's Grace is set to 2 s)
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -40,6 +40,7 @@ class TargetSpec:
     workers: int | None = None  # processes/threads; None: the program's default
     log_level: int = 0  # standby's LogLevel
     scenarios: tuple[str, ...] = ()  # the only scenarios it runs in; empty: all
+    listener_extra: str = ""  # standby: more lines in its ListenHTTP (configs.SEED_EDITS)
 
     def runs_in(self, scenario: str) -> bool:
         return not self.scenarios or scenario in self.scenarios
@@ -57,6 +58,14 @@ TARGETS: tuple[TargetSpec, ...] = (
         workers=1,
         log_level=1,
         scenarios=LOGGED_SCENARIOS,
+    ),
+    TargetSpec(
+        SEED_EDITS,
+        "standby",
+        "standby, Workers 1, LogLevel 0, two AddHeader and two HeadRemove (issue 15)",
+        workers=1,
+        scenarios=LOGGED_SCENARIOS,
+        listener_extra=configs.SEED_EDITS,
     ),
     TargetSpec("standby", "standby", "standby, default Workers (one per CPU), LogLevel 0"),
     TargetSpec(PEER, "haproxy", "HAProxy, nbthread 1", workers=1),
@@ -240,11 +249,12 @@ def start_target(
     tls = target.listen_tls(certs)
     if spec.kind == "standby":
         cfg = workdir / f"{spec.name}.cfg"
-        cfg.write_text(configs.standby(target.port, backend.port, spec.log_level, tls))
+        extra = spec.listener_extra
+        cfg.write_text(configs.standby(target.port, backend.port, spec.log_level, tls, extra))
         if tls and (refused := standby_refuses(cfg)) is not None:
             target.tls_note = f"standby refuses its TLS listeners: {refused}"
             target.tls_ports, tls = {}, []
-            cfg.write_text(configs.standby(target.port, backend.port, spec.log_level))
+            cfg.write_text(configs.standby(target.port, backend.port, spec.log_level, (), extra))
         argv = [sys.executable, "-m", "standby", "-e", "-f", str(cfg)]
         if workers_option and spec.workers is not None:
             argv += ["--workers", str(spec.workers)]

@@ -356,6 +356,12 @@ class ServiceSpec:
     dynamic: tuple[BackendSpec, ...] = ()
     # issue 15 (log): `LogSuppress`, bit N set: status class NXX is not logged
     log_suppress: int = 0
+    # Issue 15 (config/edits.py): the service's request and response edits, in order;
+    # `RewriteErrors` (None: the listener's).
+    request_edits: Edits = ()
+    response_edits: Edits = ()
+    rewrite_errors: bool | None = None
+    session: SessionSpec | None = None  # issue 15: `Session`; None: every request balanced
 
 
 # Pound's xHTTP levels: each level adds methods to the previous one.
@@ -464,6 +470,12 @@ class ListenerTlsSpec:
     location: Location = UNKNOWN_LOCATION
 
 
+# `HeaderOption` bits: which lines standby adds to every request it forwards (issue 15).
+HEADER_FORWARDED = 1  # X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Port
+HEADER_SSL = 2  # X-SSL-* on HTTPS listeners
+DEFAULT_HEADER_OPTIONS = HEADER_FORWARDED | HEADER_SSL  # Pound's default: both
+
+
 @dataclass(frozen=True, slots=True)
 class ListenerSpec:
     """A ``ListenHTTP`` or ``ListenHTTPS`` section."""
@@ -492,6 +504,14 @@ class ListenerSpec:
     # `SocketFrom "PATH"`: the listening socket is received over this UNIX socket (address
     # and port are then the received socket's own).
     socket_from: str | None = None
+    # Issue 15 (config/edits.py): edits applied to requests before the service's, and to
+    # responses after the service's; `HeaderOption`; `RewriteDestination`; `RewriteErrors`.
+    request_edits: Edits = ()
+    response_edits: Edits = ()
+    header_options: int = DEFAULT_HEADER_OPTIONS
+    rewrite_destination: bool = False
+    rewrite_errors: bool = False
+    combine_headers: tuple[bytes, ...] = ()  # `CombineHeaders` (global), lower-cased names
 
     def error_page(self, status: int) -> bytes | None:
         for code, body in self.error_pages:
@@ -791,3 +811,94 @@ class LoadOptions:
     # The shell's function that receives a `SocketFrom` socket and returns its (address,
     # port); None where sockets are not received (`-c`, tests of the pure loader).
     socket_from: Callable[[str], tuple[str, int]] | None = field(default=None, compare=False)
+
+
+# --- issue 15: request and response modification (config/edits.py, http1/edit.py) -------
+
+# What one edit does (Pound 4's request and response modification statements).
+EDIT_SET_HEADER = "SetHeader"  # replace the first line of that name, else append one
+EDIT_DELETE_HEADER = "DeleteHeader"  # drop every line the matcher accepts
+EDIT_SET_URL = "SetURL"
+EDIT_SET_PATH = "SetPath"
+EDIT_SET_QUERY = "SetQuery"
+EDIT_DELETE_QUERY = "DeleteQuery"
+EDIT_SET_QUERY_PARAM = "SetQueryParam"  # value None: delete the parameter
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatcherSpec:
+    """A ``DeleteHeader`` pattern with its match flags (``-exact``, ``-beg``, ``-end``,
+    ``-contain``, or a regex), tried on each header line ``Name: value``."""
+
+    mode: str  # "re", "pcre", "exact", "beg", "end", "contain"
+    text: str  # as written
+    ignore_case: bool
+    regex: Pattern | None = None  # modes "re" and "pcre"
+
+
+@dataclass(frozen=True, slots=True)
+class EditSpec:
+    """One modification statement. ``text``: SetHeader's line, Set*'s value, or the query
+    parameter's name; ``value``: SetQueryParam's value (None deletes it)."""
+
+    op: str  # EDIT_*
+    text: str = ""
+    value: str | None = None
+    matcher: HeaderMatcherSpec | None = None  # DeleteHeader
+    encode: bool = False  # `-encode`: percent-encode the value
+    location: Location = UNKNOWN_LOCATION
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteBranchSpec:
+    """One branch of a ``Rewrite`` block: its conditions (all must hold) and its edits."""
+
+    conditions: tuple[ConditionSpec, ...]
+    edits: tuple[EditSpec | RewriteSpec, ...]
+    location: Location = UNKNOWN_LOCATION
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteSpec:
+    """A ``Rewrite [request|response]`` block: the first branch whose conditions hold has
+    its edits applied (``Else`` starts the next branch)."""
+
+    branches: tuple[RewriteBranchSpec, ...]
+    location: Location = UNKNOWN_LOCATION
+
+
+# The edits of a listener or a service, in order (unconditional ones and Rewrite blocks).
+Edits = tuple[EditSpec | RewriteSpec, ...]
+
+
+# --- issue 15: sessions -----------------------------------------------------------------
+
+
+class SessionType(enum.Enum):
+    """Pound's session types: what a request's session key is (balance/sessions.py)."""
+
+    IP = "IP"  # the client's address
+    BASIC = "BASIC"  # the credentials of `Authorization: Basic`
+    URL = "URL"  # the value of the query parameter ID
+    PARM = "PARM"  # what follows the last `;` of the path
+    COOKIE = "COOKIE"  # the value of the cookie ID (also learnt from a `Set-Cookie`)
+    HEADER = "HEADER"  # the value of the header ID
+
+
+# The longest `TTL`: a year (a bound, so that an expiry time stays a sane float; any real
+# session is far shorter).
+MAX_SESSION_TTL = 365 * 24 * 3600
+
+# The session types that need an `ID` (the cookie, parameter or header name).
+SESSION_TYPES_WITH_ID = frozenset({SessionType.URL, SessionType.COOKIE, SessionType.HEADER})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """A Service's `Session`: requests with the same key go to the same backend while the
+    session is used at least every ``ttl`` seconds."""
+
+    type: SessionType
+    ttl: float
+    id: str | None = None  # the cookie, query parameter or header name
+    location: Location = UNKNOWN_LOCATION

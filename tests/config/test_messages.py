@@ -110,7 +110,6 @@ def test_the_statement_list_is_parsed() -> None:
         ('LuaBackend "f"', 't.cfg:3.5: "LuaBackend" is not supported: standby has no Lua'),
         ('Not LuaMatch "f"', 't.cfg:3.9: "LuaMatch" is not supported: standby has no Lua'),
         ("Not ClientCert", 't.cfg:3.9: "ClientCert" is not supported yet'),
-        ("Session", 't.cfg:3.5: "Session" is not supported yet'),
         ('Not Colour "red"', 't.cfg:3.9: "Not" must be followed by a condition'),
         ("Colour 1", 't.cfg:3.5: unknown keyword "Colour"'),
     ],

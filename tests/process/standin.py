@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from standby import cli
+from standby.balance.sessions import SessionTables
 from standby.clock import SystemClock
 from standby.health.board import HealthBoard
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
@@ -97,6 +98,7 @@ class StandInProxy:
         self.accepting = True
         self.tasks: set[asyncio.Task[None]] = set()
         self.writers: set[asyncio.StreamWriter] = set()
+        self.sessions = SessionTables()  # no Session in its configurations (issue 15)
 
     async def start(self, sockets: list[socket.socket]) -> None:
         self.servers.extend(await self._listen(sockets))

@@ -31,6 +31,8 @@ from standby.process.ipc import (
     ObservedDead,
     Operator,
     Ready,
+    SessionAnswer,
+    SessionAsk,
     Switch,
     Synced,
     TablePart,
@@ -95,6 +97,9 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.just(TableSynced()),
     # issue 15: dynamic backends
     st.builds(DnsTargets, u32, st.binary(max_size=300)),
+    # issue 15: sessions
+    st.builds(SessionAsk, u32, texts, st.binary(max_size=300)),
+    st.builds(SessionAnswer, u32, st.binary(max_size=300)),
 )
 
 

@@ -360,7 +360,11 @@ def test_oversized_client_hello(setup: Setup, scenario: Scenario) -> None:
     )
     scenario.check(not held, f"{len(held)} connections still open after {GIVE_UP}s")
     scenario.check(bool(times) and times[-1] <= SLACK, f"closed within {SLACK:g}s")
-    scenario.check(sent[-1] < OVERSIZED_BYTES, "the proxy took a whole 1 MiB ClientHello")
+    # What each client got to send is a figure, not a check: the kernel's loopback buffers
+    # (the proxy's receive buffer grows with its read rate, to megabytes) take the whole
+    # MiB whenever the loaded machine delays the proxy a few milliseconds, however early
+    # it refuses. That the proxy ends every connection at once, holds none and keeps its
+    # memory are the checks.
     scenario.check(
         growth <= MAX_OVERSIZED_GROWTH_KIB, f"RSS grew {growth} KiB (> {MAX_OVERSIZED_GROWTH_KIB})"
     )

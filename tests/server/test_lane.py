@@ -101,10 +101,13 @@ class Response:
     deadline_first: bool  # the client's deadline passes before the backend answers
     stopping_first: bool  # a graceful stop begins before the backend answers
     client_full: bool  # the client's write buffer is full while the answer arrives
+    set_cookie: bytes = b""  # a `Set-Cookie: sid=...` value (a Session COOKIE learns it)
 
     def raw(self, location: bytes) -> bytes:
         body = b"b" * self.size
         lines = [b"HTTP/1.1 %d X" % self.status]
+        if self.set_cookie:
+            lines.append(b"Set-Cookie: sid=" + self.set_cookie + b"; Path=/")
         if self.status == 301:
             lines.append(b"Location: " + location)
         if self.connection:
@@ -127,9 +130,12 @@ class Request:
     connection: bytes
     pipelined: bool  # sent in the same read as the request before it
     response: Response
+    cookie: bytes = b""  # the request's `Cookie: sid=...` value, if any
 
     def raw(self) -> bytes:
         head = b"%s /p HTTP/%s\r\nHost: example.com\r\n" % (self.method, self.version)
+        if self.cookie:
+            head += b"Cookie: theme=x; sid=" + self.cookie + b"\r\n"
         if self.connection:
             head += b"Connection: " + self.connection + b"\r\n"
         if self.method == b"POST":
@@ -172,6 +178,7 @@ class Outcome:
     paused: list[list[bool]] = field(default_factory=list)
     health: list[tuple[object, ...]] = field(default_factory=list)
     lane_used: bool = False
+    sessions: list[tuple[object, ...]] = field(default_factory=list)  # (key, backend)
 
 
 class Run:
@@ -260,13 +267,41 @@ class Run:
             self.paused,
             self.health(),
             self.lane_used,
+            self.sessions(),
         )
 
+    def sessions(self) -> list[tuple[object, ...]]:
+        """The sessions the requests made (times left out)."""
+        tables = self.proxy.sessions
+        found: list[tuple[object, ...]] = []
+        for name in tables.names():
+            table = tables.table(name)
+            assert table is not None
+            found += [(s.key, s.identity) for s in table.sessions(0.0)]
+        return found
 
-async def drive(requests: list[Request], lane: bool, ports: tuple[int, int]) -> Outcome:
+
+# Issue 15: the seed's service with a cookie Session (its one regular backend makes every
+# choice the same both ways, so that the two runs can be compared).
+COOKIE_SESSION = 'Session\n      Type COOKIE\n      ID "sid"\n      TTL 300\n    End'
+
+
+async def drive(
+    requests: list[Request],
+    lane: bool,
+    ports: tuple[int, int],
+    listener_extra: str = "",
+    service_extra: str = "",
+) -> Outcome:
     loop = asyncio.get_running_loop()
     config = load_config_text(
-        primary_and_emergency(*ports, port=UNBOUND_PORT, global_extra="LogLevel 2")
+        primary_and_emergency(
+            *ports,
+            port=UNBOUND_PORT,
+            global_extra="LogLevel 2",
+            listener_extra=listener_extra,
+            service_extra=service_extra,
+        )
     )
     access = RecordingLog()
     proxy = Proxy(config, access_log=access, probe=False)
@@ -371,11 +406,13 @@ def refused_ports() -> tuple[list[socket.socket], tuple[int, int]]:
     return socks, (socks[0].getsockname()[1], socks[1].getsockname()[1])
 
 
-def both_ways(requests: list[Request]) -> tuple[Outcome, Outcome]:
+def both_ways(
+    requests: list[Request], listener_extra: str = "", service_extra: str = ""
+) -> tuple[Outcome, Outcome]:
     socks, ports = refused_ports()
     try:
-        on = asyncio.run(drive(requests, True, ports))
-        off = asyncio.run(drive(requests, False, ports))
+        on = asyncio.run(drive(requests, True, ports, listener_extra, service_extra))
+        off = asyncio.run(drive(requests, False, ports, listener_extra, service_extra))
     finally:
         for sock in socks:
             sock.close()
@@ -436,9 +473,92 @@ def test_a_common_request_takes_the_lane_and_an_uncommon_answer_leaves_it() -> N
         off.paused,
         off.health,
         lane_used=True,
+        sessions=off.sessions,
     )
     assert on.client_out == b"HTTP/1.1 200 X\r\nContent-Length: 5\r\n\r\nbbbbb"
     # A chunked answer is relayed by the Exchange the lane hands it to.
     on, off = both_ways([Request(b"GET", b"1.1", b"", False, chunked)] * 2)
     assert on.lane_used and on.client_out == off.client_out
     assert on.client_out.count(b"0\r\n\r\n") == 2
+
+
+# Issue 15: the bench's seed-edits lines (two AddHeader, two HeadRemove), and edits that
+# meet lines the request or the proxy has (replaced, removed: the general case).
+EDITS = """  AddHeader "X-Forwarded-Host: bench.example"
+  AddHeader "X-Proxy: standby"
+  HeadRemove "^X-Debug:"
+  HeadRemove "^Proxy-Authorization:"
+"""
+EDITS_MET = """  AddHeader "X-Forwarded-Proto: https"
+  HeadRemove "^X-Forwarded-Port:"
+  Rewrite
+    Path "^/(p)$"
+    SetPath "/q/$1"
+  End
+"""
+
+
+@settings(max_examples=100, deadline=None)
+@given(request_lists, st.sampled_from([EDITS, EDITS_MET]))
+@example([get(PLAIN), get(PLAIN)], EDITS)
+@example([get(PLAIN), replace(get(PLAIN), pipelined=True)], EDITS_MET)
+@example([get(replace(PLAIN, status=503)), get(PLAIN)], EDITS_MET)
+def test_the_lane_and_the_general_path_agree_with_request_edits(
+    requests: list[Request], edits: str
+) -> None:
+    on, off = both_ways(requests, edits)
+    assert not off.lane_used
+    assert on.client_out == off.client_out
+    assert on.client_end == off.client_end
+    assert on.counters == off.counters
+    assert on.log == off.log
+    assert on.paused == off.paused
+    assert on.health == off.health
+    assert on.upstreams == off.upstreams
+    sent = b"".join(out for _, _, out, _ in on.upstreams)
+    if edits is EDITS:
+        assert sent.count(b"X-Proxy: standby\r\n") == sent.count(b" HTTP/1.")
+    else:
+        assert (b"X-Forwarded-Port" not in sent and b"X-Forwarded-Proto: https" in sent) or not sent
+
+
+# -- issue 15: a cookie Session keeps the lane ----------------------------------------------
+
+cookie_request_lists = st.lists(
+    st.builds(
+        Request,
+        method=st.sampled_from([b"GET", b"GET", b"GET", b"HEAD", b"POST"]),
+        version=st.sampled_from([b"1.1", b"1.1", b"1.0"]),
+        connection=st.sampled_from([b"", b"", b"close"]),
+        pipelined=st.sampled_from([False, False, True]),
+        response=st.builds(
+            replace,
+            st.sampled_from([PLAIN, replace(PLAIN, framing="chunked"), replace(PLAIN, status=503)]),
+            set_cookie=st.sampled_from([b"", b"", b"s1", b"s2"]),
+        ),
+        cookie=st.sampled_from([b"", b"s1", b"s2", b"s3"]),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(cookie_request_lists)
+@example([Request(b"GET", b"1.1", b"", False, replace(PLAIN, set_cookie=b"s1"))])
+@example([Request(b"GET", b"1.1", b"", False, PLAIN, cookie=b"s2")] * 2)
+def test_with_a_cookie_session_the_lane_and_the_general_path_agree(
+    requests: list[Request],
+) -> None:
+    on, off = both_ways(requests, service_extra=COOKIE_SESSION)
+    assert not off.lane_used
+    assert on == replace(off, lane_used=on.lane_used)
+
+
+def test_a_cookie_session_keeps_the_lane_and_learns_in_it() -> None:
+    learn = Request(b"GET", b"1.1", b"", False, replace(PLAIN, set_cookie=b"new"))
+    use = Request(b"GET", b"1.1", b"", False, PLAIN, cookie=b"old")
+    on, off = both_ways([learn, use], service_extra=COOKIE_SESSION)
+    assert on.lane_used
+    assert [key for key, _ in on.sessions] == [b"new", b"old"]
+    assert on.sessions == off.sessions

@@ -27,10 +27,12 @@ from standby.acme.challenge import CHALLENGE_PATTERN
 from standby.config import access_log, dynamic
 from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
-from standby.config.conditions import ConditionContext, check_references
+from standby.config.conditions import ConditionContext
+from standby.config.edits import combine_headers, global_header_options, section_edits
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
+from standby.config.sessions import compile_session
 from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
 from standby.model import (
     AcmeClientSpec,
@@ -202,6 +204,8 @@ class _Compiler:
         self.auto_certs: dict[str, AutoCertSpec] = {}  # by file, from every AutoCert
         self.line_buffer = 0  # the global LineBufferSize (0: none), the listeners' default
         self.options = model.LoadOptions()  # -W choices (compile_config sets them)
+        self.header_options = model.DEFAULT_HEADER_OPTIONS  # the global HeaderOption
+        self.combine_headers: tuple[bytes, ...] = ()  # the global CombineHeaders
 
     def run(self, root: SectionNode, source: str) -> ConfigSpec:
         self.line_buffer = _int(_value(root, "LineBufferSize"), 0)
@@ -218,6 +222,8 @@ class _Compiler:
             ),
         )
         anonymise = root.first("Anonymise")
+        self.header_options = global_header_options(root)
+        self.combine_headers = combine_headers(root)
         self.conditions = ConditionContext(root, self.read)  # issue 15: named ACLs...
         self.acme_client = _acme_client(root)
         self.root = root
@@ -304,6 +310,7 @@ class _Compiler:
     ) -> ListenerSpec:
         assert node.keyword is not None
         label = node.keyword.name
+        edits = section_edits(node, self.conditions, node)  # issue 15: config/edits.py
         address = _str(_value(node, "Address"))
         socket_from = _str(_value(node, "SocketFrom"))  # address and port come with it
         _one_of_address_or_socket_from(node)
@@ -346,6 +353,14 @@ class _Compiler:
             location=node.location,
             line_buffer=_int(_value(node, "LineBufferSize"), self.line_buffer),
             socket_from=socket_from,
+            request_edits=edits.request,
+            response_edits=edits.response,
+            header_options=(
+                self.header_options if edits.header_options is None else edits.header_options
+            ),
+            rewrite_destination=edits.rewrite_destination,
+            rewrite_errors=bool(edits.rewrite_errors),
+            combine_headers=self.combine_headers,
         )
 
     # -- ListenHTTPS ----------------------------------------------------------------------
@@ -575,12 +590,14 @@ class _Compiler:
     ) -> ServiceSpec:
         name = _str(node.values[0])
         label = f"Service {quote(name)}" if name is not None else "Service"
+        edits = section_edits(node, self.conditions, node, listener)  # issue 15
         passive = PassiveSpec(
             enabled=_bool(_value(node, "PassiveChecks"), True),
             failover_statuses=self._failover_statuses(node),
             rise=_int(_value(node, "Rise"), model.DEFAULT_RISE),
             fall=_int(_value(node, "Fall"), model.DEFAULT_FALL),
         )
+        session = compile_session(node)  # issue 15: sessions
         check_node = _section(node, "HealthCheck")
         conditions = self.conditions.service_conditions(node, listener)
         backends: list[BackendSpec] = []
@@ -606,9 +623,6 @@ class _Compiler:
                 backends.append(self.named.use(child))
             elif child.keyword.name in special.SPECIAL_KEYWORDS:
                 backends.append(special.special_backend(child, self._read_page, os.path.isdir))
-        for spec in backends:
-            if spec.kind is BackendKind.REDIRECT:  # $N naming a group no condition has
-                check_references(spec.redirect_url, conditions, spec.location)
         metrics = node.first("Metrics")
         if metrics is not None and (backends or emergencies or templates):
             raise ConfigError(
@@ -647,6 +661,7 @@ class _Compiler:
                 else _whole_seconds(_float(retry_after, 0.0))
             ),
             stale=self._stale(node),
+            session=session,
             read_only_emergency=(
                 None
                 if read_only is None
@@ -658,6 +673,9 @@ class _Compiler:
             location=node.location,
             balancer=special.balancer(node, self.root),
             dynamic=tuple(templates),
+            request_edits=edits.request,
+            response_edits=edits.response,
+            rewrite_errors=edits.rewrite_errors,
         )
 
     @staticmethod

@@ -23,6 +23,7 @@ from standby.config.schema import (
     BACKENDS,
     CIDR_KEYWORD,
     CIDR_SECTIONS,
+    COMBINE_KEYWORD,
     KEYWORDS,
     Arg,
     ArgKind,
@@ -37,7 +38,7 @@ from standby.model import Location
 
 log = logging.getLogger(__name__)
 
-_CONDITIONS = ", ".join(keyword.name for keyword in KEYWORDS if keyword.condition)
+_CONDITIONS = ", ".join(dict.fromkeys(keyword.name for keyword in KEYWORDS if keyword.condition))
 _T = TypeVar("_T")
 
 
@@ -83,6 +84,10 @@ class _Parser:
         if first.kind is TokenKind.STRING and self.stack[-1].section in CIDR_SECTIONS:
             # A list's line is one quoted CIDR: read as the directive `"CIDR" "..."`.
             first = Token(TokenKind.WORD, CIDR_KEYWORD, first.location)
+            line = (first, *line)
+        elif first.kind is TokenKind.STRING and self.stack[-1].section is Section.COMBINE:
+            # Issue 15: a CombineHeaders line is one quoted header name (`"Name" "..."`).
+            first = Token(TokenKind.WORD, COMBINE_KEYWORD, first.location)
             line = (first, *line)
         if first.kind is TokenKind.STRING:
             raise ConfigError(

@@ -29,6 +29,8 @@ class Section(enum.Enum):
     STALE_FALLBACK = "StaleFallback"
     CONTROL = "Control"
     ACME_CLIENT = "ACMEClient"
+    REWRITE = "Rewrite"  # issue 15: a Rewrite block (and its Else branches)
+    COMBINE = "CombineHeaders"  # issue 15: one quoted header name per line
     # issue 15: conditions
     MATCH = "Match"  # Match AND|OR ... End: conditions joined
     ACL = "ACL"  # ACL ... End: one CIDR per line
@@ -37,6 +39,7 @@ class Section(enum.Enum):
     # issue 15: dynamic backends
     RESOLVER = "Resolver"
     CONFIG_TEXT = "ConfigText"
+    SESSION = "Session"  # issue 15: sessions
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -119,7 +122,7 @@ CHECK_PARENTS = frozenset({Section.SERVICE}) | BACKENDS
 # `Disable` names (every protocol but the newest, which cannot be disabled).
 TLS_PROTOCOL_WORDS = tuple(p.name.lower() for p in model.TlsProtocol)[:-1]
 # Where service conditions are allowed (i15-edit adds its Rewrite section).
-CONDITION_SECTIONS = frozenset({Section.SERVICE, Section.MATCH, Section.CONDITION})
+CONDITION_SECTIONS = frozenset({Section.SERVICE, Section.MATCH, Section.CONDITION, Section.REWRITE})
 # The sections whose lines are quoted CIDRs (a line is read as `"CIDR" "..."`).
 CIDR_SECTIONS = frozenset({Section.ACL, Section.TRUSTED_IP})
 CIDR_KEYWORD = '"CIDR"'
@@ -139,6 +142,14 @@ BALANCER_WORDS = tuple(b.value for b in model.Balancer)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_XHTTP = len(model.XHTTP_METHODS) - 1
 MAX_REWRITE_LOCATION = 2
+# Issue 15: where request/response edits may be written, and their match flags (up to
+# four before a pattern: a kind, a case flag, and room for Pound's redundant ones).
+EDITORS = LISTENERS | frozenset({Section.SERVICE})
+REWRITES = frozenset({Section.REWRITE})
+MAX_EDIT_OPTIONS = 4
+_EDIT_OPTIONS = (Arg("option", ArgKind.STRING, optional=True),) * MAX_EDIT_OPTIONS
+# A CombineHeaders line (a quoted name) is read as this directive.
+COMBINE_KEYWORD = '"Name"'
 # `Disable` in a backend: Pound's names up to TLSv1_2 (disabling TLS 1.3 too leaves none).
 BACKEND_DISABLE_WORDS = tuple(
     p.name.lower() for p in model.TlsProtocol if p < model.TlsProtocol.TLSv1_3
@@ -626,6 +637,91 @@ KEYWORDS: tuple[Keyword, ...] = (
             "several workers each runs its own cycle: every backend still gets its share, "
             "the interleaving is per worker.",
             default="random"),
+    # --- issue 15: request and response modification ----------------------------------
+    Keyword("SetHeader", EDITORS | REWRITES, (Arg("header", ArgKind.STRING),), True,
+            "Set a header of the request forwarded (in `Rewrite response`, of the response "
+            "sent): the first line of that name is replaced, else the line is added after "
+            "the others: `SetHeader \"X-Resent-By: standby\"`. `$1`...`$9` in it are the "
+            "groups of the last condition's regex that matched. Framing and hop-by-hop "
+            "headers (`Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`, "
+            "`Keep-Alive`, `TE`, `Trailer`) cannot be set. Applied after the "
+            "`X-Forwarded-*` lines are added, listener edits before the service's (Pound "
+            "4's order)."),
+    Keyword("AddHeader", EDITORS, (Arg("header", ArgKind.STRING),), True,
+            "Pound's older spelling of `SetHeader` (Pound 4's meaning: a header of that "
+            "name is replaced; Pound 2 added a second line): `AddHeader \"X-Forwarded-By: "
+            "standby\"`.", aliases=("HeaderAdd",)),
+    Keyword("DeleteHeader", EDITORS | REWRITES,
+            (*_EDIT_OPTIONS, Arg("pattern", ArgKind.STRING)), True,
+            "Remove every header line (`Name: value`) that matches: `DeleteHeader -icase "
+            "\"^X-Debug:\"`. A POSIX ERE (case-sensitive unless `-icase`), or with "
+            "`-exact`, `-beg`, `-end`, `-contain` a fixed string, with `-pcre` (`-perl`) a "
+            "Perl-style regex; `-re`, `-posix`, `-case` are accepted (the last of the kind "
+            "flags wins; `RegexType` does not change it). Lines that frame the message "
+            "(`Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`), and `Host`, "
+            "are never removed."),
+    Keyword("HeadRemove", EDITORS, (*_EDIT_OPTIONS, Arg("pattern", ArgKind.STRING)), True,
+            "Pound's older spelling of `DeleteHeader -icase`: `HeadRemove \"^X-Forwarded-"
+            "Host:\"`.", aliases=("HeaderRemove",)),
+    Keyword("SetURL", EDITORS | REWRITES, (Arg("url", ArgKind.STRING),), True,
+            "Replace the request target (path and query): `SetURL \"/index.html\"`; "
+            "`$1`...`$9` are expanded. It must start with `/`."),
+    Keyword("SetPath", EDITORS | REWRITES,
+            (Arg("option", ArgKind.STRING, optional=True), Arg("path", ArgKind.STRING)), True,
+            "Replace the path of the request target, keeping its query: "
+            "`SetPath \"/images/$1\"`; `-encode` percent-encodes the value first."),
+    Keyword("SetQuery", EDITORS | REWRITES, (Arg("query", ArgKind.STRING),), True,
+            "Replace the query of the request target (already percent-encoded; empty: "
+            "none): `SetQuery \"lang=en\"`."),
+    Keyword("DeleteQuery", EDITORS | REWRITES, (), True,
+            "Remove the query of the request target: `DeleteQuery`."),
+    Keyword("SetQueryParam", EDITORS | REWRITES,
+            (Arg("name", ArgKind.STRING), Arg("option", ArgKind.STRING, optional=True),
+             Arg("value", ArgKind.STRING, optional=True)), True,
+            "Set a query parameter (replacing its first occurrence, else appended), or "
+            "with no value remove it: `SetQueryParam \"lang\" \"en\"`, "
+            "`SetQueryParam \"debug\"`. `-encode` (before or after the name) "
+            "percent-encodes the value."),
+    Keyword("Rewrite", EDITORS | REWRITES,
+            (Arg("what", ArgKind.WORD, optional=True, words=("request", "response")),), True,
+            "Conditional edits, up to `End`: conditions (`URL`, `Path`, `Host`, `Header`, "
+            "`HeadRequire`, `HeadDeny`, `Not`), then edits; `Else` starts another branch, "
+            "tried when the conditions before it do not all hold; blocks nest. "
+            "`Rewrite response` edits the response with `SetHeader` and `DeleteHeader`, "
+            "its conditions (`Header`, `Not Header`) testing the response's headers: "
+            "`Rewrite` / `Path \"\\\\.php$\"` / `SetHeader \"X-PHP: 1\"` / `End`.",
+            opens=Section.REWRITE, default="request"),
+    Keyword("Else", REWRITES, (), True,
+            "In a `Rewrite` block: the edits before it apply when their conditions hold; "
+            "else the branch after it is tried: `Else`."),
+    Keyword("CombineHeaders", frozenset({Section.TOP}), (), False,
+            "Header names, one quoted per line up to `End`, whose repeated lines are joined "
+            "into one, values separated by \", \" at the first line's place, in requests "
+            "and in responses, before any edit: `CombineHeaders` / `\"Accept\"` / "
+            "`\"Cache-Control\"` / `End` (`Include \"mvh.inc\"` works inside). "
+            "`Set-Cookie` is never joined (RFC 9110 5.3).", opens=Section.COMBINE),
+    Keyword(COMBINE_KEYWORD, frozenset({Section.COMBINE}), (Arg("name", ArgKind.STRING),),
+            True, 'One header name of `CombineHeaders`, quoted: `"Accept-Encoding"`.'),
+    Keyword("HeaderOption", frozenset({Section.TOP}) | LISTENERS,
+            (Arg("option", ArgKind.STRING), *(Arg("option", ArgKind.STRING, optional=True),)
+             * 3), False,
+            "Which lines standby adds to forwarded requests: `forwarded` "
+            "(`X-Forwarded-For`, `-Proto`, `-Port`), `ssl` (`X-SSL-*` on HTTPS listeners), "
+            "`all`, `none`, `no-forwarded`, `no-ssl`, applied left to right: "
+            "`HeaderOption no-forwarded`. Without `forwarded` the client's own "
+            "`X-Forwarded-*` lines go through as sent. Global: the default for listeners.",
+            default="forwarded ssl"),
+    Keyword("RewriteDestination", LISTENERS, (Arg("bool", ArgKind.BOOL),), False,
+            "Point a WebDAV `Destination:` header (`http[s]://host/path`) at the backend "
+            "the request goes to, with the backend's protocol: `RewriteDestination 1`.",
+            default="0"),
+    Keyword("RewriteErrors", LISTENERS | frozenset({Section.SERVICE}),
+            (Arg("bool", ArgKind.BOOL),), False,
+            "A backend's answer with a status that has an `ErrorFile` page is replaced by "
+            "that page, sent as standby's own answer with that status (the backend's body "
+            "and headers are dropped, its connection closed): `RewriteErrors 1`. A "
+            "Service's setting overrides its listener's.",
+            default="0"),
     # --- issue 15: conditions -----------------------------------------------------------
     Keyword("Query", CONDITION_SECTIONS, (Arg("[options] regex", ArgKind.TOKENS, many=True),),
             True, 'Match the query part of the target (after "?"), a POSIX regex by default: '
@@ -846,6 +942,32 @@ KEYWORDS: tuple[Keyword, ...] = (
             "(connect, then one descriptor in an SCM_RIGHTS message), as Pound 4 does: "
             "`SocketFrom \"/run/pound/http.sock\"`. `Address` and `Port` are then those "
             "of the received socket. The socket is received once and kept across reloads."),
+    # --- issue 15: sessions ---------------------------------------------------------------
+    Keyword("Session", frozenset({Section.SERVICE}), (), False,
+            "Send the requests of one session to the same backend, up to `End`: "
+            "`Session` / `Type COOKIE` / `ID \"sid\"` / `TTL 300` / `End`. A request "
+            "whose key has no session makes one on the backend it is balanced to; "
+            "every use restarts the TTL. Sessions are shared by every worker, survive a "
+            "reload (by backend address) and are listed, added and deleted through the "
+            "control interface. A dead backend loses its sessions; a disabled or "
+            "draining one keeps them (as in Pound 4.23); the Emergency tier makes none.",
+            opens=Section.SESSION, default="off"),
+    Keyword("Type", frozenset({Section.SESSION}),
+            (Arg("type", ArgKind.WORD,
+                 words=tuple(t.value.lower() for t in model.SessionType)),), False,
+            "What identifies a session (any case): `IP` the client address, `BASIC` the "
+            "credentials of `Authorization: Basic`, `URL` the query parameter `ID`, "
+            "`PARM` what follows the last `;` of the path, `COOKIE` the cookie `ID` "
+            "(also made from a backend's `Set-Cookie`), `HEADER` the header `ID` (also "
+            "made from the response's): `Type COOKIE`. Required."),
+    Keyword("TTL", frozenset({Section.SESSION}),
+            (Arg("seconds", ArgKind.INT, low=1, high=model.MAX_SESSION_TTL),), False,
+            "Seconds a session may stay unused before it is forgotten: `TTL 300`. "
+            "Required."),
+    Keyword("ID", frozenset({Section.SESSION}), (Arg("name", ArgKind.STRING),), False,
+            "The cookie (`COOKIE`, name in any case), query parameter (`URL`) or header "
+            "(`HEADER`) name: `ID \"sid\"`. Required for those types; Pound ignores it "
+            "for the others, and so does standby."),
 )  # fmt: skip
 
 # Real Pound (2.x and 4.x) keywords standby does not implement yet, anywhere: "X" is not
@@ -861,27 +983,6 @@ CONF = "i15-conf"
 DNS = "i15-dns"
 UNASSIGNED = "no part of issue 15 yet"
 UNSUPPORTED: dict[str, str] = {
-    "AddHeader": EDIT,
-    "CombineHeaders": EDIT,
-    "DeleteHeader": EDIT,
-    "DeleteQuery": EDIT,
-    "Else": EDIT,
-    "HeadRemove": EDIT,
-    "HeaderAdd": EDIT,
-    "HeaderOption": EDIT,
-    "HeaderRemove": EDIT,
-    "Rewrite": EDIT,
-    "RewriteDestination": EDIT,
-    "RewriteErrors": EDIT,
-    "SetHeader": EDIT,
-    "SetPath": EDIT,
-    "SetQuery": EDIT,
-    "SetQueryParam": EDIT,
-    "SetURL": EDIT,
-    "ID": SESS,
-    "Session": SESS,
-    "TTL": SESS,
-    "Type": SESS,
     "Constant": UNASSIGNED,
     "Tunnel": UNASSIGNED,
 }

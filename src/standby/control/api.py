@@ -43,7 +43,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import unquote, urlsplit
 
 from standby.control.view import (
@@ -51,6 +51,7 @@ from standby.control.view import (
     CoreInfo,
     ObjectPath,
     RuntimeView,
+    SessionView,
     all_backends,
     services_of,
 )
@@ -301,8 +302,7 @@ def service_json(view: RuntimeView, listener: int | None, index: int) -> Json:
         "index": index,
         "name": service.name,
         "enabled": view.service_enabled(path),
-        "session_type": None,
-        "sessions": [],
+        **_sessions_json(view, path, service),
         "backends": regular,
         "emergency": emergencies[0] if emergencies else None,
         "emergencies": emergencies,
@@ -525,7 +525,7 @@ def _route(view: RuntimeView, method: str, target: str, body: bytes, now: float)
     if not target.startswith("/"):
         raise ApiError(400, "the request target must be a path")
     try:
-        return _dispatch(view, method, _parts(target), body, now)
+        return _dispatch(view, method, _parts(target), body, now, target.partition("?")[2])
     except _MethodNotAllowed as exc:
         return error_reply(405, exc.message, exc.allow)
 
@@ -540,7 +540,7 @@ def _parts(target: str) -> list[str]:
 
 
 def _dispatch(
-    view: RuntimeView, method: str, parts: list[str], body: bytes, now: float
+    view: RuntimeView, method: str, parts: list[str], body: bytes, now: float, query: str = ""
 ) -> Reply | _Reload:
     if parts in ([], ["listener"]):
         _only(method, ("GET",))
@@ -554,6 +554,8 @@ def _dispatch(
     if parts == ["reload"]:
         _only(method, ("POST",))
         return RELOAD
+    if parts and parts[0] == "session":
+        return _session_route(view, method, parts[1:], query)
     if not parts or parts[0] != "listener":
         raise ApiError(404, "no such resource")
     target = _resolve(view.config(), parts[1:])
@@ -593,3 +595,55 @@ def _action(method: str, body: bytes) -> str:
         raise ApiError(400, 'PATCH needs a body {"state": "enabled" | "disabled" | "drain"}')
     assert isinstance(state, str)
     return state
+
+
+# --- issue 15: sessions -------------------------------------------------------------------
+# Pound's routes: ``GET /session/L/S`` lists a service's sessions, ``PUT /session/L/S/B?key=K``
+# makes (or moves) session K to backend B, ``DELETE /session/L/S?key=K`` deletes it; the
+# last two answer with the service object, as Pound does. L, S, B as in /listener/...
+# (Pound's numbers or names); K percent-decoded.
+
+
+def _sessions_json(view: RuntimeView, path: ObjectPath, service: ServiceSpec) -> Json:
+    session = service.session
+    found = None if session is None else cast(SessionView, view).sessions(path)
+    if session is None or found is None:
+        return {"session_type": None, "sessions": []}
+    return {
+        "session_type": session.type.value,
+        "sessions": [
+            {"key": s.key, "backend": s.backend, "expire": iso_time(s.expires)} for s in found
+        ],
+    }
+
+
+def _session_route(view: RuntimeView, method: str, parts: list[str], query: str) -> Reply:
+    _only(method, ("GET", "PUT", "DELETE"))
+    if len(parts) not in (2, 3):
+        raise ApiError(404, "a session path is /session/L/S (or /session/L/S/B to add one)")
+    steps = [parts[0], "service", parts[1]] + (["backend", parts[2]] if len(parts) == 3 else [])
+    target = _resolve(view.config(), steps)
+    if isinstance(target.slot, _Control):
+        raise ApiError(400, "the control listener has no sessions")
+    service = services_of(view.config(), target.slot)[cast(int, target.service)]
+    if service.session is None:
+        raise ApiError(400, "this service has no Session")
+    sessions = cast(SessionView, view)
+    if method == "GET":
+        if target.backend is not None:
+            raise ApiError(404, "sessions belong to a service: /session/L/S")
+        return json_reply(200, _sessions_json(view, target.path, service))
+    keys = [unquote(v) for k, _, v in (p.partition("=") for p in query.split("&")) if k == "key"]
+    if not keys:
+        raise ApiError(400, "the session key is missing: ?key=KEY")
+    if method == "PUT":
+        if target.backend is None:
+            raise ApiError(400, "a session is added to a backend: /session/L/S/B?key=KEY")
+        if target.backend >= len(service.backends):
+            raise ApiError(400, "an Emergency backend takes no session")
+        sessions.add_session(target.path, keys[0])
+    else:
+        if target.backend is not None:
+            raise ApiError(400, "a session is deleted from a service: /session/L/S?key=KEY")
+        sessions.delete_session(target.path, keys[0])
+    return json_reply(200, service_json(view, target.slot, cast(int, target.service)))

@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("reload", help="re-read the configuration")
     commands.add_parser("metrics", help="print the OpenMetrics text")
+    _session_commands(commands)  # issue 15
     return parser
 
 
@@ -560,6 +561,30 @@ def cmd_metrics(sock: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- issue 15: sessions (Pound's `add /L/S/B KEY`, `delete /L/S KEY`; `sessions /L/S`) ---
+
+
+def _session_commands(commands: Any) -> None:
+    # `add` and `delete` are poundctl's (cmd_add, cmd_delete); this lists a service's.
+    commands.add_parser("sessions", help="list a service's sessions").add_argument(
+        "object", metavar="/L/S"
+    )
+
+
+def cmd_session(sock: str, args: argparse.Namespace) -> int:
+    parts = object_parts(args.object)
+    if len(parts) != 2:
+        raise CtlError(f"sessions needs /L/S, not {args.object!r}")
+    path = "/session" + "".join(f"/{quote(part, safe='-')}" for part in parts)
+    obj = checked(request(sock, "GET", path)).json()
+    if args.json:
+        _print(json.dumps(obj, indent=2))
+        return EXIT_OK
+    for session in obj.get("sessions") or []:
+        _print(f"{session['key']} {session['backend']} {session['expire']}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
     "list": cmd_list,
     "core": cmd_core,
@@ -573,6 +598,7 @@ COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
     "drain": cmd_drain,
     "reload": cmd_reload,
     "metrics": cmd_metrics,
+    "sessions": cmd_session,
 }
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from standby.balance.sessions import MAX_KEY, SessionTables
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.observe.metrics import LatencyHistogram
 
@@ -146,3 +147,70 @@ def _at(items: tuple[_T, ...], index: int) -> _T:
     if not 0 <= index < len(items):
         raise IndexError(index)
     return items[index]
+
+
+# --- issue 15: sessions -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One session of a service, as the control interface shows it."""
+
+    key: str  # as the request carried it (latin-1)
+    backend: int  # index into the service's backends (``all_backends``)
+    expires: float  # wall time at which it expires unless used again
+
+
+class SessionView(Protocol):
+    """What a ``RuntimeView`` offers for sessions (both implementations have it)."""
+
+    def sessions(self, path: ObjectPath) -> list[SessionInfo] | None:
+        """The live sessions of a service; None when it has no `Session`."""
+        ...
+
+    def add_session(self, path: ObjectPath, key: str) -> bool:
+        """Make (or move) the session ``key`` to the backend ``path``; False when its
+        service has no `Session`."""
+        ...
+
+    def delete_session(self, path: ObjectPath, key: str) -> bool:
+        """Delete the session ``key`` of a service; False when it had none."""
+        ...
+
+
+def session_list(
+    tables: SessionTables, service: ServiceSpec, mono: float, wall: float
+) -> list[SessionInfo] | None:
+    """``service``'s sessions from ``tables``; ``mono`` is the tables' clock now, ``wall``
+    the wall clock now (expiry is shown as a wall time)."""
+    table = tables.of(service)
+    if table is None:
+        return None
+    index = {b.identity: i for i, b in enumerate(all_backends(service))}
+    return [
+        SessionInfo(s.key.decode("latin-1"), index[s.identity], wall + s.expires - mono)
+        for s in table.sessions(mono)
+        if s.identity in index
+    ]
+
+
+def session_add(
+    tables: SessionTables, config: ConfigSpec, path: ObjectPath, key: str, mono: float
+) -> bool:
+    backend = resolve(config, path)
+    service = resolve(config, ObjectPath(path.listener, path.service))
+    assert isinstance(backend, BackendSpec) and isinstance(service, ServiceSpec)
+    table = tables.of(service)
+    if table is None:
+        return False
+    table.add(key.encode("latin-1")[:MAX_KEY], backend.identity, mono)
+    return True
+
+
+def session_delete(
+    tables: SessionTables, config: ConfigSpec, path: ObjectPath, key: str, mono: float
+) -> bool:
+    service = resolve(config, path)
+    assert isinstance(service, ServiceSpec)
+    table = tables.of(service)
+    return table is not None and table.remove(key.encode("latin-1")[:MAX_KEY], mono)

@@ -74,6 +74,7 @@ from standby.http1._grammar import (
 from standby.http1.errors import HttpError
 from standby.http1.fastpath import speedups
 from standby.http1.limits import Limits
+from standby.model import HEADER_FORWARDED, HEADER_SSL
 
 # The C fast path (_speedups.c, see fastpath.py): parse_request_head scans a plain, valid,
 # complete head in C and builds its RequestHead there; any other head goes to
@@ -735,12 +736,14 @@ class Forwarding:
     such as an HTTPS connection's ``X-SSL-*``; ``strip_ssl``: the client's own ``X-SSL-*``
     lines are left out (an HTTPS listener: nobody may forge what the proxy vouches for)."""
 
-    __slots__ = ("extra", "for_line", "peer", "rest", "strip_ssl", "with_for")
+    __slots__ = ("extra", "for_line", "peer", "port", "proto", "rest", "strip_ssl", "with_for")
 
     def __init__(
         self, peer: bytes, proto: bytes, port: bytes, extra: bytes = b"", strip_ssl: bool = False
     ) -> None:
         self.peer = peer
+        self.proto = proto
+        self.port = port
         self.extra = extra
         self.strip_ssl = strip_ssl
         self.for_line = b"X-Forwarded-For: " + peer + b"\r\n"
@@ -829,4 +832,31 @@ def forward_spliced(
         pieces += (raw[pos:xff_end], b", ", peer)
         pos = xff_end
     pieces += (raw[pos:-2], added)
+    return b"".join(pieces)
+
+
+# The client's lines a listener without `HeaderOption forwarded` passes on as sent.
+_FORWARDED_LINE = re.compile(rb"\r\n(?i:x-forwarded-(?:proto|port)):")
+
+
+def forward_head_options(head: RequestHead, fwd: Forwarding, options: int) -> bytes:
+    """forward_head for a listener whose ``HeaderOption`` is not Pound's default
+    (``options``: model.HEADER_* bits). Without ``forwarded`` no X-Forwarded-* line is
+    added and the client's own go through; without ``ssl`` no X-SSL-* line is added (the
+    client's are still dropped on an HTTPS listener)."""
+    extra = fwd.extra if options & HEADER_SSL else b""
+    if options & HEADER_FORWARDED:
+        return forward_head(head, Forwarding(fwd.peer, fwd.proto, fwd.port, extra, fwd.strip_ssl))
+    raw = head.raw
+    drops = [span for span in head._drops or () if not _FORWARDED_LINE.match(raw, span[0])]
+    if fwd.strip_ssl:
+        ssl = _X_SSL_LINE.finditer(raw, 0, len(raw) - 2)
+        drops += [(m.start() + 2, m.end() + 2) for m in ssl]
+    pieces: list[bytes] = []
+    pos = 0
+    for start, end in sorted(set(drops)):
+        pieces.append(raw[pos:start])
+        pos = end
+    upgrade = b"" if head.upgrade is None else b"Connection: Upgrade\r\n"
+    pieces += (raw[pos:-2], upgrade, extra, b"\r\n")
     return b"".join(pieces)

@@ -28,11 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from standby import __version__
+from standby.balance.sessions import SessionTables
 from standby.clock import Clock, SystemClock
 from standby.control import api
 from standby.control.server import BoundControl, ControlRequest, ControlServer
@@ -41,7 +43,11 @@ from standby.control.view import (
     CoreInfo,
     HealthDetail,
     ObjectPath,
+    SessionInfo,
     resolve,
+    session_add,
+    session_delete,
+    session_list,
 )
 from standby.health.board import HealthBoard
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
@@ -207,6 +213,7 @@ class Operated(Protocol):
 
     board: HealthBoard
     started_wall: float
+    sessions: SessionTables  # issue 15
 
     @property
     def config(self) -> ConfigSpec: ...
@@ -314,6 +321,19 @@ class SupervisorView:
         spec = resolve(self.config(), path)
         assert isinstance(spec, BackendSpec)
         self._sup.operate(spec, enabled=None, draining=draining)
+
+    # --- issue 15: sessions (on the workers' loop clock: time.monotonic) ---
+
+    def sessions(self, path: ObjectPath) -> list[SessionInfo] | None:
+        service = resolve(self.config(), path)
+        assert isinstance(service, ServiceSpec)
+        return session_list(self._sup.sessions, service, time.monotonic(), time.time())
+
+    def add_session(self, path: ObjectPath, key: str) -> bool:
+        return session_add(self._sup.sessions, self.config(), path, key, time.monotonic())
+
+    def delete_session(self, path: ObjectPath, key: str) -> bool:
+        return session_delete(self._sup.sessions, self.config(), path, key, time.monotonic())
 
     async def reload(self) -> tuple[bool, str]:
         return await self._sup.reload()

@@ -305,6 +305,27 @@ class DnsTargets:
     targets: bytes
 
 
+# --- issue 15: sessions ---
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAsk:
+    """Worker -> supervisor: the session ``key`` of table ``table``, which this worker's
+    copy lacks (a miss in a worker's copy is not a miss of the proxy)."""
+
+    serial: int
+    table: str
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAnswer:
+    """Supervisor -> worker: the record of the session asked by ``serial`` (empty: none)."""
+
+    serial: int
+    record: bytes
+
+
 Message = (
     ObservedDead
     | Ready
@@ -329,6 +350,8 @@ Message = (
     | ControlAsk
     | ControlReply
     | DnsTargets
+    | SessionAsk
+    | SessionAnswer
 )
 
 
@@ -356,6 +379,8 @@ class Tag(enum.IntEnum):
     CONTROL_ASK = 60
     CONTROL_REPLY = 61
     DNS_TARGETS = 50  # issue 15
+    SESSION_ASK = 52
+    SESSION_ANSWER = 53
 
 
 # One backend's counters, the fields ``Counts`` (asked) and ``CountsPush`` (pushed) share.
@@ -418,6 +443,8 @@ _LAYOUT: dict[Tag, tuple[type[Message], tuple[tuple[str, str], ...]]] = {
         ),
     ),
     Tag.DNS_TARGETS: (DnsTargets, (("index", "u32"), ("targets", "blob"))),
+    Tag.SESSION_ASK: (SessionAsk, (("serial", "u32"), ("table", "str"), ("key", "blob"))),
+    Tag.SESSION_ANSWER: (SessionAnswer, (("serial", "u32"), ("record", "blob"))),
 }
 _TAGS: dict[type[Message], Tag] = {cls: tag for tag, (cls, _) in _LAYOUT.items()}
 

@@ -30,6 +30,7 @@ from standby.process.signals import (
 )
 
 if TYPE_CHECKING:
+    from standby.balance.sessions import SessionTables
     from standby.control.server import BoundControl
     from standby.dns.expand import Target
     from standby.health.board import HealthBoard
@@ -108,6 +109,9 @@ class ProxyLike(Protocol):
     def table(self, name: str) -> Table | None: ...
 
     on_table_change: TableListener | None
+
+    # Issue 15: the session tables (a worker asks the supervisor about a key it lacks).
+    sessions: SessionTables
 
 
 class ProxyFactory(Protocol):

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field, replace
 from standby import __version__
 from standby.acme.manager import AcmeManager
 from standby.acme.manager import follow as follow_acme
+from standby.balance.sessions import SessionTables, session_services
 from standby.cache.services import stale_services
 from standby.cache.store import StaleStore, renewed
 from standby.clock import SystemClock
@@ -108,6 +109,7 @@ from standby.process.ipc import (
     Operator,
     Ready,
     Release,
+    SessionAsk,
     Switch,
     Synced,
     TablePart,
@@ -119,6 +121,7 @@ from standby.process.ipc import (
 from standby.process.ledger import Ledger
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFactory, ProxyLike
 from standby.process.listeners import BindError, bind_slots
+from standby.process.sessions import answer as answer_session
 from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
 from standby.process.supervision import (
     Slot,
@@ -128,7 +131,7 @@ from standby.process.supervision import (
     by_identity,
     plan_adoptions,
 )
-from standby.process.tables import TableOwner
+from standby.process.tables import Table, TableOwner
 from standby.process.worker import FORK_BLOCKED, run_child
 from standby.server.ratelimit import LIMITER as RATE_LIMITS
 
@@ -253,7 +256,10 @@ class Supervisor:
         self._listening = True
         # The stale stores, by name: the authoritative copies every worker replicates.
         self._stale: dict[str, StaleStore] = {}
-        self._tables = TableOwner(self._stale.get)
+        self._tables = TableOwner(self._table)
+        # Issue 15: the session tables, by name: authoritative copies, shared the same way.
+        self.sessions = SessionTables()
+        self.sessions.on_change = self._session_changed
         # Issue 15: the supervisor resolves dynamic backends and tells every worker.
         self._dns = DnsTracker(self._dns_changed)
         self._dns_gen = self.gen  # the generation whose templates it resolves
@@ -284,6 +290,7 @@ class Supervisor:
         self.board.subscribe(self._publish)
         await self._configure_stale(self.config)  # before the first worker forks
         RATE_LIMITS.share(self.config)  # TBF buckets every worker sees, before forking
+        self.sessions.configure(self.config)
         self._prober = Prober(self.board, SystemClock())
         self._prober.start()  # logs every transition, once, here
         self._dns.follow(self.gen.config)
@@ -661,6 +668,10 @@ class Supervisor:
             self._tables.on_part(pid, message)
         elif isinstance(message, TableTouch):
             self._tables.on_touch(pid, message)
+        elif isinstance(message, SessionAsk):  # issue 15: a worker lacks a session
+            channel = self._channels.get(pid)
+            if channel is not None:
+                channel.send(answer_session(message, self.sessions.table(message.table)))
         else:
             log.debug("unexpected message from worker pid %d: %r", pid, message)
 
@@ -728,6 +739,8 @@ class Supervisor:
 
     def _publish(self, transition: Transition) -> None:
         self._transitions[transition.spec.identity] += 1
+        if not transition.alive:  # issue 15: a dead backend's sessions go (to every worker)
+            self.sessions.drop_backend(transition.spec.identity, time.monotonic())
         message = Health(
             transition.spec.identity,
             transition.alive,
@@ -863,6 +876,7 @@ class Supervisor:
             return False, str(exc)
         await self._configure_stale(config)  # stores that stay are kept
         RATE_LIMITS.share(config)  # TBF tables that stay are kept, with their buckets
+        self.sessions.configure(config)  # so are the sessions of services that stay
         ok, message = await self._switch_to(new, old)
         if ok:  # issue 15: resolve the new templates (a change meanwhile applied now)
             self._dns_gen = self.gen
@@ -871,10 +885,23 @@ class Supervisor:
                 self._dns_changed(latest)
         if not ok:  # rolled back: the old sections again (copies taken over both ways)
             await self._configure_stale(self.gen.config)
+            self.sessions.configure(self.gen.config)
         RATE_LIMITS.retain((self.gen.config,))
         self.acme = await follow_acme(self.acme, self.gen.config.acme)
         self._retain_stale(self.gen.config)
         return ok, message
+
+    # -- issue 15: sessions ---------------------------------------------------------------
+
+    def _table(self, name: str) -> Table | None:
+        """A shared table by name: a stale store or a session table."""
+        store = self._stale.get(name)
+        return store if store is not None else self.sessions.table(name)
+
+    def _session_changed(self, name: str, key: bytes, content: bool) -> None:
+        """A session added or deleted here (the control interface): to every worker."""
+        if content:
+            self._tables.changed(name, key)
 
     # -- stale copies: the authoritative stores -------------------------------------------------
 
@@ -1057,7 +1084,9 @@ class Supervisor:
         self._ledger.open(pid)
         self._send_state(channel, gen)
         # Then the stale copies its configuration serves, whole (it waits for them).
-        self._tables.attach(pid, channel, stale_services(gen.config))
+        self._tables.attach(
+            pid, channel, [*stale_services(gen.config), *session_services(gen.config)]
+        )
 
 
 def _read_rest(sock: socket.socket, channel: Channel) -> None:

@@ -230,6 +230,13 @@ class TableOwner:
                 if other != pid:
                     outbox.put(name, key)
 
+    # --- issue 15: sessions ---
+    def changed(self, name: str, key: bytes) -> None:
+        """A change made here (a session added or deleted by the operator): to every
+        worker that has the table."""
+        for outbox in self._outboxes.values():
+            outbox.put(name, key)
+
     def on_touch(self, pid: int, message: TableTouch) -> None:
         table = self.table(message.table)
         if table is None or not table.touch(message.key, message.stamp, message.digest):

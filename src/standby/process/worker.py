@@ -77,6 +77,7 @@ from standby.process.ipc import (
     Operator,
     Ready,
     Release,
+    SessionAnswer,
     Switch,
     Synced,
     TablePart,
@@ -85,6 +86,7 @@ from standby.process.ipc import (
     clip,
 )
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, Lifecycle, ProxyLike, SignalInbox
+from standby.process.sessions import SessionAsker
 from standby.process.signals import HANDLED_SIGNALS, WORKER_TRANSITIONS
 from standby.process.supervision import by_identity
 from standby.process.tables import SYNC_TABLES_TIMEOUT, TableReplica
@@ -157,6 +159,7 @@ class WorkerLink:
         self.synced = asyncio.Event()
         self.tables_synced = asyncio.Event()  # every shared table received whole
         self.replica: TableReplica | None = None
+        self.session_asker: SessionAsker | None = None  # issue 15
         self.lost = False
         self.channel: Channel | None = None
         self._on_lost = on_lost
@@ -224,6 +227,9 @@ class WorkerLink:
                           message.index, exc)  # fmt: skip
                 return
             self.specs = by_identity(self.proxy.set_targets(message.index, targets))
+        elif isinstance(message, SessionAnswer):
+            if self.session_asker is not None:
+                self.session_asker.on_answer(message)
         else:
             log.debug("unexpected message from the supervisor: %r", message)
 
@@ -394,6 +400,10 @@ class WorkerLink:
         replica = TableReplica(self.proxy.table, self.channel, self.proxy.table_names())
         self.replica = replica
         self.proxy.on_table_change = replica.changed
+        # Issue 15: a session this worker's copy lacks is asked of the supervisor.
+        sessions = self.proxy.sessions
+        self.session_asker = SessionAsker(self.channel, sessions.table)
+        sessions.ask = self.session_asker.ask
 
     async def wait_tables(self, index: int) -> None:
         """Until every shared table came whole (bounded: serve without the rest)."""
@@ -416,6 +426,8 @@ class WorkerLink:
         for task in self._adopting:
             task.cancel()
         self.board.unsubscribe(self._on_transition)
+        if self.session_asker is not None:
+            self.session_asker.close()
         if self.channel is not None:
             self.channel.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Set
 from typing import TYPE_CHECKING, Final
 
 from standby.acme.responder import ALLOW, answer_challenge, challenge_ok
@@ -34,8 +35,22 @@ from standby.http1 import (
     redirect_response,
 )
 from standby.http1.body import DechunkedBody
-from standby.http1.response import dechunked_head
-from standby.model import DEFAULT_BACKEND_TIMEOUT, BackendKind, BackendSpec, ServiceSpec
+from standby.http1.edit import (
+    LocationRule,
+    edit_request,
+    edit_response,
+    rewrite_destination,
+    rewrite_locations,
+)
+from standby.http1.request import forward_head_options
+from standby.http1.response import dechunked_head, parse_response_head_python
+from standby.model import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_HEADER_OPTIONS,
+    BackendKind,
+    BackendSpec,
+    ServiceSpec,
+)
 from standby.observe.access import NO_BACKEND, NO_SERVICE, redirect_line, refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
@@ -47,6 +62,7 @@ from standby.upstream.pool import ConnectFailed, Pool
 from standby.upstream.protocol import UpstreamProtocol
 
 if TYPE_CHECKING:
+    from standby.balance.sessions import Sticky
     from standby.cache.store import Capture
     from standby.server.shared import BackendRuntime, MetricsSource, ServiceRuntime
 
@@ -70,9 +86,6 @@ NOTHING_TRIED: frozenset[BackendSpec] = frozenset()
 # Bodies smaller than this are copied once to go out with their head in one write; larger
 # ones go out as a second buffer of the same writev.
 SMALL_BODY: Final = 16 * 1024
-
-# Statuses that carry Location worth rewriting (RewriteLocation).
-LOCATION_STATUSES: Final = frozenset({201, 301, 302, 303, 307, 308})
 
 
 class Exchange:
@@ -242,7 +255,13 @@ class Exchange:
         assert srt is not None
         client = self.client
         if backend is None:
-            backend = srt.balancer.choose(self.tried)
+            sticky = srt.sticky  # issue 15: a session this worker lacks: ask first
+            if sticky is not None and not self.tried and self.task is None:
+                key = sticky.key(self.head, client.peer)
+                if key is not None and sticky.must_ask(key, client.loop.time()):
+                    self.task = client.loop.create_task(self._ask_session(sticky, key))
+                    return
+            backend = self._choose(srt, self.tried)
             if backend is None:
                 if not self._serve_stale():
                     self.backend = None  # none answers: the access log shows none, as Pound
@@ -281,6 +300,30 @@ class Exchange:
             return
         self._start_connect(backend, pool)
 
+    async def _ask_session(self, sticky: Sticky, key: bytes) -> None:
+        """Bring the owner's record of ``key`` here (bounded wait), then choose."""
+        await sticky.ask(key)
+        self.task = None
+        client = self.client
+        if client.closed:
+            return
+        srt = self.srt
+        assert srt is not None
+        backend = sticky.choose_for(key, client.loop.time())
+        if backend is None:
+            if not self._serve_stale():
+                self.local_response(503, "no backend available", retry_after=True)
+            return
+        self.dispatch(backend)
+
+    def _choose(self, srt: ServiceRuntime, tried: Set[BackendSpec]) -> BackendSpec | None:
+        """A backend for the next attempt: the session's (issue 15), else the balancer's."""
+        sticky = srt.sticky
+        if sticky is None:
+            return srt.balancer.choose(tried)
+        client = self.client
+        return sticky.choose(self.head, client.peer, client.loop.time(), tried)
+
     def _start_connect(self, backend: BackendSpec, pool: Pool) -> None:
         client = self.client
         client.pause_reading_for(PAUSE_CONNECT)
@@ -303,7 +346,7 @@ class Exchange:
             # No byte of the request has left: safe to send it elsewhere, whatever the method.
             tried = self.tried = self.tried | {backend}
             srt = self.srt
-            following = None if srt is None else srt.balancer.choose(tried)
+            following = None if srt is None else self._choose(srt, tried)
             if following is not None:
                 self._count_failover()
             self.dispatch(following)  # None: no backend is left (stale copy, or 503)
@@ -342,7 +385,11 @@ class Exchange:
 
     def _send_head(self, conn: UpstreamProtocol) -> None:
         """Send the request head (and the body bytes held for it) on ``conn``."""
-        data = forward_head(self.head, self.client.forwarding)
+        listener = self.client.listener
+        if listener.edits or not listener.lane:
+            data = self._edited_request()  # issue 15
+        else:
+            data = forward_head(self.head, self.client.forwarding)
         self.head_sent = True
         held = self.held
         if held:
@@ -350,6 +397,59 @@ class Exchange:
             self.held = None
         else:
             conn.transport.write(data)
+
+    def _edited_request(self) -> bytes:
+        """The upstream head with the listener's modification settings and the edits of
+        the listener and the service (issue 15, http1/edit.py)."""
+        listener = self.client.listener
+        spec = listener.spec
+        head = self.head
+        if spec.header_options != DEFAULT_HEADER_OPTIONS:
+            data = forward_head_options(head, self.client.forwarding, spec.header_options)
+        else:
+            data = forward_head(head, self.client.forwarding)
+        backend = self.backend
+        if spec.rewrite_destination and backend is not None and not backend.unix:
+            where = backend.describe().encode("latin-1")
+            data = rewrite_destination(data, where, backend.tls is not None)
+        srt = self.srt
+        service = None if srt is None else srt.request_edits
+        return edit_request(data, head, listener.request_edits, service, self.client.peer)
+
+    def _edited_response(self, resp: ResponseHead) -> bytes | None:
+        """The backend's head after RewriteLocation and the response edits (issue 15);
+        None when it stays as received."""
+        client = self.client
+        listener = client.listener
+        srt = self.srt
+        raw = resp.raw
+        mode = listener.spec.rewrite_location
+        backend = self.backend
+        host = self.head.host
+        spans = resp._locations
+        if mode and spans is not None and backend is not None and not backend.unix and host:
+            rule = LocationRule(
+                mode,
+                listener.proto,
+                listener.spec.address,
+                listener.spec.port,
+                backend.address,
+                backend.port,
+            )
+            raw = rewrite_locations(raw, spans, rule, host) or raw
+        service_edits = None if srt is None else srt.response_edits
+        if service_edits is not None or listener.response_edits is not None:
+            raw = edit_response(raw, self.head, service_edits, listener.response_edits, client.peer)
+        return None if raw is resp.raw else raw
+
+    def _rewrites_error(self, status: int) -> bool:
+        """`RewriteErrors`: this backend status gets the listener's ErrorFile page."""
+        srt = self.srt
+        spec = self.client.listener.spec
+        wanted = None if srt is None else srt.spec.rewrite_errors
+        if wanted is None:
+            wanted = spec.rewrite_errors
+        return wanted and status >= 400 and spec.error_page(status) is not None
 
     def _detach(self) -> UpstreamProtocol | None:
         """Forget the upstream connection (the caller decides its fate)."""
@@ -372,7 +472,7 @@ class Exchange:
         if backend is None or srt is None or not self._can_resend():
             return False
         tried = self.tried | {backend}
-        following = srt.balancer.choose(tried)
+        following = self._choose(srt, tried)
         if following is None:
             return False
         self.tried = tried
@@ -544,6 +644,9 @@ class Exchange:
         counters = brt.counters
         counters.by_status[status] += 1
         counters.latency.observe(now - self.sent_at)
+        sticky = srt.sticky
+        if sticky is not None and sticky.learns:
+            sticky.learn(resp, brt.spec, now)  # issue 15: a Set-Cookie may make a session
         policy = srt.policy
         if status in policy.failover_statuses:
             self._observe_failure(f"answered {status}", http_level=True)
@@ -554,20 +657,34 @@ class Exchange:
             # No other backend could take it: the client gets this answer as it is.
         elif policy.passive:
             client.shared.board.observe_success(self.backend)  # type: ignore[arg-type]
+        if (
+            resp._locations is not None
+            or client.listener.response_edits is not None
+            or srt.response_edits is not None
+        ):
+            edited = self._edited_response(resp)  # issue 15
+            if edited is not None:
+                buf = edited + buf[used:]
+                reparsed = parse_response_head_python(buf, head.method, len(edited))
+                assert reparsed is not None  # edits keep a head valid (http1/edit.py)
+                resp, used = reparsed
+        if (srt.special or not client.listener.lane) and self._rewrites_error(status):
+            conn = self._detach()  # its body is not wanted: the connection is not reused
+            if conn is not None:
+                conn.close()
+            self.local_response(status, "backend error page rewritten (RewriteErrors)")
+            return
         self.resp = resp
         self.status = status
         kind = resp.body
-        rewrite = None
-        if status in LOCATION_STATUSES and client.listener.spec.rewrite_location:
-            rewrite = self._location_rewrite()
         self.phase = R_BODY
         if self.stale_key is not None and srt.stale is not None:
             self.capture = srt.stale.begin(self.stale_key, status, resp.raw, method=head.method)
         if kind == BODY_CHUNKED and not head.http11:
-            self._dechunked_response(resp, buf[used:], now, rewrite)
+            self._dechunked_response(resp, buf[used:], now)
             return
         keep = self._keep_client(kind != BODY_UNTIL_CLOSE)
-        out = client_response_head(resp, keep, head.http11, rewrite)
+        out = client_response_head(resp, keep, head.http11)
         if kind == BODY_LENGTH:
             length = resp.content_length
             end = used + length
@@ -623,7 +740,6 @@ class Exchange:
         resp: ResponseHead,
         data: bytes,
         now: float,
-        rewrite: tuple[bytes, bytes] | None,
     ) -> None:
         """A chunked answer for an HTTP/1.0 client, which cannot read chunked framing
         (RFC 9112 7.1): it gets the payload alone. When the whole body is in ``data`` (the
@@ -637,7 +753,7 @@ class Exchange:
         try:
             payload, extra = body.feed(data)
         except HttpError as exc:
-            head = client_response_head(resp, self._keep_client(False), False, rewrite)
+            head = client_response_head(resp, self._keep_client(False), False)
             client.transport_write(dechunked_head(head, None))
             self._response_broken(exc.reason)
             return
@@ -645,7 +761,7 @@ class Exchange:
         if capture is not None and payload:
             capture.feed(payload)
         if body.done:
-            head = client_response_head(resp, self._keep_client(), False, rewrite)
+            head = client_response_head(resp, self._keep_client(), False)
             out = dechunked_head(head, len(payload))
             if len(payload) >= SMALL_BODY:
                 client.transport_writelines(out, payload)
@@ -653,25 +769,13 @@ class Exchange:
                 client.transport_write(out + payload)
             self._response_done(now, not extra)
             return
-        head = client_response_head(resp, self._keep_client(False), False, rewrite)
+        head = client_response_head(resp, self._keep_client(False), False)
         self.body_out = body
         out = dechunked_head(head, None)
         if payload:
             client.transport_writelines(out, payload)
         else:
             client.transport_write(out)
-
-    def _location_rewrite(self) -> tuple[bytes, bytes] | None:
-        listener = self.client.listener
-        backend = self.backend
-        host = self.head.host
-        if backend is None or backend.unix or host is None:
-            return None
-        addr = backend.address
-        if ":" in addr:
-            addr = f"[{addr}]"
-        old = f"http://{addr}:{backend.port}".encode("latin-1")
-        return (old, listener.proto + b"://" + host)
 
     def _tunnel(self, resp: ResponseHead, rest: bytes) -> None:
         """101 Switching Protocols: from now on bytes flow unparsed both ways."""

@@ -36,8 +36,10 @@ from standby.http1 import (
     forward_head,
     parse_response_head,
 )
+from standby.http1.edit import edit_request
+from standby.model import DEFAULT_HEADER_OPTIONS, ListenerSpec
 from standby.observe.access import chunked_payload
-from standby.server.exchange import LOCATION_STATUSES, SMALL_BODY, Exchange
+from standby.server.exchange import SMALL_BODY, Exchange
 from standby.server.seam import PAUSE_UPSTREAM, ClientSide
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ _parse_response_head: Final = parse_response_head
 _chunked_end: Final = chunked_end
 _chunked_payload: Final = chunked_payload
 _client_response_head: Final = client_response_head
+_edit_request: Final = edit_request
 
 # How a chunked body ends when it has no trailer: a read that ends otherwise is not tried.
 LAST_CHUNK: Final = b"0\r\n\r\n"
@@ -61,6 +64,19 @@ LAST_CHUNK: Final = b"0\r\n\r\n"
 def lane_wanted() -> bool:
     """Whether the lane is on: unless ``STANDBY_LANE=0``."""
     return os.environ.get("STANDBY_LANE", "1") != "0"
+
+
+def edits_lane(spec: ListenerSpec) -> bool:
+    """Whether a listener's modification settings leave the lane open to its requests
+    (issue 15): request edits the lane applies; response edits, `RewriteDestination`,
+    `RewriteErrors` and a `HeaderOption` other than Pound's default are the Exchange's."""
+    return (
+        not spec.response_edits
+        and not spec.combine_headers  # responses are joined too
+        and not spec.rewrite_destination
+        and not spec.rewrite_errors
+        and spec.header_options == DEFAULT_HEADER_OPTIONS
+    )
 
 
 class Lane:
@@ -91,7 +107,18 @@ class Lane:
             shared = client.shared
             srt = shared.services[id(service)]
             if not srt.special:
-                backend = srt.balancer.choose()
+                sticky = srt.sticky  # issue 15: a `Session` chooses (and learns) first
+                if sticky is None:
+                    backend = srt.balancer.choose()
+                else:
+                    key = sticky.key(head, client.peer)
+                    if key is None:
+                        backend = srt.balancer.choose()
+                    elif sticky.must_ask(key, now):
+                        self._hand_over(head, now).start(b"", now)  # it asks the owner
+                        return
+                    else:
+                        backend = sticky.choose_for(key, now)
                 if backend is None:
                     self._hand_over(head, now).start_chosen(srt, None, now)
                     return
@@ -115,7 +142,12 @@ class Lane:
                 if client.write_paused:
                     conn.transport.pause_reading()
                 client.deadline = now + backend.timeout
-                conn.transport.write(_forward_head(head, client.forwarding))
+                data = _forward_head(head, client.forwarding)
+                if listener.edits:  # issue 15: the listener's edits, then the service's
+                    data = _edit_request(
+                        data, head, listener.request_edits, srt.request_edits, client.peer
+                    )
+                conn.transport.write(data)
                 return
         # No service (the Exchange answers 503), or a special one: routing again is cheap
         # and has no side effect.
@@ -184,7 +216,7 @@ class Lane:
                 0 <= end <= size
                 and status >= 200
                 and status not in srt.policy.failover_statuses
-                and (status not in LOCATION_STATUSES or not client.listener.spec.rewrite_location)
+                and (resp._locations is None or not client.listener.spec.rewrite_location)
             ):
                 # A final answer here whole: what Exchange._response_head, _response_done
                 # and the client's exchange_done do for it, in one place.
@@ -194,6 +226,9 @@ class Lane:
                 counters = brt.counters
                 counters.by_status[status] += 1
                 counters.latency.observe(now - self.started)
+                sticky = srt.sticky
+                if sticky is not None and sticky.learns:
+                    sticky.learn(resp, brt.spec, now)  # a Set-Cookie may make a session
                 shared = client.shared
                 if srt.policy.passive:
                     board = shared.board

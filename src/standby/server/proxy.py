@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 from standby.acme.manager import AcmeManager
 from standby.acme.manager import follow as follow_acme
 from standby.balance import Balancer
+from standby.balance.sessions import SessionTable, SessionTables, Sticky
 from standby.cache.policy import CachePolicy
 from standby.cache.services import stale_services
 from standby.cache.store import StaleStore, renewed
@@ -34,6 +36,7 @@ from standby.dns.tracker import DnsTracker
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.http1 import Limits
+from standby.http1.edit import editor
 from standby.model import (
     BackendKind,
     BackendSpec,
@@ -43,7 +46,7 @@ from standby.model import (
 )
 from standby.routing import Router
 from standby.server.client import ClientProtocol
-from standby.server.lane import lane_wanted
+from standby.server.lane import edits_lane, lane_wanted
 from standby.server.policy import service_policy
 from standby.server.ratelimit import LIMITER as RATE_LIMITS
 from standby.server.ratelimit import install as install_rate_limiter
@@ -160,6 +163,10 @@ class Proxy:
         self._stale_specs = stale_services(config)
         # A supervised worker's link: told of every capture, to share it.
         self.on_table_change: TableListener | None = None
+        # Issue 15: session tables by name, kept across reloads; shared like stale stores.
+        self.sessions = SessionTables()
+        self.sessions.configure(config)
+        self.sessions.on_change = self._stale_committed
         self._sockets: dict[ListenerKey, socket.socket] = {}
         self._servers: dict[ListenerKey, asyncio.AbstractServer] = {}
         # A supervised worker: other slots' listening sockets it holds (``hold``) and the
@@ -350,8 +357,21 @@ class Proxy:
                 balancer=Balancer(service, self.board),
                 policy=service_policy(service, config),
                 stale=store,
-                special=service.metrics or bool(service.acme) or store is not None,
+                special=service.metrics
+                or bool(service.acme)
+                or store is not None
+                or bool(service.response_edits)  # issue 15: responses go through an Exchange
+                or bool(service.rewrite_errors),
+                request_edits=editor(service.request_edits, service.conditions),
+                response_edits=editor(service.response_edits, service.conditions, response=True),
             )
+            table = self.sessions.of(service)
+            if service.session is not None and table is not None:  # issue 15: sessions
+                srt = shared.services[id(service)]
+                name = self.sessions.name_of(service) or ""
+                srt.sticky = Sticky(
+                    service.session, table, srt.balancer, self.board, self.sessions, name
+                )
         for backend in all_backends(config):
             key = backend.identity
             backend_runtime = BackendRuntime(
@@ -383,7 +403,11 @@ class Proxy:
                 tls=spec.tls is not None,
                 client_certs=spec.tls is not None and spec.tls.client_cert != 0,
                 no_https11=0 if spec.tls is None else spec.tls.no_https11,
-                lane=self.lane,
+                lane=self.lane and edits_lane(spec),
+                request_edits=editor(spec.request_edits, (), spec.combine_headers),
+                response_edits=editor(spec.response_edits, (), spec.combine_headers, True),
+                edits=bool(spec.request_edits or spec.combine_headers)
+                or any(service.request_edits for service in (*spec.services, *config.services)),
             )
             shared.listeners.append(runtime)
             shared.listener_by_key[listener_key(spec)] = runtime
@@ -409,12 +433,16 @@ class Proxy:
         return store
 
     def table_names(self) -> list[str]:
-        """The names of this configuration's stale stores."""
-        return list(self._stale_specs)
+        """The names of this configuration's stale stores and session tables."""
+        return [*self._stale_specs, *self.sessions.names()]
 
-    def table(self, name: str) -> StaleStore | None:
+    def table(self, name: str) -> StaleStore | SessionTable | None:
         """The stale store of ``name`` (made now, empty, if it was not yet: a worker fills
-        its replicas before it starts serving); None if the configuration has none."""
+        its replicas before it starts serving), or the session table; None if the
+        configuration has none."""
+        sessions = self.sessions.table(name)
+        if sessions is not None:
+            return sessions
         store = self._stale.get(name)
         if store is None:
             found = self._stale_specs.get(name)
@@ -479,6 +507,7 @@ class Proxy:
         if self.access_log is not None:
             self.access_log.use_config(config)
         self._stale_specs = stale_services(config)
+        self.sessions.configure(config)  # the sessions of services that stay are kept
         shared = await self._build(config, loop)
         self.config = config
         self._shared = shared
@@ -639,6 +668,10 @@ class Proxy:
         counters = self._counters.get(transition.spec.identity)
         if counters is not None:
             counters.transitions += 1
+        if self._probe and not transition.alive:
+            # Issue 15: the health writer drops a dead backend's sessions (a worker's copy
+            # hears of it from the supervisor's).
+            self.sessions.drop_backend(transition.spec.identity, time.monotonic())
 
     def _prune_pools(self) -> None:
         shared = self._shared

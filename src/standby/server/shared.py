@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from standby.balance import Balancer
+from standby.balance.sessions import Sticky
 from standby.health.board import HealthBoard
 from standby.http1 import Limits
+from standby.http1.edit import HeadEditor
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.routing import Router
 from standby.server.policy import ServicePolicy
@@ -50,6 +52,11 @@ class ListenerRuntime:
     no_https11: int = 0  # NoHTTPS11: 1 one request per connection, 2 for MSIE only
     enabled: bool = True  # the operator may disable a listener: it then answers 503
     lane: bool = True  # requests without a body may take the fast lane (server/lane.py)
+    # Issue 15 (http1/edit.py): the listener's edits, None when it has none; ``edits``:
+    # this listener or one of its services edits requests (one test per request).
+    request_edits: HeadEditor | None = None
+    response_edits: HeadEditor | None = None
+    edits: bool = False
 
 
 @dataclass(slots=True)
@@ -63,6 +70,10 @@ class ServiceRuntime:
     stale: StaleStore | None = None  # StaleFallback's store, when on
     # A Metrics service or a stale store: start() has more to do than route and dispatch.
     special: bool = False
+    # Issue 15 (http1/edit.py): the service's edits, None when it has none.
+    request_edits: HeadEditor | None = None
+    response_edits: HeadEditor | None = None
+    sticky: Sticky | None = None  # issue 15: `Session`; None: the balancer alone chooses
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ for a proxy that is its own health writer (one process)."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -13,12 +14,17 @@ from standby.control.view import (
     CoreInfo,
     HealthDetail,
     ObjectPath,
+    SessionInfo,
     resolve,
     services_of,
+    session_add,
+    session_delete,
+    session_list,
 )
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 
 if TYPE_CHECKING:
+    from standby.balance.sessions import SessionTables
     from standby.health.board import HealthBoard
     from standby.server.stats import BackendCounters
 
@@ -31,6 +37,7 @@ class Viewed(Protocol):
 
     config: ConfigSpec
     board: HealthBoard
+    sessions: SessionTables  # issue 15
 
     def listener_enabled(self, index: int) -> bool: ...
     def set_listener_enabled(self, index: int, enabled: bool) -> None: ...
@@ -104,6 +111,19 @@ class ProxyView:
         spec = resolve(self.config(), path)
         assert isinstance(spec, BackendSpec)
         self._proxy.board.set_draining(spec, draining)
+
+    # --- issue 15: sessions (on the loop's clock: time.monotonic) ---
+
+    def sessions(self, path: ObjectPath) -> list[SessionInfo] | None:
+        service = resolve(self.config(), path)
+        assert isinstance(service, ServiceSpec)
+        return session_list(self._proxy.sessions, service, time.monotonic(), time.time())
+
+    def add_session(self, path: ObjectPath, key: str) -> bool:
+        return session_add(self._proxy.sessions, self.config(), path, key, time.monotonic())
+
+    def delete_session(self, path: ObjectPath, key: str) -> bool:
+        return session_delete(self._proxy.sessions, self.config(), path, key, time.monotonic())
 
     async def reload(self) -> tuple[bool, str]:
         if self._reloader is not None:
