@@ -74,3 +74,36 @@ def test_no_watched_files(tmp_path: Path) -> None:
         " Service\n  Backend\n   Address 127.0.0.1\n   Port 8081\n  End\n End\nEnd\n"
     )
     assert not ListFiles().follow(load_config(str(config_file)))
+
+
+def test_htpasswd_reloaded_and_cleared(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    users = tmp_path / "htpass"
+    write(users, "ann:one\n", 1)
+    config_file = tmp_path / "pound.cfg"
+    config_file.write_text(
+        "ListenHTTP\n Address 127.0.0.1\n Port 8080\n"
+        f' Service\n  BasicAuth "{users}"\n  Backend\n   Address 127.0.0.1\n   Port 8081\n'
+        "  End\n End\nEnd\n"
+    )
+    config = load_config(str(config_file))
+    table = config.listeners[0].services[0].conditions[0].users
+    assert table is not None
+    files = ListFiles()
+    assert files.follow(config)
+    caplog.set_level(logging.INFO, logger="standby.server.watch")
+    write(users, "ann:two\n", 2)
+    files.poll()
+    assert table.verify(b"ann", b"two") and not table.verify(b"ann", b"one")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{config_file}:5.3: {users}: file reloaded"
+    ]
+    write(users, "no colon\n", 3)
+    files.poll()
+    assert table.verify(b"ann", b"two")  # a malformed file is not taken
+    caplog.clear()
+    users.unlink()
+    files.poll()  # as Pound: a removed file lets nobody in
+    assert not table.verify(b"ann", b"two")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{config_file}:5.3: {users}: content cleared"
+    ]

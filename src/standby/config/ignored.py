@@ -45,7 +45,7 @@ IGNORED: dict[str, tuple[str, str]] = {
     ),
     "WatcherTTL": (
         "how often watched files are polled when inotify is absent",
-        "certificates and htpasswd files are polled every few seconds, -filewatch lists "
+        "certificates are polled every few seconds, htpasswd files and -filewatch lists "
         "before each request",
     ),
     "BackendStats": (

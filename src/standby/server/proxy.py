@@ -61,7 +61,7 @@ from standby.server.shared import (
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.server.view import ProxyView
-from standby.server.watch import WATCH_POLL_INTERVAL, ListFiles, UserFiles
+from standby.server.watch import WATCH_POLL_INTERVAL, ListFiles
 from standby.tls.context import check_settings
 from standby.tls.store import CERT_POLL_INTERVAL, TlsListener
 from standby.upstream.pool import Pool, resolve
@@ -149,8 +149,7 @@ class Proxy:
         # HTTPS listeners' contexts and certificates, by listener: loaded here, before
         # privileges are dropped (a key only root may read) and before workers fork.
         self._tls: dict[ListenerKey, TlsListener] = tls_listeners(config, {})
-        self._user_files = UserFiles()
-        self._list_files = ListFiles()  # -filewatch ACL and pattern files (server/watch.py)
+        self._list_files = ListFiles()  # htpasswd and -filewatch files (server/watch.py)
         self._list_poll: asyncio.TimerHandle | None = None
         self._cert_poll: asyncio.TimerHandle | None = None
         # HTTPS backends' contexts, client certificates read now (before privileges drop).
@@ -280,7 +279,6 @@ class Proxy:
         """Load certificate files that changed (each process looks for itself)."""
         for tls in self._tls.values():
             tls.poll()
-        self._user_files.poll(self.config)  # BasicAuth files that changed (server/watch.py)
         shared = self._shared
         if shared is not None and self._accepting:
             self._cert_poll = shared.loop.call_later(CERT_POLL_INTERVAL, self._poll_certs)
