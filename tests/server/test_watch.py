@@ -107,3 +107,25 @@ def test_htpasswd_reloaded_and_cleared(tmp_path: Path, caplog: pytest.LogCapture
     assert [r.getMessage() for r in caplog.records] == [
         f"{config_file}:5.3: {users}: content cleared"
     ]
+
+
+def test_a_change_before_following_the_same_conditions_again_is_still_seen(
+    tmp_path: Path,
+) -> None:
+    nets = tmp_path / "nets"
+    write(nets, "10.0.0.0/8\n", 1)
+    config_file = tmp_path / "pound.cfg"
+    config_file.write_text(
+        "ListenHTTP\n Address 127.0.0.1\n Port 8080\n"
+        f' Service\n  ACL -filewatch "{nets}"\n  Backend\n   Address 127.0.0.1\n   Port 8081\n'
+        "  End\n End\nEnd\n"
+    )
+    config = load_config(str(config_file))
+    acl = config.listeners[0].services[0].conditions[0].acl
+    assert acl is not None
+    files = ListFiles()
+    files.follow(config)
+    write(nets, "127.0.0.0/8\n", 2)
+    files.follow(config)  # e.g. rebuilt with new DNS addresses: the same conditions
+    files.poll()
+    assert acl_contains(acl, "127.0.0.1")

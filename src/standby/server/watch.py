@@ -86,9 +86,12 @@ class ListFiles:
         self._stamps: dict[str, _Stamp | None] = {}
 
     def follow(self, config: ConfigSpec) -> bool:
-        """Watch the files of ``config`` (as it read them); whether it has any."""
+        """Watch the files of ``config``; whether it has any. A file watched already keeps
+        its last stamp: a configuration rebuilt around the same conditions (new addresses
+        from DNS) has not read it again, so a change not yet seen is still seen."""
         self._files = watched(config)
-        self._stamps = {path: self._stamp(path) for path in self._files}
+        old = self._stamps
+        self._stamps = {p: old[p] if p in old else self._stamp(p) for p in self._files}
         return bool(self._files)
 
     @staticmethod
