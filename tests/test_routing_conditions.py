@@ -22,7 +22,7 @@ from standby.model import (
     ListenerSpec,
     ServiceSpec,
 )
-from standby.routing import Captures, Router, expand, match_conditions
+from standby.routing import Captures, Router, expand, has_expansions, match_conditions
 
 
 @dataclass
@@ -215,6 +215,23 @@ def test_expand_references_accessors_and_escapes() -> None:
     assert expand("$1", None, req) == b""
 
 
+def test_expand_old_percent_references_and_missing_groups() -> None:
+    # Pound 4.4's %N is $N(1); "%" and two hex digits is a percent-encoded octet.
+    captures = Captures(((b"/a", b"a"), (b"www.x", b"x")), ("", ""))
+    req = Req()
+    assert expand("%1/$1|%41|%1f|%0", captures, req) == b"x/a|%41|%1f|www.x"
+    assert has_expansions("http://%1/") and not has_expansions("http://h/%41%20")
+    # References to groups that did not match are kept as written and listed.
+    missing: list[str] = []
+    assert expand("http://%1$1${2}$1(5)$0(1)", captures, req, "", missing) == (
+        b"http://xa${2}$1(5)www.x"
+    )
+    assert missing == ["${2}", "$1(5)"]
+    missing = []
+    assert expand("http://%1$1", None, req, "", missing) == b"http://%1$1"
+    assert missing == ["%1", "$1"]
+
+
 # -- no cost for configurations without the new kinds ---------------------------------------
 
 
@@ -282,3 +299,10 @@ def test_expand_matches_a_reference_built_piece_by_piece(
             match = groups[which] if which < len(groups) else ()
             expected += match[number] if number < len(match) else b""
     assert expand(template, captures, Req()) == expected
+    missing: list[str] = []
+    expand(template, captures, Req(), "", missing)
+    assert missing == [
+        f"${{{p[1]}}}({p[2]})"
+        for p in pieces
+        if p[0] == "ref" and not Captures(groups).has(int(str(p[1])), int(str(p[2])))
+    ]

@@ -70,7 +70,8 @@ def acl_contains(acl: AclSpec, address: str) -> bool:
     if parsed is None:
         return False
     version, value = parsed
-    for net_version, network, mask in acl.networks:
+    live = acl.live
+    for net_version, network, mask in acl.networks if live is None else live.networks:
         if net_version == version and value & mask == network:
             return True
     return False

@@ -141,6 +141,7 @@ class ConditionSpec:
     decode: bool = False  # QUERY_PARAM -decode: percent-decode the value first
     tag: str = ""  # -tag: the name back-references may use ($1(tag))
     tbf: TbfSpec | None = None  # TBF (its key template is ``argument``)
+    live: LiveFile | None = None  # MATCH of a -filewatch pattern file: live.children
 
 
 class TlsProtocol(enum.IntEnum):
@@ -641,14 +642,55 @@ class SpecialBackend:
 # --- issue 15: conditions (ACL, TrustedIP, BasicAuth) -------------------------------------
 
 
+Networks = tuple[tuple[int, int, int], ...]
+
+
+class LiveFile:
+    """The content of a ``-filewatch`` file (an ACL's networks, a pattern file's
+    conditions): the shell (server/watch.py) reads the file again when it changes and
+    ``load`` parses the text (None: the file is gone) into ``networks`` or ``children``.
+    Equal when they watch the same file with the same content (as htpasswd.UserTable)."""
+
+    __slots__ = ("children", "location", "networks", "parse", "path")
+
+    def __init__(
+        self,
+        path: str,
+        location: Location,
+        parse: Callable[[str | None], tuple[Networks, tuple[ConditionSpec, ...]]],
+        text: str | None,
+    ) -> None:
+        self.path = path
+        self.location = location  # of the statement, for the log
+        self.parse = parse  # raises ConfigError (kept content) on a bad file
+        self.networks, self.children = parse(text)
+
+    def load(self, text: str | None) -> None:
+        """The file changed (or is gone: None): its content now."""
+        self.networks, self.children = self.parse(text)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LiveFile):
+            return NotImplemented
+        return (self.path, self.networks, self.children) == (
+            other.path,
+            other.networks,
+            other.children,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+
 @dataclass(frozen=True, slots=True)
 class AclSpec:
     """An access control list (``ACL``, ``TrustedIP``): CIDRs as (IP version, network,
     mask) integers (acl.py decides membership)."""
 
     name: str  # "" for an inline list
-    networks: tuple[tuple[int, int, int], ...]
+    networks: Networks
     location: Location = UNKNOWN_LOCATION
+    live: LiveFile | None = None  # -filewatch: its networks are live.networks
 
 
 # The header Pound takes the client's address chain from (``ForwardedHeader``).

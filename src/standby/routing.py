@@ -178,14 +178,19 @@ class _Entry:
 class Router:
     """Routes the requests of one listener to its services, then to the global ones."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_refresh")
 
     def __init__(
-        self, listener: ListenerSpec, global_services: tuple[ServiceSpec, ...] = ()
+        self,
+        listener: ListenerSpec,
+        global_services: tuple[ServiceSpec, ...] = (),
+        refresh: Callable[[], None] | None = None,
     ) -> None:
         self._entries: tuple[_Entry, ...] = tuple(
             _Entry(s) for s in (*listener.services, *global_services)
         )
+        # The shell's look at the -filewatch files before each request (server/watch.py).
+        self._refresh = refresh
 
     @property
     def services(self) -> tuple[ServiceSpec, ...]:
@@ -195,6 +200,8 @@ class Router:
     def route(self, req: RequestView, peer: str = "") -> ServiceSpec | None:
         """The first enabled service whose conditions all hold, or None (-> 503).
         ``peer``: the client's address (for ACL conditions)."""
+        if self._refresh is not None:
+            self._refresh()
         path: bytes | None = None
         host: str | None = None
         host_read = False
@@ -277,6 +284,13 @@ class Captures:
             return b""
         groups = self.groups[index]
         return groups[number] if 0 <= number < len(groups) else b""
+
+    def has(self, number: int, which: int | str = 0) -> bool:
+        """Whether there is such a match with such a group (else Pound's "refers to
+        non-existing group")."""
+        if isinstance(which, str):
+            return which in self.tags and number < len(self.groups[self.tags.index(which)])
+        return 0 <= which < len(self.groups) and 0 <= number < len(self.groups[which])
 
     def __repr__(self) -> str:
         return f"Captures({self.groups!r}, {self.tags!r})"
@@ -400,9 +414,11 @@ def _raw(
         need = not undecided
         if condition.argument:  # Eval of a detached Condition: its groups stay inside
             found = None
+        live = condition.live
+        children = condition.children if live is None else live.children
         if condition.any_of:
-            return any(_holds(child, req, peer, need, found) for child in condition.children)
-        return all(_holds(child, req, peer, need, found) for child in condition.children)
+            return any(_holds(child, req, peer, need, found) for child in children)
+        return all(_holds(child, req, peer, need, found) for child in children)
     if kind is ConditionKind.ACL:
         assert condition.acl is not None
         forwarded = condition.forwarded
@@ -505,15 +521,38 @@ def _accessor(spec: str, req: RequestView, peer: str) -> bytes:
 def has_expansions(template: str) -> bool:
     """Whether ``template`` uses a back-reference or an accessor (Pound's Redirect then
     leaves the request's path off)."""
-    return "$" in template or "%[" in template
+    return "$" in template or "%[" in template or _old_reference(template) >= 0
 
 
-def expand(template: str, captures: Captures | None, req: RequestView, peer: str = "") -> bytes:
-    """``template`` with its back-references (``$N``, ``$N(M)``, ``$N(tag)``, ``${N}``)
-    replaced by ``captures``' groups and its request accessors (``%[url]``, ``%[path]``,
-    ``%[query]``, ``%[param NAME]``, ``%[header NAME]``, ``%[host]``, ``%[port]``,
-    ``%[remoteip]``, ``%[user]``) by the request's parts; ``$$`` is a dollar sign, ``$%`` a
-    percent sign. Anything else is kept as written."""
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _old_reference(template: str, start: int = 0) -> int:
+    """Where Pound 4.4's ``%N`` (``$N(1)``) is in ``template`` from ``start``, or -1: a
+    "%" and a digit, not a percent-encoded octet (two hex digits)."""
+    i = template.find("%", start)
+    while i >= 0:
+        digit = i + 1 < len(template) and template[i + 1].isdigit()
+        if digit and not (i + 2 < len(template) and template[i + 2] in _HEX):
+            return i
+        i = template.find("%", i + 1)
+    return -1
+
+
+def expand(
+    template: str,
+    captures: Captures | None,
+    req: RequestView,
+    peer: str = "",
+    missing: list[str] | None = None,
+) -> bytes:
+    """``template`` with its back-references (``$N``, ``$N(M)``, ``$N(tag)``, ``${N}``, and
+    Pound 4.4's ``%N`` for ``$N(1)``) replaced by ``captures``' groups and its request
+    accessors (``%[url]``, ``%[path]``, ``%[query]``, ``%[param NAME]``, ``%[header NAME]``,
+    ``%[host]``, ``%[port]``, ``%[remoteip]``, ``%[user]``) by the request's parts; ``$$``
+    is a dollar sign, ``$%`` a percent sign. Anything else is kept as written. A reference
+    to a group that did not match expands to nothing, or, when ``missing`` is given, is
+    kept as written and appended to it (Pound's Redirect then answers 500)."""
     out = bytearray()
     i = 0
     n = len(template)
@@ -527,10 +566,26 @@ def expand(template: str, captures: Captures | None, req: RequestView, peer: str
                 continue
             reference = _reference(template, i + 1)
             if reference is not None:
+                start = i
                 number, which, i = reference
-                if captures is not None:
+                if missing is not None and (captures is None or not captures.has(number, which)):
+                    missing.append(template[start:i])
+                    out += template[start:i].encode("latin-1", "replace")
+                elif captures is not None:
                     out += captures.group(number, which)
                 continue
+        elif ch == "%" and _old_reference(template, i) == i:
+            j = i + 1
+            while j < n and template[j].isdigit():
+                j += 1
+            number = int(template[i + 1 : j])
+            if missing is not None and (captures is None or not captures.has(number, 1)):
+                missing.append(template[i:j])
+                out += template[i:j].encode("latin-1", "replace")
+            elif captures is not None:
+                out += captures.group(number, 1)
+            i = j
+            continue
         elif ch == "%" and template.startswith("%[", i):
             close = template.find("]", i)
             if close >= 0:

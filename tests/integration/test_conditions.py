@@ -206,6 +206,18 @@ def test_detached_condition_and_eval() -> None:
         assert answer(port, "/stats") == b"miss"
 
 
+def test_detached_condition_joined_by_or() -> None:
+    # Pound's `Condition "name" or`: its conditions are joined like `Match OR`'s.
+    top = 'Condition "hosts" or\n  Host "a.example"\n  Host -re "^b\\.example"\nEnd'
+    with proxy_for(two_services('    Eval "hosts"', top)) as port:
+        assert answer(port, "/", "a.example") == b"hit"
+        assert answer(port, "/", "b.example") == b"hit"
+        assert answer(port, "/", "c.example") == b"miss"
+    top_and = top.replace('"hosts" or', '"hosts" AND')
+    with proxy_for(two_services('    Eval "hosts"', top_and)) as port:
+        assert answer(port, "/", "a.example") == b"miss"
+
+
 def test_pattern_file(tmp_path: Path) -> None:
     (tmp_path / "paths.txt").write_text("# prefixes we serve\n/one\n\n  /two  \n")
     path = tmp_path / "paths.txt"
@@ -280,6 +292,52 @@ def test_basic_auth_every_hash_and_the_file_reread(tmp_path: Path) -> None:
         assert answer(port, headers=credentials("eve", "eve-password")) == b"hit"
 
 
+def test_acl_filewatch_follows_the_file(tmp_path: Path) -> None:
+    # Pound's -filewatch: the list is read again when the file changes, emptied when it is
+    # removed, and may be absent at start. Each request looks (one stat), so the next
+    # request after a change sees it whichever worker serves it.
+    nets = tmp_path / "nets"
+    nets.write_text("192.0.2.0/24\n")
+    top = f'ACL "office" -filewatch "{nets}"'
+    with proxy_for(two_services('    ACL "office"', top)) as port:
+        assert answer(port) == b"miss"
+        nets.write_text("192.0.2.0/24\n127.0.0.0/8\n")
+        assert answer(port) == b"hit"
+        nets.unlink()
+        assert answer(port) == b"miss"
+        nets.write_text("# back\n127.0.0.1\n")
+        assert answer(port) == b"hit"
+        # A malformed version is not taken: the list in memory stays.
+        nets.write_text("not-an-address\n")
+        assert answer(port) == b"hit"
+    absent = tmp_path / "later"
+    with proxy_for(two_services(f'    ACL -filewatch "{absent}"')) as port:
+        assert answer(port) == b"miss"
+        absent.write_text("127.0.0.0/8\n")
+        assert answer(port) == b"hit"
+
+
+def test_pattern_filewatch_follows_the_file(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"  # absent at start: an empty list
+    conditions = f'    Header "X-Host" -filewatch "{hosts}"'
+    with proxy_for(two_services(conditions)) as port:
+        assert answer(port, headers="X-Host: a.example\r\n") == b"miss"
+        hosts.write_text("a.example\n")
+        assert answer(port, headers="X-Host: a.example\r\n") == b"hit"
+        assert answer(port, headers="X-Host: b.example\r\n") == b"miss"
+        # Replaced by another file (another inode), as `sed -i` does.
+        other = tmp_path / "hosts.new"
+        other.write_text("b.example\n")
+        other.replace(hosts)
+        assert answer(port, headers="X-Host: a.example\r\n") == b"miss"
+        assert answer(port, headers="X-Host: b.example\r\n") == b"hit"
+    # -file reads once: a missing file is an error, a change is not seen.
+    hosts.write_text("a.example\n")
+    with proxy_for(two_services(f'    Header "X-Host" -file "{hosts}"')) as port:
+        hosts.write_text("b.example\n")
+        assert answer(port, headers="X-Host: a.example\r\n") == b"hit"
+
+
 def test_not_basic_auth_service_first_as_pound_advises(tmp_path: Path) -> None:
     users = tmp_path / "htpasswd"
     users.write_text("ann:plain-pw\n")
@@ -331,6 +389,21 @@ def test_redirect_expands_back_references_and_accessors() -> None:
     with ProxyThread(config, socks) as p:
         r = get(p.port, "/x", host="blog.example")
         assert (r.status, r.header(b"location")) == (308, b"https://example.net/blog/x?$")
+
+
+def test_redirect_old_percent_reference_and_missing_group() -> None:
+    # Pound 4.4's %N: group N of the condition before the last ($N(1)).
+    text = redirect_proxy(
+        '    Host -re "www\\.(.+)"\n    URL "^/([^/]+)/(.*)"', 'Redirect "http://%1/$2/$1"'
+    )
+    config, socks = config_with_ports(text)
+    with ProxyThread(config, socks) as p:
+        r = get(p.port, "/foo/bar", host="www.example.org")
+        assert (r.status, r.header(b"location")) == (302, b"http://example.org/bar/foo")
+    # A reference to a group no condition captured: Pound answers 500 (and logs it).
+    config, socks = config_with_ports(redirect_proxy("", 'Redirect "http://%1$1"'))
+    with ProxyThread(config, socks) as p:
+        assert get(p.port, "/foo/bar").status == 500
 
 
 def test_regex_type_pcre_and_ignore_case() -> None:

@@ -48,6 +48,13 @@ def test_redirect_service_appends_the_target_when_the_url_has_no_path() -> None:
         r = get(p.port, "/a/b")
         assert r.status == 301
         assert r.header(b"location") == b"https://www.example.org/moved"
+    # As Pound: a path of a single "/" is dropped, and the target is not appended.
+    text = listener('    Redirect 302 "http://www.example.org/"')
+    config, socks = config_with_ports(text)
+    with ProxyThread(config, socks) as p:
+        r = get(p.port, "/a/b")
+        assert r.status == 302
+        assert r.header(b"location") == b"http://www.example.org"
 
 
 def test_unix_socket_backend(tmp_path: Path) -> None:

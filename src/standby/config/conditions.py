@@ -48,7 +48,15 @@ from standby.config.pattern import (
 from standby.config.tbf import compile_tbf
 from standby.config.tree import Directive, SectionNode
 from standby.htpasswd import HAVE_CRYPT, HtpasswdError, UserTable, parse_htpasswd
-from standby.model import AclSpec, ConditionKind, ConditionSpec, ForwardedSpec, Location
+from standby.model import (
+    AclSpec,
+    ConditionKind,
+    ConditionSpec,
+    ForwardedSpec,
+    LiveFile,
+    Location,
+    Networks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +112,7 @@ class _Flags:
     pcre: bool | None = None
     icase: bool | None = None
     file: Token | None = None
+    watch: bool = False  # -filewatch (not -file): the file is read again when it changes
     tag: str = ""
     decode: bool = False
 
@@ -155,8 +164,15 @@ class ConditionContext:
             children = tuple(
                 spec for child in node.body if (spec := self._node(child, scope)) is not None
             )
+            op = node.values[1] if len(node.values) > 1 else None
             self.detached[name] = ConditionSpec(
-                ConditionKind.MATCH, name, None, False, node.location, children=children
+                ConditionKind.MATCH,
+                name,
+                None,
+                False,
+                node.location,
+                children=children,
+                any_of=op == "or",
             )
 
     # -- ACLs ---------------------------------------------------------------------------
@@ -183,16 +199,23 @@ class ConditionContext:
                 raise ConfigError(line.arg_locations[0], str(exc)) from None
         return AclSpec(name, tuple(networks), node.location)
 
-    def _acl_file(self, token: Token, name: str) -> AclSpec:
+    def _acl_file(self, token: Token, name: str, watch: bool = False) -> AclSpec:
         path = _file_name(token)
-        text = self._read_text(path, token.location, "ACL file", MAX_LIST_FILE)
-        cidrs = []
-        for number, item in parse_acl_file(text):
-            try:
-                cidrs.append(parse_cidr(item))
-            except ValueError as exc:
-                raise ConfigError(Location(path, number, 1), str(exc)) from None
-        return AclSpec(name, tuple(cidrs), token.location)
+
+        def parse(text: str | None) -> tuple[Networks, tuple[ConditionSpec, ...]]:
+            cidrs = []
+            for number, item in parse_acl_file(text or ""):
+                try:
+                    cidrs.append(parse_cidr(item))
+                except ValueError as exc:
+                    raise ConfigError(Location(path, number, 1), str(exc)) from None
+            return tuple(cidrs), ()
+
+        text = self._file_text(path, token.location, "ACL file", watch)
+        if watch:
+            live = LiveFile(path, token.location, parse, text)
+            return AclSpec(name, (), token.location, live=live)
+        return AclSpec(name, parse(text)[0], token.location)
 
     def _acl_tokens(
         self, tokens: Sequence[Token], at: Location, name: str, allow_name: bool
@@ -212,7 +235,7 @@ class ConditionContext:
                 raise ConfigError(rest[0].location, f'"{rest[0].text}" needs a file name')
             if len(rest) > 2:
                 raise ConfigError(rest[2].location, 'too many arguments for "ACL"')
-            return self._acl_file(rest[1], name), forwarded
+            return self._acl_file(rest[1], name, rest[0].text == "-filewatch"), forwarded
         if not rest or not allow_name:
             where = at if not rest else rest[0].location
             raise ConfigError(where, 'expected -file "FILE" after the ACL name')
@@ -335,6 +358,7 @@ class ConditionContext:
                 node.location,
                 argument=node.texts[0],
                 children=detached.children,
+                any_of=detached.any_of,
             )
         if name == "TBF":  # i15-conf
             return compile_tbf(node)
@@ -408,33 +432,46 @@ class ConditionContext:
         if flags.file is None:
             return one(pattern.text, pattern.location)
         path = _file_name(flags.file)
-        text = self._read_text(path, flags.file.location, "pattern file", MAX_LIST_FILE)
-        children = []
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
-            if line and not line.startswith("#"):
-                child = one(line, Location(path, number, raw.find(line) + 1))
-                children.append(
-                    ConditionSpec(
-                        kind,
-                        child.pattern,
-                        child.regex,
-                        False,
-                        child.location,
-                        argument=argument,
-                        decode=flags.decode,
-                        tag=flags.tag,
+
+        def parse(text: str | None) -> tuple[Networks, tuple[ConditionSpec, ...]]:
+            children = []
+            for number, raw in enumerate((text or "").splitlines(), start=1):
+                line = raw.strip()
+                if line and not line.startswith("#"):
+                    child = one(line, Location(path, number, raw.find(line) + 1))
+                    children.append(
+                        ConditionSpec(
+                            kind,
+                            child.pattern,
+                            child.regex,
+                            False,
+                            child.location,
+                            argument=argument,
+                            decode=flags.decode,
+                            tag=flags.tag,
+                        )
                     )
-                )
+            return (), tuple(children)
+
+        text = self._file_text(path, flags.file.location, "pattern file", flags.watch)
+        live = LiveFile(path, node.location, parse, text) if flags.watch else None
         return ConditionSpec(
             ConditionKind.MATCH,
             f"{name} -file {path}",
             None,
             negate,
             node.location,
-            children=tuple(children),
+            children=parse(text)[1] if live is None else (),
             any_of=True,
+            live=live,
         )
+
+    def _file_text(self, path: str, at: Location, what: str, watch: bool) -> str | None:
+        """A list file's text; with -filewatch, None when it does not exist (yet): Pound
+        starts with an empty list and fills it when the file appears."""
+        if watch and not os.path.exists(path):
+            return None
+        return self._read_text(path, at, what, MAX_LIST_FILE)
 
     def _read_text(self, path: str, at: Location, what: str, limit: int) -> str:
         try:
@@ -492,6 +529,7 @@ def _read_flags(
                 flags.tag = tokens[i].text
             else:
                 flags.file = tokens[i]
+                flags.watch = word == "-filewatch"
             i += 1
         elif word == "-decode" and kind is ConditionKind.QUERY_PARAM:
             flags.decode = True

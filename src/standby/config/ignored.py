@@ -45,7 +45,8 @@ IGNORED: dict[str, tuple[str, str]] = {
     ),
     "WatcherTTL": (
         "how often watched files are polled when inotify is absent",
-        "watched files (certificates, htpasswd files) are polled every few seconds",
+        "certificates are polled every few seconds, htpasswd files and -filewatch lists "
+        "before each request",
     ),
     "BackendStats": (
         "whether per-backend request statistics are kept",

@@ -774,9 +774,12 @@ KEYWORDS: tuple[Keyword, ...] = (
             "Join the conditions up to `End` with AND (the default) or OR; blocks nest: "
             '`Match OR` / `Host "a.example"` / `Host "b.example"` / `End`.',
             opens=Section.MATCH, condition=True),
-    Keyword("Condition", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING),), True,
-            "A detached condition: the conditions up to `End`, joined by AND, that `Eval` "
-            'uses by name: `Condition "internal"` / `ACL -file "internal.acl"` / `End`. As in '
+    Keyword("Condition", frozenset({Section.TOP}),
+            (Arg("name", ArgKind.STRING),
+             Arg("op", ArgKind.WORD, optional=True, words=("and", "or"))), True,
+            "A detached condition: the conditions up to `End`, joined by AND (the default) or "
+            "OR as in `Match`, that `Eval` uses by name: `Condition \"internal\" or` / "
+            '`Host "a.example"` / `ACL -file "internal.acl"` / `End`. As in '
             "Pound, the groups of its patterns are not seen by back-references outside it.",
             opens=Section.CONDITION),
     Keyword("Eval", CONDITION_SECTIONS, (Arg("name", ArgKind.STRING),), True,

@@ -949,19 +949,30 @@ class Exchange:
 
     def _redirect(self, backend: BackendSpec) -> None:
         url = backend.redirect_url
+        # Pound: a URL whose path is a single "/" loses it and gets nothing appended;
+        # one without a path gets the request's target appended (unless it expands).
+        scheme_end = url.find("://")
+        slash = url.find("/", scheme_end + 3) if scheme_end >= 0 else -1
+        if slash >= 0 and slash == len(url) - 1:
+            url = url[:slash]
         if has_expansions(url):
             # Pound: $N and %[...] are expanded (the captures of the service's conditions,
             # which held), and the request's path is then not appended.
             srt = self.srt
             conditions = () if srt is None else srt.spec.conditions
             captures = match_conditions(conditions, self.head, self.client.peer)
-            target = expand(url, captures, self.head, self.client.peer)
+            missing: list[str] = []
+            target = expand(url, captures, self.head, self.client.peer, missing)
+            if missing:  # Pound: each is logged, and the client gets a 500
+                for reference in missing:
+                    log.warning(
+                        'Redirect expression "%s" refers to non-existing group %s', url, reference
+                    )
+                self.local_response(500, "bad redirect expression")
+                return
         else:
-            # Pound: a redirect URL without a path gets the request's target appended.
-            scheme_end = url.find("://")
-            has_path = scheme_end >= 0 and url.find("/", scheme_end + 3) >= 0
             target = url.encode("latin-1")
-            if not has_path:
+            if slash < 0:
                 target += self.head.target
         keep = self._keep_client()
         response = redirect_response(backend.redirect_code, target, close=not keep)

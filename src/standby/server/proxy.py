@@ -61,7 +61,7 @@ from standby.server.shared import (
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
 from standby.server.view import ProxyView
-from standby.server.watch import UserFiles
+from standby.server.watch import WATCH_POLL_INTERVAL, ListFiles
 from standby.tls.context import check_settings
 from standby.tls.store import CERT_POLL_INTERVAL, TlsListener
 from standby.upstream.pool import Pool, resolve
@@ -149,7 +149,8 @@ class Proxy:
         # HTTPS listeners' contexts and certificates, by listener: loaded here, before
         # privileges are dropped (a key only root may read) and before workers fork.
         self._tls: dict[ListenerKey, TlsListener] = tls_listeners(config, {})
-        self._user_files = UserFiles()
+        self._list_files = ListFiles()  # htpasswd and -filewatch files (server/watch.py)
+        self._list_poll: asyncio.TimerHandle | None = None
         self._cert_poll: asyncio.TimerHandle | None = None
         # HTTPS backends' contexts, client certificates read now (before privileges drop).
         prepare_backend_tls(all_backends(config))
@@ -225,6 +226,7 @@ class Proxy:
             await self._serve(key, loop)
         self._prune = loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
         self._cert_poll = loop.call_later(CERT_POLL_INTERVAL, self._poll_certs)
+        self._list_poll = loop.call_later(WATCH_POLL_INTERVAL, self._poll_lists)
         if self._probe and self.config.control is not None:
             # The health writer owns the control socket (in one process: this one).
             bound, self.control_socket = self.control_socket, None
@@ -277,10 +279,16 @@ class Proxy:
         """Load certificate files that changed (each process looks for itself)."""
         for tls in self._tls.values():
             tls.poll()
-        self._user_files.poll(self.config)  # BasicAuth files that changed (server/watch.py)
         shared = self._shared
         if shared is not None and self._accepting:
             self._cert_poll = shared.loop.call_later(CERT_POLL_INTERVAL, self._poll_certs)
+
+    def _poll_lists(self) -> None:
+        """Read -filewatch files that changed (each process looks for itself)."""
+        self._list_files.poll()
+        shared = self._shared
+        if shared is not None and self._accepting:
+            self._list_poll = shared.loop.call_later(WATCH_POLL_INTERVAL, self._poll_lists)
 
     # -- another worker slot's sockets (a supervised worker) ------------------------------
 
@@ -381,10 +389,11 @@ class Proxy:
         shared.view = self.view
         shared.metrics_source = self.metrics_source
         shared.control_source = self.control_source
+        refresh = self._list_files.poll if self._list_files.follow(config) else None
         for spec in config.listeners:
             runtime = ListenerRuntime(
                 spec=spec,
-                router=Router(spec, config.services),
+                router=Router(spec, config.services, refresh),
                 limits=listener_limits(spec),
                 methods=spec.methods,
                 port=str(spec.port).encode("ascii"),
@@ -735,6 +744,9 @@ class Proxy:
         if self._cert_poll is not None:
             self._cert_poll.cancel()
             self._cert_poll = None
+        if self._list_poll is not None:
+            self._list_poll.cancel()
+            self._list_poll = None
 
     async def _shutdown(self) -> None:
         if self._dns is not None:
