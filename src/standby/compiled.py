@@ -36,7 +36,6 @@ HOT_PATH = (
     "standby.balance.balancer",
     "standby.balance.sessions",  # issue 15: the sticky choice, per request with a Session
     "standby.routing",
-    "standby.http1.edit",  # issue 15: header edits, per request where configured
     "standby.observe.metrics",
     "standby.health.board",
     "standby.model",
