@@ -21,6 +21,7 @@ from standby.config.conditions import MAX_HTPASSWD_FILE, MAX_LIST_FILE
 from standby.config.errors import ConfigError
 from standby.htpasswd import HtpasswdError, UserTable, parse_htpasswd
 from standby.model import ConditionSpec, ConfigSpec, LiveFile, Location
+from standby.observe.logsetup import NOTICE
 
 # How often each process looks at the stat of its watched files on its own (requests look
 # too): Pound's tests set WatcherTTL 1 and wait 2 s for the reload to be logged.
@@ -138,4 +139,5 @@ class ListFiles:
                     )
                     continue
                 done = "file reloaded" if text is not None else "content cleared"
-                log.info("%s: %s: %s", location, path, done)
+                # A notice, as Pound logs it: an operator's change took effect.
+                log.log(NOTICE, "%s: %s: %s", location, path, done)
