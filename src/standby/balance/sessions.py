@@ -31,12 +31,13 @@ from __future__ import annotations
 import functools
 import json
 import zlib
-from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Sequence, Set
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass
 from typing import Final
 
 from standby.balance.balancer import Balancer
+from standby.cache.services import table_names
 from standby.health.board import HealthView
 from standby.http1 import RequestHead, ResponseHead
 from standby.http1.request import line_prefix
@@ -513,35 +514,15 @@ class Sticky:
 
 # -- the tables of a configuration ---------------------------------------------------------
 
-# Names travel in IPC text fields; a longer service name falls back to its position.
-MAX_NAME: Final = 1024
 # Told of a change in table ``name`` (process/tables.TableListener).
 TableChange = Callable[[str, bytes, bool], None]
 
 
 def session_services(config: ConfigSpec) -> dict[str, ServiceSpec]:
-    """Every service with a `Session`, by the name of its table. A name is the service's
-    identity across reloads and between processes, by the rule of the stale stores
-    (cache/services.py): the listener's address and port (``*`` for global services) and
-    the service's name, or its position when it has none or shares it."""
-    scopes: list[tuple[str, Sequence[ServiceSpec]]] = [
-        (f"{listener.address}:{listener.port}", listener.services) for listener in config.listeners
-    ]
-    scopes.append(("*", config.services))
-    found: dict[str, ServiceSpec] = {}
-    for scope, services in scopes:
-        names = Counter(s.name for s in services if s.name)
-        for index, service in enumerate(services):
-            if service.session is None:
-                continue
-            label = f"#{index}"
-            if service.name and names[service.name] == 1:
-                label = f"{service.name!r}"
-            name = f"session {scope} {label}"
-            if len(name.encode("utf-8", "replace")) > MAX_NAME:
-                name = f"session {scope} #{index}"
-            found[name] = service
-    return found
+    """Every service with a `Session`, by the name of its table: the service's identity
+    across reloads and between processes, by the rule of the stale stores
+    (cache/services.py)."""
+    return dict(table_names(config, "session", lambda s: s.session is not None))
 
 
 class SessionTables:

@@ -11,7 +11,7 @@ copies of the one after it to a new, empty store (name your services to avoid th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from standby.cache.policy import CachePolicy, CookieMode
 from standby.model import ConfigSpec, ServiceSpec, StaleSpec
@@ -32,23 +32,33 @@ def cache_policy(spec: StaleSpec) -> CachePolicy:
     )
 
 
-def stale_services(config: ConfigSpec) -> dict[str, tuple[ServiceSpec, CachePolicy]]:
-    """Every service with ``StaleFallback``, by the name of its store."""
+def table_names(
+    config: ConfigSpec, kind: str, wanted: Callable[[ServiceSpec], bool]
+) -> Iterator[tuple[str, ServiceSpec]]:
+    """Each ``wanted`` service with the name of its ``kind`` table ("stale", "session"), by
+    the rule above (sessions are named the same way)."""
     scopes: list[tuple[str, Sequence[ServiceSpec]]] = [
         (f"{listener.address}:{listener.port}", listener.services) for listener in config.listeners
     ]
     scopes.append(("*", config.services))
-    found: dict[str, tuple[ServiceSpec, CachePolicy]] = {}
     for scope, services in scopes:
         names = Counter(s.name for s in services if s.name)
         for index, service in enumerate(services):
-            if service.stale is None:
+            if not wanted(service):
                 continue
             label = f"#{index}"
             if service.name and names[service.name] == 1:
                 label = f"{service.name!r}"
-            name = f"stale {scope} {label}"
+            name = f"{kind} {scope} {label}"
             if len(name.encode("utf-8", "replace")) > MAX_NAME:
-                name = f"stale {scope} #{index}"
-            found[name] = (service, cache_policy(service.stale))
-    return found
+                name = f"{kind} {scope} #{index}"
+            yield name, service
+
+
+def stale_services(config: ConfigSpec) -> dict[str, tuple[ServiceSpec, CachePolicy]]:
+    """Every service with ``StaleFallback``, by the name of its store."""
+    return {
+        name: (service, cache_policy(service.stale))
+        for name, service in table_names(config, "stale", lambda s: s.stale is not None)
+        if service.stale is not None
+    }
