@@ -55,6 +55,7 @@ from standby.control.view import (
     all_backends,
     services_of,
 )
+from standby.http1.messages import reason_phrase
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.observe.metrics import (
     CONTENT_TYPE as METRICS_CONTENT_TYPE,
@@ -83,6 +84,23 @@ class Reply:
     body: bytes
     content_type: str = JSON_TYPE
     allow: tuple[str, ...] = ()  # for 405: the methods the target accepts
+
+
+def serialise(reply: Reply, keep_alive: bool = False) -> bytes:
+    """The HTTP/1.1 message of ``reply``: the control socket's (one answer per
+    connection), or a ``Control`` service's (``keep_alive``: the connection stays)."""
+    lines = [
+        b"HTTP/1.1 %d %s\r\n" % (reply.status, reason_phrase(reply.status)),
+        b"Content-Type: %s\r\n" % reply.content_type.encode("ascii"),
+        b"Content-Length: %d\r\n" % len(reply.body),
+    ]
+    if reply.allow:
+        lines.append(b"Allow: %s\r\n" % ", ".join(reply.allow).encode("ascii"))
+    lines.append(b"Cache-Control: no-store\r\n")
+    if not keep_alive:
+        lines.append(b"Connection: close\r\n")
+    lines += (b"\r\n", reply.body)
+    return b"".join(lines)
 
 
 class _Reload:

@@ -33,7 +33,6 @@ from standby.clock import Clock, SystemClock
 from standby.control import api
 from standby.control.view import RuntimeView
 from standby.http1 import BODY_CHUNKED, BODY_LENGTH, HttpError, Limits, parse_request_head
-from standby.http1.messages import reason_phrase
 from standby.model import ConfigSpec
 
 log = logging.getLogger("standby.control")
@@ -190,7 +189,7 @@ class ControlServer:
             if isinstance(request, ControlRequest):
                 request = await self.decide(request)
             if request is not None:
-                writer.write(_serialise(request))
+                writer.write(api.serialise(request))
                 await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
@@ -258,19 +257,6 @@ class ControlRequest(NamedTuple):
     method: str
     target: str
     body: bytes
-
-
-def _serialise(reply: api.Reply) -> bytes:
-    lines = [
-        b"HTTP/1.1 %d %s\r\n" % (reply.status, reason_phrase(reply.status)),
-        b"Content-Type: %s\r\n" % reply.content_type.encode("ascii"),
-        b"Content-Length: %d\r\n" % len(reply.body),
-    ]
-    if reply.allow:
-        lines.append(b"Allow: %s\r\n" % ", ".join(reply.allow).encode("ascii"))
-    lines.append(b"Cache-Control: no-store\r\nConnection: close\r\n\r\n")
-    lines.append(reply.body)
-    return b"".join(lines)
 
 
 def _remove_if_ours(path: str, inode: tuple[int, int]) -> None:

@@ -358,16 +358,5 @@ async def _reload(exchange: Exchange) -> None:
 
 def _control_reply(exchange: Exchange, reply: api.Reply) -> None:
     keep = exchange._keep_client()
-    lines = [
-        b"HTTP/1.1 %d %s\r\n" % (reply.status, reason_phrase(reply.status)),
-        b"Content-Type: %s\r\n" % reply.content_type.encode("ascii"),
-        b"Content-Length: %d\r\n" % len(reply.body),
-    ]
-    if reply.allow:
-        lines.append(b"Allow: %s\r\n" % ", ".join(reply.allow).encode("ascii"))
-    lines.append(b"Cache-Control: no-store\r\n")
-    if not keep:
-        lines.append(b"Connection: close\r\n")
-    lines += (b"\r\n", reply.body)
-    data = b"".join(lines)
+    data = api.serialise(reply, keep)
     exchange._answered(reply.status, exchange._for_method(data), len(reply.body))
