@@ -34,7 +34,6 @@ HOT_PATH = (
     "standby.upstream.pool",
     "standby.upstream.protocol",
     "standby.balance.balancer",
-    "standby.balance.sessions",  # issue 15: the sticky choice, per request with a Session
     "standby.routing",
     "standby.observe.metrics",
     "standby.health.board",
