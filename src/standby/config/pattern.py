@@ -176,6 +176,20 @@ def _lines_search(source: str, ignore_case: bool) -> SearchLines | None:
     return search_lines
 
 
+def backtracking_cost(length: int, degree: int, exponential: bool) -> int:
+    """The modelled backtracking steps of a pattern for a subject of ``length`` bytes."""
+    steps: int = (length + 1) ** (degree + 2)
+    return steps << length if exponential else steps
+
+
+def longest_subject(degree: int, exponential: bool) -> int:
+    """The longest subject a backtracking search takes within BACKTRACK_BUDGET."""
+    limit = 0
+    while backtracking_cost(limit + 1, degree, exponential) <= BACKTRACK_BUDGET:
+        limit += 1
+    return limit
+
+
 class CompiledPattern:
     """One operator pattern: ``search(subject, undecided)`` and ``search_lines(block,
     lowered, undecided)`` (model.Pattern) are functions chosen at construction, RE2's, a fixed
@@ -218,8 +232,7 @@ class CompiledPattern:
             self.search = whole
             self.search_lines = lines
         else:
-            while self._cost(self.limit + 1) <= BACKTRACK_BUDGET:
-                self.limit += 1
+            self.limit = longest_subject(self.degree, self.exponential)
             self.search = self._search_backtracking
             self.search_lines = self._search_lines_backtracking
 
@@ -283,8 +296,7 @@ class CompiledPattern:
 
     def _cost(self, length: int) -> int:
         """The modelled backtracking steps for a subject of ``length`` bytes."""
-        steps: int = (length + 1) ** (self.degree + 2)
-        return steps << length if self.exponential else steps
+        return backtracking_cost(length, self.degree, self.exponential)
 
     @property
     def groups(self) -> int:
@@ -351,14 +363,7 @@ class PcrePattern:
         self.linear = self._match is not None
         self.degree = len(_PCRE_QUANTIFIER.findall(source))
         self.exponential = _PCRE_NESTED.search(source) is not None
-        self.limit = 0
-        if not self.linear:
-            while self._cost(self.limit + 1) <= BACKTRACK_BUDGET:
-                self.limit += 1
-
-    def _cost(self, length: int) -> int:
-        steps: int = (length + 1) ** (self.degree + 2)
-        return steps << length if self.exponential else steps
+        self.limit = 0 if self.linear else longest_subject(self.degree, self.exponential)
 
     def captures(self, subject: bytes) -> Groups | None:
         match = self._match
