@@ -3,6 +3,7 @@ stale, and STANDBY_PURE=1 runs the source instead."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -86,3 +87,84 @@ def test_pure_leaves_the_c_parsers_and_the_packages_alone() -> None:
     from standby.http1 import speedups_loaded
 
     assert run_pure(code).strip() == str(speedups_loaded())
+
+
+# Bases a class compiled by mypyc may have. A native class may derive from another native
+# class (one of the hot path's) or from the built-in exceptions mypyc supports; Protocol,
+# Enum and NamedTuple classes mypyc leaves as Python classes. A regular Python class as a
+# base (logging.StreamHandler, asyncio.Transport) makes a native class over a Python
+# layout: with mypy 2.4 on Python 3.11 its instances corrupted the heap, and the test
+# process crashed in garbage collection long after.
+COMPILABLE_BASES = frozenset(
+    {"Protocol", "Enum", "IntEnum", "NamedTuple", "Exception", "ValueError", "RuntimeError"}
+)
+
+
+def class_bases(source: str) -> list[tuple[str, str]]:
+    """(class, base) for every base of every class in a module's source, the base by its
+    last dotted name."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                target = base.value if isinstance(base, ast.Subscript) else base
+                name = target.attr if isinstance(target, ast.Attribute) else ast.unparse(target)
+                found.append((node.name, name))
+    return found
+
+
+def test_compiled_classes_derive_only_from_what_mypyc_makes_native() -> None:
+    sources = {name: source_of(name) for name in compiled.HOT_PATH}
+    native = {
+        node.name
+        for source in sources.values()
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ClassDef)
+    }
+    wrong = [
+        f"{module}: class {cls}({base})"
+        for module, source in sources.items()
+        for cls, base in class_bases(source)
+        if base not in COMPILABLE_BASES and base not in native
+    ]
+    assert not wrong, wrong
+
+
+def test_the_rule_sees_a_python_base() -> None:
+    bases = class_bases(
+        "import logging, asyncio\n"
+        "class H(logging.StreamHandler): pass\n"
+        "class T(asyncio.Transport): pass\n"
+        "class P(typing.Protocol[int]): pass\n"
+    )
+    assert bases == [("H", "StreamHandler"), ("T", "Transport"), ("P", "Protocol")]
+
+
+def source_of(name: str) -> str:
+    path = Path(compiled.__file__).parent.parent.joinpath(*name.split(".")).with_suffix(".py")
+    return path.read_text()
+
+
+def test_many_pound_style_handlers_leave_logging_sound() -> None:
+    # The crash the rule above prevents, as it was met: handlers made and dropped (as each
+    # test that starts standby in process does), then logging's shutdown at exit walks its
+    # weak references to them. Run in a process of its own, the build as installed.
+    code = (
+        "import io, logging\n"
+        "from standby.observe import logsetup\n"
+        "for _ in range(3000):\n"
+        "    handler = logsetup.make_handler('-', to_stderr=True, stream=io.StringIO(),\n"
+        "                                    style=logsetup.STYLE_POUND)\n"
+        "    logsetup.access_emitter()\n"
+        "    handler.close()\n"
+        "logging.shutdown()\n"
+        "print('sound')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "sound\n", "")

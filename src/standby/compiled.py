@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 # Every request runs through these. A module here may only hold classes mypyc can make
-# native (their bases, if any, also listed here) and is never monkeypatched; what its
+# native (their bases, if any, also listed here, or built-in exceptions; never a Python
+# class such as a logging handler: tests/test_compiled.py) and is never monkeypatched; what its
 # functions read per request from module level is Final (a C static, not a dict lookup).
 HOT_PATH = (
     "standby.server.seam",
@@ -34,7 +35,9 @@ HOT_PATH = (
     "standby.upstream.pool",
     "standby.upstream.protocol",
     "standby.balance.balancer",
+    "standby.balance.sessions",  # issue 15: the sticky choice, per request with a Session
     "standby.routing",
+    "standby.http1.edit",  # issue 15: header edits, per request where configured
     "standby.observe.metrics",
     "standby.health.board",
     "standby.model",

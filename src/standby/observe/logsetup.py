@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from standby.observe.handlers import PoundStderrHandler
+
 LOGGER_NAME = "standby"  # every module logs under this name
 ACCESS_LOGGER_NAME = "standby.access"
 STDERR_FACILITY = "-"  # ``LogFacility -`` means "log to stderr"
@@ -46,17 +48,9 @@ logging.handlers.SysLogHandler.priority_map.setdefault("NOTICE", "notice")
 _tags: dict[int, str] = {}
 
 
-class PoundStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """stderr in the "pound" style: ``pound: MESSAGE``, and of standby's own messages only
-    those at NOTICE or above (refusals, warnings, errors); access lines all go out."""
-
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__(stream)
-        self.setFormatter(logging.Formatter(POUND_PREFIX + "%(message)s"))
-        self.addFilter(_pound_worthy)
-
-
 def _pound_worthy(record: logging.LogRecord) -> bool:
+    """The "pound" style shows standby's own messages at NOTICE or above (refusals,
+    warnings, errors), and every access line."""
     return record.levelno >= NOTICE or record.name == ACCESS_LOGGER_NAME
 
 
@@ -103,7 +97,7 @@ def make_handler(
             file=err,
         )
     if style == STYLE_POUND:
-        return PoundStderrHandler(err)
+        return PoundStderrHandler(err, POUND_PREFIX, _pound_worthy)
     stderr = logging.StreamHandler(err)
     stderr.setFormatter(logging.Formatter(STDERR_FORMAT))
     return stderr

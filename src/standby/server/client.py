@@ -25,7 +25,8 @@ from standby.server.responders import listener_page, page_response
 from standby.server.seam import PAUSE_CONNECT, PAUSE_PIPELINE, PAUSE_UPSTREAM, ClientSide
 from standby.tls.peer import ssl_lines
 from standby.tls.policy import forced_http10
-from standby.upstream.protocol import UNCONNECTED, UpstreamProtocol
+from standby.upstream.protocol import UpstreamProtocol
+from standby.upstream.unconnected import UNCONNECTED
 
 if TYPE_CHECKING:
     from standby.observe.access import RequestView

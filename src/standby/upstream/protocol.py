@@ -6,6 +6,7 @@ import asyncio
 from typing import Protocol
 
 from standby.upstream.tls import keep_session
+from standby.upstream.unconnected import UNCONNECTED
 
 
 class UpstreamUser(Protocol):
@@ -20,24 +21,6 @@ class UpstreamUser(Protocol):
     def upstream_pause_writing(self) -> None: ...
 
     def upstream_resume_writing(self) -> None: ...
-
-
-class _Unconnected(asyncio.Transport):
-    """The transport of a protocol before ``connection_made``: closing it does nothing;
-    anything else (a write) is a coding error and raises NotImplementedError."""
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return True
-
-
-# Typed as a real transport, so that connected protocols need no None checks per write.
-UNCONNECTED: asyncio.Transport = _Unconnected()
 
 
 class UpstreamProtocol:
