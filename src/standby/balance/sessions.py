@@ -40,7 +40,7 @@ from standby.balance.balancer import Balancer
 from standby.cache.services import table_names
 from standby.health.board import HealthView
 from standby.http1 import RequestHead, ResponseHead
-from standby.http1.request import line_prefix
+from standby.http1.request import line_cookie, line_prefix
 from standby.model import (
     BackendKind,
     BackendSpec,
@@ -172,24 +172,6 @@ def _id(spec: SessionSpec) -> bytes:
 _REQUEST_FIELD: Final = {SessionType.COOKIE: b"cookie", SessionType.BASIC: b"authorization"}
 _RESPONSE_FIELD: Final = {SessionType.COOKIE: b"set-cookie", SessionType.BASIC: b"authorization"}
 _NOT_IN_A_FIELD: Final = frozenset({SessionType.IP, SessionType.URL, SessionType.PARM})
-
-
-def _cookie_in(raw: bytes, low: bytes, at: int, end: int, needle: bytes) -> bytes | None:
-    """``cookie_value`` of the header value ``raw[at:end]`` (``low``: ``raw`` lower-cased;
-    ``needle``: the lower-cased name and ``=``), without copying the value first."""
-    found = low.find(needle, at, end)
-    while found >= 0:
-        before = found
-        while before > at and raw[before - 1] in _OWS:
-            before -= 1
-        if before == at or raw[before - 1] == _SEMICOLON:
-            first = found + len(needle)
-            last = raw.find(b";", first, end)
-            if last < 0:  # the last item: the line's trailing whitespace is not the value's
-                return raw[first:end].rstrip(_OWS)[:MAX_KEY]
-            return raw[first:last][:MAX_KEY]
-        found = low.find(needle, found + 1, end)
-    return None
 
 
 def _field_finder(name: bytes) -> tuple[bytes]:
@@ -436,15 +418,14 @@ class Sticky:
     def _key_in(self, raw: bytes, start: tuple[bytes]) -> bytes | None:
         """The key in the first header line of ``raw`` that begins with ``start`` (found
         in any case, in C, without a lower-cased copy of the head: most heads have no
-        such line, responses above all); only the line is lower-cased, for the cookie."""
+        such line, responses above all); a cookie's value is found there in C as well."""
+        cookie = self._cookie
+        if cookie is not None:
+            return line_cookie(raw, start, cookie, MAX_KEY)
         at = line_prefix(raw, start)
         if at < 0:
             return None
         end = raw.find(b"\r\n", at)
-        cookie = self._cookie
-        if cookie is not None:
-            line = raw[at:end]
-            return _cookie_in(line, line.lower(), 0, len(line), cookie)
         value = raw[at:end].strip(_OWS)
         if self.spec.type is SessionType.BASIC:
             return basic_credentials(value)

@@ -311,6 +311,41 @@ def line_prefix_python(raw: bytes, prefixes: tuple[bytes, ...]) -> int:
     return end
 
 
+_OWS: Final = b" \t"
+_SEMICOLON: Final = ord(";")
+
+
+def line_cookie_python(
+    raw: bytes, prefixes: tuple[bytes, ...], needle: bytes, limit: int
+) -> bytes | None:
+    """In the first header line of ``raw`` that begins with one of ``prefixes`` (as
+    ``line_prefix``), the value of the first item beginning with ``needle`` (a cookie's
+    lower-case name and ``=``, compared in any case): up to the next ``;``, or for the last
+    item up to the end of the line less trailing spaces and tabs; at most ``limit`` bytes.
+    An item begins at the start of the value or after a ``;``, and spaces or tabs
+    (``line_cookie`` is this function, or its C version)."""
+    at = line_prefix_python(raw, prefixes)
+    if at < 0:
+        return None
+    end = raw.find(b"\r\n", at)
+    if end < 0:
+        end = len(raw)
+    low = raw.lower()
+    found = low.find(needle, at, end)
+    while found >= 0:
+        before = found
+        while before > at and raw[before - 1] in _OWS:
+            before -= 1
+        if before == at or raw[before - 1] == _SEMICOLON:
+            first = found + len(needle)
+            last = raw.find(b";", first, end)
+            if last < 0:
+                return raw[first:end].rstrip(_OWS)[:limit]
+            return raw[first:last][:limit]
+        found = low.find(needle, found + 1, end)
+    return None
+
+
 def field_block_python(raw: bytes) -> tuple[bytes, bytes]:
     """``field_lines_python(raw)`` joined by LF, as bytes, and the same lower-cased
     (``field_block`` is this function, or its C version)."""
@@ -737,6 +772,7 @@ ParseRequestHead = Callable[
 parse_request_head: ParseRequestHead
 field_block: Callable[[bytes], tuple[bytes, bytes]] = field_block_python
 line_prefix: Callable[[bytes, tuple[bytes, ...]], int] = line_prefix_python
+line_cookie: Callable[[bytes, tuple[bytes, ...], bytes, int], bytes | None] = line_cookie_python
 if speedups is not None:
     speedups.bind_request(RequestHead, _C_FIELDS, V10, V11, parse_request_head_python)
     parse_request_head = speedups.parse_request_head
@@ -744,6 +780,8 @@ if speedups is not None:
     # fourteen header lines, 0.2 us in C (no string object per line).
     field_block = speedups.field_block
     line_prefix = speedups.line_prefix
+    # A Session COOKIE's key, per request: 0.1 us in C, 0.5 us as slices and finds.
+    line_cookie = speedups.line_cookie
 else:  # pragma: no cover - depends on the install
     parse_request_head = parse_request_head_python
 
