@@ -35,6 +35,7 @@ POUND_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}")
         ("GET", "/?indent=2", "/"),
         ("GET", "/listener", "/"),
         ("GET", "/core", "/core"),
+        ("GET", "/listener/-", "/"),
         ("GET", "/listener/1", "/listener/1"),
         ("GET", "/listener/1/2", "/listener/1/service/2"),
         ("GET", "/listener/1/two/0?indent=4", "/listener/1/service/two/backend/0"),

@@ -225,8 +225,8 @@ def pound_request(method: str, target: str) -> PoundRequest | Reply | None:
 def _api_target(parts: list[str], read: bool) -> str | None:
     if read and parts == ["core"]:
         return "/core"
-    if read and parts in ([], ["listener"]):
-        return "/"
+    if read and parts in ([], ["listener"], ["listener", "-"]):
+        return "/"  # Pound lists everything, also for the global scope as a "listener"
     if len(parts) < 2 or parts[0] not in ("listener", "service"):
         return None
     ids = ["-", *parts[1:]] if parts[0] == "service" else parts[1:]
