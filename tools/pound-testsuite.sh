@@ -38,10 +38,18 @@ cp -R "$POUND_SRC/tests" "$work/tests"
 cd "$work/tests"
 rm -rf testsuite testsuite.dir testsuite.log atconfig atlocal
 
+STANDBY=${STANDBY:-$repo/.venv/bin/standby}
+STANDBYCTL=${STANDBYCTL:-$repo/.venv/bin/standby-poundctl}
+export STANDBY STANDBYCTL
+# AT_PACKAGE_VERSION is the version of the package under test, which the groups compare
+# with the one the control interface reports (ctl-core, list): the tested program's own
+# (`-V`'s first line ends with it: "standby 0.1.0", "pound (pound) 4.23"), so standby
+# never has to claim to be Pound 4.23.
+version=$("$STANDBY" -V 2>/dev/null | sed -n '1s/.* //p')
 cat > package.m4 <<M4
 m4_define([AT_PACKAGE_NAME],      [pound])
 m4_define([AT_PACKAGE_TARNAME],   [pound])
-m4_define([AT_PACKAGE_VERSION],   [${tag#v}])
+m4_define([AT_PACKAGE_VERSION],   [${version:-${tag#v}}])
 m4_define([AT_PACKAGE_STRING],    [pound ${tag#v}])
 m4_define([AT_PACKAGE_BUGREPORT], [gray@gnu.org])
 M4
@@ -78,9 +86,6 @@ POUNDCTL_CONF=
 export POUNDCTL_CONF
 CONF
 
-STANDBY=${STANDBY:-$repo/.venv/bin/standby}
-STANDBYCTL=${STANDBYCTL:-$repo/.venv/bin/standby-poundctl}
-export STANDBY STANDBYCTL
 status=0
 ./testsuite AUTOTEST_PATH="$repo/contrib/pound-compat" "$@" > run.out 2>&1 || status=$?
 

@@ -94,7 +94,9 @@ def test_full_listing_shape() -> None:
 
 
 def test_core_endpoint() -> None:
-    assert get_json(busy_seed_view(), "/core")["workers"] == {"count": 2, "unanswered": []}
+    # active: the requests in flight at the backends (the busy seed view has 3)
+    workers = get_json(busy_seed_view(), "/core")["workers"]
+    assert workers == {"count": 2, "active": 3, "unanswered": []}
 
 
 def test_a_worker_that_did_not_answer_makes_in_flight_unknown_never_zero() -> None:
@@ -103,7 +105,8 @@ def test_a_worker_that_did_not_answer_makes_in_flight_unknown_never_zero() -> No
     backend = get_json(view, "/listener/0/service/0/backend/0")
     assert backend["in_flight"] is None and backend["unanswered"] == [777]
     assert backend["requests"] == 1200  # counters: as the workers last reported them
-    assert get_json(view, "/core")["workers"] == {"count": 2, "unanswered": [777]}
+    workers = {"count": 2, "active": None, "unanswered": [777]}  # active unknown too
+    assert get_json(view, "/core")["workers"] == workers
     text = call(view, "GET", "/metrics").body.decode()
     assert "standby_workers_unanswered 1\n" in text
     assert "standby_backend_in_flight{" not in text  # no sample rather than a zero

@@ -315,7 +315,7 @@ def service_json(view: RuntimeView, listener: int | None, index: int) -> Json:
     ]
     regular = backends[: len(service.backends)]
     emergencies = backends[len(service.backends) :]
-    return {
+    obj: Json = {
         "kind": "service",
         "index": index,
         "name": service.name,
@@ -325,6 +325,9 @@ def service_json(view: RuntimeView, listener: int | None, index: int) -> Json:
         "emergency": emergencies[0] if emergencies else None,
         "emergencies": emergencies,
     }
+    if service.metrics:
+        obj["metrics"] = True  # it answers with the metrics text (Pound's metrics backend)
+    return obj
 
 
 def _control_backend(config: ConfigSpec) -> Json:
@@ -384,22 +387,39 @@ def listener_json(view: RuntimeView, number: int, slot: Slot) -> Json:
     }
 
 
-def core_json(core: CoreInfo, now: float) -> Json:
+def core_json(core: CoreInfo, now: float, active: int | None = None) -> Json:
+    """``active``: the requests in flight at the backends (``in_flight_total``), standby's
+    counterpart of Pound's busy threads; null when a worker did not answer."""
     return {
         "kind": "core",
         "pid": core.pid,
         "version": core.version,
         "uptime": max(0, round((now - core.started) * 1_000_000)),  # microseconds, as Pound
         "timestamp": iso_time(now),
-        "workers": {"count": core.workers, "unanswered": list(core.unanswered)},
+        "workers": {"count": core.workers, "active": active, "unanswered": list(core.unanswered)},
     }
+
+
+def in_flight_total(view: RuntimeView) -> int | None:
+    """The requests in flight at every backend, or None when one count is unknown."""
+    config = view.config()
+    total = 0
+    scopes: list[int | None] = [*range(len(config.listeners)), None]
+    for listener in scopes:
+        for s, service in enumerate(services_of(config, listener)):
+            for b in range(len(all_backends(service))):
+                count = view.backend_state(ObjectPath(listener, s, b)).in_flight
+                if count is None:
+                    return None
+                total += count
+    return total
 
 
 def full_listing(view: RuntimeView, now: float) -> Json:
     config = view.config()
     return {
         "kind": "pound",
-        "core": core_json(view.core(), now),
+        "core": core_json(view.core(), now, in_flight_total(view)),
         "listeners": [
             listener_json(view, n, slot) for n, slot in enumerate(listener_slots(config))
         ],
@@ -565,7 +585,7 @@ def _dispatch(
         return json_reply(200, full_listing(view, now))
     if parts == ["core"]:
         _only(method, ("GET",))
-        return json_reply(200, core_json(view.core(), now))
+        return json_reply(200, core_json(view.core(), now, in_flight_total(view)))
     if parts == ["metrics"]:
         _only(method, ("GET",))
         return metrics_reply(render_openmetrics(metrics_snapshot(view, now)))

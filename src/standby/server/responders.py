@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote_to_bytes
 
-from standby.control import api
+from standby.control import api, poundview
 from standby.http1 import BODY_CHUNKED, error_response
 from standby.http1.messages import reason_phrase
 from standby.model import BackendKind, BackendSpec, ListenerSpec
@@ -315,10 +315,17 @@ def control(exchange: Exchange) -> None:
     exchange.held = None
     method = exchange.head.method.decode("latin-1")
     target = exchange.head.target.decode("latin-1")
+    pound = poundview.pound_request(method, target)  # Pound's REST paths and JSON
+    if isinstance(pound, api.Reply):
+        _control_reply(exchange, pound)
+        return
+    if pound is not None:
+        target = pound.target
     shared = exchange.client.shared
     source = shared.control_source
     if source is not None:  # one of several workers: the supervisor decides, for all
-        exchange.task = exchange.client.loop.create_task(_relay(exchange, source, body))
+        relay = _relay(exchange, source, method, target, body, pound)
+        exchange.task = exchange.client.loop.create_task(relay)
         return
     view = shared.view
     if view is None:
@@ -330,20 +337,26 @@ def control(exchange: Exchange) -> None:
         log.exception("control request %s %s failed", method, target[:200])
         decided = api.error_reply(500, f"internal error: {type(exc).__name__}")
     if isinstance(decided, api.Reply):
-        _control_reply(exchange, decided)
+        _control_reply(exchange, decided if pound is None else pound.reply(decided))
         return
     exchange.task = exchange.client.loop.create_task(_reload(exchange))
 
 
-async def _relay(exchange: Exchange, source: ControlSource, body: bytes) -> None:
-    head = exchange.head
-    reply = await source(head.method.decode("latin-1"), head.target.decode("latin-1"), body)
+async def _relay(
+    exchange: Exchange,
+    source: ControlSource,
+    method: str,
+    target: str,
+    body: bytes,
+    pound: poundview.PoundRequest | None,
+) -> None:
+    reply = await source(method, target, body)
     exchange.task = None
     if exchange.client.closed:
         return
     if reply is None:
         reply = api.error_reply(503, "the supervisor did not answer")
-    _control_reply(exchange, reply)
+    _control_reply(exchange, reply if pound is None else pound.reply(reply))
 
 
 async def _reload(exchange: Exchange) -> None:
