@@ -174,3 +174,33 @@ def test_redirects_and_the_proxy_s_own_refusals_are_not_edited() -> None:
         assert r.status == 503 and untouched(r.headers)
         r = get(p.port, "/nowhere")
         assert r.status == 503 and untouched(r.headers)
+
+
+def test_the_error_backend_s_headers_in_pound_s_five_layouts(tmp_path: Path) -> None:
+    # Pound's testsuite group error: the built-in page, a page file named by ErrorFile or
+    # by Error itself, with and without headers of its own. A file's Content-Type and
+    # Cache-Control replace the defaults; Expires and Pragma are added all the same.
+    page = b"<p>custom not found</p>\n"
+    (tmp_path / "404.html").write_bytes(page)
+    (tmp_path / "404.txt").write_bytes(
+        b"Content-Type: text/plain\nCache-Control: no-cache\n\n" + page
+    )
+    cases = [
+        ("", "Error 404", None, b"text/html", b"no-cache,no-store"),
+        ('ErrorFile 404 "404.html"', "Error 404", page, b"text/html", b"no-cache,no-store"),
+        ("", 'Error 404 "404.html"', page, b"text/html", b"no-cache,no-store"),
+        ('ErrorFile 404 "404.txt"', "Error 404", page, b"text/plain", b"no-cache"),
+        ("", 'Error 404 "404.txt"', page, b"text/plain", b"no-cache"),
+    ]
+    for extra, error, body, content_type, cache in cases:
+        text = listener(service("^/", f"    {error}", ""), f"  {extra}")
+        config, socks = config_with_ports(text.replace('"404.', f'"{tmp_path}/404.'))
+        with ProxyThread(config, socks) as p:
+            r = get(p.port, "/foo/bar")
+            assert (r.status, r.reason) == (404, b"Not Found"), error
+            assert r.raw_head.startswith(b"HTTP/1.1 404 Not Found\r\n")
+            assert body is None or r.body == body
+            assert r.header(b"content-type") == content_type, (extra, error)
+            assert r.header(b"expires") == b"now" and r.header(b"pragma") == b"no-cache"
+            assert r.header(b"cache-control") == cache, (extra, error)
+            assert r.header(b"content-length") == str(len(r.body)).encode()
