@@ -422,10 +422,15 @@ class _Compiler:
         crl_list = self._pem_file(node, "CRLlist", b"-----BEGIN X509 CRL-----", "revocation list")
         verifies = mode in (model.CLIENT_CERT_ASK, model.CLIENT_CERT_REQUIRE)
         if client_cert is not None and verifies and verify_list is None and ca_list is None:
-            raise ConfigError(
+            # Pound 4.23 takes it and verifies against an empty store (tls/context.py).
+            log.warning(
+                '%s: "ClientCert %d" without a "VerifyList" or "CAlist": %s',
                 client_cert.location,
-                f'"ClientCert {mode}" verifies client certificates: it needs a '
-                '"VerifyList" (or a "CAlist") of the CAs that issue them',
+                mode,
+                "no client can connect (no certificate can be verified)"
+                if mode == model.CLIENT_CERT_REQUIRE
+                else "a client that sends a certificate fails the handshake (none can be "
+                "verified); one that sends none is served",
             )
         spec = ListenerTlsSpec(
             certs=tuple(certs),

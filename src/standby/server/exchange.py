@@ -672,7 +672,7 @@ class Exchange:
             conn = self._detach()  # its body is not wanted: the connection is not reused
             if conn is not None:
                 conn.close()
-            self.local_response(status, "backend error page rewritten (RewriteErrors)")
+            self.local_response(status, "backend error page rewritten (RewriteErrors)", edit=True)
             return
         self.resp = resp
         self.status = status
@@ -934,17 +934,25 @@ class Exchange:
         return self.backend.describe() if self.backend is not None else "-"
 
     def local_response(
-        self, status: int, reason: str, *, retry_after: bool = False, keep: bool = True
+        self,
+        status: int,
+        reason: str,
+        *,
+        retry_after: bool = False,
+        keep: bool = True,
+        edit: bool = False,
     ) -> None:
-        """A response made by the proxy itself (no backend, timeouts, gateway errors)."""
+        """A response made by the proxy itself (no backend, timeouts, gateway errors);
+        ``edit``: the response edits apply to it (a page put in place by RewriteErrors)."""
         page, headers = responders.listener_page(self.client.listener.spec, status)
         extra: tuple[tuple[bytes, bytes], ...] = ()
         if retry_after:
             extra = ((b"Retry-After", self.policy.retry_after),)
         keep = self._keep_client(keep)
-        data = self._for_method(
-            responders.page_response(status, page, headers, close=not keep, extra=extra)
-        )
+        data = responders.page_response(status, page, headers, close=not keep, extra=extra)
+        if edit:
+            data = responders.edited(self, data)
+        data = self._for_method(data)
         self._answered(status, data, _body_size(data))
 
     def _redirect(self, backend: BackendSpec) -> None:
@@ -1029,7 +1037,7 @@ class Exchange:
             b"" if keep else b"Connection: close\r\n",
         )
         # (The access log shows no body size for it, as Pound's does.)
-        self._answered(200, self._for_method(head + body), 0)
+        self._answered(200, self._for_method(responders.edited(self, head + body)), 0)
 
     def _keep_client(self, wanted: bool = True) -> bool:
         """Decide (and record on the client) whether its connection stays open after this

@@ -20,13 +20,14 @@ from urllib.parse import unquote_to_bytes
 
 from standby.control import api, poundview
 from standby.http1 import BODY_CHUNKED, error_response
+from standby.http1.edit import edit_response
 from standby.http1.messages import reason_phrase
 from standby.model import BackendKind, BackendSpec, ListenerSpec
 
 if TYPE_CHECKING:
     from standby.http1 import RequestHead
     from standby.server.seam import ClientSide
-    from standby.server.shared import ControlSource
+    from standby.server.shared import ControlSource, ServiceRuntime
 
 log = logging.getLogger("standby.server")
 
@@ -63,6 +64,7 @@ class Exchange(Protocol):
 
     client: ClientSide
     head: RequestHead
+    srt: ServiceRuntime | None
     held: list[bytes] | None
     task: asyncio.Task[None] | None
     status: int
@@ -76,7 +78,13 @@ class Exchange(Protocol):
     def _for_method(self, response: bytes) -> bytes: ...
     def _response_broken(self, reason: str) -> None: ...
     def local_response(
-        self, status: int, reason: str, *, retry_after: bool = False, keep: bool = True
+        self,
+        status: int,
+        reason: str,
+        *,
+        retry_after: bool = False,
+        keep: bool = True,
+        edit: bool = False,
     ) -> None: ...
 
 
@@ -180,6 +188,24 @@ def success_response(close: bool) -> bytes:
 # -- the shell ----------------------------------------------------------------------------
 
 
+def edited(exchange: Exchange, data: bytes) -> bytes:
+    """A made answer (``data``: its head, and its body if any) after the response edits of
+    the service, then of the listener, as Pound 4.23 applies them to the answers of its
+    `Error`, `Success`, `SendFile` and `Metrics` backends and to the pages `RewriteErrors`
+    puts in place of a backend's (an `Error 401` service's `Rewrite response` sets the
+    `WWW-Authenticate` of a BasicAuth challenge); not to a `Redirect`, an ACME or Control
+    answer, nor to the error pages of the proxy's own refusals. Content-Length and
+    Connection stay as made: no edit writes or removes them (http1/edit.py)."""
+    srt = exchange.srt
+    service = None if srt is None else srt.response_edits
+    listener = exchange.client.listener.response_edits
+    if service is None and listener is None:
+        return data
+    end = data.index(b"\r\n\r\n") + 4
+    head = edit_response(data[:end], exchange.head, service, listener, exchange.client.peer)
+    return head + data[end:]
+
+
 def answer(exchange: Exchange, backend: BackendSpec) -> None:
     """Answer ``exchange`` from the special ``backend`` chosen for it."""
     kind = backend.kind
@@ -191,10 +217,12 @@ def answer(exchange: Exchange, backend: BackendSpec) -> None:
             page, headers = listener_page(exchange.client.listener.spec, special.status)
         keep = exchange._keep_client()
         data = page_response(special.status, page, headers, close=not keep, cache_defaults=True)
+        data = edited(exchange, data)
         body_size = len(data) - data.index(b"\r\n\r\n") - 4
         exchange._answered(special.status, exchange._for_method(data), body_size)
     elif kind is BackendKind.SUCCESS:
-        exchange._answered(200, success_response(not exchange._keep_client()), 0)
+        data = edited(exchange, success_response(not exchange._keep_client()))
+        exchange._answered(200, data, 0)
     elif kind is BackendKind.SENDFILE:
         if exchange.head.method not in SENDFILE_METHODS:
             keep = exchange._keep_client()
@@ -267,7 +295,7 @@ async def _send_file(exchange: Exchange, root: str) -> None:
     reading: asyncio.Future[bytes] | None = None
     try:
         keep = exchange._keep_client()
-        head = sendfile_head(size, not keep)
+        head = edited(exchange, sendfile_head(size, not keep))
         if exchange.head.method == b"HEAD":
             exchange._answered(200, head, 0)
             return

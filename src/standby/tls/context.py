@@ -38,6 +38,8 @@ VERSIONS = {
     TlsProtocol.TLSv1_3: ssl.TLSVersion.TLSv1_3,
 }
 ALPN = ["http/1.1"]  # HTTP/1.1 is what standby speaks, to clients and to backends
+# The `ClientCert` modes that verify a certificate sent (`3` asks without verifying).
+VERIFYING = frozenset({model.CLIENT_CERT_ASK, model.CLIENT_CERT_REQUIRE})
 
 
 class TlsSetupError(SettingError):
@@ -89,7 +91,8 @@ def configure(ctx: ssl.SSLContext, spec: ListenerTlsSpec) -> None:
         except (OSError, ssl.SSLError) as exc:
             raise TlsSetupError("DHParams", f"cannot load {quote(spec.dh_params)}: {exc}") from None
     trust = trust_files(spec)
-    if trust and (spec.verify_list or spec.ca_list):
+    cas = bool(trust) and bool(spec.verify_list or spec.ca_list)
+    if cas:
         try:
             for name in trust:
                 ctx.load_verify_locations(cafile=name)
@@ -97,6 +100,10 @@ def configure(ctx: ssl.SSLContext, spec: ListenerTlsSpec) -> None:
             raise TlsSetupError("VerifyList", f"cannot load the CA files: {exc}") from None
         if spec.crl_list is not None:
             ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    # `ClientCert 1` and `2` ask and verify even without a CA file, as in Pound 4.23: the
+    # store is then empty (no system CAs are loaded), so a certificate sent fails the
+    # handshake; `1` still serves a client that sends none. `3` asks only with CAs.
+    if cas or spec.client_cert in VERIFYING:
         required = spec.client_cert == model.CLIENT_CERT_REQUIRE
         ctx.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
 
