@@ -167,8 +167,9 @@ def _split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
 # -- back-references and accessors (routing.py's, i15-cond) ------------------------------
 
 # Accessors a template may name (routing.expand), and those that need an argument.
+# `const` is resolved when compiled (config/constants.py), before anything is expanded.
 _ACCESSORS: Final = frozenset(
-    {"url", "path", "query", "host", "port", "header", "param", "remoteip", "user"}
+    {"url", "path", "query", "host", "port", "header", "param", "remoteip", "user", "const"}
 )
 _ACCESSOR_RE: Final = re.compile(r"%\[\s*([a-z]*)(?:\s+([^\]\s]+))?\s*\]")
 
