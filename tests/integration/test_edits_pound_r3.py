@@ -64,3 +64,125 @@ End
                 b"X-F: from a file",
                 b"X-G-url: from%20a%20file%0A%0A",
             ]
+
+
+def service_proxy(statements: str, port: int, tail: str = "") -> str:
+    """One listener, one service with ``statements`` before its backend at ``port``."""
+    statements = statements.replace("{", "{{").replace("}", "}}")  # as written
+    return f"""
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  Service
+{statements}
+    BackEnd
+      Address 127.0.0.1
+      Port {port}
+    End
+  End
+{tail}
+End
+"""
+
+
+NINE_HEADERS = "".join(f'      Header "X-{c}: (.*)"\n' for c in "ABCDEFGHI")
+NINE_TAGGED = "".join(f'      Header "X-{c}" -tag "{c}" "(.*)"\n' for c in "ABCDEFGHI")
+NINE_SENT = "".join(f"X-{c}: {c.lower()}\r\n" for c in "ABCDEFGHI")
+
+
+def test_back_references_to_several_conditions_reach_eight_matches_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    back = "/".join(f"$1({m})" for m in range(1, 8))
+    with Backend("echo") as b:
+        statements = f'    Rewrite\n{NINE_HEADERS}      SetPath "/echo/$1/{back}"\n    End'
+        config, socks = config_with_ports(service_proxy(statements, b.port))
+        with ProxyThread(config, socks) as p:
+            r = get(p.port, "/x", headers=NINE_SENT)
+            assert r.status == 200 and r.body.startswith(b"GET /echo/i/h/g/f/e/d/c/b HTTP/1.1")
+        # By tag, in any order.
+        tagged = "/".join(f"$1({c})" for c in "IHGFEDCB")
+        statements = f'    Rewrite\n{NINE_TAGGED}      SetPath "/echo/{tagged}"\n    End'
+        config, socks = config_with_ports(service_proxy(statements, b.port))
+        with ProxyThread(config, socks) as p:
+            r = get(p.port, "/x", headers=NINE_SENT)
+            assert r.status == 200 and r.body.startswith(b"GET /echo/i/h/g/f/e/d/c/b HTTP/1.1")
+        # The ninth match back is gone, as in Pound: 500, and Pound's line for it.
+        statements = f'    Rewrite\n{NINE_HEADERS}      SetPath "/echo/$1(8)"\n    End'
+        config, socks = config_with_ports(service_proxy(statements, b.port))
+        before = b.requests
+        with caplog.at_level("WARNING", logger="standby.server"), ProxyThread(config, socks) as p:
+            assert get(p.port, "/x", headers=NINE_SENT).status == 500
+            # The connection stays usable: the next request is answered too.
+            assert get(p.port, "/x", headers=NINE_SENT).status == 500
+        assert 'path "/echo/$1(8)" refers to non-existing group $1(8)' in caplog.text
+        assert b.requests == before  # nothing reached the backend
+
+
+def test_a_rewrite_branch_s_string_match_sees_the_service_s_groups() -> None:
+    statements = r"""    Path -re "([^./]+\.([^.]+))$"
+    Rewrite
+      StringMatch "$2" "html"
+      SetPath "/echo/markup/$1(1)"
+    Else
+      StringMatch "$2" "txt"
+      SetPath "/echo/plain/$1(1)"
+    End"""
+    with Backend("echo") as b:
+        config, socks = config_with_ports(service_proxy(statements, b.port))
+        with ProxyThread(config, socks) as p:
+            r = get(p.port, "/docs/index.html")
+            assert r.status == 200 and r.body.startswith(b"GET /echo/markup/index.html ")
+            r = get(p.port, "/readme.txt")
+            assert r.status == 200 and r.body.startswith(b"GET /echo/plain/readme.txt ")
+            # Neither branch: the path stays (not /echo...: the backend answers its name).
+            assert get(p.port, "/a.png").body == b"echo"
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ('SetPath "/echo%[url"', 'path "/echo%[url": unclosed %[ at offset 5'),
+        ('SetPath "/echo$0"', 'path "/echo$0" refers to non-existing group $0'),
+        ('SetPath "/echo%qbar"', 'path "/echo%qbar": unescaped % character at offset 6'),
+        ('SetURL "/echo${1"', 'url "/echo${1": missing closing brace in reference started at'),
+        ('SetQuery "a=$2"', 'query "a=$2" refers to non-existing group $2'),
+        ('SetQueryParam "a" "$1(3"', 'query parameter "$1(3": missing closing parenthesis'),
+        ('SetHeader "X-A: $1"', 'Header "X-A: $1" refers to non-existing group $1'),
+    ],
+)
+def test_an_edit_that_cannot_be_expanded_answers_500(
+    caplog: pytest.LogCaptureFixture, statement: str, message: str
+) -> None:
+    with Backend("echo") as b:
+        config, socks = config_with_ports(service_proxy(f"    {statement}", b.port))
+        with caplog.at_level("WARNING", logger="standby.server"), ProxyThread(config, socks) as p:
+            assert get(p.port, "/echo/foo").status == 500
+        assert message in caplog.text
+        assert b.requests == 0
+
+
+def test_a_response_edit_or_a_redirect_that_cannot_be_expanded_answers_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    response_edit = '    Rewrite response\n      SetHeader "X-B: $1(2)"\n    End'
+    with Backend("echo") as b:
+        config, socks = config_with_ports(service_proxy(response_edit, b.port))
+        with caplog.at_level("WARNING", logger="standby.server"), ProxyThread(config, socks) as p:
+            assert get(p.port, "/echo/foo").status == 500
+            assert get(p.port, "/echo/foo").status == 500  # and the next one too
+    assert 'Header "X-B: $1(2)" refers to non-existing group $1(2)' in caplog.text
+    redirect = """
+ListenHTTP
+  Address 127.0.0.1
+  Port {L0}
+  Service
+    Redirect "http://example.org/100%off"
+  End
+End
+"""
+    caplog.clear()
+    config, socks = config_with_ports(redirect)
+    with caplog.at_level("WARNING", logger="standby.server"), ProxyThread(config, socks) as p:
+        assert get(p.port, "/x").status == 500
+    assert 'Redirect expression "http://example.org/100%off": unescaped % character' in caplog.text

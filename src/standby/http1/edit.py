@@ -55,7 +55,15 @@ from standby.model import (
     HeaderMatcherSpec,
     RewriteSpec,
 )
-from standby.routing import Captures, RequestView, expand, has_expansions, match_conditions
+from standby.routing import (
+    Captures,
+    RequestView,
+    expand,
+    expansion_messages,
+    is_literal,
+    match_conditions,
+    reads_captures,
+)
 
 # Lines no pattern removes and no SetHeader writes: the message's framing, and the
 # hop-by-hop lines the proxy itself decides for each side (config/edits.py refuses to set
@@ -221,30 +229,50 @@ class _Context:
 
     def pushed(self, captures: Captures) -> _Context:
         """A context whose most recent groups are ``captures`` (a Rewrite branch's)."""
-        inner = _Context(self.request, (), self.peer, self.response)
         outer = self.captures()
         if outer is not None:
             captures = Captures(captures.groups + outer.groups, captures.tags + outer.tags)
+        return self.within(captures)
+
+    def within(self, captures: Captures) -> _Context:
+        """A context whose groups are ``captures`` (those of a Rewrite branch's conditions
+        matched after this context's own)."""
+        inner = _Context(self.request, (), self.peer, self.response)
         inner._captures = captures
         inner._found = True
         return inner
 
 
+class ExpansionFailed(ValueError):
+    """A template could not be expanded (a group that did not match, a malformed
+    reference...): Pound answers 500 and logs ``messages``, its lines for it."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
 class _Template:
     """A statement's string: its bytes when it has no expansion, else expanded against
-    the head as edited so far (Pound's accessors read the message being modified)."""
+    the head as edited so far (Pound's accessors read the message being modified).
+    ``what``: the statement, as Pound's messages name it."""
 
-    __slots__ = ("literal", "text")
+    __slots__ = ("literal", "text", "what")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, what: str) -> None:
         self.text = text
-        self.literal = None if has_expansions(text) else text.encode("latin-1")
+        self.what = what
+        self.literal = text.encode("latin-1") if is_literal(text) else None
 
     def value(self, context: _Context, head: Head) -> bytes:
         literal = self.literal
         if literal is not None:
             return literal
-        return expand(self.text, context.captures(), context.accessed(head), context.peer)
+        errors: list[str] = []
+        value = expand(self.text, context.captures(), context.accessed(head), context.peer, errors)
+        if errors:
+            raise ExpansionFailed(expansion_messages(self.what, self.text, errors))
+        return value
 
 
 # -- header matchers ---------------------------------------------------------------------
@@ -308,7 +336,7 @@ class _SetHeader(_Op):
     __slots__ = ("name", "template")
 
     def __init__(self, text: str) -> None:
-        self.template = _Template(text)
+        self.template = _Template(text, "Header")
         self.name = text.partition(":")[0].strip().encode("latin-1").lower()
 
     def apply(self, head: Head, context: _Context) -> None:
@@ -344,6 +372,15 @@ class _DeleteHeader(_Op):
         ]
 
 
+# What Pound's messages call each target edit's template.
+_WHAT: Final = {
+    EDIT_SET_URL: "url",
+    EDIT_SET_PATH: "path",
+    EDIT_SET_QUERY: "query",
+    EDIT_SET_QUERY_PARAM: "query parameter",
+}
+
+
 class _SetTarget(_Op):
     """SetURL, SetPath, SetQuery, DeleteQuery and SetQueryParam."""
 
@@ -354,10 +391,10 @@ class _SetTarget(_Op):
         self.encode = spec.encode
         if spec.op == EDIT_SET_QUERY_PARAM:
             self.name: bytes = spec.text.encode("latin-1")
-            self.template = None if spec.value is None else _Template(spec.value)
+            self.template = None if spec.value is None else _Template(spec.value, _WHAT[spec.op])
         else:
             self.name = b""
-            self.template = _Template(spec.text)
+            self.template = _Template(spec.text, _WHAT.get(spec.op, ""))
 
     def apply(self, head: Head, context: _Context) -> None:
         if head.method == b"CONNECT" or head.target == b"*":
@@ -409,11 +446,24 @@ class _Rewrite(_Op):
     __slots__ = ("branches",)
 
     def __init__(self, spec: RewriteSpec) -> None:
-        self.branches = tuple((branch.conditions, _ops(branch.edits)) for branch in spec.branches)
+        self.branches = tuple(
+            (branch.conditions, reads_captures(branch.conditions), _ops(branch.edits))
+            for branch in spec.branches
+        )
 
     def apply(self, head: Head, context: _Context) -> None:
-        for conditions, ops in self.branches:
-            # The branch's conditions see the head as edited so far (Pound's order).
+        for conditions, reads, ops in self.branches:
+            # The branch's conditions see the head as edited so far (Pound's order); a
+            # StringMatch among them sees the groups of the matches before (``reads``).
+            if reads:
+                outer = context.captures()
+                captures = match_conditions(conditions, head, context.peer, outer)
+                if captures is not None:
+                    inner = context.within(captures)
+                    for op in ops:
+                        op.apply(head, inner)
+                    return
+                continue
             captures = match_conditions(conditions, head, context.peer)
             if captures is not None:
                 inner = context.pushed(captures) if captures.groups else context

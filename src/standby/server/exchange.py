@@ -36,6 +36,7 @@ from standby.http1 import (
 )
 from standby.http1.body import DechunkedBody
 from standby.http1.edit import (
+    ExpansionFailed,
     LocationRule,
     edit_request,
     edit_response,
@@ -54,7 +55,7 @@ from standby.model import (
 from standby.observe.access import NO_BACKEND, NO_SERVICE, redirect_line, refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
-from standby.routing import expand, has_expansions, match_conditions
+from standby.routing import expand, expansion_messages, has_expansions, is_literal, match_conditions
 from standby.server import responders
 from standby.server.policy import ServicePolicy
 from standby.server.seam import PAUSE_CONNECT, PAUSE_UPSTREAM, ClientSide
@@ -387,7 +388,11 @@ class Exchange:
         """Send the request head (and the body bytes held for it) on ``conn``."""
         listener = self.client.listener
         if listener.edits or not listener.lane:
-            data = self._edited_request()  # issue 15
+            try:
+                data = self._edited_request()  # issue 15
+            except ExpansionFailed as exc:
+                self._expansion_failed(exc.messages)
+                return
         else:
             data = forward_head(self.head, self.client.forwarding)
         self.head_sent = True
@@ -662,7 +667,11 @@ class Exchange:
             or client.listener.response_edits is not None
             or srt.response_edits is not None
         ):
-            edited = self._edited_response(resp)  # issue 15
+            try:
+                edited = self._edited_response(resp)  # issue 15
+            except ExpansionFailed as exc:
+                self._expansion_failed(exc.messages)
+                return
             if edited is not None:
                 buf = edited + buf[used:]
                 reparsed = parse_response_head_python(buf, head.method, len(edited))
@@ -955,21 +964,19 @@ class Exchange:
         slash = url.find("/", scheme_end + 3) if scheme_end >= 0 else -1
         if slash >= 0 and slash == len(url) - 1:
             url = url[:slash]
-        if has_expansions(url):
+        if not is_literal(url):
             # Pound: $N and %[...] are expanded (the captures of the service's conditions,
             # which held), and the request's path is then not appended.
             srt = self.srt
             conditions = () if srt is None else srt.spec.conditions
             captures = match_conditions(conditions, self.head, self.client.peer)
-            missing: list[str] = []
-            target = expand(url, captures, self.head, self.client.peer, missing)
-            if missing:  # Pound: each is logged, and the client gets a 500
-                for reference in missing:
-                    log.warning(
-                        'Redirect expression "%s" refers to non-existing group %s', url, reference
-                    )
-                self.local_response(500, "bad redirect expression")
+            errors: list[str] = []
+            target = expand(url, captures, self.head, self.client.peer, errors)
+            if errors:  # Pound: each is logged, and the client gets a 500
+                self._expansion_failed(expansion_messages("Redirect expression", url, errors))
                 return
+            if not has_expansions(url) and slash < 0:
+                target += self.head.target
         else:
             target = url.encode("latin-1")
             if slash < 0:
@@ -978,6 +985,16 @@ class Exchange:
         response = redirect_response(backend.redirect_code, target, close=not keep)
         self.answer = redirect_line(backend.redirect_code)  # as Pound logs a redirect
         self._answered(backend.redirect_code, self._for_method(response), 0)
+
+    def _expansion_failed(self, messages: list[str]) -> None:
+        """An edit's or a Redirect's template could not be expanded: Pound logs why and
+        answers 500 (an upstream connection taken for the request is not used)."""
+        for message in messages:
+            log.warning("%s", message)
+        conn = self._detach()
+        if conn is not None:
+            conn.close()
+        self.local_response(500, "expansion failed")
 
     async def _challenge(self, directories: tuple[str, ...]) -> None:
         """An ACME HTTP-01 challenge (``ACME "DIR"``, acme/responder.py)."""
