@@ -186,3 +186,41 @@ End
     with caplog.at_level("WARNING", logger="standby.server"), ProxyThread(config, socks) as p:
         assert get(p.port, "/x").status == 500
     assert 'Redirect expression "http://example.org/100%off": unescaped % character' in caplog.text
+
+
+def test_send_file_sends_the_file_the_edited_path_names_with_the_response_edits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "note.txt").write_bytes(b"a note\n")
+    text = f"""
+ListenHTTP
+  Address 127.0.0.1
+  Port {{L0}}
+  Service
+    Path -re "^/public/(.+)"
+    SetPath "$1"
+    Rewrite response
+      SetHeader "Content-Type: text/html"
+      SetHeader "X-Served: %[path]"
+    End
+    SendFile "{tmp_path}"
+  End
+  Service
+    Path -beg "/broken/"
+    SetPath "/$2"
+    SendFile "{tmp_path}"
+  End
+End
+"""
+    config, socks = config_with_ports(text)
+    with caplog.at_level("WARNING", logger="standby.server"), ProxyThread(config, socks) as p:
+        r = get(p.port, "/public/note.txt")
+        assert (r.status, r.body) == (200, b"a note\n")
+        assert r.header(b"content-type") == b"text/html"
+        assert r.header(b"x-served") == b"/note.txt"  # the request as edited, as in Pound
+        assert r.header(b"content-length") == b"7"
+        assert get(p.port, "/note.txt").status == 503  # no service: only edited paths reach it
+        assert get(p.port, "/public/none.txt").status == 404
+        assert get(p.port, "/public/../etc/passwd").status == 404
+        assert get(p.port, "/broken/note.txt").status == 500
+    assert 'path "/$2" refers to non-existing group $2' in caplog.text

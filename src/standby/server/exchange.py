@@ -37,6 +37,7 @@ from standby.http1 import (
 from standby.http1.body import DechunkedBody
 from standby.http1.edit import (
     ExpansionFailed,
+    Head,
     LocationRule,
     edit_request,
     edit_response,
@@ -985,6 +986,39 @@ class Exchange:
         response = redirect_response(backend.redirect_code, target, close=not keep)
         self.answer = redirect_line(backend.redirect_code)  # as Pound logs a redirect
         self._answered(backend.redirect_code, self._for_method(response), 0)
+
+    def made_request_head(self) -> bytes | None:
+        """The request head after the listener's and the service's edits, for an answer
+        made here (Pound edits the request before any backend answers: SendFile sends the
+        edited path's file); None when an expansion failed (the 500 is sent)."""
+        listener = self.client.listener
+        srt = self.srt
+        service = None if srt is None else srt.request_edits
+        head = self.head
+        if listener.request_edits is None and service is None:
+            return head.raw
+        try:
+            return edit_request(head.raw, head, listener.request_edits, service, self.client.peer)
+        except ExpansionFailed as exc:
+            self._expansion_failed(exc.messages)
+            return None
+
+    def made_response_head(self, raw: bytes, request: bytes) -> bytes | None:
+        """``raw``, the head of an answer made here, after the service's and the
+        listener's response edits (``Rewrite response``), whose accessors read
+        ``request`` (the request head as edited: Pound's); None when an expansion failed
+        (the 500 is sent)."""
+        listener = self.client.listener
+        srt = self.srt
+        service = None if srt is None else srt.response_edits
+        if listener.response_edits is None and service is None:
+            return raw
+        view = self.head if request is self.head.raw else Head(request)
+        try:
+            return edit_response(raw, view, service, listener.response_edits, self.client.peer)
+        except ExpansionFailed as exc:
+            self._expansion_failed(exc.messages)
+            return None
 
     def _expansion_failed(self, messages: list[str]) -> None:
         """An edit's or a Redirect's template could not be expanded: Pound logs why and

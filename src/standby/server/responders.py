@@ -75,6 +75,8 @@ class Exchange(Protocol):
     def _answered(self, status: int, data: bytes, bytes_out: int) -> None: ...
     def _for_method(self, response: bytes) -> bytes: ...
     def _response_broken(self, reason: str) -> None: ...
+    def made_request_head(self) -> bytes | None: ...
+    def made_response_head(self, raw: bytes, request: bytes) -> bytes | None: ...
     def local_response(
         self, status: int, reason: str, *, retry_after: bool = False, keep: bool = True
     ) -> None: ...
@@ -201,8 +203,11 @@ def answer(exchange: Exchange, backend: BackendSpec) -> None:
             data = error_response(405, close=not keep, extra=(ALLOW_SENDFILE,))
             exchange._answered(405, data, 0)
             return
+        edited = exchange.made_request_head()  # the file the edited path names (Pound)
+        if edited is None:
+            return  # an expansion failed: 500
         client = exchange.client
-        exchange.task = client.loop.create_task(_send_file(exchange, special.directory))
+        exchange.task = client.loop.create_task(_send_file(exchange, special.directory, edited))
     elif exchange.req_done:  # CONTROL; with a body, _take_body calls control() at its end
         control(exchange)
     elif exchange.head.body == BODY_CHUNKED:  # as the control socket: a small known size
@@ -246,10 +251,12 @@ def _close_opened(future: asyncio.Future[tuple[int, int] | None]) -> None:
             os.close(opened[0])
 
 
-async def _send_file(exchange: Exchange, root: str) -> None:
+async def _send_file(exchange: Exchange, root: str, request: bytes) -> None:
+    """Send the file the request head ``request`` (as edited) names under ``root``."""
     client = exchange.client
     loop = client.loop
-    opening = loop.run_in_executor(None, _open, root, exchange.head.target)
+    target = request.split(b" ", 2)[1]
+    opening = loop.run_in_executor(None, _open, root, target)
     try:
         # Shielded: a cancelled request leaves the open to finish, then closes the file.
         opened = await asyncio.shield(opening)
@@ -267,7 +274,9 @@ async def _send_file(exchange: Exchange, root: str) -> None:
     reading: asyncio.Future[bytes] | None = None
     try:
         keep = exchange._keep_client()
-        head = sendfile_head(size, not keep)
+        head = exchange.made_response_head(sendfile_head(size, not keep), request)
+        if head is None:
+            return  # a response edit could not be expanded: 500
         if exchange.head.method == b"HEAD":
             exchange._answered(200, head, 0)
             return
