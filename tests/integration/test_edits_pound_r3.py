@@ -224,3 +224,25 @@ End
         assert get(p.port, "/public/../etc/passwd").status == 404
         assert get(p.port, "/broken/note.txt").status == 500
     assert 'path "/$2" refers to non-existing group $2' in caplog.text
+
+
+def test_a_redirect_reads_the_request_as_edited(caplog: pytest.LogCaptureFixture) -> None:
+    def service(url: str, set_path: str, redirect: str) -> str:
+        statements = f'URL "{url}"', f'SetPath "{set_path}"', f'Redirect "{redirect}"'
+        return "  Service\n" + "".join(f"    {line}\n" for line in statements) + "  End\n"
+
+    text = (
+        "ListenHTTP\n  Address 127.0.0.1\n  Port {L0}\n"
+        + service("^/old/([^?]*)", "/new/$1", "http://example.org")
+        + service("^/acc/(.*)", "/new/$1", "http://example.org%[path]")
+        + service("^/bad/", "/new/$3", "http://example.org")
+        + "End\n"
+    )
+    config, socks = config_with_ports(text)
+    with caplog.at_level("WARNING", logger="standby.server"), ProxyThread(config, socks) as p:
+        r = get(p.port, "/old/x?q=1")  # the edited target is appended
+        assert (r.status, r.header(b"location")) == (302, b"http://example.org/new/x?q=1")
+        r = get(p.port, "/acc/y")  # the accessor reads the edited path
+        assert (r.status, r.header(b"location")) == (302, b"http://example.org/new/y")
+        assert get(p.port, "/bad/z").status == 500
+    assert 'path "/new/$3" refers to non-existing group $3' in caplog.text

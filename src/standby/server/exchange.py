@@ -958,6 +958,12 @@ class Exchange:
         self._answered(status, data, _body_size(data))
 
     def _redirect(self, backend: BackendSpec) -> None:
+        # Pound edits the request first: the URL's accessors and the appended target read
+        # the request as edited (an edit that cannot be expanded answers 500).
+        edited = self.made_request_head()
+        if edited is None:
+            return
+        request = self.head if edited is self.head.raw else Head(edited)
         url = backend.redirect_url
         # Pound: a URL whose path is a single "/" loses it and gets nothing appended;
         # one without a path gets the request's target appended (unless it expands).
@@ -972,16 +978,16 @@ class Exchange:
             conditions = () if srt is None else srt.spec.conditions
             captures = match_conditions(conditions, self.head, self.client.peer)
             errors: list[str] = []
-            target = expand(url, captures, self.head, self.client.peer, errors)
+            target = expand(url, captures, request, self.client.peer, errors)
             if errors:  # Pound: each is logged, and the client gets a 500
                 self._expansion_failed(expansion_messages("Redirect expression", url, errors))
                 return
             if not has_expansions(url) and slash < 0:
-                target += self.head.target
+                target += request.target
         else:
             target = url.encode("latin-1")
             if slash < 0:
-                target += self.head.target
+                target += request.target
         keep = self._keep_client()
         response = redirect_response(backend.redirect_code, target, close=not keep)
         self.answer = redirect_line(backend.redirect_code)  # as Pound logs a redirect
