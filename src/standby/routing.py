@@ -576,7 +576,7 @@ def _accessor(spec: str, req: RequestView, peer: str) -> bytes:
 def has_expansions(template: str) -> bool:
     """Whether ``template`` uses a back-reference or an accessor (Pound's Redirect then
     leaves the request's path off)."""
-    return "$" in template or "%[" in template or _old_reference(template) >= 0
+    return "$" in template or "%[" in template or "%{" in template or _old_reference(template) >= 0
 
 
 def is_literal(template: str) -> bool:

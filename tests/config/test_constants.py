@@ -149,3 +149,16 @@ def test_bad_constant_files_are_refused(tmp_path: Path, options: str, message: s
     (tmp_path / "big.txt").write_bytes(b"x" * (MAX_CONSTANT_FILE + 1))
     with pytest.raises(ConfigError, match=message):
         load_config_text(f'Constant "a" {options}\n', str(tmp_path / "t.cfg"))
+
+
+def test_a_tbf_key_and_a_string_match_name_the_constants_of_their_service() -> None:
+    text = (
+        'Constant "k" "top"\nListenHTTP\n  Address 127.0.0.1\n  Port 8080\n  Service\n'
+        '    Constant "k" "own"\n    TBF "%[const k]-%[remoteip]" 5 10\n'
+        '    StringMatch "%[const k url]" "own"\n'
+        "    BackEnd\n      Address 127.0.0.1\n      Port 9000\n    End\n  End\nEnd\n"
+    )
+    tbf, string_match = load_config_text(text, "t.cfg").listeners[0].services[0].conditions
+    assert expand(tbf.argument, None, _Request()) == b"own-"  # type: ignore[arg-type]
+    assert tbf.tbf is not None and tbf.tbf.key == tbf.argument
+    assert expand(string_match.argument, None, _Request()) == b"own"  # type: ignore[arg-type]

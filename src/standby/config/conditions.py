@@ -369,7 +369,7 @@ class ConditionContext:
                 any_of=detached.any_of,
             )
         if name == "TBF":  # i15-conf
-            return compile_tbf(node)
+            return compile_tbf(node, scope.constants)
         return self._pattern_condition(node, scope)
 
     def _basic_auth(self, node: Directive) -> ConditionSpec:

@@ -28,8 +28,11 @@ Conditions, back-references and request accessors are routing.py's (``match_cond
 ``expand``): ``$N`` is group N of the most recently matched condition (in a ``Rewrite``
 branch, its conditions, which see the head as edited so far; else the service's, matched
 against the original request, found only when a template needs them), ``$N(M)`` and
-``$N(tag)`` earlier ones; ``%[url]``, ``%[path]``... read the request as edited so far
-(in a response's edits, the request it answers).
+``$N(tag)`` earlier ones (a branch's StringMatch sees the service's groups too);
+``%[url]``, ``%[path]``... read the request as edited so far (in a response's edits, the
+request it answers). A template Pound cannot expand (a group that did not match, a
+malformed reference) raises ExpansionFailed with Pound's lines: the exchange logs them and
+answers 500, as Pound.
 """
 
 from __future__ import annotations
@@ -853,7 +856,8 @@ def edit_request(
     peer: str = "",
 ) -> bytes:
     """The head to send upstream (``raw``: from forward_head) after the listener's edits,
-    then the service's (Pound's order for requests); ``peer``: the client's address."""
+    then the service's (Pound's order for requests); ``peer``: the client's address.
+    Raises ExpansionFailed when a template cannot be expanded (Pound answers 500)."""
     if listener is not None:
         raw = listener.apply(raw, request, peer)
     if service is not None:
@@ -869,7 +873,7 @@ def edit_response(
     peer: str = "",
 ) -> bytes:
     """A backend's response head after the service's edits, then the listener's (Pound's
-    order for responses)."""
+    order for responses). Raises ExpansionFailed as edit_request."""
     if service is not None:
         raw = service.apply(raw, request, peer)
     if listener is not None:
