@@ -22,7 +22,14 @@ from standby.model import (
     ListenerSpec,
     ServiceSpec,
 )
-from standby.routing import Captures, Router, expand, has_expansions, match_conditions
+from standby.routing import (
+    Captures,
+    Router,
+    expand,
+    has_expansions,
+    is_literal,
+    match_conditions,
+)
 
 
 @dataclass
@@ -221,15 +228,53 @@ def test_expand_old_percent_references_and_missing_groups() -> None:
     req = Req()
     assert expand("%1/$1|%41|%1f|%0", captures, req) == b"x/a|%41|%1f|www.x"
     assert has_expansions("http://%1/") and not has_expansions("http://h/%41%20")
-    # References to groups that did not match are kept as written and listed.
-    missing: list[str] = []
-    assert expand("http://%1$1${2}$1(5)$0(1)", captures, req, "", missing) == (
-        b"http://xa${2}$1(5)www.x"
-    )
-    assert missing == ["${2}", "$1(5)"]
-    missing = []
-    assert expand("http://%1$1", None, req, "", missing) == b"http://%1$1"
-    assert missing == ["%1", "$1"]
+    # References to groups that did not match are told in Pound's words (the caller
+    # prefixes `what "template"`); they expand to nothing.
+    errors: list[str] = []
+    assert expand("http://%1$1${2}$1(5)$0(1)", captures, req, "", errors) == b"http://xawww.x"
+    assert errors == [" refers to non-existing group ${2}", " refers to non-existing group $1(5)"]
+    errors = []
+    expand("http://%1$1", None, req, "", errors)
+    assert errors == [" refers to non-existing group %1", " refers to non-existing group $1"]
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("/echo%[url", ": unclosed %[ at offset 5"),
+        ("/echo$0", " refers to non-existing group $0"),  # no condition matched
+        ("/echo${11bar", ": missing closing brace in reference started at offset 6"),
+        ("/echo%{11bar", ": missing closing brace in reference started at offset 6"),
+        ("/echo%qbar", ": unescaped % character at offset 6"),
+        ("/a$b", ": unescaped % character at offset 3"),  # Pound's words for a "$" too
+        ("/echo/$1(1", ": missing closing parenthesis in reference started at offset 7"),
+        ("/echo/${1(1}", ": missing closing parenthesis in reference started at offset 7"),
+        ("/e/$1(2x)", ": invalid reference number at offset 8"),
+        ("/e/$1(nope)", " refers to non-existing group $1(nope)"),
+        ("/e/$1(8)", " refers to non-existing group $1(8)"),  # Pound keeps 8 matches
+        ("/e/$3", " refers to non-existing group $3"),
+    ],
+)
+def test_expand_tells_what_pound_cannot_expand(template: str, error: str) -> None:
+    nine = Captures(tuple((b"m", b"g") for _ in range(9)), ("",) * 9)
+    errors: list[str] = []
+    expand(template, None if "$0" in template else nine, Req(), "", errors)
+    assert errors == [error]
+    assert not is_literal(template)
+
+
+def test_expand_forms_pound_accepts() -> None:
+    captures = Captures(tuple((b"m%d" % i, b"g%d" % i) for i in range(9)), ("",) * 8 + ("t",))
+    errors: list[str] = []
+    # ${N(M)}: the brace holds the match's index; ${N}(M) is group N, then "(M)" as text.
+    got = expand("${1(2)}|${1}(2)|$1(7)|%{1}|%1f|$$|$%|%[url]|50%", captures, Req(), "", errors)
+    assert got == b"g2|g0(2)|g7|g1|%1f|$|%|/|50%"
+    assert expand("a$", captures, Req(), "", errors) == b"a$"  # a last "$" or "%" is itself
+    assert errors == []
+    # Only the 8 most recent matches are kept: a tag further back is gone.
+    expand("$1(t)", captures, Req(), "", errors)
+    assert errors == [" refers to non-existing group $1(t)"]
+    assert is_literal("/a%20b%") and not is_literal("/a%2") and not is_literal("$$")
 
 
 # -- no cost for configurations without the new kinds ---------------------------------------
@@ -295,14 +340,18 @@ def test_expand_matches_a_reference_built_piece_by_piece(
             expected += b"$"
         else:
             number, which = int(str(piece[1])), int(str(piece[2]))
-            template += f"${{{number}}}({which})"  # braces: a digit may follow
+            template += f"${{{number}({which})}}"  # braces: a digit may follow
             match = groups[which] if which < len(groups) else ()
             expected += match[number] if number < len(match) else b""
     assert expand(template, captures, Req()) == expected
-    missing: list[str] = []
-    expand(template, captures, Req(), "", missing)
-    assert missing == [
-        f"${{{p[1]}}}({p[2]})"
+    errors: list[str] = []
+    expand(template, captures, Req(), "", errors)
+    # Pound's words name the reference up to where it found it wrong: the match's index
+    # when there is no such match, else the whole reference.
+    known = Captures(groups)
+    assert errors == [
+        f" refers to non-existing group ${{{p[1]}({p[2]})"
+        + ("}" if known.index(int(str(p[2]))) >= 0 else "")
         for p in pieces
-        if p[0] == "ref" and not Captures(groups).has(int(str(p[1])), int(str(p[2])))
+        if p[0] == "ref" and not known.has(int(str(p[1])), int(str(p[2])))
     ]

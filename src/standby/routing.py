@@ -42,7 +42,7 @@ most once per request and only when a condition needs them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Final, Protocol
 
 from standby.acl import acl_contains, client_address
 from standby.htpasswd import basic_credentials
@@ -260,10 +260,15 @@ Groups = tuple[bytes, ...]
 _AUTHORIZATION = b"authorization"
 
 
+# Pound keeps the groups of this many most recent matches (its submatch queue): `$N(M)`
+# reaches back to M = 7, and `$N(tag)` finds a tag among them; an older match is gone.
+MAX_RECENT_MATCHES: Final = 8
+
+
 class Captures:
     """What back-references expand to: the groups of the conditions that matched, the
     most recent first (Pound's ``$N`` is the most recent one's, ``$N(M)`` the M-th most
-    recent's, ``$N(tag)`` the one tagged ``tag``)."""
+    recent's, ``$N(tag)`` the one tagged ``tag``; MAX_RECENT_MATCHES of them)."""
 
     __slots__ = ("groups", "tags")
 
@@ -271,16 +276,21 @@ class Captures:
         self.groups = groups
         self.tags = tags
 
+    def index(self, which: int | str) -> int:
+        """Which of ``groups`` the ``which``-th most recent match (or the one tagged
+        ``which``) is; -1 when Pound keeps no such match."""
+        if isinstance(which, str):
+            for i, tag in enumerate(self.tags[:MAX_RECENT_MATCHES]):
+                if tag == which:
+                    return i
+            return -1
+        return which if 0 <= which < min(len(self.groups), MAX_RECENT_MATCHES) else -1
+
     def group(self, number: int, which: int | str = 0) -> bytes:
         """Group ``number`` of the ``which``-th most recent match (or of the match tagged
         ``which``); b"" when there is no such match or group."""
-        index = which if isinstance(which, int) else -1
-        if isinstance(which, str):
-            for i, tag in enumerate(self.tags):
-                if tag == which:
-                    index = i
-                    break
-        if not 0 <= index < len(self.groups):
+        index = self.index(which)
+        if index < 0:
             return b""
         groups = self.groups[index]
         return groups[number] if 0 <= number < len(groups) else b""
@@ -288,9 +298,8 @@ class Captures:
     def has(self, number: int, which: int | str = 0) -> bool:
         """Whether there is such a match with such a group (else Pound's "refers to
         non-existing group")."""
-        if isinstance(which, str):
-            return which in self.tags and number < len(self.groups[self.tags.index(which)])
-        return 0 <= which < len(self.groups) and 0 <= number < len(self.groups[which])
+        index = self.index(which)
+        return index >= 0 and 0 <= number < len(self.groups[index])
 
     def __repr__(self) -> str:
         return f"Captures({self.groups!r}, {self.tags!r})"
@@ -306,12 +315,20 @@ def _captures(found: _Found) -> Captures:
 
 
 def match_conditions(
-    conditions: tuple[ConditionSpec, ...], req: RequestView, peer: str = ""
+    conditions: tuple[ConditionSpec, ...],
+    req: RequestView,
+    peer: str = "",
+    outer: Captures | None = None,
 ) -> Captures | None:
     """Whether all ``conditions`` hold for ``req`` (from ``peer``): None when one does not,
-    else the Captures their matches made (for ``$N``). Costs more than Router.route (every
-    regex is run for its groups): called for expansions and Rewrite, not to route."""
+    else the Captures their matches made (for ``$N``), after ``outer``'s (the groups of
+    earlier matches, which their StringMatch may name: a Rewrite branch's conditions see
+    the service's). Costs more than Router.route (every regex is run for its groups):
+    called for expansions and Rewrite, not to route."""
     found: _Found = []
+    if outer is not None:
+        tags = outer.tags + ("",) * (len(outer.groups) - len(outer.tags))
+        found = list(zip(reversed(tags), reversed(outer.groups), strict=True))
     for condition in conditions:
         if not _holds(condition, req, peer, True, found):
             return None
@@ -460,30 +477,68 @@ def _raw(
 # --- string expansion: $N back-references and %[...] request accessors ------------------
 
 
-def _reference(template: str, i: int) -> tuple[int, int | str, int] | None:
-    """A back-reference at ``template[i]`` (just after "$"): (group, which, end) or None."""
+_DIGITS: Final = frozenset("0123456789")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _digits_end(template: str, i: int) -> int:
     n = len(template)
-    if i < n and template[i] == "{":
-        close = template.find("}", i)
-        if close < 0 or not template[i + 1 : close].isdigit():
-            return None
-        number = int(template[i + 1 : close])
-        j = close + 1
-    else:
-        j = i
-        while j < n and template[j].isdigit():
-            j += 1
-        if j == i:
-            return None
-        number = int(template[i:j])
-    which: int | str = 0
-    if j < n and template[j] == "(":
-        close = template.find(")", j)
-        if close >= 0:
-            inner = template[j + 1 : close]
-            which = int(inner) if inner.isdigit() else inner
-            j = close + 1
-    return number, which, j
+    while i < n and template[i] in _DIGITS:
+        i += 1
+    return i
+
+
+def _reference(
+    template: str, i: int, captures: Captures | None, errors: list[str] | None
+) -> tuple[bytes | None, int]:
+    """The back-reference at ``template[i]`` (a "$" or a "%" before "{" or a digit):
+    (its value, where the template goes on). Pound's forms: ``$N``, ``${N}``, ``$N(M)``,
+    ``$N(tag)``, ``${N(M)}``, and ``%N`` / ``%{N}`` for ``$N(1)``. A malformed one, or one
+    naming a match or group that does not exist, is told in ``errors`` as Pound words it
+    (after ``what "template"``); the value of a malformed one is None (kept as written),
+    of a missing group b""."""
+    n = len(template)
+    brace = template[i + 1] == "{"
+    start = i + 1 + brace
+    p = _digits_end(template, start)
+    number = int(template[start:p]) if p > start else 0
+    which: int | str = 0 if template[i] == "$" else 1
+    if which == 0 and p < n and template[p] == "(":
+        close = p + 1
+        while close < n and template[close] not in "()":
+            close += 1
+        if close >= n or template[close] != ")":
+            if errors is not None:
+                errors.append(
+                    f": missing closing parenthesis in reference started at offset {i + 1}"
+                )
+            return None, close
+        inner = template[p + 1 : close]
+        if inner[:1] in _DIGITS:
+            digits = _digits_end(template, p + 1)
+            if digits != close:
+                if errors is not None:
+                    errors.append(f": invalid reference number at offset {digits + 1}")
+                return None, digits
+            which = int(inner)
+        else:
+            which = inner
+        p = close + 1
+        if captures is None or captures.index(which) < 0:
+            if errors is not None:
+                errors.append(f" refers to non-existing group {template[i:p]}")
+            return b"", p + 1 if brace and template.startswith("}", p) else p
+    if brace:
+        if p >= n or template[p] != "}":
+            if errors is not None:
+                errors.append(f": missing closing brace in reference started at offset {i + 1}")
+            return None, p
+        p += 1
+    if captures is None or not captures.has(number, which):
+        if errors is not None:
+            errors.append(f" refers to non-existing group {template[i:p]}")
+        return b"", p
+    return captures.group(number, which), p
 
 
 def _accessor(spec: str, req: RequestView, peer: str) -> bytes:
@@ -521,10 +576,21 @@ def _accessor(spec: str, req: RequestView, peer: str) -> bytes:
 def has_expansions(template: str) -> bool:
     """Whether ``template`` uses a back-reference or an accessor (Pound's Redirect then
     leaves the request's path off)."""
-    return "$" in template or "%[" in template or _old_reference(template) >= 0
+    return "$" in template or "%[" in template or "%{" in template or _old_reference(template) >= 0
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
+def is_literal(template: str) -> bool:
+    """Whether ``expand`` gives ``template``'s own bytes, whatever the request and without
+    an error: no "$", and each "%" a percent-encoded octet or the last character."""
+    if "$" in template:
+        return False
+    i = template.find("%")
+    n = len(template)
+    while i >= 0:
+        if i + 1 < n and not (i + 2 < n and template[i + 1] in _HEX and template[i + 2] in _HEX):
+            return False
+        i = template.find("%", i + 3)
+    return True
 
 
 def _old_reference(template: str, start: int = 0) -> int:
@@ -544,63 +610,82 @@ def expand(
     captures: Captures | None,
     req: RequestView,
     peer: str = "",
-    missing: list[str] | None = None,
+    errors: list[str] | None = None,
 ) -> bytes:
-    """``template`` with its back-references (``$N``, ``$N(M)``, ``$N(tag)``, ``${N}``, and
-    Pound 4.4's ``%N`` for ``$N(1)``) replaced by ``captures``' groups and its request
-    accessors (``%[url]``, ``%[path]``, ``%[query]``, ``%[param NAME]``, ``%[header NAME]``,
-    ``%[host]``, ``%[port]``, ``%[remoteip]``, ``%[user]``) by the request's parts; ``$$``
-    is a dollar sign, ``$%`` a percent sign. Anything else is kept as written. A reference
-    to a group that did not match expands to nothing, or, when ``missing`` is given, is
-    kept as written and appended to it (Pound's Redirect then answers 500)."""
+    """``template`` with its back-references (``$N``, ``$N(M)``, ``$N(tag)``, ``${N}``,
+    ``${N(M)}``, and Pound 4.4's ``%N`` for ``$N(1)``) replaced by ``captures``' groups and
+    its request accessors (``%[url]``, ``%[path]``, ``%[query]``, ``%[param NAME]``,
+    ``%[header NAME]``, ``%[host]``, ``%[port]``, ``%[remoteip]``, ``%[user]``) by the
+    request's parts; ``$$`` is a dollar sign, ``$%`` a percent sign, ``%`` and two hex
+    digits a percent-encoded octet, a last ``$`` or ``%`` itself. What Pound cannot expand
+    (a group that did not match, an unclosed ``%[``, a ``%`` or ``$`` before anything
+    else...) is appended to ``errors`` in Pound's words, when given (the caller then
+    answers 500, as Pound); without ``errors`` it is kept as written, or nothing for a
+    missing group."""
     out = bytearray()
     i = 0
     n = len(template)
     while i < n:
         ch = template[i]
-        if ch == "$" and i + 1 < n:
-            nxt = template[i + 1]
-            if nxt in "$%":
-                out += nxt.encode()
-                i += 2
-                continue
-            reference = _reference(template, i + 1)
-            if reference is not None:
-                start = i
-                number, which, i = reference
-                if missing is not None and (captures is None or not captures.has(number, which)):
-                    missing.append(template[start:i])
-                    out += template[start:i].encode("latin-1", "replace")
-                elif captures is not None:
-                    out += captures.group(number, which)
-                continue
-        elif ch == "%" and _old_reference(template, i) == i:
+        if ch != "$" and ch != "%":
             j = i + 1
-            while j < n and template[j].isdigit():
+            while j < n and template[j] != "$" and template[j] != "%":
                 j += 1
-            number = int(template[i + 1 : j])
-            if missing is not None and (captures is None or not captures.has(number, 1)):
-                missing.append(template[i:j])
-                out += template[i:j].encode("latin-1", "replace")
-            elif captures is not None:
-                out += captures.group(number, 1)
+            out += template[i:j].encode("latin-1", "replace")
             i = j
             continue
-        elif ch == "%" and template.startswith("%[", i):
-            close = template.find("]", i)
-            if close >= 0:
+        nxt = template[i + 1] if i + 1 < n else ""
+        if nxt == "":
+            out += ch.encode()  # a last "$" or "%" is itself
+            i += 1
+        elif ch == "$" and (nxt == "$" or nxt == "%"):
+            out += nxt.encode()
+            i += 2
+        elif ch == "%" and nxt in _HEX and i + 2 < n and template[i + 2] in _HEX:
+            out += template[i : i + 3].encode()  # a percent-encoded octet
+            i += 3
+        elif ch == "%" and nxt == "[":
+            close = template.find("]", i + 2)
+            if close < 0:
+                if errors is not None:
+                    errors.append(f": unclosed %[ at offset {i}")
+                out += b"%["
+                i += 2
+            else:
                 out += _accessor(template[i + 2 : close], req, peer)
                 i = close + 1
-                continue
-        out += ch.encode("latin-1", "replace")
-        i += 1
+        elif nxt == "{" or nxt in _DIGITS:
+            value, end = _reference(template, i, captures, errors)
+            out += template[i:end].encode("latin-1", "replace") if value is None else value
+            i = end
+        else:
+            if errors is not None:
+                errors.append(f": unescaped % character at offset {i + 1}")
+            out += ch.encode()
+            i += 1
     return bytes(out)
+
+
+def expansion_messages(what: str, template: str, errors: list[str]) -> list[str]:
+    """Pound's log lines for what ``expand`` could not do in ``template`` (``what``: the
+    statement, as Pound names it: "path", "Header", "Redirect expression"...)."""
+    return [f'{what} "{template}"{error}' for error in errors]
 
 
 # --- issue 15: TBF (i15-conf) -------------------------------------------------------------
 
 # Conditions whose argument is expanded with the captures of the conditions before them.
 _EXPANDING = frozenset({ConditionKind.STRING_MATCH, ConditionKind.TBF})
+
+
+def reads_captures(conditions: tuple[ConditionSpec, ...]) -> bool:
+    """Whether one of ``conditions`` (or of their children) may name a back-reference."""
+    return any(
+        (c.kind in _EXPANDING and ("$" in c.argument or "%" in c.argument))
+        or reads_captures(c.children)
+        for c in conditions
+    )
+
 
 # (a TBF statement, its expanded key, the request) -> whether the key's bucket had a token
 # for the request (taken once per request). The shell's (server/ratelimit.py): routing

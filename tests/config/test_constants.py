@@ -4,14 +4,15 @@ the file is compiled into a literal accessor that expands to the value, as encod
 from __future__ import annotations
 
 import base64
-from urllib.parse import unquote_to_bytes
+from pathlib import Path
+from urllib.parse import quote, unquote_to_bytes
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from standby.config import ConfigError, load_config_text
-from standby.config.constants import resolve
+from standby.config.constants import MAX_CONSTANT_FILE, resolve
 from standby.model import UNKNOWN_LOCATION
 from standby.routing import expand, has_expansions
 
@@ -82,3 +83,82 @@ def test_unknown_constant_or_encoding_is_refused_at_its_place(template: str, mes
     with pytest.raises(ConfigError, match=message) as info:
         load_config_text(text, "t.cfg")
     assert str(info.value).startswith("t.cfg:6.")
+
+
+def _service_header(config_text: str) -> str:
+    spec = load_config_text(config_text, "t.cfg")
+    edit = spec.listeners[0].services[0].request_edits[0]
+    return edit.text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("top", "listener", "service", "value"),
+    [
+        ('Constant "a" "top"', "", "", b"top"),
+        ('Constant "a" "top"', 'Constant "a" "listener"', "", b"listener"),
+        ('Constant "a" "top"', 'Constant "a" "listener"', 'Constant "a" "service"', b"service"),
+        ("", "", 'Constant "a" "service"', b"service"),
+    ],
+)
+def test_a_service_s_constant_hides_its_listener_s_which_hides_the_top_s(
+    top: str, listener: str, service: str, value: bytes
+) -> None:
+    text = (
+        f"{top}\nListenHTTP\n  Address 127.0.0.1\n  Port 8080\n  {listener}\n  Service\n"
+        f'    {service}\n    SetHeader "X-A: %[const a]"\n    BackEnd\n      Address 127.0.0.1\n'
+        "      Port 9000\n    End\n  End\nEnd\n"
+    )
+    template = _service_header(text)
+    assert template == f"X-A: %[=hex {value.hex()}]"
+    assert expand(template, None, _Request()) == b"X-A: " + value  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "contents", "value"),
+    [
+        ('-file "v.txt"', b"one line\n", b"one line\n"),
+        ('-file "v.txt" -trim', b"one line \t\r\n\n", b"one line"),
+        ('-trim -file "v.txt"', b" two\nlines\n", b" two\nlines"),
+        ('-filewatch "v.txt"', b"watched\n", b"watched\n"),  # read once, with a warning
+    ],
+)
+def test_a_constant_read_from_a_file(
+    tmp_path: Path, options: str, contents: bytes, value: bytes
+) -> None:
+    (tmp_path / "v.txt").write_bytes(contents)
+    text = (
+        f'Constant "a" {options}\nListenHTTP\n  Address 127.0.0.1\n  Port 8080\n  Service\n'
+        '    Redirect "https://x/%[const a url]"\n  End\nEnd\n'
+    )
+    spec = load_config_text(text, str(tmp_path / "t.cfg"))
+    url = spec.listeners[0].services[0].backends[0].redirect_url
+    assert expand(url, None, _Request()) == b"https://x/" + quote(value, safe="-._~").encode()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ('-file "missing.txt"', 'cannot read constant file "missing.txt"'),
+        ('-file "big.txt"', "is too large"),
+        ("-file", '"-file" needs a file name'),
+        ("-trim", 'needs a value, or -file "f"'),
+        ('"x" "y"', 'unexpected "x" for "Constant"'),
+    ],
+)
+def test_bad_constant_files_are_refused(tmp_path: Path, options: str, message: str) -> None:
+    (tmp_path / "big.txt").write_bytes(b"x" * (MAX_CONSTANT_FILE + 1))
+    with pytest.raises(ConfigError, match=message):
+        load_config_text(f'Constant "a" {options}\n', str(tmp_path / "t.cfg"))
+
+
+def test_a_tbf_key_and_a_string_match_name_the_constants_of_their_service() -> None:
+    text = (
+        'Constant "k" "top"\nListenHTTP\n  Address 127.0.0.1\n  Port 8080\n  Service\n'
+        '    Constant "k" "own"\n    TBF "%[const k]-%[remoteip]" 5 10\n'
+        '    StringMatch "%[const k url]" "own"\n'
+        "    BackEnd\n      Address 127.0.0.1\n      Port 9000\n    End\n  End\nEnd\n"
+    )
+    tbf, string_match = load_config_text(text, "t.cfg").listeners[0].services[0].conditions
+    assert expand(tbf.argument, None, _Request()) == b"own-"  # type: ignore[arg-type]
+    assert tbf.tbf is not None and tbf.tbf.key == tbf.argument
+    assert expand(string_match.argument, None, _Request()) == b"own"  # type: ignore[arg-type]

@@ -625,7 +625,7 @@ class _Compiler:
                     continue
                 (emergencies if emergency else backends).append(spec)
             elif child.keyword.name == "Redirect":
-                backends.append(self._redirect(child))
+                backends.append(self._redirect(child, node, listener))
             elif child.keyword.name == "UseBackend":
                 backends.append(self.named.use(child))
             elif child.keyword.name in special.SPECIAL_KEYWORDS:
@@ -768,11 +768,13 @@ class _Compiler:
             location=section.location,
         )
 
-    def _redirect(self, directive: Directive) -> BackendSpec:
+    def _redirect(
+        self, directive: Directive, service: SectionNode, listener: SectionNode | None
+    ) -> BackendSpec:
         url = _str(directive.values[1])
         assert url is not None
         at = directive.arg_locations[1]
-        url = constants.resolve(url, self.conditions.constants, at)
+        url = constants.resolve(url, self.conditions.constants.in_scope(service, listener), at)
         if _REDIRECT_URL.match(url) is None:
             raise ConfigError(
                 directive.arg_locations[1],

@@ -104,6 +104,7 @@ class _Scope:
     pcre: bool
     ignore_case: bool
     forwarded: ForwardedSpec | None
+    constants: dict[str, bytes]  # the Constants in force (StringMatch's `%[const NAME]`)
 
 
 @dataclass(slots=True)
@@ -124,7 +125,7 @@ class ConditionContext:
 
     def __init__(self, root: SectionNode, read: Callable[[str], bytes]) -> None:
         self.read = read
-        self.constants = constants.collect(root)  # `%[const NAME]` in StringMatch
+        self.constants = constants.Constants(root, read)  # `%[const NAME]`
         self.acls: dict[str, AclSpec] = {}
         self._scopes: dict[int, tuple[bool, bool]] = {}  # id(top-level section) -> state
         pcre = False
@@ -160,7 +161,9 @@ class ConditionContext:
                 )
             pcre, ignore_case = self._scopes.get(id(node), (False, False))
             header = self.forwarded_header.lower().encode("latin-1")
-            scope = _Scope(pcre, ignore_case, ForwardedSpec(header, self.trusted))
+            scope = _Scope(
+                pcre, ignore_case, ForwardedSpec(header, self.trusted), self.constants.top
+            )
             children = tuple(
                 spec for child in node.body if (spec := self._node(child, scope)) is not None
             )
@@ -266,7 +269,12 @@ class ConditionContext:
         own = service.first("IgnoreCase")
         if own is not None:
             ignore_case = bool(own.values[0])
-        return _Scope(pcre, ignore_case, self.forwarded(service, listener))
+        return _Scope(
+            pcre,
+            ignore_case,
+            self.forwarded(service, listener),
+            self.constants.in_scope(service, listener),
+        )
 
     def forwarded(
         self, service: SectionNode | None, listener: SectionNode | None = None
@@ -361,7 +369,7 @@ class ConditionContext:
                 any_of=detached.any_of,
             )
         if name == "TBF":  # i15-conf
-            return compile_tbf(node)
+            return compile_tbf(node, scope.constants)
         return self._pattern_condition(node, scope)
 
     def _basic_auth(self, node: Directive) -> ConditionSpec:
@@ -394,7 +402,7 @@ class ConditionContext:
         if name in _WITH_ARGUMENT:
             argument = str(node.values[0])
             if kind is ConditionKind.STRING_MATCH:  # an expanded template
-                argument = constants.resolve(argument, self.constants, node.arg_locations[0])
+                argument = constants.resolve(argument, scope.constants, node.arg_locations[0])
         elif kind is ConditionKind.HEADER and len(tokens) > 1 and not _is_flag(tokens[0]):
             # Pound 4's split form: `Header "Name" [options] "pattern"` matches the values
             # of the headers of that name.

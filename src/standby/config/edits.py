@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from standby import model
+from standby.config import constants
 from standby.config.conditions import ConditionContext
 from standby.config.errors import ConfigError, quote
 from standby.config.pattern import compile_pattern, compile_pcre
@@ -100,6 +101,7 @@ class _Scope:
     conditions: ConditionContext
     service: SectionNode
     listener: SectionNode | None
+    constants: dict[str, bytes]  # in force here: `%[const NAME]` in templates
 
 
 def section_edits(
@@ -110,7 +112,7 @@ def section_edits(
 ) -> SectionEdits:
     """The edits of a ListenHTTP(S) or Service section (``node``), in the order written;
     ``service`` and ``listener`` are the scope its Rewrite blocks' conditions compile in."""
-    scope = _Scope(conditions, service, listener)
+    scope = _Scope(conditions, service, listener, conditions.constants.in_scope(service, listener))
     request: list[EditSpec | RewriteSpec] = []
     response: list[EditSpec | RewriteSpec] = []
     for child in node.body:
@@ -120,7 +122,7 @@ def section_edits(
                 rewrite = _rewrite(child, what == _RESPONSE, scope)
                 (response if what == _RESPONSE else request).append(rewrite)
             continue
-        edit = _edit(child, response=False)
+        edit = _edit(child, False, scope.constants)
         if edit is not None:
             request.append(edit)
     errors = node.first("RewriteErrors")
@@ -181,14 +183,15 @@ def header_options(directive: Directive) -> int:
     return options
 
 
-def _edit(directive: Directive, response: bool) -> EditSpec | None:
-    """The edit a directive states, or None when it is not an edit."""
+def _edit(directive: Directive, response: bool, known: dict[str, bytes]) -> EditSpec | None:
+    """The edit a directive states, or None when it is not an edit (``known``: the
+    constants its templates may name)."""
     name = directive.keyword.name
     instead = _DEPRECATED.get(name)
     if instead is not None:  # Pound 4 warns too (`-W no-warn-deprecated` silences it)
         log.warning('%s: deprecated statement, use "%s" instead', directive.location, instead)
     if name in _SET_HEADER:
-        return _set_header(directive)
+        return _set_header(directive, known)
     if name in _DELETE_HEADER:
         return _delete_header(directive, ignore_case=name == "HeadRemove")
     op = _TARGET_OPS.get(name)
@@ -216,12 +219,13 @@ def _edit(directive: Directive, response: bool) -> EditSpec | None:
         if not words:
             raise ConfigError(directive.location, f'missing argument for "{name}": expected name')
         value = words[1] if len(words) > 1 else None
+        expanded: str | None = None
         if value is not None:
-            _template(value[0], value[1], name)
+            expanded = _template(value[0], value[1], name, known)
         return EditSpec(
             op=op,
             text=words[0][0],
-            value=None if value is None else value[0],
+            value=expanded,
             encode=encode,
             location=directive.location,
         )
@@ -229,20 +233,22 @@ def _edit(directive: Directive, response: bool) -> EditSpec | None:
         at = words[1][1] if len(words) > 1 else directive.location
         raise ConfigError(at, f'"{name}" takes one value (and "-encode" for "SetPath")')
     text, at = words[0]
-    _template(text, at, name)
+    text = _template(text, at, name, known)
     if op == model.EDIT_SET_URL and not (text.startswith("/") or text.startswith("$")):
         raise ConfigError(at, f'bad URL {quote(text)} for "SetURL" (it must start with /)')
     return EditSpec(op=op, text=text, encode=encode, location=directive.location)
 
 
-def _template(text: str, at: Location, name: str) -> None:
+def _template(text: str, at: Location, name: str, known: dict[str, bytes]) -> str:
+    """``text`` checked, its `%[const NAME]` resolved (config/constants.py)."""
     try:
         check_template(text)
     except ValueError as exc:
         raise ConfigError(at, f'{exc} in {quote(text)} for "{name}"') from None
+    return constants.resolve(text, known, at)
 
 
-def _set_header(directive: Directive) -> EditSpec:
+def _set_header(directive: Directive, known: dict[str, bytes]) -> EditSpec:
     name = directive.keyword.name
     text = directive.texts[0]
     at = directive.arg_locations[0]
@@ -263,7 +269,7 @@ def _set_header(directive: Directive) -> EditSpec:
     literal = "$" not in value and "%[" not in value
     if field == b"host" and literal and not valid_host(value.encode("latin-1")):
         raise ConfigError(at, f'bad host {quote(value)} for "{name}"')
-    _template(text, at, name)
+    text = _template(text, at, name, known)
     return EditSpec(op=model.EDIT_SET_HEADER, text=text, location=directive.location)
 
 
@@ -349,7 +355,7 @@ def _rewrite(node: SectionNode, response: bool, scope: _Scope) -> RewriteSpec:
         elif keyword.condition:
             nodes.append(child)
         else:
-            edit = _edit(child, response)
+            edit = _edit(child, response, scope.constants)
             if edit is not None:
                 edits.append(edit)
     branches.append(branch())

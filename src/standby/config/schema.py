@@ -791,12 +791,15 @@ KEYWORDS: tuple[Keyword, ...] = (
             '(`TrustedIP "proxies"` names an ACL; `TrustedIP` alone lists CIDRs up to `End`). '
             "A Service's overrides its listener's, which overrides the global one.",
             opens=Section.TRUSTED_IP, inline=True),
-    Keyword("Constant", frozenset({Section.TOP}),
-            (Arg("name", ArgKind.STRING), Arg("value", ArgKind.STRING)), True,
+    Keyword("Constant", frozenset({Section.TOP, Section.SERVICE}) | LISTENERS,
+            (Arg("name", ArgKind.STRING),
+             Arg('"value" or -file "f" [-trim]', ArgKind.TOKENS, many=True)), True,
             "A named value for the templates standby expands (a `Redirect` URL, "
-            "`StringMatch`): `%[const NAME]` is the value, `%[const NAME url]` "
-            "percent-encoded, `%[const NAME base64]` in base64: "
-            '`Constant "realm" "example"`. Pound 4\'s `-file` form is not supported.'),
+            "`StringMatch`, `SetHeader`, `SetPath`...): `%[const NAME]` is the value, "
+            "`%[const NAME url]` percent-encoded, `%[const NAME base64]` in base64: "
+            '`Constant "realm" "example"`; `Constant "key" -file "secret.txt"` reads it from '
+            "a file (`-trim`: without its trailing white space). A Service's constants hide "
+            "its listener's, which hide the top level's."),
     Keyword("ForwardedHeader", frozenset({Section.TOP, Section.SERVICE}) | LISTENERS,
             (Arg("name", ArgKind.STRING),), False,
             "The header `ACL -forwarded` reads client addresses from: "
@@ -1011,11 +1014,8 @@ NOT_SUPPORTED: dict[str, str] = {
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.
 UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
-    # Pound 4's ClientCert condition (i15-cond); a Constant of a listener's or a service's
-    # own (standby has the global ones).
-    Section.SERVICE: ("ClientCert", "Constant"),
-    Section.LISTEN_HTTP: ("Constant",),
-    Section.LISTEN_HTTPS: ("Constant",),
+    # Pound 4's ClientCert condition (i15-cond).
+    Section.SERVICE: ("ClientCert",),
 }
 
 # Sections whose keywords are Pound's, and Pound's keywords there that may be given twice

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from standby.config import constants
 from standby.config.errors import ConfigError, quote
 from standby.config.tree import Directive
 from standby.model import ConditionKind, ConditionSpec, TbfSpec
@@ -36,10 +37,12 @@ def parse_rate(text: str) -> tuple[int, int]:
     return tokens, period
 
 
-def compile_tbf(node: Directive) -> ConditionSpec:
-    """The condition of a ``TBF`` directive (values: key, rate, burst)."""
+def compile_tbf(node: Directive, known: dict[str, bytes] | None = None) -> ConditionSpec:
+    """The condition of a ``TBF`` directive (values: key, rate, burst); ``known``: the
+    constants its key may name (`%[const NAME]`)."""
     key, rate, burst = node.values
     assert isinstance(key, str) and isinstance(rate, str) and isinstance(burst, int)
+    key = constants.resolve(key, known or {}, node.arg_locations[0])
     try:
         tokens, period = parse_rate(rate)
     except ValueError:

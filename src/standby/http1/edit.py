@@ -28,8 +28,11 @@ Conditions, back-references and request accessors are routing.py's (``match_cond
 ``expand``): ``$N`` is group N of the most recently matched condition (in a ``Rewrite``
 branch, its conditions, which see the head as edited so far; else the service's, matched
 against the original request, found only when a template needs them), ``$N(M)`` and
-``$N(tag)`` earlier ones; ``%[url]``, ``%[path]``... read the request as edited so far
-(in a response's edits, the request it answers).
+``$N(tag)`` earlier ones (a branch's StringMatch sees the service's groups too);
+``%[url]``, ``%[path]``... read the request as edited so far (in a response's edits, the
+request it answers). A template Pound cannot expand (a group that did not match, a
+malformed reference) raises ExpansionFailed with Pound's lines: the exchange logs them and
+answers 500, as Pound.
 """
 
 from __future__ import annotations
@@ -55,7 +58,15 @@ from standby.model import (
     HeaderMatcherSpec,
     RewriteSpec,
 )
-from standby.routing import Captures, RequestView, expand, has_expansions, match_conditions
+from standby.routing import (
+    Captures,
+    RequestView,
+    expand,
+    expansion_messages,
+    is_literal,
+    match_conditions,
+    reads_captures,
+)
 
 # Lines no pattern removes and no SetHeader writes: the message's framing, and the
 # hop-by-hop lines the proxy itself decides for each side (config/edits.py refuses to set
@@ -167,8 +178,9 @@ def _split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
 # -- back-references and accessors (routing.py's, i15-cond) ------------------------------
 
 # Accessors a template may name (routing.expand), and those that need an argument.
+# `const` is resolved when compiled (config/constants.py), before anything is expanded.
 _ACCESSORS: Final = frozenset(
-    {"url", "path", "query", "host", "port", "header", "param", "remoteip", "user"}
+    {"url", "path", "query", "host", "port", "header", "param", "remoteip", "user", "const"}
 )
 _ACCESSOR_RE: Final = re.compile(r"%\[\s*([a-z]*)(?:\s+([^\]\s]+))?\s*\]")
 
@@ -220,30 +232,50 @@ class _Context:
 
     def pushed(self, captures: Captures) -> _Context:
         """A context whose most recent groups are ``captures`` (a Rewrite branch's)."""
-        inner = _Context(self.request, (), self.peer, self.response)
         outer = self.captures()
         if outer is not None:
             captures = Captures(captures.groups + outer.groups, captures.tags + outer.tags)
+        return self.within(captures)
+
+    def within(self, captures: Captures) -> _Context:
+        """A context whose groups are ``captures`` (those of a Rewrite branch's conditions
+        matched after this context's own)."""
+        inner = _Context(self.request, (), self.peer, self.response)
         inner._captures = captures
         inner._found = True
         return inner
 
 
+class ExpansionFailed(ValueError):
+    """A template could not be expanded (a group that did not match, a malformed
+    reference...): Pound answers 500 and logs ``messages``, its lines for it."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
 class _Template:
     """A statement's string: its bytes when it has no expansion, else expanded against
-    the head as edited so far (Pound's accessors read the message being modified)."""
+    the head as edited so far (Pound's accessors read the message being modified).
+    ``what``: the statement, as Pound's messages name it."""
 
-    __slots__ = ("literal", "text")
+    __slots__ = ("literal", "text", "what")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, what: str) -> None:
         self.text = text
-        self.literal = None if has_expansions(text) else text.encode("latin-1")
+        self.what = what
+        self.literal = text.encode("latin-1") if is_literal(text) else None
 
     def value(self, context: _Context, head: Head) -> bytes:
         literal = self.literal
         if literal is not None:
             return literal
-        return expand(self.text, context.captures(), context.accessed(head), context.peer)
+        errors: list[str] = []
+        value = expand(self.text, context.captures(), context.accessed(head), context.peer, errors)
+        if errors:
+            raise ExpansionFailed(expansion_messages(self.what, self.text, errors))
+        return value
 
 
 # -- header matchers ---------------------------------------------------------------------
@@ -307,7 +339,7 @@ class _SetHeader(_Op):
     __slots__ = ("name", "template")
 
     def __init__(self, text: str) -> None:
-        self.template = _Template(text)
+        self.template = _Template(text, "Header")
         self.name = text.partition(":")[0].strip().encode("latin-1").lower()
 
     def apply(self, head: Head, context: _Context) -> None:
@@ -343,6 +375,15 @@ class _DeleteHeader(_Op):
         ]
 
 
+# What Pound's messages call each target edit's template.
+_WHAT: Final = {
+    EDIT_SET_URL: "url",
+    EDIT_SET_PATH: "path",
+    EDIT_SET_QUERY: "query",
+    EDIT_SET_QUERY_PARAM: "query parameter",
+}
+
+
 class _SetTarget(_Op):
     """SetURL, SetPath, SetQuery, DeleteQuery and SetQueryParam."""
 
@@ -353,10 +394,10 @@ class _SetTarget(_Op):
         self.encode = spec.encode
         if spec.op == EDIT_SET_QUERY_PARAM:
             self.name: bytes = spec.text.encode("latin-1")
-            self.template = None if spec.value is None else _Template(spec.value)
+            self.template = None if spec.value is None else _Template(spec.value, _WHAT[spec.op])
         else:
             self.name = b""
-            self.template = _Template(spec.text)
+            self.template = _Template(spec.text, _WHAT.get(spec.op, ""))
 
     def apply(self, head: Head, context: _Context) -> None:
         if head.method == b"CONNECT" or head.target == b"*":
@@ -408,11 +449,24 @@ class _Rewrite(_Op):
     __slots__ = ("branches",)
 
     def __init__(self, spec: RewriteSpec) -> None:
-        self.branches = tuple((branch.conditions, _ops(branch.edits)) for branch in spec.branches)
+        self.branches = tuple(
+            (branch.conditions, reads_captures(branch.conditions), _ops(branch.edits))
+            for branch in spec.branches
+        )
 
     def apply(self, head: Head, context: _Context) -> None:
-        for conditions, ops in self.branches:
-            # The branch's conditions see the head as edited so far (Pound's order).
+        for conditions, reads, ops in self.branches:
+            # The branch's conditions see the head as edited so far (Pound's order); a
+            # StringMatch among them sees the groups of the matches before (``reads``).
+            if reads:
+                outer = context.captures()
+                captures = match_conditions(conditions, head, context.peer, outer)
+                if captures is not None:
+                    inner = context.within(captures)
+                    for op in ops:
+                        op.apply(head, inner)
+                    return
+                continue
             captures = match_conditions(conditions, head, context.peer)
             if captures is not None:
                 inner = context.pushed(captures) if captures.groups else context
@@ -802,7 +856,8 @@ def edit_request(
     peer: str = "",
 ) -> bytes:
     """The head to send upstream (``raw``: from forward_head) after the listener's edits,
-    then the service's (Pound's order for requests); ``peer``: the client's address."""
+    then the service's (Pound's order for requests); ``peer``: the client's address.
+    Raises ExpansionFailed when a template cannot be expanded (Pound answers 500)."""
     if listener is not None:
         raw = listener.apply(raw, request, peer)
     if service is not None:
@@ -818,7 +873,7 @@ def edit_response(
     peer: str = "",
 ) -> bytes:
     """A backend's response head after the service's edits, then the listener's (Pound's
-    order for responses)."""
+    order for responses). Raises ExpansionFailed as edit_request."""
     if service is not None:
         raw = service.apply(raw, request, peer)
     if listener is not None:

@@ -36,6 +36,8 @@ from standby.http1 import (
 )
 from standby.http1.body import DechunkedBody
 from standby.http1.edit import (
+    ExpansionFailed,
+    Head,
     LocationRule,
     edit_request,
     edit_response,
@@ -54,7 +56,7 @@ from standby.model import (
 from standby.observe.access import NO_BACKEND, NO_SERVICE, redirect_line, refusal_line
 from standby.observe.logsetup import NOTICE
 from standby.observe.metrics import CONTENT_TYPE, render_openmetrics
-from standby.routing import expand, has_expansions, match_conditions
+from standby.routing import expand, expansion_messages, has_expansions, is_literal, match_conditions
 from standby.server import responders
 from standby.server.policy import ServicePolicy
 from standby.server.seam import PAUSE_CONNECT, PAUSE_UPSTREAM, ClientSide
@@ -387,7 +389,11 @@ class Exchange:
         """Send the request head (and the body bytes held for it) on ``conn``."""
         listener = self.client.listener
         if listener.edits or not listener.lane:
-            data = self._edited_request()  # issue 15
+            try:
+                data = self._edited_request()  # issue 15
+            except ExpansionFailed as exc:
+                self._expansion_failed(exc.messages)
+                return
         else:
             data = forward_head(self.head, self.client.forwarding)
         self.head_sent = True
@@ -662,7 +668,11 @@ class Exchange:
             or client.listener.response_edits is not None
             or srt.response_edits is not None
         ):
-            edited = self._edited_response(resp)  # issue 15
+            try:
+                edited = self._edited_response(resp)  # issue 15
+            except ExpansionFailed as exc:
+                self._expansion_failed(exc.messages)
+                return
             if edited is not None:
                 buf = edited + buf[used:]
                 reparsed = parse_response_head_python(buf, head.method, len(edited))
@@ -951,11 +961,20 @@ class Exchange:
         keep = self._keep_client(keep)
         data = responders.page_response(status, page, headers, close=not keep, extra=extra)
         if edit:
-            data = responders.edited(self, data)
+            answered = responders.edited(self, data)
+            if answered is None:
+                return  # an edit could not be expanded: the 500 is sent
+            data = answered
         data = self._for_method(data)
         self._answered(status, data, _body_size(data))
 
     def _redirect(self, backend: BackendSpec) -> None:
+        # Pound edits the request first: the URL's accessors and the appended target read
+        # the request as edited (an edit that cannot be expanded answers 500).
+        edited = self.made_request_head()
+        if edited is None:
+            return
+        request = self.head if edited is self.head.raw else Head(edited)
         url = backend.redirect_url
         # Pound: a URL whose path is a single "/" loses it and gets nothing appended;
         # one without a path gets the request's target appended (unless it expands).
@@ -963,29 +982,70 @@ class Exchange:
         slash = url.find("/", scheme_end + 3) if scheme_end >= 0 else -1
         if slash >= 0 and slash == len(url) - 1:
             url = url[:slash]
-        if has_expansions(url):
+        if not is_literal(url):
             # Pound: $N and %[...] are expanded (the captures of the service's conditions,
             # which held), and the request's path is then not appended.
             srt = self.srt
             conditions = () if srt is None else srt.spec.conditions
             captures = match_conditions(conditions, self.head, self.client.peer)
-            missing: list[str] = []
-            target = expand(url, captures, self.head, self.client.peer, missing)
-            if missing:  # Pound: each is logged, and the client gets a 500
-                for reference in missing:
-                    log.warning(
-                        'Redirect expression "%s" refers to non-existing group %s', url, reference
-                    )
-                self.local_response(500, "bad redirect expression")
+            errors: list[str] = []
+            target = expand(url, captures, request, self.client.peer, errors)
+            if errors:  # Pound: each is logged, and the client gets a 500
+                self._expansion_failed(expansion_messages("Redirect expression", url, errors))
                 return
+            if not has_expansions(url) and slash < 0:
+                target += request.target
         else:
             target = url.encode("latin-1")
             if slash < 0:
-                target += self.head.target
+                target += request.target
         keep = self._keep_client()
         response = redirect_response(backend.redirect_code, target, close=not keep)
         self.answer = redirect_line(backend.redirect_code)  # as Pound logs a redirect
         self._answered(backend.redirect_code, self._for_method(response), 0)
+
+    def made_request_head(self) -> bytes | None:
+        """The request head after the listener's and the service's edits, for an answer
+        made here (Pound edits the request before any backend answers: SendFile sends the
+        edited path's file); None when an expansion failed (the 500 is sent)."""
+        listener = self.client.listener
+        srt = self.srt
+        service = None if srt is None else srt.request_edits
+        head = self.head
+        if listener.request_edits is None and service is None:
+            return head.raw
+        try:
+            return edit_request(head.raw, head, listener.request_edits, service, self.client.peer)
+        except ExpansionFailed as exc:
+            self._expansion_failed(exc.messages)
+            return None
+
+    def made_response_head(self, raw: bytes, request: bytes) -> bytes | None:
+        """``raw``, the head of an answer made here, after the service's and the
+        listener's response edits (``Rewrite response``), whose accessors read
+        ``request`` (the request head as edited: Pound's); None when an expansion failed
+        (the 500 is sent)."""
+        listener = self.client.listener
+        srt = self.srt
+        service = None if srt is None else srt.response_edits
+        if listener.response_edits is None and service is None:
+            return raw
+        view = self.head if request is self.head.raw else Head(request)
+        try:
+            return edit_response(raw, view, service, listener.response_edits, self.client.peer)
+        except ExpansionFailed as exc:
+            self._expansion_failed(exc.messages)
+            return None
+
+    def _expansion_failed(self, messages: list[str]) -> None:
+        """An edit's or a Redirect's template could not be expanded: Pound logs why and
+        answers 500 (an upstream connection taken for the request is not used)."""
+        for message in messages:
+            log.warning("%s", message)
+        conn = self._detach()
+        if conn is not None:
+            conn.close()
+        self.local_response(500, "expansion failed")
 
     async def _challenge(self, directories: tuple[str, ...]) -> None:
         """An ACME HTTP-01 challenge (``ACME "DIR"``, acme/responder.py)."""
@@ -1037,7 +1097,9 @@ class Exchange:
             b"" if keep else b"Connection: close\r\n",
         )
         # (The access log shows no body size for it, as Pound's does.)
-        self._answered(200, self._for_method(responders.edited(self, head + body)), 0)
+        answered = responders.edited(self, head + body)
+        if answered is not None:
+            self._answered(200, self._for_method(answered), 0)
 
     def _keep_client(self, wanted: bool = True) -> bool:
         """Decide (and record on the client) whether its connection stays open after this

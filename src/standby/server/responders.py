@@ -20,7 +20,6 @@ from urllib.parse import unquote_to_bytes
 
 from standby.control import api, poundview
 from standby.http1 import BODY_CHUNKED, error_response
-from standby.http1.edit import edit_response
 from standby.http1.messages import reason_phrase
 from standby.model import BackendKind, BackendSpec, ListenerSpec
 
@@ -77,6 +76,8 @@ class Exchange(Protocol):
     def _answered(self, status: int, data: bytes, bytes_out: int) -> None: ...
     def _for_method(self, response: bytes) -> bytes: ...
     def _response_broken(self, reason: str) -> None: ...
+    def made_request_head(self) -> bytes | None: ...
+    def made_response_head(self, raw: bytes, request: bytes) -> bytes | None: ...
     def local_response(
         self,
         status: int,
@@ -188,22 +189,18 @@ def success_response(close: bool) -> bytes:
 # -- the shell ----------------------------------------------------------------------------
 
 
-def edited(exchange: Exchange, data: bytes) -> bytes:
+def edited(exchange: Exchange, data: bytes) -> bytes | None:
     """A made answer (``data``: its head, and its body if any) after the response edits of
     the service, then of the listener, as Pound 4.23 applies them to the answers of its
     `Error`, `Success`, `SendFile` and `Metrics` backends and to the pages `RewriteErrors`
     puts in place of a backend's (an `Error 401` service's `Rewrite response` sets the
     `WWW-Authenticate` of a BasicAuth challenge); not to a `Redirect`, an ACME or Control
     answer, nor to the error pages of the proxy's own refusals. Content-Length and
-    Connection stay as made: no edit writes or removes them (http1/edit.py)."""
-    srt = exchange.srt
-    service = None if srt is None else srt.response_edits
-    listener = exchange.client.listener.response_edits
-    if service is None and listener is None:
-        return data
+    Connection stay as made: no edit writes or removes them (http1/edit.py). None when an
+    edit could not be expanded: the exchange has answered 500 instead."""
     end = data.index(b"\r\n\r\n") + 4
-    head = edit_response(data[:end], exchange.head, service, listener, exchange.client.peer)
-    return head + data[end:]
+    head = exchange.made_response_head(data[:end], exchange.head.raw)
+    return None if head is None else head + data[end:]
 
 
 def answer(exchange: Exchange, backend: BackendSpec) -> None:
@@ -217,20 +214,26 @@ def answer(exchange: Exchange, backend: BackendSpec) -> None:
             page, headers = listener_page(exchange.client.listener.spec, special.status)
         keep = exchange._keep_client()
         data = page_response(special.status, page, headers, close=not keep, cache_defaults=True)
-        data = edited(exchange, data)
-        body_size = len(data) - data.index(b"\r\n\r\n") - 4
-        exchange._answered(special.status, exchange._for_method(data), body_size)
+        answered = edited(exchange, data)
+        if answered is None:
+            return
+        body_size = len(answered) - answered.index(b"\r\n\r\n") - 4
+        exchange._answered(special.status, exchange._for_method(answered), body_size)
     elif kind is BackendKind.SUCCESS:
-        data = edited(exchange, success_response(not exchange._keep_client()))
-        exchange._answered(200, data, 0)
+        answered = edited(exchange, success_response(not exchange._keep_client()))
+        if answered is not None:
+            exchange._answered(200, answered, 0)
     elif kind is BackendKind.SENDFILE:
         if exchange.head.method not in SENDFILE_METHODS:
             keep = exchange._keep_client()
             data = error_response(405, close=not keep, extra=(ALLOW_SENDFILE,))
             exchange._answered(405, data, 0)
             return
+        request = exchange.made_request_head()  # the file the edited path names (Pound)
+        if request is None:
+            return  # an expansion failed: 500
         client = exchange.client
-        exchange.task = client.loop.create_task(_send_file(exchange, special.directory))
+        exchange.task = client.loop.create_task(_send_file(exchange, special.directory, request))
     elif exchange.req_done:  # CONTROL; with a body, _take_body calls control() at its end
         control(exchange)
     elif exchange.head.body == BODY_CHUNKED:  # as the control socket: a small known size
@@ -274,10 +277,12 @@ def _close_opened(future: asyncio.Future[tuple[int, int] | None]) -> None:
             os.close(opened[0])
 
 
-async def _send_file(exchange: Exchange, root: str) -> None:
+async def _send_file(exchange: Exchange, root: str, request: bytes) -> None:
+    """Send the file the request head ``request`` (as edited) names under ``root``."""
     client = exchange.client
     loop = client.loop
-    opening = loop.run_in_executor(None, _open, root, exchange.head.target)
+    target = request.split(b" ", 2)[1]
+    opening = loop.run_in_executor(None, _open, root, target)
     try:
         # Shielded: a cancelled request leaves the open to finish, then closes the file.
         opened = await asyncio.shield(opening)
@@ -295,7 +300,9 @@ async def _send_file(exchange: Exchange, root: str) -> None:
     reading: asyncio.Future[bytes] | None = None
     try:
         keep = exchange._keep_client()
-        head = edited(exchange, sendfile_head(size, not keep))
+        head = exchange.made_response_head(sendfile_head(size, not keep), request)
+        if head is None:
+            return  # a response edit could not be expanded: 500
         if exchange.head.method == b"HEAD":
             exchange._answered(200, head, 0)
             return
