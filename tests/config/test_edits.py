@@ -163,6 +163,23 @@ def test_pound2_spellings_are_deprecated_with_a_warning(caplog: pytest.LogCaptur
     ]
 
 
+def test_a_template_that_can_never_expand_is_warned_of(caplog: pytest.LogCaptureFixture) -> None:
+    # Pound takes these and answers every request they edit with a 500; standby does the
+    # same, and says so when it loads them. A group that may not match is no fault here.
+    compiled(
+        '    SetHeader "X-Sale: 50% off"\n    SetPath "/a/${1"\n'
+        '    SetHeader "X-Ok: 50$% $$5 %[path] $1 %41"\n'
+    )
+    warnings = [r.getMessage() for r in caplog.records if "answered 500" in r.getMessage()]
+    assert warnings == [
+        't.cfg:5.15: "SetHeader" "X-Sale: 50% off": unescaped % character at offset 11: every '
+        "request it edits will be answered 500 (write $$ for a dollar sign, $% for a percent "
+        "sign)",
+        't.cfg:6.13: "SetPath" "/a/${1": missing closing brace in reference started at offset '
+        "4: every request it edits will be answered 500",
+    ]
+
+
 def test_delete_header_pcre() -> None:
     (edit,) = (
         compiled('    DeleteHeader -pcre "^X-(?!Keep)"\n').listeners[0].services[0].request_edits

@@ -246,3 +246,29 @@ def test_a_redirect_reads_the_request_as_edited(caplog: pytest.LogCaptureFixture
         assert (r.status, r.header(b"location")) == (302, b"http://example.org/new/y")
         assert get(p.port, "/bad/z").status == 500
     assert 'path "/new/$3" refers to non-existing group $3' in caplog.text
+
+
+def test_a_made_answer_whose_response_edit_cannot_be_expanded_answers_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The answers standby makes itself take the response edits as a backend's do (Error,
+    # Success): an edit that cannot be expanded gives the same 500 and log line.
+    for backend, wanted in (("Error 403", 403), ("Success", 200)):
+        fine = (
+            f'  Service\n    Rewrite response\n      SetHeader "X-B: ok"\n    End\n    {backend}\n'
+        )
+        broken = fine.replace('"X-B: ok"', '"X-B: $1(2)"')
+        for service, status in ((fine, wanted), (broken, 500)):
+            caplog.clear()
+            text = "ListenHTTP\n  Address 127.0.0.1\n  Port {L0}\n" + service + "  End\nEnd\n"
+            config, socks = config_with_ports(text)
+            with (
+                caplog.at_level("WARNING", logger="standby.server"),
+                ProxyThread(config, socks) as p,
+            ):
+                answer = get(p.port, "/x")
+            assert answer.status == status, (backend, service)
+            if status == 500:
+                assert 'Header "X-B: $1(2)" refers to non-existing group' in caplog.text
+            else:
+                assert answer.header(b"X-B") == b"ok", answer

@@ -22,7 +22,13 @@ from standby.config.errors import ConfigError, quote
 from standby.config.pattern import compile_pattern, compile_pcre
 from standby.config.posix_regex import RegexError
 from standby.config.tree import Directive, SectionNode
-from standby.http1.edit import UNSETTABLE_NAMES, check_template, valid_header_line, valid_host
+from standby.http1.edit import (
+    UNSETTABLE_NAMES,
+    check_template,
+    template_faults,
+    valid_header_line,
+    valid_host,
+)
 from standby.model import (
     ConditionKind,
     ConditionSpec,
@@ -239,12 +245,25 @@ def _edit(directive: Directive, response: bool, known: dict[str, bytes]) -> Edit
     return EditSpec(op=op, text=text, encode=encode, location=directive.location)
 
 
+_ESCAPES = " (write $$ for a dollar sign, $% for a percent sign)"
+
+
 def _template(text: str, at: Location, name: str, known: dict[str, bytes]) -> str:
     """``text`` checked, its `%[const NAME]` resolved (config/constants.py)."""
     try:
         check_template(text)
     except ValueError as exc:
         raise ConfigError(at, f'{exc} in {quote(text)} for "{name}"') from None
+    for fault in template_faults(text):  # Pound accepts these, then answers 500 each time
+        hint = _ESCAPES if "unescaped" in fault else ""
+        log.warning(
+            '%s: "%s" %s%s: every request it edits will be answered 500%s',
+            at,
+            name,
+            quote(text),
+            fault,
+            hint,
+        )
     return constants.resolve(text, known, at)
 
 

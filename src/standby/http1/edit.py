@@ -195,6 +195,22 @@ def check_template(text: str) -> None:
             raise ValueError(f"%[{name}] needs a name: %[{name} NAME]")
 
 
+# A head to expand templates against when none is at hand: what ``template_faults`` needs.
+_ANY_REQUEST: Final = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+_MISSING_GROUP: Final = " refers to non-existing group"
+
+
+def template_faults(text: str) -> list[str]:
+    """What expanding ``text`` reports on every request, whatever matched (Pound's words,
+    after the statement and template): a ``%`` or ``$`` that begins nothing, an unclosed
+    ``%[``, a reference without its closing brace or parenthesis. Such a template answers
+    500 each time; the configuration warns of it when loaded. (A group that did not match
+    depends on the request: not a fault here.)"""
+    errors: list[str] = []
+    expand(text, None, Head(_ANY_REQUEST), "", errors)
+    return [error for error in errors if not error.startswith(_MISSING_GROUP)]
+
+
 class _Context:
     """What expansions read while one head is edited: the client's address, and the
     groups of the conditions that matched, the most recent first (the service's, matched
