@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from tests.integration.test_backends_special import listener
 from tests.support.backend import Backend
 from tests.support.harness import Client, ProxyThread, config_with_ports, get
 
@@ -23,18 +24,6 @@ SERVICE_EDITS = """    Rewrite response
       SetHeader "X-Order: service"
       SetHeader "X-Service: yes"
     End
-"""
-
-
-def listener(services: str, extra: str = "") -> str:
-    return f"""
-Workers 1
-ListenHTTP
-  Address 127.0.0.1
-  Port {{L0}}
-{extra}
-{services}
-End
 """
 
 
