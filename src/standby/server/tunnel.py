@@ -41,6 +41,9 @@ class Tunnel:
         self.backend = _Side(self, "backend")
         self.deadline = loop.time() + spec.conn_timeout
         self.connecting: asyncio.Task[None] | None = None
+        # What the client sent before the backend accepted (reading is paused meanwhile:
+        # at most a read or two).
+        self.early: list[bytes] = []
         self.closed = False
 
     # -- the Reaper's interface -----------------------------------------------------------
@@ -70,7 +73,9 @@ class Tunnel:
             log.warning("tunnel backend %s is disabled: connection closed", self._backend())
             client.close()
             return
-        client.pause_reading()  # until the backend accepts: nowhere to put the bytes yet
+        # Until the backend accepts there is nowhere to put the bytes. (uvloop starts
+        # reading after connection_made whatever it did: ``received`` pauses again.)
+        client.pause_reading()
         self.connecting = self.loop.create_task(self._connect())
 
     async def _connect(self) -> None:
@@ -102,6 +107,11 @@ class Tunnel:
         self.touch()
         client = self.client.transport
         assert client is not None
+        backend = self.backend.transport
+        assert backend is not None
+        for data in self.early:
+            backend.write(data)
+        self.early = []
         if self.client.eof:  # the client half-closed before the backend accepted
             self._pass_eof(self.backend)
         else:
@@ -112,7 +122,11 @@ class Tunnel:
 
     def received(self, side: _Side, data: bytes) -> None:
         peer = self.peer(side)
-        if peer.transport is not None and not peer.transport.is_closing():
+        if peer.transport is None:  # the client, before the backend accepted
+            self.early.append(data)
+            if side.transport is not None:
+                side.transport.pause_reading()
+        elif not peer.transport.is_closing():
             self.touch()
             peer.transport.write(data)
 
