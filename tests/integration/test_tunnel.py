@@ -14,8 +14,11 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from tests.integration.test_socketfrom import Passer
 from tests.process.harness import DEADLINE, Standby, free_port, running_standby, wait_for
+from tests.support.backend import Backend
+from tests.support.harness import get
 
 CONFIG = """\
 Daemon 0
@@ -122,7 +125,12 @@ def closed_by_peer(sock: socket.socket) -> bool:
 
 @contextlib.contextmanager
 def tunnel(
-    tmp_path: Path, backend: int, extra: str = "", grace: int = 30, listen: str | None = None
+    tmp_path: Path,
+    backend: int,
+    extra: str = "",
+    grace: int = 30,
+    listen: str | None = None,
+    workers: int | None = None,
 ) -> Iterator[tuple[Standby, int, Path]]:
     port = free_port()
     text = CONFIG.format(
@@ -133,7 +141,7 @@ def tunnel(
     )
     path = tmp_path / "pound.cfg"
     path.write_text(text)
-    with running_standby(path) as standby:
+    with running_standby(path, workers) as standby:
         yield standby, port, path
 
 
@@ -264,10 +272,17 @@ def test_a_disabled_backend_closes_every_connection(tmp_path: Path) -> None:
         peer.close()
 
 
-def test_a_reload_keeps_the_socket_and_the_open_tunnels(tmp_path: Path) -> None:
+# None: the default worker count (a supervisor and workers); 1: one process (Proxy.reload).
+@pytest.mark.parametrize("workers", [None, 1])
+def test_a_reload_keeps_the_socket_and_the_open_tunnels(
+    tmp_path: Path, workers: int | None
+) -> None:
     peer = Peer(echo_then_farewell)
     try:
-        with tunnel(tmp_path, peer.port) as (standby, port, path), connect(port) as before:
+        with (
+            tunnel(tmp_path, peer.port, workers=workers) as (standby, port, path),
+            connect(port) as before,
+        ):
             assert exchange(before) == b"ping"
             text = path.read_text()
             backend = f"Port {peer.port}"
@@ -281,10 +296,14 @@ def test_a_reload_keeps_the_socket_and_the_open_tunnels(tmp_path: Path) -> None:
         peer.close()
 
 
-def test_a_graceful_stop_waits_for_open_tunnels(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [None, 1])
+def test_a_graceful_stop_waits_for_open_tunnels(tmp_path: Path, workers: int | None) -> None:
     peer = Peer(echo_then_farewell)
     try:
-        with tunnel(tmp_path, peer.port) as (standby, port, _), connect(port) as client:
+        with (
+            tunnel(tmp_path, peer.port, workers=workers) as (standby, port, _),
+            connect(port) as client,
+        ):
             assert exchange(client) == b"ping"
             standby.signal(signal.SIGTERM)
             wait_for(lambda: not accepts(port), "the listening socket closed")
@@ -315,4 +334,42 @@ def test_socketfrom_serves_a_tunnel_on_the_socket_passed(tmp_path: Path) -> None
                 assert exchange(client) == b"ping", standby.stderr()
     finally:
         passer.close()
+        peer.close()
+
+
+HTTP_LISTENER = """\
+Daemon 0
+LogLevel 0
+ListenHTTP
+  Address 127.0.0.1
+  Port {port}
+  Service
+    Backend
+      Address 127.0.0.1
+      Port {backend}
+    End
+  End
+End
+"""
+
+
+@pytest.mark.parametrize("workers", [None, 1])
+def test_a_reload_can_turn_a_listener_s_socket_into_a_tunnel_s(
+    tmp_path: Path, workers: int | None
+) -> None:
+    peer = Peer(echo_then_farewell)
+    try:
+        with Backend("http") as web:
+            port = free_port()
+            path = tmp_path / "pound.cfg"
+            path.write_text(HTTP_LISTENER.format(port=port, backend=web.port))
+            with running_standby(path, workers) as standby:
+                assert get(port).body == b"http", standby.stderr()
+                listen = f"Address 127.0.0.1\n  Port {port}"
+                path.write_text(CONFIG.format(grace=30, listen=listen, backend=peer.port, extra=""))
+                standby.signal(signal.SIGHUP)
+                wait_for(lambda: "configuration reloaded" in standby.stderr(), "the reload")
+                with connect(port) as client:
+                    assert exchange(client) == b"ping", standby.stderr()
+    finally:
         peer.close()
