@@ -597,6 +597,8 @@ class ConfigSpec:
     log_tag: str | None = None
     # How the command line said to read the file (-W options); a reload reads it the same way.
     load_options: LoadOptions = field(default_factory=lambda: LoadOptions())
+    # Pound 4's `Tunnel` sections (see TunnelSpec at the end of the file).
+    tunnels: tuple[TunnelSpec, ...] = ()
 
 
 # --- issue 15: backend kinds, named backends, balancer, error pages ----------------------
@@ -905,3 +907,31 @@ class SessionSpec:
     ttl: float
     id: str | None = None  # the cookie, query parameter or header name
     location: Location = UNKNOWN_LOCATION
+
+
+# --- issue 15: tunnels ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelSpec:
+    """Pound 4's `Tunnel`: every connection accepted on ``listen`` (its name, address,
+    port, `SocketFrom` and location; no services) is joined to the one backend
+    (``backend``'s address and port, or a UNIX socket path, `TimeOut` and `ConnTO`), bytes
+    copied both ways unread. ``timeout``: the tunnel is closed after this long without a
+    byte either way (Pound's poll timeout)."""
+
+    listen: ListenerSpec
+    backend_address: str
+    backend_port: int | None  # None: ``backend_address`` is a UNIX socket path
+    timeout: float = DEFAULT_BACKEND_TIMEOUT
+    conn_timeout: float = DEFAULT_BACKEND_TIMEOUT
+    disabled: bool = False  # `Disabled 1`: every connection is closed at once
+    location: Location = UNKNOWN_LOCATION
+
+
+def listening(config: ConfigSpec) -> tuple[ListenerSpec, ...]:
+    """Every listening socket of ``config``: the HTTP listeners', then the tunnels', in
+    that order (how the process layer binds and hands them over)."""
+    if not config.tunnels:
+        return config.listeners
+    return (*config.listeners, *(tunnel.listen for tunnel in config.tunnels))

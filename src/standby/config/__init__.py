@@ -15,7 +15,7 @@ from standby.config.compiler import TlsCheck, compile_config
 from standby.config.errors import ConfigError, quote
 from standby.config.lexer import LineReader, decode, describe_os_error, read_bytes
 from standby.config.parser import parse
-from standby.model import ConfigSpec, LoadOptions, Location
+from standby.model import ConfigSpec, ListenerSpec, LoadOptions, Location, listening
 
 __all__ = ["ConfigError", "LoadOptions", "load_config", "load_config_text", "reload_config"]
 
@@ -55,22 +55,26 @@ def _received(config: ConfigSpec) -> ConfigSpec:
     """Each ``SocketFrom`` listener with the address and port of the socket received for
     it (by the shell's ``options.socket_from``; left unknown without one)."""
     receive = config.load_options.socket_from
-    if receive is None or not any(spec.socket_from for spec in config.listeners):
+    if receive is None or not any(spec.socket_from for spec in listening(config)):
         return config
-    listeners = []
-    for spec in config.listeners:
-        if spec.socket_from is not None:
-            try:
-                address, port = receive(spec.socket_from)
-            except OSError as exc:
-                raise ConfigError(
-                    spec.location,
-                    f"cannot receive a socket from {quote(spec.socket_from)}: "
-                    f"{describe_os_error(exc)}",
-                ) from None
-            spec = replace(spec, address=address, port=port)
-        listeners.append(spec)
-    return replace(config, listeners=tuple(listeners))
+
+    def received(spec: ListenerSpec) -> ListenerSpec:
+        if spec.socket_from is None:
+            return spec
+        try:
+            address, port = receive(spec.socket_from)
+        except OSError as exc:
+            raise ConfigError(
+                spec.location,
+                f"cannot receive a socket from {quote(spec.socket_from)}: {describe_os_error(exc)}",
+            ) from None
+        return replace(spec, address=address, port=port)
+
+    return replace(
+        config,
+        listeners=tuple(received(spec) for spec in config.listeners),
+        tunnels=tuple(replace(t, listen=received(t.listen)) for t in config.tunnels),
+    )
 
 
 def load_config_text(

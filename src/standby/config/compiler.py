@@ -34,6 +34,7 @@ from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
 from standby.config.sessions import compile_session
 from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
+from standby.config.tunnel import compile_tunnels
 from standby.model import (
     AcmeClientSpec,
     AutoCertSpec,
@@ -278,6 +279,7 @@ class _Compiler:
             control_index=control_index,
             listeners=listeners,
             services=global_services,
+            tunnels=compile_tunnels(root, defaults.timeout, defaults.conn_timeout),
             acme=None
             if self.acme_client is None
             else replace(self.acme_client, certificates=tuple(self.auto_certs.values())),

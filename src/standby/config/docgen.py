@@ -338,6 +338,41 @@ def _row(keyword: Keyword) -> str:
     return f"| {name} | {args} | {repeat} | {default} | {_cell(keyword.help)} |"
 
 
+# An example for Pound 4's Tunnel; tests/config/test_tunnel.py loads it.
+TUNNEL_EXAMPLE = """\
+Tunnel "postgres"
+  Address 127.0.0.1
+  Port 5433
+  Backend
+    Address 127.0.0.1
+    Port 5432
+    ConnTO 3
+    TimeOut 300
+  End
+End
+"""
+
+_TUNNEL = """\
+## Tunnels
+
+`Tunnel` (Pound 4) proxies any TCP protocol: every connection accepted on the tunnel's
+socket is joined to its one `Backend`, and the bytes are copied both ways unread. Reading
+from one side pauses while the other side's write buffer is full (a slow reader holds back
+the sender); a half-close from one side is passed on, and the connection ends once both
+sides have closed theirs. A backend that refuses, or does not accept within `ConnTO`,
+closes the client's connection (logged). `TimeOut` is Pound's: the tunnel closes after that
+long without a byte either way (15 s by default: raise it for quiet protocols). A
+`Disabled` backend closes every connection at once (Pound 4.23 crashes on it). The socket
+is bound, passed to the workers and kept across reloads as a listener's; a graceful stop
+waits for open tunnels up to `Grace`. No access log line is written, as in Pound.
+
+Example:
+
+```
+{example}```
+"""
+
+
 def render_reference() -> str:
     """The whole of ``docs/configuration.md``."""
     parts = [_INTRO]
@@ -359,6 +394,7 @@ def render_reference() -> str:
     parts.append(_HEALTH.format(example=EXAMPLE))
     parts.append(_ACME.format(example=ACME_EXAMPLE))
     parts.append(_HTTPS_BACKENDS.format(example=HTTPS_EXAMPLE))
+    parts.append(_TUNNEL.format(example=TUNNEL_EXAMPLE))
     parts.append("## Values\n")
     parts.append(
         "`LogFacility` names: "
@@ -374,10 +410,11 @@ def render_reference() -> str:
     parts.append(
         'These Pound keywords are recognised and refused with `"Keyword" is not supported yet`:\n'
     )
-    parts.append(", ".join(f"`{name}`" for name in sorted(UNSUPPORTED, key=str.lower)) + ".\n")
+    refused = [f"`{name}`" for name in sorted(UNSUPPORTED, key=str.lower)]
     for section, names in UNSUPPORTED_IN.items():
         where = "at the top level" if section is Section.TOP else f"inside `{section.value}`"
-        parts.append(f"Also {', '.join(f'`{name}`' for name in names)} {where}.\n")
+        refused.append(f"{', '.join(f'`{name}`' for name in names)} {where}")
+    parts.append("; ".join(refused) + ".\n")
     parts.append("## Not supported\n")
     for why in dict.fromkeys(NOT_SUPPORTED.values()):
         refused = [name for name, reason in NOT_SUPPORTED.items() if reason == why]

@@ -302,7 +302,7 @@ class _Parser:
                 + ")",
             )
         if kind is ArgKind.ADDRESS:
-            unix = section in BACKENDS
+            unix = section in BACKENDS or section is Section.TUNNEL_BACKEND
             hint = (
                 "an IP address, host name or UNIX socket path"
                 if unix

@@ -40,6 +40,9 @@ class Section(enum.Enum):
     RESOLVER = "Resolver"
     CONFIG_TEXT = "ConfigText"
     SESSION = "Session"  # issue 15: sessions
+    # issue 15: Pound 4's Tunnel, and its one Backend
+    TUNNEL = "Tunnel"
+    TUNNEL_BACKEND = "Tunnel Backend"
 
 
 ALL_SECTIONS = frozenset(Section)
@@ -47,6 +50,7 @@ BACKENDS = frozenset({Section.BACKEND, Section.EMERGENCY})
 # Every ListenHTTP keyword is a ListenHTTPS keyword too (Pound's rule).
 LISTENERS = frozenset({Section.LISTEN_HTTP, Section.LISTEN_HTTPS})
 HTTPS = frozenset({Section.LISTEN_HTTPS})
+TUNNELS = frozenset({Section.TUNNEL, Section.TUNNEL_BACKEND})
 
 
 class ArgKind(enum.Enum):
@@ -222,10 +226,12 @@ KEYWORDS: tuple[Keyword, ...] = (
             False, "How long to wait for a client to send a request (idle connection, and "
             "the deadline for a whole request head). Global: the default for listeners.",
             default=_seconds(model.DEFAULT_CLIENT_TIMEOUT)),
-    Keyword("TimeOut", frozenset({Section.TOP}) | BACKENDS, (POSITIVE_DURATION,), False,
+    Keyword("TimeOut", frozenset({Section.TOP, Section.TUNNEL_BACKEND}) | BACKENDS,
+            (POSITIVE_DURATION,), False,
             _TIMEOUT_HELP.format(what="How long to wait for a backend's response."),
             default=_seconds(model.DEFAULT_BACKEND_TIMEOUT)),
-    Keyword("ConnTO", frozenset({Section.TOP}) | BACKENDS, (POSITIVE_DURATION,), False,
+    Keyword("ConnTO", frozenset({Section.TOP, Section.TUNNEL_BACKEND}) | BACKENDS,
+            (POSITIVE_DURATION,), False,
             _TIMEOUT_HELP.format(what="How long to wait for a connection to a backend."),
             default="the global TimeOut"),
     Keyword("WSTimeOut", frozenset({Section.TOP}) | BACKENDS, (POSITIVE_DURATION,), False,
@@ -274,11 +280,11 @@ KEYWORDS: tuple[Keyword, ...] = (
             "top level it serves every listener, after the listener's own services.",
             opens=Section.SERVICE),
     # --- listener ----------------------------------------------------------------------
-    Keyword("Address", LISTENERS | BACKENDS,
+    Keyword("Address", LISTENERS | BACKENDS | TUNNELS,
             (Arg("address", ArgKind.ADDRESS),), False,
             "Listener: the IP address or host name to listen on. Backend: an IPv4 or "
             "IPv6 address, a host name, or the path of a UNIX socket (starting with `/`)."),
-    Keyword("Port", LISTENERS | BACKENDS, (PORT,), False,
+    Keyword("Port", LISTENERS | BACKENDS | TUNNELS, (PORT,), False,
             "TCP port (1..65535); required unless the address is a UNIX socket."),
     Keyword("xHTTP", LISTENERS,
             (Arg("level", ArgKind.INT, low=0, high=MAX_XHTTP),), False,
@@ -401,7 +407,7 @@ KEYWORDS: tuple[Keyword, ...] = (
             "request's parts; the path is then not appended: `URL \"^/old/(.*)\"` with "
             '`Redirect 301 "https://%[host]/new/$1"`. Codes 301, 302, 303, 307, 308.',
             default=str(model.DEFAULT_REDIRECT_CODE)),
-    Keyword("Disabled", frozenset({Section.SERVICE}) | BACKENDS,
+    Keyword("Disabled", frozenset({Section.SERVICE, Section.TUNNEL_BACKEND}) | BACKENDS,
             (Arg("bool", ArgKind.BOOL),), False,
             "Start with this service or backend disabled.", default="0"),
     Keyword("BackEnd", frozenset({Section.SERVICE}), (Arg("name", ArgKind.STRING, True),),
@@ -950,11 +956,27 @@ KEYWORDS: tuple[Keyword, ...] = (
             "Without either, Pound takes its compile-time configuration directory; standby "
             "takes the directory of the file that names the file (the same for "
             "`/etc/pound.cfg`).", default="the naming file's directory"),
-    Keyword("SocketFrom", LISTENERS, (Arg("path", ArgKind.STRING),), False,
+    Keyword("SocketFrom", LISTENERS | frozenset({Section.TUNNEL}),
+            (Arg("path", ArgKind.STRING),), False,
             "Do not bind: receive the listening socket over the UNIX socket at this path "
             "(connect, then one descriptor in an SCM_RIGHTS message), as Pound 4 does: "
             "`SocketFrom \"/run/pound/http.sock\"`. `Address` and `Port` are then those "
             "of the received socket. The socket is received once and kept across reloads."),
+    # --- issue 15: Tunnel ----------------------------------------------------------------
+    Keyword("Tunnel", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING, True),), True,
+            "A TCP tunnel (Pound 4), up to `End`: every connection accepted on its `Address` "
+            "and `Port` (or `SocketFrom`) is joined to its one `Backend` and the bytes are "
+            "copied both ways unread; a half-close is passed on. `Tunnel \"db\"` / "
+            "`Address 127.0.0.1` / `Port 5433` / `Backend` / `Address 127.0.0.1` / "
+            "`Port 5432` / `End` / `End`. No access log line (as in Pound).",
+            opens=Section.TUNNEL),
+    Keyword("BackEnd", frozenset({Section.TUNNEL}), (), True,
+            "The tunnel's backend, up to `End`: `Address` (an IP address, a host name or a "
+            "UNIX socket path) and `Port` (required for an IP address), `ConnTO` (a "
+            "backend that does not accept within it, or refuses, closes the client's "
+            "connection), `TimeOut` (the tunnel closes after this long without a byte "
+            "either way) and `Disabled` (every connection is closed at once). Exactly one.",
+            opens=Section.TUNNEL_BACKEND),
     # --- issue 15: sessions ---------------------------------------------------------------
     Keyword("Session", frozenset({Section.SERVICE}), (), False,
             "Send the requests of one session to the same backend, up to `End`: "
@@ -995,9 +1017,7 @@ HARNESS = "i15-harness"
 CONF = "i15-conf"
 DNS = "i15-dns"
 UNASSIGNED = "no part of issue 15 yet"
-UNSUPPORTED: dict[str, str] = {
-    "Tunnel": UNASSIGNED,
-}
+UNSUPPORTED: dict[str, str] = {}
 
 # Pound keywords standby will not have, with the reason the message gives.
 _NO_LUA = "standby has no Lua interpreter; write the logic as conditions, or in a backend"
@@ -1021,7 +1041,9 @@ UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
 # Sections whose keywords are Pound's, and Pound's keywords there that may be given twice
 # in one section, the second replacing the first (Pound 4.23 `-c` accepts each of these
 # repeated). standby's own sections and keywords keep refusing a duplicate.
-POUND_SECTIONS = frozenset({Section.TOP, Section.CONTROL, Section.SERVICE} | LISTENERS | BACKENDS)
+POUND_SECTIONS = frozenset(
+    {Section.TOP, Section.CONTROL, Section.SERVICE} | LISTENERS | BACKENDS | TUNNELS
+)
 LAST_WINS = frozenset({
     "User", "Group", "RootJail", "Daemon", "LogLevel", "LogFacility", "Alive", "Client",
     "TimeOut", "ConnTO", "WSTimeOut", "Grace", "PIDFile", "Anonymise", "Control",

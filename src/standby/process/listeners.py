@@ -8,7 +8,7 @@ import os
 import socket
 from dataclasses import replace
 
-from standby.model import ConfigSpec, ListenerSpec
+from standby.model import ConfigSpec, ListenerSpec, listening
 
 # Accept queue length; the kernel caps it at net.core.somaxconn. Large, so that a burst of
 # visitors waits in the queue instead of being refused.
@@ -130,10 +130,11 @@ def _close_all(sockets: list[socket.socket]) -> None:
 
 
 def bind_listeners(config: ConfigSpec) -> list[socket.socket]:
-    """One socket per ``config.listeners``, same order; all or nothing."""
+    """One socket per ``config.listeners`` then per ``config.tunnels`` (``listening``),
+    same order; all or nothing."""
     sockets: list[socket.socket] = []
     try:
-        for spec in config.listeners:
+        for spec in listening(config):
             sockets.append(bind_listener(spec))
     except BindError:
         _close_all(sockets)
@@ -149,7 +150,7 @@ def bind_slots(config: ConfigSpec, count: int) -> list[list[socket.socket]]:
     (another standby included, whose sockets would otherwise let us join their group and
     share its traffic), that fails as a plain bind would. Port 0 takes the port the first
     slot got, so that every slot serves the same address. All or nothing."""
-    specs = list(config.listeners)
+    specs = list(listening(config))  # the HTTP listeners', then the tunnels'
     for spec in specs:
         if spec.port != 0 and spec.socket_from is None:
             bind_listener(spec).close()

@@ -78,7 +78,7 @@ from standby.dns.expand import Target, encode_targets, expand
 from standby.dns.tracker import DnsTracker
 from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
-from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec
+from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, listening
 from standby.observe.access import AccessLog
 from standby.observe.logsetup import access_emitter
 from standby.observe.metrics import render_openmetrics
@@ -163,7 +163,7 @@ class Generation:
     config: ConfigSpec
     proxy: ProxyLike  # never started here: each worker starts its own copy
     backends: list[BackendSpec]
-    sockets: list[list[socket.socket]]  # per slot, one per listener in config order
+    sockets: list[list[socket.socket]]  # per slot: model.listening(config) order
     slots: list[Slot]
     # The operator's switches of this configuration's listeners and services, by its
     # indexes (a new generation starts with none, as a reload in one process does);
@@ -930,14 +930,14 @@ class Supervisor:
         proxy = await asyncio.to_thread(lambda: factory(config, access_log=access_log, probe=False))
         count = len(old.slots)
         by_key: dict[ListenerKey, list[socket.socket]] = {}
-        for position, spec in enumerate(old.config.listeners):
+        for position, spec in enumerate(listening(old.config)):  # tunnels' sockets too
             by_key[listener_key(spec)] = [old.sockets[i][position] for i in range(count)]
-        added = [spec for spec in config.listeners if listener_key(spec) not in by_key]
+        added = [spec for spec in listening(config) if listener_key(spec) not in by_key]
         if added:
-            bound = bind_slots(replace(config, listeners=tuple(added)), count)
+            bound = bind_slots(replace(config, listeners=tuple(added), tunnels=()), count)
             for position, spec in enumerate(added):
                 by_key[listener_key(spec)] = [bound[i][position] for i in range(count)]
-        sockets = [[by_key[listener_key(s)][i] for s in config.listeners] for i in range(count)]
+        sockets = [[by_key[listener_key(s)][i] for s in listening(config)] for i in range(count)]
         slots = [Slot(i) for i in range(count)]
         resolved = self._dns.carried(config)  # issue 15: templates that stay keep targets
         expanded = expand(config, resolved)

@@ -43,6 +43,8 @@ from standby.model import (
     ConfigSpec,
     ListenerSpec,
     ServiceSpec,
+    TunnelSpec,
+    listening,
 )
 from standby.routing import Router
 from standby.server.client import ClientProtocol
@@ -60,6 +62,7 @@ from standby.server.shared import (
 )
 from standby.server.stats import BackendCounters
 from standby.server.timers import Reaper
+from standby.server.tunnel import Tunnel, tunnel_factory
 from standby.server.view import ProxyView
 from standby.server.watch import WATCH_POLL_INTERVAL, ListFiles
 from standby.tls.context import check_settings
@@ -122,6 +125,10 @@ def listener_key(spec: ListenerSpec) -> ListenerKey:
     return (spec.address, spec.port)
 
 
+def tunnels_by_key(config: ConfigSpec) -> dict[ListenerKey, TunnelSpec]:
+    return {listener_key(tunnel.listen): tunnel for tunnel in config.tunnels}
+
+
 class Proxy:
     """Serves a configuration on already bound listening sockets; reloads in place."""
 
@@ -167,6 +174,9 @@ class Proxy:
         self.sessions.configure(config)
         self.sessions.on_change = self._stale_committed
         self._sockets: dict[ListenerKey, socket.socket] = {}
+        # Issue 15: Pound 4's tunnels by their socket (server/tunnel.py); the newest
+        # configuration's serves each new connection.
+        self._tunnels = tunnels_by_key(config)
         self._servers: dict[ListenerKey, asyncio.AbstractServer] = {}
         # A supervised worker: other slots' listening sockets it holds (``hold``) and the
         # servers on those it accepts on for now (``serve_extra``), by slot.
@@ -207,11 +217,12 @@ class Proxy:
         return [*self._retired, *([self._shared] if self._shared is not None else [])]
 
     async def start(self, sockets: list[socket.socket]) -> None:
-        """Serve ``config.listeners`` on ``sockets`` (same order, bound and listening)."""
-        if len(sockets) != len(self.config.listeners):
+        """Serve ``config.listeners`` then ``config.tunnels`` on ``sockets`` (same order,
+        bound and listening)."""
+        if len(sockets) != len(listening(self.config)):
             raise ValueError("one socket per listener is required")
         loop = asyncio.get_running_loop()
-        for spec, sock in zip(self.config.listeners, sockets, strict=True):
+        for spec, sock in zip(listening(self.config), sockets, strict=True):
             self._sockets[listener_key(spec)] = sock
         if self._resolved:  # a worker told its targets before it serves
             self._serve_resolved()
@@ -255,6 +266,10 @@ class Proxy:
     async def _create_server(
         self, key: ListenerKey, sock: socket.socket, loop: asyncio.AbstractEventLoop
     ) -> asyncio.AbstractServer:
+        if key in self._tunnels:
+            return await loop.create_server(
+                self._tunnel_factory(key), sock=sock, backlog=LISTEN_BACKLOG
+            )
         tls = self._tls.get(key)
         if tls is None:
             return await loop.create_server(
@@ -268,6 +283,14 @@ class Proxy:
             ssl=tls.context,
             ssl_handshake_timeout=self._client_timeout(key),
         )
+
+    def _tunnel_factory(self, key: ListenerKey) -> Callable[[], asyncio.Protocol]:
+        def new_tunnel() -> asyncio.Protocol:
+            shared = self._shared
+            assert shared is not None
+            return tunnel_factory(self._tunnels[key], shared.reaper)
+
+        return new_tunnel
 
     def _client_timeout(self, key: ListenerKey) -> float:
         for spec in self.config.listeners:
@@ -307,7 +330,7 @@ class Proxy:
         queue, stays open for its own worker."""
         if not self._accepting or tag in self._extra or self._shared is None:
             return None
-        if len(sockets) != len(self.config.listeners):
+        if len(sockets) != len(listening(self.config)):
             raise ValueError("one socket per listener is required")
         servers: list[asyncio.AbstractServer] = []
         self._extra[tag] = servers  # now, so that a release from here on is honoured
@@ -317,7 +340,7 @@ class Proxy:
         self, tag: int, servers: list[asyncio.AbstractServer], sockets: list[socket.socket]
     ) -> None:
         loop = asyncio.get_running_loop()
-        for spec, sock in zip(self.config.listeners, sockets, strict=True):
+        for spec, sock in zip(listening(self.config), sockets, strict=True):
             server = await self._create_server(listener_key(spec), sock.dup(), loop)
             if self._extra.get(tag) is not servers:  # released or stopped meanwhile
                 server.close()
@@ -482,7 +505,7 @@ class Proxy:
             await asyncio.to_thread(prepare_backend_tls, all_backends(config))
         except (OSError, ValueError) as exc:
             return False, str(exc)
-        keys = [listener_key(spec) for spec in config.listeners]
+        keys = [listener_key(spec) for spec in listening(config)]
         try:
             # Certificates are read here: a file that does not load fails the reload,
             # unless the running configuration had it (its certificate then stays).
@@ -491,7 +514,7 @@ class Proxy:
             return False, str(exc)
         opened: dict[ListenerKey, socket.socket] = {}
         try:
-            for spec, key in zip(config.listeners, keys, strict=True):
+            for spec, key in zip(listening(config), keys, strict=True):
                 if key not in self._sockets:
                     opened[key] = bind_listener(spec)
         except OSError as exc:
@@ -509,6 +532,10 @@ class Proxy:
         shared = await self._build(config, loop)
         self.config = config
         self._shared = shared
+        # A socket that changes between HTTP listener and tunnel needs a new server too.
+        tunnels = tunnels_by_key(config)
+        switched = [k for k in self._servers if (k in self._tunnels) != (k in tunnels)]
+        self._tunnels = tunnels
         if base is not self._base:
             self._base, self._resolved = base, resolved
             if self._dns is not None:
@@ -522,9 +549,10 @@ class Proxy:
         self._tls = tls
         for listener in tls.values():
             listener.activate()  # a kept base context now asks the new certificates
-        for key in restart:
+        for key in [*restart, *switched]:
             if key in self._servers and key not in opened:
-                # New TLS settings: a new server with the new base context on the same
+                # New TLS settings (or a socket that became or stopped being a tunnel's):
+                # a new server with the new base context on the same
                 # listening socket through a duplicate descriptor, which becomes the one
                 # kept: closing the old server closes the old descriptor, never the socket
                 # (nor the connections waiting in its queue).
@@ -730,7 +758,7 @@ class Proxy:
         for shared in self._generations():
             shared.stopping = True
             for member in shared.reaper.members():
-                if isinstance(member, ClientProtocol):
+                if isinstance(member, ClientProtocol | Tunnel):
                     member.abort()
             shared.close_stale_stores()
             shared.reaper.close()
