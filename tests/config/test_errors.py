@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from standby.config import ConfigError, load_config, load_config_text
-from standby.config.schema import UNSUPPORTED
 
 GOOD_TAIL = """\
 ListenHTTP
@@ -223,11 +222,6 @@ def test_error_attributes() -> None:
 
 def test_messages_stay_on_one_line() -> None:
     assert error_of("Fo\x01o 1\n") == 't.cfg:1.1: unknown keyword "Fo\\x01o"'
-
-
-@pytest.mark.parametrize("name", UNSUPPORTED)
-def test_every_unsupported_keyword_is_named(name: str) -> None:
-    assert error_of(f"{name.upper()} 1\n") == f't.cfg:1.1: "{name}" is not supported yet'
 
 
 def test_an_error_page_given_twice_takes_the_last(tmp_path: Path) -> None:
