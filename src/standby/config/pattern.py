@@ -27,7 +27,7 @@ tests/robustness/test_patterns.py measures the worst time that allows.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import re2
 from re2 import _re2
@@ -263,16 +263,10 @@ class CompiledPattern:
             self._capture = self._capture_program() if self.linear else None
         match = self._capture
         if match is not None:
-            spans = match(_UNANCHORED, subject, 0, len(subject))
-            if spans[0] == _NO_SPAN:
-                return None
-            return tuple(b"" if start < 0 else subject[start:end] for start, end in spans)
+            return _groups_of_spans(match(_UNANCHORED, subject, 0, len(subject)), subject)
         if self._cost(len(subject)) > BACKTRACK_BUDGET:
             return None
-        found = self._python.search(subject.decode("latin-1"))
-        if found is None:
-            return None
-        return tuple((text or "").encode("latin-1") for text in (found[0], *found.groups()))
+        return _groups_of_match(self._python.search(subject.decode("latin-1")))
 
     def _capture_program(self) -> _Match | None:
         """RE2's capturing search, or None (then Python's ``re`` within the budget)."""
@@ -286,13 +280,7 @@ class CompiledPattern:
     def captures_lines(self, block: bytes) -> Groups | None:
         """The groups of the first header line (of ``block``'s LF-separated lines) that
         matches, or None."""
-        if not block:
-            return None
-        for line in block.split(b"\n"):
-            groups = self.captures(line)
-            if groups is not None:
-                return groups
-        return None
+        return _first_line_groups(self.captures, block)
 
     def _cost(self, length: int) -> int:
         """The modelled backtracking steps for a subject of ``length`` bytes."""
@@ -333,6 +321,31 @@ _PCRE_QUANTIFIER = re.compile(r"(?<!\\)[*+?{]")
 _PCRE_NESTED = re.compile(r"\([^()]*(?<!\\)[*+?{][^()]*\)[*+?{]")
 
 
+def _groups_of_spans(spans: Sequence[tuple[int, int]], subject: bytes) -> Groups | None:
+    """The groups ($0, $1...) of an RE2 match's spans in ``subject``; None for no match."""
+    if spans[0] == _NO_SPAN:
+        return None
+    return tuple(b"" if start < 0 else subject[start:end] for start, end in spans)
+
+
+def _groups_of_match(found: re.Match[str] | None) -> Groups | None:
+    """The groups ($0, $1...) of a Python ``re`` match of a latin-1 subject; None for none."""
+    if found is None:
+        return None
+    return tuple((text or "").encode("latin-1") for text in (found[0], *found.groups()))
+
+
+def _first_line_groups(captures: Callable[[bytes], Groups | None], block: bytes) -> Groups | None:
+    """The groups of the first of ``block``'s LF-separated lines that ``captures`` matches."""
+    if not block:
+        return None
+    for line in block.split(b"\n"):
+        groups = captures(line)
+        if groups is not None:
+            return groups
+    return None
+
+
 class PcrePattern:
     """A ``-pcre`` pattern (``RegexType pcre``): Perl syntax, with Python ``re``'s semantics
     where RE2 (whose syntax is Perl's without look-around and back-references) refuses it.
@@ -368,16 +381,10 @@ class PcrePattern:
     def captures(self, subject: bytes) -> Groups | None:
         match = self._match
         if match is not None:
-            spans = match(_UNANCHORED, subject, 0, len(subject))
-            if spans[0] == _NO_SPAN:
-                return None
-            return tuple(b"" if start < 0 else subject[start:end] for start, end in spans)
+            return _groups_of_spans(match(_UNANCHORED, subject, 0, len(subject)), subject)
         if len(subject) > self.limit:
             return None
-        found = self._python.search(subject.decode("latin-1"))
-        if found is None:
-            return None
-        return tuple((text or "").encode("latin-1") for text in (found[0], *found.groups()))
+        return _groups_of_match(self._python.search(subject.decode("latin-1")))
 
     def search(self, subject: bytes, undecided: bool) -> bool:
         if self._match is None and len(subject) > self.limit:
@@ -396,13 +403,7 @@ class PcrePattern:
         return undecided if skipped else False
 
     def captures_lines(self, block: bytes) -> Groups | None:
-        if not block:
-            return None
-        for line in block.split(b"\n"):
-            groups = self.captures(line)
-            if groups is not None:
-                return groups
-        return None
+        return _first_line_groups(self.captures, block)
 
     @property
     def groups(self) -> int:
