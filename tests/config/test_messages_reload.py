@@ -4,7 +4,6 @@ not apply and directives given twice is accepted and means what it says."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from standby.config import load_config
@@ -27,15 +26,6 @@ End
 """
 
 
-def reload_from(proxy: ProxyThread, path: Path) -> tuple[bool, str]:
-    async def run() -> tuple[bool, str]:
-        assert proxy.proxy is not None
-        return await proxy.proxy.reload_from_source()
-
-    assert proxy.loop is not None
-    return asyncio.run_coroutine_threadsafe(run(), proxy.loop).result(60)
-
-
 def test_refused_reloads_keep_serving_and_accepted_ones_apply(tmp_path: Path) -> None:
     path = tmp_path / "pound.cfg"
     with Backend("a") as a, Backend("b") as b:
@@ -55,13 +45,13 @@ def test_refused_reloads_keep_serving_and_accepted_ones_apply(tmp_path: Path) ->
                 ("", "Sessionn", f'{path}:6.5: unknown keyword "Sessionn"'),
             ):
                 write(top, service, b.port)
-                done, message = reload_from(proxy, path)
+                done, message = proxy.reload()
                 assert not done
                 assert message.startswith(expected), message
                 assert get(proxy.port).body == b"a"  # the old configuration serves
             # Pound's thread keywords and a LogLevel given twice: accepted, and applied.
             write("LogLevel 0\nThreads 8\nWorkerMaxCount 64\nLogLevel 2", "", b.port)
-            assert reload_from(proxy, path) == (True, "reloaded")
+            assert proxy.reload() == (True, "reloaded")
             assert get(proxy.port).body == b"b"
             assert proxy.proxy is not None
             assert proxy.proxy.config.log_level == 2  # the last LogLevel

@@ -4,7 +4,6 @@ own configurations."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 import sys
@@ -364,22 +363,13 @@ def test_a_reload_with_a_bad_edit_keeps_the_old_configuration(
             assert b"X-Generation: 1" in echoed(port)
             bad = listener(backend(b.port), f'  AddHeader "X-Generation: 2"\n  {statement}')
             path.write_text(bad.replace("{L0}", str(port)))
-            ok, error = reload_from(proxy, path)
+            ok, error = proxy.reload()
             assert not ok and error.startswith(f"{path}:{message}")  # FILE:LINE.COL
             assert b"X-Generation: 1" in echoed(port)
             path.write_text(bad.replace("{L0}", str(port)).replace(f"  {statement}\n", ""))
-            assert reload_from(proxy, path) == (True, "reloaded")
+            assert proxy.reload() == (True, "reloaded")
             assert b"X-Generation: 2" in echoed(port)
         assert proxy.errors == []
-
-
-def reload_from(proxy: ProxyThread, path: Path) -> tuple[bool, str]:
-    async def run() -> tuple[bool, str]:
-        assert proxy.proxy is not None
-        return await proxy.proxy.reload_from_source()
-
-    assert proxy.loop is not None
-    return asyncio.run_coroutine_threadsafe(run(), proxy.loop).result(60)
 
 
 def test_rewrite_with_match_blocks_flags_and_tagged_back_references() -> None:

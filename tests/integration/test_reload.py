@@ -56,15 +56,6 @@ def listening(a: Backend, b: Backend) -> list[socket.socket]:
     return socks
 
 
-def reload_from(proxy: ProxyThread, path: Path) -> tuple[bool, str]:
-    async def run() -> tuple[bool, str]:
-        assert proxy.proxy is not None
-        return await proxy.proxy.reload_from_source()
-
-    assert proxy.loop is not None
-    return asyncio.run_coroutine_threadsafe(run(), proxy.loop).result(60)
-
-
 def test_twenty_reloads_under_load_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "standby.cfg"
     with Backend("a") as a, Backend("b") as b:
@@ -84,10 +75,10 @@ def test_twenty_reloads_under_load_lose_nothing(tmp_path: Path) -> None:
             for i in range(20):
                 write(1 + i % 9, 9 - i % 9)  # a changed configuration each time
                 target = load.total() + 20
-                assert reload_from(proxy, path) == (True, "reloaded")
+                assert proxy.reload() == (True, "reloaded")
                 wait_until(lambda t=target: load.total() >= t, what=f"traffic after reload {i}")
             path.write_text("ListenHTTP\n  Port 99999\nEnd\n")  # broken
-            ok_flag, message = reload_from(proxy, path)
+            ok_flag, message = proxy.reload()
             assert not ok_flag and "standby.cfg" in message
             before = load.total()
             wait_until(lambda: load.total() >= before + 50, what="still serving")
@@ -107,7 +98,7 @@ def test_reload_keeps_health_and_drain_of_backends_that_stay(tmp_path: Path) -> 
             spec_a = proxy.proxy.config.listeners[0].services[0].backends[0]
             proxy.call(lambda: board.set_draining(spec_a, True))
             path.write_text(TEMPLATE.format(port=port, a=a.port, b=b.port, pa=3, pb=7))
-            assert reload_from(proxy, path)[0]
+            assert proxy.reload()[0]
             new_a = proxy.proxy.config.listeners[0].services[0].backends[0]
             assert new_a.priority == 3
             assert proxy.call(lambda: board.is_draining(new_a))
@@ -140,12 +131,12 @@ def test_a_reload_that_cannot_bind_changes_nothing(tmp_path: Path) -> None:
             assert get(port).body == b"a"
             extra = free_port()
             path.write_text(listeners_text([port, extra, taken.getsockname()[1]], b))
-            ok, message = reload_from(proxy, path)
+            ok, message = proxy.reload()
             assert not ok and "in use" in message
             assert get(port).body == b"a"
             assert refused(extra)  # bound during the attempt, closed by its rollback
             path.write_text(listeners_text([port, extra], b))  # the port is free: it works
-            assert reload_from(proxy, path) == (True, "reloaded")
+            assert proxy.reload() == (True, "reloaded")
             assert get(port).body == b"b" and get(extra).body == b"b"
         assert proxy.errors == []
 
@@ -164,7 +155,7 @@ def test_a_listener_dropped_by_a_reload_finishes_its_connections(tmp_path: Path)
             assert client.response().body == b"a"  # now idle, kept alive
             new_port = free_port()
             path.write_text(listeners_text([new_port], a))
-            assert reload_from(proxy, path) == (True, "reloaded")
+            assert proxy.reload() == (True, "reloaded")
             assert refused(old_port) and get(new_port).body == b"a"
             client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             last = client.response()

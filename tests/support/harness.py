@@ -22,6 +22,8 @@ from standby.server.proxy import Proxy
 
 # Generous: the CI machine has 2 shared, noisy cores.
 DEADLINE = 20.0
+# A reload reads, compiles and checks the file and swaps the configuration: generous.
+RELOAD_DEADLINE = 60.0
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -146,6 +148,13 @@ class ProxyThread:
         if not done.wait(DEADLINE):
             raise AssertionError("proxy loop did not answer")
         return result[0]
+
+    def reload(self) -> tuple[bool, str]:
+        """Reload from the configuration's source, as SIGHUP does, in the proxy's loop:
+        (whether it was applied, what the proxy said)."""
+        assert self.loop is not None and self.proxy is not None
+        reloading = asyncio.run_coroutine_threadsafe(self.proxy.reload_from_source(), self.loop)
+        return reloading.result(RELOAD_DEADLINE)
 
     def stop(self) -> None:
         if self.loop is not None and self._stop is not None and self._thread is not None:
