@@ -11,11 +11,10 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.process.harness import DEADLINE, Standby, children, wait_for
+from tests.process.harness import DEADLINE, Standby, children, running_standby, wait_for
 from tests.support.backend import Backend
 from tests.support.harness import get
 
@@ -66,30 +65,6 @@ class Passer:
         self.tcp.close()
 
 
-@contextlib.contextmanager
-def started(config: Path, *options: str, pass_fds: tuple[int, ...] = ()) -> Iterator[Standby]:
-    command = [sys.executable, "-m", "standby", "-f", str(config), "-e", *options]
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=str(config.parent),
-        pass_fds=pass_fds,
-    )
-    running = Standby(proc)
-    try:
-        wait_for(lambda: " started (pid " in running.stderr() or proc.poll() is not None, "start")
-        assert proc.poll() is None, running.stderr()
-        yield running
-    finally:
-        pids = children(proc.pid)
-        running.kill()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_serves_on_the_socket_it_was_passed_and_keeps_it_across_a_reload(
     tmp_path: Path, workers: str
@@ -99,7 +74,7 @@ def test_serves_on_the_socket_it_was_passed_and_keeps_it_across_a_reload(
         path = tmp_path / "pound.cfg"
         path.write_text(CONFIG.format(control="", path="lst0.sock", backend=backend.port))
         try:
-            with started(path, "--workers", workers) as running:
+            with running_standby(path, int(workers)) as running:
                 assert passer.passed.is_set()
                 response = get(passer.port)
                 assert (response.status, response.body) == (200, b"passed"), running.stderr()
@@ -164,7 +139,7 @@ def test_inherited_descriptors_are_closed_unless_asked(
         path.write_text(CONFIG.format(control="", path="lst0.sock", backend=backend.port))
         read_end, write_end = os.pipe()
         try:
-            with started(path, "--workers", "1", *option, pass_fds=(write_end,)) as running:
+            with running_standby(path, 1, options=tuple(option), pass_fds=(write_end,)) as running:
                 inherited = os.stat(write_end)
                 pid = running.proc.pid
                 held = set()

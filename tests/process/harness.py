@@ -344,13 +344,17 @@ def running_standby(
     *,
     env: dict[str, str] | None = None,
     deadline: float = DEADLINE,
+    options: tuple[str, ...] = (),
+    pass_fds: tuple[int, ...] = (),
 ) -> Iterator[Standby]:
     """The installed program on ``config`` (``--workers`` if given, else the file's or the
-    default count), logging to stderr, until the block ends; started means it said so.
-    Every process it forked is killed at the end, whatever the test did to them."""
+    default count; then ``options``; ``pass_fds`` inherited), logging to stderr, until the
+    block ends; started means it said so. Every process it forked is killed at the end,
+    whatever the test did to them."""
     command = [sys.executable, "-m", "standby", "-f", str(config), "-e"]
     if workers is not None:
         command += ["--workers", str(workers)]
+    command += options
     proc = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
@@ -358,6 +362,7 @@ def running_standby(
         stderr=subprocess.PIPE,
         cwd=str(config.parent),
         env=env,
+        pass_fds=pass_fds,
     )
     running = Standby(proc)
     try:
