@@ -40,7 +40,7 @@ from standby.balance.balancer import Balancer
 from standby.cache.services import table_names
 from standby.health.board import HealthView
 from standby.http1 import RequestHead, ResponseHead
-from standby.http1.request import line_cookie, line_prefix
+from standby.http1.request import cookie_span, line_cookie, line_prefix
 from standby.model import (
     BackendKind,
     BackendSpec,
@@ -68,7 +68,6 @@ SWEEP_BATCH: Final = 16
 MAX_RECORD: Final = 4 * 1024
 
 _OWS: Final = b" \t"
-_SEMICOLON: Final = ord(";")
 
 # Told of a change of ``key``: True when the session was made, moved or deleted, False when
 # it was only used.
@@ -81,21 +80,8 @@ ChangeListener = Callable[[bytes, bool], None]
 def cookie_value(header: bytes, name: bytes) -> bytes | None:
     """The value of cookie ``name`` (any case) in a Cookie or Set-Cookie value: the text
     after ``name=`` up to the next ``;``. None when there is none."""
-    # Each place ``name=`` appears (in any case) that begins an item: after the start or
-    # a ``;``, and spaces or tabs.
-    needle = name.lower() + b"="
-    lowered = header.lower()
-    at = lowered.find(needle)
-    while at >= 0:
-        before = at
-        while before > 0 and header[before - 1] in _OWS:
-            before -= 1
-        if before == 0 or header[before - 1] == _SEMICOLON:
-            start = at + len(needle)
-            end = header.find(b";", start)
-            return (header[start:] if end < 0 else header[start:end])[:MAX_KEY]
-        at = lowered.find(needle, at + 1)
-    return None
+    span = cookie_span(header, header.lower(), 0, len(header), name.lower() + b"=")
+    return None if span is None else header[span[0] : span[1]][:MAX_KEY]
 
 
 def basic_credentials(header: bytes) -> bytes | None:

@@ -315,22 +315,11 @@ _OWS: Final = b" \t"
 _SEMICOLON: Final = ord(";")
 
 
-def line_cookie_python(
-    raw: bytes, prefixes: tuple[bytes, ...], needle: bytes, limit: int
-) -> bytes | None:
-    """In the first header line of ``raw`` that begins with one of ``prefixes`` (as
-    ``line_prefix``), the value of the first item beginning with ``needle`` (a cookie's
-    lower-case name and ``=``, compared in any case): up to the next ``;``, or for the last
-    item up to the end of the line less trailing spaces and tabs; at most ``limit`` bytes.
-    An item begins at the start of the value or after a ``;``, and spaces or tabs
-    (``line_cookie`` is this function, or its C version)."""
-    at = line_prefix_python(raw, prefixes)
-    if at < 0:
-        return None
-    end = raw.find(b"\r\n", at)
-    if end < 0:
-        end = len(raw)
-    low = raw.lower()
+def cookie_span(raw: bytes, low: bytes, at: int, end: int, needle: bytes) -> tuple[int, int] | None:
+    """Where the value of the first item of ``raw[at:end]`` (a Cookie or Set-Cookie value;
+    ``low``: ``raw`` lower-cased) that begins with ``needle`` (a cookie's lower-case name and
+    ``=``) lies: from after the needle to the next ``;`` or ``end``. An item begins at
+    ``at`` or after a ``;``, and spaces or tabs. None when there is none."""
     found = low.find(needle, at, end)
     while found >= 0:
         before = found
@@ -339,11 +328,31 @@ def line_cookie_python(
         if before == at or raw[before - 1] == _SEMICOLON:
             first = found + len(needle)
             last = raw.find(b";", first, end)
-            if last < 0:
-                return raw[first:end].rstrip(_OWS)[:limit]
-            return raw[first:last][:limit]
+            return first, end if last < 0 else last
         found = low.find(needle, found + 1, end)
     return None
+
+
+def line_cookie_python(
+    raw: bytes, prefixes: tuple[bytes, ...], needle: bytes, limit: int
+) -> bytes | None:
+    """In the first header line of ``raw`` that begins with one of ``prefixes`` (as
+    ``line_prefix``), the value of the first item beginning with ``needle`` (a cookie's
+    lower-case name and ``=``, compared in any case): up to the next ``;``, or for the last
+    item up to the end of the line less trailing spaces and tabs; at most ``limit`` bytes
+    (``line_cookie`` is this function, or its C version)."""
+    at = line_prefix_python(raw, prefixes)
+    if at < 0:
+        return None
+    end = raw.find(b"\r\n", at)
+    if end < 0:
+        end = len(raw)
+    span = cookie_span(raw, raw.lower(), at, end, needle)
+    if span is None:
+        return None
+    first, last = span
+    value = raw[first:last]
+    return (value.rstrip(_OWS) if last == end else value)[:limit]
 
 
 def field_block_python(raw: bytes) -> tuple[bytes, bytes]:
