@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.integration.test_reload import reload_from
 from tests.support.backend import Backend
 from tests.support.harness import Client, ProxyThread, config_with_ports, get, wait_until
 from tests.support.peers import RawBackend, respond_once
@@ -368,7 +367,7 @@ def test_a_reload_with_a_bad_special_backend_keeps_the_old_configuration(
         for bad in (f'    SendFile "{tmp_path}/gone"', f'    Error 503 "{tmp_path}/none.html"',
                     '    UseBackend "nope"'):  # fmt: skip
             path.write_text(listener(service(bad)).replace("{L0}", str(port)))
-            ok, message = reload_from(p, path)
+            ok, message = p.reload()
             assert not ok and f"{path}:" in message
             assert get(port, "/a.txt").body == b"hello\n"
         assert p.errors == []
