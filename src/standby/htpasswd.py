@@ -164,23 +164,16 @@ class UserTable:
         return f"UserTable({self.path!r}, {len(self.users)} users)"
 
 
-def basic_token(header: bytes | None) -> bytes | None:
-    """The decoded token of an ``Authorization: Basic ...`` value; None otherwise."""
+def basic_credentials(header: bytes | None) -> tuple[bytes, bytes] | None:
+    """(user, password) from an ``Authorization: Basic ...`` value; None otherwise."""
     if header is None:
         return None
     scheme, _, token = header.strip().partition(b" ")
     if scheme.lower() != b"basic":
         return None
     try:
-        return base64.b64decode(token.strip(), validate=True)
+        decoded = base64.b64decode(token.strip(), validate=True)
     except ValueError:
-        return None
-
-
-def basic_credentials(header: bytes | None) -> tuple[bytes, bytes] | None:
-    """(user, password) from an ``Authorization: Basic ...`` value; None otherwise."""
-    decoded = basic_token(header)
-    if decoded is None:
         return None
     user, colon, password = decoded.partition(b":")
     if not colon:

@@ -22,6 +22,8 @@ saying why, as Pound writes both.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +31,6 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol, cast
 
 from standby.acl import client_address
-from standby.htpasswd import basic_token
 from standby.http1.fastpath import with_c
 from standby.model import BackendKind, BackendSpec, ListenerSpec, ServiceSpec
 from standby.observe import logformat
@@ -258,8 +259,15 @@ def _user(request: RequestView | None) -> str:
     """The user name of HTTP Basic authentication, as Apache's ``%u`` shows it."""
     if request is None:
         return MISSING
-    decoded = basic_token(request.header(b"authorization"))
-    if decoded is None:
+    value = request.header(b"authorization")
+    if not value:
+        return MISSING
+    scheme, _, credentials = value.strip().partition(b" ")
+    if scheme.lower() != b"basic":
+        return MISSING
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True)
+    except (binascii.Error, ValueError):
         return MISSING
     user = decoded.partition(b":")[0]
     return escape(user) if user else MISSING
