@@ -25,6 +25,7 @@ PURE_GLOBS = (
     "routing.py",
     "acl.py",
     "htpasswd.py",
+    "syscrypt.py",  # crypt(3) through ctypes: a computation (the library loads at import)
     "config/**/*.py",
     "http1/**/*.py",
     "balance/**/*.py",
