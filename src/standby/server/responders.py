@@ -20,7 +20,7 @@ from urllib.parse import unquote_to_bytes
 
 from standby.control import api, poundview
 from standby.http1 import BODY_CHUNKED, error_response
-from standby.http1.messages import reason_phrase
+from standby.http1.messages import NO_CACHE_HEADERS, reason_phrase
 from standby.model import BackendKind, BackendSpec, ListenerSpec
 
 if TYPE_CHECKING:
@@ -48,11 +48,7 @@ Headers = tuple[tuple[bytes, bytes], ...]
 # What Pound 4 sends with an error page file unless the file says otherwise, and with the
 # `Error` backend's answer (in Pound's spelling, which its testsuite compares): a page that
 # stands for a passing condition (a maintenance page) must not be kept by caches.
-PAGE_DEFAULTS: Final[Headers] = (
-    (b"Expires", b"now"),
-    (b"Pragma", b"no-cache"),
-    (b"Cache-Control", b"no-cache,no-store"),
-)
+PAGE_DEFAULTS: Final[Headers] = NO_CACHE_HEADERS
 # exchange.R_BODY (exchange imports this module: importing it back would be a cycle).
 R_BODY: Final = 1
 
