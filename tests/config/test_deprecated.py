@@ -35,25 +35,18 @@ ListenHTTP
   End
 End
 """
-NEW = """ListenHTTP
-  Address 127.0.0.1
-  Port 8080
-  ErrorFile 503 "busy.html"
-  SetHeader "X-A: 1"
-  DeleteHeader "^X-B"
-  Service
-    Header "Host: www.example.com.*"
-    Match OR
-      Not Header "^User-Agent: bot"
-      URL -icase "^/x"
-    End
-    BackEnd
-      Address 127.0.0.1
-      Port 8081
-    End
-  End
-End
-"""
+# The same file in the newer forms.
+NEWER = (
+    ("Err503", "ErrorFile 503"),
+    ("HeaderAdd", "SetHeader"),
+    ("HeadRemove", "DeleteHeader"),
+    ("HeadRequire", "Header"),
+    ("HeadDeny", "Not Header"),
+    ('URL "', 'URL -icase "'),
+)
+NEW = "".join(line + "\n" for line in OLD.splitlines() if "IgnoreCase" not in line)
+for old, newer in NEWER:
+    NEW = NEW.replace(old, newer)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from tests.process.harness import running_standby
+from tests.support import configs
 from tests.support.harness import REPO, BackendProcess, free_port, wait_until
 from tests.support.load import Load
 
@@ -51,25 +52,13 @@ def recipes() -> dict[str, list[str]]:
 
 def config(sock: Path, port: int, primary: int, standby: int) -> str:
     # The guide's setup: Control first (so the listener is /1), the seed's service.
-    return f"""Control "{sock}"
-Alive 1
-LogLevel 0
-ListenHTTP
-  Address 127.0.0.1
-  Port {port}
-  Service
-    HeadRequire "Host: www.example.com.*"
-    BackEnd
-      Address 127.0.0.1
-      Port {primary}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {standby}
-    End
-  End
-End
-"""
+    return configs.primary_and_emergency(
+        primary,
+        standby,
+        port=port,
+        global_extra=f'Control "{sock}"\nAlive 1\nLogLevel 0',
+        service_extra='HeadRequire "Host: www.example.com.*"',
+    )
 
 
 def standbyctl(sock: Path, line: str) -> None:
@@ -136,8 +125,8 @@ def test_a_recipe_as_written_fails_no_request(title: str, tmp_path: Path) -> Non
         BackendProcess("standby") as standby,
     ):
         backends = {"primary": primary, "standby": standby}
-        path.write_text(config(sock, free_port(), primary.port, standby.port))
-        port = int(re.findall(r"Port (\d+)", path.read_text())[0])
+        port = free_port()
+        path.write_text(config(sock, port, primary.port, standby.port))
         with running_standby(path, deadline=DEADLINE), Load(port, 4, pace=0.005) as load:
 
             def served(name: str, more: int) -> None:
