@@ -245,6 +245,7 @@ class _Compiler:
             for node in root.sections()
             if node.keyword is not None and node.keyword.name in _LISTENERS
         )
+        special.check_guarded(listeners, global_services)  # issue 16
         # No listener is a valid file, as in Pound (`pound -c` accepts it): nothing is served
         # but the control socket, if any.
         facility = _str(_value(root, "LogFacility"))
