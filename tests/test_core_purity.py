@@ -38,6 +38,7 @@ PURE_GLOBS = (
     "cache/services.py",
     "control/view.py",
     "control/api.py",
+    "control/status.py",
     "observe/__init__.py",
     "control/__init__.py",
     "observe/metrics.py",
