@@ -18,6 +18,8 @@ PATCH    same, body ``{"state": "enabled" |    enable / disable; ``drain`` (back
          "disabled" | "drain"}``               no new requests, in-flight ones finish
 POST     ``/reload``                           re-read the configuration (the shell does it)
 GET      ``/metrics``                          OpenMetrics text
+GET      ``/status`` (``.json``, ``.js``,      the status page, its data, script, style
+         ``.css``)                             (``control.status``)
 =======  ====================================  ===============================================
 
 Addressing follows poundctl: L is the listener's ordinal number in the configuration file, the
