@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from tests.process.harness import DEADLINE, free_port, running_standby, wait_for
+from tests.support.configs import primary_and_emergency
 from tests.support.harness import BackendProcess, get
 
 CHROMIUM = shutil.which("chromium") or (
@@ -48,28 +49,12 @@ FLAGS = (
 MAX_VISITS = 20
 EVIL = "<script>window.pwned=1</script>"  # a service name: shown as text, never run
 
-CONFIG = """\
-Daemon 0
-Alive 2
-ListenHTTP
-  Address 127.0.0.1
-  Port {listen}
-  Service "{evil}"
+# The status page's service, before the site's (which takes every request): its name
+# would run a script if it were written as markup.
+STATUS_SERVICE = f"""  Service "{EVIL}"
     URL "^/status"
     Status
-  End
-  Service "site"
-    BackEnd
-      Address 127.0.0.1
-      Port {primary}
-    End
-    Emergency
-      Address 127.0.0.1
-      Port {emergency}
-    End
-  End
-End
-"""
+  End"""
 
 
 def _context(pw: Any, profile: Path, javascript: bool) -> Any:
@@ -122,7 +107,13 @@ def test_status_page_follows_a_failover_live_and_without_javascript(
     emergency = BackendProcess("emergency").start()
     cfg = tmp_path / "standby.cfg"
     cfg.write_text(
-        CONFIG.format(listen=listen, evil=EVIL, primary=primary.port, emergency=emergency.port)
+        primary_and_emergency(
+            primary.port,
+            emergency.port,
+            port=listen,
+            global_extra="Daemon 0\nAlive 2",
+            listener_extra=STATUS_SERVICE,
+        )
     )
     url = f"http://127.0.0.1:{listen}/status"
     try:

@@ -355,6 +355,18 @@ def control(exchange: Exchange) -> None:
         return
     if pound is not None:
         target = pound.target
+    _decide(exchange, method, target, body, pound)
+
+
+def _decide(
+    exchange: Exchange,
+    method: str,
+    target: str,
+    body: bytes,
+    pound: poundview.PoundRequest | None,
+) -> None:
+    """Answer a control API request: relayed to the supervisor with several workers, else
+    decided against this process's view."""
     shared = exchange.client.shared
     source = shared.control_source
     if source is not None:  # one of several workers: the supervisor decides, for all
@@ -384,17 +396,7 @@ def status_page(exchange: Exchange) -> None:
         _control_reply(exchange, api.error_reply(405, "the status page is read-only", allow))
         return
     target = "/" + status.resource_of(exchange.head.target.decode("latin-1"))
-    shared = exchange.client.shared
-    source = shared.control_source
-    if source is not None:
-        relay = _relay(exchange, source, "GET", target, b"", None)
-        exchange.task = exchange.client.loop.create_task(relay)
-        return
-    view = shared.view
-    if view is None:
-        _control_reply(exchange, api.error_reply(503, "the status page is not available"))
-        return
-    _control_reply(exchange, api.status_reply(view, time.time(), target[1:]))
+    _decide(exchange, "GET", target, b"", None)
 
 
 async def _relay(
