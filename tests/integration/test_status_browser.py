@@ -156,6 +156,9 @@ def test_status_page_follows_a_failover_live_and_without_javascript(
                 assert "serving" in str(page.get_attribute('tr[data-backend="0/1/1"]', "class"))
                 assert get(listen, "/").body == b"emergency"
                 assert page.evaluate("window.sameTab") == "still here"  # updated in place
+                # Rebuilt by the script: the name is still text, and still never ran.
+                assert EVIL in str(page.text_content('table[data-service="0/0"] caption'))
+                assert page.evaluate("window.pwned") is None
                 page.screenshot(path=str(artifacts / "status-live.png"), full_page=True)
             finally:
                 browser.close()
