@@ -79,10 +79,15 @@ def test_a_dead_primary_shows_down_since_when_and_why_and_the_emergency_serving(
     assert emergency["latency"] is None  # nothing measured: nothing shown
 
 
-def test_while_the_primary_is_up_the_regular_tier_serves() -> None:
-    service = site(document(busy_seed_view()))
+def test_while_the_primary_is_up_the_regular_tier_serves_unless_the_service_is_off() -> None:
+    view = busy_seed_view()
+    service = site(document(view))
     assert service["serving"] == "regular"
     assert [b["state"] for b in service["backends"]] == ["up", "up"]
+    view.set_enabled(ObjectPath(0, 0), False)
+    service = site(document(view))
+    assert (service["enabled"], service["serving"]) == (False, "none")
+    assert [b["serving"] for b in service["backends"]] == [False, False]
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,9 @@ def _service(view: RuntimeView, listener: int | None, index: int, service: Servi
         spec.identity: view.backend_state(ObjectPath(listener, index, b))
         for b, spec in enumerate(specs)
     }
-    serving = set(Balancer(service, _States(states)).candidates())
+    enabled = view.service_enabled(ObjectPath(listener, index))
+    # A disabled service routes nothing: none of its backends serves.
+    serving = set(Balancer(service, _States(states)).candidates()) if enabled else set()
     backends = [
         _backend(b, spec, states[spec.identity], spec in serving) for b, spec in enumerate(specs)
     ]
@@ -181,7 +183,7 @@ def _service(view: RuntimeView, listener: int | None, index: int, service: Servi
     return {
         "index": index,
         "name": service.name,
-        "enabled": view.service_enabled(ObjectPath(listener, index)),
+        "enabled": enabled,
         "serving": tier,
         "requests": sum(b["requests"] for b in backends),
         "errors": sum(b["errors"] for b in backends),
