@@ -46,7 +46,6 @@ JSON_NAME: Final = "status.json"
 SCRIPT_NAME: Final = "status.js"
 STYLE_NAME: Final = "status.css"
 HTML_TYPE: Final = "text/html; charset=utf-8"
-JSON_TYPE: Final = "application/json"
 SCRIPT_TYPE: Final = "text/javascript; charset=utf-8"
 STYLE_TYPE: Final = "text/css; charset=utf-8"
 # The page loads only its own script and style and fetches only its own document; it may
