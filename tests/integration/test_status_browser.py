@@ -44,6 +44,8 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+# Seconds a browser may take to start or load on two shared, busy cores (only a bound).
+BROWSER_DEADLINE = 2 * DEADLINE
 # Requests sent after the kill for standby to notice it (the first one does; the page
 # shows it within a poll): a bound on the traffic, not a timing.
 MAX_VISITS = 20
@@ -68,6 +70,7 @@ def _context(pw: Any, profile: Path, javascript: bool) -> Any:
         args=list(FLAGS),
         java_script_enabled=javascript,
         viewport={"width": 1400, "height": 700},
+        timeout=BROWSER_DEADLINE * 1000,
     )
 
 
@@ -122,6 +125,7 @@ def test_status_page_follows_a_failover_live_and_without_javascript(
             browser = _context(pw, tmp_path / "profile-js", javascript=True)
             try:
                 page = browser.pages[0] if browser.pages else browser.new_page()
+                page.set_default_timeout(BROWSER_DEADLINE * 1000)
                 page.goto(url)
                 assert _row(page, "0/1/0")["state"] == "up"
                 assert _serving(page, "0/1") == "regular"
@@ -146,7 +150,7 @@ def test_status_page_follows_a_failover_live_and_without_javascript(
                         get(listen, "/")  # a visitor, who makes standby try the primary
                     return row["state"] == "down" and _serving(page, "0/1") == "emergency"
 
-                wait_for(shows_failover, "the page to show the primary down", DEADLINE)
+                wait_for(shows_failover, "the page to show the primary down", BROWSER_DEADLINE)
                 row = _row(page, "0/1/0")
                 assert row["reason"], row  # why: the health writer's reason
                 assert "UTC" in row["since"], row
@@ -166,6 +170,7 @@ def test_status_page_follows_a_failover_live_and_without_javascript(
             still = _context(pw, tmp_path / "profile-nojs", javascript=False)
             try:
                 page = still.pages[0] if still.pages else still.new_page()
+                page.set_default_timeout(BROWSER_DEADLINE * 1000)
                 page.goto(url)
                 row = _row(page, "0/1/0")
                 assert row["state"] == "down" and row["reason"] and "UTC" in row["since"]
