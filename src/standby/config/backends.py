@@ -11,6 +11,7 @@ Called from config/compiler.py; pure (no I/O but through the ``read`` callable a
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -39,6 +40,8 @@ OVERRIDABLE = frozenset({"Priority", "Disabled"})
 SPECIAL_KEYWORDS = frozenset({"Error", "Success", "SendFile", "Control", "Status"})
 # The special backends that show the proxy's inside (Control also changes it): reachable
 # beyond loopback, their Service needs an authorization condition (issue 16).
+log = logging.getLogger(__name__)
+
 GUARDED: Final = {BackendKind.CONTROL: "Control", BackendKind.STATUS: "Status"}
 _BY_KEYWORD: Final = {
     "Success": BackendKind.SUCCESS,
@@ -152,8 +155,10 @@ def loopback_only(listener: model.ListenerSpec) -> bool:
 def check_guarded(
     listeners: Sequence[model.ListenerSpec], global_services: Sequence[model.ServiceSpec]
 ) -> None:
-    """Refuse a `Control` or `Status` service reachable beyond loopback without an ACL
-    or BasicAuth condition: whoever reaches it would see (or change) the proxy's state."""
+    """Refuse a `Status` service reachable beyond loopback without an ACL or BasicAuth
+    condition: whoever reaches it would see the proxy's state. A `Control` service there
+    (Pound 4's kind, which Pound accepts unguarded) is warned of instead, so that a
+    Pound file still loads: whoever reaches it can disable every backend."""
     exposed = [listener for listener in listeners if not loopback_only(listener)]
     scopes = [(listener, listener.services) for listener in exposed]
     if exposed:
@@ -164,12 +169,20 @@ def check_guarded(
             if not guarded or any(_authorizes(c) for c in service.conditions):
                 continue
             where = f"{listener.address}:{listener.port}"
-            raise ConfigError(
+            kind = guarded[0].kind
+            message = (
+                f"a {GUARDED[kind]} service on listener {where}, which is not "
+                f"loopback-only, {'should have' if kind is BackendKind.CONTROL else 'needs'} "
+                'an authorization condition: add an ACL (ACL "name" or an inline ACL ... End '
+                'with the addresses allowed) or BasicAuth "htpasswd-file" to this Service, '
+                "or listen on 127.0.0.1"
+            )
+            if kind is not BackendKind.CONTROL:
+                raise ConfigError(guarded[0].location, message)
+            log.warning(
+                "%s: %s (anyone who reaches it can disable every backend)",
                 guarded[0].location,
-                f"a {GUARDED[guarded[0].kind]} service on listener {where}, which is not "
-                'loopback-only, needs an authorization condition: add an ACL (ACL "name" '
-                "or an inline ACL ... End with the addresses allowed) or BasicAuth "
-                '"htpasswd-file" to this Service, or listen on 127.0.0.1',
+                message,
             )
 
 

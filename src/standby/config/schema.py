@@ -625,8 +625,8 @@ KEYWORDS: tuple[Keyword, ...] = (
             "workers the supervisor decides each request, so a switch reaches every worker "
             "and the counters are the whole service's. Whoever reaches it can disable "
             "backends and reload the configuration: on a listener that is not "
-            "loopback-only (127.0.0.0/8, ::1) the Service must have an `ACL` or "
-            "`BasicAuth` condition, or the file is refused."),
+            "loopback-only (127.0.0.0/8, ::1) give the Service an `ACL` or `BasicAuth` "
+            "condition: without one the file still loads, as in Pound, with a warning."),
     Keyword("Status", frozenset({Section.SERVICE}), (), False,
             "standby's extension beside `Metrics` and `Control`: a backend that serves the "
             "read-only status page (every listener, service and backend: up, down, "
