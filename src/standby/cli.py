@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how lines on stderr look: standby's (time stamp, pid) or pound's (as Pound 4's "
         "with -e: `pound: MESSAGE`, only notices, warnings, errors and access lines)",
     )
+    parser.add_argument(
+        "--log-file",
+        dest="log_file",
+        metavar="FILE",
+        help="write diagnostics and access lines to FILE, reopened on SIGUSR1 (overrides "
+        "LogFile, -e's stderr and LogFacility)",
+    )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose: more messages")
     parser.add_argument(
         "-V", dest="version", action="store_true", help="print the version and exit"
@@ -253,6 +260,7 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
         pid_file=args.pid_file,
         workers=args.workers,
         log_style=args.log_style,
+        log_file=args.log_file,
     )
     return run(config, options, _proxy_factory(), loader=load_config)
 

@@ -574,6 +574,7 @@ class ConfigSpec:
     ws_timeout: float = DEFAULT_WS_TIMEOUT
     grace: float = DEFAULT_GRACE
     pid_file: str | None = None
+    log_file: str | None = None  # `LogFile`: diagnostics and access lines; None: LogFacility
     workers: int | None = None  # worker processes; None: one per CPU
     worker_timeout: float = DEFAULT_WORKER_TIMEOUT  # a silent worker is killed after this
     anonymise: bool = False  # log client addresses with the last byte zeroed

@@ -274,6 +274,7 @@ class _Compiler:
             ws_timeout=defaults.ws_timeout,
             grace=_float(_value(root, "Grace"), model.DEFAULT_GRACE),
             pid_file=_str(_value(root, "PIDFile")),
+            log_file=_str(_value(root, "LogFile")),
             workers=_optional_int(_value(root, "Workers")),
             worker_timeout=_float(_value(root, "WorkerTimeout"), model.DEFAULT_WORKER_TIMEOUT),
             anonymise=anonymise is not None and _bool(anonymise.values[0], True),
