@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ PROG = "standby"
 EXIT_OK = 0
 EXIT_FAILURE = 1  # Pound's status for a bad configuration or a bad option
 DEMO_FLAG = "--demo"
+log = logging.getLogger("standby.config")
 
 
 class UsageError(Exception):
@@ -213,6 +215,56 @@ def load(path: str) -> ConfigSpec:
     return load_config(path)
 
 
+def _user_exists(name: str) -> bool:
+    """Whether ``User`` names a user here, as the start would look it up."""
+    from standby.process.privileges import PrivilegeError, resolve_identity
+
+    try:
+        resolve_identity(name, None)
+    except PrivilegeError:
+        return False
+    return True
+
+
+def _group_exists(name: str) -> bool:
+    from standby.process.privileges import PrivilegeError, resolve_identity
+
+    try:
+        resolve_identity(None, name)
+    except PrivilegeError:
+        return False
+    return True
+
+
+class Advisor:
+    """Says config/advice.py's warnings once for each configuration loaded: on stderr
+    with ``-c``; otherwise kept at start-up (``started`` hands them to the runner, which
+    logs them where the log goes), then logged at each reload."""
+
+    def __init__(self, *, printing: bool) -> None:
+        self.printing = printing
+        self.pending: list[str] | None = []  # None once the start-up's are handed over
+
+    def __call__(self, config: ConfigSpec) -> None:
+        from standby.config.advice import advise
+
+        found = advise(config, user_exists=_user_exists, group_exists=_group_exists)
+        lines = [str(advice) for advice in found]
+        if self.printing:
+            for line in lines:
+                print(line, file=sys.stderr)
+        elif self.pending is not None:
+            self.pending.extend(lines)
+        else:
+            for line in lines:
+                log.warning("%s", line)
+
+    def started(self) -> tuple[str, ...]:
+        lines = tuple(self.pending or ())
+        self.pending = None
+        return lines
+
+
 def _main(argv: list[str], *, own_process: bool = False) -> int:
     if DEMO_FLAG in argv:  # everything else on the line belongs to the demo
         rest = [arg for arg in argv if arg != DEMO_FLAG]
@@ -231,7 +283,8 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
         features = parse_features(args.features)
     except UsageError as exc:
         return _error(str(exc))
-    load_options = features.load
+    advisor = Advisor(printing=args.check)
+    load_options = replace(features.load, advise=advisor)
     # `-W no-dns`: dynamic backends are never looked up (nor resolv.conf read), in this
     # process and in the workers it forks.
     dns.set_enabled(load_options.dns)
@@ -261,6 +314,7 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
         workers=args.workers,
         log_style=args.log_style,
         log_file=args.log_file,
+        advice=advisor.started(),
     )
     return run(config, options, _proxy_factory(), loader=load_config)
 

@@ -83,6 +83,7 @@ class RunOptions:
     workers: int | None = None  # --workers: overrides Workers
     log_style: str = STYLE_STANDBY  # --log-style: how stderr lines look (logsetup)
     log_file: str | None = None  # --log-file: overrides LogFile, -e and LogFacility
+    advice: tuple[str, ...] = ()  # `standby -c`'s warnings, logged once logging is set up
 
 
 def usable_cpus() -> int | None:
@@ -159,6 +160,8 @@ def run(
         print(f"standby: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     startup = _Startup(handler)
+    for line in options.advice:
+        log.warning("%s", line)
     try:
         workers = worker_count(options.workers, config.workers, usable_cpus())
     except ValueError as exc:
