@@ -215,22 +215,13 @@ def load(path: str) -> ConfigSpec:
     return load_config(path)
 
 
-def _user_exists(name: str) -> bool:
-    """Whether ``User`` names a user here, as the start would look it up."""
+def _known(user: str | None = None, group: str | None = None) -> bool:
+    """Whether ``User`` (or ``Group``) names one on this machine, as the start looks it
+    up."""
     from standby.process.privileges import PrivilegeError, resolve_identity
 
     try:
-        resolve_identity(name, None)
-    except PrivilegeError:
-        return False
-    return True
-
-
-def _group_exists(name: str) -> bool:
-    from standby.process.privileges import PrivilegeError, resolve_identity
-
-    try:
-        resolve_identity(None, name)
+        resolve_identity(user, group)
     except PrivilegeError:
         return False
     return True
@@ -248,7 +239,11 @@ class Advisor:
     def __call__(self, config: ConfigSpec) -> None:
         from standby.config.advice import advise
 
-        found = advise(config, user_exists=_user_exists, group_exists=_group_exists)
+        found = advise(
+            config,
+            user_exists=lambda name: _known(user=name),
+            group_exists=lambda name: _known(group=name),
+        )
         lines = [str(advice) for advice in found]
         if self.printing:
             for line in lines:

@@ -62,17 +62,24 @@ def lines(path: Path) -> list[tuple[int, str]]:
 
 def requested(path: Path, tag: str) -> list[str]:
     """The targets of the access lines for requests tagged ``tag``."""
-    return re.findall(rf"GET (/{tag}/\d+) HTTP", path.read_text() if path.exists() else "")
+    return re.findall(rf"GET (/{tag}/\d+) HTTP", text(path))
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    server = Backend()
+    yield server
+    server.close()
 
 
 @contextlib.contextmanager
-def logging_to_file(cfg: Path, log: Path, *options: str) -> Iterator[Standby]:
-    """The installed standby with ``WORKERS`` workers writing ``log`` (``--log-file``),
-    until the block ends; started means the file says so for every worker."""
-    command = [sys.executable, "-m", "standby", "-f", str(cfg), "-e", "--workers", str(WORKERS)]
-    command += ["--log-file", str(log), *options]
+def started(cfg: Path, log: Path, workers: int, *options: str) -> Iterator[Standby]:
+    """The installed standby on ``cfg`` with ``workers`` and ``options`` until the block
+    ends; started means ``log`` says so and every worker is there. Whatever it forked is
+    killed at the end."""
+    command = [sys.executable, "-m", "standby", "-f", str(cfg), "--workers", str(workers)]
     proc = subprocess.Popen(
-        command,
+        [*command, *options],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -80,15 +87,9 @@ def logging_to_file(cfg: Path, log: Path, *options: str) -> Iterator[Standby]:
     )
     running = Standby(proc)
     try:
-        wait_for(
-            lambda: (
-                "started (pid" in (log.read_text() if log.exists() else "")
-                or proc.poll() is not None
-            ),
-            "start",
-        )
+        wait_for(lambda: "started (pid" in text(log) or proc.poll() is not None, "start")
         assert proc.poll() is None, running.stderr()
-        wait_for(lambda: len(children(proc.pid)) == WORKERS, "every worker")
+        wait_for(lambda: len(children(proc.pid)) == workers, "every worker")
         yield running
     finally:
         pids = children(proc.pid)
@@ -96,6 +97,17 @@ def logging_to_file(cfg: Path, log: Path, *options: str) -> Iterator[Standby]:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def logging_to_file(
+    cfg: Path, log: Path, *options: str
+) -> contextlib.AbstractContextManager[Standby]:
+    """``WORKERS`` workers writing ``log`` (``--log-file``, which wins over ``-e``)."""
+    return started(cfg, log, WORKERS, "-e", "--log-file", str(log), *options)
 
 
 def traffic(port: int, tag: str) -> None:
@@ -133,52 +145,32 @@ def check_rotation(log: Path, old: Path, port: int) -> None:
     assert len(served) > 1, "the requests all went to one worker: the test proves less"
 
 
-def test_workers_append_to_the_log_file_and_sigusr1_reopens_it(tmp_path: Path) -> None:
-    backend = Backend()
-    try:
-        port = free_port()
-        log = tmp_path / "standby.log"
-        with logging_to_file(config(tmp_path, port, backend.port), log) as running:
-            traffic(port, "before")
-            wait_for(lambda: len(requested(log, "before")) == BATCH, "every access line")
-            old = rotated_by_hand(log, running.proc.pid)
-            check_rotation(log, old, port)
-            assert running.stderr() == ""  # everything went to the file
-    finally:
-        backend.close()
+def test_workers_append_to_the_log_file_and_sigusr1_reopens_it(
+    tmp_path: Path, backend: Backend
+) -> None:
+    port = free_port()
+    log = tmp_path / "standby.log"
+    with logging_to_file(config(tmp_path, port, backend.port), log) as running:
+        traffic(port, "before")
+        wait_for(lambda: len(requested(log, "before")) == BATCH, "every access line")
+        old = rotated_by_hand(log, running.proc.pid)
+        check_rotation(log, old, port)
+        assert running.stderr() == ""  # everything went to the file
 
 
-def test_the_log_file_keyword(tmp_path: Path) -> None:
+def test_the_log_file_keyword(tmp_path: Path, backend: Backend) -> None:
     """``LogFile`` in the file, without -e: diagnostics and access lines go there."""
-    backend = Backend()
-    try:
-        port = free_port()
-        log = tmp_path / "from-config.log"
-        cfg = config(tmp_path, port, backend.port, f'LogFile "{log}"\n')
-        command = [sys.executable, "-m", "standby", "-f", str(cfg), "-F", "--workers", "2"]
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        running = Standby(proc)
-        try:
-            wait_for(lambda: answers(port) or proc.poll() is not None, "ready")
-            assert proc.poll() is None, running.stderr()
-            wait_for(lambda: "started (pid" in log.read_text(), "the start, in the file")
-            http_get(port, b"/k/1")
-            wait_for(lambda: requested(log, "k") == ["/k/1"], "the access line")
-        finally:
-            pids = children(proc.pid)
-            running.kill()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-    finally:
-        backend.close()
+    port = free_port()
+    log = tmp_path / "from-config.log"
+    cfg = config(tmp_path, port, backend.port, f'LogFile "{log}"\n')
+    with started(cfg, log, 2, "-F") as running:
+        http_get(port, b"/k/1")
+        wait_for(lambda: requested(log, "k") == ["/k/1"], "the access line")
+        assert running.stderr() == ""
 
 
 def logrotate() -> str:
-    found = shutil.which("logrotate") or ("/usr/sbin/logrotate" if os.path.exists(
-        "/usr/sbin/logrotate") else None)  # fmt: skip
+    found = shutil.which("logrotate", path=os.defpath + ":/usr/sbin:/sbin")
     if found is None:
         if os.environ.get("CI") == "true":
             pytest.fail("logrotate is not installed (.ci/run installs it)")
@@ -186,103 +178,94 @@ def logrotate() -> str:
     return found
 
 
-def test_the_real_logrotate_with_the_shipped_snippet(tmp_path: Path) -> None:
+def test_the_real_logrotate_with_the_shipped_snippet(tmp_path: Path, backend: Backend) -> None:
     program = logrotate()
-    backend = Backend()
-    try:
-        port = free_port()
-        logs = tmp_path / "logs"
-        logs.mkdir(mode=0o755)
-        log = logs / "standby.log"
-        pid_file = tmp_path / "standby.pid"
-        # The snippet as shipped, its paths moved to this test's directory and its owner
-        # to root (no `standby` user on a test machine).
-        snippet = SNIPPET.read_text()
-        for shipped, here in (
-            ("/var/log/standby/", f"{logs}/"),
-            ("/run/standby/standby.pid", str(pid_file)),
-            ("create 0640 standby adm", "create 0640 root root"),
-        ):
-            assert shipped in snippet
-            snippet = snippet.replace(shipped, here)
-        assert "copytruncate" not in snippet.replace("No copytruncate", "")
-        conf = tmp_path / "logrotate.conf"
-        conf.write_text(snippet)
-        state = tmp_path / "logrotate.state"
-        cfg = config(tmp_path, port, backend.port)
-        with logging_to_file(cfg, log, "-p", str(pid_file)) as running:
-            wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != "", "pid file")
-            assert int(pid_file.read_text()) == running.proc.pid
-            traffic(port, "before")
-            wait_for(lambda: len(requested(log, "before")) == BATCH, "every access line")
-            done = subprocess.run(
-                [program, "--force", "--state", str(state), str(conf)],
-                capture_output=True,
-                text=True,
-                timeout=DEADLINE,
-            )
-            assert done.returncode == 0, done.stderr
-            old = logs / "standby.log.1"  # delaycompress: the first rotation stays plain
-            assert old.exists(), sorted(p.name for p in logs.iterdir())
-            check_rotation(log, old, port)
-            assert oct(log.stat().st_mode & 0o777) == "0o640"  # created by logrotate
-            assert running.proc.poll() is None
-    finally:
-        backend.close()
+    port = free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir(mode=0o755)
+    log = logs / "standby.log"
+    pid_file = tmp_path / "standby.pid"
+    # The snippet as shipped, its paths moved to this test's directory and its owner to
+    # root (no `standby` user on a test machine).
+    snippet = SNIPPET.read_text()
+    for shipped, here in (
+        ("/var/log/standby/", f"{logs}/"),
+        ("/run/standby/standby.pid", str(pid_file)),
+        ("create 0640 standby adm", "create 0640 root root"),
+    ):
+        assert shipped in snippet
+        snippet = snippet.replace(shipped, here)
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text(snippet)
+    state = tmp_path / "logrotate.state"
+    cfg = config(tmp_path, port, backend.port)
+    with logging_to_file(cfg, log, "-p", str(pid_file)) as running:
+        wait_for(lambda: text(pid_file).strip() == str(running.proc.pid), "the pid file")
+        traffic(port, "before")
+        wait_for(lambda: len(requested(log, "before")) == BATCH, "every access line")
+        done = subprocess.run(
+            [program, "--force", "--state", str(state), str(conf)],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
+        assert done.returncode == 0, done.stderr
+        old = logs / "standby.log.1"  # delaycompress: the first rotation stays plain
+        assert old.exists(), sorted(p.name for p in logs.iterdir())
+        check_rotation(log, old, port)
+        assert oct(log.stat().st_mode & 0o777) == "0o640"  # created by logrotate
+        assert running.proc.poll() is None
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_sigusr1_without_a_log_file_does_not_stop_standby(tmp_path: Path, workers: int) -> None:
-    backend = Backend()
-    try:
-        port = free_port()
-        cfg = config(tmp_path, port, backend.port)
-        with running_standby(cfg, workers) as running:
-            wait_for(lambda: len(children(running.proc.pid)) == (workers if workers > 1 else 0),
-                     "workers")  # fmt: skip
-            for pid in [running.proc.pid, *children(running.proc.pid)]:
-                os.kill(pid, signal.SIGUSR1)  # the supervisor and each worker directly
-            assert answers(port)
-            running.signal(signal.SIGTERM)
-            assert running.wait() == 0, running.stderr()
-            assert "killed" not in running.stderr() and "SIGUSR1" not in running.stderr()
-    finally:
-        backend.close()
+def test_sigusr1_without_a_log_file_does_not_stop_standby(
+    tmp_path: Path, backend: Backend, workers: int
+) -> None:
+    port = free_port()
+    cfg = config(tmp_path, port, backend.port)
+    with running_standby(cfg, workers) as running:
+        forked = workers if workers > 1 else 0
+        wait_for(lambda: len(children(running.proc.pid)) == forked, "the workers")
+        for pid in [running.proc.pid, *children(running.proc.pid)]:
+            os.kill(pid, signal.SIGUSR1)  # the supervisor and each worker directly
+        assert answers(port)
+        running.signal(signal.SIGTERM)
+        assert running.wait() == 0, running.stderr()
+        assert "killed" not in running.stderr() and "SIGUSR1" not in running.stderr()
 
 
-def test_journald_sees_priorities_from_the_installed_program(tmp_path: Path) -> None:
+def test_journald_sees_priorities_from_the_installed_program(
+    tmp_path: Path, backend: Backend
+) -> None:
     """stderr is a file whose device and inode $JOURNAL_STREAM names, as systemd does."""
-    backend = Backend()
-    try:
-        port = free_port()
-        cfg = config(tmp_path, port, backend.port)
-        err = tmp_path / "journal"
-        with open(err, "w") as stream:
-            info = os.fstat(stream.fileno())
-            env = {**os.environ, "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"}
-            command = [sys.executable, "-m", "standby", "-f", str(cfg), "-e", "--workers", "2"]
-            proc = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stream,
-                env=env,
-            )
-            try:
-                wait_for(lambda: answers(port) or proc.poll() is not None, "ready")
-                assert proc.poll() is None, err.read_text()
-                http_get(port, b"/j/1")
-                wait_for(lambda: "GET /j/1 HTTP" in err.read_text(), "the access line")
-                proc.send_signal(signal.SIGTERM)
-                assert proc.wait(DEADLINE) == 0
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait(DEADLINE)
-        text = err.read_text().splitlines()
-        assert text, "nothing logged"
-        assert all(re.fullmatch(r"<[2-7]>\S.*", line) for line in text), text
-        assert any(line.startswith("<6>") and "GET /j/1 HTTP" in line for line in text)
-        assert any(line.startswith("<6>") and "started (pid" in line for line in text)
-    finally:
-        backend.close()
+    port = free_port()
+    cfg = config(tmp_path, port, backend.port)
+    err = tmp_path / "journal"
+    with open(err, "w") as stream:
+        info = os.fstat(stream.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "standby", "-f", str(cfg), "-e", "--workers", "2"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stream,
+            env=env,
+        )
+        try:
+            wait_for(lambda: answers(port) or proc.poll() is not None, "ready")
+            assert proc.poll() is None, err.read_text()
+            http_get(port, b"/j/1")
+            wait_for(lambda: "GET /j/1 HTTP" in err.read_text(), "the access line")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(DEADLINE) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(DEADLINE)
+    logged = err.read_text().splitlines()
+    assert logged, "nothing logged"
+    assert all(re.fullmatch(r"<[2-7]>\S.*", line) for line in logged), logged
+    assert any(line.startswith("<6>") and "GET /j/1 HTTP" in line for line in logged)
+    assert any(line.startswith("<6>") and "started (pid" in line for line in logged)
+    # The lone backend's advice (issue 16 point 6) is a warning.
+    assert any(line.startswith("<4>") and ": warning: " in line for line in logged)
