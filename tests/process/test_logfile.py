@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -27,6 +28,7 @@ from tests.process.harness import (
     running_standby,
     wait_for,
 )
+from tests.process.test_lifecycle import _group_for_nobody
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -269,3 +271,25 @@ def test_journald_sees_priorities_from_the_installed_program(
     assert any(line.startswith("<6>") and "started (pid" in line for line in logged)
     # The lone backend's advice (issue 16 point 6) is a warning.
     assert any(line.startswith("<4>") and ": warning: " in line for line in logged)
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_reopened_inside_the_jail_as_the_service_user(tmp_path: Path, backend: Backend) -> None:
+    """Opened as root before ``RootJail`` and ``User``; reopened by name from the directory
+    kept open, inside the jail, by processes that are ``nobody`` by then."""
+    jail = tmp_path / "jail"
+    jail.mkdir()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.chown(logs, pwd.getpwnam("nobody").pw_uid, -1)  # as /var/log/standby is standby's
+    log = logs / "standby.log"
+    port = free_port()
+    settings = f'User "nobody"\nGroup "{_group_for_nobody()}"\nRootJail "{jail}"\nLogFile "{log}"\n'
+    with started(config(tmp_path, port, backend.port, settings), log, WORKERS) as running:
+        assert os.readlink(f"/proc/{running.proc.pid}/root") == str(jail)
+        traffic(port, "before")
+        wait_for(lambda: len(requested(log, "before")) == BATCH, "every access line")
+        old = rotated_by_hand(log, running.proc.pid)
+        check_rotation(log, old, port)
+        assert log.stat().st_uid == pwd.getpwnam("nobody").pw_uid  # made by the reopen
