@@ -310,10 +310,16 @@ def test_standby_c_on_the_seed(tmp_path: Path) -> None:
         expected.append(f'{path}:1.1: warning: User "pound" does not exist')
     if not any(e.gr_name == "pound" for e in grp.getgrall()):
         expected.append(f'{path}:2.1: warning: Group "pound" does not exist')
+    # The load-time warnings stay (the seed's `HeadRequire` is an old spelling), before
+    # the advice.
     lines = done.stderr.splitlines()
-    assert len(lines) == len(expected), lines
+    assert [line for line in lines if ": warning: " not in line] == [
+        f'{path}:11.5: "HeadRequire" is an old spelling: write "Header"'
+    ]
+    advice = [line for line in lines if ": warning: " in line]
+    assert len(advice) == len(expected), lines
     for start in expected:
-        assert any(line.startswith(start) for line in lines), (start, lines)
+        assert any(line.startswith(start) for line in advice), (start, lines)
 
 
 def test_errors_still_fail_and_advice_is_not_an_error(tmp_path: Path) -> None:
