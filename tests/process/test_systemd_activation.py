@@ -1,0 +1,215 @@
+"""Socket activation as systemd does it: the test holds the listening socket (systemd's
+role), passes it as descriptor 3 with LISTEN_FDS and LISTEN_PID (the child's own pid, set by
+a small exec wrapper), and standby serves through it; a connection made while standby is
+dead waits in the kernel's queue and is served by the next standby."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.process.harness import (
+    DEADLINE,
+    IO_TIMEOUT,
+    Backend,
+    Setup,
+    Standby,
+    answers,
+    children,
+    free_port,
+    http_get,
+    wait_for,
+)
+
+FIRST_FD = 3  # SD_LISTEN_FDS_START
+# The exec wrapper systemd's manager amounts to: the socket moved to descriptor 3, and
+# LISTEN_PID the pid of the process that then becomes standby.
+WRAPPER = (
+    "import os, sys; os.dup2(int(sys.argv[1]), 3); "
+    "os.environ['LISTEN_PID'] = str(os.getpid()); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+)
+BACKLOG = 16  # the queue that holds a connection while no standby runs
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    server = Backend()
+    yield server
+    server.close()
+
+
+@contextlib.contextmanager
+def listening_socket(port: int) -> Iterator[socket.socket]:
+    """systemd's socket: bound and listening before any standby runs."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(BACKLOG)
+        yield sock
+
+
+def start_activated(config: Path, sock: socket.socket, *options: str) -> Standby:
+    command = [sys.executable, "-c", WRAPPER, str(sock.fileno())]
+    command += ["-m", "standby", "-f", str(config), "-e", *options]
+    env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "standby.socket"}
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=str(config.parent),
+        env=env,
+        pass_fds=(sock.fileno(),),
+    )
+    return Standby(proc)
+
+
+@contextlib.contextmanager
+def activated(config: Path, sock: socket.socket, *options: str) -> Iterator[Standby]:
+    """standby on ``sock`` until the block ends; its workers are killed with it."""
+    run = start_activated(config, sock, *options)
+    try:
+        wait_for(lambda: " started (pid " in run.stderr() or run.proc.poll() is not None, "start")
+        assert run.proc.poll() is None, run.stderr()
+        yield run
+    finally:
+        kill_all(run)
+
+
+def kill_all(run: Standby) -> None:
+    """SIGKILL to the workers and the supervisor: nothing of standby is left to accept."""
+    pids = children(run.proc.pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    run.kill()
+    wait_for(lambda: all(_gone(pid) for pid in pids), "the workers gone")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as src:
+            return src.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+def write_config(tmp_path: Path, port: int, backend: Backend, *extra_ports: int) -> Path:
+    text = Setup(port, backend.port, grace=5).pound_cfg()
+    for extra in extra_ports:  # more listeners, bound by standby itself
+        text += Setup(extra, backend.port).pound_cfg().split("LogLevel 1\n", 1)[1]
+    path = tmp_path / "standby.cfg"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("workers", [None, "1"], ids=["default-workers", "workers-1"])
+def test_serves_through_the_passed_socket(
+    workers: str | None, backend: Backend, tmp_path: Path
+) -> None:
+    port, other = free_port(), free_port()
+    config = write_config(tmp_path, port, backend, other)
+    options = ("--workers", workers) if workers else ()
+    with listening_socket(port) as sock, activated(config, sock, *options) as run:
+        assert http_get(port).endswith(b"hello")
+        assert answers(other)  # a listener without a passed socket is bound as usual
+        # Every serving process holds the passed socket itself, not one of its own.
+        ours = os.fstat(sock.fileno()).st_ino
+        serving = children(run.proc.pid) or {run.proc.pid}
+        assert all(ours in socket_inodes(pid) for pid in serving)
+        # A reload keeps the passed socket (the file did not change its address).
+        run.signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in run.stderr(), "the reload")
+        assert http_get(port).endswith(b"hello")
+        run.signal(signal.SIGTERM)
+        assert run.wait() == 0
+        # Stopped standby closed its copies only: systemd's socket still queues visitors.
+        with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT):
+            pass
+
+
+def test_a_connection_made_while_standby_is_dead_is_served_by_the_next(
+    backend: Backend, tmp_path: Path
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port, backend)
+    with listening_socket(port) as sock:
+        with activated(config, sock) as first:
+            assert http_get(port).endswith(b"hello")
+            kill_all(first)  # crashed: SIGKILL, no goodbye
+        # Nobody accepts now; the kernel queues the connection on the held socket.
+        client = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        with client:
+            client.sendall(b"GET / HTTP/1.0\r\nHost: www.nire.com\r\n\r\n")
+            with activated(config, sock):
+                chunks = []
+                while chunk := client.recv(65536):
+                    chunks.append(chunk)
+        assert b"".join(chunks).endswith(b"hello"), chunks
+
+
+def test_a_passed_socket_no_listener_wants_is_an_error(backend: Backend, tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port(), backend)
+    stray = free_port()
+    with listening_socket(stray) as sock:
+        run = start_activated(config, sock)
+        try:
+            assert run.wait() == 1
+        finally:
+            run.kill()
+    expected = f"fd {FIRST_FD} (standby.socket), bound to 127.0.0.1:{stray}"
+    assert f"socket activation: no listener has the address of {expected}" in run.stderr()
+
+
+def test_variables_for_another_process_are_ignored(backend: Backend, tmp_path: Path) -> None:
+    """LISTEN_PID of another process (a parent's variables): standby binds its own
+    sockets and closes the descriptor like any other inherited one."""
+    port = free_port()
+    config = write_config(tmp_path, port, backend)
+    env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_PID": "1"}
+    command = [sys.executable, "-m", "standby", "-f", str(config), "-e"]
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=str(tmp_path),
+        env=env,
+    )
+    run = Standby(proc)
+    try:
+        wait_for(lambda: " started (pid " in run.stderr() or proc.poll() is not None, "start")
+        assert proc.poll() is None, run.stderr()
+        assert http_get(port).endswith(b"hello")
+    finally:
+        kill_all(run)
+
+
+def test_a_malformed_count_is_an_error(backend: Backend, tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port(), backend)
+    command = [sys.executable, "-c", WRAPPER, "0", "-m", "standby", "-f", str(config), "-e"]
+    env = {**os.environ, "LISTEN_FDS": "two"}
+    done = subprocess.run(
+        command, env=env, capture_output=True, timeout=DEADLINE, stdin=subprocess.DEVNULL
+    )
+    assert done.returncode == 1
+    assert "socket activation: LISTEN_FDS='two' is not a number" in done.stderr.decode()
