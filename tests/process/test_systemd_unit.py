@@ -35,6 +35,7 @@ from tests.process.harness import (
     running_standby,
     wait_for,
 )
+from tests.process.sdnotify import is_ready, notify_socket
 
 UNITS = Path(__file__).resolve().parents[2] / "contrib" / "systemd"
 SERVICE = UNITS / "standby.service"
@@ -118,13 +119,19 @@ def test_exec_reload_waits_for_the_result(
         config.write_text(f'Control "{Path(name) / "ctl.sock"}"\n' + text)
         reload = installed(one(parse_unit(SERVICE), "Service", "ExecReload"))
         reload = reload.replace(CONTROL, str(Path(name) / "ctl.sock")).split()
-        with running_standby(config, workers):
+        with notify_socket() as notify, running_standby(config, workers, env=notify.env()):
+            notify.wait_for(is_ready, "READY=1")
             done = subprocess.run(reload, capture_output=True, text=True, timeout=DEADLINE)
             assert done.returncode == 0, done.stderr
+            # systemd hears of it too: RELOADING=1 then READY=1.
+            seen = notify.wait_for(is_ready, "READY=1 after the reload")
+            assert any(m.get("RELOADING") == "1" for m in seen[:-1]), seen
             config.write_text(config.read_text() + "NoSuchKeyword 1\n")
             done = subprocess.run(reload, capture_output=True, text=True, timeout=DEADLINE)
             assert done.returncode == 1
             assert "reload rejected" in done.stderr
+            seen = notify.wait_for(is_ready, "READY=1 after the rejected reload")
+            assert any(m.get("RELOADING") == "1" for m in seen[:-1]), seen
             assert http_get(port).endswith(b"hello")
 
 

@@ -29,6 +29,7 @@ from standby.process.signals import (
     SignalTable,
     decide,
 )
+from standby.server.view import ProxyView
 
 if TYPE_CHECKING:
     from standby.balance.sessions import SessionTables
@@ -253,16 +254,22 @@ class Lifecycle:
                         # Awaited here: a stop asked for meanwhile waits for it (a reload
                         # is one file read and some tables), and reloads never overlap.
                         log.info("%s: reloading the configuration", name)
-                        if self.systemd is not None:
-                            self.systemd.reloading()
-                        await self.proxy.reload_from_source()  # logs its outcome
-                        if self.systemd is not None:  # the new or the old file serves
-                            self.systemd.ready(self.describe())
+                        await self.reload()  # logs its outcome
         finally:
             signal_task.cancel()
             if tending is not None:
                 tending.cancel()
                 self.proxy.board.unsubscribe(self._systemd_status)
+
+    async def reload(self) -> tuple[bool, str]:
+        """``proxy.reload_from_source``, between RELOADING=1 and READY=1 for systemd."""
+        if self.systemd is not None:
+            self.systemd.reloading()
+        try:
+            return await self.proxy.reload_from_source()
+        finally:
+            if self.systemd is not None and self.phase is Phase.RUNNING:
+                self.systemd.ready(self.describe())  # the new or the old file serves
 
     async def _graceful_stop(self) -> int:
         try:
@@ -293,9 +300,11 @@ def serve(
     inbox = SignalInbox()
     try:
         inbox.install(loop)
-        return loop.run_until_complete(
-            Lifecycle(proxy, sockets, grace, inbox, notifier, systemd=systemd).run()
-        )
+        lifecycle = Lifecycle(proxy, sockets, grace, inbox, notifier, systemd=systemd)
+        view = getattr(proxy, "view", None)  # the real proxy's, not a test stand-in's
+        if systemd is not None and isinstance(view, ProxyView):
+            view.reloader = lifecycle.reload  # the control socket's reloads notify too
+        return loop.run_until_complete(lifecycle.run())
     finally:
         inbox.uninstall(loop)
         with contextlib.suppress(Exception):
