@@ -4,9 +4,12 @@ broken file), STOPPING, and the watchdog, which stops with the supervisor."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from tests.process.harness import (
+    DEADLINE,
     Backend,
     Setup,
     answers,
     children,
     free_port,
     http_get,
+    process_gone,
     running_standby,
     wait_for,
 )
@@ -167,3 +172,33 @@ def _watchdogs_within(notify: NotifySocket, seconds: float) -> int:
 def _state(pid: int) -> str:
     with open(f"/proc/{pid}/stat") as src:
         return src.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_daemon_names_itself_as_the_main_pid(backend: Backend, tmp_path: Path) -> None:
+    """`Daemon 1` without -F under NOTIFY_SOCKET: READY=1 comes from the detached daemon,
+    with MAINPID naming it (the pid in the PID file), not the process systemd started."""
+    port = free_port()
+    pid_file = tmp_path / "standby.pid"
+    config = tmp_path / "standby.cfg"
+    setup = Setup(port, backend.port, daemon=True, grace=5, pid_file=str(pid_file))
+    config.write_text(setup.pound_cfg())
+    command = [sys.executable, "-m", "standby", "-f", str(config)]
+    with notify_socket() as notify:
+        done = subprocess.run(
+            command, env=notify.env(), stdin=subprocess.DEVNULL, capture_output=True,
+            timeout=DEADLINE, cwd=str(tmp_path),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        daemon = int(pid_file.read_text())
+        try:
+            ready = notify.wait_for(is_ready, "READY=1")[-1]
+            assert ready["MAINPID"] == str(daemon)
+            assert http_get(port).endswith(b"hello")
+            os.kill(daemon, signal.SIGTERM)
+            notify.wait_for(lambda m: m.get("STOPPING") == "1", "STOPPING=1")
+            wait_for(lambda: process_gone(daemon), "the daemon's exit")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                for pid in children(daemon):
+                    os.kill(pid, signal.SIGKILL)
+                os.kill(daemon, signal.SIGKILL)
