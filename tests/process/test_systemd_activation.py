@@ -26,6 +26,9 @@ from tests.process.harness import (
     children,
     free_port,
     http_get,
+    process_gone,
+    running_command,
+    running_standby,
     wait_for,
 )
 
@@ -57,32 +60,21 @@ def listening_socket(port: int) -> Iterator[socket.socket]:
         yield sock
 
 
-def start_activated(config: Path, sock: socket.socket, *options: str) -> Standby:
-    command = [sys.executable, "-c", WRAPPER, str(sock.fileno())]
-    command += ["-m", "standby", "-f", str(config), "-e", *options]
-    env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "standby.socket"}
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=str(config.parent),
-        env=env,
-        pass_fds=(sock.fileno(),),
-    )
-    return Standby(proc)
+def activated_command(config: Path, sock: socket.socket, *options: str) -> list[str]:
+    wrapper = [sys.executable, "-c", WRAPPER, str(sock.fileno())]
+    return [*wrapper, "-m", "standby", "-f", str(config), "-e", *options]
+
+
+ACTIVATION_ENV = {"LISTEN_FDS": "1", "LISTEN_FDNAMES": "standby.socket"}
 
 
 @contextlib.contextmanager
 def activated(config: Path, sock: socket.socket, *options: str) -> Iterator[Standby]:
     """standby on ``sock`` until the block ends; its workers are killed with it."""
-    run = start_activated(config, sock, *options)
-    try:
-        wait_for(lambda: " started (pid " in run.stderr() or run.proc.poll() is not None, "start")
-        assert run.proc.poll() is None, run.stderr()
+    command = activated_command(config, sock, *options)
+    env = {**os.environ, **ACTIVATION_ENV}
+    with running_command(command, config.parent, env=env, pass_fds=(sock.fileno(),)) as run:
         yield run
-    finally:
-        kill_all(run)
 
 
 def kill_all(run: Standby) -> None:
@@ -92,15 +84,7 @@ def kill_all(run: Standby) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     run.kill()
-    wait_for(lambda: all(_gone(pid) for pid in pids), "the workers gone")
-
-
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as src:
-            return src.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
+    wait_for(lambda: all(process_gone(pid) for pid in pids), "the workers gone")
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -171,13 +155,18 @@ def test_a_passed_socket_no_listener_wants_is_an_error(backend: Backend, tmp_pat
     config = write_config(tmp_path, free_port(), backend)
     stray = free_port()
     with listening_socket(stray) as sock:
-        run = start_activated(config, sock)
-        try:
-            assert run.wait() == 1
-        finally:
-            run.kill()
+        done = subprocess.run(
+            activated_command(config, sock),
+            env={**os.environ, **ACTIVATION_ENV},
+            pass_fds=(sock.fileno(),),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
+    assert done.returncode == 1
     expected = f"fd {FIRST_FD} (standby.socket), bound to 127.0.0.1:{stray}"
-    assert f"socket activation: no listener has the address of {expected}" in run.stderr()
+    assert f"socket activation: no listener has the address of {expected}" in done.stderr
 
 
 def test_variables_for_another_process_are_ignored(backend: Backend, tmp_path: Path) -> None:
@@ -186,22 +175,8 @@ def test_variables_for_another_process_are_ignored(backend: Backend, tmp_path: P
     port = free_port()
     config = write_config(tmp_path, port, backend)
     env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_PID": "1"}
-    command = [sys.executable, "-m", "standby", "-f", str(config), "-e"]
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=str(tmp_path),
-        env=env,
-    )
-    run = Standby(proc)
-    try:
-        wait_for(lambda: " started (pid " in run.stderr() or proc.poll() is not None, "start")
-        assert proc.poll() is None, run.stderr()
+    with running_standby(config, env=env):
         assert http_get(port).endswith(b"hello")
-    finally:
-        kill_all(run)
 
 
 def test_a_malformed_count_is_an_error(backend: Backend, tmp_path: Path) -> None:

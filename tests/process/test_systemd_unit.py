@@ -26,14 +26,13 @@ from tests.process.harness import (
     DEADLINE,
     Backend,
     Setup,
-    Standby,
     children,
     free_port,
     http_get,
     is_root,
     proc_status,
+    running_command,
     running_standby,
-    wait_for,
 )
 from tests.process.sdnotify import is_ready, notify_socket
 
@@ -240,20 +239,11 @@ def test_serves_under_the_units_restrictions(backend: Backend) -> None:
     with tempfile.TemporaryDirectory(prefix="sd", dir="/tmp") as name, privileged_port() as port:
         folder = Path(name)
         config = seed_config(folder, port, backend)
-        proc = subprocess.Popen(
-            restricted(standby_command(config), caps),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=name,
-        )
-        run = Standby(proc)
-        try:
-            wait_for(lambda: " started (pid " in run.stderr() or proc.poll() is not None, "start")
-            assert proc.poll() is None, run.stderr()
+        command = restricted(standby_command(config), caps)
+        with running_command(command, folder) as run:
             assert http_get(port).endswith(b"hello")
             nobody = pwd.getpwnam("nobody").pw_uid
-            for pid in {proc.pid, *children(proc.pid)}:
+            for pid in {run.proc.pid, *children(run.proc.pid)}:
                 status = proc_status(pid)
                 assert int(status["CapBnd"], 16) == cap_mask(caps)
                 assert status["NoNewPrivs"] == "1"
@@ -263,11 +253,6 @@ def test_serves_under_the_units_restrictions(backend: Backend) -> None:
             assert os.stat(folder / "ctl.sock").st_uid == nobody  # ChangeOwner: CAP_CHOWN
             run.signal(signal.SIGTERM)
             assert run.wait() == 0
-        finally:
-            for pid in children(proc.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            run.kill()
 
 
 # Each capability of the unit, and what fails without it.
