@@ -33,6 +33,7 @@ from tests.process.harness import (
     proc_status,
     running_command,
     running_standby,
+    wait_for,
 )
 from tests.process.sdnotify import is_ready, notify_socket
 
@@ -43,6 +44,7 @@ INSTALLED = {"/usr/sbin/standby": "standby", "/usr/sbin/standbyctl": "standbyctl
 CONFIG = "/etc/standby/standby.cfg"  # where the Debian package puts it
 CONTROL = "/run/standby/control.sock"  # the file's Control, in the RuntimeDirectory
 SETPRIV = shutil.which("setpriv")
+STRACE = shutil.which("strace")
 ANALYZE = shutil.which("systemd-analyze")
 # Ports below 1024 tried for the privileged listener (the first free one is used).
 PRIVILEGED_PORTS = range(900, 1000)
@@ -282,3 +284,77 @@ def test_each_capability_is_needed(missing: str, backend: Backend) -> None:
         )
     assert done.returncode == 1, done.stderr
     assert WITHOUT[missing].format(port=port) in done.stderr
+
+
+# -- the unit's system call filter -------------------------------------------------------
+
+
+def syscall_groups(analyze: str) -> dict[str, list[str]]:
+    """``systemd-analyze syscall-filter``: every @group and its entries (calls, @groups)."""
+    listing = subprocess.run(
+        [analyze, "syscall-filter"], capture_output=True, text=True, timeout=DEADLINE
+    ).stdout
+    groups: dict[str, list[str]] = {}
+    entries: list[str] = []
+    for raw in listing.splitlines():
+        line = raw.strip()
+        if raw.startswith("@"):
+            entries = groups.setdefault(line, [])
+        elif line and not line.startswith("#"):
+            entries.append(line)
+    return groups
+
+
+def allowed_calls(analyze: str) -> set[str]:
+    """What the unit's SystemCallFilter= lets through, its groups expanded."""
+    groups = syscall_groups(analyze)
+    allowed: set[str] = set()
+    pending = one(parse_unit(SERVICE), "Service", "SystemCallFilter").split()
+    while pending:
+        entry = pending.pop()
+        if entry.startswith("@"):
+            pending.extend(groups[entry])
+        else:
+            allowed.add(entry)
+    return allowed
+
+
+def traced_calls(summary: Path) -> set[str]:
+    """The system calls in ``strace -c``'s table (its last column; not the total)."""
+    calls = set()
+    for line in summary.read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0][0].isdigit() and fields[-1] != "total":
+            calls.add(fields[-1])
+    return calls
+
+
+@needs_setpriv
+@pytest.mark.skipif(
+    (STRACE is None or ANALYZE is None) and not os.environ.get("CI"),
+    reason="strace or systemd-analyze is not installed",
+)
+def test_system_calls_stay_within_the_units_filter(backend: Backend) -> None:
+    """Every system call standby makes (start as root, chroot, privilege drop, workers,
+    requests, a reload, a stop) is one the unit's SystemCallFilter allows: under systemd
+    any other would fail with EPERM."""
+    assert STRACE is not None and ANALYZE is not None, "strace and systemd must be in CI"
+    with tempfile.TemporaryDirectory(prefix="sd", dir="/tmp") as name, privileged_port() as port:
+        folder = Path(name)
+        summary = folder / "summary"
+        config = seed_config(folder, port, backend)
+        inside = folder / "jail" / folder.relative_to("/")  # a reload reads it in the jail
+        inside.mkdir(parents=True)
+        shutil.copy(config, inside / config.name)
+        command = [STRACE, "-f", "-qq", "-c", "-o", str(summary), *standby_command(config)]
+        with running_command(command, folder) as run:
+            (standby,) = children(run.proc.pid)  # strace's child
+            assert http_get(port).endswith(b"hello")
+            os.kill(standby, signal.SIGHUP)
+            wait_for(lambda: "configuration reloaded" in run.stderr(), "the reload")
+            assert http_get(port).endswith(b"hello")
+            os.kill(standby, signal.SIGTERM)
+            assert run.wait() == 0
+        used = traced_calls(summary)
+    assert len(used) > 20, used  # the table was read
+    assert used - allowed_calls(ANALYZE) == set()
