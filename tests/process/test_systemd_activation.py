@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from tests.process.harness import (
     running_standby,
     wait_for,
 )
+from tests.robustness.misbehaving import recorded
 
 FIRST_FD = 3  # SD_LISTEN_FDS_START
 # The exec wrapper systemd's manager amounts to: the socket moved to descriptor 3, and
@@ -188,3 +191,96 @@ def test_a_malformed_count_is_an_error(backend: Backend, tmp_path: Path) -> None
     )
     assert done.returncode == 1
     assert "socket activation: LISTEN_FDS='two' is not a number" in done.stderr.decode()
+
+
+# The restart-under-load scenario: client threads, each sending requests one after the
+# other on new connections, at most MAX_REQUESTS in all (bounded whatever happens).
+CLIENT_THREADS = 4
+MAX_REQUESTS = 2000
+BEFORE_KILL = 40  # requests answered before standby is killed
+AFTER_RESTART = 40  # requests connected after the restart, answered, before the end
+
+
+class Load:
+    """Requests from CLIENT_THREADS threads until stopped; each outcome with the time its
+    connection was made."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.outcomes: list[tuple[float, str]] = []  # (connected at, answered|refused|failed)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, daemon=True) for _ in range(CLIENT_THREADS)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                if len(self.outcomes) >= MAX_REQUESTS:
+                    return
+            started = time.monotonic()
+            try:
+                answer = http_get(self.port)
+                outcome = "answered" if answer.endswith(b"hello") else f"failed {answer[:60]!r}"
+            except ConnectionRefusedError:
+                outcome = "refused"
+            except OSError as exc:
+                outcome = f"failed {exc!r}"  # reset: accepted by a worker killed mid-request
+            with self._lock:
+                self.outcomes.append((started, outcome))
+
+    def count(self, outcome: str, since: float = 0.0) -> int:
+        with self._lock:
+            return sum(1 for at, what in self.outcomes if what.startswith(outcome) and at >= since)
+
+    def stop(self) -> None:
+        """Stop sending and wait for the requests in flight (again: nothing to do)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(DEADLINE)
+
+
+def test_restart_under_load_refuses_nobody(backend: Backend, tmp_path: Path) -> None:
+    """Socket activation's promise, measured: standby killed (SIGKILL, default workers)
+    and started again while clients keep connecting; nobody is refused, and every
+    connection made while no standby ran is answered by the next one."""
+    port = free_port()
+    config = write_config(tmp_path, port, backend)
+    name = "test_restart_under_load_refuses_nobody"
+    scenario = "socket activation: standby killed (SIGKILL) and restarted under load"
+    command = f"python -m pytest tests/process/test_systemd_activation.py::{name}"
+    with recorded(scenario, command) as figures, listening_socket(port) as sock:
+        with activated(config, sock) as first:
+            load = Load(port)
+            try:
+                wait_for(lambda: load.count("answered") >= BEFORE_KILL, "answers before the kill")
+                kill_all(first)
+                dead_at = time.monotonic()  # from now on nothing of standby accepts
+                with activated(config, sock):
+                    started_at = time.monotonic()
+                    wait_for(
+                        lambda: load.count("answered", since=started_at) >= AFTER_RESTART,
+                        "answers after the restart",
+                    )
+                    load.stop()  # before this standby goes: only the restart is measured
+            finally:
+                load.stop()
+        queued = [w for at, w in load.outcomes if dead_at <= at < started_at]
+        figures["requests"] = len(load.outcomes)
+        figures["answered"] = load.count("answered")
+        figures["refused"] = load.count("refused")
+        figures["cut by the kill (in flight in a killed worker)"] = load.count("failed")
+        # Between the kill and the new standby's start message: some of these waited in
+        # the kernel's queue while no standby ran, the rest were served by the new one.
+        figures["connected between the kill and the restart's start, answered"] = (
+            f"{queued.count('answered')}/{len(queued)}"
+        )
+        figures["kill to the restart's start message (s)"] = round(started_at - dead_at, 2)
+        assert load.count("refused") == 0
+        assert all(w == "answered" for w in queued), queued
+        assert load.count("failed", since=dead_at) == 0, [
+            (round(at - dead_at, 3), w) for at, w in load.outcomes if w != "answered"
+        ]
