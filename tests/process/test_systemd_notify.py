@@ -202,3 +202,18 @@ def test_a_daemon_names_itself_as_the_main_pid(backend: Backend, tmp_path: Path)
                 for pid in children(daemon):
                     os.kill(pid, signal.SIGKILL)
                 os.kill(daemon, signal.SIGKILL)
+
+
+def test_a_manager_that_does_not_read_never_stalls_standby(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Nobody reads the notification socket: once its queue is full, notifications are
+    dropped (said once in the log), and standby goes on serving and stops on request."""
+    config, port = config_for(tmp_path, backend)
+    env = {"WATCHDOG_USEC": str(WATCHDOG_USEC)}
+    with notify_socket() as notify, running_standby(config, env=notify.env(**env)) as run:
+        wait_for(lambda: "cannot notify systemd" in run.stderr(), "the queue full")
+        assert http_get(port).endswith(b"hello")
+        run.signal(signal.SIGTERM)
+        assert run.wait() == 0
+        assert run.stderr().count("cannot notify systemd") == 1

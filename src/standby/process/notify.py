@@ -144,8 +144,8 @@ def watchdog_interval(environ: Mapping[str, str], pid: int) -> float | None:
 
 @dataclass(slots=True)
 class SystemdNotifier:
-    """Sends notifications to ``address``; a failed send is logged once, never raised
-    (systemd going away must not stop the proxy)."""
+    """Sends notifications to ``address``; a failed send (systemd gone, or not reading) is
+    logged once, never raised and never waited for: it must not stop the proxy."""
 
     address: str | bytes
     watchdog: float | None = None  # seconds between WATCHDOG=1, or None
@@ -169,6 +169,9 @@ class SystemdNotifier:
     def send(self, message: str) -> None:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                # Never wait: a peer that does not read (its queue holds a few datagrams)
+                # must not stall the event loop; the notification is dropped instead.
+                sock.setblocking(False)
                 sock.sendto(message.encode("utf-8", "replace"), self.address)
         except OSError as exc:
             if not self._failed:
