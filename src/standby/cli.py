@@ -101,13 +101,18 @@ def parse_features(words: Sequence[str]) -> Features:
     return Features(load, switches["close-extra-fds"])
 
 
-def close_extra_fds() -> None:
-    """Close every inherited descriptor above 2, as Pound does at start."""
+def close_extra_fds(keep: Sequence[int] = ()) -> None:
+    """Close every inherited descriptor above 2, as Pound does at start, except ``keep``
+    (the sockets systemd passed)."""
     try:
         limit = os.sysconf("SC_OPEN_MAX")
     except (OSError, ValueError):
         limit = 1024
-    os.closerange(FIRST_EXTRA_FD, limit)
+    low = FIRST_EXTRA_FD
+    for fd in sorted(set(keep)):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, limit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,10 +289,15 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
     # process and in the workers it forks.
     dns.set_enabled(load_options.dns)
     if not args.check:  # `-c` checks the file: it receives no socket, closes nothing
+        from standby.process import activation
         from standby.process.listeners import receive_socket
 
+        try:  # systemd's sockets (LISTEN_FDS) are kept before anything is closed
+            activated = activation.take()
+        except activation.ActivationError as exc:
+            return _error(f"socket activation: {exc}")
         if features.close_extra_fds and own_process:
-            close_extra_fds()
+            close_extra_fds(activated)
         load_options = replace(load_options, socket_from=receive_socket)
     load_config, config_error = _config_api(load_options)
     try:

@@ -32,6 +32,7 @@ from standby.observe.logsetup import (
     refresh_ident,
     setup_logging,
 )
+from standby.process import activation
 from standby.process.daemon import PidFile, StartupNotifier, daemonize
 from standby.process.lifecycle import (
     EXIT_FAILURE,
@@ -45,6 +46,7 @@ from standby.process.lifecycle import (
     serve,
 )
 from standby.process.listeners import BindError, bind_listeners, bind_slots, describe
+from standby.process.notify import SystemdNotifier
 from standby.process.privileges import (
     PrivilegeError,
     drop_privileges,
@@ -162,6 +164,7 @@ def run(
     startup = _Startup(handler)
     for line in options.advice:
         log.warning("%s", line)
+    systemd = SystemdNotifier.from_environ()  # None unless systemd started us (Type=notify)
     try:
         workers = worker_count(options.workers, config.workers, usable_cpus())
     except ValueError as exc:
@@ -173,6 +176,11 @@ def run(
     except (PrivilegeError, BindError) as exc:
         return startup.fail(str(exc))
     all_sockets = [sock for group in slots for sock in group]
+    stray = activation.unclaimed()
+    if stray:  # socket activation: a socket systemd passed that no listener wants
+        for sock in all_sockets:
+            sock.close()
+        return startup.fail(f"socket activation: no listener has the address of {stray[0]}")
     control: BoundControl | None = None
     if config.control is not None:
         try:
@@ -199,6 +207,8 @@ def run(
     if config.daemon and not options.foreground:
         startup.notifier = daemonize()
         refresh_ident(handler)
+        if systemd is not None:  # systemd must follow the daemon (run with -F instead)
+            systemd.main_pid = os.getpid()
     pid_path = options.pid_file or config.pid_file
     pid_file = PidFile(pid_path) if pid_path else None
     try:
@@ -213,7 +223,7 @@ def run(
         drop_privileges(identity)
         if workers == 1:
             proxy.control_socket, control = control, None  # the proxy serves it now
-            return serve(proxy, slots[0], config.grace, startup.notifier)
+            return serve(proxy, slots[0], config.grace, startup.notifier, systemd)
         bound, control = control, None  # the supervisor serves it now
         return supervise(
             config,
@@ -225,6 +235,7 @@ def run(
             factory=proxy_factory,
             loader=loader or default_loader(),
             control=bound,
+            systemd=systemd,
         )
     except PrivilegeError as exc:
         for sock in all_sockets:
