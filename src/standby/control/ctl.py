@@ -15,6 +15,12 @@
                                   no new requests; with --wait, return once none is in flight
     reload                        re-read the configuration
     metrics                       the OpenMetrics text
+    check [-v]                    exit 0 if this standby can serve: every listener accepts,
+                                  every service has a usable backend (keepalived's
+                                  track_script; quiet; -v: one line saying why)
+    fingerprint                   a hash of the effective configuration of -f FILE (after
+                                  Include and defaults; comments, layout and file names of
+                                  includes do not count): equal on the two proxies of a pair
 
 Objects are addressed as in poundctl: ``/L/S/B`` with ordinal numbers in configuration order
 (the ``Control`` socket counts as a listener where it appears) or names for L and S; ``-``
@@ -49,7 +55,7 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 from standby import __version__
-from standby.control import poundview, template
+from standby.control import check, poundview, template
 from standby.control.api import control_socket
 from standby.http1 import BODY_LENGTH, HttpError, parse_response_head
 
@@ -141,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("reload", help="re-read the configuration")
     commands.add_parser("metrics", help="print the OpenMetrics text")
     _session_commands(commands)  # issue 15
+    commands.add_parser(
+        "check", help="exit 0 if this standby can serve (for keepalived)"
+    ).add_argument("-v", dest="check_verbose", action="store_true", help="say why")
+    commands.add_parser("fingerprint", help="a hash of the effective configuration")
     return parser
 
 
@@ -585,7 +595,30 @@ def cmd_session(sock: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(sock: str, args: argparse.Namespace) -> int:
+    return check.report(sock, args.verbose or args.check_verbose)
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    """The effective configuration's hash: needs the file, not the running proxy."""
+    from standby.config import ConfigError, load_config
+    from standby.control.fingerprint import fingerprint
+
+    if args.socket:
+        raise CtlError("fingerprint reads the configuration: -f FILE, not -s SOCKET")
+    path = args.config or DEFAULT_CONFIG
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        raise CtlError(str(exc)) from None
+    except OSError as exc:
+        raise CtlError(f"{path}: {exc.strerror or exc}") from None
+    _print(fingerprint(config))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
+    "check": cmd_check,
     "list": cmd_list,
     "core": cmd_core,
     "enable": cmd_enable,
@@ -629,8 +662,10 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                 raise CtlError(f"{what} is not supported")
         if args.indent is not None and not args.pound_json:
             raise CtlError("-i goes with -j")
+        if args.command == "fingerprint":
+            return cmd_fingerprint(args)
         sock = find_socket(args)
-        if args.verbose:
+        if args.verbose and args.command != "check":
             print(f"{PROG}: info: using socket {sock}", file=sys.stderr)
         return COMMANDS[args.command or "list"](sock, args)
     except CtlError as exc:
