@@ -15,6 +15,9 @@
                                   no new requests; with --wait, return once none is in flight
     reload                        re-read the configuration
     metrics                       the OpenMetrics text
+    keepalive on|off              off: every answer closes its connection, idle ones are
+                                  closed, new ones still accepted (an HA handover: the
+                                  floating address may then move without a reset); on
     check [-v]                    exit 0 if this standby can serve: every listener accepts,
                                   every service has a usable backend (keepalived's
                                   track_script; quiet; -v: one line saying why)
@@ -151,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="exit 0 if this standby can serve (for keepalived)"
     ).add_argument("-v", dest="check_verbose", action="store_true", help="say why")
     commands.add_parser("fingerprint", help="a hash of the effective configuration")
+    commands.add_parser(
+        "keepalive", help="off: close connections after each answer (HA handover); on"
+    ).add_argument("state", choices=("on", "off"))
     return parser
 
 
@@ -617,7 +623,25 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_keepalive(sock: str, args: argparse.Namespace) -> int:
+    checked(request(sock, "PUT" if args.state == "on" else "DELETE", "/keepalive"))
+    # With workers, the change reached each one on its ordered channel; counters asked for
+    # now come after it, so an answer from every worker says every worker applied it.
+    obj = checked(request(sock, "GET", "/keepalive")).json()
+    silent = (obj.get("workers") or {}).get("unanswered") or []
+    if silent:
+        raise CtlError(f"keep-alive {args.state}, but {describe_unanswered(silent)}")
+    if args.json:
+        _print(json.dumps(obj, indent=2))
+    elif args.state == "off":
+        _print("keep-alive off: connections close after their answer; idle ones closed")
+    else:
+        _print("keep-alive on")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
+    "keepalive": cmd_keepalive,
     "check": cmd_check,
     "list": cmd_list,
     "core": cmd_core,

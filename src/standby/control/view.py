@@ -88,6 +88,7 @@ class CoreInfo:
     started: float  # wall time of start
     workers: int  # worker processes (1 when the proxy runs in-process)
     unanswered: tuple[int, ...] = ()  # workers (pids) that did not answer for this reading
+    keep_alive: bool = True  # False after `standbyctl keepalive off` (docs/ha.md)
 
 
 class RuntimeView(Protocol):
@@ -117,6 +118,11 @@ class RuntimeView(Protocol):
     async def reload(self) -> tuple[bool, str]:
         """Re-read the configuration: (True, what changed) or (False, the error); on error
         the old configuration keeps running."""
+        ...
+
+    def set_keep_alive(self, enabled: bool) -> None:
+        """Keep-alive on, or off for a handover: every answer closes its connection, idle
+        connections are closed, new ones still accepted (every process of the proxy)."""
         ...
 
 

@@ -183,6 +183,10 @@ class Proxy:
         self._held: list[socket.socket] = []
         self._extra: dict[int, list[asyncio.AbstractServer]] = {}
         self._accepting = True
+        # `standbyctl keepalive off` (a planned switchover of an HA pair, docs/ha.md): every
+        # answer closes its connection and idle ones are closed, while the listeners go on
+        # accepting. Kept across reloads.
+        self._keep_alive = True
         self._shared: Shared | None = None
         self._retired: list[Shared] = []  # older generations with connections still busy
         self._prober: Prober | None = None
@@ -432,6 +436,7 @@ class Proxy:
             )
             shared.listeners.append(runtime)
             shared.listener_by_key[listener_key(spec)] = runtime
+        shared.stopping = not self._keep_alive  # Connection: close, as when stopping
         return shared
 
     # -- stale stores, kept by name ----------------------------------------------------------
@@ -708,6 +713,28 @@ class Proxy:
         if self._retired:
             self._forget_unused(shared)
         self._prune = shared.loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
+
+    # -- keep-alive (HA handover) ---------------------------------------------------------
+
+    @property
+    def keep_alive(self) -> bool:
+        return self._keep_alive
+
+    def set_keep_alive(self, enabled: bool) -> None:
+        """Off: every answer from now on says ``Connection: close`` and idle keep-alive
+        connections are closed now (busy ones after their answer); new connections are
+        still accepted. The old owner of a floating address must have no connection a
+        client would reuse after the address moved (its next request would meet the new
+        owner's reset). Ignored while stopping: a stop closes them anyway."""
+        if not self._accepting:
+            return
+        self._keep_alive = enabled
+        for shared in self._generations():
+            shared.stopping = not enabled
+            if not enabled:
+                for member in shared.reaper.members():
+                    if isinstance(member, ClientProtocol):
+                        member.close_if_idle()
 
     # -- stopping -----------------------------------------------------------------------
 
