@@ -44,6 +44,9 @@ LAN = {"client": "192.0.2.1", "pa": "192.0.2.11", "pb": "192.0.2.12"}
 LAN |= {"bp": "192.0.2.21", "be": "192.0.2.22"}
 SYNC = {"pa": "198.51.100.1", "pb": "198.51.100.2"}
 PORT = 80
+# ARP only for addresses on the interface asked (not the one on lo), and announce from the
+# interface's own address: docs/ha.md, "Keeping connections through a handover".
+HOLD_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"}
 BACKEND_PORTS = {"primary1": ("bp", 8080), "primary2": ("bp", 8081), "emergency": ("be", 8080)}
 STEP_DEADLINE = 30.0  # any one wait (a daemon up, an address moved); generous: noisy cores
 POLL = 0.05  # between looks at a condition
@@ -228,6 +231,17 @@ class Pair:
             self._wire(role, "eth0", f"{role[:2]}0", "br0", LAN[role])
         for role in ("pa", "pb"):
             self._wire(role, "eth1", f"{role}1", "br1", SYNC[role])
+            self.hold_address(self.ns[role])
+
+    @staticmethod
+    def hold_address(ns: str) -> None:
+        """docs/ha.md's proxy setup: the floating address also on ``lo`` (/32), answered
+        for in ARP only where keepalived put it (``arp_ignore``): a proxy that gives the
+        address away still answers what clients send it until they follow the new owner's
+        gratuitous ARP, instead of dropping it (a request in flight would time out)."""
+        run("ip", "-n", ns, "addr", "add", f"{VIP}/32", "dev", "lo")
+        for key, value in HOLD_SYSCTLS.items():
+            run("ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}")
 
     def _wire(self, role: str, inner: str, outer: str, bridge: str, address: str) -> None:
         br, ns = self.ns["br"], self.ns[role]
@@ -567,19 +581,28 @@ def failure_scenario(
 
 
 PLANNED_STEPS = """\
-on the active proxy A:  echo 1 > /run/standby/maintenance   (keepalived: FAULT, B takes it)
-when B answers:         echo 0 > /run/standby/maintenance   (A is the backup again)"""
+on the active proxy A:  standbyctl -s /run/standby/control.sock keepalive off
+                        echo 1 > /run/standby/maintenance   (keepalived: FAULT, B takes it)
+when B answers:         echo 0 > /run/standby/maintenance   (A is the backup again)
+                        standbyctl -s /run/standby/control.sock keepalive on"""
+
+
+def ctl(pair: Pair, n: str, *args: str) -> None:
+    node = pair.nodes[n]
+    run("ip", "netns", "exec", node.ns, str(pair.bin / "standbyctl"), "-s", node.sock, *args)
 
 
 def move_away(pair: Pair, n: str) -> float:
-    """The documented planned switchover off proxy ``n``."""
+    """The documented planned switchover off proxy ``n`` (PLANNED_STEPS)."""
     node = pair.nodes[n]
     moment = time.monotonic()
+    ctl(pair, n, "keepalive", "off")
     node.flag.write_text("1\n")
     new = other(n)
     wait(lambda: pair.owners() == [new], f"proxy {new} to take {VIP}", RECOVERY_WINDOW)
     node.flag.write_text("0\n")
     ready_backup(pair, n)
+    ctl(pair, n, "keepalive", "on")
     return moment
 
 

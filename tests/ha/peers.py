@@ -10,7 +10,8 @@
   one JSON line in OUT: start and end (``time.monotonic()``, the same clock system-wide, so
   the test can compare with the moments it acted), ok or the error, which backend and proxy
   answered, and whether the connection had served a request before (a reused keep-alive
-  connection) and when it was opened.
+  connection) and when it was opened. Before reusing an idle connection a loop checks
+  whether the server closed it (as urllib3 does), and then opens a new one.
 - ``get URL [KEY...]``: one request (or one per session key, in header ``X-Session``).
 """
 
@@ -20,6 +21,7 @@ import argparse
 import http.client
 import json
 import os
+import select
 import socket
 import sys
 import threading
@@ -62,6 +64,12 @@ def serve_backend(name: str, address: str, port: int) -> None:
     server.serve_forever()
 
 
+def dropped(sock: socket.socket) -> bool:
+    """An idle keep-alive connection the server has closed (readable: its FIN, or a stray
+    byte, which makes it unusable as well): what pooled clients check before reuse."""
+    return bool(select.select([sock], [], [], 0)[0])
+
+
 class Loop:
     """One client loop: a keep-alive connection, R requests a second."""
 
@@ -76,6 +84,8 @@ class Loop:
         self.conn_served = 0
 
     def _connection(self) -> http.client.HTTPConnection:
+        if self.conn is not None and self.conn.sock is not None and dropped(self.conn.sock):
+            self.close()  # the server closed it while idle: as urllib3, take a new one
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT)
             self.conn_opened = time.monotonic()
