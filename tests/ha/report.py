@@ -67,10 +67,11 @@ def render_figures(runs: list[dict[str, Any]]) -> str:
     shown = runs[-RUNS_SHOWN:]
     if not shown:
         return "No run recorded yet: `make ha-demo`.\n"
-    when = [time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["at"])) for r in shown]
+    when = [f"run {i}" for i in range(1, len(shown) + 1)]
+    times = ", ".join(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["at"])) for r in shown)
     lines = [
-        f"The last {len(shown)} runs (UTC), on {shown[-1]['machine']}; "
-        "`make ha-demo` runs the scenarios again and rewrites this part.",
+        f"The last {len(shown)} runs (UTC: {times}), on {shown[-1]['machine']}, shared with "
+        "other work (noisy); `make ha-demo` runs the scenarios again and rewrites this part.",
     ]
     for name, figures in _scenarios(shown).items():
         lines += ["", f"**{name}**", ""]
