@@ -111,23 +111,30 @@ def verdict(listing: Json) -> tuple[list[tuple[str, int]], int]:
     return addresses, checked
 
 
-def ask(path: str) -> Json:
-    """``GET /`` on the control socket ``path``: the full listing."""
+def exchange(path: str, message: bytes, timeout: float, limit: int = MAX_ANSWER) -> bytes:
+    """Send ``message`` on the control socket ``path`` and read until the server closes
+    (it does after its answer: ``Connection: close``); also ``ctl.request``'s wire."""
     data = bytearray()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(CONTROL_TIMEOUT)
+            sock.settimeout(timeout)
             sock.connect(path)
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            sock.sendall(message)
             while chunk := sock.recv(65536):
                 data += chunk
-                if len(data) > MAX_ANSWER:
-                    raise CheckFailed(f"the control answer is larger than {MAX_ANSWER} bytes")
+                if len(data) > limit:
+                    raise CheckFailed(f"the answer is larger than {limit} bytes")
     except TimeoutError:
-        raise CheckFailed(f"no answer on {path} within {CONTROL_TIMEOUT:g} s") from None
+        raise CheckFailed(f"no answer on {path} within {timeout:g} s") from None
     except OSError as exc:
         raise CheckFailed(f"cannot talk to {path}: {exc.strerror or exc}") from None
-    head, sep, body = bytes(data).partition(b"\r\n\r\n")
+    return bytes(data)
+
+
+def ask(path: str) -> Json:
+    """``GET /`` on the control socket ``path``: the full listing."""
+    request = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    head, sep, body = exchange(path, request, CONTROL_TIMEOUT).partition(b"\r\n\r\n")
     status = head.split(b" ", 2)[1:2]
     if not sep or status != [b"200"]:
         raise CheckFailed(f"bad answer from {path}: {head[:60]!r}")

@@ -50,17 +50,19 @@ import argparse
 import contextlib
 import http
 import json
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 from standby import __version__
 from standby.control import check, poundview, template
 from standby.control.api import control_socket
 from standby.http1 import BODY_LENGTH, HttpError, parse_response_head
+
+if TYPE_CHECKING:
+    from standby.model import ConfigSpec
 
 PROG = "standbyctl"
 DEFAULT_CONFIG = "/etc/pound.cfg"  # Pound's standard location, as for `standby -f`
@@ -203,22 +205,14 @@ def request(path: str, method: str, target: str, body: Json | None = None) -> Re
     head = f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
     if body is not None:
         head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-    data = bytearray()
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(CLIENT_TIMEOUT)
-            sock.connect(path)
-            sock.sendall(head.encode("latin-1") + b"\r\n" + payload)
-            while chunk := sock.recv(65536):
-                data += chunk
-                if len(data) > MAX_RESPONSE:
-                    raise CtlError(f"the answer is larger than {MAX_RESPONSE} bytes")
-    except TimeoutError:
-        raise CtlError(f"no answer on {path} within {CLIENT_TIMEOUT:g} s") from None
-    except OSError as exc:
-        raise CtlError(f"cannot talk to {path}: {exc.strerror or exc}") from None
+        data = check.exchange(
+            path, head.encode("latin-1") + b"\r\n" + payload, CLIENT_TIMEOUT, MAX_RESPONSE
+        )
+    except check.CheckFailed as exc:
+        raise CtlError(str(exc)) from None
     try:
-        parsed = parse_response_head(bytes(data), method.encode())
+        parsed = parse_response_head(data, method.encode())
     except HttpError as exc:
         raise CtlError(f"bad answer from {path}: {exc.reason}") from None
     if parsed is None:
@@ -371,18 +365,23 @@ def _backend_rows(rows: list[tuple[str, ...]], prefix: str, backend: Json) -> No
 # -- commands -------------------------------------------------------------------------------
 
 
-def find_socket(args: argparse.Namespace) -> str:
-    if args.socket:
-        return str(args.socket)
+def load_file(args: argparse.Namespace) -> tuple[str, ConfigSpec]:
+    """The configuration file of ``-f`` (default /etc/pound.cfg), loaded."""
     from standby.config import ConfigError, load_config  # only when a file must be read
 
     path = args.config or DEFAULT_CONFIG
     try:
-        config = load_config(path)
+        return path, load_config(path)
     except ConfigError as exc:
         raise CtlError(str(exc)) from None
     except OSError as exc:
         raise CtlError(f"{path}: {exc.strerror or exc}") from None
+
+
+def find_socket(args: argparse.Namespace) -> str:
+    if args.socket:
+        return str(args.socket)
+    path, config = load_file(args)
     socket_path = control_socket(config)
     if socket_path is None:
         raise CtlError(f"{path} has no Control statement; name the socket with -s SOCKET")
@@ -607,19 +606,11 @@ def cmd_check(sock: str, args: argparse.Namespace) -> int:
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
     """The effective configuration's hash: needs the file, not the running proxy."""
-    from standby.config import ConfigError, load_config
     from standby.control.fingerprint import fingerprint
 
     if args.socket:
         raise CtlError("fingerprint reads the configuration: -f FILE, not -s SOCKET")
-    path = args.config or DEFAULT_CONFIG
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        raise CtlError(str(exc)) from None
-    except OSError as exc:
-        raise CtlError(f"{path}: {exc.strerror or exc}") from None
-    _print(fingerprint(config))
+    _print(fingerprint(load_file(args)[1]))
     return EXIT_OK
 
 
