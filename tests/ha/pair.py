@@ -26,6 +26,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,7 +59,16 @@ SETTLE_REQUESTS = 60  # successes through the new owner after an event: it is ov
 RECOVERY_WINDOW = 15.0  # after an event, the new owner must answer within this (else a fault)
 
 
+# iproute2's ip and keepalived live in sbin, which a non-login PATH may lack.
+TOOL_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+
+
+def tool(name: str) -> str:
+    return shutil.which(name, path=TOOL_PATH) or name
+
+
 def run(*args: str, check: bool = True, timeout: float = STEP_DEADLINE) -> str:
+    args = (tool(args[0]), *args[1:])
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)}: {done.returncode} {done.stderr.strip()}")
@@ -121,9 +131,9 @@ def can_make_namespaces() -> str | None:
     """None when this process can create network namespaces, else why not."""
     if os.geteuid() != 0:
         return "network namespaces need root"
-    for tool in ("ip", "keepalived"):
-        if not any((Path(d) / tool).exists() for d in os.environ.get("PATH", "").split(":")):
-            return f"{tool} is not installed (Debian: apt-get install iproute2 keepalived)"
+    for name in ("ip", "keepalived"):
+        if shutil.which(name, path=TOOL_PATH) is None:
+            return f"{name} is not installed (Debian: apt-get install iproute2 keepalived)"
     probe = f"{PREFIX}{os.getpid()}-probe"
     try:
         run("ip", "netns", "add", probe)
@@ -270,7 +280,7 @@ class Pair:
     def spawn(self, ns: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, *args],
+                [tool("ip"), "netns", "exec", ns, *args],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -308,17 +318,9 @@ class Pair:
 
     def check(self, n: str) -> bool:
         node = self.nodes[n]
+        command = [str(self.bin / "standbyctl"), "-s", node.sock, "check"]
         done = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                node.ns,
-                str(self.bin / "standbyctl"),
-                "-s",
-                node.sock,
-                "check",
-            ],
+            [tool("ip"), "netns", "exec", node.ns, *command],
             capture_output=True,
             timeout=STEP_DEADLINE,
             check=False,
@@ -333,7 +335,7 @@ class Pair:
         )
         conf.write_text(text)
         log = node.directory / "keepalived.log"
-        args = ["keepalived", "--dont-fork", "--log-console", "--vrrp", "-f", str(conf)]
+        args = [tool("keepalived"), "--dont-fork", "--log-console", "--vrrp", "-f", str(conf)]
         args += ["-p", str(node.directory / "keepalived.pid")]
         args += ["-r", str(node.directory / "vrrp.pid")]
         node.keepalived = Daemon(self.spawn(node.ns, args, log), log)
@@ -363,7 +365,7 @@ class Pair:
         without): (key, backend that answered, or "" on a failure)."""
         args = [sys.executable, "-m", "tests.ha.peers", "get", f"{VIP}:{PORT}", *sessions]
         done = subprocess.run(
-            ["ip", "netns", "exec", self.ns["client"], *args],
+            [tool("ip"), "netns", "exec", self.ns["client"], *args],
             capture_output=True,
             text=True,
             cwd=str(REPO),
