@@ -24,6 +24,10 @@ def ctl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def keep_alive_of(sock_path: Path) -> bool:
+    return bool(json.loads(ctl("-s", str(sock_path), "--json", "core").stdout)["keepalive"])
+
+
 def answer(sock: socket.socket) -> bytes:
     """One response to a request sent on ``sock`` (the backend's is 5 bytes, framed)."""
     sock.sendall(REQUEST)
@@ -59,24 +63,35 @@ def test_keepalive_off_closes_after_each_answer_and_keeps_accepting(
     try:
         with running_standby(config, workers) as proxy:
             idle = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
-            head = answer(idle)
-            assert b"connection: close" not in head.lower()  # kept alive, now idle
-            core = json.loads(ctl("-s", str(sock_path), "--json", "core").stdout)
-            assert core["keepalive"] is True
+            busy = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+            for sock in (idle, busy):
+                assert b"connection: close" not in answer(sock).lower()  # kept alive, idle
+            assert keep_alive_of(sock_path) is True
 
-            done = ctl("-s", str(sock_path), "keepalive", "off")
-            assert done.returncode == 0, done.stderr
-            assert done.stdout.startswith("keep-alive off")
-            # The idle keep-alive connection is closed (a FIN, not a reset) ...
+            switching = subprocess.Popen(
+                [STANDBYCTL, "-s", str(sock_path), "keepalive", "off"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            wait_for(lambda: keep_alive_of(sock_path) is False, "keep-alive off")
+            # A client that sends on its idle connection within the linger gets its answer,
+            # with Connection: close, and the server's FIN after it: no race with a close.
+            assert b"connection: close" in answer(busy).lower()
+            assert closed_by_server(busy)
+            out, err = switching.communicate(timeout=60)
+            assert switching.returncode == 0, err
+            assert out.startswith("keep-alive off")
+            # The connection that stayed idle is closed after the linger (a FIN).
             assert closed_by_server(idle)
             idle.close()
+            busy.close()
             # ... and a new one is accepted, answered, and closed after its answer.
             for _ in range(3):
                 with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as one:
                     assert b"connection: close" in answer(one).lower()
                     assert closed_by_server(one)
-            core = json.loads(ctl("-s", str(sock_path), "--json", "core").stdout)
-            assert core["keepalive"] is False
+            assert keep_alive_of(sock_path) is False
 
             # A reload keeps it off: the operator's switch, not the configuration's.
             proxy.signal(signal.SIGHUP)

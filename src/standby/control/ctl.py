@@ -15,9 +15,10 @@
                                   no new requests; with --wait, return once none is in flight
     reload                        re-read the configuration
     metrics                       the OpenMetrics text
-    keepalive on|off              off: every answer closes its connection, idle ones are
-                                  closed, new ones still accepted (an HA handover: the
-                                  floating address may then move without a reset); on
+    keepalive on|off              off: every answer closes its connection, those still
+                                  idle a second later are closed, new ones still accepted
+                                  (an HA handover: the floating address may then move
+                                  without a reset); returns after that second; on
     check [-v]                    exit 0 if this standby can serve: every listener accepts,
                                   every service has a usable backend (keepalived's
                                   track_script; quiet; -v: one line saying why)
@@ -71,6 +72,7 @@ EXIT_FAILURE = 1
 CLIENT_TIMEOUT = 120.0  # seconds for one request: a reload may resolve host names
 MAX_RESPONSE = 16 * 1024 * 1024  # a listing of thousands of backends still fits
 DRAIN_POLL_INTERVAL = 0.2  # seconds between in-flight checks while waiting for a drain
+LINGER_MARGIN = 0.2  # `keepalive off` waits the servers' linger and this: their timers' lag
 
 Json = dict[str, Any]
 
@@ -622,6 +624,12 @@ def cmd_keepalive(sock: str, args: argparse.Namespace) -> int:
     silent = (obj.get("workers") or {}).get("unanswered") or []
     if silent:
         raise CtlError(f"keep-alive {args.state}, but {describe_unanswered(silent)}")
+    if args.state == "off":
+        from standby.control.view import HANDOVER_LINGER
+
+        # Every process closes its idle connections HANDOVER_LINGER after it applied the
+        # switch, which it had when it answered above: return once they are closed.
+        time.sleep(HANDOVER_LINGER + LINGER_MARGIN)
     if args.json:
         _print(json.dumps(obj, indent=2))
     elif args.state == "off":

@@ -91,6 +91,13 @@ class CoreInfo:
     keep_alive: bool = True  # False after `standbyctl keepalive off` (docs/ha.md)
 
 
+# `standbyctl keepalive off`: idle keep-alive connections are closed this long after the
+# switch, not at once. A client about to send its next request on one would race our close
+# (its request met by a reset); within this second every client that sends at least once a
+# second gets its next answer with `Connection: close` instead and closes first.
+HANDOVER_LINGER = 1.0
+
+
 class RuntimeView(Protocol):
     """The running proxy as the control API sees it. Paths are validated by the caller:
     every ``ObjectPath`` passed in names an object of ``config()``."""
