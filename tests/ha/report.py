@@ -5,8 +5,8 @@ test records what it measured and a generator writes the document from the recor
 ``record`` appends one run's outcomes to a JSON-lines file (``STANDBY_HA_RESULTS``, default
 ``.ha-results.jsonl`` in the repository), ``python -m tests.ha.report`` writes the figures
 of the last ``RUNS_SHOWN`` runs, and the keepalived configuration from
-contrib/keepalived/keepalived.conf, into docs/ha.md between the markers (``--clear``
-forgets the records). ``stale_parts`` says whether docs/ha.md is current: the same
+contrib/keepalived/keepalived.conf, into docs/ha.md between the markers (deleting the
+records file forgets the runs). ``stale_parts`` says whether docs/ha.md is current: the same
 scenarios and figure names as a run, the same keepalived text; the numbers themselves are
 noise from run to run and never make it stale.
 """
@@ -137,12 +137,8 @@ def write(path: Path = DOC) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--clear"]:
-        RESULTS.unlink(missing_ok=True)
-        return 0
-    if args:
-        print("usage: python -m tests.ha.report [--clear]", file=sys.stderr)
+    if sys.argv[1:] if argv is None else argv:
+        print("usage: python -m tests.ha.report (no arguments)", file=sys.stderr)
         return 2
     write()
     print(f"wrote {DOC} ({len(load())} runs recorded)")
