@@ -28,6 +28,7 @@ from standby.config import access_log, constants, dynamic
 from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext
+from standby.config.deprecated import deprecations
 from standby.config.edits import combine_headers, global_header_options, section_edits
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
@@ -111,6 +112,9 @@ def compile_config(
     logs = access_log.read(root)  # issue 15: LogFormat, LogLevel, LogSuppress, LogTag
     compiler = _Compiler(read, now, check_tls)
     compiler.options = options or model.LoadOptions()
+    if compiler.options.warn_deprecated:  # as Pound 4; `-W no-warn-deprecated` silences it
+        for location, message in deprecations(root):
+            log.warning("%s: %s", location, message)
     compiled = replace(compiler.run(root, source), load_options=compiler.options)
     return access_log.apply(logs, compiled)
 
@@ -128,6 +132,15 @@ _SOCKET_WORDS = frozenset({"Address", "SocketFrom"})
 def _value(node: SectionNode, name: str, index: int = 0) -> Value:
     directive = node.first(name)
     return None if directive is None else directive.values[index]
+
+
+# The global settings whose place config/advice.py names in its warnings.
+ADVISED_SETTINGS = ("User", "Group", "Alive", "TimeOut")
+
+
+def _settings_at(root: SectionNode) -> tuple[tuple[str, Location], ...]:
+    found = ((name, root.first(name)) for name in ADVISED_SETTINGS)
+    return tuple((name, directive.location) for name, directive in found if directive)
 
 
 def _str(value: Value) -> str | None:
@@ -241,6 +254,7 @@ class _Compiler:
             for node in root.sections()
             if node.keyword is not None and node.keyword.name in _LISTENERS
         )
+        special.check_guarded(listeners, global_services)  # issue 16
         # No listener is a valid file, as in Pound (`pound -c` accepts it): nothing is served
         # but the control socket, if any.
         facility = _str(_value(root, "LogFacility"))
@@ -269,6 +283,7 @@ class _Compiler:
             ws_timeout=defaults.ws_timeout,
             grace=_float(_value(root, "Grace"), model.DEFAULT_GRACE),
             pid_file=_str(_value(root, "PIDFile")),
+            log_file=_str(_value(root, "LogFile")),
             workers=_optional_int(_value(root, "Workers")),
             worker_timeout=_float(_value(root, "WorkerTimeout"), model.DEFAULT_WORKER_TIMEOUT),
             anonymise=anonymise is not None and _bool(anonymise.values[0], True),
@@ -280,6 +295,7 @@ class _Compiler:
             listeners=listeners,
             services=global_services,
             tunnels=compile_tunnels(root, defaults.timeout, defaults.conn_timeout),
+            settings_at=_settings_at(root),
             acme=None
             if self.acme_client is None
             else replace(self.acme_client, certificates=tuple(self.auto_certs.values())),

@@ -20,6 +20,7 @@ import uvloop
 
 from standby import __version__
 from standby.model import ConfigSpec
+from standby.observe.logsetup import reopen_log_file
 from standby.process.signals import (
     HANDLED_SIGNALS,
     TRANSITIONS,
@@ -232,6 +233,8 @@ class Lifecycle:
                         # is one file read and some tables), and reloads never overlap.
                         log.info("%s: reloading the configuration", name)
                         await self.proxy.reload_from_source()  # logs its outcome
+                    elif action is Action.REOPEN_LOGS:
+                        reopen_log_file()
         finally:
             signal_task.cancel()
 

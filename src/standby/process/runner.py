@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from standby.control.server import BoundControl, ControlSocketError, bind_control
 from standby.model import ConfigSpec
 from standby.observe.access import AccessLog
+from standby.observe.handlers import LogFileHandler
 from standby.observe.logsetup import (
     STYLE_STANDBY,
     LogSetupError,
@@ -81,6 +82,8 @@ class RunOptions:
     pid_file: str | None = None  # -p: overrides PIDFile
     workers: int | None = None  # --workers: overrides Workers
     log_style: str = STYLE_STANDBY  # --log-style: how stderr lines look (logsetup)
+    log_file: str | None = None  # --log-file: overrides LogFile, -e and LogFacility
+    advice: tuple[str, ...] = ()  # `standby -c`'s warnings, logged once logging is set up
 
 
 def usable_cpus() -> int | None:
@@ -101,9 +104,9 @@ class _Startup:
     def fail(self, message: str) -> int:
         log.error("%s", message)
         self.notifier.failed(message)
-        # Syslog is not where someone starting the program looks: say it on stderr too
-        # (still the terminal until we detach; after that the notifier carries it).
-        if isinstance(self.handler, logging.handlers.SysLogHandler):
+        # Syslog or a log file is not where someone starting the program looks: say it
+        # on stderr too (still the terminal until we detach; then the notifier carries it).
+        if isinstance(self.handler, (logging.handlers.SysLogHandler, LogFileHandler)):
             with contextlib.suppress(OSError, ValueError):
                 print(f"standby: {message}", file=sys.stderr)
         return EXIT_FAILURE
@@ -150,11 +153,15 @@ def run(
             verbose=options.verbose,
             tag=config.log_tag,
             style=options.log_style,
+            # The command line wins: --log-file, then -e over the file's LogFile.
+            log_file=options.log_file or (None if options.log_to_stderr else config.log_file),
         )
     except LogSetupError as exc:
         print(f"standby: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     startup = _Startup(handler)
+    for line in options.advice:
+        log.warning("%s", line)
     try:
         workers = worker_count(options.workers, config.workers, usable_cpus())
     except ValueError as exc:

@@ -80,7 +80,7 @@ from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, listening
 from standby.observe.access import AccessLog
-from standby.observe.logsetup import access_emitter
+from standby.observe.logsetup import access_emitter, reopen_log_file
 from standby.observe.metrics import render_openmetrics
 from standby.process.channel import Channel
 from standby.process.control import (
@@ -433,6 +433,8 @@ class Supervisor:
             task = self.loop.create_task(self.reload())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif action is Action.REOPEN_LOGS and reopen_log_file():
+            self._kill_all(signal.SIGUSR1)  # each worker holds its own descriptor
 
     def _begin_stop(self, sig: signal.Signals, wait: float) -> None:
         self.phase = Phase.STOPPING
