@@ -20,8 +20,10 @@ from typing import Any
 from standby.model import Location
 
 # Fields that say where a statement was written, not what it does: source locations, the
-# name of the main file, the ``-W include-dir`` that found the included ones.
-WHERE_FIELDS = frozenset({"source", "include_dir"})
+# name of the main file, the ``-W include-dir`` that found the included ones, and which
+# settings were written out (``settings_at``, for standby -c's advice: an explicit default
+# is the same configuration as none).
+WHERE_FIELDS = frozenset({"source", "include_dir", "settings_at"})
 FINGERPRINT_BYTES = 16  # 128 bits, printed as 32 hex digits: collisions are not a concern
 MAX_DEPTH = 64  # configurations nest a few levels; deeper is a cycle the walk missed
 
