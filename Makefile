@@ -28,7 +28,7 @@ ROBUSTNESS_ARGS ?=
 FUZZ_SECONDS ?= 600
 
 .PHONY: demo test bench robustness fuzz demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
-	demo-status venv clean pound-testsuite
+	demo-status venv clean pound-testsuite ha-demo
 
 venv: $(BUILT)
 
@@ -102,6 +102,13 @@ fuzz: $(BUILT)
 POUND_TESTSUITE_FLAGS ?= -j2
 pound-testsuite: $(BUILT)
 	tools/pound-testsuite.sh $(POUND_TESTSUITE_FLAGS)
+
+# The HA pair of docs/ha.md (tests/ha/pair.py): two standby proxies with keepalived in
+# network namespaces (root; Debian: keepalived, iproute2), each failure case, a planned
+# switchover and a split brain under load from a client namespace; prints the figures and
+# writes them into docs/ha.md. Addresses exist only inside the namespaces it makes.
+ha-demo: $(BUILT)
+	$(BIN)/python -m tests.ha.pair
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -180,6 +180,7 @@ class FakeSupervisor:
         self.board = HealthBoard(SystemClock())
         self.board.register_all(backends_of(config))
         self.started_wall = 1_700_000_000.0
+        self.keep_alive = True  # `standbyctl keepalive` (tests/ha/test_keepalive.py)
 
     @property
     def config(self) -> ConfigSpec:

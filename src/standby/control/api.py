@@ -382,6 +382,7 @@ def core_json(core: CoreInfo, now: float, active: int | None = None) -> Json:
         "uptime": max(0, round((now - core.started) * 1_000_000)),  # microseconds, as Pound
         "timestamp": iso_time(now),
         "workers": {"count": core.workers, "active": active, "unanswered": list(core.unanswered)},
+        "keepalive": core.keep_alive,
     }
 
 
@@ -601,6 +602,12 @@ def _dispatch(
     if parts == ["reload"]:
         _only(method, ("POST",))
         return RELOAD
+    if parts == ["keepalive"]:
+        # PUT on, DELETE off (an HA handover, docs/ha.md); answered with the core object.
+        _only(method, ("GET", "PUT", "DELETE"))
+        if method != "GET":
+            view.set_keep_alive(method == "PUT")
+        return json_reply(200, core_json(view.core(), now, in_flight_total(view)))
     if parts and parts[0] == "session":
         return _session_route(view, method, parts[1:], query)
     if not parts or parts[0] != "listener":

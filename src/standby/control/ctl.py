@@ -15,6 +15,16 @@
                                   no new requests; with --wait, return once none is in flight
     reload                        re-read the configuration
     metrics                       the OpenMetrics text
+    keepalive on|off              off: every answer closes its connection, those still
+                                  idle a second later are closed, new ones still accepted
+                                  (an HA handover: the floating address may then move
+                                  without a reset); returns after that second; on
+    check [-v]                    exit 0 if this standby can serve: every listener accepts,
+                                  every service has a usable backend (keepalived's
+                                  track_script; quiet; -v: one line saying why)
+    fingerprint                   a hash of the effective configuration of -f FILE (after
+                                  Include and defaults; comments, layout and file names of
+                                  includes do not count): equal on the two proxies of a pair
 
 Objects are addressed as in poundctl: ``/L/S/B`` with ordinal numbers in configuration order
 (the ``Control`` socket counts as a listener where it appears) or names for L and S; ``-``
@@ -41,17 +51,19 @@ import argparse
 import contextlib
 import http
 import json
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 from standby import __version__
-from standby.control import poundview, template
+from standby.control import check, poundview, template
 from standby.control.api import control_socket
 from standby.http1 import BODY_LENGTH, HttpError, parse_response_head
+
+if TYPE_CHECKING:
+    from standby.model import ConfigSpec
 
 PROG = "standbyctl"
 DEFAULT_CONFIG = "/etc/pound.cfg"  # Pound's standard location, as for `standby -f`
@@ -60,6 +72,7 @@ EXIT_FAILURE = 1
 CLIENT_TIMEOUT = 120.0  # seconds for one request: a reload may resolve host names
 MAX_RESPONSE = 16 * 1024 * 1024  # a listing of thousands of backends still fits
 DRAIN_POLL_INTERVAL = 0.2  # seconds between in-flight checks while waiting for a drain
+LINGER_MARGIN = 0.2  # `keepalive off` waits the servers' linger and this: their timers' lag
 
 Json = dict[str, Any]
 
@@ -141,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("reload", help="re-read the configuration")
     commands.add_parser("metrics", help="print the OpenMetrics text")
     _session_commands(commands)  # issue 15
+    commands.add_parser(
+        "check", help="exit 0 if this standby can serve (for keepalived)"
+    ).add_argument("-v", dest="check_verbose", action="store_true", help="say why")
+    commands.add_parser("fingerprint", help="a hash of the effective configuration")
+    commands.add_parser(
+        "keepalive", help="off: close connections after each answer (HA handover); on"
+    ).add_argument("state", choices=("on", "off"))
     return parser
 
 
@@ -187,22 +207,14 @@ def request(path: str, method: str, target: str, body: Json | None = None) -> Re
     head = f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
     if body is not None:
         head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-    data = bytearray()
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(CLIENT_TIMEOUT)
-            sock.connect(path)
-            sock.sendall(head.encode("latin-1") + b"\r\n" + payload)
-            while chunk := sock.recv(65536):
-                data += chunk
-                if len(data) > MAX_RESPONSE:
-                    raise CtlError(f"the answer is larger than {MAX_RESPONSE} bytes")
-    except TimeoutError:
-        raise CtlError(f"no answer on {path} within {CLIENT_TIMEOUT:g} s") from None
-    except OSError as exc:
-        raise CtlError(f"cannot talk to {path}: {exc.strerror or exc}") from None
+        data = check.exchange(
+            path, head.encode("latin-1") + b"\r\n" + payload, CLIENT_TIMEOUT, MAX_RESPONSE
+        )
+    except check.CheckFailed as exc:
+        raise CtlError(str(exc)) from None
     try:
-        parsed = parse_response_head(bytes(data), method.encode())
+        parsed = parse_response_head(data, method.encode())
     except HttpError as exc:
         raise CtlError(f"bad answer from {path}: {exc.reason}") from None
     if parsed is None:
@@ -355,18 +367,23 @@ def _backend_rows(rows: list[tuple[str, ...]], prefix: str, backend: Json) -> No
 # -- commands -------------------------------------------------------------------------------
 
 
-def find_socket(args: argparse.Namespace) -> str:
-    if args.socket:
-        return str(args.socket)
+def load_file(args: argparse.Namespace) -> tuple[str, ConfigSpec]:
+    """The configuration file of ``-f`` (default /etc/pound.cfg), loaded."""
     from standby.config import ConfigError, load_config  # only when a file must be read
 
     path = args.config or DEFAULT_CONFIG
     try:
-        config = load_config(path)
+        return path, load_config(path)
     except ConfigError as exc:
         raise CtlError(str(exc)) from None
     except OSError as exc:
         raise CtlError(f"{path}: {exc.strerror or exc}") from None
+
+
+def find_socket(args: argparse.Namespace) -> str:
+    if args.socket:
+        return str(args.socket)
+    path, config = load_file(args)
     socket_path = control_socket(config)
     if socket_path is None:
         raise CtlError(f"{path} has no Control statement; name the socket with -s SOCKET")
@@ -585,7 +602,46 @@ def cmd_session(sock: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(sock: str, args: argparse.Namespace) -> int:
+    return check.report(sock, args.verbose or args.check_verbose)
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    """The effective configuration's hash: needs the file, not the running proxy."""
+    from standby.control.fingerprint import fingerprint
+
+    if args.socket:
+        raise CtlError("fingerprint reads the configuration: -f FILE, not -s SOCKET")
+    _print(fingerprint(load_file(args)[1]))
+    return EXIT_OK
+
+
+def cmd_keepalive(sock: str, args: argparse.Namespace) -> int:
+    checked(request(sock, "PUT" if args.state == "on" else "DELETE", "/keepalive"))
+    # With workers, the change reached each one on its ordered channel; counters asked for
+    # now come after it, so an answer from every worker says every worker applied it.
+    obj = checked(request(sock, "GET", "/keepalive")).json()
+    silent = (obj.get("workers") or {}).get("unanswered") or []
+    if silent:
+        raise CtlError(f"keep-alive {args.state}, but {describe_unanswered(silent)}")
+    if args.state == "off":
+        from standby.control.view import HANDOVER_LINGER
+
+        # Every process closes its idle connections HANDOVER_LINGER after it applied the
+        # switch, which it had when it answered above: return once they are closed.
+        time.sleep(HANDOVER_LINGER + LINGER_MARGIN)
+    if args.json:
+        _print(json.dumps(obj, indent=2))
+    elif args.state == "off":
+        _print("keep-alive off: connections close after their answer; idle ones closed")
+    else:
+        _print("keep-alive on")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
+    "keepalive": cmd_keepalive,
+    "check": cmd_check,
     "list": cmd_list,
     "core": cmd_core,
     "enable": cmd_enable,
@@ -629,8 +685,10 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                 raise CtlError(f"{what} is not supported")
         if args.indent is not None and not args.pound_json:
             raise CtlError("-i goes with -j")
+        if args.command == "fingerprint":
+            return cmd_fingerprint(args)
         sock = find_socket(args)
-        if args.verbose:
+        if args.verbose and args.command != "check":
             print(f"{PROG}: info: using socket {sock}", file=sys.stderr)
         return COMMANDS[args.command or "list"](sock, args)
     except CtlError as exc:

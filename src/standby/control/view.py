@@ -91,6 +91,14 @@ class CoreInfo:
     started: float  # wall time of start
     workers: int  # worker processes (1 when the proxy runs in-process)
     unanswered: tuple[int, ...] = ()  # workers (pids) that did not answer for this reading
+    keep_alive: bool = True  # False after `standbyctl keepalive off` (docs/ha.md)
+
+
+# `standbyctl keepalive off`: idle keep-alive connections are closed this long after the
+# switch, not at once. A client about to send its next request on one would race our close
+# (its request met by a reset); within this second every client that sends at least once a
+# second gets its next answer with `Connection: close` instead and closes first.
+HANDOVER_LINGER = 1.0
 
 
 class RuntimeView(Protocol):
@@ -120,6 +128,11 @@ class RuntimeView(Protocol):
     async def reload(self) -> tuple[bool, str]:
         """Re-read the configuration: (True, what changed) or (False, the error); on error
         the old configuration keeps running."""
+        ...
+
+    def set_keep_alive(self, enabled: bool) -> None:
+        """Keep-alive on, or off for a handover: every answer closes its connection, idle
+        connections are closed, new ones still accepted (every process of the proxy)."""
         ...
 
 

@@ -227,6 +227,11 @@ class Operated(Protocol):
 
     def switch(self, listener: int | None, service: int | None, enabled: bool) -> None: ...
 
+    @property
+    def keep_alive(self) -> bool: ...
+
+    def set_keep_alive(self, enabled: bool) -> None: ...
+
     def operate(self, spec: BackendSpec, *, enabled: bool | None, draining: bool | None) -> None:
         """Change a backend's operator state on the board and tell every worker."""
         ...
@@ -268,7 +273,11 @@ class SupervisorView:
             started=self._sup.started_wall,
             workers=self._sup.worker_count,
             unanswered=self._unanswered,
+            keep_alive=self._sup.keep_alive,
         )
+
+    def set_keep_alive(self, enabled: bool) -> None:
+        self._sup.set_keep_alive(enabled)
 
     def listener_enabled(self, listener: int) -> bool:
         return self._sup.listener_on(listener)

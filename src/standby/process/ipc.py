@@ -130,7 +130,8 @@ class Operator:
 @dataclass(frozen=True, slots=True)
 class Switch:
     """Supervisor -> worker: a listener (``service`` None) or a service enabled or not.
-    ``listener`` None with a ``service``: one of the global services."""
+    ``listener`` None with a ``service``: one of the global services. Both None: the
+    process's keep-alive (``standbyctl keepalive on|off``, an HA handover)."""
 
     listener: int | None
     service: int | None

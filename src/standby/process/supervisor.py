@@ -220,6 +220,7 @@ class Supervisor:
         self.systemd = systemd
         self._tending: asyncio.Task[None] | None = None  # systemd's watchdog and STATUS
         self._control_socket = control
+        self._keep_alive = True  # `standbyctl keepalive off`: sent to every worker, new ones too
         self.notifier = notifier
         self.handler = handler
         self.factory = factory
@@ -787,6 +788,8 @@ class Supervisor:
             channel.send(Switch(listener, None, False))
         for scope, service in sorted(gen.services_off, key=lambda k: (k[0] is None, k)):
             channel.send(Switch(scope, service, False))
+        if not self.keep_alive:
+            channel.send(Switch(None, None, False))
         channel.send(Synced())
 
     # -- issue 15: dynamic backends ----------------------------------------------------------
@@ -842,6 +845,16 @@ class Supervisor:
             (gen.services_off.discard if enabled else gen.services_off.add)(key)
         for channel in self._current_channels():
             channel.send(Switch(listener, service, enabled))
+
+    @property
+    def keep_alive(self) -> bool:
+        return self._keep_alive
+
+    def set_keep_alive(self, enabled: bool) -> None:
+        """Every worker, of every generation (a reload's old workers still answer)."""
+        self._keep_alive = enabled
+        for channel in self._channels.values():
+            channel.send(Switch(None, None, enabled))
 
     def operate(self, spec: BackendSpec, *, enabled: bool | None, draining: bool | None) -> None:
         changed = False

@@ -264,6 +264,9 @@ class WorkerLink:
             log.error("worker %d cannot accept for another: %s", self.index, task.exception())
 
     def _switch(self, message: Switch) -> None:
+        if message.listener is None and message.service is None:
+            self.proxy.set_keep_alive(message.enabled)
+            return
         try:
             path = ObjectPath(message.listener, message.service)
             spec = resolve(self.proxy.config, path)

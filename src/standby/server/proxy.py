@@ -31,6 +31,7 @@ from standby.cache.store import StaleStore, renewed
 from standby.clock import Clock, SystemClock
 from standby.config import ConfigError, reload_config
 from standby.control.server import BoundControl, ControlServer, control_changed
+from standby.control.view import HANDOVER_LINGER
 from standby.dns.expand import Target, expand
 from standby.dns.tracker import DnsTracker
 from standby.health.board import HealthBoard, Transition
@@ -183,6 +184,11 @@ class Proxy:
         self._held: list[socket.socket] = []
         self._extra: dict[int, list[asyncio.AbstractServer]] = {}
         self._accepting = True
+        # `standbyctl keepalive off` (a planned switchover of an HA pair, docs/ha.md): every
+        # answer closes its connection and idle ones are closed, while the listeners go on
+        # accepting. Kept across reloads.
+        self._keep_alive = True
+        self._idle_close: asyncio.TimerHandle | None = None
         self._shared: Shared | None = None
         self._retired: list[Shared] = []  # older generations with connections still busy
         self._prober: Prober | None = None
@@ -432,6 +438,7 @@ class Proxy:
             )
             shared.listeners.append(runtime)
             shared.listener_by_key[listener_key(spec)] = runtime
+        shared.stopping = not self._keep_alive  # Connection: close, as when stopping
         return shared
 
     # -- stale stores, kept by name ----------------------------------------------------------
@@ -708,6 +715,40 @@ class Proxy:
         if self._retired:
             self._forget_unused(shared)
         self._prune = shared.loop.call_later(POOL_PRUNE_INTERVAL, self._prune_pools)
+
+    # -- keep-alive (HA handover) ---------------------------------------------------------
+
+    @property
+    def keep_alive(self) -> bool:
+        return self._keep_alive
+
+    def set_keep_alive(self, enabled: bool) -> None:
+        """Off: every answer from now on says ``Connection: close`` and the connections
+        still idle ``HANDOVER_LINGER`` later are closed (see there); new connections are
+        still accepted. The old owner of a floating address must have no connection a
+        client would reuse after the address moved (its next request would meet the new
+        owner's reset). Ignored while stopping: a stop closes them anyway."""
+        if not self._accepting:
+            return
+        self._keep_alive = enabled
+        for shared in self._generations():
+            shared.stopping = not enabled
+        if self._idle_close is not None:
+            self._idle_close.cancel()
+            self._idle_close = None
+        if not enabled:
+            loop = asyncio.get_running_loop()
+            self._idle_close = loop.call_later(HANDOVER_LINGER, self._close_idle)
+
+    def _close_idle(self) -> None:
+        """Keep-alive off for ``HANDOVER_LINGER``: the connections still idle close now."""
+        self._idle_close = None
+        if self._keep_alive or not self._accepting:
+            return
+        for shared in self._generations():
+            for member in shared.reaper.members():
+                if isinstance(member, ClientProtocol):
+                    member.close_if_idle()
 
     # -- stopping -----------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ class Viewed(Protocol):
 
     def listener_enabled(self, index: int) -> bool: ...
     def set_listener_enabled(self, index: int, enabled: bool) -> None: ...
+    @property
+    def keep_alive(self) -> bool: ...
+    def set_keep_alive(self, enabled: bool) -> None: ...
     def service_disabled(self, service: ServiceSpec) -> bool: ...
     def set_service_enabled(self, service: ServiceSpec, enabled: bool) -> None: ...
     def set_backend_enabled(self, backend: BackendSpec, enabled: bool) -> None: ...
@@ -62,7 +65,16 @@ class ProxyView:
         return self._proxy.config
 
     def core(self) -> CoreInfo:
-        return CoreInfo(pid=os.getpid(), version=__version__, started=self._started, workers=1)
+        return CoreInfo(
+            pid=os.getpid(),
+            version=__version__,
+            started=self._started,
+            workers=1,
+            keep_alive=self._proxy.keep_alive,
+        )
+
+    def set_keep_alive(self, enabled: bool) -> None:
+        self._proxy.set_keep_alive(enabled)
 
     def listener_enabled(self, listener: int) -> bool:
         return self._proxy.listener_enabled(listener)
