@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,10 +26,13 @@ from tests.process.harness import (
     children,
     free_port,
     http_get,
+    process_gone,
+    refuses,
     running_standby,
     wait_for,
 )
 from tests.robustness.misbehaving import recorded
+from tests.support.backend import Backend as KeepAliveBackend
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -391,3 +395,43 @@ def test_a_stopped_worker_of_the_previous_configuration_is_killed_too(
         )
         assert len(kills(running, victim)) == 1, running.stderr()
         assert unanswered(Clients(port, CONNECTIONS).wait()) == []
+
+
+def keep_alive_request(port: int) -> bytes:
+    """One HTTP/1.1 request that asks to keep the connection; the response until the
+    server closes (it must, for this test to end: keep-alive off)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: www.nire.com\r\n\r\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_the_workers_of_a_killed_supervisor_serve_on_then_leave(tmp_path: Path) -> None:
+    # An HA pair's peer takes the floating address within a second or two of the kill
+    # (docs/ha.md): until then the workers go on answering new connections, each answer
+    # closing its connection, and then leave by themselves.
+    port = free_port()
+    path = tmp_path / "standby.cfg"
+    with KeepAliveBackend("app") as backend:
+        path.write_text(config_text(port, backend.port))
+        with standby(path) as running:
+            orphans_serve_then_leave(running, port)
+
+
+def orphans_serve_then_leave(running: Standby, port: int) -> None:
+    """Kill the supervisor; its workers answer a new keep-alive request, closing the
+    connection, then leave by themselves and the port refuses."""
+    workers = children(running.proc.pid)
+    running.signal(signal.SIGKILL)
+    wait_for(
+        lambda: len(lines_with(running, "the supervisor is gone")) == 2,
+        "both workers to notice",
+        DEADLINE,
+    )
+    reply = keep_alive_request(port)
+    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"app"), reply[:200]
+    assert b"\r\nconnection: close\r\n" in reply.lower(), reply[:400]
+    wait_for(lambda: all(process_gone(pid) for pid in workers), "them to leave", DEADLINE)
+    assert refuses(port)

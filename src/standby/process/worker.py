@@ -104,6 +104,14 @@ SYNC_TIMEOUT = 30.0
 # it and gets an answer with Connection: close, instead of a close racing its request.
 IDLE_LINGER = 1.0
 
+# A worker whose supervisor is gone (killed: nobody will restart or stop it) goes on
+# accepting this long, with keep-alive off, before it drains and leaves. Its listening
+# sockets stay open until the other proxy of an HA pair has taken the floating address:
+# keepalived finds the dead control socket within its check interval (1 s in
+# contrib/keepalived) and the peer takes over within an advert or two, so no client meets a
+# refused connection meanwhile (docs/ha.md). Alone, the worker only leaves this much later.
+ORPHAN_SERVE = 3.0
+
 # A Metrics service's answer waits this long for the summed figures from the supervisor,
 # which itself waits COUNTS_TIMEOUT for the workers' counters.
 METRICS_TIMEOUT = COUNTS_TIMEOUT + 2.0
@@ -471,11 +479,22 @@ async def _worker(
     sockets = slot_sockets[index]
     own = {id(sock) for sock in sockets}
     proxy.hold([sock for group in slot_sockets for sock in group if id(sock) not in own])
-    # The supervisor gone means nobody will restart or stop us: drain and leave.
+
+    def orphaned() -> None:
+        """The supervisor is gone: serve on a while with keep-alive off, then drain and
+        leave (``ORPHAN_SERVE``)."""
+        log.warning(
+            "worker %d: the supervisor is gone; accepting for %.0fs more, then leaving",
+            index,
+            ORPHAN_SERVE,
+        )
+        proxy.set_keep_alive(False)
+        loop.call_later(ORPHAN_SERVE, inbox.record, signal.SIGTERM)
+
     link = WorkerLink(
         proxy,
         backends,
-        lambda: inbox.record(signal.SIGTERM),
+        orphaned,
         index=index,
         slot_sockets=slot_sockets,
     )
