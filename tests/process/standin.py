@@ -90,6 +90,7 @@ class StandInProxy:
         self.config = config
         # The runner's interface: supervised workers mirror health into ``board``.
         self.board = HealthBoard(SystemClock(), alive_interval=config.alive)
+        self.keep_alive = True
         self.access_log = access_log
         self.servers: list[asyncio.AbstractServer] = []
         # A supervised worker's other slots' sockets, and the servers adopting some of them.
@@ -197,6 +198,11 @@ class StandInProxy:
             return False, str(exc)
         log.info("configuration reloaded")
         return True, "reloaded"
+
+    def set_keep_alive(self, enabled: bool) -> None:
+        """One request per connection already: nothing to close (ProxyLike's switch, which
+        a worker whose supervisor is gone turns off)."""
+        self.keep_alive = enabled
 
     def set_listener_enabled(self, index: int, enabled: bool) -> None:
         pass  # the stand-in has no switches (no control socket in its configurations)
