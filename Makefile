@@ -26,7 +26,7 @@ ROBUSTNESS_ARGS ?=
 FUZZ_SECONDS ?= 600
 
 .PHONY: demo test bench robustness fuzz demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
-	demo-status venv clean pound-testsuite
+	demo-status venv clean pound-testsuite deb
 
 venv: $(BUILT)
 
@@ -100,6 +100,13 @@ fuzz: $(BUILT)
 POUND_TESTSUITE_FLAGS ?= -j2
 pound-testsuite: $(BUILT)
 	tools/pound-testsuite.sh $(POUND_TESTSUITE_FLAGS)
+
+# The Debian package dist/standby_VERSION-1_ARCH.deb (tools/build_deb.py, no debhelper):
+# compiled for Debian's /usr/bin/python3 (needs python3-dev, python3-venv, dpkg-deb), with
+# its build requirements and bundled libraries taken from this venv, offline.
+# tests/packaging/test_deb.py builds it, lints it, installs it and purges it.
+deb: $(BUILT)
+	$(BIN)/python tools/build_deb.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
