@@ -259,17 +259,25 @@ def _see_also(*pages: str) -> list[str]:
     ]
 
 
-def standby_page(date: str) -> str:
-    parser = cli.build_parser()
-    lines = page_header("standby", 8, date)
-    lines += [
+def _command_page(name: str, summary: str, parser: argparse.ArgumentParser, date: str) -> list[str]:
+    """A command's header, NAME and SYNOPSIS, and DESCRIPTION's first paragraph."""
+    return [
+        *page_header(name, 8, date),
         ".SH NAME",
-        "standby \\- Pound-compatible HTTP reverse proxy and failover front end",
+        f"{name} \\- {summary}",
         ".SH SYNOPSIS",
-        f"{code('standby')} {_usage(parser)}",
+        f"{code(name)} {_usage(parser)}",
         ".SH DESCRIPTION",
         ".PP",
         inline(parser.description or ""),
+    ]
+
+
+def standby_page(date: str) -> str:
+    parser = cli.build_parser()
+    summary = "Pound-compatible HTTP reverse proxy and failover front end"
+    lines = _command_page("standby", summary, parser, date)
+    lines += [
         ".PP",
         f"It reads the configuration file (see {code('standby.cfg')}(5)), binds its "
         "listeners, drops privileges and serves. A bad option or configuration prints one "
@@ -302,15 +310,9 @@ def standby_page(date: str) -> str:
 
 def standbyctl_page(date: str) -> str:
     parser = ctl.build_parser()
-    lines = page_header("standbyctl", 8, date)
+    summary = "control a running standby through its control socket"
+    lines = _command_page("standbyctl", summary, parser, date)
     lines += [
-        ".SH NAME",
-        "standbyctl \\- control a running standby through its control socket",
-        ".SH SYNOPSIS",
-        f"{code('standbyctl')} {_usage(parser)}",
-        ".SH DESCRIPTION",
-        ".PP",
-        inline(parser.description or ""),
         f"The socket is the {code('Control')} path of the configuration file, or the one "
         f"given with {code('-s')}. Objects are written {code('/L/S/B')}: listener, "
         "service and backend, by their number in configuration order or by name. "
