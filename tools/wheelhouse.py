@@ -6,7 +6,7 @@ directory (``--no-index --find-links DIR``) for standby's dependencies and its b
 requirements (setuptools, wheel, mypy), which are all in the development venv already.
 A wheel is its files plus its ``.dist-info``; what pip wrote at install time (the console
 scripts, INSTALLER, direct_url.json, the byte code) is left out, and RECORD is made anew.
-Editable installs, standby itself and pip are skipped. Without NAMEs, every distribution.
+Editable installs and standby itself are skipped. Without NAMEs, every distribution.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-# pip: a venv brings its own; standby: what is being built (installed editable here).
-SKIPPED = frozenset({"pip", "standby"})
+# What is being built (installed editable here). pip is kept: pipx upgrades its own.
+SKIPPED = frozenset({"standby"})
 # Written by the installer, not part of the wheel.
 INSTALLER_FILES = frozenset({"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"})
 
