@@ -55,7 +55,7 @@ DEPENDS = (
     "libstdc++6",
 )
 VENDORED = ("google-re2", "cryptography")  # installed into PRIVATE from the wheelhouse
-BUILD_REQUIRES = ("setuptools", "wheel", "mypy")
+BUILD_REQUIRES = ("setuptools", "wheel", "mypy")  # cryptography: in VENDORED
 DOCS = ("README.md", "docs/operations.md", "docs/configuration.md", "docs/tls.md")
 MAN_SECTIONS = {"standby.8": "man8", "standbyctl.8": "man8", "standby.cfg.5": "man5"}
 COMMANDS = {"standby": "standby.cli", "standbyctl": "standby.control.ctl"}
