@@ -29,6 +29,7 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wheelhouse
@@ -58,7 +59,7 @@ VENDORED = ("google-re2", "cryptography")  # installed into PRIVATE from the whe
 BUILD_REQUIRES = ("setuptools", "wheel", "mypy")  # cryptography: in VENDORED
 DOCS = ("README.md", "docs/operations.md", "docs/configuration.md", "docs/tls.md")
 MAN_SECTIONS = {"standby.8": "man8", "standbyctl.8": "man8", "standby.cfg.5": "man5"}
-COMMANDS = {"standby": "standby.cli", "standbyctl": "standby.control.ctl"}
+COMMANDS = ("standby", "standbyctl")  # in /usr/sbin; their entry points: pyproject.toml
 # pip must not reach any index: only the wheelhouse.
 OFFLINE = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
@@ -72,9 +73,12 @@ def run(*command: str | Path, env: dict[str, str] | None = None, cwd: Path | Non
     subprocess.run([str(part) for part in command], check=True, env=env, cwd=cwd)
 
 
+def project() -> dict[str, Any]:
+    return dict(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"])
+
+
 def version() -> str:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return str(project["version"])
+    return str(project()["version"])
 
 
 def source_date() -> int:
@@ -196,8 +200,10 @@ def changelog(full_version: str, date: int) -> bytes:
 def install_rest(stage: Path, env: dict[str, str], full_version: str) -> None:
     date = source_date()
     launcher = (DEBIAN / "launcher").read_text()
-    for command, module in COMMANDS.items():
-        text = launcher.format(command=command, module=module, function="main")
+    scripts = project()["scripts"]  # the entry points pip's console scripts would call
+    for command in COMMANDS:
+        module, function = scripts[command].split(":")
+        text = launcher.format(command=command, module=module, function=function)
         install_file(text.encode(), stage / "usr/sbin" / command, 0o755)
     pages = WORK / "man"
     shutil.rmtree(pages, ignore_errors=True)

@@ -176,6 +176,12 @@ def test_installed_package_checks_serves_and_purges(installed: list[str], tmp_pa
     assert "C fast path" in version and "compiled (mypyc)" in version, version
     assert run("/usr/sbin/standby", "-c", "-f", SHIPPED).returncode == 0
     assert run("getent", "passwd", KEPT_ACCOUNT).stdout.startswith("standby:")
+    # The units of contrib/systemd, installed: their commands and manual pages exist now.
+    units = [f"/lib/systemd/system/{unit.name}" for unit in sorted(CONTRIB.glob("systemd/*"))]
+    if units:
+        analyze = shutil.which("systemd-analyze")
+        assert analyze is not None, "systemd-analyze must be installed (.ci/run: systemd)"
+        run(analyze, "verify", *units)
     # cryptography 42+ is bundled (Debian 12 has 38): it reads a certificate and its key.
     https = _https_config(tmp_path)
     assert "is OK" in run("/usr/sbin/standby", "-c", "-v", "-f", https).stderr
