@@ -139,15 +139,27 @@ def test_demo_flag_hands_the_rest_to_the_demo(monkeypatch: pytest.MonkeyPatch) -
 @needs_config
 def test_check_good_config_is_silent(tmp_path: Path) -> None:
     path = tmp_path / "pound.cfg"
-    path.write_text(GOOD_CONFIG)
+    path.write_text(GOOD_CONFIG.replace("HeadRequire", "Header"))
     done = standby_cmd("-c", "-f", str(path))
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 @needs_config
-def test_check_verbose_confirms(tmp_path: Path) -> None:
+def test_check_names_the_seed_s_old_spelling_and_still_passes(tmp_path: Path) -> None:
+    # Pound 4 warns about HeadRequire too; -W no-warn-deprecated silences it in both.
     path = tmp_path / "pound.cfg"
     path.write_text(GOOD_CONFIG)
+    done = standby_cmd("-c", "-f", str(path))
+    warning = f'{path}:10.5: "HeadRequire" is an old spelling: write "Header"\n'
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", warning)
+    quiet = standby_cmd("-c", "-W", "no-warn-deprecated", "-f", str(path))
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+@needs_config
+def test_check_verbose_confirms(tmp_path: Path) -> None:
+    path = tmp_path / "pound.cfg"
+    path.write_text(GOOD_CONFIG.replace("HeadRequire", "Header"))
     done = standby_cmd("-c", "-v", "-f", str(path))
     assert (done.returncode, done.stderr) == (0, f"Config file {path} is OK\n")
 

@@ -25,6 +25,7 @@ PURE_GLOBS = (
     "routing.py",
     "acl.py",
     "htpasswd.py",
+    "syscrypt.py",  # crypt(3) through ctypes: a computation (the library loads at import)
     "config/**/*.py",
     "http1/**/*.py",
     "balance/**/*.py",
@@ -37,6 +38,7 @@ PURE_GLOBS = (
     "cache/services.py",
     "control/view.py",
     "control/api.py",
+    "control/status.py",
     "observe/__init__.py",
     "control/__init__.py",
     "observe/metrics.py",

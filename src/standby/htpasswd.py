@@ -4,9 +4,9 @@ A file holds ``user:hash`` lines (blank lines and ``#`` comments ignored). Every
 ``htpasswd`` writes is understood: bcrypt (``$2y$``, ``$2a$``, ``$2b$``), Apache's MD5
 (``$apr1$``), ``{SHA}`` (base64 of SHA-1), and the system's crypt(3) (``$1$``, ``$5$``,
 ``$6$``, DES); as in Pound, a hash that none of these accepts is compared as a plain-text
-password. apr1 and {SHA} are computed here; bcrypt and crypt(3) by the C library, through
-Python's ``crypt`` module (present up to Python 3.12; without it those hashes never match,
-and a warning is logged at load).
+password. apr1 and {SHA} are computed here; bcrypt and crypt(3) by the C library
+(``standby.syscrypt``; on a system without one those hashes never match, and a warning is
+logged at load).
 
 Checking a bcrypt hash costs milliseconds by design: the outcome of the latest checks is
 kept (by a digest of user, password and hash, never the password) so that a client
@@ -20,16 +20,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import warnings
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    try:
-        import crypt as _crypt
-    except ImportError:  # pragma: no cover - Python 3.13+
-        _crypt = None  # type: ignore[assignment]
+from standby import syscrypt
 
-HAVE_CRYPT = _crypt is not None
+HAVE_CRYPT = syscrypt.AVAILABLE
 # How many credential checks are remembered (each a 32-byte digest and a bool).
 MAX_REMEMBERED = 1024
 # The longest line taken as a user entry (htpasswd lines are well under this).
@@ -111,11 +105,8 @@ def check_password(password: bytes, hashed: str) -> bool:
     if hashed.startswith(_SHA):
         digest = base64.b64encode(hashlib.sha1(password).digest()).decode()
         return hmac.compare_digest(digest, hashed[len(_SHA) :])
-    if _crypt is not None and (hashed.startswith("$") or len(hashed) == 13):
-        try:
-            computed = _crypt.crypt(password.decode("latin-1"), hashed)
-        except (OSError, ValueError):
-            computed = None
+    if hashed.startswith("$") or len(hashed) == 13:
+        computed = syscrypt.crypt(password, hashed)
         if computed is not None and hmac.compare_digest(computed, hashed):
             return True
     return hmac.compare_digest(password, hashed.encode("latin-1", "replace"))

@@ -169,6 +169,7 @@ class BackendKind(enum.Enum):
     SUCCESS = "success"  # `Success`: 200 with an empty body
     SENDFILE = "sendfile"  # `SendFile "dir"`: the file the request path names in dir
     CONTROL = "control"  # `Control` in a Service: the control API over HTTP
+    STATUS = "status"  # `Status` in a Service: the read-only status page (issue 16)
 
 
 def status_in(status: int, ranges: tuple[tuple[int, int], ...]) -> bool:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from standby import syscrypt
 from standby.htpasswd import (
     HAVE_CRYPT,
     HtpasswdError,
@@ -40,11 +41,41 @@ def test_schemes_computed_here(hashed: str) -> None:
     assert not check_password(b"secreT", hashed)
 
 
-@pytest.mark.skipif(not HAVE_CRYPT, reason="Python's crypt module is gone (3.13+)")
+def test_the_c_library_is_there() -> None:
+    # Every Linux standby runs on has libcrypt (Debian: the essential libcrypt1), whatever
+    # the Python version: Python's crypt module, gone in 3.13, is not needed.
+    assert HAVE_CRYPT
+
+
 @pytest.mark.parametrize("hashed", [MD5_CRYPT, SHA512_CRYPT, BCRYPT])
 def test_schemes_of_the_c_library(hashed: str) -> None:
     assert check_password(b"secret", hashed)
     assert not check_password(b"secret ", hashed)
+
+
+@pytest.mark.parametrize(
+    ("password", "hashed"),
+    [
+        # `printf 'p\xe4ss' | openssl passwd -6 -salt saltsalt -stdin`: a Latin-1 byte
+        (
+            b"p\xe4ss",
+            "$6$saltsalt$S2C32fhurKIrJ6oay3PMeFGWJmiWfezKKMVrcTQBjqn1nF2aL4yeZ2WV31vfiIxD1f8Ngjb"
+            "ArQ/5M2G3KmfjV/",
+        ),
+        # `printf 'pässwörd' | openssl passwd -5 -salt abc -stdin` (and -1): UTF-8 bytes
+        ("pässwörd".encode(), "$5$abc$cgcp2e9c21faVh2fikKWNSIEdf8n1mYAJJcgUrG8di/"),
+        ("pässwörd".encode(), "$1$abc$va.mDh.xD0xaCpxxh9akd0"),
+    ],
+)
+def test_the_password_s_bytes_are_hashed_as_sent(password: bytes, hashed: str) -> None:
+    assert check_password(password, hashed)
+    assert not check_password(password.decode("latin-1").encode(), hashed)
+
+
+def test_what_the_c_library_refuses_never_matches() -> None:
+    assert syscrypt.crypt(b"sec\0ret", MD5_CRYPT) is None
+    assert syscrypt.crypt(b"secret", "$9$unknown$scheme") is None
+    assert not check_password(b"secret", "$9$unknown$scheme")
 
 
 def test_sha_reference() -> None:

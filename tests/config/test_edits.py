@@ -154,15 +154,6 @@ def test_combine_headers() -> None:
     )
 
 
-def test_pound2_spellings_are_deprecated_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    compiled("", '  AddHeader "X-A: 1"\n  HeaderRemove "^X-B"\n  SetHeader "X-C: 1"\n')
-    warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
-    assert warnings == [
-        't.cfg:4.3: deprecated statement, use "SetHeader" instead',
-        't.cfg:5.3: deprecated statement, use "DeleteHeader" instead',
-    ]
-
-
 def test_a_template_that_can_never_expand_is_warned_of(caplog: pytest.LogCaptureFixture) -> None:
     # Pound takes these and answers every request they edit with a 500; standby does the
     # same, and says so when it loads them. A group that may not match is no fault here.

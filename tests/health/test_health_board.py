@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from standby.clock import FAKE_WALL_EPOCH, FakeClock
 from standby.health import BackendHealth, HealthBoard, State, Transition
-from standby.health.board import INITIAL_REASON, RISE_RECHECK_INTERVAL, Cause
+from standby.health.board import (
+    HISTORY_KEPT,
+    INITIAL_REASON,
+    OPERATOR_REASON,
+    RISE_RECHECK_INTERVAL,
+    Cause,
+)
 from standby.health.check import check_request
 from standby.model import BackendKind, BackendSpec, HealthCheckSpec
 
@@ -568,3 +574,31 @@ def test_a_reload_forgetting_the_failing_backend_ends_failure_runs() -> None:
     assert board.failure_runs  # a is still configured: its run goes on
     board.adopt([b])
     assert not board.failure_runs
+
+
+def test_history_keeps_the_last_changes_with_their_reasons_operator_ones_too() -> None:
+    board, clock = make()
+    spec = backend(fall=1, rise=1)
+    board.register(spec)
+    assert row_of(board, spec).history == ()  # configured: no change yet
+    board.mark_dead(spec, "connect failed: Connection refused")
+    clock.advance(5)
+    board.check_passed(spec, "connected")
+    board.set_draining(spec, True)
+    board.set_enabled(spec, False)
+    history = row_of(board, spec).history
+    assert [(c.state, c.reason) for c in history] == [
+        ("down", "connect failed: Connection refused"),
+        ("up", "connected"),
+        ("draining", OPERATOR_REASON),
+        ("disabled", OPERATOR_REASON),
+    ]
+    assert history[1].at == history[0].at + 5  # wall times, oldest first
+    for n in range(HISTORY_KEPT):  # a flapping backend: only the last changes stay
+        board.mark_dead(spec, f"down {n}")
+        board.mark_alive(spec, f"up {n}")
+    history = row_of(board, spec).history
+    assert len(history) == HISTORY_KEPT
+    assert history[-1].reason == f"up {HISTORY_KEPT - 1}"
+    board.set_draining(spec, True)  # no change: nothing recorded
+    assert row_of(board, spec).history == history

@@ -11,6 +11,7 @@ from standby.http1 import (
     reason_phrase,
     redirect_response,
 )
+from standby.http1.messages import NO_CACHE_HEADERS
 
 
 def split(message: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
@@ -71,3 +72,15 @@ def test_redirect_rejects_unsafe_urls(url: bytes) -> None:
 def test_redirect_rejects_non_redirect_codes() -> None:
     with pytest.raises(ValueError):
         redirect_response(200, b"/", close=True)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405, 408, 413, 414, 431, 500, 502, 503, 504])
+def test_every_error_page_forbids_caching(status: int) -> None:
+    # A cached 503 would show a crawler the outage after it ended (Pound 4 sends the same).
+    head = error_response(status, extra=((b"Retry-After", b"30"),)).split(b"\r\n\r\n")[0]
+    for name, value in NO_CACHE_HEADERS:
+        assert b"\r\n%s: %s" % (name, value) in head
+
+
+def test_a_redirect_may_be_cached() -> None:
+    assert b"no-store" not in redirect_response(301, b"https://example.com/", close=False)

@@ -455,7 +455,14 @@ End
             timeout=60,
         )
         assert checked.returncode == 0, checked.stderr
-        assert b'deprecated statement, use "SetHeader" instead' in checked.stderr
+        assert b'"AddHeader" is an old spelling: write "SetHeader"' in checked.stderr
+        quiet = subprocess.run(
+            [sys.executable, "-m", "standby", "-c", "-W", "no-warn-deprecated", "-f", str(path)],
+            capture_output=True,
+            timeout=60,
+        )
+        assert quiet.returncode == 0, quiet.stderr
+        assert b"old spelling" not in quiet.stderr
         with running_standby(path):
             wait_until(lambda: answers(port), what="standby answering")
             for _ in range(8):  # new connections: whichever worker accepts them

@@ -201,6 +201,8 @@ def test_both_down_503_with_retry_after_and_custom_page(tmp_path: object) -> Non
             r = get(p.port)
             assert r.status == 503
             assert r.header(b"retry-after") == b"45"
+            # No cache may keep the outage's page (built-in or the site's own).
+            assert r.header(b"cache-control") == b"no-cache,no-store"
             if body is not None:
                 assert r.body == body
             else:

@@ -82,7 +82,7 @@ def test_page_response_takes_the_file_s_headers() -> None:
     assert b"Cache-Control: max-age=5\r\n" in own and b"no-store" not in own
     assert b"Pragma: no-cache" in page_response(503, b"x", (), close=False)
     plain = page_response(404, None, (), close=False)
-    assert b"Expires" not in plain  # the built-in page, as before
+    assert b"Expires: now" in plain  # the built-in page too, as in Pound 4
     assert plain.startswith(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n")
     assert b"Connection: close" not in plain
 

@@ -1,5 +1,6 @@
 """Issue 15's backends: Pound 4's special backends (`Error`, `Success`, `SendFile`,
-`Control` in a Service), global named backends (`Backend "name"` at the top level, used by
+`Control` in a Service, and standby's `Status`, issue 16, with the authorization they need
+beyond loopback), global named backends (`Backend "name"` at the top level, used by
 `UseBackend "name"` or by a `Backend "name"` section that changes its `Priority` or
 `Disabled`), `Balancer`, and error pages in Pound 4's file format.
 
@@ -9,6 +10,8 @@ Called from config/compiler.py; pure (no I/O but through the ``read`` callable a
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -34,7 +37,17 @@ _EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
 # What a global backend's `Backend "name"` section in a Service may change (Pound's rule).
 OVERRIDABLE = frozenset({"Priority", "Disabled"})
 # The special backends a Service may name, by keyword.
-SPECIAL_KEYWORDS = frozenset({"Error", "Success", "SendFile", "Control"})
+SPECIAL_KEYWORDS = frozenset({"Error", "Success", "SendFile", "Control", "Status"})
+# The special backends that show the proxy's inside (Control also changes it): reachable
+# beyond loopback, their Service needs an authorization condition (issue 16).
+log = logging.getLogger(__name__)
+
+GUARDED: Final = {BackendKind.CONTROL: "Control", BackendKind.STATUS: "Status"}
+_BY_KEYWORD: Final = {
+    "Success": BackendKind.SUCCESS,
+    "Control": BackendKind.CONTROL,
+    "Status": BackendKind.STATUS,
+}
 # The statuses whose page is the 503 page when they have none of their own: Pound sends its
 # 503 page where standby tells a bad (502) from a slow (504) backend.
 GATEWAY_STATUSES = (502, 504)
@@ -91,8 +104,7 @@ def special_backend(
             raise ConfigError(directive.arg_locations[0], f"not a directory: {quote(directory)}")
         special = SpecialBackend(directory=directory)
         return BackendSpec(kind=BackendKind.SENDFILE, special=special, location=at)
-    kind = BackendKind.SUCCESS if name == "Success" else BackendKind.CONTROL
-    return BackendSpec(kind=kind, special=SpecialBackend(), location=at)
+    return BackendSpec(kind=_BY_KEYWORD[name], special=SpecialBackend(), location=at)
 
 
 # What may share a Service's normal backends with others, as in Pound 4: real servers and
@@ -115,6 +127,63 @@ def check_mix(backends: Sequence[BackendSpec], at: Location) -> None:
         if len(kinds) == 1
         else "service mixes backends of different types",
     )
+
+
+def _authorizes(condition: model.ConditionSpec) -> bool:
+    """Whether a request must prove who sends it to meet ``condition``: an ACL or a
+    BasicAuth (not negated), or a Match block that requires one."""
+    if condition.negate:
+        return False
+    if condition.kind in (model.ConditionKind.ACL, model.ConditionKind.BASIC_AUTH):
+        return True
+    if condition.kind is model.ConditionKind.MATCH:
+        children = [_authorizes(c) for c in condition.children]
+        return bool(children) and (all(children) if condition.any_of else any(children))
+    return False
+
+
+def loopback_only(listener: model.ListenerSpec) -> bool:
+    """Whether only this machine can reach ``listener`` (a received socket is unknown)."""
+    if listener.socket_from is not None:
+        return False
+    try:
+        return ipaddress.ip_address(listener.address).is_loopback
+    except ValueError:
+        return False
+
+
+def check_guarded(
+    listeners: Sequence[model.ListenerSpec], global_services: Sequence[model.ServiceSpec]
+) -> None:
+    """Refuse a `Status` service reachable beyond loopback without an ACL or BasicAuth
+    condition: whoever reaches it would see the proxy's state. A `Control` service there
+    (Pound 4's kind, which Pound accepts unguarded) is warned of instead, so that a
+    Pound file still loads: whoever reaches it can disable every backend."""
+    exposed = [listener for listener in listeners if not loopback_only(listener)]
+    scopes = [(listener, listener.services) for listener in exposed]
+    if exposed:
+        scopes.append((exposed[0], tuple(global_services)))
+    for listener, services in scopes:
+        for service in services:
+            guarded = [b for b in service.backends if b.kind in GUARDED]
+            if not guarded or any(_authorizes(c) for c in service.conditions):
+                continue
+            where = f"{listener.address}:{listener.port}"
+            kind = guarded[0].kind
+            message = (
+                f"a {GUARDED[kind]} service on listener {where}, which is not "
+                f"loopback-only, {'should have' if kind is BackendKind.CONTROL else 'needs'} "
+                'an authorization condition: add an ACL (ACL "name" or an inline ACL ... End '
+                'with the addresses allowed) or BasicAuth "htpasswd-file" to this Service, '
+                "or listen on 127.0.0.1"
+            )
+            if kind is not BackendKind.CONTROL:
+                raise ConfigError(guarded[0].location, message)
+            log.warning(
+                "%s: %s (anyone who reaches it can disable every backend)",
+                guarded[0].location,
+                message,
+            )
 
 
 class NamedBackends:

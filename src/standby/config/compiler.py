@@ -28,6 +28,7 @@ from standby.config import access_log, constants, dynamic
 from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext
+from standby.config.deprecated import deprecations
 from standby.config.edits import combine_headers, global_header_options, section_edits
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
@@ -111,6 +112,9 @@ def compile_config(
     logs = access_log.read(root)  # issue 15: LogFormat, LogLevel, LogSuppress, LogTag
     compiler = _Compiler(read, now, check_tls)
     compiler.options = options or model.LoadOptions()
+    if compiler.options.warn_deprecated:  # as Pound 4; `-W no-warn-deprecated` silences it
+        for location, message in deprecations(root):
+            log.warning("%s: %s", location, message)
     compiled = replace(compiler.run(root, source), load_options=compiler.options)
     return access_log.apply(logs, compiled)
 
@@ -241,6 +245,7 @@ class _Compiler:
             for node in root.sections()
             if node.keyword is not None and node.keyword.name in _LISTENERS
         )
+        special.check_guarded(listeners, global_services)  # issue 16
         # No listener is a valid file, as in Pound (`pound -c` accepts it): nothing is served
         # but the control socket, if any.
         facility = _str(_value(root, "LogFacility"))

@@ -388,7 +388,11 @@ class ConditionContext:
         except HtpasswdError as exc:
             raise ConfigError(Location(path, exc.line, 1), f"bad htpasswd line: {exc}") from None
         if not HAVE_CRYPT and any(h.startswith("$2") for h in users.values()):
-            log.warning("%s: bcrypt entries need Python's crypt module: they never match", path)
+            log.warning(
+                "%s: bcrypt entries need the C library's crypt(3) (libcrypt), which is "
+                "missing: they never match",
+                path,
+            )
         table = UserTable(path, users, watch)
         return ConditionSpec(
             ConditionKind.BASIC_AUTH, path, None, node.negate, node.location, users=table

@@ -33,8 +33,12 @@ from the keyword table in `src/standby/config/schema.py` by
 """
 
 _INTRO = """\
-Check a file without starting anything with `standby -c -f FILE`: it prints nothing and
-exits 0 when the file is valid, or prints `FILE:LINE.COL: message` and exits 1.
+Check a file without starting anything with `standby -c -f FILE`: it exits 0 when the
+file is valid, or prints `FILE:LINE.COL: message` and exits 1. Warnings do not fail the
+check; each reads `FILE:LINE.COL: message` too. Pound's old spellings (`HeadRequire`,
+`HeadDeny`, `AddHeader`/`HeaderAdd`, `HeadRemove`/`HeaderRemove`, `Err400`...`Err503`,
+`IgnoreCase`) work as they always did, with a warning that names the newer form, as in
+Pound 4; `-W no-warn-deprecated` silences those.
 
 ## Lexical structure
 

@@ -72,7 +72,6 @@ _HEADER_OPTIONS: Final = {
     "all": model.HEADER_FORWARDED | model.HEADER_SSL,
 }
 # Pound 2's spellings Pound 4 keeps with a warning, and what it advises instead.
-_DEPRECATED: Final = {"AddHeader": "SetHeader", "HeadRemove": "DeleteHeader"}
 _REQUEST = "request"
 _RESPONSE = "response"
 
@@ -193,9 +192,6 @@ def _edit(directive: Directive, response: bool, known: dict[str, bytes]) -> Edit
     """The edit a directive states, or None when it is not an edit (``known``: the
     constants its templates may name)."""
     name = directive.keyword.name
-    instead = _DEPRECATED.get(name)
-    if instead is not None:  # Pound 4 warns too (`-W no-warn-deprecated` silences it)
-        log.warning('%s: deprecated statement, use "%s" instead', directive.location, instead)
     if name in _SET_HEADER:
         return _set_header(directive, known)
     if name in _DELETE_HEADER:

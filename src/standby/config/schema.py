@@ -623,9 +623,22 @@ KEYWORDS: tuple[Keyword, ...] = (
             "A backend that serves the control API (the same requests and answers as the "
             "`Control` socket) over this service's listener: `Control`. With several "
             "workers the supervisor decides each request, so a switch reaches every worker "
-            "and the counters are the whole service's. Protect it (a "
-            "listener on a private address, `ACL`, `BasicAuth`): whoever reaches it can "
-            "disable backends and reload the configuration."),
+            "and the counters are the whole service's. Whoever reaches it can disable "
+            "backends and reload the configuration: on a listener that is not "
+            "loopback-only (127.0.0.0/8, ::1) give the Service an `ACL` or `BasicAuth` "
+            "condition: without one the file still loads, as in Pound, with a warning."),
+    Keyword("Status", frozenset({Section.SERVICE}), (), False,
+            "standby's extension beside `Metrics` and `Control`: a backend that serves the "
+            "read-only status page (every listener, service and backend: up, down, "
+            "draining or disabled, since when and why, requests, errors, failovers, "
+            "latency), as the control socket's `GET /status`: `Status` in a Service with "
+            "`URL \"^/status\"`. A request path ending in `.json` gets the page's "
+            "data, `.js` its script, `.css` its style, any other the page (which "
+            "refers to `status.json`, `status.js` and `status.css` beside it, so the "
+            "URL pattern must match those too). GET and HEAD only. No secrets are "
+            "shown, but the page tells what runs: on a listener that is not "
+            "loopback-only the Service must have an `ACL` or `BasicAuth` condition, or "
+            "the file is refused. See docs/operations.md, \"Status page\"."),
     Keyword("UseBackend", frozenset({Section.SERVICE}), (Arg("name", ArgKind.STRING),), True,
             "Use the global backend of this name (a top-level `Backend \"name\"` section, "
             "written before or after): `UseBackend \"app1\"`. Every service that uses it "

@@ -18,6 +18,8 @@ PATCH    same, body ``{"state": "enabled" |    enable / disable; ``drain`` (back
          "disabled" | "drain"}``               no new requests, in-flight ones finish
 POST     ``/reload``                           re-read the configuration (the shell does it)
 GET      ``/metrics``                          OpenMetrics text
+GET      ``/status`` (``.json``, ``.js``,      the status page, its data, script, style
+         ``.css``)                             (``control.status``)
 =======  ====================================  ===============================================
 
 Addressing follows poundctl: L is the listener's ordinal number in the configuration file, the
@@ -46,6 +48,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 from urllib.parse import unquote, urlsplit
 
+from standby.control import status
 from standby.control.view import (
     BackendState,
     CoreInfo,
@@ -53,10 +56,13 @@ from standby.control.view import (
     RuntimeView,
     SessionView,
     all_backends,
+    backend_address,
+    backend_state_word,
+    listener_address,
     services_of,
 )
 from standby.http1.messages import reason_phrase
-from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
+from standby.model import BackendKind, BackendSpec, ConfigSpec, ServiceSpec
 from standby.observe.metrics import (
     CONTENT_TYPE as METRICS_CONTENT_TYPE,
 )
@@ -97,6 +103,8 @@ def serialise(reply: Reply, keep_alive: bool = False) -> bytes:
     if reply.allow:
         lines.append(b"Allow: %s\r\n" % ", ".join(reply.allow).encode("ascii"))
     lines.append(b"Cache-Control: no-store\r\n")
+    for name, value in status.HEADERS_BY_TYPE.get(reply.content_type, ()):
+        lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("ascii")))
     if not keep_alive:
         lines.append(b"Connection: close\r\n")
     lines += (b"\r\n", reply.body)
@@ -238,29 +246,6 @@ def iso_time(wall: float | None) -> str | None:
 def _seconds(value: float) -> int | float:
     """Timeouts as Pound prints them: whole seconds as integers."""
     return int(value) if value == int(value) else value
-
-
-def listener_address(spec: ListenerSpec) -> str:
-    if ":" in spec.address:
-        return f"[{spec.address}]:{spec.port}"
-    return f"{spec.address}:{spec.port}"
-
-
-def backend_address(spec: BackendSpec) -> str:
-    if spec.unix:
-        return spec.address
-    if ":" in spec.address:
-        return f"[{spec.address}]:{spec.port}"
-    return f"{spec.address}:{spec.port}"
-
-
-def backend_state_word(state: BackendState) -> str:
-    """One word for tables: disabled beats draining beats dead."""
-    if not state.enabled:
-        return "disabled"
-    if state.draining:
-        return "draining"
-    return "active" if state.alive else "dead"
 
 
 def backend_json(index: int, spec: BackendSpec, state: BackendState) -> Json:
@@ -508,6 +493,27 @@ def metrics_snapshot(view: RuntimeView, now: float) -> MetricsSnapshot:
     )
 
 
+# -- the status page ------------------------------------------------------------------------
+
+_STATIC: Final = {
+    status.SCRIPT_NAME: (status.SCRIPT, status.SCRIPT_TYPE),
+    status.STYLE_NAME: (status.STYLE, status.STYLE_TYPE),
+}
+
+
+def status_reply(view: RuntimeView, now: float, name: str) -> Reply:
+    """The status page (``status``), its document (``status.json``), script or style."""
+    static = _STATIC.get(name)
+    if static is not None:
+        return Reply(200, static[0].encode(), static[1])
+    config = view.config()
+    numbers = [(n, slot) for n, slot in enumerate(listener_slots(config)) if isinstance(slot, int)]
+    doc = status.status_json(view, now, numbers)
+    if name == status.JSON_NAME:  # compact: a script reads it every few seconds
+        return Reply(200, json.dumps(doc, separators=(",", ":")).encode())
+    return Reply(200, status.render_html(doc).encode(), status.HTML_TYPE)
+
+
 # -- routing --------------------------------------------------------------------------------
 
 
@@ -589,6 +595,9 @@ def _dispatch(
     if parts == ["metrics"]:
         _only(method, ("GET",))
         return metrics_reply(render_openmetrics(metrics_snapshot(view, now)))
+    if len(parts) == 1 and parts[0] in status.RESOURCES:
+        _only(method, ("GET",))
+        return status_reply(view, now, parts[0])
     if parts == ["reload"]:
         _only(method, ("POST",))
         return RELOAD

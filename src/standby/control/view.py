@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from standby.balance.sessions import MAX_KEY, SessionTables
+from standby.health.board import Change
 from standby.model import BackendSpec, ConfigSpec, ListenerSpec, ServiceSpec
 from standby.observe.metrics import LatencyHistogram
 
@@ -77,6 +78,8 @@ class BackendState:
     # Worker processes (pids) that did not answer for this reading: its in-flight count is
     # unknown, and its counters are as that worker last reported them.
     unanswered: tuple[int, ...] = ()
+    # The last changes (up, down, disabled, draining...) with their reasons, oldest first.
+    history: tuple[Change, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,29 @@ def resolve(config: ConfigSpec, path: ObjectPath) -> ListenerSpec | ServiceSpec 
     if path.backend is None:
         return service
     return _at(all_backends(service), path.backend)
+
+
+def listener_address(spec: ListenerSpec) -> str:
+    if ":" in spec.address:
+        return f"[{spec.address}]:{spec.port}"
+    return f"{spec.address}:{spec.port}"
+
+
+def backend_address(spec: BackendSpec) -> str:
+    if spec.unix:
+        return spec.address
+    if ":" in spec.address:
+        return f"[{spec.address}]:{spec.port}"
+    return f"{spec.address}:{spec.port}"
+
+
+def backend_state_word(state: BackendState) -> str:
+    """One word for tables: disabled beats draining beats dead."""
+    if not state.enabled:
+        return "disabled"
+    if state.draining:
+        return "draining"
+    return "active" if state.alive else "dead"
 
 
 def _at(items: tuple[_T, ...], index: int) -> _T:

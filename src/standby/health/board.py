@@ -47,6 +47,19 @@ INITIAL_REASON = "configured"
 # A dead backend without a HealthCheck that passed a probe is probed again this soon (at
 # most Alive), so that `rise` probes bring it back in seconds, not `rise` times Alive.
 RISE_RECHECK_INTERVAL = 1.0
+# The reason of an operator's change (control API, standbyctl) in a backend's history.
+OPERATOR_REASON = "by the operator"
+# Changes kept per backend for the status page (the last transitions with their reasons):
+# enough to see a flapping backend at a glance; the log keeps the full story.
+HISTORY_KEPT = 6
+
+
+class Change(NamedTuple):
+    """One change of a backend's state, for the status page."""
+
+    at: float  # wall time
+    state: str  # "up", "down", "disabled", "enabled", "draining", "drain ended"
+    reason: str
 
 
 class HealthView(Protocol):
@@ -159,6 +172,7 @@ class BackendHealth:
     successes: int = 0  # good checks in a row while dead (towards rise)
     probe: str = "none"  # how it is checked now: "http" (a HealthCheck or HEAD /), "tcp"
     epoch: int = 0  # changes between alive and dead so far (HealthBoard.epoch_of)
+    history: tuple[Change, ...] = ()  # the last changes, oldest first (HISTORY_KEPT)
 
 
 class _Entry:
@@ -169,6 +183,7 @@ class _Entry:
         "draining",
         "epoch",
         "fails",
+        "history",
         "http_probe",
         "last_check",
         "last_ok",
@@ -201,6 +216,10 @@ class _Entry:
         self.last_result: str | None = None
         self.last_ok: bool | None = None
         self.next_probe = 0.0
+        self.history: tuple[Change, ...] = ()
+
+    def record(self, at: float, state: str, reason: str) -> None:
+        self.history = (*self.history[1 - HISTORY_KEPT :], Change(at, state, reason))
 
     @property
     def state(self) -> State:
@@ -424,6 +443,7 @@ class HealthBoard:
         if entry.operator_disabled == (not enabled):
             return False
         entry.operator_disabled = not enabled
+        entry.record(self._clock.wall(), "enabled" if enabled else "disabled", OPERATOR_REASON)
         self.version += 1
         return True
 
@@ -434,6 +454,8 @@ class HealthBoard:
         if entry.draining == draining:
             return False
         entry.draining = draining
+        word = "draining" if draining else "drain ended"
+        entry.record(self._clock.wall(), word, OPERATOR_REASON)
         self.version += 1
         return True
 
@@ -478,6 +500,7 @@ class HealthBoard:
         entry.reason = reason
         entry.cause = cause
         entry.since = now_wall
+        entry.record(now_wall, "up" if step.alive else "down", reason)
         entry.epoch += 1
         if not step.alive:
             entry.http_probe = http_level
@@ -571,4 +594,5 @@ class HealthBoard:
             successes=e.passes,
             probe=probe,
             epoch=e.epoch,
+            history=e.history,
         )

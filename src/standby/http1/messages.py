@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from html import escape
+from typing import Final
 
 from standby.http1._grammar import TOKEN_RE
 
@@ -74,6 +75,18 @@ def default_page(status: int) -> bytes:
     )
 
 
+# Every error page standby makes stands for a passing condition (a backend down, a request
+# refused): no cache may keep it, or visitors and crawlers would get it after the cause is
+# gone. Pound 4 sends these three lines (in this spelling) with its built-in pages and its
+# error page files; an invalid Expires date means "already expired" (RFC 9111 5.3).
+NO_CACHE_HEADERS: Final = (
+    (b"Expires", b"now"),
+    (b"Pragma", b"no-cache"),
+    (b"Cache-Control", b"no-cache,no-store"),
+)
+_NO_CACHE_LINES: Final = b"".join(b"%s: %s\r\n" % pair for pair in NO_CACHE_HEADERS)
+
+
 def _response(
     status: int,
     body: bytes,
@@ -84,6 +97,8 @@ def _response(
         b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status)),
         b"Content-Type: text/html\r\nContent-Length: %d\r\n" % len(body),
     ]
+    if status >= 400:
+        lines.append(_NO_CACHE_LINES)
     for name, value in extra:
         lines.append(b"%s: %s\r\n" % (name, value))
     if close:

@@ -306,6 +306,7 @@ class SupervisorView:
             transitions=self._sup.transitions_of(spec),
             latency=summed.latency,
             unanswered=self._unanswered,
+            history=row.history if row else (),
         )
 
     def set_enabled(self, path: ObjectPath, enabled: bool) -> None:

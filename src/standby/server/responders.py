@@ -18,9 +18,9 @@ import time
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote_to_bytes
 
-from standby.control import api, poundview
+from standby.control import api, poundview, status
 from standby.http1 import BODY_CHUNKED, error_response
-from standby.http1.messages import reason_phrase
+from standby.http1.messages import NO_CACHE_HEADERS, reason_phrase
 from standby.model import BackendKind, BackendSpec, ListenerSpec
 
 if TYPE_CHECKING:
@@ -43,16 +43,13 @@ ALLOW_SENDFILE: Final = (b"Allow", b"GET, HEAD")
 # A request body sent to the Control backend: a small JSON object, as on the socket, and
 # small enough to be relayed to the supervisor in one IPC frame (ipc.MAX_CONTROL_ASK_BODY).
 MAX_CONTROL_BODY: Final = 32 * 1024
+STATUS_METHODS: Final = frozenset({b"GET", b"HEAD"})  # the status page only shows
 
 Headers = tuple[tuple[bytes, bytes], ...]
 # What Pound 4 sends with an error page file unless the file says otherwise, and with the
 # `Error` backend's answer (in Pound's spelling, which its testsuite compares): a page that
 # stands for a passing condition (a maintenance page) must not be kept by caches.
-PAGE_DEFAULTS: Final[Headers] = (
-    (b"Expires", b"now"),
-    (b"Pragma", b"no-cache"),
-    (b"Cache-Control", b"no-cache,no-store"),
-)
+PAGE_DEFAULTS: Final[Headers] = NO_CACHE_HEADERS
 # exchange.R_BODY (exchange imports this module: importing it back would be a cycle).
 R_BODY: Final = 1
 
@@ -234,6 +231,8 @@ def answer(exchange: Exchange, backend: BackendSpec) -> None:
             return  # an expansion failed: 500
         client = exchange.client
         exchange.task = client.loop.create_task(_send_file(exchange, special.directory, request))
+    elif kind is BackendKind.STATUS:
+        status_page(exchange)
     elif exchange.req_done:  # CONTROL; with a body, _take_body calls control() at its end
         control(exchange)
     elif exchange.head.body == BODY_CHUNKED:  # as the control socket: a small known size
@@ -356,6 +355,18 @@ def control(exchange: Exchange) -> None:
         return
     if pound is not None:
         target = pound.target
+    _decide(exchange, method, target, body, pound)
+
+
+def _decide(
+    exchange: Exchange,
+    method: str,
+    target: str,
+    body: bytes,
+    pound: poundview.PoundRequest | None,
+) -> None:
+    """Answer a control API request: relayed to the supervisor with several workers, else
+    decided against this process's view."""
     shared = exchange.client.shared
     source = shared.control_source
     if source is not None:  # one of several workers: the supervisor decides, for all
@@ -375,6 +386,17 @@ def control(exchange: Exchange) -> None:
         _control_reply(exchange, decided if pound is None else pound.reply(decided))
         return
     exchange.task = exchange.client.loop.create_task(_reload(exchange))
+
+
+def status_page(exchange: Exchange) -> None:
+    """`Status` in a Service: the status page or one of its resources, read-only; decided
+    as the control socket's ``GET /status...`` (by the supervisor, with several workers)."""
+    if exchange.head.method not in STATUS_METHODS:
+        allow = ("GET", "HEAD")
+        _control_reply(exchange, api.error_reply(405, "the status page is read-only", allow))
+        return
+    target = "/" + status.resource_of(exchange.head.target.decode("latin-1"))
+    _decide(exchange, "GET", target, b"", None)
 
 
 async def _relay(

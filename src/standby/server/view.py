@@ -95,6 +95,7 @@ class ProxyView:
             resends=counters.resends if counters else 0,
             transitions=counters.transitions if counters else 0,
             latency=counters.latency if counters else None,
+            history=row.history if row else (),
         )
 
     def set_enabled(self, path: ObjectPath, enabled: bool) -> None:
