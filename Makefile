@@ -26,7 +26,7 @@ ROBUSTNESS_ARGS ?=
 FUZZ_SECONDS ?= 600
 
 .PHONY: demo test bench robustness fuzz demo-primary-down demo-primary-up demo-standby-down demo-standby-up \
-	demo-status venv clean pound-testsuite deb
+	demo-status venv clean pound-testsuite
 
 venv: $(BUILT)
 
@@ -105,6 +105,7 @@ pound-testsuite: $(BUILT)
 # compiled for Debian's /usr/bin/python3 (needs python3-dev, python3-venv, dpkg-deb), with
 # its build requirements and bundled libraries taken from this venv, offline.
 # tests/packaging/test_deb.py builds it, lints it, installs it and purges it.
+.PHONY: deb
 deb: $(BUILT)
 	$(BIN)/python tools/build_deb.py
 

@@ -1,12 +1,13 @@
-"""Wheels of the distributions installed in this Python environment, made from the installed
+"""Wheels of distributions installed in this Python environment, made from the installed
 files (no download): ``python tools/wheelhouse.py DIR [NAME...]``.
 
 The packaging tests and ``make deb`` install standby offline: pip is pointed at this
 directory (``--no-index --find-links DIR``) for standby's dependencies and its build
-requirements (setuptools, wheel, mypy), which are all in the development venv already.
-A wheel is its files plus its ``.dist-info``; what pip wrote at install time (the console
-scripts, INSTALLER, direct_url.json, the byte code) is left out, and RECORD is made anew.
-Editable installs and standby itself are skipped. Without NAMEs, every distribution.
+requirements (setuptools, wheel, mypy, cryptography), which are all in the development venv
+already. A wheel is its files plus its ``.dist-info``; what pip wrote at install time (the
+console scripts, INSTALLER, direct_url.json, the byte code) is left out, and RECORD is made
+anew. The NAMEs and what they require, as installed; without NAMEs, what installing
+standby from its sdist needs (pyproject.toml: build-system.requires, dependencies, pip).
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ import importlib.metadata
 import json
 import re
 import sys
+import tomllib
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
-# What is being built (installed editable here). pip is kept: pipx upgrades its own.
-SKIPPED = frozenset({"standby"})
+from packaging.requirements import Requirement
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+# pipx upgrades the pip of its venvs: offline, it must find one here.
+INSTALLER = ("pip",)
 # Written by the installer, not part of the wheel.
 INSTALLER_FILES = frozenset({"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"})
 
@@ -76,15 +82,42 @@ def repack(dist: importlib.metadata.Distribution, directory: Path) -> Path:
     return target
 
 
-def build(directory: Path, names: list[str] | None = None) -> list[Path]:
+def requirements_closure(names: Iterable[str]) -> set[str]:
+    """``names`` and every distribution they require, as installed here (markers evaluated
+    for this interpreter, extras left out)."""
+    wanted: set[str] = set()
+    queue = [Requirement(name) for name in names]
+    while queue:
+        requirement = queue.pop()
+        name = _normal(requirement.name)
+        marker = requirement.marker
+        if name in wanted or (marker is not None and not marker.evaluate({"extra": ""})):
+            continue
+        wanted.add(name)
+        queue.extend(Requirement(text) for text in importlib.metadata.requires(name) or ())
+    return wanted
+
+
+def standby_needs() -> list[str]:
+    """What installing standby from its sdist needs: its build requirements, its
+    dependencies, pip."""
+    pyproject = tomllib.loads(PYPROJECT.read_text())
+    build_requires = pyproject["build-system"]["requires"]
+    return [*build_requires, *pyproject["project"]["dependencies"], *INSTALLER]
+
+
+def build(directory: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Wheels of ``names`` (default: ``standby_needs()``) and what they require."""
     directory.mkdir(parents=True, exist_ok=True)
-    wanted = {_normal(name) for name in names} if names else None
+    wanted = requirements_closure(standby_needs() if names is None else names)
     made = []
     for dist in importlib.metadata.distributions():
         name = _normal(dist.metadata["Name"])
-        if name in SKIPPED or _editable(dist) or (wanted is not None and name not in wanted):
-            continue
-        made.append(repack(dist, directory))
+        if name in wanted and not _editable(dist):
+            made.append(repack(dist, directory))
+            wanted.discard(name)  # the first on sys.path, as an import would find it
+    if wanted:
+        raise SystemExit(f"wheelhouse: not installed here: {', '.join(sorted(wanted))}")
     return made
 
 
