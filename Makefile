@@ -93,14 +93,6 @@ robustness: $(BUILT)
 fuzz: $(BUILT)
 	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
-# Pound 4.23's own test suite against standby, through contrib/pound-compat's `pound` and
-# `poundctl` (Pound's source is fetched to a temporary directory, never into the repo; set
-# POUND_SRC=DIR to use a local copy). Needs perl JSON + IO::FDPass and autoconf. Prints each
-# group's result; POUND_TESTSUITE_FLAGS passes testsuite options (-j2, a group list, -k KEY).
-POUND_TESTSUITE_FLAGS ?= -j2
-pound-testsuite: $(BUILT)
-	tools/pound-testsuite.sh $(POUND_TESTSUITE_FLAGS)
-
 # The Debian package dist/standby_VERSION-1_ARCH.deb (tools/build_deb.py, no debhelper):
 # compiled for Debian's /usr/bin/python3 (needs python3-dev, python3-venv, dpkg-deb), with
 # its build requirements and bundled libraries taken from this venv, offline.
@@ -108,6 +100,14 @@ pound-testsuite: $(BUILT)
 .PHONY: deb
 deb: $(BUILT)
 	$(BIN)/python tools/build_deb.py
+
+# Pound 4.23's own test suite against standby, through contrib/pound-compat's `pound` and
+# `poundctl` (Pound's source is fetched to a temporary directory, never into the repo; set
+# POUND_SRC=DIR to use a local copy). Needs perl JSON + IO::FDPass and autoconf. Prints each
+# group's result; POUND_TESTSUITE_FLAGS passes testsuite options (-j2, a group list, -k KEY).
+POUND_TESTSUITE_FLAGS ?= -j2
+pound-testsuite: $(BUILT)
+	tools/pound-testsuite.sh $(POUND_TESTSUITE_FLAGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
