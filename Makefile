@@ -19,8 +19,10 @@ BUILT := $(VENV)/.standby-built
 BENCH_ARGS ?=
 # Extra arguments for `make robustness`, e.g. ROBUSTNESS_ARGS="-k slowloris".
 # Tests outside tests/robustness whose scenarios record figures for docs/robustness.md
-# (real processes with several workers: a stuck worker, a flood towards a stopped one).
-ROBUSTNESS_ALSO := tests/integration/test_supervision_live.py tests/integration/test_workers_stale.py
+# (real processes with several workers: a stuck worker, a flood towards a stopped one; a
+# restart on systemd's sockets under load).
+ROBUSTNESS_ALSO := tests/integration/test_supervision_live.py tests/integration/test_workers_stale.py \
+	tests/process/test_systemd_activation.py::test_restart_under_load_refuses_nobody
 ROBUSTNESS_ARGS ?=
 # How long `make fuzz` runs, in seconds: `make fuzz FUZZ_SECONDS=3600` for an hour.
 FUZZ_SECONDS ?= 600

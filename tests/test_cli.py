@@ -18,7 +18,7 @@ RUN_TIMEOUT = 60.0  # generous upper bound for a short-lived subprocess
 GOOD_CONFIG = """\
 User "nobody"
 LogLevel 1
-Alive 60
+Alive 30
 Daemon 1
 
 ListenHTTP

@@ -19,6 +19,10 @@ Service "{name}"
     Address 127.0.0.1
     Port 8080
   End
+  Emergency
+    Address 127.0.0.1
+    Port 8081
+  End
 End
 """
 MAIN = 'ListenHTTP\n  Address 127.0.0.1\n  Port 8080\n  Include "svc.cfg"\nEnd\n'

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ PROG = "standby"
 EXIT_OK = 0
 EXIT_FAILURE = 1  # Pound's status for a bad configuration or a bad option
 DEMO_FLAG = "--demo"
+log = logging.getLogger("standby.config")
 
 
 class UsageError(Exception):
@@ -99,13 +101,18 @@ def parse_features(words: Sequence[str]) -> Features:
     return Features(load, switches["close-extra-fds"])
 
 
-def close_extra_fds() -> None:
-    """Close every inherited descriptor above 2, as Pound does at start."""
+def close_extra_fds(keep: Sequence[int] = ()) -> None:
+    """Close every inherited descriptor above 2, as Pound does at start, except ``keep``
+    (the sockets systemd passed)."""
     try:
         limit = os.sysconf("SC_OPEN_MAX")
     except (OSError, ValueError):
         limit = 1024
-    os.closerange(FIRST_EXTRA_FD, limit)
+    low = FIRST_EXTRA_FD
+    for fd in sorted(set(keep)):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, limit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how lines on stderr look: standby's (time stamp, pid) or pound's (as Pound 4's "
         "with -e: `pound: MESSAGE`, only notices, warnings, errors and access lines)",
     )
+    parser.add_argument(
+        "--log-file",
+        dest="log_file",
+        metavar="FILE",
+        help="write diagnostics and access lines to FILE, reopened on SIGUSR1 (overrides "
+        "LogFile, -e's stderr and LogFacility)",
+    )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose: more messages")
     parser.add_argument(
         "-V", dest="version", action="store_true", help="print the version and exit"
@@ -206,6 +220,51 @@ def load(path: str) -> ConfigSpec:
     return load_config(path)
 
 
+def _known(user: str | None = None, group: str | None = None) -> bool:
+    """Whether ``User`` (or ``Group``) names one on this machine, as the start looks it
+    up."""
+    from standby.process.privileges import PrivilegeError, resolve_identity
+
+    try:
+        resolve_identity(user, group)
+    except PrivilegeError:
+        return False
+    return True
+
+
+class Advisor:
+    """Says config/advice.py's warnings once for each configuration loaded: on stderr
+    with ``-c``; otherwise kept at start-up (``started`` hands them to the runner, which
+    logs them where the log goes), then logged at each reload."""
+
+    def __init__(self, *, printing: bool) -> None:
+        self.printing = printing
+        self.pending: list[str] | None = []  # None once the start-up's are handed over
+
+    def __call__(self, config: ConfigSpec) -> None:
+        from standby.config.advice import advise
+
+        found = advise(
+            config,
+            user_exists=lambda name: _known(user=name),
+            group_exists=lambda name: _known(group=name),
+        )
+        lines = [str(advice) for advice in found]
+        if self.printing:
+            for line in lines:
+                print(line, file=sys.stderr)
+        elif self.pending is not None:
+            self.pending.extend(lines)
+        else:
+            for line in lines:
+                log.warning("%s", line)
+
+    def started(self) -> tuple[str, ...]:
+        lines = tuple(self.pending or ())
+        self.pending = None
+        return lines
+
+
 def _main(argv: list[str], *, own_process: bool = False) -> int:
     if DEMO_FLAG in argv:  # everything else on the line belongs to the demo
         rest = [arg for arg in argv if arg != DEMO_FLAG]
@@ -224,15 +283,21 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
         features = parse_features(args.features)
     except UsageError as exc:
         return _error(str(exc))
-    load_options = features.load
+    advisor = Advisor(printing=args.check)
+    load_options = replace(features.load, advise=advisor)
     # `-W no-dns`: dynamic backends are never looked up (nor resolv.conf read), in this
     # process and in the workers it forks.
     dns.set_enabled(load_options.dns)
     if not args.check:  # `-c` checks the file: it receives no socket, closes nothing
+        from standby.process import activation
         from standby.process.listeners import receive_socket
 
+        try:  # systemd's sockets (LISTEN_FDS) are kept before anything is closed
+            activated = activation.take()
+        except activation.ActivationError as exc:
+            return _error(f"socket activation: {exc}")
         if features.close_extra_fds and own_process:
-            close_extra_fds()
+            close_extra_fds(activated)
         load_options = replace(load_options, socket_from=receive_socket)
     load_config, config_error = _config_api(load_options)
     try:
@@ -253,6 +318,8 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
         pid_file=args.pid_file,
         workers=args.workers,
         log_style=args.log_style,
+        log_file=args.log_file,
+        advice=advisor.started(),
     )
     return run(config, options, _proxy_factory(), loader=load_config)
 

@@ -574,6 +574,7 @@ class ConfigSpec:
     ws_timeout: float = DEFAULT_WS_TIMEOUT
     grace: float = DEFAULT_GRACE
     pid_file: str | None = None
+    log_file: str | None = None  # `LogFile`: diagnostics and access lines; None: LogFacility
     workers: int | None = None  # worker processes; None: one per CPU
     worker_timeout: float = DEFAULT_WORKER_TIMEOUT  # a silent worker is killed after this
     anonymise: bool = False  # log client addresses with the last byte zeroed
@@ -600,6 +601,9 @@ class ConfigSpec:
     load_options: LoadOptions = field(default_factory=lambda: LoadOptions())
     # Pound 4's `Tunnel` sections (see TunnelSpec at the end of the file).
     tunnels: tuple[TunnelSpec, ...] = ()
+    # Where the global settings config/advice.py warns about were written (keyword,
+    # location of the one in force), for its messages.
+    settings_at: tuple[tuple[str, Location], ...] = ()
 
 
 # --- issue 15: backend kinds, named backends, balancer, error pages ----------------------
@@ -817,6 +821,9 @@ class LoadOptions:
     # The shell's function that receives a `SocketFrom` socket and returns its (address,
     # port); None where sockets are not received (`-c`, tests of the pure loader).
     socket_from: Callable[[str], tuple[str, int]] | None = field(default=None, compare=False)
+    # The shell's function told every configuration loaded this way (at start and at each
+    # reload), to print or log config/advice.py's warnings once; None: nobody is told.
+    advise: Callable[[ConfigSpec], None] | None = field(default=None, compare=False)
 
 
 # --- issue 15: request and response modification (config/edits.py, http1/edit.py) -------

@@ -99,7 +99,9 @@ def test_check_receives_nothing(tmp_path: Path) -> None:
         timeout=DEADLINE,
         cwd=str(tmp_path),
     )
-    assert (done.returncode, done.stderr) == (0, "")
+    # Nothing but issue 16's advice (its lone backend has no Emergency).
+    errors = [line for line in done.stderr.splitlines() if ": warning: " not in line]
+    assert (done.returncode, errors) == (0, [])
 
 
 def test_a_socket_that_cannot_be_received_is_a_start_error(tmp_path: Path) -> None:

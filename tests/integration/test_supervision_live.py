@@ -41,7 +41,7 @@ CONNECTIONS = 20  # new connections made while a worker is stuck, and as many af
 # The crash loop: kill the slot's new workers until its restart delay is this long...
 BACKOFF = 6.0
 MAX_KILLS = 12  # ...which the doubling back-off reaches long before this many kills
-SPIN_SIGNAL = signal.SIGUSR1  # standby does not handle it; the test's sitecustomize does
+SPIN_SIGNAL = signal.SIGUSR2  # standby does not handle it; the test's sitecustomize does
 RESTARTING = re.compile(r"worker (\d+) \(pid (\d+)\) killed by SIGKILL; restarting in ([\d.]+)s")
 SILENCE = re.compile(r"sent no heartbeat for ([\d.]+)s: killed")
 

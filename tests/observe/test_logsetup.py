@@ -24,6 +24,7 @@ from standby.observe.logsetup import (
     _Stamp,
     access_emitter,
     facility_code,
+    reopen_log_file,
     setup_logging,
 )
 
@@ -182,3 +183,128 @@ def test_pound_style_stderr_is_pound_s_tag_and_only_what_pound_would_say() -> No
 def test_unknown_log_style() -> None:
     with pytest.raises(LogSetupError, match="unknown log style 'nosuch'"):
         setup_logging("-", to_stderr=True, verbose=False, style="nosuch")
+
+
+# --- issue 16: every level's priority; journald's stream; the log file ------------------
+
+# Each level standby logs at, and the syslog severity (RFC 5424) it must arrive with.
+LEVELS = (
+    (logging.DEBUG, 7),
+    (logging.INFO, 6),
+    (NOTICE, 5),
+    (logging.WARNING, 4),
+    (logging.ERROR, 3),
+    (logging.CRITICAL, 2),
+)
+
+
+@pytest.mark.parametrize("facility", ["daemon", "local0", "local7", "user", "auth"])
+def test_syslog_pri_is_facility_times_8_plus_severity_at_every_level(
+    syslog_socket: tuple[str, socket.socket], facility: str
+) -> None:
+    path, sock = syslog_socket
+    setup_logging(facility, to_stderr=False, verbose=True, syslog_address=path)
+    logger = logging.getLogger("standby.test")
+    for level, _ in LEVELS:
+        logger.log(level, "at %s", logging.getLevelName(level))
+    code = facility_code(facility)
+    for level, sev in LEVELS:
+        data = sock.recv(4096).decode()
+        expected = f"<{code * 8 + sev}>standby[{os.getpid()}]: at {logging.getLevelName(level)}"
+        assert data == expected + "\x00"
+    access_emitter()("127.0.0.1 GET / HTTP/1.1 - 200")
+    assert sock.recv(4096).decode().startswith(f"<{code * 8 + SEVERITY_INFO}>standby[")
+
+
+def journal_variable(stream: io.TextIOBase | object) -> str:
+    info = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+    return f"{info.st_dev}:{info.st_ino}"
+
+
+def test_stderr_that_is_the_journal_gets_priorities_and_no_time_stamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open(tmp_path / "journal", "w+") as stream:
+        monkeypatch.setenv("JOURNAL_STREAM", journal_variable(stream))
+        setup_logging("-", to_stderr=True, verbose=True, stream=stream)
+        logger = logging.getLogger("standby.test")
+        for level, _ in LEVELS:
+            logger.log(level, "at %s", logging.getLevelName(level))
+        logger.error("two\nlines")
+        emit = access_emitter()
+        emit("127.0.0.1 GET / HTTP/1.1 - 200")
+        assert isinstance(emit, StderrAccessWriter)
+        emit.flush()
+        stream.flush()
+        lines = (tmp_path / "journal").read_text().splitlines()
+    expected = [f"<{sev}>at {logging.getLevelName(level)}" for level, sev in LEVELS]
+    expected += ["<3>two", "<3>lines", "<6>127.0.0.1 GET / HTTP/1.1 - 200"]
+    assert lines == expected
+
+
+def test_a_journal_stream_that_is_not_stderr_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stderr redirected elsewhere keeps $JOURNAL_STREAM, naming another file."""
+    with open(tmp_path / "other", "w") as other, open(tmp_path / "err", "w+") as stream:
+        monkeypatch.setenv("JOURNAL_STREAM", journal_variable(other))
+        setup_logging("-", to_stderr=True, verbose=False, stream=stream)
+        logging.getLogger("standby.test").warning("plain")
+        stream.flush()
+    (line,) = (tmp_path / "err").read_text().splitlines()
+    assert line.endswith(f" standby[{os.getpid()}]: plain") and not line.startswith("<")
+
+
+@pytest.mark.parametrize("value", ["", "garbage", "1:", ":2", "x:y"])
+def test_a_malformed_journal_stream_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    with open(tmp_path / "err", "w+") as stream:
+        monkeypatch.setenv("JOURNAL_STREAM", value)
+        setup_logging("-", to_stderr=True, verbose=False, stream=stream)
+        logging.getLogger("standby.test").warning("plain")
+        stream.flush()
+    assert not (tmp_path / "err").read_text().startswith("<")
+
+
+def test_log_file_takes_diagnostics_and_access_lines_and_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "standby.log"
+    setup_logging("daemon", to_stderr=False, verbose=False, log_file=str(path))
+    logging.getLogger("standby.test").warning("first")
+    emit = access_emitter()
+    emit("GET /one")
+    assert isinstance(emit, StderrAccessWriter)
+    emit.flush()
+    path.rename(tmp_path / "standby.log.1")
+    logging.getLogger("standby.test").warning("still the old file")
+    assert reopen_log_file()
+    emit("GET /two")
+    emit.flush()
+    old = (tmp_path / "standby.log.1").read_text().splitlines()
+    new = path.read_text().splitlines()
+    assert [line.split(": ", 1)[1] for line in old] == ["first", "GET /one", "still the old file"]
+    assert [line.split(": ", 1)[1] for line in new] == [f"log file {path} reopened", "GET /two"]
+    assert all(f" standby[{os.getpid()}]: " in line for line in old + new)
+
+
+def test_a_log_file_that_cannot_be_reopened_keeps_the_old_one(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    path = directory / "standby.log"
+    setup_logging("daemon", to_stderr=False, verbose=False, log_file=str(path))
+    path.rename(tmp_path / "moved.log")
+    path.mkdir()  # the name is now a directory: opening it for writing fails
+    assert reopen_log_file()
+    logging.getLogger("standby.test").warning("after")
+    text = (tmp_path / "moved.log").read_text()
+    assert f"cannot reopen log file {path}: Is a directory" in text and "after" in text
+
+
+def test_no_log_file_nothing_to_reopen() -> None:
+    setup_logging("-", to_stderr=True, verbose=False, stream=io.StringIO())
+    assert not reopen_log_file()
+
+
+def test_a_log_file_that_cannot_be_opened_is_a_setup_error(tmp_path: Path) -> None:
+    with pytest.raises(LogSetupError, match=r"cannot open log file .*/none/x\.log: No such file"):
+        setup_logging("-", to_stderr=False, verbose=False, log_file=str(tmp_path / "none/x.log"))

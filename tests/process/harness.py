@@ -356,12 +356,29 @@ def running_standby(
     if workers is not None:
         command += ["--workers", str(workers)]
     command += options
+    with running_command(
+        command, config.parent, env=env, deadline=deadline, pass_fds=pass_fds
+    ) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_command(
+    command: list[str],
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    deadline: float = DEADLINE,
+    pass_fds: tuple[int, ...] = (),
+) -> Iterator[Standby]:
+    """``command`` (a standby logging to stderr, however it is started), until the block
+    ends; started means it said so. Every process it forked is killed at the end."""
     proc = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        cwd=str(config.parent),
+        cwd=str(cwd),
         env=env,
         pass_fds=pass_fds,
     )

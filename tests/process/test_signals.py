@@ -36,7 +36,9 @@ def test_every_handled_signal_has_a_decision_in_every_phase() -> None:
         (Phase.RUNNING, signal.SIGHUP, Action.RELOAD),
         (Phase.STOPPING, signal.SIGTERM, Action.ABORT),
         (Phase.STOPPING, signal.SIGHUP, Action.NOTHING),
-        (Phase.RUNNING, signal.SIGUSR1, Action.NOTHING),
+        (Phase.RUNNING, signal.SIGUSR2, Action.NOTHING),  # not handled
+        (Phase.RUNNING, signal.SIGUSR1, Action.REOPEN_LOGS),
+        (Phase.STOPPING, signal.SIGUSR1, Action.REOPEN_LOGS),
     ],
 )
 def test_decide(phase: Phase, sig: signal.Signals, action: Action) -> None:
@@ -46,6 +48,12 @@ def test_decide(phase: Phase, sig: signal.Signals, action: Action) -> None:
 def test_a_worker_never_reloads_by_itself() -> None:
     assert {(p, s) for p in Phase for s in HANDLED_SIGNALS} == set(WORKER_TRANSITIONS)
     assert decide(Phase.RUNNING, signal.SIGHUP, WORKER_TRANSITIONS) is Action.NOTHING
+
+
+def test_sigusr1_reopens_the_log_file_in_every_process_and_phase() -> None:
+    for table in (TRANSITIONS, WORKER_TRANSITIONS):
+        for phase in Phase:
+            assert decide(phase, signal.SIGUSR1, table) is Action.REOPEN_LOGS
 
 
 def test_decide_unknown_number() -> None:

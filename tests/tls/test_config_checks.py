@@ -43,7 +43,9 @@ def listener(cert: str, extra: str = "") -> str:
         "ListenHTTPS\n  Address 127.0.0.1\n  Port 8443\n"
         f'  Cert "{cert}"\n'
         + "".join(f"  {line}\n" for line in extra.splitlines())
-        + "  Service\n    BackEnd\n      Address 127.0.0.1\n      Port 8080\n    End\n  End\nEnd\n"
+        + "  Service\n    BackEnd\n      Address 127.0.0.1\n      Port 8080\n    End\n"
+        # An Emergency: `standby -c` advises against a lone backend (issue 16).
+        + "    Emergency\n      Address 127.0.0.1\n      Port 8081\n    End\n  End\nEnd\n"
     )
 
 

@@ -43,7 +43,10 @@ def load_config(
         include_dir=options.include_dir,
     )
     root = parse(reader, Location(path, 1, 1))
-    return _received(compile_config(root, path, read_bytes, _now(), check_tls, options))
+    config = _received(compile_config(root, path, read_bytes, _now(), check_tls, options))
+    if options.advise is not None:
+        options.advise(config)
+    return config
 
 
 def reload_config(config: ConfigSpec, check_tls: TlsCheck | None = None) -> ConfigSpec:

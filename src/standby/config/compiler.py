@@ -134,6 +134,15 @@ def _value(node: SectionNode, name: str, index: int = 0) -> Value:
     return None if directive is None else directive.values[index]
 
 
+# The global settings whose place config/advice.py names in its warnings.
+ADVISED_SETTINGS = ("User", "Group", "Alive", "TimeOut")
+
+
+def _settings_at(root: SectionNode) -> tuple[tuple[str, Location], ...]:
+    found = ((name, root.first(name)) for name in ADVISED_SETTINGS)
+    return tuple((name, directive.location) for name, directive in found if directive)
+
+
 def _str(value: Value) -> str | None:
     assert value is None or isinstance(value, str)
     return value
@@ -274,6 +283,7 @@ class _Compiler:
             ws_timeout=defaults.ws_timeout,
             grace=_float(_value(root, "Grace"), model.DEFAULT_GRACE),
             pid_file=_str(_value(root, "PIDFile")),
+            log_file=_str(_value(root, "LogFile")),
             workers=_optional_int(_value(root, "Workers")),
             worker_timeout=_float(_value(root, "WorkerTimeout"), model.DEFAULT_WORKER_TIMEOUT),
             anonymise=anonymise is not None and _bool(anonymise.values[0], True),
@@ -285,6 +295,7 @@ class _Compiler:
             listeners=listeners,
             services=global_services,
             tunnels=compile_tunnels(root, defaults.timeout, defaults.conn_timeout),
+            settings_at=_settings_at(root),
             acme=None
             if self.acme_client is None
             else replace(self.acme_client, certificates=tuple(self.auto_certs.values())),

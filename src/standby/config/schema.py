@@ -219,6 +219,13 @@ KEYWORDS: tuple[Keyword, ...] = (
             False, "syslog facility (auth, authpriv, cron, daemon, ftp, kern, lpr, mail, "
             "news, syslog, user, uucp, local0..local7), or `-` for standard error.",
             default="daemon"),
+    Keyword("LogFile", frozenset({Section.TOP}), (Arg("file", ArgKind.STRING),), False,
+            "standby: write diagnostics and access lines to this file instead of syslog "
+            "or standard error (`--log-file` overrides it, `-e` ignores it). Every worker "
+            "appends whole lines; SIGUSR1 reopens it, for logrotate's `postrotate` (see "
+            "contrib/logrotate/standby; never `copytruncate`). Opened at start-up, before "
+            "`RootJail` and `User`; a reload does not move it: "
+            "`LogFile \"/var/log/standby/standby.log\"`."),
     Keyword("Alive", frozenset({Section.TOP}), (POSITIVE_DURATION,), False,
             "How often dead backends are probed for resurrection.",
             default=_seconds(model.DEFAULT_ALIVE)),

@@ -1,7 +1,11 @@
-"""Where diagnostics and the access log go: syslog (``LogFacility``) or stderr.
+"""Where diagnostics and the access log go: syslog (``LogFacility``), stderr, or a log
+file (``LogFile``, ``--log-file``).
 
 Opened before any chroot: the syslog handler connects to ``/dev/log`` here, so the jail
-does not need to contain it.
+does not need to contain it; a log file keeps its directory open for reopening.
+
+On stderr, when stderr is journald's stream (systemd names it in ``$JOURNAL_STREAM``),
+each line starts with its syslog severity as ``<N>`` and has no time stamp of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from standby.observe.handlers import PoundStderrHandler
+from standby.observe.handlers import (
+    AppendFile,
+    JournalFormatter,
+    LogFileHandler,
+    PoundStderrHandler,
+)
 
 LOGGER_NAME = "standby"  # every module logs under this name
 ACCESS_LOGGER_NAME = "standby.access"
@@ -42,6 +51,40 @@ POUND_PREFIX = POUND_TAG + ": "
 NOTICE = 25
 logging.addLevelName(NOTICE, "NOTICE")
 logging.handlers.SysLogHandler.priority_map.setdefault("NOTICE", "notice")
+
+
+# systemd sets this to "DEVICE:INODE" of the journal stream it connected to stdout and
+# stderr (systemd.exec(5)); a stderr with that device and inode number is the journal.
+JOURNAL_STREAM = "JOURNAL_STREAM"
+# The syslog severities (RFC 5424) of the levels standby logs at; LOG_DEBUG below INFO.
+SEVERITIES: tuple[tuple[int, int], ...] = (
+    (logging.CRITICAL, 2),
+    (logging.ERROR, 3),
+    (logging.WARNING, 4),
+    (NOTICE, 5),
+    (logging.INFO, 6),
+)
+SYSLOG_DEBUG = 7
+
+
+def severity(levelno: int) -> int:
+    """The syslog severity of a logging level (a level between two takes the lower's)."""
+    for level, code in SEVERITIES:
+        if levelno >= level:
+            return code
+    return SYSLOG_DEBUG
+
+
+def is_journal(stream: TextIO, environ: dict[str, str] | None = None) -> bool:
+    """Whether ``stream`` is the journal stream ``$JOURNAL_STREAM`` names: a stderr
+    redirected elsewhere (``2>file``) keeps the variable but not the device and inode."""
+    value = (os.environ if environ is None else environ).get(JOURNAL_STREAM, "")
+    device, _, inode = value.partition(":")
+    try:
+        info = os.fstat(stream.fileno())
+        return (info.st_dev, info.st_ino) == (int(device), int(inode))
+    except (OSError, ValueError, AttributeError):  # not set, malformed, or no descriptor
+        return False
 
 
 # `LogTag` of the syslog handlers made here (by id: the handler class has no room for it).
@@ -74,8 +117,10 @@ def make_handler(
     stream: TextIO | None = None,
     tag: str | None = None,
     style: str = STYLE_STANDBY,
+    log_file: str | None = None,
 ) -> logging.Handler:
-    """The handler for the configuration: stderr when ``to_stderr`` (``-e``) or the
+    """The handler for the configuration: the file ``log_file`` when given (raises
+    ``LogSetupError`` if it cannot be opened); else stderr when ``to_stderr`` (``-e``) or the
     facility is ``-``, its lines in ``style``; otherwise syslog, its messages tagged
     ``tag`` (``LogTag``; None: the program's name). Without a syslog socket, falls back to
     stderr with a warning so that messages are never silently lost."""
@@ -83,6 +128,11 @@ def make_handler(
         raise LogSetupError(f"unknown log style {style!r}")
     name = DEFAULT_FACILITY if facility is None else facility
     err = sys.stderr if stream is None else stream
+    if log_file is not None:
+        try:
+            return LogFileHandler(AppendFile(log_file), STDERR_FORMAT)
+        except OSError as exc:
+            raise LogSetupError(f"cannot open log file {log_file}: {exc.strerror}") from None
     if not to_stderr and name != STDERR_FACILITY:
         code = facility_code(name)
         if os.path.exists(syslog_address):
@@ -99,7 +149,8 @@ def make_handler(
     if style == STYLE_POUND:
         return PoundStderrHandler(err, POUND_PREFIX, _pound_worthy)
     stderr = logging.StreamHandler(err)
-    stderr.setFormatter(logging.Formatter(STDERR_FORMAT))
+    journal = is_journal(err)
+    stderr.setFormatter(JournalFormatter(severity) if journal else logging.Formatter(STDERR_FORMAT))
     return stderr
 
 
@@ -112,6 +163,7 @@ def setup_logging(
     stream: TextIO | None = None,
     tag: str | None = None,
     style: str = STYLE_STANDBY,
+    log_file: str | None = None,
 ) -> logging.Handler:
     """Send everything logged under ``standby`` to one handler; returns it."""
     handler = make_handler(
@@ -121,6 +173,7 @@ def setup_logging(
         stream=stream,
         tag=tag,
         style=style,
+        log_file=log_file,
     )
     logger = logging.getLogger(LOGGER_NAME)
     for old in list(logger.handlers):
@@ -138,6 +191,22 @@ def refresh_ident(handler: logging.Handler) -> None:
         handler.ident = f"{_tags.get(id(handler), SYSLOG_IDENT)}[{os.getpid()}]: "
 
 
+def reopen_log_file() -> bool:
+    """Reopen the log file (SIGUSR1, after logrotate moved it away): False without one.
+    A failure is logged (to the file still open) and the old file stays in use."""
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
+        if isinstance(handler, LogFileHandler):
+            logger = logging.getLogger(LOGGER_NAME)
+            try:
+                handler.reopen()
+            except OSError as exc:
+                logger.error("cannot reopen log file %s: %s", handler.file.path, exc.strerror)
+            else:  # the first line of the new file, one per process (tests count them)
+                logger.info("log file %s reopened", handler.file.path)
+            return True
+    return False
+
+
 def access_emitter() -> Callable[[str], None]:
     """``emit`` for ``AccessLog``: access lines go where the ``standby`` logger's handler
     sends messages, at INFO like Pound's, in the same format, but without building a
@@ -148,6 +217,10 @@ def access_emitter() -> Callable[[str], None]:
     if isinstance(handler, logging.handlers.SysLogHandler) and handler.unixsocket:
         return SyslogAccessWriter(handler)
     if type(handler) is logging.StreamHandler:
+        if isinstance(handler.formatter, JournalFormatter):
+            return StderrAccessWriter(handler.stream, prefix=f"<{SYSLOG_INFO}>")
+        return StderrAccessWriter(handler.stream)
+    if type(handler) is LogFileHandler:  # its stream is the AppendFile, reopened in place
         return StderrAccessWriter(handler.stream)
     if type(handler) is PoundStderrHandler:
         return StderrAccessWriter(handler.stream, prefix=POUND_PREFIX)

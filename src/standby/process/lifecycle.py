@@ -20,6 +20,8 @@ import uvloop
 
 from standby import __version__
 from standby.model import ConfigSpec
+from standby.observe.logsetup import reopen_log_file
+from standby.process.notify import backend_counts, status_line
 from standby.process.signals import (
     HANDLED_SIGNALS,
     TRANSITIONS,
@@ -28,6 +30,7 @@ from standby.process.signals import (
     SignalTable,
     decide,
 )
+from standby.server.view import ProxyView
 
 if TYPE_CHECKING:
     from standby.balance.sessions import SessionTables
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from standby.health.board import HealthBoard
     from standby.model import BackendSpec, ServiceSpec
     from standby.observe.access import AccessLog
+    from standby.process.notify import SystemdNotifier
     from standby.process.tables import Table, TableListener
     from standby.server.shared import ControlSource, MetricsSource
     from standby.server.stats import BackendCounters
@@ -168,10 +172,12 @@ class Lifecycle:
         name: str | None = None,
         level: int = logging.INFO,
         linger: float = 0.0,
+        systemd: SystemdNotifier | None = None,
     ) -> None:
         """``table``: the signal rules; ``name`` (e.g. ``worker 2``), ``level``: how
         life-cycle messages are logged (a supervised worker logs them at DEBUG: the
-        supervisor says it once); ``linger``: passed to ``proxy.stop``."""
+        supervisor says it once); ``linger``: passed to ``proxy.stop``; ``systemd``: the
+        service manager to notify (the single process only)."""
         self.proxy = proxy
         self.sockets = sockets
         self.grace = grace
@@ -181,7 +187,19 @@ class Lifecycle:
         self.name = name
         self.level = level
         self.linger = linger
+        self.systemd = systemd
         self.phase = Phase.RUNNING
+
+    def describe(self) -> str:
+        """The one-line STATUS= for systemd."""
+        rows = self.proxy.board.snapshot()
+        counters = [self.proxy.counters_of(row.spec) for row in rows]
+        requests = sum(c.requests for c in counters if c is not None)
+        return status_line(*backend_counts(rows), requests, workers=1)
+
+    def _systemd_status(self, _transition: object) -> None:
+        if self.systemd is not None:
+            self.systemd.status(self.describe())
 
     async def run(self) -> int:
         try:
@@ -195,6 +213,11 @@ class Lifecycle:
         title = self.name or f"standby {__version__}"
         log.log(self.level, "%s started (pid %d)", title, os.getpid())
         self.notifier.ready()
+        tending: asyncio.Task[None] | None = None
+        if self.systemd is not None:
+            self.systemd.ready(self.describe())
+            tending = asyncio.ensure_future(self.systemd.tend(self.describe))
+            self.proxy.board.subscribe(self._systemd_status)
         signal_task = asyncio.ensure_future(self.inbox.next())
         stop_task: asyncio.Task[int] | None = None
         try:
@@ -210,6 +233,9 @@ class Lifecycle:
                     signal_task = asyncio.ensure_future(self.inbox.next())
                     action = decide(self.phase, signum, self.table)
                     name = signal.Signals(signum).name
+                    stops = action in (Action.GRACEFUL_STOP, Action.ABORT)
+                    if stops and self.phase is Phase.RUNNING and self.systemd is not None:
+                        self.systemd.stopping()
                     if action is Action.GRACEFUL_STOP:
                         log.log(
                             self.level,
@@ -229,9 +255,24 @@ class Lifecycle:
                         # Awaited here: a stop asked for meanwhile waits for it (a reload
                         # is one file read and some tables), and reloads never overlap.
                         log.info("%s: reloading the configuration", name)
-                        await self.proxy.reload_from_source()  # logs its outcome
+                        await self.reload()  # logs its outcome
+                    elif action is Action.REOPEN_LOGS:
+                        reopen_log_file()
         finally:
             signal_task.cancel()
+            if tending is not None:
+                tending.cancel()
+                self.proxy.board.unsubscribe(self._systemd_status)
+
+    async def reload(self) -> tuple[bool, str]:
+        """``proxy.reload_from_source``, between RELOADING=1 and READY=1 for systemd."""
+        if self.systemd is not None:
+            self.systemd.reloading()
+        try:
+            return await self.proxy.reload_from_source()
+        finally:
+            if self.systemd is not None and self.phase is Phase.RUNNING:
+                self.systemd.ready(self.describe())  # the new or the old file serves
 
     async def _graceful_stop(self) -> int:
         try:
@@ -249,14 +290,24 @@ class Lifecycle:
         return EXIT_OK
 
 
-def serve(proxy: ProxyLike, sockets: list[socket.socket], grace: float, notifier: Notifier) -> int:
+def serve(
+    proxy: ProxyLike,
+    sockets: list[socket.socket],
+    grace: float,
+    notifier: Notifier,
+    systemd: SystemdNotifier | None = None,
+) -> int:
     """Run the proxy on a fresh uvloop event loop until a signal ends it."""
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     inbox = SignalInbox()
     try:
         inbox.install(loop)
-        return loop.run_until_complete(Lifecycle(proxy, sockets, grace, inbox, notifier).run())
+        lifecycle = Lifecycle(proxy, sockets, grace, inbox, notifier, systemd=systemd)
+        view = getattr(proxy, "view", None)  # the real proxy's, not a test stand-in's
+        if systemd is not None and isinstance(view, ProxyView):
+            view.reloader = lifecycle.reload  # the control socket's reloads notify too
+        return loop.run_until_complete(lifecycle.run())
     finally:
         inbox.uninstall(loop)
         with contextlib.suppress(Exception):

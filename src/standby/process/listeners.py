@@ -9,6 +9,7 @@ import socket
 from dataclasses import replace
 
 from standby.model import ConfigSpec, ListenerSpec, listening
+from standby.process import activation
 
 # Accept queue length; the kernel caps it at net.core.somaxconn. Large, so that a burst of
 # visitors waits in the queue instead of being refused.
@@ -92,8 +93,9 @@ def bind_listener(spec: ListenerSpec, *, reuse_port: bool = False) -> socket.soc
     """One listening, non-blocking socket for ``spec``; raises ``BindError``.
 
     ``reuse_port``: join a ``SO_REUSEPORT`` group (one socket per worker slot). A
-    ``SocketFrom`` listener gets a copy of its received socket instead (every slot shares
-    its one accept queue)."""
+    ``SocketFrom`` listener, or one whose address systemd passed a socket for
+    (``activation``), gets a copy of that socket instead (every slot shares its one accept
+    queue)."""
     if spec.socket_from is not None:
         return _received_copy(spec)
     try:
@@ -106,6 +108,10 @@ def bind_listener(spec: ListenerSpec, *, reuse_port: bool = False) -> socket.soc
     except socket.gaierror as exc:
         raise BindError(f"cannot bind {describe(spec)}: {exc.strerror}") from None
     family, kind, proto, _, sockaddr = infos[0]
+    inherited = activation.claim(spec, sockaddr, family)
+    if inherited is not None:  # systemd bound it (socket activation): every slot shares it
+        inherited.setblocking(False)
+        return inherited
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from standby.control.server import BoundControl, ControlSocketError, bind_control
 from standby.model import ConfigSpec
 from standby.observe.access import AccessLog
+from standby.observe.handlers import LogFileHandler
 from standby.observe.logsetup import (
     STYLE_STANDBY,
     LogSetupError,
@@ -31,6 +32,7 @@ from standby.observe.logsetup import (
     refresh_ident,
     setup_logging,
 )
+from standby.process import activation
 from standby.process.daemon import PidFile, StartupNotifier, daemonize
 from standby.process.lifecycle import (
     EXIT_FAILURE,
@@ -44,6 +46,7 @@ from standby.process.lifecycle import (
     serve,
 )
 from standby.process.listeners import BindError, bind_listeners, bind_slots, describe
+from standby.process.notify import SystemdNotifier
 from standby.process.privileges import (
     PrivilegeError,
     drop_privileges,
@@ -81,6 +84,8 @@ class RunOptions:
     pid_file: str | None = None  # -p: overrides PIDFile
     workers: int | None = None  # --workers: overrides Workers
     log_style: str = STYLE_STANDBY  # --log-style: how stderr lines look (logsetup)
+    log_file: str | None = None  # --log-file: overrides LogFile, -e and LogFacility
+    advice: tuple[str, ...] = ()  # `standby -c`'s warnings, logged once logging is set up
 
 
 def usable_cpus() -> int | None:
@@ -101,9 +106,9 @@ class _Startup:
     def fail(self, message: str) -> int:
         log.error("%s", message)
         self.notifier.failed(message)
-        # Syslog is not where someone starting the program looks: say it on stderr too
-        # (still the terminal until we detach; after that the notifier carries it).
-        if isinstance(self.handler, logging.handlers.SysLogHandler):
+        # Syslog or a log file is not where someone starting the program looks: say it
+        # on stderr too (still the terminal until we detach; then the notifier carries it).
+        if isinstance(self.handler, (logging.handlers.SysLogHandler, LogFileHandler)):
             with contextlib.suppress(OSError, ValueError):
                 print(f"standby: {message}", file=sys.stderr)
         return EXIT_FAILURE
@@ -150,11 +155,16 @@ def run(
             verbose=options.verbose,
             tag=config.log_tag,
             style=options.log_style,
+            # The command line wins: --log-file, then -e over the file's LogFile.
+            log_file=options.log_file or (None if options.log_to_stderr else config.log_file),
         )
     except LogSetupError as exc:
         print(f"standby: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     startup = _Startup(handler)
+    for line in options.advice:
+        log.warning("%s", line)
+    systemd = SystemdNotifier.from_environ()  # None unless systemd started us (Type=notify)
     try:
         workers = worker_count(options.workers, config.workers, usable_cpus())
     except ValueError as exc:
@@ -166,6 +176,11 @@ def run(
     except (PrivilegeError, BindError) as exc:
         return startup.fail(str(exc))
     all_sockets = [sock for group in slots for sock in group]
+    stray = activation.unclaimed()
+    if stray:  # socket activation: a socket systemd passed that no listener wants
+        for sock in all_sockets:
+            sock.close()
+        return startup.fail(f"socket activation: no listener has the address of {stray[0]}")
     control: BoundControl | None = None
     if config.control is not None:
         try:
@@ -192,6 +207,8 @@ def run(
     if config.daemon and not options.foreground:
         startup.notifier = daemonize()
         refresh_ident(handler)
+        if systemd is not None:  # systemd must follow the daemon (run with -F instead)
+            systemd.main_pid = os.getpid()
     pid_path = options.pid_file or config.pid_file
     pid_file = PidFile(pid_path) if pid_path else None
     try:
@@ -206,7 +223,7 @@ def run(
         drop_privileges(identity)
         if workers == 1:
             proxy.control_socket, control = control, None  # the proxy serves it now
-            return serve(proxy, slots[0], config.grace, startup.notifier)
+            return serve(proxy, slots[0], config.grace, startup.notifier, systemd)
         bound, control = control, None  # the supervisor serves it now
         return supervise(
             config,
@@ -218,6 +235,7 @@ def run(
             factory=proxy_factory,
             loader=loader or default_loader(),
             control=bound,
+            systemd=systemd,
         )
     except PrivilegeError as exc:
         for sock in all_sockets:

@@ -20,6 +20,7 @@ class Action(enum.Enum):
     ABORT = "abort"  # close everything now and exit
     RELOAD = "reload"  # re-read the configuration file; a bad one leaves the old one running
     NOTHING = "nothing"  # already doing what was asked
+    REOPEN_LOGS = "reopen-logs"  # reopen the log file (logrotate moved it away)
 
 
 # The signals the runner catches; anything else keeps its default disposition.
@@ -28,6 +29,8 @@ HANDLED_SIGNALS: tuple[signal.Signals, ...] = (
     signal.SIGINT,
     signal.SIGQUIT,
     signal.SIGHUP,
+    # Reopens the log file; caught even without one, whose default action would kill us.
+    signal.SIGUSR1,
 )
 
 TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
@@ -41,6 +44,9 @@ TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
     (Phase.STOPPING, signal.SIGINT): Action.ABORT,
     (Phase.STOPPING, signal.SIGQUIT): Action.ABORT,
     (Phase.STOPPING, signal.SIGHUP): Action.NOTHING,
+    # A draining process still logs its last requests: reopen whenever asked.
+    (Phase.RUNNING, signal.SIGUSR1): Action.REOPEN_LOGS,
+    (Phase.STOPPING, signal.SIGUSR1): Action.REOPEN_LOGS,
 }
 
 
@@ -58,6 +64,10 @@ WORKER_TRANSITIONS: dict[tuple[Phase, signal.Signals], Action] = {
     (Phase.STOPPING, signal.SIGINT): Action.NOTHING,
     (Phase.STOPPING, signal.SIGQUIT): Action.ABORT,
     (Phase.STOPPING, signal.SIGHUP): Action.NOTHING,
+    # The supervisor relays SIGUSR1 (a service manager may also send it to every process
+    # of the group: reopening twice is harmless).
+    (Phase.RUNNING, signal.SIGUSR1): Action.REOPEN_LOGS,
+    (Phase.STOPPING, signal.SIGUSR1): Action.REOPEN_LOGS,
 }
 
 SignalTable = dict[tuple[Phase, signal.Signals], Action]

@@ -80,7 +80,7 @@ from standby.health.board import HealthBoard, Transition
 from standby.health.prober import Prober
 from standby.model import BackendKind, BackendSpec, ConfigSpec, ListenerSpec, listening
 from standby.observe.access import AccessLog
-from standby.observe.logsetup import access_emitter
+from standby.observe.logsetup import access_emitter, reopen_log_file
 from standby.observe.metrics import render_openmetrics
 from standby.process.channel import Channel
 from standby.process.control import (
@@ -121,6 +121,7 @@ from standby.process.ipc import (
 from standby.process.ledger import Ledger
 from standby.process.lifecycle import EXIT_FAILURE, EXIT_OK, STOP_SLACK, ProxyFactory, ProxyLike
 from standby.process.listeners import BindError, bind_slots
+from standby.process.notify import SystemdNotifier, backend_counts, status_line
 from standby.process.sessions import answer as answer_session
 from standby.process.signals import HANDLED_SIGNALS, Action, Phase, decide
 from standby.process.supervision import (
@@ -209,11 +210,15 @@ class Supervisor:
         factory: ProxyFactory | None = None,
         loader: Loader | None = None,
         control: BoundControl | None = None,
+        systemd: SystemdNotifier | None = None,
     ) -> None:
         """``factory`` and ``loader`` make reload possible (without them it is refused);
         ``control``: the control socket bound at start-up, before privileges were dropped
-        (without it, ``open`` binds the configured one)."""
+        (without it, ``open`` binds the configured one); ``systemd``: the service manager
+        to notify (``process.notify``)."""
         self.loop = loop
+        self.systemd = systemd
+        self._tending: asyncio.Task[None] | None = None  # systemd's watchdog and STATUS
         self._control_socket = control
         self.notifier = notifier
         self.handler = handler
@@ -319,6 +324,10 @@ class Supervisor:
 
     async def close(self) -> None:
         await self._dns.close()
+        if self._tending is not None:
+            self._tending.cancel()
+            await asyncio.gather(self._tending, return_exceptions=True)
+            self._tending = None
         tasks = [*self._tasks, *self._metrics_tasks]
         for task in tasks:
             task.cancel()
@@ -432,8 +441,12 @@ class Supervisor:
             task = self.loop.create_task(self.reload())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif action is Action.REOPEN_LOGS and reopen_log_file():
+            self._kill_all(signal.SIGUSR1)  # each worker holds its own descriptor
 
     def _begin_stop(self, sig: signal.Signals, wait: float) -> None:
+        if self.phase is Phase.RUNNING and self.systemd is not None:
+            self.systemd.stopping()
         self.phase = Phase.STOPPING
         for gen in (self.gen, self._previous):
             if gen is not None:
@@ -718,6 +731,15 @@ class Supervisor:
                 "standby %s started (pid %d, %d workers)", __version__, os.getpid(), len(self.slots)
             )
             self.notifier.ready()
+            if self.systemd is not None:
+                self.systemd.ready(self.describe())
+                self._tending = self.loop.create_task(self.systemd.tend(self.describe))
+
+    def describe(self) -> str:
+        """The one-line STATUS= for systemd: backends, requests served, workers."""
+        requests = sum(tally.requests for tally in self._ledger.reading().values())
+        counts = backend_counts(self.board.snapshot())
+        return status_line(*counts, requests, workers=len(self.slots))
 
     # -- health: the single writer -----------------------------------------------------------
 
@@ -749,6 +771,8 @@ class Supervisor:
         )
         for channel in self._channels.values():
             channel.send(message)
+        if self.systemd is not None and self.started:
+            self.systemd.status(self.describe())
 
     def _send_state(self, channel: Channel, gen: Generation) -> None:
         """Everything a new worker of ``gen`` must know before it serves."""
@@ -851,7 +875,11 @@ class Supervisor:
                         await self._changed.wait()
             if self.phase is not Phase.RUNNING or not self.started:
                 return False, "not serving: nothing to reload"
+            if self.systemd is not None:
+                self.systemd.reloading()
             ok, message = await self._reload()
+            if self.systemd is not None and self.phase is Phase.RUNNING:
+                self.systemd.ready(self.describe())  # the new or the old file serves
             if ok:
                 log.info("%s", message)
             else:
@@ -1112,6 +1140,7 @@ def supervise(
     factory: ProxyFactory | None = None,
     loader: Loader | None = None,
     control: BoundControl | None = None,
+    systemd: SystemdNotifier | None = None,
 ) -> int:
     """Run the supervisor until it stops; returns the exit status. ``factory`` and
     ``loader`` build the proxy and read the file again for a reload; ``control`` is the
@@ -1129,6 +1158,7 @@ def supervise(
         factory=factory,
         loader=loader,
         control=control,
+        systemd=systemd,
     )
     try:
         if not loop.run_until_complete(supervisor.open()):

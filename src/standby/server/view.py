@@ -54,7 +54,9 @@ class ProxyView:
     def __init__(self, proxy: Viewed, started: float, reloader: Reloader | None = None) -> None:
         self._proxy = proxy
         self._started = started
-        self._reloader = reloader
+        # What the control socket's reload runs; the single process routes it through its
+        # life cycle, which tells systemd (process.lifecycle.serve).
+        self.reloader = reloader
 
     def config(self) -> ConfigSpec:
         return self._proxy.config
@@ -127,8 +129,8 @@ class ProxyView:
         return session_delete(self._proxy.sessions, self.config(), path, key, time.monotonic())
 
     async def reload(self) -> tuple[bool, str]:
-        if self._reloader is not None:
-            return await self._reloader()
+        if self.reloader is not None:
+            return await self.reloader()
         return await self._proxy.reload_from_source()
 
 
