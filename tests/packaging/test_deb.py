@@ -34,6 +34,7 @@ COMMAND_TIMEOUT = 300  # seconds for dpkg, lintian and one standby command
 SHIPPED = Path("/etc/standby/standby.cfg")
 # What dpkg --purge may leave (Debian policy): the system account (see contrib/debian/postrm).
 KEPT_ACCOUNT = "standby"
+LOG_DIRECTORY = "/var/log/standby"  # made by postinst, removed by a purge
 # The installed programs run as installed: compiled, whatever this test run uses.
 ENV = {name: value for name, value in os.environ.items() if name != "STANDBY_PURE"}
 
@@ -176,6 +177,8 @@ def test_installed_package_checks_serves_and_purges(installed: list[str], tmp_pa
     assert "C fast path" in version and "compiled (mypyc)" in version, version
     assert run("/usr/sbin/standby", "-c", "-f", SHIPPED).returncode == 0
     assert run("getent", "passwd", KEPT_ACCOUNT).stdout.startswith("standby:")
+    logs = os.stat(LOG_DIRECTORY)  # logrotate refuses a directory a group may write to
+    assert logs.st_uid == 0 and not logs.st_mode & 0o020 and logs.st_mode & 0o001
     # The units of contrib/systemd, installed: their commands and manual pages exist now.
     units = [f"/lib/systemd/system/{unit.name}" for unit in sorted(CONTRIB.glob("systemd/*"))]
     if units:
@@ -228,7 +231,7 @@ def test_installed_package_checks_serves_and_purges(installed: list[str], tmp_pa
     assert package_state() in ("unknown", "not-installed")
     left = [p for p in installed if p and os.path.lexists(p) and not os.path.isdir(p)]
     assert not left, left
-    for directory in ("/usr/lib/standby", "/etc/standby", "/usr/share/doc/standby"):
+    for directory in ("/usr/lib/standby", "/etc/standby", "/usr/share/doc/standby", LOG_DIRECTORY):
         assert not os.path.exists(directory), directory
     # Policy keeps the account (a purge must not hand its files to a future uid owner).
     assert run("getent", "passwd", KEPT_ACCOUNT).returncode == 0
