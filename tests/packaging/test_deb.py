@@ -64,16 +64,7 @@ pytestmark = [
 
 
 def run(*command: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    if check:
-        return step(*command, timeout=COMMAND_TIMEOUT, env=ENV)
-    return subprocess.run(
-        [str(part) for part in command],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        env=ENV,
-        check=False,
-    )
+    return step(*command, timeout=COMMAND_TIMEOUT, env=ENV, check=check)
 
 
 def package_state() -> str:

@@ -115,13 +115,7 @@ def _pipx_install(work: Path, name: str, sdist: Path, env: dict[str, str]) -> tu
 
 
 def _run(program: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(program), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
+    return step(program, *args, timeout=COMMAND_TIMEOUT, check=False)
 
 
 @needs_pipx
