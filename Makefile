@@ -95,6 +95,14 @@ robustness: $(BUILT)
 fuzz: $(BUILT)
 	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
+# The Debian package dist/standby_VERSION-1_ARCH.deb (tools/build_deb.py, no debhelper):
+# compiled for Debian's /usr/bin/python3 (needs python3-dev, python3-venv, dpkg-deb), with
+# its build requirements and bundled libraries taken from this venv, offline.
+# tests/packaging/test_deb.py builds it, lints it, installs it and purges it.
+.PHONY: deb
+deb: $(BUILT)
+	$(BIN)/python tools/build_deb.py
+
 # Pound 4.23's own test suite against standby, through contrib/pound-compat's `pound` and
 # `poundctl` (Pound's source is fetched to a temporary directory, never into the repo; set
 # POUND_SRC=DIR to use a local copy). Needs perl JSON + IO::FDPass and autoconf. Prints each

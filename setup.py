@@ -38,6 +38,28 @@ def can_compile() -> bool:
     return shutil.which(cc.split()[0]) is not None and os.path.exists(headers)
 
 
+COMPILER_MISSING = (
+    "setup.py: no C compiler ({cc}) or no Python headers (Python.h): standby is built "
+    "without its compiled parts and runs as pure Python (the same behaviour, slower). "
+    "On Debian: apt-get install gcc python3-dev"
+)
+
+
+def c_parsers() -> list[Extension]:
+    if not can_compile():  # the optional build would fail with a compiler's error
+        cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+        print(COMPILER_MISSING.format(cc=cc), file=sys.stderr)
+        return []
+    return [
+        Extension(
+            "standby.http1._speedups",
+            sources=["src/standby/http1/_speedups.c"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            optional=True,
+        )
+    ]
+
+
 def compiled_modules() -> list[Extension]:
     if _COMPILED["pure_wanted"]() or not can_compile():
         return []
@@ -58,14 +80,4 @@ def compiled_modules() -> list[Extension]:
     return extensions
 
 
-setup(
-    ext_modules=[
-        Extension(
-            "standby.http1._speedups",
-            sources=["src/standby/http1/_speedups.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-            optional=True,
-        ),
-        *compiled_modules(),
-    ]
-)
+setup(ext_modules=[*c_parsers(), *compiled_modules()])

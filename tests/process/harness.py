@@ -346,12 +346,13 @@ def running_standby(
     deadline: float = DEADLINE,
     options: tuple[str, ...] = (),
     pass_fds: tuple[int, ...] = (),
+    program: tuple[str, ...] = (sys.executable, "-m", "standby"),
 ) -> Iterator[Standby]:
     """The installed program on ``config`` (``--workers`` if given, else the file's or the
     default count; then ``options``; ``pass_fds`` inherited), logging to stderr, until the
     block ends; started means it said so. Every process it forked is killed at the end,
-    whatever the test did to them."""
-    command = [sys.executable, "-m", "standby", "-f", str(config), "-e"]
+    whatever the test did to them. ``program``: another installed standby (the .deb's)."""
+    command = [*program, "-f", str(config), "-e"]
     if workers is not None:
         command += ["--workers", str(workers)]
     command += options

@@ -7,6 +7,7 @@ fails when the committed file and the table disagree.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 from standby.config import values
 from standby.config.pattern import BACKTRACK_BUDGET, compile_pattern
@@ -22,13 +23,16 @@ from standby.config.schema import (
     Section,
 )
 
-_INTRO = """\
+# The title and where the file comes from: docs/configuration.md only (not the manual page).
+TITLE = """\
 # standby configuration reference
 
 standby reads Pound's configuration language (`pound.cfg`). This reference is generated
 from the keyword table in `src/standby/config/schema.py` by
 `python -m standby.config.docgen`; do not edit it by hand.
+"""
 
+_INTRO = """\
 Check a file without starting anything with `standby -c -f FILE`: it exits 0 when the
 file is valid, or prints `FILE:LINE.COL: message` and exits 1. Warnings do not fail the
 check; each reads `FILE:LINE.COL: message` too. Pound's old spellings (`HeadRequire`,
@@ -313,18 +317,27 @@ _DIFFERENCES = """\
 """
 
 
+def arg_note(arg: Arg) -> tuple[str, ...]:
+    """What an argument's name alone does not say: its words or values (alternatives), its
+    range, or its kind; empty when the name says it all."""
+    if arg.words:
+        return tuple(arg.words)
+    if arg.choices:
+        return tuple(str(choice) for choice in arg.choices)
+    if arg.kind is ArgKind.INT and arg.low is not None and arg.high is not None:
+        return (f"{arg.low:g}..{arg.high:g}",)
+    if arg.kind not in (ArgKind.STRING, ArgKind.INT) and arg.kind.value != arg.name:
+        return (arg.kind.value,)
+    return ()
+
+
 def _arg_text(arg: Arg) -> str:
     text = f"*{arg.name}*"
     if arg.many:
         text += "..."
-    if arg.words:
-        text += " (" + "\\|".join(arg.words) + ")"
-    elif arg.choices:
-        text += " (" + "\\|".join(str(choice) for choice in arg.choices) + ")"
-    elif arg.kind is ArgKind.INT and arg.low is not None and arg.high is not None:
-        text += f" ({arg.low:g}..{arg.high:g})"
-    elif arg.kind not in (ArgKind.STRING, ArgKind.INT) and arg.kind.value != arg.name:
-        text += f" ({arg.kind.value})"
+    note = arg_note(arg)
+    if note:
+        text += " (" + "\\|".join(note) + ")"
     return f"[{text}]" if arg.optional else text
 
 
@@ -377,54 +390,83 @@ Example:
 """
 
 
-def render_reference() -> str:
-    """The whole of ``docs/configuration.md``."""
-    parts = [_INTRO]
+@dataclass(frozen=True, slots=True)
+class KeywordTable:
+    """The keywords allowed in one section, in the table's order."""
+
+    section: Section
+    keywords: tuple[Keyword, ...]
+
+
+# One part of the reference: prose in Markdown, or a section's keywords. docs/configuration.md
+# and the standby.cfg(5) manual page (standby/mangen.py) both render this one sequence.
+Block = str | KeywordTable
+
+
+def section_title(section: Section) -> str:
+    return "Top level" if section is Section.TOP else f"Inside `{section.value}`"
+
+
+def reference_blocks() -> list[Block]:
+    """The whole reference, in order."""
+    blocks: list[Block] = [TITLE, _INTRO]
     for section in Section:
-        title = "Top level" if section is Section.TOP else f"Inside `{section.value}`"
-        parts.append(f"## {title}\n")
-        parts.append("| Keyword | Arguments | Repeatable | Default | Meaning |")
-        parts.append("|---|---|---|---|---|")
-        parts.extend(_row(keyword) for keyword in KEYWORDS if section in keyword.sections)
-        parts.append("")
+        keywords = tuple(keyword for keyword in KEYWORDS if section in keyword.sections)
+        blocks.append(KeywordTable(section, keywords))
     classes = ", ".join(f"`[:{name}:]`" for name in POSIX_CLASSES)
-    parts.append(
+    blocks.append(
         _REGEX.format(
             classes=classes,
             budget=BACKTRACK_BUDGET,
             example_limit=compile_pattern("(.*)\\1x").limit,
         )
     )
-    parts.append(_HEALTH.format(example=EXAMPLE))
-    parts.append(_ACME.format(example=ACME_EXAMPLE))
-    parts.append(_HTTPS_BACKENDS.format(example=HTTPS_EXAMPLE))
-    parts.append(_TUNNEL.format(example=TUNNEL_EXAMPLE))
-    parts.append("## Values\n")
-    parts.append(
+    blocks.append(_HEALTH.format(example=EXAMPLE))
+    blocks.append(_ACME.format(example=ACME_EXAMPLE))
+    blocks.append(_HTTPS_BACKENDS.format(example=HTTPS_EXAMPLE))
+    blocks.append(_TUNNEL.format(example=TUNNEL_EXAMPLE))
+    blocks.append("## Values\n")
+    blocks.append(
         "`LogFacility` names: "
         + ", ".join(f"`{name}`" for name in values.SYSLOG_FACILITIES)
         + f", or `{values.STDERR_FACILITY}` for standard error.\n"
     )
-    parts.append(
+    blocks.append(
         "`LogLevel` names: "
         + ", ".join(f"`{name}` ({level})" for level, name in enumerate(values.LOG_FORMAT_NAMES))
         + ".\n"
     )
-    parts.append("## Not supported yet\n")
-    parts.append(
+    blocks.append("## Not supported yet\n")
+    blocks.append(
         'These Pound keywords are recognised and refused with `"Keyword" is not supported yet`:\n'
     )
     refused = [f"`{name}`" for name in sorted(UNSUPPORTED, key=str.lower)]
     for section, names in UNSUPPORTED_IN.items():
         where = "at the top level" if section is Section.TOP else f"inside `{section.value}`"
         refused.append(f"{', '.join(f'`{name}`' for name in names)} {where}")
-    parts.append("; ".join(refused) + ".\n")
-    parts.append("## Not supported\n")
+    blocks.append("; ".join(refused) + ".\n")
+    blocks.append("## Not supported\n")
     for why in dict.fromkeys(NOT_SUPPORTED.values()):
         refused = [name for name, reason in NOT_SUPPORTED.items() if reason == why]
-        parts.append(f"{', '.join(f'`{name}`' for name in refused)}: {why}.\n")
-    parts.append(_DIFFERENCES)
-    return "\n".join(parts)
+        blocks.append(f"{', '.join(f'`{name}`' for name in refused)}: {why}.\n")
+    blocks.append(_DIFFERENCES)
+    return blocks
+
+
+def _markdown(block: Block) -> str:
+    if isinstance(block, str):
+        return block
+    lines = [f"## {section_title(block.section)}\n"]
+    lines.append("| Keyword | Arguments | Repeatable | Default | Meaning |")
+    lines.append("|---|---|---|---|---|")
+    lines.extend(_row(keyword) for keyword in block.keywords)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def render_reference() -> str:
+    """The whole of ``docs/configuration.md``."""
+    return "\n".join(_markdown(block) for block in reference_blocks())
 
 
 def main() -> None:
