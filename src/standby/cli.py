@@ -22,7 +22,7 @@ from typing import NoReturn, cast
 from standby import __version__, compiled, dns
 from standby.http1 import speedups_loaded
 from standby.model import MAX_WORKERS, ConfigSpec, LoadOptions
-from standby.observe.logsetup import STDERR_STYLES, STYLE_STANDBY
+from standby.observe.logsetup import STANDBY_ONLY, STDERR_STYLES, STYLE_STANDBY
 from standby.process.runner import ProxyFactory, RunOptions, run
 
 DEFAULT_CONFIG = "/etc/pound.cfg"  # where Pound's packages put it; standby reads Pound's file
@@ -257,7 +257,7 @@ class Advisor:
             self.pending.extend(lines)
         else:
             for line in lines:
-                log.warning("%s", line)
+                log.warning("%s", line, extra={STANDBY_ONLY: True})
 
     def started(self) -> tuple[str, ...]:
         lines = tuple(self.pending or ())

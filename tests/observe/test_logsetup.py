@@ -18,7 +18,9 @@ from standby.observe.access import AccessLog, AccessRecord
 from standby.observe.logsetup import (
     LOGGER_NAME,
     NOTICE,
+    STANDBY_ONLY,
     STYLE_POUND,
+    STYLE_STANDBY,
     LogSetupError,
     StderrAccessWriter,
     _Stamp,
@@ -169,6 +171,7 @@ def test_pound_style_stderr_is_pound_s_tag_and_only_what_pound_would_say() -> No
     logger.info("standby started")
     logger.log(NOTICE, "e503: no backend")
     logger.warning("backend dead")
+    logger.warning("f.cfg:3.5: warning: advice", extra={STANDBY_ONLY: True})  # not Pound's
     emit = access_emitter()
     emit("127.0.0.1 GET / HTTP/1.1 - HTTP/1.1 200 OK")
     assert isinstance(emit, StderrAccessWriter)
@@ -178,6 +181,13 @@ def test_pound_style_stderr_is_pound_s_tag_and_only_what_pound_would_say() -> No
         "pound: backend dead",
         "pound: 127.0.0.1 GET / HTTP/1.1 - HTTP/1.1 200 OK",
     ]
+
+
+def test_standby_s_own_warnings_stay_in_standby_s_style() -> None:
+    stream = io.StringIO()
+    setup_logging("-", to_stderr=True, verbose=False, stream=stream, style=STYLE_STANDBY)
+    logging.getLogger("standby").warning("advice", extra={STANDBY_ONLY: True})
+    assert stream.getvalue().endswith("]: advice\n")
 
 
 def test_unknown_log_style() -> None:

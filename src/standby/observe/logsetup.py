@@ -91,9 +91,17 @@ def is_journal(stream: TextIO, environ: dict[str, str] | None = None) -> bool:
 _tags: dict[int, str] = {}
 
 
+# Set on a record (``extra={STANDBY_ONLY: True}``) that has no counterpart in Pound's output:
+# `standby -c`'s advice, a worker carrying on after its supervisor died. The "pound" style
+# leaves it out, so that what reads Pound's lines finds only those.
+STANDBY_ONLY = "standby_only"
+
+
 def _pound_worthy(record: logging.LogRecord) -> bool:
     """The "pound" style shows standby's own messages at NOTICE or above (refusals,
-    warnings, errors), and every access line."""
+    warnings, errors) but those marked ``STANDBY_ONLY``, and every access line."""
+    if getattr(record, STANDBY_ONLY, False):
+        return False
     return record.levelno >= NOTICE or record.name == ACCESS_LOGGER_NAME
 
 

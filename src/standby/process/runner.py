@@ -26,6 +26,7 @@ from standby.model import ConfigSpec
 from standby.observe.access import AccessLog
 from standby.observe.handlers import LogFileHandler
 from standby.observe.logsetup import (
+    STANDBY_ONLY,
     STYLE_STANDBY,
     LogSetupError,
     access_emitter,
@@ -163,7 +164,7 @@ def run(
         return EXIT_FAILURE
     startup = _Startup(handler)
     for line in options.advice:
-        log.warning("%s", line)
+        log.warning("%s", line, extra={STANDBY_ONLY: True})
     systemd = SystemdNotifier.from_environ()  # None unless systemd started us (Type=notify)
     try:
         workers = worker_count(options.workers, config.workers, usable_cpus())

@@ -46,7 +46,7 @@ from standby.control.view import ObjectPath, resolve
 from standby.dns.expand import decode_targets
 from standby.health.board import Transition
 from standby.model import BackendSpec, ServiceSpec
-from standby.observe.logsetup import refresh_ident
+from standby.observe.logsetup import STANDBY_ONLY, refresh_ident
 from standby.process.channel import Channel
 from standby.process.control import (
     COUNTS_TIMEOUT,
@@ -169,6 +169,7 @@ class WorkerLink:
         self.replica: TableReplica | None = None
         self.session_asker: SessionAsker | None = None  # issue 15
         self.lost = False
+        self.closed = False  # this worker closed its end (it is leaving)
         self.channel: Channel | None = None
         self._on_lost = on_lost
         self._applying = False
@@ -384,7 +385,8 @@ class WorkerLink:
                 done.set_result(None)
         self.synced.set()  # nothing more will come: stop waiting for it
         self.tables_synced.set()
-        self._on_lost()
+        if not self.closed:  # the supervisor went, not this worker closing its end
+            self._on_lost()
 
     def _on_transition(self, transition: Transition) -> None:
         # Only deaths are observed here (refused connects, passive failures; no prober
@@ -431,6 +433,7 @@ class WorkerLink:
         self._send(Failed(clip(message)))
 
     def close(self) -> None:
+        self.closed = True
         if self._beat is not None:
             self._beat.cancel()
             self._beat = None
@@ -487,6 +490,7 @@ async def _worker(
             "worker %d: the supervisor is gone; accepting for %.0fs more, then leaving",
             index,
             ORPHAN_SERVE,
+            extra={STANDBY_ONLY: True},
         )
         proxy.set_keep_alive(False)
         loop.call_later(ORPHAN_SERVE, inbox.record, signal.SIGTERM)
