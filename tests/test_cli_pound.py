@@ -92,6 +92,20 @@ def test_a_bad_feature_exits_1_with_one_line(tmp_path: Path) -> None:
     assert done.stderr == "standby: invalid feature name: frobnicate\n"
 
 
+def test_the_pound_style_gives_no_advice(tmp_path: Path) -> None:
+    # A lone backend without Emergency: standby -c advises; as `pound -c` (the wrapper's
+    # --log-style pound), it says what Pound says: nothing.
+    path = tmp_path / "lone.cfg"
+    path.write_text(
+        "ListenHTTP\n Address 127.0.0.1\n Port 8080\n Service\n"
+        "  BackEnd\n   Address 127.0.0.1\n   Port 8081\n  End\n End\nEnd\n"
+    )
+    advised = standby_cmd("-c", "-f", str(path), cwd=tmp_path)
+    assert (advised.returncode, advised.stderr.count("warning: ")) == (0, 1), advised.stderr
+    quiet = standby_cmd("--log-style", "pound", "-c", "-f", str(path), cwd=tmp_path)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
 def write_layout(tmp_path: Path) -> Path:
     """etc/pound.cfg includes "svc.cfg": etc/svc.cfg, conf/svc.cfg and ./svc.cfg differ."""
     (tmp_path / "etc").mkdir()

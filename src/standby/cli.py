@@ -22,7 +22,7 @@ from typing import NoReturn, cast
 from standby import __version__, compiled, dns
 from standby.http1 import speedups_loaded
 from standby.model import MAX_WORKERS, ConfigSpec, LoadOptions
-from standby.observe.logsetup import STANDBY_ONLY, STDERR_STYLES, STYLE_STANDBY
+from standby.observe.logsetup import STANDBY_ONLY, STDERR_STYLES, STYLE_POUND, STYLE_STANDBY
 from standby.process.runner import ProxyFactory, RunOptions, run
 
 DEFAULT_CONFIG = "/etc/pound.cfg"  # where Pound's packages put it; standby reads Pound's file
@@ -284,7 +284,10 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
     except UsageError as exc:
         return _error(str(exc))
     advisor = Advisor(printing=args.check)
-    load_options = replace(features.load, advise=advisor)
+    # The pound style is for what reads Pound's output (the `pound` wrapper): Pound gives
+    # no such advice, so neither does standby there.
+    advise = None if args.log_style == STYLE_POUND else advisor
+    load_options = replace(features.load, advise=advise)
     # `-W no-dns`: dynamic backends are never looked up (nor resolv.conf read), in this
     # process and in the workers it forks.
     dns.set_enabled(load_options.dns)
