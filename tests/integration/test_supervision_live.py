@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from tests.process.harness import (
 )
 from tests.robustness.misbehaving import recorded
 from tests.support.backend import Backend as KeepAliveBackend
+from tests.support.harness import Client
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -397,17 +397,6 @@ def test_a_stopped_worker_of_the_previous_configuration_is_killed_too(
         assert unanswered(Clients(port, CONNECTIONS).wait()) == []
 
 
-def keep_alive_request(port: int) -> bytes:
-    """One HTTP/1.1 request that asks to keep the connection; the response until the
-    server closes (it must, for this test to end: keep-alive off)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: www.nire.com\r\n\r\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def test_the_workers_of_a_killed_supervisor_serve_on_then_leave(tmp_path: Path) -> None:
     # An HA pair's peer takes the floating address within a second or two of the kill
     # (docs/ha.md): until then the workers go on answering new connections, each answer
@@ -430,8 +419,10 @@ def orphans_serve_then_leave(running: Standby, port: int) -> None:
         "both workers to notice",
         DEADLINE,
     )
-    reply = keep_alive_request(port)
-    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"app"), reply[:200]
-    assert b"\r\nconnection: close\r\n" in reply.lower(), reply[:400]
+    with Client(port) as client:  # HTTP/1.1, asking to keep the connection
+        reply = client.request("/")
+        assert (reply.status, reply.body) == (200, b"app")
+        assert reply.header(b"connection") == b"close"
+        assert client.read_all() == b""  # and the server closed it (a timeout raises)
     wait_for(lambda: all(process_gone(pid) for pid in workers), "them to leave", DEADLINE)
     assert refuses(port)
