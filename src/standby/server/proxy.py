@@ -745,10 +745,7 @@ class Proxy:
         self._idle_close = None
         if self._keep_alive or not self._accepting:
             return
-        for shared in self._generations():
-            for member in shared.reaper.members():
-                if isinstance(member, ClientProtocol):
-                    member.close_if_idle()
+        _close_idle_clients(self._generations())
 
     # -- stopping -----------------------------------------------------------------------
 
@@ -783,10 +780,7 @@ class Proxy:
                             for shared in generations:
                                 await shared.reaper.wait_empty()
                 # Idle keep-alive connections close now; busy ones after their response.
-                for shared in generations:
-                    for member in shared.reaper.members():
-                        if isinstance(member, ClientProtocol):
-                            member.close_if_idle()
+                _close_idle_clients(generations)
                 for shared in generations:
                     await shared.reaper.wait_empty()
         await self._shutdown()
@@ -889,3 +883,12 @@ def bind_listener(spec: ListenerSpec) -> socket.socket:
         sock.close()
         raise OSError(f"cannot bind {spec.address}:{spec.port}: {exc.strerror or exc}") from None
     return sock
+
+
+def _close_idle_clients(generations: list[Shared]) -> None:
+    """Close every client connection of ``generations`` that waits for its next request;
+    a busy one closes after its response (``Connection: close``, set by the caller)."""
+    for shared in generations:
+        for member in shared.reaper.members():
+            if isinstance(member, ClientProtocol):
+                member.close_if_idle()
