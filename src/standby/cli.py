@@ -22,7 +22,13 @@ from typing import NoReturn, cast
 from standby import __version__, compiled, dns
 from standby.http1 import speedups_loaded
 from standby.model import MAX_WORKERS, ConfigSpec, LoadOptions
-from standby.observe.logsetup import STANDBY_ONLY, STDERR_STYLES, STYLE_POUND, STYLE_STANDBY
+from standby.observe.logsetup import (
+    POUND_PREFIX,
+    STANDBY_ONLY,
+    STDERR_STYLES,
+    STYLE_POUND,
+    STYLE_STANDBY,
+)
 from standby.process.runner import ProxyFactory, RunOptions, run
 
 DEFAULT_CONFIG = "/etc/pound.cfg"  # where Pound's packages put it; standby reads Pound's file
@@ -303,10 +309,17 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
             close_extra_fds(activated)
         load_options = replace(load_options, socket_from=receive_socket)
     load_config, config_error = _config_api(load_options)
+    pound = args.log_style == STYLE_POUND
+    if pound:  # the file's warnings as Pound words them, before logging is set up
+        _pound_diagnostics()
     try:
         config = load_config(args.config)
     except config_error as exc:
-        print(str(exc), file=sys.stderr)  # exactly FILE:LINE.COL: message
+        if pound:
+            for line in _pound_lines(exc):
+                print(POUND_PREFIX + line, file=sys.stderr)
+        else:
+            print(str(exc), file=sys.stderr)  # exactly FILE:LINE.COL: message
         return EXIT_FAILURE
     except OSError as exc:  # normally a ConfigError; this is the safety net
         return _error(f"{args.config}: {exc.strerror or exc}")
@@ -325,6 +338,24 @@ def _main(argv: list[str], *, own_process: bool = False) -> int:
         advice=advisor.started(),
     )
     return run(config, options, _proxy_factory(), loader=load_config)
+
+
+def _pound_diagnostics() -> None:
+    """Send the configuration's warnings to stderr in the pound style (Pound's form where
+    they carry one) while it loads; the runner sets logging up again to serve."""
+    from standby.observe.logsetup import setup_logging
+
+    setup_logging(None, to_stderr=True, verbose=True, style=STYLE_POUND)
+
+
+def _pound_lines(error: Exception) -> list[str]:
+    """A ConfigError as Pound places and words it."""
+    from standby.config import ConfigError
+    from standby.config.lexer import read_text
+    from standby.config.pound_form import render
+
+    assert isinstance(error, ConfigError)
+    return render(error.pound_form(), read_text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

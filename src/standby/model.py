@@ -23,6 +23,16 @@ DEFAULT_ALIVE = 30.0
 DEFAULT_CLIENT_TIMEOUT = 10.0
 DEFAULT_BACKEND_TIMEOUT = 15.0
 DEFAULT_WS_TIMEOUT = 600.0
+# Pound's ports where `Port` is not given: a listener's and a backend's, by protocol.
+HTTP_PORT = 80
+HTTPS_PORT = 443
+# Pound's listener address where neither `Address` nor `SocketFrom` is given: every
+# interface, IPv6 and IPv4 (a dual-stack socket).
+DEFAULT_LISTEN_ADDRESS = "::"
+# An `Emergency` backend's TimeOut, ConnTO and WSTimeOut unless it sets its own, whatever
+# the global ones: Pound's (2.x and 4.x) patience with the last resort, which may be a slow
+# mirror or a cold start.
+DEFAULT_EMERGENCY_TIMEOUT = 120.0
 DEFAULT_GRACE = 30.0
 MAX_WORKERS = 256  # a sanity bound on `Workers`: far beyond any useful count of CPUs
 # `WorkerTimeout`: a worker that sends no heartbeat (one a second) for this long is killed
@@ -489,7 +499,7 @@ class ListenerSpec:
     client_timeout: float = DEFAULT_CLIENT_TIMEOUT
     max_request: int = 0  # largest request body in bytes; 0 = unlimited
     max_uri: int = 0  # longest request target in bytes; 0 = the built-in limit
-    check_url: Pattern | None = None  # request targets must match or get 400
+    check_url: Pattern | None = None  # request targets must match or get 501
     error_pages: tuple[tuple[int, bytes], ...] = ()  # (status, HTML body) read at load time
     rewrite_location: int = 1  # 0 off, 1 on, 2 on and also compare the port
     services: tuple[ServiceSpec, ...] = ()

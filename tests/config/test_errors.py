@@ -180,22 +180,12 @@ CASES = [
         "ListenHTTP\n  Address 127.0.0.1\n  Port 1\nEnd\n",
         "t.cfg:1.1: ListenHTTP has no Service (and there is no global Service)",
     ),
-    ("ListenHTTP\n  Port 1\nEnd\n", 't.cfg:1.1: ListenHTTP needs an "Address"'),
-    ("ListenHTTP\n  Address 127.0.0.1\nEnd\n", 't.cfg:1.1: ListenHTTP needs a "Port"'),
     (service('    URL "^/"\n'), "t.cfg:4.3: Service has no BackEnd, Emergency or Redirect"),
     (
         'ListenHTTP\n  Address ::1\n  Port 1\n  Service "api"\n  End\nEnd\n',
         't.cfg:4.3: Service "api" has no BackEnd, Emergency or Redirect',
     ),
     (backend("      Port 1\n"), 't.cfg:5.5: BackEnd needs an "Address"'),
-    (
-        backend("      Address 10.0.0.1\n"),
-        't.cfg:5.5: BackEnd needs a "Port" for address "10.0.0.1"',
-    ),
-    (
-        service("    Emergency\n      Address host\n    End\n"),
-        't.cfg:5.5: Emergency needs a "Port" for address "host"',
-    ),
     (
         backend("      Address /run/x.sock\n      Port 80\n"),
         't.cfg:7.7: "Port" cannot be used with a UNIX socket address',

@@ -97,7 +97,7 @@ def test_seed_defaults_are_pounds() -> None:
 FULL = """\
 # every supported keyword, in mixed case
 user "www"
-GROUP www
+GROUP "www"
 RootJail "/var/empty"
 daemon off
 LogLevel "combined"

@@ -177,8 +177,9 @@ def test_generated_configuration_round_trips(
                 for b in proxies + list(sspec.emergencies)
             ]
             want = [
-                (b.port, b.priority, float(b.timeout or 15), b.emergency) for b in service.backends
-            ]
+                (b.port, b.priority, float(b.timeout or (120 if b.emergency else 15)), b.emergency)
+                for b in service.backends
+            ]  # Pound's defaults: 15 s, and 120 s for an Emergency whatever the global one
             assert got == want
             assert [b.unix for b in proxies + list(sspec.emergencies)] == [
                 b.address.startswith("/") for b in service.backends

@@ -104,7 +104,7 @@ REFUSALS = [
     Refusal(
         "checkurl",
         b"GET /BAD HTTP/1.1\r\nHost: x\r\n\r\n",
-        400,
+        501,  # Pound 4's answer
         "GET /BAD HTTP/1.1",
         "CheckURL",
         'CheckURL "^/[a-z]*$"',

@@ -18,7 +18,9 @@ from dataclasses import replace
 from typing import Final, TypeVar
 
 from standby import model
+from standby.config import pound_form
 from standby.config.errors import ConfigError, quote
+from standby.config.pound_form import POUND_FORM
 from standby.config.tree import Directive, SectionNode
 from standby.model import BackendKind, BackendSpec, Location, SpecialBackend
 
@@ -34,6 +36,8 @@ _Page = TypeVar("_Page")
 # A header line of an error page file: a token, a colon, a value without controls.
 _HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)")
 _EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
+# Pound's pointer, after its warning about redirects among other backends.
+_POUND_DEPRECATED_SEE = 'see section "DEPRECATED FEATURES" in pound(8)'
 # What a global backend's `Backend "name"` section in a Service may change (Pound's rule).
 OVERRIDABLE = frozenset({"Priority", "Disabled"})
 # The special backends a Service may name, by keyword.
@@ -113,19 +117,42 @@ def special_backend(
 SHAREABLE: Final = frozenset({BackendKind.PROXY, BackendKind.REDIRECT})
 
 
-def check_mix(backends: Sequence[BackendSpec], at: Location) -> None:
+def check_mix(backends: Sequence[BackendSpec], service: SectionNode) -> None:
     """Refuse a Service whose normal backends (``backends``, with the dynamic templates)
-    include a special one among others, with Pound 4's words."""
+    include a special one among others, with Pound 4's words; warn, as Pound does, of
+    redirects among others (deprecated there)."""
     if len(backends) < 2:
         return
     kinds = {spec.kind for spec in backends}
     if kinds <= SHAREABLE:
+        redirects = sum(spec.kind is BackendKind.REDIRECT for spec in backends)
+        if redirects == 0:
+            return
+        if kinds == SHAREABLE:
+            ours, theirs = "mixes proxied backends and Redirect", "mixes regular and redirect"
+        else:
+            ours, theirs = "has several Redirect", "uses multiple redirect"
+        form = pound_form.section(
+            service.opener, service.end, f"warning: service {theirs} backends", after_keyword=True
+        )
+        form = replace(form, notes=(_POUND_DEPRECATED_SEE,))
+        log.warning(
+            "%s: warning: this Service %s backends, which Pound 4 deprecates: give "
+            "each Redirect a Service of its own",
+            service.location,
+            ours,
+            extra={POUND_FORM: form},
+        )
         return
-    raise ConfigError(
-        at,
+    text = (
         "multiple backends of this type are not allowed"
         if len(kinds) == 1
-        else "service mixes backends of different types",
+        else "service mixes backends of different types"
+    )
+    raise ConfigError(
+        service.location,
+        text,
+        pound_form.section(service.opener, service.end, text, after_keyword=True),
     )
 
 

@@ -24,7 +24,7 @@ from typing import cast
 
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
-from standby.config import access_log, constants, dynamic
+from standby.config import access_log, constants, dynamic, pound_form
 from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext
@@ -33,6 +33,7 @@ from standby.config.edits import combine_headers, global_header_options, section
 from standby.config.errors import ConfigError, SettingError, quote
 from standby.config.lexer import describe_os_error
 from standby.config.pattern import CompiledPattern
+from standby.config.pound_form import POUND_FORM
 from standby.config.sessions import compile_session
 from standby.config.tree import Directive, SectionNode, StatusRanges, Value, Words
 from standby.config.tunnel import compile_tunnels
@@ -113,8 +114,8 @@ def compile_config(
     compiler = _Compiler(read, now, check_tls)
     compiler.options = options or model.LoadOptions()
     if compiler.options.warn_deprecated:  # as Pound 4; `-W no-warn-deprecated` silences it
-        for location, message in deprecations(root):
-            log.warning("%s: %s", location, message)
+        for location, message, pound in deprecations(root):
+            log.warning("%s: %s", location, message, extra={POUND_FORM: pound})
     compiled = replace(compiler.run(root, source), load_options=compiler.options)
     return access_log.apply(logs, compiled)
 
@@ -333,10 +334,10 @@ class _Compiler:
         socket_from = _str(_value(node, "SocketFrom"))  # address and port come with it
         _one_of_address_or_socket_from(node)
         if address is None and socket_from is None:
-            raise ConfigError(node.location, f'{label} needs an "Address"')
+            address = model.DEFAULT_LISTEN_ADDRESS
         port = _value(node, "Port")
         if port is None and socket_from is None:
-            raise ConfigError(node.location, f'{label} needs a "Port"')
+            port = model.HTTPS_PORT if label == "ListenHTTPS" else model.HTTP_PORT
         services = tuple(
             self._service(child, defaults, node)
             for child in node.sections()
@@ -648,7 +649,7 @@ class _Compiler:
                 backends.append(self.named.use(child))
             elif child.keyword.name in special.SPECIAL_KEYWORDS:
                 backends.append(special.special_backend(child, self._read_page, os.path.isdir))
-        special.check_mix([*backends, *templates], node.location)
+        special.check_mix([*backends, *templates], node)
         metrics = node.first("Metrics")
         if metrics is not None and (backends or emergencies or templates):
             raise ConfigError(
@@ -817,19 +818,39 @@ class _Compiler:
         label = node.keyword.name
         address = _str(_value(node, "Address"))
         if address is None:
-            raise ConfigError(node.location, f'{label} needs an "Address"')
+            raise ConfigError(
+                node.location,
+                f'{label} needs an "Address"',
+                pound_form.section(
+                    node.opener,
+                    node.end,
+                    f"{'Backend' if label == 'BackEnd' else label} missing Address declaration",
+                    after_keyword=False,
+                ),
+            )
         unix = address.startswith("/")
         port_directive = node.first("Port")
         if unix and port_directive is not None:
             raise ConfigError(
-                port_directive.location, '"Port" cannot be used with a UNIX socket address'
+                port_directive.location,
+                '"Port" cannot be used with a UNIX socket address',
+                pound_form.section(
+                    node.opener,
+                    node.end,
+                    "Port is not applicable to this address family",
+                    after_keyword=False,
+                ),
             )
         resolve = dynamic.dynamic_backend(node, address)  # issue 15
-        if not unix and port_directive is None and dynamic.needs_port(resolve):
-            raise ConfigError(node.location, f'{label} needs a "Port" for address {quote(address)}')
+        tls = backend_tls(node, self.read)
         port = None if port_directive is None else _int(port_directive.values[0], 0)
+        if not unix and port is None and dynamic.needs_port(resolve):  # Pound's default
+            port = model.HTTP_PORT if tls is None else model.HTTPS_PORT
         layers = [n for n in (_section(node, "HealthCheck"), service_check) if n is not None]
         check = self._check(layers, passive) if layers else None
+        if emergency:  # Pound's: the last resort gets more patience than the global timeouts
+            slow = model.DEFAULT_EMERGENCY_TIMEOUT
+            defaults = replace(defaults, timeout=slow, conn_timeout=slow, ws_timeout=slow)
         return BackendSpec(
             kind=BackendKind.PROXY,
             address=address,
@@ -845,7 +866,7 @@ class _Compiler:
             rise=passive.rise if check is None else check.rise,
             fall=passive.fall if check is None else check.fall,
             passive=passive.enabled,
-            tls=backend_tls(node, self.read),
+            tls=tls,
             location=node.location,
             dynamic=resolve,
         )

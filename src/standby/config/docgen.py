@@ -103,7 +103,7 @@ repeats a choice, as in `(a*)*`). The warning says the longest subject the bound
 ({example_limit} bytes for `(.*)\\1x`); a longer URL or header line, or header lines
 beyond what one search's bound covers, are not searched. If no searched line matched, the
 condition then neither holds nor, negated (`Not`, `HeadDeny`), lets the request through:
-the service is not chosen. `CheckURL` answers 400 and a health check's `Body` fails the check
+the service is not chosen. `CheckURL` answers 501 and a health check's `Body` fails the check
 the same way. docs/robustness.md gives the measured worst case ("back-reference bound")
 and the time of a pathological expression on a maximum-size request.
 """

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from standby.config import pound_form
+from standby.config.pound_form import PoundForm
 from standby.model import Location
 
 
 class ConfigError(Exception):
-    """A problem in a configuration file; ``str()`` is ``FILE:LINE.COL: message``."""
+    """A problem in a configuration file; ``str()`` is ``FILE:LINE.COL: message``.
+    ``pound`` is how Pound places and words it (the `pound` log style), when that is more
+    than the message at the token where it starts."""
 
-    def __init__(self, location: Location, message: str) -> None:
+    def __init__(self, location: Location, message: str, pound: PoundForm | None = None) -> None:
         self.file = location.file
         self.line = location.line
         self.col = location.col
         self.message = message
+        self.pound = pound
         super().__init__(f"{location}: {message}")
+
+    def pound_form(self) -> PoundForm:
+        return self.pound or pound_form.token(self.location, self.message)
 
     @property
     def location(self) -> Location:

@@ -4,12 +4,13 @@ The language is line oriented: every line holds one directive, a keyword followe
 its arguments. A token is either a bare *word* (keywords, numbers, durations,
 addresses, booleans...) or a double-quoted *string*, in which ``\\"`` and ``\\\\`` stand
 for a quote and a backslash; any other backslash is kept as written, so regular
-expressions such as ``"\\.jpg$"`` need no doubling (as in Pound). ``#`` starts a
+expressions such as ``"\\.jpg$"`` need no doubling (as in Pound, which warns of each:
+so does the `pound` log style). ``#`` starts a
 comment that runs to the end of the line, except inside a string.
 
-``tokenize`` is pure. ``LineReader`` feeds the parser the lines of the main text and,
-when told to include a file, the lines of that file first (globs in sorted order),
-refusing include loops.
+``tokenize`` is pure but for that debug record. ``LineReader`` feeds the parser the lines
+of the main text and, when told to include a file, the lines of that file first (globs in
+sorted order), refusing include loops.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from __future__ import annotations
 import enum
 import errno
 import glob
+import logging
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from standby.config.errors import ConfigError, quote
+from standby.config.pound_form import POUND_FORM, Mark, PoundForm
 from standby.model import Location
+
+log = logging.getLogger(__name__)
 
 # Characters that separate tokens; a lone CR (from CRLF files) is just whitespace.
 _SPACE = frozenset(" \t\r\f\v")
@@ -93,11 +98,20 @@ def _string(raw: str, i: int, start: Location) -> tuple[str, int]:
         if ch == "\\" and i + 1 < n:
             nxt = raw[i + 1]
             out.append(nxt if nxt in '"\\' else ch + nxt)
+            if nxt not in '"\\':
+                _kept_escape(Location(start.file, start.line, i + 2), nxt)
             i += 2
             continue
         out.append(ch)
         i += 1
     raise ConfigError(start, "unterminated string")
+
+
+def _kept_escape(at: Location, ch: str) -> None:
+    """Pound warns of each backslash before any character but a quote or a backslash
+    (standby keeps both, as Pound does): a debug record, its warning in the pound style."""
+    form = PoundForm("unrecognized escape character", Mark(at), Mark(at))
+    log.debug("%s: \\%s kept as written", at, ch, extra={POUND_FORM: form})
 
 
 def decode(data: bytes, filename: str) -> str:
@@ -123,6 +137,15 @@ def read_bytes(path: str) -> bytes:
         if not stat.S_ISREG(mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
         return handle.read()
+
+
+def read_text(path: str) -> str | None:
+    """A configuration file's text to quote a diagnostic from (undecodable bytes
+    replaced); None when it cannot be read any more (a chroot, a file since removed)."""
+    try:
+        return read_bytes(path).decode("utf-8", "replace")
+    except OSError:
+        return None
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -19,6 +19,8 @@ from standby.config.ignored import IGNORED, warn
 from standby.config.lexer import Line, LineReader, Token, TokenKind
 from standby.config.pattern import BACKTRACK_BUDGET, CompiledPattern, compile_pattern
 from standby.config.posix_regex import RegexError
+from standby.config.pound_form import Edge, Mark, PoundForm, end_of_line, token_class
+from standby.config.pound_form import token as pound_token
 from standby.config.schema import (
     BACKENDS,
     CIDR_KEYWORD,
@@ -40,6 +42,21 @@ log = logging.getLogger(__name__)
 
 _CONDITIONS = ", ".join(dict.fromkeys(keyword.name for keyword in KEYWORDS if keyword.condition))
 _T = TypeVar("_T")
+# What Pound says it expected where an argument is missing, by kind (by keyword first).
+_POUND_EXPECTS = {
+    ArgKind.STRING: "quoted string",
+    ArgKind.FILE: "quoted string",
+    ArgKind.INT: "number",
+    ArgKind.DURATION: "number",
+    ArgKind.BOOL: "identifier, number or literal",
+}
+_POUND_EXPECTS_FOR = {"LogLevel": "number or quoted string"}
+# Pound's words for a value it refuses, by keyword, and for a keyword given twice.
+_POUND_BAD_VALUE = {"RegexType": "unrecognized regex type"}
+_POUND_DUPLICATE = {"CheckURL": "CheckURL multiple pattern"}
+_POUND_BOOLEANS = (
+    "valid booleans are: 1, yes, true, on for true value, and 0, no, false, off for false value"
+)
 
 
 def where(section: Section) -> str:
@@ -52,6 +69,7 @@ class _Open:
     section: Section
     values: tuple[Value, ...]
     location: Location
+    opener: tuple[Location, ...] = ()  # each token of the opening line
     body: list[Directive | SectionNode] = field(default_factory=list)
     # Each non-repeatable keyword given so far: where, and its index in ``body`` (None
     # when it opened a section or was an Include).
@@ -75,7 +93,15 @@ class _Parser:
         if len(self.stack) > 1:
             frame = self.stack[-1]
             assert frame.keyword is not None
-            raise ConfigError(frame.location, f'missing "End" for "{frame.keyword.name}"')
+            raise ConfigError(
+                frame.location,
+                f'missing "End" for "{frame.keyword.name}"',
+                PoundForm(
+                    "unexpected end of file",
+                    Mark(frame.opener[-1], Edge.LAST),
+                    Mark(frame.opener[-1], Edge.LAST),
+                ),
+            )
         frame = self.stack[0]
         return SectionNode(None, (), frame.location, tuple(frame.body))
 
@@ -129,7 +155,8 @@ class _Parser:
         elif keyword.name == "IncludeDir":  # takes effect for the lines that follow
             self.reader.include_dir = texts[0]
         elif keyword.opens is not None and not (keyword.inline and values[-1] is not None):
-            self.stack.append(_Open(keyword, keyword.opens, values, start, negate=negate))
+            opener = tuple(token.location for token in line)
+            self.stack.append(_Open(keyword, keyword.opens, values, start, opener, negate=negate))
         else:
             directive = Directive(keyword, values, texts, locations, start, negate)
             if replaces is None:
@@ -154,7 +181,12 @@ class _Parser:
         first_at, index = frame.seen[keyword.name]
         inline = keyword.opens is None or keyword.inline
         if index is None or not inline or not repeats_last_wins(keyword, frame.section):
-            raise ConfigError(at, f'duplicate "{keyword.name}" (first given at {first_at})')
+            pound = _POUND_DUPLICATE.get(keyword.name)
+            raise ConfigError(
+                at,
+                f'duplicate "{keyword.name}" (first given at {first_at})',
+                None if pound is None else pound_token(at, pound),
+            )
         return index
 
     def _end(self, line: Line) -> None:
@@ -164,7 +196,13 @@ class _Parser:
             raise ConfigError(line[0].location, 'stray "End": no section is open')
         frame = self.stack.pop()
         node = SectionNode(
-            frame.keyword, frame.values, frame.location, tuple(frame.body), frame.negate
+            frame.keyword,
+            frame.values,
+            frame.location,
+            tuple(frame.body),
+            frame.negate,
+            frame.opener,
+            line[0].location,
         )
         self.stack[-1].body.append(node)
 
@@ -174,7 +212,11 @@ class _Parser:
         if refused is not None:
             raise ConfigError(token.location, refused)
         if keyword is None:
-            raise ConfigError(token.location, f"unknown keyword {quote(token.text)}")
+            raise ConfigError(
+                token.location,
+                f"unknown keyword {quote(token.text)}",
+                pound_token(token.location, "unrecognized keyword"),
+            )
         if section not in keyword.sections:
             raise ConfigError(token.location, f'"{keyword.name}" is not allowed {where(section)}')
         return keyword
@@ -185,13 +227,22 @@ class _Parser:
         required = sum(1 for arg in keyword.args if not arg.optional)
         if len(tokens) < required:
             missing = [arg for arg in keyword.args if not arg.optional][len(tokens)]
+            expects = _POUND_EXPECTS_FOR.get(keyword.name) or _POUND_EXPECTS.get(missing.kind)
+            last = (tokens[-1] if tokens else at).location
             raise ConfigError(
-                at.location, f'missing argument for "{keyword.name}": expected {missing.name}'
+                at.location,
+                f'missing argument for "{keyword.name}": expected {missing.name}',
+                None
+                if expects is None
+                else end_of_line(last, f"expected {expects}, but found end of line"),
             )
         many = bool(keyword.args) and keyword.args[-1].many
         if len(tokens) > len(keyword.args) and not many:
+            extra = tokens[len(keyword.args)]
             raise ConfigError(
-                tokens[len(keyword.args)].location, f'too many arguments for "{keyword.name}"'
+                extra.location,
+                f'too many arguments for "{keyword.name}"',
+                pound_token(extra.location, f"unexpected {_class(extra)}"),
             )
         spare = len(tokens) - required  # optional arguments given, filled left to right
         values: list[Value] = []
@@ -233,12 +284,21 @@ class _Parser:
         return tuple(values), tuple(texts), tuple(locations)
 
     def _convert(self, keyword: Keyword, arg: Arg, token: Token, section: Section) -> Value:
+        if (arg.quoted or arg.kind is ArgKind.FILE) and token.kind is TokenKind.WORD:
+            raise ConfigError(
+                token.location,
+                f'the {arg.name} for "{keyword.name}" is a quoted string: '
+                f"write {quote(token.text)}",
+                pound_token(token.location, f"expected quoted string, but found {_class(token)}"),
+            )
         try:
             value = self._value(keyword, arg, token.text, section)
         except RegexError as exc:
             raise ConfigError(token.location, f"bad regex {quote(token.text)}: {exc}") from None
         except ValueError as exc:
-            raise ConfigError(token.location, str(exc)) from None
+            raise ConfigError(
+                token.location, str(exc), _pound_bad_value(keyword, arg, token)
+            ) from None
         if isinstance(value, CompiledPattern) and not value.linear:
             log.warning(
                 "%s: %s needs backtracking (a back-reference): it is searched only in "
@@ -362,6 +422,22 @@ class _Parser:
                 "optionally with :port)",
             )
         raise AssertionError(f"argument kind {kind} is handled by the parser itself")
+
+
+def _class(token: Token) -> str:
+    return token_class(token.text, token.kind is TokenKind.STRING)
+
+
+def _pound_bad_value(keyword: Keyword, arg: Arg, token: Token) -> PoundForm | None:
+    """Pound's words for a value of ``token`` that it refuses too, where they are known."""
+    if arg.kind is ArgKind.BOOL:
+        if token.kind is TokenKind.STRING:
+            text = f"expected {_POUND_EXPECTS[ArgKind.BOOL]}, but found quoted string"
+            return pound_token(token.location, text)
+        form = pound_token(token.location, "not a boolean value")
+        return PoundForm(form.text, form.begin, form.end, (_POUND_BOOLEANS,))
+    words = _POUND_BAD_VALUE.get(keyword.name)
+    return None if words is None else pound_token(token.location, words)
 
 
 def _keeps_first(keyword: Keyword, first: Directive | SectionNode, then: Directive) -> bool:

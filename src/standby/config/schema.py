@@ -97,6 +97,9 @@ class Arg:
     choices: tuple[int, ...] = ()  # allowed INT values, when not a range
     words: tuple[str, ...] = ()  # allowed WORD values (any case)
     many: bool = False  # the last argument: takes every remaining token (a TUPLE_KIND)
+    # A quoted string only, as Pound has it (a bare `User 10` is a mistake Pound refuses);
+    # every FILE argument is. Other strings may also be written bare (a flag, a name).
+    quoted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +202,14 @@ _IGNORED_EXAMPLES = {
 
 KEYWORDS: tuple[Keyword, ...] = (
     # --- global settings ---------------------------------------------------------------
-    Keyword("User", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING),), False,
+    Keyword("User", frozenset({Section.TOP}),
+            (Arg("name", ArgKind.STRING, quoted=True),), False,
             "Run as this user once the listening sockets are bound."),
-    Keyword("Group", frozenset({Section.TOP}), (Arg("name", ArgKind.STRING),), False,
+    Keyword("Group", frozenset({Section.TOP}),
+            (Arg("name", ArgKind.STRING, quoted=True),), False,
             "Run with this group once the listening sockets are bound."),
-    Keyword("RootJail", frozenset({Section.TOP}), (Arg("directory", ArgKind.STRING),), False,
+    Keyword("RootJail", frozenset({Section.TOP}),
+            (Arg("directory", ArgKind.STRING, quoted=True),), False,
             "chroot(2) to this directory after start-up; error pages are read before."),
     Keyword("Daemon", frozenset({Section.TOP}), (Arg("bool", ArgKind.BOOL),), False,
             "Detach from the terminal and run in the background.", default="1"),
@@ -289,10 +295,14 @@ KEYWORDS: tuple[Keyword, ...] = (
     # --- listener ----------------------------------------------------------------------
     Keyword("Address", LISTENERS | BACKENDS | TUNNELS,
             (Arg("address", ArgKind.ADDRESS),), False,
-            "Listener: the IP address or host name to listen on. Backend: an IPv4 or "
-            "IPv6 address, a host name, or the path of a UNIX socket (starting with `/`)."),
+            "Listener: the IP address or host name to listen on; without `Address` (and "
+            f"`SocketFrom`), `{model.DEFAULT_LISTEN_ADDRESS}`, every interface (IPv6 and "
+            "IPv4), as in Pound. Backend: an IPv4 or IPv6 address, a host name, or the "
+            "path of a UNIX socket (starting with `/`)."),
     Keyword("Port", LISTENERS | BACKENDS | TUNNELS, (PORT,), False,
-            "TCP port (1..65535); required unless the address is a UNIX socket."),
+            "TCP port (1..65535). Not given: as in Pound, "
+            f"{model.HTTP_PORT} (a `ListenHTTP`, a plain backend) or {model.HTTPS_PORT} "
+            "(a `ListenHTTPS`, an `HTTPS` backend); a UNIX socket takes none."),
     Keyword("xHTTP", LISTENERS,
             (Arg("level", ArgKind.INT, low=0, high=MAX_XHTTP),), False,
             "Allowed methods: 0 GET, POST, HEAD; 1 adds PUT, PATCH, DELETE; 2 adds the "
@@ -305,7 +315,8 @@ KEYWORDS: tuple[Keyword, ...] = (
             "Longest request target accepted (414 beyond); 0 means the built-in limit.",
             default="0"),
     Keyword("CheckURL", LISTENERS, (Arg("regex", ArgKind.REGEX),),
-            False, "Request targets that do not match get 400."),
+            False, "Request targets that do not match get 501 (Not Implemented), as in "
+            "Pound 4."),
     Keyword("ErrorFile", LISTENERS,
             (Arg("status", ArgKind.INT, choices=ERROR_STATUSES), Arg("file", ArgKind.FILE)),
             True, "The page sent with this status (one of "
@@ -422,7 +433,10 @@ KEYWORDS: tuple[Keyword, ...] = (
             "backend of that name, whose `Priority` and `Disabled` it may change here: "
             '`Backend "app1"` ... `End`.', opens=Section.BACKEND),
     Keyword("Emergency", frozenset({Section.SERVICE}), (), True,
-            "A backend used only while no regular backend is alive, up to `End`.",
+            "A backend used only while no regular backend is alive, up to `End`. As in "
+            "Pound, its `TimeOut`, `ConnTO` and `WSTimeOut` are "
+            f"{model.DEFAULT_EMERGENCY_TIMEOUT:g} s unless it sets its own, whatever the "
+            "global ones: the last resort is given time to answer.",
             opens=Section.EMERGENCY),
     # --- backend -----------------------------------------------------------------------
     Keyword("Priority", frozenset({Section.BACKEND}),

@@ -35,6 +35,10 @@ class SectionNode:
     location: Location
     body: tuple[Directive | SectionNode, ...]
     negate: bool = False  # a block condition (Match, ACL) written after Not
+    # Where each token of the opening line starts, and its `End` (for Pound's ranges,
+    # config/pound_form.py); empty and None for the top level.
+    opener: tuple[Location, ...] = ()
+    end: Location | None = None
 
     def directives(self) -> tuple[Directive, ...]:
         return tuple(node for node in self.body if isinstance(node, Directive))

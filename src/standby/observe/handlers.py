@@ -15,6 +15,9 @@ import os
 from collections.abc import Callable
 from typing import TextIO
 
+from standby.config.lexer import read_text
+from standby.config.pound_form import POUND_FORM, PoundForm, render
+
 
 class PoundStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """stderr in the "pound" style: each message after ``prefix`` (``pound: ``), and only
@@ -24,8 +27,23 @@ class PoundStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self, stream: TextIO, prefix: str, worthy: Callable[[logging.LogRecord], bool]
     ) -> None:
         super().__init__(stream)
-        self.setFormatter(logging.Formatter(prefix + "%(message)s"))
+        self.setFormatter(PoundFormatter(prefix))
         self.addFilter(worthy)
+
+
+class PoundFormatter(logging.Formatter):
+    """``prefix`` and the message; a configuration diagnostic that carries Pound's form
+    (config/pound_form.py) is written as Pound writes it, a line per note."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(prefix + "%(message)s")
+        self._prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        form = getattr(record, POUND_FORM, None)
+        if not isinstance(form, PoundForm):
+            return super().format(record)
+        return "\n".join(self._prefix + line for line in render(form, read_text))
 
 
 class JournalFormatter(logging.Formatter):

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from standby.config.pound_form import POUND_FORM
 from standby.observe.handlers import (
     AppendFile,
     JournalFormatter,
@@ -99,9 +100,12 @@ STANDBY_ONLY = "standby_only"
 
 def _pound_worthy(record: logging.LogRecord) -> bool:
     """The "pound" style shows standby's own messages at NOTICE or above (refusals,
-    warnings, errors) but those marked ``STANDBY_ONLY``, and every access line."""
+    warnings, errors) but those marked ``STANDBY_ONLY``, every access line, and each
+    configuration diagnostic that has Pound's form (Pound warns of more than standby)."""
     if getattr(record, STANDBY_ONLY, False):
         return False
+    if hasattr(record, POUND_FORM):  # a diagnostic Pound gives (even one standby does not)
+        return True
     return record.levelno >= NOTICE or record.name == ACCESS_LOGGER_NAME
 
 

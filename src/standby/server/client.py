@@ -133,8 +133,8 @@ class ClientProtocol(ClientSide):
         head, used = parsed
         self.buf = b""
         check = listener.spec.check_url
-        if check is not None and not check.search(head.target, False):  # undecided: 400
-            self.reject(400, "request target fails CheckURL", head)
+        if check is not None and not check.search(head.target, False):  # undecided: 501
+            self.reject(501, "request target fails CheckURL", head)
             return
         # False already only when a reload dropped this connection's listener: this answer
         # is its last, and says so (Connection: close).
