@@ -268,12 +268,6 @@ def test_reload_keeps_resolved_backends_and_a_bad_resolver_keeps_the_old(
             (19, 15),
             'bad type "some" for "Resolve"',
         ),
-        (
-            '    BackEnd\n      Address "x.test"\n      Resolve all\n    End',
-            "",
-            (16, 5),
-            'needs a "Port"',
-        ),
     ],
 )
 def test_bad_backends_are_refused_where_written(
