@@ -128,6 +128,7 @@ class ConditionKind(enum.Enum):
     BASIC_AUTH = "basicauth"  # the Authorization header's credentials are in ``users``
     MATCH = "match"  # ``children`` all hold (or one of them, with ``any_of``)
     TBF = "tbf"  # Pound's token bucket: ``tbf``'s bucket for the expanded key has a token
+    CLIENT_CERT = "clientcert"  # the client's TLS certificate is one of ``certs``
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class ConditionSpec:
     tag: str = ""  # -tag: the name back-references may use ($1(tag))
     tbf: TbfSpec | None = None  # TBF (its key template is ``argument``)
     live: LiveFile | None = None  # MATCH of a -filewatch pattern file: live.children
+    certs: frozenset[bytes] = frozenset()  # CLIENT_CERT: the certificates (DER) that match
 
 
 class TlsProtocol(enum.IntEnum):
@@ -478,6 +480,9 @@ class ListenerTlsSpec:
     ca_list: str | None = None  # CAs named to the client in the certificate request
     verify_list: str | None = None  # CAs that verify client certificates
     crl_list: str | None = None  # revocation lists checked for client certificates
+    # The certificates (DER) its services' `ClientCert` conditions name: asked of clients
+    # and trusted as they are (config/conditions.py, tls/context.py).
+    condition_certs: tuple[bytes, ...] = ()
     location: Location = UNKNOWN_LOCATION
 
 

@@ -26,9 +26,10 @@ RE2 in time linear in the subject; config/pattern.py):
   with a match flag (the Host value, stripped), ``HEADER`` in Pound 4's split form (the
   first value of the named header), ``ACL`` (the peer's address, or with ``-forwarded``
   the one acl.client_address finds), ``BASIC_AUTH`` (the Authorization header's
-  credentials, htpasswd.py) and ``MATCH`` (``Match AND|OR`` blocks, ``-file`` lists,
-  ``Eval``). The route loop sends them all through one general test (``_raw``): the four
-  classic kinds above cost what they cost before.
+  credentials, htpasswd.py), ``CLIENT_CERT`` (the connection's TLS certificate is one of
+  the file's) and ``MATCH`` (``Match AND|OR`` blocks, ``-file`` lists, ``Eval``). The
+  route loop sends them all through one general test (``_raw``): the four classic kinds
+  above cost what they cost before.
 - ``negate`` (``Not``, ``HeadDeny``) inverts the result.
 - A pattern RE2 cannot match (a back-reference) is searched by Python's ``re`` within a
   bound; when the bound leaves it undecided, the condition fails (a negated one too): an
@@ -84,6 +85,12 @@ class RequestView(Protocol):
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (case-insensitive), stripped; None if absent."""
+        ...
+
+    @property
+    def client_cert(self) -> bytes | None:
+        """The client's TLS certificate (DER): None without one, or where no `ClientCert`
+        condition asks (server/exchange.py sets it)."""
         ...
 
 
@@ -445,6 +452,9 @@ def _raw(
         assert condition.users is not None
         credentials = basic_credentials(req.header(_AUTHORIZATION))
         return credentials is not None and condition.users.verify(*credentials)
+    if kind is ConditionKind.CLIENT_CERT:
+        cert = req.client_cert
+        return cert is not None and cert in condition.certs
     regex = condition.regex
     groups: Groups | None
     if kind is ConditionKind.HOST and regex is None:

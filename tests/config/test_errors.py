@@ -75,13 +75,13 @@ CASES = [
         service("    Not BackEnd\n"),
         't.cfg:5.9: "Not" must be followed by a condition (URL, Path, Host, Header, '
         "HeadRequire, HeadDeny, Query, QueryParam, Method, StringMatch, BasicAuth, "
-        'ACL, Match, Eval, TBF), not "BackEnd"',
+        'ACL, Match, ClientCert, Eval, TBF), not "BackEnd"',
     ),
     (
         service('    Not Not URL "a"\n'),
         't.cfg:5.9: "Not" must be followed by a condition (URL, Path, Host, Header, '
         "HeadRequire, HeadDeny, Query, QueryParam, Method, StringMatch, BasicAuth, "
-        'ACL, Match, Eval, TBF), not "Not"',
+        'ACL, Match, ClientCert, Eval, TBF), not "Not"',
     ),
     ('Not URL "a"\n', 't.cfg:1.1: "Not" is not allowed at the top level'),
     ('User ""\n', 't.cfg:1.6: empty name for "User"'),

@@ -109,7 +109,7 @@ def test_the_statement_list_is_parsed() -> None:
         ('LuaMatch "f"', 't.cfg:3.5: "LuaMatch" is not supported: standby has no Lua'),
         ('LuaBackend "f"', 't.cfg:3.5: "LuaBackend" is not supported: standby has no Lua'),
         ('Not LuaMatch "f"', 't.cfg:3.9: "LuaMatch" is not supported: standby has no Lua'),
-        ("Not ClientCert", 't.cfg:3.9: "ClientCert" is not supported yet'),
+        ("Not ClientCert", 't.cfg:3.9: missing argument for "ClientCert": expected file'),
         ('Not Colour "red"', 't.cfg:3.9: "Not" must be followed by a condition'),
         ("Colour 1", 't.cfg:3.5: unknown keyword "Colour"'),
     ],

@@ -161,7 +161,11 @@ def _authorizes(condition: model.ConditionSpec) -> bool:
     BasicAuth (not negated), or a Match block that requires one."""
     if condition.negate:
         return False
-    if condition.kind in (model.ConditionKind.ACL, model.ConditionKind.BASIC_AUTH):
+    if condition.kind in (
+        model.ConditionKind.ACL,
+        model.ConditionKind.BASIC_AUTH,
+        model.ConditionKind.CLIENT_CERT,
+    ):
         return True
     if condition.kind is model.ConditionKind.MATCH:
         children = [_authorizes(c) for c in condition.children]

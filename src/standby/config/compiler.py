@@ -120,6 +120,18 @@ def compile_config(
     return access_log.apply(logs, compiled)
 
 
+def _condition_certs(services: Sequence[ServiceSpec]) -> tuple[bytes, ...]:
+    """The certificates the `ClientCert` conditions of ``services`` name (within Match
+    blocks and detached conditions too), each once, in a stable order."""
+    found: set[bytes] = set()
+    stack = [condition for service in services for condition in service.conditions]
+    while stack:
+        condition = stack.pop()
+        found |= condition.certs
+        stack.extend(condition.children)
+    return tuple(sorted(found))
+
+
 def _one_of_address_or_socket_from(node: SectionNode) -> None:
     """A listener has either an ``Address`` or a ``SocketFrom``, as in Pound."""
     both = [d for d in node.body if isinstance(d, Directive) and d.keyword.name in _SOCKET_WORDS]
@@ -370,7 +382,7 @@ class _Compiler:
             error_headers=page_headers,
             rewrite_location=_int(_value(node, "RewriteLocation"), 1),
             services=services,
-            tls=self._tls(node) if label == "ListenHTTPS" else None,
+            tls=self._tls(node, services) if label == "ListenHTTPS" else None,
             location=node.location,
             line_buffer=_int(_value(node, "LineBufferSize"), self.line_buffer),
             socket_from=socket_from,
@@ -404,7 +416,7 @@ class _Compiler:
         self.auto_certs.setdefault(file, AutoCertSpec(names, file, directive.location))
         return CertSpec(path=file, location=directive.location, managed=True)
 
-    def _tls(self, node: SectionNode) -> ListenerTlsSpec:
+    def _tls(self, node: SectionNode, services: Sequence[ServiceSpec]) -> ListenerTlsSpec:
         certs: list[CertSpec] = []
         for directive in node.directives():
             if directive.keyword.name == "Cert":
@@ -468,6 +480,7 @@ class _Compiler:
             ca_list=ca_list,
             verify_list=verify_list,
             crl_list=crl_list,
+            condition_certs=_condition_certs(services),
             location=node.location,
         )
         if self.check_tls is not None:

@@ -31,6 +31,8 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import serialization
+
 from standby import model
 from standby.acl import parse_acl_file, parse_cidr
 from standby.config import constants
@@ -57,6 +59,7 @@ from standby.model import (
     Location,
     Networks,
 )
+from standby.tls.pem import PemError, parse_certificates
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ _CASE_FLAGS = frozenset({"-icase", "-case"})
 MAX_LIST_FILE = 16 * 1024 * 1024
 # The largest htpasswd file read.
 MAX_HTPASSWD_FILE = 16 * 1024 * 1024
+# The largest `ClientCert` certificate file read: a few certificates (a few KiB each).
+MAX_CERT_FILE = 1024 * 1024
 
 Pattern = CompiledPattern | PcrePattern
 
@@ -105,6 +110,8 @@ class _Scope:
     ignore_case: bool
     forwarded: ForwardedSpec | None
     constants: dict[str, bytes]  # the Constants in force (StringMatch's `%[const NAME]`)
+    listener: SectionNode | None  # the listener of the service (None: a global one)
+    standalone: bool  # a Service at the top level (no listener's handshake to ask in)
 
 
 @dataclass(slots=True)
@@ -161,8 +168,15 @@ class ConditionContext:
                 )
             pcre, ignore_case = self._scopes.get(id(node), (False, False))
             header = self.forwarded_header.lower().encode("latin-1")
+            # Used by Eval in any service: a `ClientCert` in it is checked nowhere (the
+            # listener that asks for certificates is the one whose service evaluates it).
             scope = _Scope(
-                pcre, ignore_case, ForwardedSpec(header, self.trusted), self.constants.top
+                pcre,
+                ignore_case,
+                ForwardedSpec(header, self.trusted),
+                self.constants.top,
+                None,
+                False,
             )
             children = tuple(
                 spec for child in node.body if (spec := self._node(child, scope)) is not None
@@ -274,6 +288,8 @@ class ConditionContext:
             ignore_case,
             self.forwarded(service, listener),
             self.constants.in_scope(service, listener),
+            listener,
+            listener is None and service.keyword is not None and service.keyword.name == "Service",
         )
 
     def forwarded(
@@ -351,6 +367,8 @@ class ConditionContext:
             )
         if name == "BasicAuth":
             return self._basic_auth(node)
+        if name == "ClientCert":
+            return self._client_cert(node, scope)
         if name == "Eval":
             detached = self.detached.get(str(node.values[0]))
             if detached is None:
@@ -396,6 +414,37 @@ class ConditionContext:
         table = UserTable(path, users, watch)
         return ConditionSpec(
             ConditionKind.BASIC_AUTH, path, None, node.negate, node.location, users=table
+        )
+
+    def _client_cert(self, node: Directive, scope: _Scope) -> ConditionSpec:
+        """Pound 4's `ClientCert "file"`: the client's certificate is one in the file. Only
+        where an HTTPS listener can ask for it, and not beside the listener's own
+        `ClientCert` (Pound's rules)."""
+        listener = scope.listener
+        if scope.standalone or (
+            listener is not None
+            and listener.keyword is not None
+            and (listener.keyword.name != "ListenHTTPS")
+        ):
+            raise ConfigError(
+                node.location,
+                '"ClientCert" as a condition needs a Service inside a ListenHTTPS',
+            )
+        if listener is not None and listener.first("ClientCert") is not None:
+            raise ConfigError(
+                node.location,
+                '"ClientCert" as a condition cannot be used where the ListenHTTPS has a '
+                '"ClientCert" directive',
+            )
+        path = str(node.values[0])
+        data = self._read_text(path, node.arg_locations[0], "certificate file", MAX_CERT_FILE)
+        try:
+            certs = parse_certificates(data.encode("latin-1"))
+        except PemError as exc:
+            raise ConfigError(node.arg_locations[0], f"{quote(path)}: {exc}") from None
+        ders = frozenset(cert.public_bytes(serialization.Encoding.DER) for cert in certs)
+        return ConditionSpec(
+            ConditionKind.CLIENT_CERT, path, None, node.negate, node.location, certs=ders
         )
 
     def _pattern_condition(self, node: Directive, scope: _Scope) -> ConditionSpec:

@@ -822,6 +822,14 @@ KEYWORDS: tuple[Keyword, ...] = (
             '`Host "a.example"` / `ACL -file "internal.acl"` / `End`. As in '
             "Pound, the groups of its patterns are not seen by back-references outside it.",
             opens=Section.CONDITION),
+    Keyword("ClientCert", CONDITION_SECTIONS - {Section.REWRITE},
+            (Arg("file", ArgKind.FILE),), True,
+            "The client's TLS certificate is one of those in this PEM file: "
+            '`ClientCert "/etc/standby/admin.pem"`. In a Service of a `ListenHTTPS` that has '
+            "no `ClientCert` directive of its own (as in Pound); that listener then asks "
+            "every client for a certificate and trusts these as they are (a client may "
+            "send none; one that sends another fails the handshake, where Pound serves it "
+            "without a match).", condition=True),
     Keyword("Eval", CONDITION_SECTIONS, (Arg("name", ArgKind.STRING),), True,
             'The detached condition of that name holds: `Eval "internal"`.', condition=True),
     Keyword("TrustedIP", frozenset({Section.TOP, Section.SERVICE}) | LISTENERS,
@@ -1059,10 +1067,7 @@ NOT_SUPPORTED: dict[str, str] = {
 }
 
 # Supported keywords whose use in one more section is a Pound feature not implemented yet.
-UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {
-    # Pound 4's ClientCert condition (i15-cond).
-    Section.SERVICE: ("ClientCert",),
-}
+UNSUPPORTED_IN: dict[Section, tuple[str, ...]] = {}
 
 # Sections whose keywords are Pound's, and Pound's keywords there that may be given twice
 # in one section, the second replacing the first (Pound 4.23 `-c` accepts each of these

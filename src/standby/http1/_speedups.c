@@ -322,7 +322,8 @@ typedef struct {
 
 /* Slots of RequestHead, in this order (request.py). */
 enum { RQ_METHOD, RQ_TARGET, RQ_VERSION, RQ_HTTP11, RQ_RAW, RQ_HOST, RQ_BODY, RQ_LENGTH,
-       RQ_KEEP_ALIVE, RQ_UPGRADE, RQ_EXPECT, RQ_DROPS, RQ_XFF_END, RQ_LINES, RQ_FIELDS, RQ_N };
+       RQ_KEEP_ALIVE, RQ_UPGRADE, RQ_EXPECT, RQ_DROPS, RQ_XFF_END, RQ_LINES, RQ_FIELDS,
+       RQ_CLIENT_CERT, RQ_N };
 /* Slots of ResponseHead (response.py). */
 enum { RS_STATUS, RS_VERSION, RS_HTTP11, RS_RAW, RS_BODY, RS_LENGTH, RS_KEEP_ALIVE, RS_DROPS,
        RS_LOCATIONS, RS_KEEP_ALIVE_SPAN, RS_N };
@@ -570,6 +571,7 @@ static PyObject *request_impl(PyObject *buf, PyObject *methods, PyObject *packed
     v[RQ_XFF_END] = PyLong_FromSsize_t(xff_end);
     v[RQ_LINES] = Py_NewRef(Py_None);
     v[RQ_FIELDS] = Py_NewRef(Py_None);
+    v[RQ_CLIENT_CERT] = Py_NewRef(Py_None);
     *stop_out = stop;
     return build(&request_class, v);
 }

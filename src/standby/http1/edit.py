@@ -131,6 +131,10 @@ class Head:
         return self.first.partition(b" ")[0]
 
     @property
+    def client_cert(self) -> bytes | None:
+        return None  # a Rewrite block has no `ClientCert` condition
+
+    @property
     def path(self) -> str:
         return _split_target(self.target)[1].decode("latin-1")
 

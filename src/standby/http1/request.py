@@ -194,6 +194,7 @@ class RequestHead:
         "_lines",
         "_xff_end",
         "body",
+        "client_cert",
         "content_length",
         "expect_continue",
         "host",
@@ -217,6 +218,7 @@ class RequestHead:
     keep_alive: bool
     upgrade: bytes | None
     expect_continue: bool
+    client_cert: bytes | None  # the connection's TLS client certificate, where routing asks
     # Spans (start, end) of raw to leave out upstream, sorted; None when there are none.
     _drops: list[tuple[int, int]] | None
     _xff_end: int  # where ", peer" goes in the last X-Forwarded-For line; -1 when absent
@@ -275,6 +277,7 @@ _C_FIELDS = (
     "_xff_end",
     "_lines",
     "_fields",
+    "client_cert",
 )
 if sorted(_C_FIELDS) != sorted(RequestHead.__slots__):  # pragma: no cover - a coding error
     raise RuntimeError("_C_FIELDS must name every slot of RequestHead")
@@ -419,6 +422,7 @@ def parse_request_head_python(
     head.raw = raw
     head._lines = None
     head._fields = None
+    head.client_cert = None
     _interpret(head, raw, m.end(3) - start + 1, limits)
     if authority is not None:
         _check_authority_is_host(authority, head.host)

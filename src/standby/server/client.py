@@ -85,7 +85,10 @@ class ClientProtocol(ClientSide):
         listener = self.listener
         peer_bytes = self.peer.encode("ascii", "replace")
         if listener.tls:  # the handshake is done: its X-SSL-* lines, once per connection
-            extra = ssl_lines(transport.get_extra_info("ssl_object"), listener.client_certs)
+            ssl_object = transport.get_extra_info("ssl_object")
+            extra = ssl_lines(ssl_object, listener.client_certs)
+            if listener.cert_conditions and ssl_object is not None:
+                self.client_cert = ssl_object.getpeercert(binary_form=True) or None
             self.forwarding = Forwarding(peer_bytes, listener.proto, listener.port, extra, True)
         else:
             self.forwarding = Forwarding(peer_bytes, listener.proto, listener.port)

@@ -204,6 +204,8 @@ class Exchange:
             rest = b""
         head = self.head
         listener = client.listener
+        if listener.cert_conditions:
+            head.client_cert = client.client_cert
         service = listener.router.route(head, client.peer) if listener.enabled else None
         if service is None:
             # Pound's diagnostic line, which fail2ban filters may look for.

@@ -430,7 +430,11 @@ class Proxy:
                 tls=spec.tls is not None,
                 client_certs=spec.tls is not None and spec.tls.client_cert != 0,
                 no_https11=0 if spec.tls is None else spec.tls.no_https11,
-                lane=self.lane and edits_lane(spec),
+                cert_conditions=spec.tls is not None and bool(spec.tls.condition_certs),
+                # The lane routes without the client's certificate (exchange.py sets it).
+                lane=self.lane
+                and edits_lane(spec)
+                and (spec.tls is None or not spec.tls.condition_certs),
                 request_edits=editor(spec.request_edits, (), spec.combine_headers),
                 response_edits=editor(spec.response_edits, (), spec.combine_headers, True),
                 edits=bool(spec.request_edits or spec.combine_headers)

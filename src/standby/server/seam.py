@@ -43,6 +43,7 @@ class ClientSide:
     connection's to implement."""
 
     __slots__ = (
+        "client_cert",
         "closed",
         "deadline",
         "forwarding",
@@ -60,6 +61,7 @@ class ClientSide:
         self.loop = shared.loop
         self.listener = listener
         self.peer = "-"  # the client's address, as logged
+        self.client_cert: bytes | None = None  # its TLS certificate (DER), where asked for
         self.forwarding = _NOT_CONNECTED  # what the forwarded headers say about it
         self.deadline = 0.0  # loop time when on_deadline fires (server/timers.py)
         self.keep_alive = True  # whether the connection outlives the current answer

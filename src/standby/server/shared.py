@@ -49,6 +49,7 @@ class ListenerRuntime:
     proto: bytes = b"http"  # for X-Forwarded-Proto
     tls: bool = False  # an HTTPS listener: X-SSL-* lines, the client's dropped
     client_certs: bool = False  # it asks for client certificates (X-SSL-Subject...)
+    cert_conditions: bool = False  # its services have `ClientCert` conditions
     no_https11: int = 0  # NoHTTPS11: 1 one request per connection, 2 for MSIE only
     enabled: bool = True  # the operator may disable a listener: it then answers 503
     lane: bool = True  # requests without a body may take the fast lane (server/lane.py)

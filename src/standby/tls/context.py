@@ -106,6 +106,16 @@ def configure(ctx: ssl.SSLContext, spec: ListenerTlsSpec) -> None:
     if cas or spec.client_cert in VERIFYING:
         required = spec.client_cert == model.CLIENT_CERT_REQUIRE
         ctx.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
+    elif spec.condition_certs:
+        # The `ClientCert "file"` conditions' certificates, trusted as they are (a partial
+        # chain: a leaf counts as an anchor): Python's ssl cannot ask for a certificate
+        # without verifying it, so one of these verifies and any other fails.
+        try:
+            ctx.load_verify_locations(cadata=b"".join(spec.condition_certs))
+        except ssl.SSLError as exc:
+            raise TlsSetupError("ClientCert", f"cannot trust the certificates: {exc}") from None
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        ctx.verify_mode = ssl.CERT_OPTIONAL
 
 
 def settings(spec: ListenerTlsSpec) -> ListenerTlsSpec:
