@@ -180,11 +180,6 @@ CASES = [
         "ListenHTTP\n  Address 127.0.0.1\n  Port 1\nEnd\n",
         "t.cfg:1.1: ListenHTTP has no Service (and there is no global Service)",
     ),
-    (service('    URL "^/"\n'), "t.cfg:4.3: Service has no BackEnd, Emergency or Redirect"),
-    (
-        'ListenHTTP\n  Address ::1\n  Port 1\n  Service "api"\n  End\nEnd\n',
-        't.cfg:4.3: Service "api" has no BackEnd, Emergency or Redirect',
-    ),
     (backend("      Port 1\n"), 't.cfg:5.5: BackEnd needs an "Address"'),
     (
         backend("      Address /run/x.sock\n      Port 80\n"),

@@ -116,6 +116,13 @@ CASES = [
         id="mixed special backends",
     ),
     pytest.param(
+        'ListenHTTP\n\tService "x"\n\t\tURL "^/empty"\n\tEnd\n\tService\n\t\tError 404\n'
+        "\tEnd\nEnd\n",
+        0,
+        "pound: pound.cfg:2.17-4.11: warning: no backends defined\n",
+        id="service without backends",
+    ),
+    pytest.param(
         'Service\n\tBackend\n\t\tAddress 127.0.0.1\n\tEnd\n\tRedirect "http://x.example"\nEnd\n',
         0,
         "pound: pound.cfg:1.7-6.3: warning: service mixes regular and redirect backends\n"

@@ -1,6 +1,7 @@
 """Pound's defaults where a pound.cfg leaves things out: a listener's Address and Port, a
 backend's Port (80, or 443 with HTTPS), an Emergency backend's 120 s timeouts whatever the
-global ones (shown on real traffic), and CheckURL's 501."""
+global ones (shown on real traffic), and a Service without backends (Pound takes it with a
+warning): the requests it matches get 503."""
 
 from __future__ import annotations
 
@@ -90,3 +91,23 @@ End
         with ProxyThread(config, socks) as proxy:
             response = get(proxy.port, "/")
     assert (response.status, response.body) == (200, b"mirror")
+
+
+def test_a_service_without_backends_answers_503_for_what_it_matches() -> None:
+    config, socks = config_with_ports(
+        """
+ListenHTTP
+  Address 127.0.0.1
+  Port {L0}
+  Service
+    URL "^/empty"
+  End
+  Service
+    Error 404
+  End
+End
+"""
+    )
+    with ProxyThread(config, socks) as proxy:
+        assert get(proxy.port, "/empty").status == 503
+        assert get(proxy.port, "/other").status == 404

@@ -670,7 +670,21 @@ class _Compiler:
                 f'{label} with "Metrics" cannot also have a BackEnd, Emergency or Redirect',
             )
         if not backends and not emergencies and not templates and metrics is None:
-            raise ConfigError(node.location, f"{label} has no BackEnd, Emergency or Redirect")
+            # Pound 4 takes it with a warning; the requests it matches get 503.
+            log.warning(
+                "%s: warning: %s has no BackEnd, Emergency or Redirect: the requests it "
+                "matches are answered 503",
+                node.location,
+                label,
+                extra={
+                    POUND_FORM: pound_form.section(
+                        node.opener,
+                        node.end,
+                        "warning: no backends defined",
+                        after_keyword=True,
+                    )
+                },
+            )
         read_only = node.first("ReadOnlyEmergency")
         if read_only is not None and not emergencies:
             raise ConfigError(
