@@ -45,6 +45,12 @@ CASES = [
     ("Foo 1\n", 't.cfg:1.1: unknown keyword "Foo"'),
     ("  Bogus\n", 't.cfg:1.3: unknown keyword "Bogus"'),
     ("Port 80\n", 't.cfg:1.1: "Port" is not allowed at the top level'),
+    # Pound's quoted strings: a bare word is refused where Pound refuses it
+    ("User 10\n", 't.cfg:1.6: the name for "User" is a quoted string: write "10"'),
+    (
+        "Include conf.d/*.cfg\n",
+        't.cfg:1.9: the file for "Include" is a quoted string: write "conf.d/*.cfg"',
+    ),
     (service("    Priority 3\n"), 't.cfg:5.5: "Priority" is not allowed in Service'),
     (
         service("    Emergency\n      Priority 2\n    End\n"),
