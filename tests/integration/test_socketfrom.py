@@ -33,6 +33,10 @@ End
 """
 
 
+def _default_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 class Passer:
     """A listening TCP socket on 127.0.0.1 and a UNIX socket that hands it to the first
     client (then both of ours are closed: only the receiver has it)."""
@@ -174,6 +178,9 @@ def test_the_pound_wrapper_stops_on_sighup_as_pound_4(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             cwd=str(tmp_path),
             env=env,
+            # A shell cannot trap a signal ignored when it started (POSIX): under nohup the
+            # wrapper, like Pound, would never see the SIGHUP this test sends.
+            preexec_fn=_default_sighup,
         )
         running = Standby(proc)
         try:
@@ -226,6 +233,7 @@ def test_the_pound_wrapper_exits_with_the_programs_status(tmp_path: Path) -> Non
         [wrapper],
         env={**os.environ, "STANDBY": str(sleeps)},
         stdin=subprocess.DEVNULL,
+        preexec_fn=_default_sighup,
     )
     try:
         wait_for(lambda: any(comm(pid) == "sleep" for pid in children(proc.pid)), "sleep")
