@@ -500,6 +500,9 @@ class ListenerSpec:
     address: str
     port: int
     xhttp: int = 0
+    # No `Address` (Pound's default): "::" for IPv6 and IPv4 both; an IPv6 address given
+    # is IPv6 only, so that "::" and "0.0.0.0" can share a port.
+    dual_stack: bool = False
     methods: frozenset[bytes] = field(default_factory=lambda: methods_for_xhttp(0))
     client_timeout: float = DEFAULT_CLIENT_TIMEOUT
     max_request: int = 0  # largest request body in bytes; 0 = unlimited

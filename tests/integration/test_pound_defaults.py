@@ -5,10 +5,16 @@ warning): the requests it matches get 503."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Callable
 
+import pytest
 from tests.support.harness import ProxyThread, config_with_ports, free_port, get
 from tests.support.peers import RawBackend, respond_once
 
@@ -25,6 +31,54 @@ def test_a_listener_without_address_or_port_listens_on_every_interface_port_80()
     )
     listener = spec.listeners[0]
     assert (listener.address, listener.port) == (model.DEFAULT_LISTEN_ADDRESS, 80)
+    assert listener.dual_stack
+    written = load_config_text(
+        "ListenHTTP\n  Address ::\n  Service\n    Error 404\n  End\nEnd\n"
+    ).listeners[0]
+    assert not written.dual_stack  # "::" written stays IPv6 only
+
+
+UNSHARE = shutil.which("unshare")
+RUN_TIMEOUT = 60.0  # generous bound for a short-lived process on a loaded machine
+# Run in a network namespace of its own (only its loopback exists): binds what the
+# configuration says, Pound's default "::" port 80, and connects over IPv4 and IPv6.
+IN_NAMESPACE = textwrap.dedent(
+    """
+    import socket, subprocess
+    from standby.config import load_config_text
+    from standby.process.listeners import bind_listener
+
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    text = "ListenHTTP\\n Service\\n  Error 404\\n End\\nEnd\\n"
+    spec = load_config_text(text).listeners[0]
+    sock = bind_listener(spec)
+    sock.setblocking(True)
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family) as client:
+            client.settimeout(10)
+            client.connect((host, spec.port))
+            accepted, _ = sock.accept()
+            accepted.close()
+    print(spec.address, spec.port, "ipv4 and ipv6")
+    """
+)
+
+
+@pytest.mark.skipif(
+    (UNSHARE is None or os.geteuid() != 0) and not os.environ.get("CI"),
+    reason="needs root and unshare(1) for a network namespace",
+)
+def test_the_default_listener_takes_ipv4_and_ipv6_on_port_80() -> None:
+    assert UNSHARE is not None
+    done = subprocess.run(
+        [UNSHARE, "--net", sys.executable, "-c", IN_NAMESPACE],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.stdout.strip() == ":: 80 ipv4 and ipv6", done.stderr
 
 
 def test_a_backend_without_port_gets_80_or_443_with_https() -> None:

@@ -345,7 +345,8 @@ class _Compiler:
         address = _str(_value(node, "Address"))
         socket_from = _str(_value(node, "SocketFrom"))  # address and port come with it
         _one_of_address_or_socket_from(node)
-        if address is None and socket_from is None:
+        dual_stack = address is None and socket_from is None
+        if dual_stack:
             address = model.DEFAULT_LISTEN_ADDRESS
         port = _value(node, "Port")
         if port is None and socket_from is None:
@@ -372,6 +373,7 @@ class _Compiler:
             name=_str(node.values[0]),
             address=address or "",
             port=_int(port, 0),
+            dual_stack=dual_stack,
             xhttp=xhttp,
             methods=model.methods_for_xhttp(xhttp),
             client_timeout=_float(_value(node, "Client"), defaults.client_timeout),

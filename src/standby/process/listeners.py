@@ -118,8 +118,9 @@ def bind_listener(spec: ListenerSpec, *, reuse_port: bool = False) -> socket.soc
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
-            # "::" then means IPv6 only, so that "0.0.0.0" on the same port can coexist.
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            # "::" written means IPv6 only, so that "0.0.0.0" on the same port can coexist;
+            # a listener without Address is Pound's "::" for both (ListenerSpec.dual_stack).
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if spec.dual_stack else 1)
         sock.bind(sockaddr)
         sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
