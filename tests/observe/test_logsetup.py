@@ -318,3 +318,29 @@ def test_no_log_file_nothing_to_reopen() -> None:
 def test_a_log_file_that_cannot_be_opened_is_a_setup_error(tmp_path: Path) -> None:
     with pytest.raises(LogSetupError, match=r"cannot open log file .*/none/x\.log: No such file"):
         setup_logging("-", to_stderr=False, verbose=False, log_file=str(tmp_path / "none/x.log"))
+
+
+def test_the_pound_formatter_places_a_diagnostic_from_the_file_as_it_is_now(
+    tmp_path: Path,
+) -> None:
+    from standby.config import pound_form
+    from standby.config.pound_form import POUND_FORM
+    from standby.model import Location
+    from standby.observe.handlers import PoundFormatter
+
+    path = tmp_path / "p.cfg"
+    path.write_text("Service\n\tFooBar 1\nEnd\n")
+    formatter = PoundFormatter("pound: ")
+
+    def line(col: int = 2) -> str:
+        record = logging.LogRecord("standby.config", logging.WARNING, "", 0, "ours", None, None)
+        form = pound_form.token(Location(str(path), 2, col), "warning: theirs")
+        setattr(record, POUND_FORM, form)
+        return formatter.format(record)
+
+    assert line() == f"pound: {path}:2.9-14: warning: theirs"
+    assert line() == f"pound: {path}:2.9-14: warning: theirs"  # the text kept
+    path.write_text("Service\n  FooBarBaz 1\nEnd\n")  # another size: read again
+    assert line(3) == f"pound: {path}:2.3-11: warning: theirs"
+    plain = logging.LogRecord("standby", logging.WARNING, "", 0, "ours", None, None)
+    assert formatter.format(plain) == "pound: ours"

@@ -35,15 +35,35 @@ class PoundFormatter(logging.Formatter):
     """``prefix`` and the message; a configuration diagnostic that carries Pound's form
     (config/pound_form.py) is written as Pound writes it, a line per note."""
 
+    TEXTS_KEPT = 8  # files whose text is kept between records (a load warns in a few)
+
     def __init__(self, prefix: str) -> None:
         super().__init__(prefix + "%(message)s")
         self._prefix = prefix
+        # path -> (size and mtime when read, text): a file with a warning on every line
+        # (Pound warns of each backslash escape) is read once, not once per warning.
+        self._texts: dict[str, tuple[tuple[int, int], str | None]] = {}
 
     def format(self, record: logging.LogRecord) -> str:
         form = getattr(record, POUND_FORM, None)
         if not isinstance(form, PoundForm):
             return super().format(record)
-        return "\n".join(self._prefix + line for line in render(form, read_text))
+        return "\n".join(self._prefix + line for line in render(form, self._text))
+
+    def _text(self, path: str) -> str | None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        stamp = (info.st_size, info.st_mtime_ns)
+        kept = self._texts.get(path)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        if len(self._texts) >= self.TEXTS_KEPT:
+            self._texts.clear()
+        text = read_text(path)
+        self._texts[path] = (stamp, text)
+        return text
 
 
 class JournalFormatter(logging.Formatter):
