@@ -197,6 +197,10 @@ def test_the_pound_wrapper_stops_on_sighup_as_pound_4(tmp_path: Path) -> None:
             assert all(line.startswith("pound: ") for line in lines), lines
             assert not any("started" in line or "stopped" in line for line in lines), lines
         finally:
+            # The wrapper is a shell: killing it would leave standby (its child) running.
+            for pid in children(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             running.kill()
             passer.close()
 
