@@ -18,7 +18,6 @@ from dataclasses import replace
 from typing import Final, TypeVar
 
 from standby import model
-from standby.config import pound_form
 from standby.config.errors import ConfigError, quote
 from standby.config.pound_form import POUND_FORM
 from standby.config.tree import Directive, SectionNode
@@ -132,9 +131,7 @@ def check_mix(backends: Sequence[BackendSpec], service: SectionNode) -> None:
             ours, theirs = "mixes proxied backends and Redirect", "mixes regular and redirect"
         else:
             ours, theirs = "has several Redirect", "uses multiple redirect"
-        form = pound_form.section(
-            service.opener, service.end, f"warning: service {theirs} backends", after_keyword=True
-        )
+        form = service.pound_form(f"warning: service {theirs} backends")
         form = replace(form, notes=(_POUND_DEPRECATED_SEE,))
         log.warning(
             "%s: warning: this Service %s backends, which Pound 4 deprecates: give "
@@ -152,7 +149,7 @@ def check_mix(backends: Sequence[BackendSpec], service: SectionNode) -> None:
     raise ConfigError(
         service.location,
         text,
-        pound_form.section(service.opener, service.end, text, after_keyword=True),
+        service.pound_form(text),
     )
 
 

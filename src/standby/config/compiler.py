@@ -24,7 +24,7 @@ from typing import cast
 
 from standby import model
 from standby.acme.challenge import CHALLENGE_PATTERN
-from standby.config import access_log, constants, dynamic, pound_form
+from standby.config import access_log, constants, dynamic
 from standby.config import backends as special
 from standby.config.backend_tls import backend_tls
 from standby.config.conditions import ConditionContext
@@ -678,14 +678,7 @@ class _Compiler:
                 "matches are answered 503",
                 node.location,
                 label,
-                extra={
-                    POUND_FORM: pound_form.section(
-                        node.opener,
-                        node.end,
-                        "warning: no backends defined",
-                        after_keyword=True,
-                    )
-                },
+                extra={POUND_FORM: node.pound_form("warning: no backends defined")},
             )
         read_only = node.first("ReadOnlyEmergency")
         if read_only is not None and not emergencies:
@@ -850,11 +843,8 @@ class _Compiler:
             raise ConfigError(
                 node.location,
                 f'{label} needs an "Address"',
-                pound_form.section(
-                    node.opener,
-                    node.end,
-                    f"{'Backend' if label == 'BackEnd' else label} missing Address declaration",
-                    after_keyword=False,
+                node.pound_form(
+                    f"{'Backend' if label == 'BackEnd' else label} missing Address declaration"
                 ),
             )
         unix = address.startswith("/")
@@ -863,12 +853,7 @@ class _Compiler:
             raise ConfigError(
                 port_directive.location,
                 '"Port" cannot be used with a UNIX socket address',
-                pound_form.section(
-                    node.opener,
-                    node.end,
-                    "Port is not applicable to this address family",
-                    after_keyword=False,
-                ),
+                node.pound_form("Port is not applicable to this address family"),
             )
         resolve = dynamic.dynamic_backend(node, address)  # issue 15
         tls = backend_tls(node, self.read)

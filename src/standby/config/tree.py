@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from standby.config import pound_form
 from standby.config.pattern import CompiledPattern
+from standby.config.pound_form import PoundForm
 from standby.config.schema import Keyword
 from standby.model import Location
 
@@ -39,6 +41,13 @@ class SectionNode:
     # config/pound_form.py); empty and None for the top level.
     opener: tuple[Location, ...] = ()
     end: Location | None = None
+
+    def pound_form(self, text: str) -> PoundForm:
+        """``text`` placed as Pound places a diagnostic about this section: through its
+        `End`, from after the keyword for a Service (its name, else the keyword's last
+        character), from the keyword for a backend."""
+        after_keyword = self.keyword is not None and self.keyword.name == "Service"
+        return pound_form.section(self.opener, self.end, text, after_keyword=after_keyword)
 
     def directives(self) -> tuple[Directive, ...]:
         return tuple(node for node in self.body if isinstance(node, Directive))

@@ -420,6 +420,7 @@ class Proxy:
         shared.control_source = self.control_source
         refresh = self._list_files.poll if self._list_files.follow(config) else None
         for spec in config.listeners:
+            cert_conditions = spec.tls is not None and bool(spec.tls.condition_certs)
             runtime = ListenerRuntime(
                 spec=spec,
                 router=Router(spec, config.services, refresh),
@@ -430,11 +431,9 @@ class Proxy:
                 tls=spec.tls is not None,
                 client_certs=spec.tls is not None and spec.tls.client_cert != 0,
                 no_https11=0 if spec.tls is None else spec.tls.no_https11,
-                cert_conditions=spec.tls is not None and bool(spec.tls.condition_certs),
+                cert_conditions=cert_conditions,
                 # The lane routes without the client's certificate (exchange.py sets it).
-                lane=self.lane
-                and edits_lane(spec)
-                and (spec.tls is None or not spec.tls.condition_certs),
+                lane=self.lane and edits_lane(spec) and not cert_conditions,
                 request_edits=editor(spec.request_edits, (), spec.combine_headers),
                 response_edits=editor(spec.response_edits, (), spec.combine_headers, True),
                 edits=bool(spec.request_edits or spec.combine_headers)
