@@ -30,8 +30,8 @@ HTTPS_PORT = 443
 # interface, IPv6 and IPv4 (a dual-stack socket).
 DEFAULT_LISTEN_ADDRESS = "::"
 # An `Emergency` backend's TimeOut, ConnTO and WSTimeOut unless it sets its own, whatever
-# the global ones: Pound's (2.x and 4.x) patience with the last resort, which may be a slow
-# mirror or a cold start.
+# the global ones: Pound 4's patience with the last resort, which may be a slow mirror or a
+# cold start.
 DEFAULT_EMERGENCY_TIMEOUT = 120.0
 DEFAULT_GRACE = 30.0
 MAX_WORKERS = 256  # a sanity bound on `Workers`: far beyond any useful count of CPUs
